@@ -1,0 +1,584 @@
+"""Column names, dtypes and constants shared by every cnlab stage.
+
+This is the single module that owns the names of DataFrame columns.  Names
+follow the public Community Notes data download and the official scorer's
+output files (spec 04 §2, §14) so that users' joins and habits carry over.
+
+Participant ids
+---------------
+The loader turns the 64-hex participant ids of all four input files into
+``int32`` codes *jointly and in lexicographic order* (spec 04 §3), so sorting
+by code equals sorting by the original string.  The mapping lives in
+:class:`cnlab.io.Dataset` (``dataset.participants``) and writers restore the
+strings.
+
+Tags
+----
+Ratings carry 9 helpful and 13 not-helpful 0/1 tags.  In a loaded
+:class:`~cnlab.io.Dataset` they are bit-packed into two ``uint16`` columns
+(``helpfulTagBits``, ``notHelpfulTagBits``; bit *k* = the *k*-th tag in file
+order) to keep the full public data within memory.  Use :func:`unpack_tags`
+to materialise the ``int8`` tag columns a stage needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+# ---------------------------------------------------------------------------
+# Identifiers and core rating columns
+# ---------------------------------------------------------------------------
+NOTE_ID = "noteId"
+RATER_ID = "raterParticipantId"
+AUTHOR_ID = "noteAuthorParticipantId"
+PARTICIPANT_ID = "participantId"
+CREATED_AT = "createdAtMillis"
+TWEET_ID = "tweetId"
+HELPFUL_NUM = "helpfulNum"
+HELPFULNESS_LEVEL = "helpfulnessLevel"
+RATING_SOURCE = "ratingSourceBucketed"
+CLASSIFICATION = "classification"
+SUMMARY = "summary"
+MODELING_GROUP = "modelingGroup"
+MODELING_POPULATION = "modelingPopulation"
+ENROLLMENT_STATE = "enrollmentState"
+HIGH_VOLUME_RATER = "highVolumeRater"
+CORRELATED_RATER = "correlatedRater"
+HELPFUL_TAG_BITS = "helpfulTagBits"
+NOT_HELPFUL_TAG_BITS = "notHelpfulTagBits"
+
+# Internal (per-scorer) MF parameter columns, spec 01 §8 / 02 §6.
+NOTE_INTERCEPT = "internalNoteIntercept"
+NOTE_FACTOR1 = "internalNoteFactor1"
+RATER_INTERCEPT = "internalRaterIntercept"
+RATER_FACTOR1 = "internalRaterFactor1"
+GLOBAL_INTERCEPT = "globalIntercept"
+RATING_STATUS = "internalRatingStatus"
+ACTIVE_RULES = "internalActiveRules"
+ACTIVE_FILTER_TAGS = "activeFilterTags"
+NUM_RATINGS = "numRatings"
+
+
+def note_factor_col(k: int) -> str:
+    """Name of the k-th (1-based) internal note factor column."""
+    return f"internalNoteFactor{k}"
+
+
+def rater_factor_col(k: int) -> str:
+    """Name of the k-th (1-based) internal rater factor column."""
+    return f"internalRaterFactor{k}"
+
+
+# ---------------------------------------------------------------------------
+# Enumerations (spec 04 §1, spec 03 §1)
+# ---------------------------------------------------------------------------
+CRH = "CURRENTLY_RATED_HELPFUL"
+CRNH = "CURRENTLY_RATED_NOT_HELPFUL"
+NMR = "NEEDS_MORE_RATINGS"
+FIRM_REJECT = "FIRM_REJECT"
+NYH = "NEEDS_YOUR_HELP"
+STATUSES: tuple[str, ...] = (CRH, CRNH, NMR, FIRM_REJECT, NYH)
+FINAL_STATUSES: tuple[str, ...] = (CRH, CRNH, NMR)
+
+MISLEADING = "MISINFORMED_OR_POTENTIALLY_MISLEADING"
+NOT_MISLEADING = "NOT_MISLEADING"
+CLASSIFICATIONS: tuple[str, ...] = (MISLEADING, NOT_MISLEADING)
+
+HELPFUL = "HELPFUL"
+SOMEWHAT_HELPFUL = "SOMEWHAT_HELPFUL"
+NOT_HELPFUL = "NOT_HELPFUL"
+HELPFULNESS_LEVELS: tuple[str, ...] = (HELPFUL, SOMEWHAT_HELPFUL, NOT_HELPFUL)
+
+SOURCE_DEFAULT = "DEFAULT"
+SOURCE_POPULATION_SAMPLED = "POPULATION_SAMPLED"
+RATING_SOURCES: tuple[str, ...] = (SOURCE_DEFAULT, SOURCE_POPULATION_SAMPLED)
+
+ENROLLMENT_STATES: tuple[str, ...] = (
+    "newUser",
+    "earnedIn",
+    "atRisk",
+    "earnedOutNoAcknowledge",
+    "earnedOutAcknowledged",
+    "removed",
+    "apiTestUser",
+    "apiEarnedIn",
+    "apiEarnedOut",
+)
+MODELING_POPULATIONS: tuple[str, ...] = ("CORE", "EXPANSION")
+
+# Modeling groups (spec 04 §2.6).
+CORE_GROUPS = frozenset({1, 2, 3, 6, 8, 9, 10, 11, 13, 14, 19, 21, 25})
+COVERAGE_GROUPS = CORE_GROUPS - {21}
+EXPANSION_GROUPS = frozenset({0, 4, 5, 7, 12, 15, 16, 20, 22, 23, 24, 26, 27, 28, 29, 33})
+EXPANSION_PLUS_GROUPS = frozenset({17, 18, 30, 31, 32})
+
+# Topics (spec 05 §A.1); values stored in ``noteTopic`` are the names.
+TOPICS: tuple[str, ...] = (
+    "Unassigned",
+    "UkraineConflict",
+    "GazaConflict",
+    "MessiRonaldo",
+    "Scams",
+    "InDimensionTwo",
+)
+
+# ---------------------------------------------------------------------------
+# Tags (file order, spec 04 §2.4)
+# ---------------------------------------------------------------------------
+HELPFUL_TAGS: tuple[str, ...] = (
+    "helpfulOther",
+    "helpfulInformative",
+    "helpfulClear",
+    "helpfulEmpathetic",
+    "helpfulGoodSources",
+    "helpfulUniqueContext",
+    "helpfulAddressesClaim",
+    "helpfulImportantContext",
+    "helpfulUnbiasedLanguage",
+)
+NOT_HELPFUL_TAGS: tuple[str, ...] = (
+    "notHelpfulOther",
+    "notHelpfulIncorrect",
+    "notHelpfulSourcesMissingOrUnreliable",
+    "notHelpfulOpinionSpeculationOrBias",
+    "notHelpfulMissingKeyPoints",
+    "notHelpfulOutdated",
+    "notHelpfulHardToUnderstand",
+    "notHelpfulArgumentativeOrBiased",
+    "notHelpfulOffTopic",
+    "notHelpfulSpamHarassmentOrAbuse",
+    "notHelpfulIrrelevantSources",
+    "notHelpfulOpinionSpeculation",
+    "notHelpfulNoteNotNeeded",
+)
+ALL_TAGS: tuple[str, ...] = HELPFUL_TAGS + NOT_HELPFUL_TAGS
+INCORRECT_TAG = "notHelpfulIncorrect"
+HARASSMENT_TAG = "notHelpfulSpamHarassmentOrAbuse"
+
+# ---------------------------------------------------------------------------
+# Input file layouts (spec 04 §2.3–§2.6); names, not positions, are used
+# ---------------------------------------------------------------------------
+RATINGS_FILE_COLUMNS: tuple[str, ...] = (
+    "noteId",
+    "raterParticipantId",
+    "createdAtMillis",
+    "version",
+    "agree",
+    "disagree",
+    "helpful",
+    "notHelpful",
+    "helpfulnessLevel",
+    "helpfulOther",
+    "helpfulInformative",
+    "helpfulClear",
+    "helpfulEmpathetic",
+    "helpfulGoodSources",
+    "helpfulUniqueContext",
+    "helpfulAddressesClaim",
+    "helpfulImportantContext",
+    "helpfulUnbiasedLanguage",
+    "notHelpfulOther",
+    "notHelpfulIncorrect",
+    "notHelpfulSourcesMissingOrUnreliable",
+    "notHelpfulOpinionSpeculationOrBias",
+    "notHelpfulMissingKeyPoints",
+    "notHelpfulOutdated",
+    "notHelpfulHardToUnderstand",
+    "notHelpfulArgumentativeOrBiased",
+    "notHelpfulOffTopic",
+    "notHelpfulSpamHarassmentOrAbuse",
+    "notHelpfulIrrelevantSources",
+    "notHelpfulOpinionSpeculation",
+    "notHelpfulNoteNotNeeded",
+    "ratedOnTweetId",
+    "ratingSourceBucketed",
+    "suggestion",
+    "suggestionId",
+)
+
+NOTES_FILE_COLUMNS: tuple[str, ...] = (
+    "noteId",
+    "noteAuthorParticipantId",
+    "createdAtMillis",
+    "tweetId",
+    "classification",
+    "believable",
+    "harmful",
+    "validationDifficulty",
+    "misleadingOther",
+    "misleadingFactualError",
+    "misleadingManipulatedMedia",
+    "misleadingOutdatedInformation",
+    "misleadingMissingImportantContext",
+    "misleadingUnverifiedClaimAsFact",
+    "misleadingSatire",
+    "notMisleadingOther",
+    "notMisleadingFactuallyCorrect",
+    "notMisleadingOutdatedButNotWhenWritten",
+    "notMisleadingClearlySatire",
+    "notMisleadingPersonalOpinion",
+    "trustworthySources",
+    "summary",
+    "isMediaNote",
+    "isCollaborativeNote",
+)
+
+ENROLLMENT_FILE_COLUMNS: tuple[str, ...] = (
+    "participantId",
+    "enrollmentState",
+    "successfulRatingNeededToEarnIn",
+    "timestampOfLastStateChange",
+    "timestampOfLastEarnOut",
+    "modelingPopulation",
+    "modelingGroup",
+    "numberOfTimesEarnedOut",
+)
+
+
+
+# ---------------------------------------------------------------------------
+# Output file layouts (spec 04 §14), exactly the official order
+# ---------------------------------------------------------------------------
+SCORED_NOTES_COLUMNS: tuple[str, ...] = (
+    "noteId",
+    "coreNoteIntercept",
+    "coreNoteFactor1",
+    "finalRatingStatus",
+    "firstTag",
+    "secondTag",
+    "coreActiveRules",
+    "activeFilterTags",
+    "classification",
+    "createdAtMillis",
+    "coreRatingStatus",
+    "metaScorerActiveRules",
+    "decidedBy",
+    "expansionNoteIntercept",
+    "expansionNoteFactor1",
+    "expansionRatingStatus",
+    "coverageNoteIntercept",
+    "coverageNoteFactor1",
+    "coverageRatingStatus",
+    "coreNoteInterceptMin",
+    "coreNoteInterceptMax",
+    "expansionNoteInterceptMin",
+    "expansionNoteInterceptMax",
+    "coverageNoteInterceptMin",
+    "coverageNoteInterceptMax",
+    "groupNoteIntercept",
+    "groupNoteFactor1",
+    "groupRatingStatus",
+    "groupNoteInterceptMax",
+    "groupNoteInterceptMin",
+    "modelingGroup",
+    "numRatings",
+    "timestampMillisOfCurrentStatus",
+    "expansionPlusNoteIntercept",
+    "expansionPlusNoteFactor1",
+    "expansionPlusRatingStatus",
+    "topicNoteIntercept",
+    "topicNoteFactor1",
+    "topicRatingStatus",
+    "noteTopic",
+    "topicNoteConfident",
+    "expansionActiveRules",
+    "expansionPlusActiveRules",
+    "groupActiveRules",
+    "topicActiveRules",
+    "coreNumFinalRoundRatings",
+    "expansionNumFinalRoundRatings",
+    "expansionPlusNumFinalRoundRatings",
+    "groupNumFinalRoundRatings",
+    "topicNumFinalRoundRatings",
+    "rescoringActiveRules",
+    "multiGroupNoteIntercept",
+    "multiGroupNoteFactor1",
+    "multiGroupRatingStatus",
+    "modelingMultiGroup",
+    "multiGroupActiveRules",
+    "multiGroupNumFinalRoundRatings",
+    "coreWithTopicsNoteFactor1",
+    "coreWithTopicsNoteIntercept",
+    "coreWithTopicsRatingStatus",
+    "coreWithTopicsActiveRules",
+    "coreWithTopicsNumFinalRoundRatings",
+    "coreWithTopicsNoteInterceptMin",
+    "coreWithTopicsNoteInterceptMax",
+    "timestampMillisOfNmrDueToMinStableCrhTime",
+    "coreNoteInterceptNoHighVol",
+    "coreWithTopicsNoteInterceptNoHighVol",
+    "expansionNoteInterceptNoHighVol",
+    "expansionPlusNoteInterceptNoHighVol",
+    "groupNoteInterceptNoHighVol",
+    "multiGroupNoteInterceptNoHighVol",
+    "topicNoteInterceptNoHighVol",
+    "coreNoteInterceptNoCorrelated",
+    "coreNoteInterceptPopulationSampled",
+    "coreWithTopicsNoteInterceptNoCorrelated",
+    "expansionNoteInterceptNoCorrelated",
+    "expansionPlusNoteInterceptNoCorrelated",
+    "groupNoteInterceptNoCorrelated",
+    "multiGroupNoteInterceptNoCorrelated",
+    "topicNoteInterceptNoCorrelated",
+    "gaussianNoteIntercept",
+    "gaussianNoteFactor1",
+    "gaussianRatingStatus",
+    "gaussianActiveRules",
+    "gaussianNoteInterceptNoCorrelated",
+    "gaussianNoteInterceptNoHighVol",
+    "gaussianNoteInterceptPopulationSampled",
+    "gaussianNumFinalRoundRatings",
+    "timestampMinuteOfFinalScoringOutput",
+    "gaussianCoreWithTopicsNoteIntercept",
+    "gaussianCoreWithTopicsNoteFactor1",
+    "gaussianCoreWithTopicsRatingStatus",
+    "gaussianCoreWithTopicsActiveRules",
+    "gaussianCoreWithTopicsNoteInterceptNoHighVol",
+    "gaussianCoreWithTopicsNoteInterceptNoCorrelated",
+    "gaussianCoreWithTopicsNoteInterceptPopulationSampled",
+    "gaussianCoreWithTopicsNumFinalRoundRatings",
+    "abovePcrhThresholdTime",
+    "pflipProba",
+)
+
+AUX_NOTE_INFO_COLUMNS: tuple[str, ...] = (
+    "noteId",
+    "ratingWeight",
+    "createdAtMillis",
+    "noteAuthorParticipantId",
+    "awaitingBool",
+    "numRatingsLast28",
+    "numPopulationSampledRatings",
+    "currentStatus",
+    "crhBool",
+    "crnhBool",
+    "unlockedRatingStatus",
+    "preStabilizationRatingStatus",
+    "helpfulOther",
+    "helpfulInformative",
+    "helpfulClear",
+    "helpfulEmpathetic",
+    "helpfulGoodSources",
+    "helpfulUniqueContext",
+    "helpfulAddressesClaim",
+    "helpfulImportantContext",
+    "helpfulUnbiasedLanguage",
+    "notHelpfulOther",
+    "notHelpfulIncorrect",
+    "notHelpfulSourcesMissingOrUnreliable",
+    "notHelpfulOpinionSpeculationOrBias",
+    "notHelpfulMissingKeyPoints",
+    "notHelpfulOutdated",
+    "notHelpfulHardToUnderstand",
+    "notHelpfulArgumentativeOrBiased",
+    "notHelpfulOffTopic",
+    "notHelpfulSpamHarassmentOrAbuse",
+    "notHelpfulIrrelevantSources",
+    "notHelpfulOpinionSpeculation",
+    "notHelpfulNoteNotNeeded",
+    "notHelpfulOtherAdjusted",
+    "notHelpfulIncorrectAdjusted",
+    "notHelpfulSourcesMissingOrUnreliableAdjusted",
+    "notHelpfulOpinionSpeculationOrBiasAdjusted",
+    "notHelpfulMissingKeyPointsAdjusted",
+    "notHelpfulOutdatedAdjusted",
+    "notHelpfulHardToUnderstandAdjusted",
+    "notHelpfulArgumentativeOrBiasedAdjusted",
+    "notHelpfulOffTopicAdjusted",
+    "notHelpfulSpamHarassmentOrAbuseAdjusted",
+    "notHelpfulIrrelevantSourcesAdjusted",
+    "notHelpfulOpinionSpeculationAdjusted",
+    "notHelpfulNoteNotNeededAdjusted",
+    "notHelpfulOtherAdjustedRatio",
+    "notHelpfulIncorrectAdjustedRatio",
+    "notHelpfulSourcesMissingOrUnreliableAdjustedRatio",
+    "notHelpfulOpinionSpeculationOrBiasAdjustedRatio",
+    "notHelpfulMissingKeyPointsAdjustedRatio",
+    "notHelpfulOutdatedAdjustedRatio",
+    "notHelpfulHardToUnderstandAdjustedRatio",
+    "notHelpfulArgumentativeOrBiasedAdjustedRatio",
+    "notHelpfulOffTopicAdjustedRatio",
+    "notHelpfulSpamHarassmentOrAbuseAdjustedRatio",
+    "notHelpfulIrrelevantSourcesAdjustedRatio",
+    "notHelpfulOpinionSpeculationAdjustedRatio",
+    "notHelpfulNoteNotNeededAdjustedRatio",
+    "notHelpfulIncorrect_interval",
+    "p_incorrect_user_interval",
+    "num_voters_interval",
+    "tf_idf_incorrect_interval",
+    "lowDiligenceIntercept",
+    "coreNegFactor_populationSampledRatingCount",
+    "corePosFactor_populationSampledRatingCount",
+    "pcrhExitN",
+    "pcrhExitProba",
+    "pcrhRevoked",
+    "pcrhRevokeN",
+    "pcrhFinalPred",
+)
+
+NOTE_STATUS_HISTORY_COLUMNS: tuple[str, ...] = (
+    "noteId",
+    "noteAuthorParticipantId",
+    "createdAtMillis",
+    "timestampMillisOfFirstNonNMRStatus",
+    "firstNonNMRStatus",
+    "timestampMillisOfCurrentStatus",
+    "currentStatus",
+    "timestampMillisOfLatestNonNMRStatus",
+    "mostRecentNonNMRStatus",
+    "timestampMillisOfStatusLock",
+    "lockedStatus",
+    "timestampMillisOfRetroLock",
+    "currentCoreStatus",
+    "currentExpansionStatus",
+    "currentGroupStatus",
+    "currentDecidedBy",
+    "currentModelingGroup",
+    "timestampMillisOfMostRecentStatusChange",
+    "timestampMillisOfNmrDueToMinStableCrhTime",
+    "currentMultiGroupStatus",
+    "currentModelingMultiGroup",
+    "timestampMinuteOfFinalScoringOutput",
+    "timestampMillisOfFirstNmrDueToMinStableCrhTime",
+    "abovePcrhThresholdTime",
+)
+
+HELPFULNESS_SCORES_COLUMNS: tuple[str, ...] = (
+    "raterParticipantId",
+    "coreRaterIntercept",
+    "coreRaterFactor1",
+    "crhCrnhRatioDifference",
+    "meanNoteScore",
+    "raterAgreeRatio",
+    "successfulRatingHelpfulCount",
+    "successfulRatingNotHelpfulCount",
+    "successfulRatingTotal",
+    "unsuccessfulRatingHelpfulCount",
+    "unsuccessfulRatingNotHelpfulCount",
+    "unsuccessfulRatingTotal",
+    "ratingsAwaitingMoreRatings",
+    "ratedAfterDecision",
+    "notesCurrentlyRatedHelpful",
+    "notesCurrentlyRatedNotHelpful",
+    "notesAwaitingMoreRatings",
+    "enrollmentState",
+    "successfulRatingNeededToEarnIn",
+    "authorTopNotHelpfulTagValues",
+    "timestampOfLastStateChange",
+    "aboveHelpfulnessThreshold",
+    "isEmergingWriter",
+    "aggregateRatingReceivedTotal",
+    "timestampOfLastEarnOut",
+    "groupRaterIntercept",
+    "groupRaterFactor1",
+    "modelingGroup",
+    "raterHelpfulnessReputation",
+    "numberOfTimesEarnedOut",
+    "expansionRaterIntercept",
+    "expansionRaterFactor1",
+    "expansionPlusRaterIntercept",
+    "expansionPlusRaterFactor1",
+    "multiGroupRaterIntercept",
+    "multiGroupRaterFactor1",
+    "modelingMultiGroup",
+    "coreWithTopicsRaterIntercept",
+    "coreWithTopicsRaterFactor1",
+    "coreFirstRoundRaterIntercept",
+    "coreFirstRoundRaterFactor1",
+    "crhTotal14d",
+    "crnhTotal14d",
+    "nmrTotal14d",
+    "crhTotal90d",
+    "crnhTotal90d",
+    "nmrTotal90d",
+)
+
+NOTE_STATUS_HISTORY_FILE_COLUMNS = NOTE_STATUS_HISTORY_COLUMNS
+# 23-column legacy layout: everything but abovePcrhThresholdTime (spec 04 §2.5).
+NOTE_STATUS_HISTORY_LEGACY_COLUMNS = NOTE_STATUS_HISTORY_COLUMNS[:23]
+
+# ---------------------------------------------------------------------------
+# Tag packing helpers
+# ---------------------------------------------------------------------------
+
+
+def pack_tags(frame: pd.DataFrame, tags: Sequence[str]) -> np.ndarray:
+    """Pack 0/1 tag columns into a ``uint16`` bit field (bit k = ``tags[k]``).
+
+    Missing values count as 0.  Raises ``ValueError`` for more than 16 tags.
+    """
+    if len(tags) > 16:
+        raise ValueError("at most 16 tags fit in a uint16 bit field")
+    bits = np.zeros(len(frame), dtype=np.uint16)
+    for k, tag in enumerate(tags):
+        col = frame[tag].to_numpy(dtype=np.float64, na_value=0.0)
+        bits |= (col > 0).astype(np.uint16) << np.uint16(k)
+    return bits
+
+
+def unpack_tags(
+    ratings: pd.DataFrame, tags: Iterable[str] | None = None, *, copy: bool = True
+) -> pd.DataFrame:
+    """Return ``ratings`` with the requested tag columns as ``int8`` 0/1 columns.
+
+    Parameters
+    ----------
+    ratings
+        Ratings with ``helpfulTagBits`` / ``notHelpfulTagBits`` (as loaded) or
+        already-unpacked tag columns (returned unchanged for those tags).
+    tags
+        Tag names to materialise; default all 22.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> r = pd.DataFrame({"helpfulTagBits": [0b10], "notHelpfulTagBits": [0b1]})
+    >>> unpack_tags(r, ["helpfulInformative", "notHelpfulOther"]).iloc[0].tolist()
+    [2, 1, 1, 1]
+    """
+    out = ratings.copy() if copy else ratings
+    wanted = list(ALL_TAGS if tags is None else tags)
+    for tag in wanted:
+        if tag in out.columns:
+            continue
+        if tag in HELPFUL_TAGS:
+            src, k = HELPFUL_TAG_BITS, HELPFUL_TAGS.index(tag)
+        elif tag in NOT_HELPFUL_TAGS:
+            src, k = NOT_HELPFUL_TAG_BITS, NOT_HELPFUL_TAGS.index(tag)
+        else:
+            raise KeyError(f"unknown tag {tag!r}")
+        if src not in out.columns:
+            raise KeyError(f"ratings have neither {tag!r} nor {src!r}")
+        out[tag] = ((out[src].to_numpy() >> k) & 1).astype(np.int8)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Validation
+# ---------------------------------------------------------------------------
+
+
+class SchemaError(ValueError):
+    """A frame does not have the columns or dtypes a stage requires."""
+
+
+def require_columns(frame: pd.DataFrame, columns: Iterable[str], *, where: str) -> None:
+    """Raise :class:`SchemaError` naming ``where`` if any column is missing."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise SchemaError(f"{where}: missing column(s) {', '.join(missing)}")
+
+
+def check_output_columns(frame: pd.DataFrame, expected: Sequence[str], *, where: str) -> None:
+    """Raise :class:`SchemaError` unless ``frame`` has exactly ``expected`` columns in order."""
+    got = list(frame.columns)
+    if got != list(expected):
+        extra = [c for c in got if c not in expected]
+        missing = [c for c in expected if c not in got]
+        raise SchemaError(
+            f"{where}: columns differ from the official layout "
+            f"(missing={missing}, extra={extra}, order_ok={not extra and not missing})"
+        )
