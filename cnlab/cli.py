@@ -1,0 +1,331 @@
+"""Command line: ``cnlab score | demo | synth``.
+
+``cnlab score`` takes the flags of the official ``main.py`` (spec 04 §2.1)::
+
+    cnlab score --enrollment userEnrollment-00000.tsv --notes notes-00000.tsv \\
+        --ratings ratings/ --status noteStatusHistory-00000.tsv --outdir out \\
+        --seed 42 --epoch-millis 1794709800000
+
+Bad input (:class:`~cnlab.errors.CnlabInputError`, :class:`~cnlab.schema.SchemaError`,
+missing files) ends with exit code 2 and a one-paragraph message, no traceback.
+Unexpected errors exit 1 (``--debug`` shows the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import time
+from pathlib import Path
+
+from cnlab.errors import CnlabInputError
+from cnlab.schema import SchemaError
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_BAD_INPUT = 2
+
+
+class _Missing(RuntimeError):
+    """An optional cnlab component is not installed / not written yet."""
+
+
+def _optional(module: str, attr: str | None = None):
+    """Import ``module`` (and ``attr``) or raise :class:`_Missing` with a clear message."""
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name and (e.name == module or module.startswith(e.name + ".") or e.name.startswith("cnlab")):
+            raise _Missing(f"{module} is not available in this installation") from None
+        raise
+    if attr is None:
+        return mod
+    try:
+        return getattr(mod, attr)
+    except AttributeError:
+        raise _Missing(f"{module}.{attr} is not available in this installation") from None
+
+
+class _Console:
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+        self.t0 = time.perf_counter()
+
+    def info(self, msg: str) -> None:
+        if not self.quiet:
+            print(msg, file=sys.stderr, flush=True)
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.t0
+
+
+# ---------------------------------------------------------------------------
+# argument parsing
+# ---------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="cnlab", description="Community Notes note scoring, reimplemented for research.")
+    p.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("score", help="score the public data download (flags of the official main.py)")
+    s.add_argument("-e", "--enrollment", default="userEnrollment-00000.tsv", help="user enrollment file")
+    s.add_argument("-n", "--notes", default="notes-00000.tsv", help="notes file")
+    s.add_argument("-r", "--ratings", default="ratings", help="ratings file, or a directory of shards")
+    s.add_argument("-s", "--status", default="noteStatusHistory-00000.tsv", help="note status history file")
+    s.add_argument("-o", "--outdir", default=".", help="output directory")
+    s.add_argument("--seed", type=int, default=None, help="seed of every stochastic step")
+    s.add_argument("--scorers", default=None, help="comma-separated scorer names (e.g. MFCoreScorer)")
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--pseudoraters", dest="pseudoraters", action="store_true", default=True)
+    g.add_argument("--nopseudoraters", dest="pseudoraters", action="store_false", help="skip pseudo-rater intervals")
+    s.add_argument("--epoch-millis", type=int, default=None, help='"now" in ms since the epoch')
+    s.add_argument("--prescoring-dir", default=None, help="start final scoring from these prescoring outputs")
+    s.add_argument("--no-parquet", action="store_true", help="skip parquet copies of the outputs")
+    s.add_argument("--quiet", action="store_true", help="no progress output")
+
+    d = sub.add_parser("demo", help="score the bundled sample end to end, write outputs and figures")
+    d.add_argument("-o", "--outdir", default="cnlab-demo", help="output directory")
+    d.add_argument("--seed", type=int, default=42)
+    d.add_argument("--quiet", action="store_true")
+
+    y = sub.add_parser("synth", help="write a synthetic dataset in the public format")
+    y.add_argument("--out", required=True, help="output directory")
+    y.add_argument("--notes", type=int, required=True)
+    y.add_argument("--raters", type=int, required=True)
+    y.add_argument("--ratings", type=int, required=True)
+    y.add_argument("--seed", type=int, default=0)
+    y.add_argument("--dims", type=int, default=1, help="number of planted viewpoint factors")
+    y.add_argument("--quiet", action="store_true")
+    return p
+
+
+# ---------------------------------------------------------------------------
+# helpers shared by score / demo
+# ---------------------------------------------------------------------------
+def _scoring_config(args):
+    ScoringConfig = _optional("cnlab.pipeline", "ScoringConfig")
+    config = ScoringConfig()
+    changes = {"pseudoraters": args.pseudoraters}
+    if args.seed is not None:
+        changes["seed"] = args.seed
+    if args.epoch_millis is not None:
+        changes["epoch_millis"] = args.epoch_millis
+    if args.scorers:
+        names = tuple(n.strip() for n in args.scorers.split(",") if n.strip())
+        catalogue = getattr(_optional("cnlab.pipeline.config"), "SCORERS", {})
+        unknown = [n for n in names if n not in catalogue]
+        if unknown:
+            raise CnlabInputError(
+                f"--scorers: unknown scorer(s) {', '.join(unknown)}; available: {', '.join(catalogue)}"
+            )
+        changes["scorers"] = tuple(catalogue[n] for n in names)
+        changes["enabled_meta_scorers"] = names
+    return config.with_(**changes) if hasattr(config, "with_") else config
+
+
+def _fallback_outputs(dataset, console: _Console):
+    """Outputs computable without the scoring pipeline (ids restored)."""
+    import numpy as np
+    import pandas as pd
+
+    from cnlab import schema as S
+    from cnlab.preprocess import preprocess
+
+    pre = preprocess(dataset)
+    console.info(pre.funnel.to_text())
+    r = pre.ratings
+    nsh = pre.status_history
+    counts = r.groupby(S.NOTE_ID).size()
+    scored = pd.DataFrame({S.NOTE_ID: nsh[S.NOTE_ID], S.CLASSIFICATION: nsh[S.CLASSIFICATION],
+                           S.CREATED_AT: nsh[S.CREATED_AT]})
+    scored[S.NUM_RATINGS] = scored[S.NOTE_ID].map(counts).fillna(0).astype(np.int64)
+    tags = S.unpack_tags(r[[S.NOTE_ID, S.HELPFUL_TAG_BITS, S.NOT_HELPFUL_TAG_BITS]], S.ALL_TAGS)
+    tag_sums = tags.groupby(S.NOTE_ID)[list(S.ALL_TAGS)].sum()
+    aux = nsh[[S.NOTE_ID, S.CREATED_AT, S.AUTHOR_ID, "currentStatus"]].merge(
+        tag_sums, left_on=S.NOTE_ID, right_index=True, how="left")
+    aux[list(S.ALL_TAGS)] = aux[list(S.ALL_TAGS)].fillna(0).astype(np.int64)
+    e = dataset.enrollment
+    helpfulness = pd.DataFrame({S.RATER_ID: e[S.PARTICIPANT_ID]})
+    for c in ("successfulRatingNeededToEarnIn", "timestampOfLastStateChange", "timestampOfLastEarnOut",
+              S.MODELING_GROUP, "numberOfTimesEarnedOut"):
+        helpfulness[c] = e[c].to_numpy()
+    frames = {
+        "scored_notes": scored,
+        "helpfulness_scores": helpfulness,
+        "note_status_history": nsh[list(S.NOTE_STATUS_HISTORY_COLUMNS)],
+        "aux_note_info": aux,
+    }
+    return frames, pre
+
+
+def _write(frames, outdir, *, parquet: bool, participants, console: _Console):
+    from cnlab.io import write_outputs
+
+    rep = write_outputs(frames, outdir, parquet=parquet, participants=participants)
+    n_absent = sum(len(v) for v in rep.absent_columns.values())
+    console.info(rep.summary())
+    if n_absent:
+        console.info(f"note: {n_absent} official column(s) were not computed and are written empty")
+    return rep
+
+
+# ---------------------------------------------------------------------------
+# commands
+# ---------------------------------------------------------------------------
+def cmd_score(args) -> int:
+    from cnlab.io import load
+
+    console = _Console(args.quiet)
+    for flag, path in (("--notes", args.notes), ("--status", args.status), ("--enrollment", args.enrollment),
+                       ("--ratings", args.ratings)):
+        if not Path(path).exists():
+            raise CnlabInputError(f"{flag}: no such file or directory", path=path)
+    console.info("loading ...")
+    ds = load(notes=args.notes, ratings=args.ratings, status=args.status, enrollment=args.enrollment,
+              progress=not args.quiet)
+    console.info(ds.summary())
+    for w in ds.report.warnings:
+        console.info(f"warning: {w}")
+    frames, n_status = _score_or_fallback(ds, args, console, prescoring=args.prescoring_dir)
+    _write(frames, args.outdir, parquet=not args.no_parquet, participants=ds.participants, console=console)
+    print(
+        f"cnlab score: {len(ds.ratings):,} ratings, {len(ds.notes):,} notes -> {n_status} "
+        f"-> {args.outdir} in {console.elapsed():.1f} s",
+        flush=True,
+    )
+    return EXIT_OK
+
+
+def _status_line(scored) -> str:
+    col = "finalRatingStatus"
+    if col not in scored.columns or scored[col].isna().all():
+        return f"{len(scored):,} notes (no statuses: scoring pipeline unavailable)"
+    vc = scored[col].value_counts()
+    return ", ".join(f"{k} {v:,}" for k, v in vc.items())
+
+
+def _score_or_fallback(ds, args, console: _Console, *, prescoring=None):
+    try:
+        score = _optional("cnlab.pipeline", "score")
+        config = _scoring_config(args)
+    except _Missing as e:
+        console.info(f"warning: {e}; writing only what preprocessing can produce (status history passthrough, "
+                     "tag counts, enrollment fields)")
+        frames, _pre = _fallback_outputs(ds, console)
+        return frames, _status_line(frames["scored_notes"])
+    console.info("scoring ...")
+    kwargs = {}
+    if prescoring is not None:
+        if not Path(prescoring).is_dir():
+            raise CnlabInputError("--prescoring-dir: not a directory", path=prescoring)
+        kwargs["prescoring"] = str(prescoring)
+    result = score(ds, config, **kwargs)
+    if hasattr(result, "summary"):
+        console.info(result.summary())
+    frames = result.outputs()
+    return frames, _status_line(frames["scored_notes"])
+
+
+def cmd_demo(args) -> int:
+    from cnlab.io import load, load_sample
+
+    console = _Console(args.quiet)
+    out = Path(args.outdir)
+    try:
+        ds = load_sample(progress=not args.quiet)
+    except CnlabInputError as e:
+        # no bundled sample yet: make a small synthetic one if the generator exists
+        try:
+            generate = _optional("cnlab.synthetic", "generate")
+        except _Missing:
+            raise e from None
+        console.info("bundled sample missing; generating a small synthetic dataset")
+        generate(out / "input", n_notes=300, n_raters=300, n_ratings=12000, seed=args.seed)
+        ds = load(out / "input", progress=not args.quiet)
+    console.info(ds.summary())
+    ns = argparse.Namespace(seed=args.seed, epoch_millis=None, scorers=None, pseudoraters=True)
+    frames, status = _score_or_fallback(ds, ns, console)
+    _write(frames, out, parquet=False, participants=ds.participants, console=console)
+    figs = _demo_figures(frames, ds, out / "figures", console)
+    print(f"cnlab demo: {len(ds.ratings):,} ratings, {len(ds.notes):,} notes -> {status}; "
+          f"outputs and {figs} figure(s) in {out} ({console.elapsed():.1f} s)", flush=True)
+    return EXIT_OK
+
+
+def _demo_figures(frames, ds, figdir: Path, console: _Console) -> int:
+    try:
+        plotting = _optional("cnlab.plotting")
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except (_Missing, ImportError) as e:
+        console.info(f"warning: no figures ({e})")
+        return 0
+    from cnlab.preprocess import preprocess
+
+    jobs = [
+        ("note_factor_intercept", lambda: plotting.note_factor_intercept(frames["scored_notes"])),
+        ("rater_factor_intercept", lambda: plotting.rater_factor_intercept(frames["helpfulness_scores"])),
+        ("preprocessing_funnel", lambda: plotting.funnel(preprocess(ds).funnel.to_frame())),
+    ]
+    n = 0
+    for name, make in jobs:
+        try:
+            ax = make()
+            plotting.savefig(ax, name, directory=figdir)
+            plt.close(ax.figure)
+            n += 1
+        except Exception as e:  # a figure is a nicety; report and go on
+            console.info(f"warning: figure {name} not drawn ({type(e).__name__}: {e})")
+    return n
+
+
+def cmd_synth(args) -> int:
+    console = _Console(args.quiet)
+    try:
+        generate = _optional("cnlab.synthetic", "generate")
+    except _Missing as e:
+        raise CnlabInputError(f"{e}: the synthetic data generator (cnlab.synthetic.generate) is needed for `cnlab synth`") from None
+    for name in ("notes", "raters", "ratings"):
+        if getattr(args, name) <= 0:
+            raise CnlabInputError(f"--{name} must be positive")
+    truth = generate(args.out, n_notes=args.notes, n_raters=args.raters, n_ratings=args.ratings,
+                     seed=args.seed, n_factors=args.dims)
+    if truth is not None and hasattr(truth, "summary"):
+        console.info(truth.summary())
+    print(f"cnlab synth: {args.notes:,} notes, {args.raters:,} raters, {args.ratings:,} ratings "
+          f"(seed {args.seed}, {args.dims} factor(s)) -> {args.out} in {console.elapsed():.1f} s", flush=True)
+    return EXIT_OK
+
+
+COMMANDS = {"score": cmd_score, "demo": cmd_demo, "synth": cmd_synth}
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``cnlab`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (CnlabInputError, SchemaError) as e:
+        print(f"cnlab {args.command}: bad input: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError) as e:
+        print(f"cnlab {args.command}: cannot access {getattr(e, 'filename', '') or ''}: {e.strerror or e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print(f"cnlab {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:
+        if args.debug or os.environ.get("CNLAB_DEBUG"):
+            raise
+        print(f"cnlab {args.command}: internal error: {type(e).__name__}: {e} "
+              "(rerun with `cnlab --debug ...` for the traceback)", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,357 @@
+"""Low-level TSV reading: sources (plain / gzip / zip), headers, pyarrow fast path,
+and the slow re-scan that pinpoints the line of a bad value.
+
+The fast path parses with :func:`pyarrow.csv.read_csv` (multi-threaded) and only
+the columns that are asked for.  It validates cheaply (null counts, dictionary
+values of enum columns).  Only when something is wrong does
+:func:`locate_problem` re-read the file line by line in Python to report the
+exact line (1-based, header = line 1) and column.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import os
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from cnlab.errors import CnlabInputError
+
+from . import _layouts as L
+
+GZIP_MAGIC = b"\x1f\x8b"
+ZIP_MAGIC = b"PK\x03\x04"
+
+#: tokens read as missing (pyarrow's defaults, which equal pandas' defaults
+#: except pandas' extra "None" and "<NA>")
+NULL_VALUES = tuple(pacsv.ConvertOptions().null_values)
+_NULLS = frozenset(NULL_VALUES)
+
+_INT_RE = re.compile(r"^[+-]?\d+$")
+_INT_RANGE = {L.INT64: (-(2**63), 2**63 - 1), L.INT8: (-128, 127), L.TAG: (-128, 127)}
+
+
+# ---------------------------------------------------------------------------
+# report builder (mutable while loading; frozen into cnlab.io.LoadReport)
+# ---------------------------------------------------------------------------
+@dataclass
+class ReportBuilder:
+    files: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
+    recoveries: list = field(default_factory=list)
+
+    def warn(self, msg: str) -> None:
+        self.warnings.append(msg)
+
+    def recover(self, path, what: str, count: int = 1) -> None:
+        self.recoveries.append((str(path), what, int(count)))
+
+
+# ---------------------------------------------------------------------------
+# sources
+# ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Source:
+    """One readable stream: a plain / gzip file or one member of a zip archive."""
+
+    path: Path
+    compression: str  # "none" | "gzip" | "zip"
+    member: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.path}!{self.member}" if self.member else str(self.path)
+
+    def open_binary(self):
+        """Decompressed binary stream (pyarrow native for plain / gzip)."""
+        if self.compression == "gzip":
+            return pa.CompressedInputStream(pa.OSFile(str(self.path)), "gzip")
+        if self.compression == "zip":
+            zf = zipfile.ZipFile(self.path)
+            return zf.open(self.member)
+        return pa.OSFile(str(self.path))
+
+    def open_python_binary(self):
+        if self.compression == "gzip":
+            return gzip.open(self.path, "rb")
+        if self.compression == "zip":
+            return zipfile.ZipFile(self.path).open(self.member)
+        return open(self.path, "rb")
+
+    def open_text(self):
+        return io.TextIOWrapper(self.open_python_binary(), encoding="utf-8", newline="", errors="strict")
+
+
+def sniff_sources(path, report: ReportBuilder | None = None) -> list[Source]:
+    """Sources in ``path`` (by magic bytes, not by name).
+
+    A gzip file without a ``.gz`` suffix (or a plain file with one) is read by
+    its content and counted as a recovery.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise CnlabInputError("file not found", path=p)
+    if p.is_dir():
+        raise CnlabInputError("expected a file, got a directory", path=p)
+    with open(p, "rb") as fh:
+        head = fh.read(4)
+    name = p.name.lower()
+    if head[:2] == GZIP_MAGIC:
+        if not name.endswith((".gz", ".gzip")) and report is not None:
+            report.recover(p, "gzip content without a .gz suffix: decompressed by magic bytes")
+        return [Source(p, "gzip")]
+    if head == ZIP_MAGIC:
+        try:
+            zf = zipfile.ZipFile(p)
+        except zipfile.BadZipFile as e:
+            raise CnlabInputError(f"corrupt zip archive ({e})", path=p) from None
+        members = sorted(
+            i.filename for i in zf.infolist() if not i.is_dir() and not i.filename.startswith("__MACOSX")
+        )
+        if not members:
+            raise CnlabInputError("zip archive has no files", path=p)
+        return [Source(p, "zip", m) for m in members]
+    if name.endswith((".gz", ".zip")) and report is not None:
+        report.recover(p, "file named as compressed but holds plain text: read as plain TSV")
+    return [Source(p, "none")]
+
+
+def read_first_line(src: Source) -> str | None:
+    """The first physical line (no newline), or None for an empty stream."""
+    try:
+        with src.open_python_binary() as fh:
+            raw = fh.readline()
+    except (OSError, EOFError, zipfile.BadZipFile) as e:
+        raise CnlabInputError(f"cannot read ({e})", path=src.label, line=1) from None
+    if not raw:
+        return None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise CnlabInputError("header is not valid UTF-8", path=src.label, line=1) from None
+    return text.lstrip("\ufeff").rstrip("\r\n")
+
+
+# ---------------------------------------------------------------------------
+# header resolution
+# ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Header:
+    names: tuple[str, ...]  # file column names, in file order
+    has_header: bool
+
+
+def resolve_header(src: Source, kind: str, report: ReportBuilder) -> Header | None:
+    """Column names of ``src``; ``None`` for an empty (0-byte) source."""
+    first = read_first_line(src)
+    if first is None:
+        return None
+    fields = first.split("\t")
+    layout = L.LAYOUTS[kind]
+    if any(f in layout for f in fields):
+        seen = set()
+        for f in fields:
+            if f in seen:
+                raise CnlabInputError("duplicate column in header", path=src.label, line=1, column=f)
+            seen.add(f)
+        return Header(tuple(fields), True)
+    positional = L.POSITIONAL[kind].get(len(fields))
+    if positional is not None:
+        report.recover(src.label, f"no header row: {len(fields)} columns named by official position")
+        return Header(tuple(positional), False)
+    raise CnlabInputError(
+        f"first line is neither a {kind} header nor a headerless row of a known layout "
+        f"({len(fields)} fields; expected a header with e.g. {next(iter(layout))!r})",
+        path=src.label,
+        line=1,
+    )
+
+
+# ---------------------------------------------------------------------------
+# fast path
+# ---------------------------------------------------------------------------
+def arrow_type(col: L.Col) -> pa.DataType:
+    if col.kind == L.INT64:
+        return pa.int64()
+    if col.kind in (L.INT8, L.TAG):
+        return pa.int8()
+    if col.kind == L.FLOAT:
+        return pa.float64()
+    if col.kind in (L.PID, L.ENUM, L.CAT):
+        return pa.dictionary(pa.int32(), pa.string())
+    return pa.string()
+
+
+def read_arrow(
+    src: Source,
+    kind: str,
+    header: Header,
+    include: list[str],
+    *,
+    newlines_in_values: bool,
+    use_threads: bool = True,
+) -> pa.Table:
+    """Parse ``include`` columns of ``src``; bad input -> :class:`CnlabInputError`."""
+    layout = L.LAYOUTS[kind]
+    read_opts = pacsv.ReadOptions(
+        use_threads=use_threads,
+        block_size=1 << 24,
+        column_names=None if header.has_header else list(header.names),
+    )
+    parse_opts = pacsv.ParseOptions(
+        delimiter="\t",
+        quote_char='"',
+        double_quote=True,
+        newlines_in_values=newlines_in_values,
+        ignore_empty_lines=True,
+    )
+    conv_opts = pacsv.ConvertOptions(
+        column_types={c: arrow_type(layout[c]) for c in include},
+        include_columns=include,
+        null_values=list(NULL_VALUES),
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=True,
+    )
+    try:
+        table = pacsv.read_csv(src.open_binary(), read_opts, parse_opts, conv_opts)
+    except (pa.ArrowInvalid, pa.ArrowException, OSError, EOFError, zipfile.BadZipFile) as e:
+        problem = locate_problem(src, kind, header, include)
+        if problem is not None:
+            raise problem from None
+        raise CnlabInputError(f"cannot parse ({e})", path=src.label) from None
+    validate_table(src, kind, header, table, include)
+    return table
+
+
+def validate_table(src: Source, kind: str, header: Header, table: pa.Table, include: list[str]) -> None:
+    """Cheap checks on the parsed table: required non-nulls and enum values."""
+    layout = L.LAYOUTS[kind]
+    for name in include:
+        col = layout[name]
+        arr = table.column(name)
+        if col.non_null and arr.null_count:
+            idx = _first_index(pc.is_null(arr))
+            raise _pinpoint(
+                src, header, name, lambda v: v in _NULLS, "missing value in a required column", idx
+            )
+        if col.kind == L.ENUM:
+            allowed = set(col.enum)
+            bad = set()
+            for chunk in arr.chunks:
+                bad |= {v for v in chunk.dictionary.to_pylist() if v is not None and v not in allowed}
+            if bad:
+                value = sorted(bad)[0]
+                raise _pinpoint(
+                    src,
+                    header,
+                    name,
+                    lambda v, _b=bad: v in _b,
+                    f"unknown value {value!r} (allowed: {', '.join(col.enum)})",
+                    None,
+                )
+
+
+def _first_index(mask: pa.ChunkedArray) -> int | None:
+    offset = 0
+    for chunk in mask.chunks:
+        idx = pc.index(chunk, True).as_py()
+        if idx >= 0:
+            return offset + idx
+        offset += len(chunk)
+    return None
+
+
+def _pinpoint(src, header, column, predicate: Callable[[str], bool], message, row_index) -> CnlabInputError:
+    """Find the line whose ``column`` satisfies ``predicate`` (slow re-scan)."""
+    try:
+        pos = header.names.index(column)
+    except ValueError:
+        pos = None
+    if pos is not None:
+        for line, row in _iter_rows(src, header):
+            if len(row) > pos and predicate(row[pos]):
+                return CnlabInputError(message, path=src.label, line=line, column=column)
+    line = None if row_index is None else row_index + (2 if header.has_header else 1)
+    return CnlabInputError(message + " (line approximate)", path=src.label, line=line, column=column)
+
+
+# ---------------------------------------------------------------------------
+# slow path: line-by-line scan
+# ---------------------------------------------------------------------------
+def _iter_rows(src: Source, header: Header):
+    """Yield (line number of the record's first line, fields) for every data record."""
+    with src.open_text() as fh:
+        reader = csv.reader(fh, delimiter="\t", quotechar='"', doublequote=True, strict=False)
+        prev = 0
+        first = True
+        try:
+            for row in reader:
+                start = prev + 1
+                prev = reader.line_num
+                if first and header.has_header:
+                    first = False
+                    continue
+                first = False
+                if not row:
+                    continue
+                yield start, row
+        except UnicodeDecodeError as e:
+            raise CnlabInputError(f"invalid UTF-8 ({e.reason})", path=src.label, line=prev + 1) from None
+        except (OSError, EOFError) as e:
+            raise CnlabInputError(
+                f"compressed stream is corrupt or truncated ({e})", path=src.label, line=prev + 1
+            ) from None
+
+
+def _value_error(col: L.Col, v: str) -> str | None:
+    if v in _NULLS:
+        return "missing value in a required column" if col.non_null else None
+    if col.kind in _INT_RANGE:
+        if not _INT_RE.match(v):
+            return f"not an integer: {v!r}"
+        lo, hi = _INT_RANGE[col.kind]
+        if not lo <= int(v) <= hi:
+            return f"integer out of range: {v!r}"
+    elif col.kind == L.FLOAT:
+        try:
+            float(v)
+        except ValueError:
+            return f"not a number: {v!r}"
+    elif col.kind == L.ENUM and v not in col.enum:
+        return f"unknown value {v!r} (allowed: {', '.join(col.enum)})"
+    return None
+
+
+def locate_problem(src: Source, kind: str, header: Header, include: list[str]) -> CnlabInputError | None:
+    """Re-scan ``src`` and return an error for the first bad line, or None."""
+    layout = L.LAYOUTS[kind]
+    n = len(header.names)
+    checks = [(header.names.index(c), layout[c]) for c in include]
+    for line, row in _iter_rows(src, header):
+        if len(row) != n:
+            return CnlabInputError(
+                f"expected {n} tab-separated fields, got {len(row)} (truncated or malformed row)",
+                path=src.label,
+                line=line,
+            )
+        for pos, col in checks:
+            msg = _value_error(col, row[pos])
+            if msg is not None:
+                return CnlabInputError(msg, path=src.label, line=line, column=col.name)
+    return None
+
+
+def file_size(path) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0

@@ -1,0 +1,276 @@
+"""The :class:`Dataset` container and :func:`load`."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from cnlab import schema as S
+from cnlab.errors import CnlabInputError
+
+from . import _layouts as L
+from ._tsv import ReportBuilder
+from .readers import OFFICIAL_LEGACY_NSH, Part, read_parts
+
+PID_COLUMNS = (S.AUTHOR_ID, S.RATER_ID, S.PARTICIPANT_ID)
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """What :func:`load` read: files, warnings and counted recoveries.
+
+    ``files`` holds one dict per file (kind, path, rows, bytes, compression,
+    seconds); ``recoveries`` holds ``(path, what, count)`` tuples: every input
+    that was not in the official format but was read anyway.
+    """
+
+    files: tuple = ()
+    warnings: tuple[str, ...] = ()
+    recoveries: tuple[tuple[str, str, int], ...] = ()
+    seconds: float = 0.0
+
+    @property
+    def n_recoveries(self) -> int:
+        return sum(r[2] for r in self.recoveries)
+
+    def summary(self) -> str:
+        lines = [f"read {len(self.files)} file(s) in {self.seconds:.1f} s"]
+        for f in self.files:
+            lines.append(f"  {f['kind']:<15} {f['rows']:>12,} rows  {f['path']}")
+        for w in self.warnings:
+            lines.append(f"  warning: {w}")
+        for path, what, count in self.recoveries:
+            lines.append(f"  recovered ({count}x): {path}: {what}")
+        return "\n".join(lines)
+
+    __str__ = summary
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """The four public input tables, typed and compact (see ``docs/ARCHITECTURE.md``).
+
+    Participant ids are ``int32`` codes into :attr:`participants` (sorted
+    lexicographically, spec 04 §3; missing -> -1).  Rating tags are bit-packed
+    (:func:`cnlab.schema.unpack_tags`).
+    """
+
+    notes: pd.DataFrame
+    ratings: pd.DataFrame
+    status_history: pd.DataFrame
+    enrollment: pd.DataFrame
+    participants: pd.Index
+    report: LoadReport = field(default_factory=LoadReport)
+
+    def restore_ids(self, frame: pd.DataFrame, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """Copy of ``frame`` with participant-id code columns mapped back to strings.
+
+        ``columns`` defaults to every participant-id column present
+        (noteAuthorParticipantId, raterParticipantId, participantId).  Code -1
+        or NaN becomes NaN.
+        """
+        cols = [c for c in (PID_COLUMNS if columns is None else columns) if c in frame.columns]
+        out = frame.copy()
+        strings = pa.array(np.asarray(self.participants, dtype=object), pa.string())
+        for c in cols:
+            ser = frame[c]
+            if not pd.api.types.is_numeric_dtype(ser.dtype):
+                continue  # already strings
+            vals = ser.to_numpy(dtype=np.float64, na_value=np.nan)
+            bad = ~np.isfinite(vals) | (vals < 0)
+            codes = np.where(bad, 0, vals).astype(np.int64)
+            if len(codes) and codes.max(initial=0) >= len(self.participants):
+                raise S.SchemaError(f"restore_ids: column {c!r} has codes beyond the {len(self.participants)} participants")
+            taken = strings.take(pa.array(codes, mask=bad)) if len(codes) else pa.array([], pa.string())
+            out[c] = pd.Series(taken.to_pandas(), dtype="str", index=frame.index)
+        return out
+
+    def codes_for(self, ids) -> np.ndarray:
+        """int32 codes of participant id strings (-1 if unknown)."""
+        return self.participants.get_indexer(pd.Index(ids, dtype="str")).astype(np.int32)
+
+    def summary(self) -> str:
+        r = self.ratings
+        mem = sum(f.memory_usage(deep=True).sum() for f in (self.notes, r, self.status_history, self.enrollment))
+        lines = [
+            "cnlab Dataset",
+            f"  notes:          {len(self.notes):>12,}",
+            f"  ratings:        {len(r):>12,}  ({r.memory_usage(deep=True).sum() / max(len(r), 1):.1f} bytes/rating)",
+            f"  status history: {len(self.status_history):>12,}",
+            f"  enrollment:     {len(self.enrollment):>12,}",
+            f"  participants:   {len(self.participants):>12,}",
+            f"  memory:         {mem / 2**20:>12,.1f} MiB",
+            f"  warnings: {len(self.report.warnings)}, recoveries: {self.report.n_recoveries}",
+        ]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:  # keep notebooks from printing four big frames
+        return (
+            f"Dataset(notes={len(self.notes):,}, ratings={len(self.ratings):,}, "
+            f"status_history={len(self.status_history):,}, enrollment={len(self.enrollment):,}, "
+            f"participants={len(self.participants):,})"
+        )
+
+
+# ---------------------------------------------------------------------------
+# directory discovery
+# ---------------------------------------------------------------------------
+_PATTERNS = {
+    "notes": ("notes-*", "notes.*", "notes"),
+    "ratings": ("ratings-*", "ratings.*", "ratings"),
+    "status_history": ("noteStatusHistory-*", "noteStatusHistory.*", "noteStatusHistory"),
+    "enrollment": ("userEnrollment-*", "userEnrollment.*", "userEnrollment"),
+}
+
+
+def find_files(directory) -> dict[str, object]:
+    """Locate the four files in ``directory`` by their public names.
+
+    ``ratings`` may be one file, several shards (``ratings-00000.tsv`` ...),
+    or a ``ratings/`` sub-directory.
+    """
+    d = Path(directory)
+    if not d.is_dir():
+        raise CnlabInputError("not a directory", path=d)
+    out: dict[str, object] = {}
+    for kind, patterns in _PATTERNS.items():
+        found: list[Path] = []
+        for pat in patterns:
+            found += [p for p in d.glob(pat) if not p.name.startswith(".")]
+        found = sorted(set(found))
+        dirs = [p for p in found if p.is_dir()]
+        files = [p for p in found if p.is_file()]
+        if kind == "ratings" and dirs and not files:
+            out[kind] = dirs[0]
+        elif files:
+            out[kind] = files if len(files) > 1 else files[0]
+        else:
+            raise CnlabInputError(f"no {kind} file found (looked for {', '.join(patterns)})", path=d)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# load
+# ---------------------------------------------------------------------------
+def load(
+    directory=None,
+    *,
+    notes=None,
+    ratings=None,
+    status=None,
+    enrollment=None,
+    columns=None,
+    progress: bool = False,
+    legacy_nsh_official: bool = OFFICIAL_LEGACY_NSH,
+) -> Dataset:
+    """Read the four public files into a :class:`Dataset`.
+
+    Parameters
+    ----------
+    directory
+        A folder holding ``notes-*.tsv*``, ``ratings*`` (file(s) or a
+        ``ratings/`` folder), ``noteStatusHistory-*`` and ``userEnrollment-*``.
+        Explicit paths below override what is found there.
+    notes, ratings, status, enrollment
+        Paths.  ``ratings`` may be a file, a list of shards or a directory;
+        ``.tsv``, ``.tsv.gz`` and ``.zip`` may be mixed.
+    columns
+        Extra rating columns to keep: any of ``version``, ``agree``,
+        ``disagree``, ``ratedOnTweetId``, or ``"all"``.
+    progress
+        Show a tqdm bar over the files.
+    legacy_nsh_official
+        For a 23-column note status history, reproduce the official quirk of
+        also nulling ``timestampMillisOfFirstNmrDueToMinStableCrhTime``.
+
+    Raises
+    ------
+    CnlabInputError
+        Naming file, line and column of the first bad value (see
+        :mod:`cnlab.io` for what is recovered instead).
+    """
+    t0 = time.perf_counter()
+    paths = {"notes": notes, "ratings": ratings, "status_history": status, "enrollment": enrollment}
+    if directory is not None:
+        found = find_files(directory) if any(v is None for v in paths.values()) else {}
+        paths = {k: (v if v is not None else found[k]) for k, v in paths.items()}
+    missing = [k for k, v in paths.items() if v is None]
+    if missing:
+        raise CnlabInputError(f"no path given for: {', '.join(missing)} (pass a directory or all four paths)")
+    report = ReportBuilder()
+    order = ["notes", "ratings", "status_history", "enrollment"]
+    it = order
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(order, desc="loading", unit="file")
+        it = bar
+    parts: dict[str, Part] = {}
+    for kind in it:
+        if bar is not None:
+            bar.set_postfix_str(kind)
+        parts[kind] = read_parts(
+            paths[kind],
+            kind,
+            report,
+            columns=columns if kind == "ratings" else None,
+            progress=progress,
+            legacy_nsh_official=legacy_nsh_official,
+        )
+    participants, frames = joint_codes(parts)
+    return Dataset(
+        notes=frames["notes"],
+        ratings=frames["ratings"],
+        status_history=frames["status_history"],
+        enrollment=frames["enrollment"],
+        participants=participants,
+        report=LoadReport(
+            files=tuple(report.files),
+            warnings=tuple(report.warnings),
+            recoveries=tuple(report.recoveries),
+            seconds=time.perf_counter() - t0,
+        ),
+    )
+
+
+def joint_codes(parts: dict[str, Part]) -> tuple[pd.Index, dict[str, pd.DataFrame]]:
+    """Union the participant vocabularies, sort lexicographically, re-code (spec 04 §3)."""
+    vocabs = [p.vocab for p in parts.values() if len(p.vocab)]
+    union = pc.unique(pa.concat_arrays(vocabs)) if vocabs else pa.array([], pa.string())
+    union = union.take(pc.sort_indices(union))  # byte order == lexicographic for ASCII hex ids
+    participants = pd.Index(union.to_pandas(), dtype="str", name="participantId")
+    frames = {}
+    for kind, part in parts.items():
+        col = L.PID_COLUMN[kind]
+        lut = pc.index_in(part.vocab, value_set=union).to_numpy(zero_copy_only=False)
+        lut = np.asarray(lut, dtype=np.float64)
+        lut = np.where(np.isnan(lut), -1, lut).astype(np.int32)
+        codes = part.frame[col].to_numpy()
+        new = np.full(len(codes), -1, dtype=np.int32)
+        ok = codes >= 0
+        if len(lut):
+            new[ok] = lut[codes[ok]]
+        frame = part.frame
+        frame[col] = new
+        frames[kind] = frame
+    return participants, frames
+
+
+def load_sample(**kwargs) -> Dataset:
+    """Load the bundled synthetic sample (``cnlab/data/sample/``)."""
+    d = Path(__file__).resolve().parents[1] / "data" / "sample"
+    if not d.is_dir() or not any(d.iterdir()):
+        raise CnlabInputError(
+            "the bundled sample is not installed yet (cnlab/data/sample/ is missing or empty); "
+            "generate one with `cnlab synth --out DIR ...` and use cnlab.load(DIR)",
+            path=d,
+        )
+    return load(d, **kwargs)

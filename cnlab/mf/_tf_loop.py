@@ -1,0 +1,249 @@
+"""The official training loop (spec 01 §7) in TensorFlow.  The only module that imports TF.
+
+One compiled graph call per step: clip the stored gradients, Adam update (PyTorch formula, written
+by hand), then loss and gradients at the new parameters.  The stopping rule runs in Python on the
+float32 loss converted to a Python float, exactly as ``loss.item()`` in the official loop.
+
+Gradients are written out analytically (not with a tape) so that (a) frozen tensors cost nothing,
+(b) every reduction is a fixed-order CPU kernel (``unsorted_segment_sum`` / ``reduce_sum``) and
+repeated runs are bit-identical on CPU, (c) no per-step copy of the ratings is kept.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+
+from ._common import Params, RegCoeffs, TrainData
+
+F32 = tf.float32
+
+_CACHE: dict = {}
+
+
+@dataclass(frozen=True)
+class _Static:
+    train_notes: bool
+    train_raters: bool
+    train_global: bool
+    bce: bool
+    has_w: bool
+    use_global: bool
+    clip: bool
+
+
+def _loss_and_grads(ni, nf, ri, rf, mu, n_idx, u_idx, y, w, hp, s: _Static):
+    """Regularised loss (spec 01 §6) and its gradients w.r.t. the trainable tensors.
+
+    hp = [c_nf, c_ni, c_nd, c_uf, c_ui, c_mu, pos_weight] (float32)."""
+    c_nf, c_ni, c_nd, c_uf, c_ui, c_mu, pw = (hp[i] for i in range(7))
+    gnf = tf.gather(nf, n_idx)
+    grf = tf.gather(rf, u_idx)
+    pred = tf.gather(ni, n_idx) + tf.gather(ri, u_idx) + tf.reduce_sum(gnf * grf, axis=1)
+    if s.use_global:
+        pred = pred + mu
+    n = tf.cast(tf.shape(y)[0], F32)
+    if s.bce:
+        # BCEWithLogits with pos_weight (PyTorch): (1−y)z + (1+(pw−1)y)(log1p(e^{−|z|}) + max(−z,0))
+        lw = 1.0 + (pw - 1.0) * y
+        per = (1.0 - y) * pred + lw * (tf.math.log1p(tf.exp(-tf.abs(pred))) + tf.nn.relu(-pred))
+        d = tf.sigmoid(pred) * lw - pw * y
+    else:
+        e = pred - y
+        per = e * e
+        d = 2.0 * e
+    if s.has_w:
+        per = w * per
+        d = w * d
+    prod = nf * tf.expand_dims(ni, 1)
+    loss = (
+        tf.reduce_mean(per)
+        + c_nf * tf.reduce_sum(nf * nf)
+        + c_ni * tf.reduce_sum(ni * ni)
+        + c_nd * tf.reduce_sum(tf.abs(prod))
+        + c_uf * tf.reduce_sum(rf * rf)
+        + c_ui * tf.reduce_sum(ri * ri)
+        + c_mu * mu * mu
+    )
+    d = d / n
+    grads = [None] * 5
+    if s.train_notes:
+        M = tf.shape(ni)[0]
+        sg = tf.sign(prod)
+        grads[0] = tf.math.unsorted_segment_sum(d, n_idx, M) + 2.0 * c_ni * ni + c_nd * tf.reduce_sum(sg * nf, axis=1)
+        grads[1] = (
+            tf.math.unsorted_segment_sum(tf.expand_dims(d, 1) * grf, n_idx, M)
+            + 2.0 * c_nf * nf
+            + c_nd * sg * tf.expand_dims(ni, 1)
+        )
+    if s.train_raters:
+        U = tf.shape(ri)[0]
+        grads[2] = tf.math.unsorted_segment_sum(d, u_idx, U) + 2.0 * c_ui * ri
+        grads[3] = tf.math.unsorted_segment_sum(tf.expand_dims(d, 1) * gnf, u_idx, U) + 2.0 * c_uf * rf
+    if s.train_global:
+        gmu = 2.0 * c_mu * mu
+        if s.use_global:
+            gmu = gmu + tf.reduce_sum(d)
+        grads[4] = gmu
+    return loss, grads
+
+
+def _mask(s: _Static):
+    return (s.train_notes, s.train_notes, s.train_raters, s.train_raters, s.train_global)
+
+
+def _functions(s: _Static):
+    """Compiled (init, step) pair for one static configuration, cached across fits."""
+    if s in _CACHE:
+        return _CACHE[s]
+    mask = _mask(s)
+
+    def _fill(params, grads):
+        return [g if m else tf.zeros((), F32) for g, m in zip(grads, mask)]
+
+    @tf.function(reduce_retracing=True)
+    def init_fn(params, data, hp):
+        loss, grads = _loss_and_grads(*params, *data, hp, s)
+        return loss, _fill(params, grads)
+
+    @tf.function(reduce_retracing=True)
+    def step_fn(params, m, v, g, t, lr, opt, data, hp):
+        # opt = [beta1, beta2, eps, max_norm, clip_eps] (float64)
+        b1, b2, eps, max_norm, clip_eps = (opt[i] for i in range(5))
+        g = list(g)
+        if s.clip:
+            # torch.nn.utils.clip_grad_norm_: total = ‖(‖g_i‖)_i‖; coef = min(1, max/(total+1e-6))
+            norms = tf.stack([tf.norm(tf.reshape(gi, [-1])) for gi, mk in zip(g, mask) if mk])
+            total = tf.norm(norms)
+            coef = tf.minimum(tf.cast(max_norm, F32) / (total + tf.cast(clip_eps, F32)), 1.0)
+            g = [gi * coef if mk else gi for gi, mk in zip(g, mask)]
+        t = t + 1.0
+        bc1 = 1.0 - tf.pow(b1, t)
+        bc2_sqrt = tf.cast(tf.sqrt(1.0 - tf.pow(b2, t)), F32)
+        step_size = tf.cast(lr / bc1, F32)
+        b1f, b2f, epsf = tf.cast(b1, F32), tf.cast(b2, F32), tf.cast(eps, F32)
+        new_p, new_m, new_v = [], [], []
+        for p, mi, vi, gi, mk in zip(params, m, v, g, mask):
+            if not mk:
+                new_p.append(p)
+                new_m.append(mi)
+                new_v.append(vi)
+                continue
+            mi = mi + (1.0 - b1f) * (gi - mi)  # torch: exp_avg.lerp_(grad, 1-β1)
+            vi = vi * b2f + (1.0 - b2f) * gi * gi
+            denom = tf.sqrt(vi) / bc2_sqrt + epsf
+            p = p - step_size * (mi / denom)
+            new_p.append(p)
+            new_m.append(mi)
+            new_v.append(vi)
+        loss, grads = _loss_and_grads(*new_p, *data, hp, s)
+        return new_p, new_m, new_v, _fill(new_p, grads), t, loss
+
+    _CACHE[s] = (init_fn, step_fn)
+    return _CACHE[s]
+
+
+@dataclass
+class LoopOutput:
+    params: Params
+    history: np.ndarray
+    n_steps: int
+    stop_reason: str
+    n_restarts: int
+
+
+class DeviceData:
+    """Training arrays placed once on the default device (GPU when present)."""
+
+    def __init__(self, data: TrainData):
+        self.n_idx = tf.convert_to_tensor(data.n_idx, tf.int32)
+        self.u_idx = tf.convert_to_tensor(data.u_idx, tf.int32)
+        self.y = tf.convert_to_tensor(data.y, F32)
+        self.has_w = data.w is not None
+        self.w = tf.convert_to_tensor(data.w if self.has_w else np.zeros((), np.float32), F32)
+
+    def tuple(self):
+        return (self.n_idx, self.u_idx, self.y, self.w)
+
+
+def run_loop(
+    dd: DeviceData,
+    p0: Params,
+    trainable: tuple[bool, bool, bool],
+    cfg,
+    coeffs: RegCoeffs,
+    lr: float,
+    reinit=None,
+) -> LoopOutput:
+    """Official loop (spec 01 §7):
+
+        prev = 1e10; L = loss; epoch = 0
+        while |L − prev| > conv and not (epoch > 100 and L > prev):
+            prev = L; clip(g); adam(g); L = loss; [NaN → re-create from inits]; epoch += 1
+
+    ``reinit()`` returns (Params, trainable) for the NaN restart."""
+    hp = tf.constant(
+        [coeffs.c_nf, coeffs.c_ni, coeffs.c_nd, coeffs.c_uf, coeffs.c_ui, coeffs.c_mu,
+         1.0 if cfg.pos_weight is None else cfg.pos_weight],
+        F32,
+    )
+    opt = tf.constant(
+        [cfg.adam_beta1, cfg.adam_beta2, cfg.adam_eps, cfg.clip_norm or 0.0, cfg.clip_eps], tf.float64
+    )
+    lr_t = tf.constant(lr, tf.float64)
+    data = dd.tuple()
+
+    def setup(p: Params, tr):
+        s = _Static(*tr, cfg.loss == "bce", dd.has_w, cfg.use_global_intercept, cfg.clip_norm is not None)
+        if not any(tr):
+            return s, None, None, None
+        init_fn, step_fn = _functions(s)
+        params = [tf.convert_to_tensor(a, F32) for a in (p.ni, p.nf, p.ri, p.rf, np.float32(p.mu))]
+        zeros = [tf.zeros_like(a) if mk else tf.zeros((), F32) for a, mk in zip(params, _mask(s))]
+        return s, (init_fn, step_fn), params, zeros
+
+    s, fns, params, zeros = setup(p0, trainable)
+    if fns is None:  # everything frozen: just evaluate the loss
+        s0 = _Static(False, False, False, cfg.loss == "bce", dd.has_w, cfg.use_global_intercept, False)
+        loss, _ = _functions(s0)[0](
+            [tf.convert_to_tensor(a, F32) for a in (p0.ni, p0.nf, p0.ri, p0.rf, np.float32(p0.mu))], data, hp
+        )
+        return LoopOutput(p0.copy(), np.array([float(loss)]), 0, "nothing_trainable", 0)
+    init_fn, step_fn = fns
+    m, v = list(zeros), list(zeros)
+    t = tf.constant(0.0, tf.float64)
+    loss_t, g = init_fn(params, data, hp)
+    L = float(loss_t)
+    prev = 1e10
+    hist = [L]
+    epoch = 0
+    restarts = 0
+    conv, rise = cfg.convergence, cfg.rise_rule_after
+    stop = None
+    while abs(L - prev) > conv and not (epoch > rise and L > prev):
+        if epoch >= cfg.max_steps:
+            stop = "max_steps"
+            break
+        prev = L
+        params, m, v, g, t, loss_t = step_fn(params, m, v, g, t, lr_t, opt, data, hp)
+        L = float(loss_t)
+        if math.isnan(L):
+            restarts += 1
+            if reinit is None or restarts > cfg.max_nan_restarts:
+                raise FloatingPointError(f"MF loss became NaN at step {epoch + 1} ({restarts} restart(s))")
+            p_new, tr_new = reinit()
+            s, (init_fn, step_fn), params, zeros = setup(p_new, tr_new)
+            m, v = list(zeros), list(zeros)
+            t = tf.constant(0.0, tf.float64)
+            loss_t, g = init_fn(params, data, hp)
+            L = float(loss_t)
+        hist.append(L)
+        epoch += 1
+    if stop is None:
+        stop = "converged" if not abs(L - prev) > conv else "loss_increase"
+    out = [a.numpy() for a in params]
+    p = Params(out[0], out[1], out[2], out[3], np.float32(out[4]))
+    return LoopOutput(p, np.asarray(hist, np.float64), epoch, stop, restarts)

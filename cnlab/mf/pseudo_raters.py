@@ -1,0 +1,135 @@
+"""Pseudo-rater uncertainty bounds (spec 01 §10, official ``PseudoRatersRunner``).
+
+Four note-only refits with rater parameters and μ frozen, in regularisation mode A (no ρ, no
+diamond term, no normalized loss, MSE), lr = ``init_lr``, no sign flip:
+
+* dataset 0 ("refit_orig"): the training ratings as they are;
+* datasets 1–3: plus one helpful (1.0) rating on *every* note from a pseudo-rater with intercept =
+  min rater intercept and factor ∈ {min factor, 0, max factor}.
+
+The user table of every refit holds the three pseudo-raters (ids −1, −2, −3; "-1".. for string
+ids), as in the official code; they are frozen, so they only shift the loss by a constant.
+Per note: min / median / max over the 4 refits of intercept and factor, dataset 0's values as
+``_refit_orig``, and rating counts (all, rater factor < 0, rater factor > 0).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+
+from cnlab import schema
+
+from .config import PSEUDO_RATER_REFIT_OVERRIDES, MFConfig
+from .result import MFResult
+
+PSEUDO_RATER_COLUMNS: tuple[str, ...] = (
+    "internalNoteIntercept_max",
+    "internalNoteIntercept_min",
+    "internalNoteIntercept_median",
+    "internalNoteIntercept_refit_orig",
+    "internalNoteFactor1_max",
+    "internalNoteFactor1_median",
+    "internalNoteFactor1_min",
+    "internalNoteFactor1_refit_orig",
+    "ratingCount_all",
+    "ratingCount_neg_fac",
+    "ratingCount_pos_fac",
+)
+
+
+def _pseudo_ids(dtype, n=3):
+    if pd.api.types.is_integer_dtype(dtype):
+        return np.array([-1 - i for i in range(n)], dtype=dtype)
+    return np.array([str(-1 - i) for i in range(n)], dtype=object)
+
+
+def pseudo_rater_bounds(
+    ratings: pd.DataFrame,
+    result: MFResult,
+    config: MFConfig | None = None,
+    *,
+    label_col: str = schema.HELPFUL_NUM,
+    solver: str | None = None,
+) -> pd.DataFrame:
+    """Spec 01 §10: noteId + the 11 uncertainty columns (:data:`PSEUDO_RATER_COLUMNS`).
+
+    Parameters
+    ----------
+    ratings
+        The final-round training ratings of the fit (noteId, raterParticipantId, label).
+    result
+        The fit on those ratings (unflipped note params, frozen rater params, μ).
+    config
+        The scorer's MF config (default ``result.config``); the refits drop diamond, ρ, normalized
+        loss and BCE (``get_new_mf_with_same_args``) and never flip signs.
+    solver
+        "official" (default: ``config.solver``) runs the official loop four times; "exact" solves
+        each refit in one closed-form pass (per-note 2×2 ridge systems).
+    """
+    from .engine import fit
+
+    config = result.config if config is None else config
+    if config.n_factors != 1:
+        raise NotImplementedError("pseudo-raters are defined for n_factors == 1 (as the official code)")
+    solver = solver or config.solver
+    cfg = dataclasses.replace(config, **PSEUDO_RATER_REFIT_OVERRIDES)
+    rp = result.rater_params
+    ri_min = float(rp[schema.RATER_INTERCEPT].min())
+    f = rp[schema.RATER_FACTOR1]
+    factors = [float(f.min()), 0.0, float(f.max())]
+    ids = _pseudo_ids(ratings[schema.RATER_ID].dtype)
+    pseudo = pd.DataFrame(
+        {schema.RATER_ID: ids, schema.RATER_INTERCEPT: np.float32(ri_min), schema.RATER_FACTOR1: np.float32(factors)}
+    )
+    rater_init = pd.concat([rp[[schema.RATER_ID, schema.RATER_INTERCEPT, schema.RATER_FACTOR1]], pseudo], ignore_index=True)
+    base = ratings[[schema.NOTE_ID, schema.RATER_ID, label_col]]
+    notes = pd.unique(base[schema.NOTE_ID])
+    fits = []
+    for d in range(4):
+        if d == 0:
+            rd = base
+        else:
+            extra = pd.DataFrame(
+                {schema.NOTE_ID: notes, schema.RATER_ID: np.repeat(ids[d - 1 : d], len(notes)),
+                 label_col: np.float32(1.0)}
+            )
+            extra[schema.NOTE_ID] = extra[schema.NOTE_ID].astype(base[schema.NOTE_ID].dtype)
+            rd = pd.concat([base, extra], ignore_index=True)
+        r = fit(
+            rd,
+            cfg,
+            note_init=result.note_params,
+            rater_init=rater_init,
+            global_init=result.global_intercept,
+            freeze=("raters", "global"),
+            label_col=label_col,
+            solver=solver,
+            _extra_rater_ids=ids,
+        )
+        fits.append(r.note_params.set_index(schema.NOTE_ID).reindex(notes))
+    I = np.stack([f_[schema.NOTE_INTERCEPT].to_numpy(np.float64) for f_ in fits], axis=1)
+    F = np.stack([f_[schema.NOTE_FACTOR1].to_numpy(np.float64) for f_ in fits], axis=1)
+    out = pd.DataFrame({schema.NOTE_ID: notes})
+    out["internalNoteIntercept_max"] = I.max(axis=1)
+    out["internalNoteIntercept_min"] = I.min(axis=1)
+    out["internalNoteIntercept_median"] = np.median(I, axis=1)
+    out["internalNoteIntercept_refit_orig"] = I[:, 0]
+    out["internalNoteFactor1_max"] = F.max(axis=1)
+    out["internalNoteFactor1_median"] = np.median(F, axis=1)
+    out["internalNoteFactor1_min"] = F.min(axis=1)
+    out["internalNoteFactor1_refit_orig"] = F[:, 0]
+    # rating counts: training ratings joined (inner) to the fit's rater params
+    rf = base[[schema.NOTE_ID, schema.RATER_ID]].merge(rp[[schema.RATER_ID, schema.RATER_FACTOR1]], on=schema.RATER_ID)
+    fac = rf[schema.RATER_FACTOR1].to_numpy(np.float64)
+    cnt = pd.DataFrame(
+        {schema.NOTE_ID: rf[schema.NOTE_ID].to_numpy(), "all": 1, "neg": (fac < 0).astype(np.int64),
+         "pos": (fac > 0).astype(np.int64)}
+    ).groupby(schema.NOTE_ID).sum()
+    cnt = cnt.reindex(notes)
+    out["ratingCount_all"] = cnt["all"].to_numpy()
+    out["ratingCount_neg_fac"] = cnt["neg"].to_numpy()
+    out["ratingCount_pos_fac"] = cnt["pos"].to_numpy()
+    return out

@@ -1,0 +1,34 @@
+"""MF scorer pipeline: scorer configs, prescoring, final scoring, ``score()``.
+
+``import cnlab.pipeline`` stays light: the TensorFlow-using stages are imported on
+first use of :func:`score`, :func:`prescore` or :func:`score_final`.
+"""
+
+from __future__ import annotations
+
+from cnlab.pipeline.config import CORE, CORE_WITH_TOPICS, EXPANSION, EXPANSION_PLUS, ScorerConfig, ScoringConfig
+from cnlab.pipeline.prescoring_io import PrescoringMeta, PrescoringOutput, load_official_prescoring
+
+__all__ = [
+    "score", "ScoringResult", "ScoringConfig", "ScorerConfig", "load_official_prescoring",
+    "PrescoringOutput", "PrescoringMeta", "prescore", "score_final",
+    "CORE", "CORE_WITH_TOPICS", "EXPANSION", "EXPANSION_PLUS",
+]
+
+_LAZY = {
+    "score": ("cnlab.pipeline.score", "score"),
+    "ScoringResult": ("cnlab.pipeline.score", "ScoringResult"),
+    "prescore": ("cnlab.pipeline.prescoring", "prescore"),
+    "score_final": ("cnlab.pipeline.final", "score_final"),
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        mod, attr = _LAZY[name]
+        value = getattr(importlib.import_module(mod), attr)
+        globals()[name] = value  # bind the function, not the same-named submodule
+        return value
+    raise AttributeError(f"module 'cnlab.pipeline' has no attribute {name!r}")

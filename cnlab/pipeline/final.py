@@ -1,0 +1,321 @@
+"""Final scoring of one MF scorer (spec 02 §4; official ``MFBaseScorer.score_final``).
+
+Four MF calls with raters and μ frozen at their prescoring values (spec 02 §4.2):
+(a) without high-volume raters, (b) without correlated raters, (c) POPULATION_SAMPLED
+ratings only (ρ_n = 10), (d) all scoped ratings (main, with (a)–(c) merged in before the
+rules).  Each call (02 §4.3)::
+
+    T = filter_ratings(ratings, rater ≥ 0, note ≥ 5) ∩ raters with prescoring params
+    F = T ∩ raters with aboveHelpfulnessThreshold        (useReputation scorers)
+    θ = MF(F; init = prescoring, raters & μ frozen, ρ_n = N_final / M_final, no flip)
+    θ += pseudo-rater bounds (Core)                     # 01 §10
+    θ ⋈ low-diligence final fit                         # 06 D.6
+    scored = compute_scored_notes(scoped ratings, θ, …, finalRound=True)
+
+then the capture-threshold post-filter (02 §5), ``numFinalRoundRatings`` and the
+renames to the official external columns (02 §6).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cnlab import schema
+from cnlab.pipeline import _deps
+from cnlab.pipeline._log import StageTimer
+from cnlab.pipeline.config import ScorerConfig
+from cnlab.pipeline.prescoring import prepare_ratings
+from cnlab.pipeline.prescoring_io import PrescoringMeta, PrescoringOutput
+from cnlab.pipeline.slicing import filter_input, postprocess_output
+
+log = logging.getLogger("cnlab")
+
+#: The 11 pseudo-rater columns (spec 01 §10 step 5); NaN for scorers without pseudo-raters.
+UNCERTAINTY_COLUMNS: tuple[str, ...] = (
+    "internalNoteIntercept_max", "internalNoteIntercept_min", "internalNoteIntercept_median",
+    "internalNoteIntercept_refit_orig", "internalNoteFactor1_max", "internalNoteFactor1_median",
+    "internalNoteFactor1_min", "internalNoteFactor1_refit_orig", "ratingCount_all",
+    "ratingCount_neg_fac", "ratingCount_pos_fac",
+)
+
+SUBFITS: tuple[str, ...] = ("NoHighVol", "NoCorrelated", "PopulationSampled")
+
+
+@dataclass(frozen=True)
+class CallResult:
+    """One ``_score_notes_and_users`` call (spec 02 §4.3)."""
+
+    name: str
+    training_ratings: pd.DataFrame
+    mf: Any
+    note_params: pd.DataFrame
+    scored_notes: pd.DataFrame | None
+    helpfulness: pd.DataFrame
+    counts: dict[str, int]
+
+
+@dataclass(frozen=True)
+class FinalOutput:
+    """Final-scoring result of one scorer.
+
+    ``scored_notes`` / ``helpfulness_scores`` / ``aux_note_info`` have the scorer's
+    **external** column names (``coreNoteIntercept`` …) and participant codes;
+    ``internal_scored_notes`` keeps the internal names before the capture filter;
+    ``calls`` holds the four MF calls (main, NoHighVol, NoCorrelated, PopulationSampled).
+    """
+
+    scorer: ScorerConfig
+    scored_notes: pd.DataFrame
+    helpfulness_scores: pd.DataFrame
+    aux_note_info: pd.DataFrame
+    internal_scored_notes: pd.DataFrame
+    calls: dict[str, CallResult] = field(default_factory=dict)
+    slice_counts: dict[str, int] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        st = self.scored_notes.get(f"{self.scorer.prefix}RatingStatus")
+        vc = st.value_counts().to_dict() if st is not None else {}
+        lines = [f"{self.scorer.name} final: {len(self.scored_notes)} notes {vc}"]
+        for k, c in self.calls.items():
+            lines.append(f"  {k}: {c.counts}")
+        return "\n".join(lines)
+
+
+def _rater_ids(frame: pd.DataFrame, mask: np.ndarray) -> np.ndarray:
+    return frame.loc[mask, schema.RATER_ID].to_numpy()
+
+
+def _bool(col: pd.Series) -> np.ndarray:
+    return col.astype("boolean").fillna(False).to_numpy(dtype=bool)
+
+
+def score_notes_and_users(
+    ratings: pd.DataFrame,
+    status_history: pd.DataFrame,
+    scorer: ScorerConfig,
+    prescoring_notes: pd.DataFrame,
+    prescoring_raters: pd.DataFrame,
+    meta: PrescoringMeta,
+    *,
+    name: str = "main",
+    rating_per_note_ratio: float | None = None,
+    extra_intercepts: dict[str, pd.DataFrame] | None = None,
+    pseudoraters: bool = True,
+    seed: int | None = None,
+    score: bool = True,
+    epoch_millis: int = 0,
+) -> CallResult | None:
+    """One final-scoring MF call (spec 02 §4.3). Returns ``None`` when F is empty."""
+    nid, rid = schema.NOTE_ID, schema.RATER_ID
+    counts: dict[str, int] = {"ratings_in": len(ratings)}
+    filter_ratings = _deps.get("cnlab.preprocess", "filter_ratings")
+    t = filter_ratings(ratings, min_ratings_per_rater=scorer.final_min_ratings_per_rater,
+                       min_raters_per_note=scorer.min_raters_per_note)
+    counts["after_prefilter"] = len(t)
+    with_params = _rater_ids(prescoring_raters, prescoring_raters[schema.RATER_INTERCEPT].notna().to_numpy())
+    t = t[t[rid].isin(with_params)]
+    counts["with_prescoring_params"] = len(t)
+    if scorer.use_reputation:
+        helpful = _rater_ids(prescoring_raters, _bool(prescoring_raters["aboveHelpfulnessThreshold"]))
+        f = t[t[rid].isin(helpful)]
+    else:
+        f = t
+    counts["final_round_ratings"] = len(f)
+    counts["final_round_notes"] = int(f[nid].nunique())
+    counts["final_round_raters"] = int(f[rid].nunique())
+    if f.empty:
+        return None
+
+    mf_cfg = scorer.mf_config()
+    rho = rating_per_note_ratio if rating_per_note_ratio is not None else meta.rating_per_note_ratio
+    cfg = mf_cfg.replace(flip_factors=False, rating_per_note_loss_ratio=rho) \
+        if hasattr(mf_cfg, "replace") else mf_cfg
+    note_init = prescoring_notes[[nid, schema.NOTE_INTERCEPT, schema.NOTE_FACTOR1]]
+    rater_init = prescoring_raters.loc[prescoring_raters[schema.RATER_INTERCEPT].notna(),
+                                       [rid, schema.RATER_INTERCEPT, schema.RATER_FACTOR1]]
+    fit = _deps.get("cnlab.mf", "fit")
+    res = _deps.call(fit, f[[nid, rid, schema.HELPFUL_NUM]], cfg, seed=seed,
+                     note_init=note_init, rater_init=rater_init,
+                     global_init=meta.global_intercept, freeze=("raters", "global"))
+    note_params = res.note_params[[nid, schema.NOTE_INTERCEPT, schema.NOTE_FACTOR1]]
+    rater_params = res.rater_params
+    if not score:
+        return CallResult(name, f, res, note_params, None, rater_params, counts)
+
+    prb = None
+    if pseudoraters:
+        try:
+            prb = _deps.get("cnlab.mf", "pseudo_rater_bounds")
+        except (ImportError, AttributeError):  # TODO(integration): remove once cnlab.mf has it
+            log.warning("cnlab.mf.pseudo_rater_bounds unavailable: uncertainty columns left NaN")
+    if prb is not None:
+        bounds = prb(f[[nid, rid, schema.HELPFUL_NUM]], res, cfg)
+        if isinstance(bounds, pd.DataFrame) and schema.NOTE_INTERCEPT in bounds.columns:
+            bounds = bounds.drop(columns=[c for c in (schema.NOTE_INTERCEPT, schema.NOTE_FACTOR1)
+                                          if c in bounds.columns])
+        note_params = note_params.merge(bounds, on=nid, how="left")
+    else:
+        note_params = note_params.assign(**{c: np.nan for c in UNCERTAINTY_COLUMNS})
+
+    fit_final = _deps.get("cnlab.mf.diligence", "fit_final")
+    dil = fit_final(f, prescoring_notes, prescoring_raters, meta.low_diligence_global_intercept,
+                    rating_per_note_ratio=meta.rating_per_note_ratio,
+                    rating_per_user_ratio=meta.rating_per_user_ratio)
+    note_params = note_params.merge(dil, on=nid, how="inner")
+    raters_with_counts = rater_params.merge(
+        prescoring_raters[[rid, "incorrectTagRatingsMadeByRater", "totalRatingsMadeByRater"]],
+        on=rid, how="inner")
+
+    thresholds = scorer.rules()
+    csn = _deps.get("cnlab.scoring.scored_notes", "compute_scored_notes")
+    extra = extra_intercepts or {}
+    scored = _deps.call(
+        csn, ratings, note_params, raters_with_counts, status_history,
+        thresholds=thresholds, final_round=True,
+        tag_thresholds=dict(meta.tag_filtering_thresholds), epoch_millis=epoch_millis,
+        no_high_vol=extra.get("internalNoteInterceptNoHighVol"),
+        no_correlated=extra.get("internalNoteInterceptNoCorrelated"),
+        population_sampled=extra.get("internalNoteInterceptPopulationSampled"),
+    )
+    hcols = [c for c in ("crhCrnhRatioDifference", "meanNoteScore", "raterAgreeRatio",
+                         "aboveHelpfulnessThreshold", "internalFirstRoundRaterIntercept",
+                         "internalFirstRoundRaterFactor1") if c in prescoring_raters.columns]
+    helpfulness = rater_params[[rid, schema.RATER_INTERCEPT, schema.RATER_FACTOR1]].merge(
+        prescoring_raters[[rid, *hcols]], on=rid, how="outer")
+    return CallResult(name, f, res, note_params, scored, helpfulness, counts)
+
+
+def _intercept_frame(call: CallResult | None, new_name: str) -> pd.DataFrame:
+    nid = schema.NOTE_ID
+    if call is None:
+        return pd.DataFrame({nid: pd.Series(dtype=np.int64), new_name: pd.Series(dtype=np.float64)})
+    return call.note_params[[nid, schema.NOTE_INTERCEPT]].rename(
+        columns={schema.NOTE_INTERCEPT: new_name})
+
+
+def num_final_round_ratings(scoped: pd.DataFrame, helpfulness: pd.DataFrame) -> pd.DataFrame:
+    """Per note, scoped ratings whose rater appears in ``helpfulness`` (spec 02 §4.4 step 2)."""
+    nid, rid = schema.NOTE_ID, schema.RATER_ID
+    r = scoped[scoped[rid].isin(helpfulness[rid])]
+    return r.groupby(nid).size().rename("numFinalRoundRatings").reset_index()
+
+
+def empty_final(scorer: ScorerConfig) -> FinalOutput:
+    sn = pd.DataFrame(columns=[schema.NOTE_ID, *scorer.scored_note_columns()])
+    hs = pd.DataFrame(columns=[schema.RATER_ID, *scorer.helpfulness_columns()])
+    aux = pd.DataFrame(columns=[schema.NOTE_ID, *scorer.aux_columns()])
+    return FinalOutput(scorer, sn, hs, aux, sn.copy())
+
+
+def score_final(
+    ratings: pd.DataFrame,
+    status_history: pd.DataFrame,
+    enrollment: pd.DataFrame,
+    scorer: ScorerConfig,
+    prescoring: PrescoringOutput,
+    *,
+    note_topics: pd.DataFrame | None = None,
+    seed: int | None = None,
+    pseudoraters: bool = True,
+    epoch_millis: int | None = None,
+    timer: StageTimer | None = None,
+) -> FinalOutput:
+    """Final scoring of one scorer from its prescoring outputs (spec 02 §4).
+
+    Parameters
+    ----------
+    ratings
+        Final-scoring ratings: preprocessed, PSS-coalesced with the dropna'd PSS rows,
+        with ``highVolumeRater`` and ``correlatedRater``.
+    status_history
+        Input note status history (with ``classification``).
+    enrollment
+        User enrollment.
+    scorer
+        Scorer configuration.
+    prescoring
+        Prescoring outputs containing this scorer's rows (codes as participant ids).
+    note_topics
+        noteTopics table (for the Core topic exclusion).
+    pseudoraters
+        Run pseudo-raters when the scorer has them (official ``--pseudoraters``).
+    """
+    timer = timer or StageTimer(prefix=f"{scorer.name} final: ")
+    nid, rid = schema.NOTE_ID, schema.RATER_ID
+    if epoch_millis is None:
+        epoch_millis = int(ratings[schema.CREATED_AT].max()) if len(ratings) else 0
+    pn, pr, meta = prescoring.for_scorer(scorer.name)
+    if pr.empty or meta is None:
+        log.warning("%s: no prescoring rows/meta; empty final output", scorer.name)
+        return empty_final(scorer)
+    with timer.stage("filter input", len(ratings)) as st:
+        r = prepare_ratings(ratings)
+        scoped, nsh, rep = filter_input(r, status_history, enrollment, scorer, note_topics=note_topics)
+        st["rows_out"] = len(scoped)
+        st["note"] = (f"after topic filter {rep.after_topic_filter}, after group filter "
+                      f"{rep.after_group_filter}; NSH {rep.nsh_in}->{rep.nsh_out}")
+    if scoped.empty:
+        return empty_final(scorer)
+
+    use_pr = pseudoraters and scorer.pseudoraters
+    calls: dict[str, CallResult] = {}
+    subsets = {
+        "NoHighVol": scoped[~_bool(scoped[schema.HIGH_VOLUME_RATER])]
+        if schema.HIGH_VOLUME_RATER in scoped.columns else scoped,
+        "NoCorrelated": scoped[~_bool(scoped[schema.CORRELATED_RATER])]
+        if schema.CORRELATED_RATER in scoped.columns else scoped,
+    }
+    if schema.RATING_SOURCE in scoped.columns:
+        ps = scoped[scoped[schema.RATING_SOURCE].astype(str) == schema.SOURCE_POPULATION_SAMPLED]
+        if len(ps):
+            subsets["PopulationSampled"] = ps
+    extra: dict[str, pd.DataFrame] = {}
+    for key, subset in subsets.items():
+        with timer.stage(f"MF {key}", len(subset)) as st:
+            # Official: the sub-fits also run pseudo-raters / diligence / rules, whose results
+            # are discarded; only the intercept matters, so cnlab stops after the MF.
+            c = score_notes_and_users(
+                subset, nsh, scorer, pn, pr, meta, name=key,
+                rating_per_note_ratio=scorer.population_sampled_loss_ratio
+                if key == "PopulationSampled" else None,
+                pseudoraters=False, seed=seed, score=False)
+            st["rows_out"] = 0 if c is None else len(c.note_params)
+            st["note"] = "" if c is None else str(c.counts)
+        if c is not None:
+            calls[key] = c
+        extra[f"internalNoteIntercept{key}"] = _intercept_frame(c, f"internalNoteIntercept{key}")
+    with timer.stage("MF main + pseudo-raters + diligence + rules", len(scoped)) as st:
+        main = score_notes_and_users(scoped, nsh, scorer, pn, pr, meta, name="main",
+                                     extra_intercepts=extra, pseudoraters=use_pr, seed=seed,
+                                     epoch_millis=epoch_millis)
+        if main is None:
+            return empty_final(scorer)
+        calls["main"] = main
+        st["rows_out"] = len(main.scored_notes)
+        st["note"] = str(main.counts)
+    sn = main.scored_notes
+    if "internalNoteInterceptPopulationSampled" not in sn.columns:
+        sn = sn.assign(internalNoteInterceptPopulationSampled=np.nan)
+
+    with timer.stage("postprocess (capture threshold)", len(sn)) as st:
+        post = postprocess_output(sn, r, enrollment, scorer)
+        st["rows_out"] = len(post)
+    nfr = num_final_round_ratings(scoped, main.helpfulness)
+    post = post.merge(nfr, on=nid, how="left")
+
+    mapping = scorer.note_column_map()
+    ext = post.rename(columns=mapping)
+    sn_cols = [nid, *scorer.scored_note_columns()]
+    scored_notes = ext.reindex(columns=sn_cols)
+    aux = ext.reindex(columns=[nid, *scorer.aux_columns()]) if scorer.has_aux else \
+        pd.DataFrame(columns=[nid])
+    hs = main.helpfulness.rename(columns=scorer.rater_column_map())
+    hs = hs.reindex(columns=[rid, *scorer.helpfulness_columns()])
+    return FinalOutput(scorer, scored_notes.reset_index(drop=True), hs.reset_index(drop=True),
+                       aux.reset_index(drop=True), sn, calls,
+                       {"ratings_in": len(ratings), "scoped": len(scoped)})

@@ -1,0 +1,350 @@
+"""Prescoring of one MF scorer (spec 02 §3; official ``MFBaseScorer._prescore_notes_and_users``).
+
+Sequence (spec 02 §3.1)::
+
+    scoped = filter_input(ratings)                         # 02 §2
+    R  = filter_ratings(scoped, rater ≥ 10, note ≥ 5)       # 01 §2
+    θ1 = round-1 MF on R (stable init)                      # 01 §5.1
+    check round-1 train MSE ≤ 0.16 (≥ 200 notes)            # 01 §8
+    S1 = compute_scored_notes(θ1, finalRound=False)         # 03 §4
+    V  = valid ratings(scoped, NSH, S1)                     # 01 §3
+    H0 = helpfulness(S1, V, R)            (no penalty)      # 03 §3
+    h  = harassment tag MF on R ∩ helpful(H0)               # 06 C
+    H  = helpfulness(S1, V, R, h)         (with penalty)
+    F  = R ∩ helpful(H)
+    θ  = MF on F, init θ1 (μ from 0)                        # 01 §5.2
+    D  = low-diligence prescoring on F                      # 06 D.5
+    T  = tag thresholds (S1 CRH flags, θ factors)           # 03 §5
+    U  = user incorrect totals(scoped)                      # 03 §6
+
+The official code calls ``compute_scored_notes`` twice on round-1 parameters
+with identical inputs (once before the helpfulness filter, once for the tag
+thresholds); cnlab computes it once and uses it for both.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cnlab import schema
+from cnlab.pipeline import _deps
+from cnlab.pipeline._log import StageTimer
+from cnlab.pipeline.config import ScorerConfig
+from cnlab.pipeline.prescoring_io import (
+    NOTE_MODEL_OUTPUT_COLUMNS,
+    RATER_MODEL_OUTPUT_COLUMNS,
+    PrescoringMeta,
+    PrescoringOutput,
+)
+from cnlab.pipeline.slicing import filter_input
+
+log = logging.getLogger("cnlab")
+
+#: Rating columns prescoring keeps before slicing (spec 02 §2, last paragraph).
+PRESCORING_RATING_COLUMNS: tuple[str, ...] = (
+    schema.NOTE_ID, schema.RATER_ID, schema.HELPFUL_NUM, schema.HELPFULNESS_LEVEL,
+    schema.CREATED_AT, *schema.NOT_HELPFUL_TAGS, *schema.HELPFUL_TAGS, schema.RATING_SOURCE,
+)
+
+#: Helpfulness columns joined into the rater model output (spec 02 §3.1).
+HELPFULNESS_OUTPUT_COLUMNS: tuple[str, ...] = (
+    "crhCrnhRatioDifference", "meanNoteScore", "raterAgreeRatio", "aboveHelpfulnessThreshold",
+    "successfulRatingHelpfulCount", "successfulRatingNotHelpfulCount",
+    "unsuccessfulRatingHelpfulCount", "unsuccessfulRatingNotHelpfulCount",
+    "totalHelpfulHarassmentPenalty", "raterAgreeRatioKeyWithHarassmentAbusePenalty",
+)
+
+
+class TrainErrorTooHigh(RuntimeError):
+    """Round-1 train MSE above ``maxFirstMFTrainError`` (official aborts the run)."""
+
+
+def prepare_ratings(ratings: pd.DataFrame) -> pd.DataFrame:
+    """Unpack tags and keep the prescoring rating columns (those present)."""
+    r = schema.unpack_tags(ratings, schema.ALL_TAGS) if (
+        schema.HELPFUL_TAG_BITS in ratings.columns or schema.NOT_HELPFUL_TAG_BITS in ratings.columns
+    ) else ratings
+    cols = [c for c in PRESCORING_RATING_COLUMNS if c in r.columns]
+    extra = [c for c in (schema.HIGH_VOLUME_RATER, schema.CORRELATED_RATER) if c in r.columns]
+    return r[cols + extra]
+
+
+def _above(h: pd.DataFrame) -> np.ndarray:
+    """Rater ids with aboveHelpfulnessThreshold True."""
+    col = h["aboveHelpfulnessThreshold"]
+    mask = col.fillna(False).astype(bool).to_numpy() if col.dtype != bool else col.to_numpy()
+    return h.loc[mask, schema.RATER_ID].to_numpy()
+
+
+def _first_round_rater_cols(rater_params: pd.DataFrame) -> pd.DataFrame:
+    return rater_params[[schema.RATER_ID, schema.RATER_INTERCEPT, schema.RATER_FACTOR1]].rename(
+        columns={schema.RATER_INTERCEPT: "internalFirstRoundRaterIntercept",
+                 schema.RATER_FACTOR1: "internalFirstRoundRaterFactor1"})
+
+
+def empty_output(scorer: ScorerConfig) -> PrescoringOutput:
+    notes = pd.DataFrame(columns=list(NOTE_MODEL_OUTPUT_COLUMNS))
+    raters = pd.DataFrame(columns=list(RATER_MODEL_OUTPUT_COLUMNS))
+    return PrescoringOutput(notes, raters, {}, None, {scorer.name: {}})
+
+
+def fit_round1(ratings: pd.DataFrame, enrollment: pd.DataFrame, scorer: ScorerConfig,
+               mf_cfg: Any, seed: int | None) -> Any:
+    """Round-1 MF: stable two-pass init (01 §5.1) or a single fresh fit."""
+    if scorer.use_stable_init:
+        fit_stable = _deps.get("cnlab.mf", "fit_stable")
+        return _deps.call(fit_stable, ratings, enrollment, mf_cfg, seed=seed,
+                          modeling_group=scorer.stable_init_group,
+                          stable_init_group=scorer.stable_init_group)
+    fit = _deps.get("cnlab.mf", "fit")
+    return _deps.call(fit, ratings, mf_cfg, seed=seed)
+
+
+def train_error_ok(result: Any, scorer: ScorerConfig) -> tuple[bool, float]:
+    """Spec 01 §8: with ≥ 200 notes the round-1 train MSE must be ≤ 0.16."""
+    mse = float(getattr(result, "train_mse", np.nan))
+    n_notes = len(result.note_params)
+    if n_notes < scorer.min_notes_for_train_error_check:
+        return True, mse
+    return bool(mse <= scorer.max_first_train_error), mse
+
+
+def prescore(
+    ratings: pd.DataFrame,
+    status_history: pd.DataFrame,
+    enrollment: pd.DataFrame,
+    scorer: ScorerConfig,
+    *,
+    note_topics: pd.DataFrame | None = None,
+    seed: int | None = None,
+    check_train_error: bool = True,
+    epoch_millis: int | None = None,
+    timer: StageTimer | None = None,
+) -> PrescoringOutput:
+    """Run one scorer's prescoring (spec 02 §3.1).
+
+    Parameters
+    ----------
+    ratings
+        Preprocessed, PSS-coalesced ratings (helpfulNum, tags packed or unpacked).
+    status_history
+        Note status history (after ``merge_note_info``, with ``classification``).
+    enrollment
+        User enrollment (participantId codes, modelingGroup).
+    scorer
+        The scorer (e.g. :data:`cnlab.pipeline.config.CORE`).
+    note_topics
+        noteTopics table (noteId, noteTopic) of assigned notes.
+    seed
+        Seed of every stochastic fit (official ``--seed``).
+    epoch_millis
+        "Now" (only used for ``numRatingsLast28`` in the intermediate scored notes);
+        default: the latest rating timestamp.
+
+    Returns
+    -------
+    PrescoringOutput
+        Note / rater model outputs with the official columns, meta keyed by
+        ``scorer.name`` and ``intermediates[scorer.name]`` with every table.
+    """
+    timer = timer or StageTimer(prefix=f"{scorer.name} prescoring: ")
+    thresholds = scorer.rules()
+    mf_cfg = scorer.mf_config()
+    inter: dict[str, Any] = {}
+    nid, rid = schema.NOTE_ID, schema.RATER_ID
+    if epoch_millis is None:
+        epoch_millis = int(ratings[schema.CREATED_AT].max()) if len(ratings) else 0
+
+    with timer.stage("filter input", len(ratings)) as st:
+        r = prepare_ratings(ratings)
+        scoped, nsh, rep = filter_input(r, status_history, enrollment, scorer, note_topics=note_topics)
+        st["rows_out"] = len(scoped)
+        st["note"] = (f"after topic filter {rep.after_topic_filter}, unassigned {rep.unassigned_ratings}, "
+                      f"after group filter {rep.after_group_filter}; NSH {rep.nsh_in}->{rep.nsh_out}")
+    inter["slice_report"] = rep
+    if scoped.empty:
+        log.warning("%s: no ratings in scope; empty prescoring output", scorer.name)
+        return empty_output(scorer)
+
+    with timer.stage("prefilter (rater>=10, note>=5)", len(scoped)) as st:
+        filter_ratings = _deps.get("cnlab.preprocess", "filter_ratings")
+        rft = filter_ratings(scoped, min_ratings_per_rater=scorer.min_ratings_per_rater,
+                             min_raters_per_note=scorer.min_raters_per_note)
+        st["rows_out"] = len(rft)
+        st["note"] = f"{rft[nid].nunique()} notes, {rft[rid].nunique()} raters"
+    inter["ratings_for_training"] = rft
+    if rft.empty:
+        log.warning("%s: no ratings after prefilter; empty prescoring output", scorer.name)
+        return empty_output(scorer)
+
+    with timer.stage("round-1 MF (stable init)" if scorer.use_stable_init else "round-1 MF",
+                     len(rft)) as st:
+        round1 = fit_round1(rft, enrollment, scorer, mf_cfg, seed)
+        st["rows_out"] = len(round1.note_params)
+        st["note"] = f"mu={round1.global_intercept:.5f}, steps={getattr(round1, 'n_steps', '?')}"
+    inter["round1"] = round1
+    ok, mse = train_error_ok(round1, scorer)
+    inter["round1_train_mse"] = mse
+    if not ok:
+        msg = (f"{scorer.name}: round-1 train MSE {mse:.4f} > {scorer.max_first_train_error} "
+               f"(spec 01 §8)")
+        if check_train_error:
+            raise TrainErrorTooHigh(msg)
+        log.warning(msg)
+
+    harass = None
+    if scorer.use_reputation:
+        csn = _deps.get("cnlab.scoring.scored_notes", "compute_scored_notes")
+        with timer.stage("intermediate scored notes (round 1)", len(scoped)) as st:
+            sn1 = _deps.call(
+                csn, scoped, round1.note_params, round1.rater_params, nsh,
+                thresholds=thresholds, final_round=False, tag_thresholds=None,
+                epoch_millis=epoch_millis,
+            )
+            st["rows_out"] = len(sn1)
+            st["note"] = ", ".join(f"{k}={v}" for k, v in
+                                  sn1[schema.RATING_STATUS].value_counts().items())
+        inter["scored_notes_round1"] = sn1
+
+        hmod = "cnlab.scoring.helpfulness"
+        with timer.stage("valid ratings", len(scoped)) as st:
+            valid = _deps.call(_deps.get(hmod, "valid_ratings"), scoped, nsh, sn1)
+            st["rows_out"] = len(valid)
+        inter["valid_ratings"] = valid
+        if valid.empty:
+            log.warning("%s: no valid ratings; empty prescoring output", scorer.name)
+            return empty_output(scorer)
+
+        ghs = _deps.get(hmod, "general_helpfulness_scores")
+        fbh = _deps.get(hmod, "filter_ratings_by_helpfulness")
+        with timer.stage("helpfulness (no harassment penalty)", len(rft)) as st:
+            h0 = ghs(sn1, valid, thresholds=thresholds, ratings_for_training=rft,
+                     harassment_note_params=None, status_history=nsh)
+            r0 = _deps.call(fbh, rft, h0)
+            st["rows_out"] = len(r0)
+            st["note"] = f"{len(h0)} people scored, {int(len(_above(h0)))} above threshold"
+        inter["helpfulness_pre_harassment"] = h0
+
+        with timer.stage("harassment tag model", len(r0)) as st:
+            ttm = _deps.get("cnlab.mf.tag_consensus", "train_tag_model")
+            harass_res = _deps.call(
+                ttm, r0, tag=schema.HARASSMENT_TAG, note_init=round1.note_params,
+                rater_init=round1.rater_params, seed=seed, name="harassment",
+            )
+            harass = _harassment_note_params(harass_res)
+            st["rows_out"] = len(harass)
+        inter["harassment"] = harass_res
+
+        with timer.stage("helpfulness (with harassment penalty)", len(rft)) as st:
+            h = ghs(sn1, valid, thresholds=thresholds, ratings_for_training=rft,
+                    harassment_note_params=harass, status_history=nsh)
+            frr = _deps.call(fbh, rft, h)
+            st["rows_out"] = len(frr)
+            st["note"] = f"{int(len(_above(h)))} above threshold, {frr[rid].nunique()} raters in final round"
+        inter["helpfulness"] = h
+
+        with timer.stage("final-round MF", len(frr)) as st:
+            fit = _deps.get("cnlab.mf", "fit")
+            final = _deps.call(fit, frr[[nid, rid, schema.HELPFUL_NUM]], mf_cfg, seed=seed,
+                               note_init=round1.note_params, rater_init=round1.rater_params,
+                               global_init=None)
+            st["rows_out"] = len(final.note_params)
+            st["note"] = f"mu={final.global_intercept:.5f}, steps={getattr(final, 'n_steps', '?')}"
+    else:
+        sn1 = None
+        h = pd.DataFrame({rid: round1.rater_params[rid]})
+        for c in HELPFULNESS_OUTPUT_COLUMNS:
+            h[c] = np.nan
+        frr, final = rft, round1
+    inter["final_round_ratings"] = frr
+    inter["final"] = final
+
+    with timer.stage("low-diligence prescoring", len(frr)) as st:
+        dfit = _deps.get("cnlab.mf.diligence", "fit_prescoring")
+        dil = dfit(frr, final.rater_params[[rid, schema.RATER_FACTOR1]], seed=seed)
+        st["rows_out"] = len(dil.note_params)
+    inter["diligence"] = dil
+
+    note_out = final.note_params[[nid, schema.NOTE_INTERCEPT, schema.NOTE_FACTOR1]].merge(
+        dil.note_params, on=nid, how="inner")
+    if harass is not None:
+        note_out = note_out.merge(harass, on=nid, how="left")
+    rater_out = final.rater_params[[rid, schema.RATER_INTERCEPT, schema.RATER_FACTOR1]].merge(
+        dil.rater_params, on=rid, how="inner")
+
+    tag_thr: dict[str, float] = {}
+    if sn1 is not None:
+        with timer.stage("tag-filter thresholds", len(scoped)) as st:
+            ntagg = _deps.get("cnlab.scoring.tag_filter", "note_tag_aggregates")
+            tt = _deps.get("cnlab.scoring.tag_filter", "tag_thresholds")
+            # tag weights from the final-round factors; CRH flags from round-1 labels (02 §3.2)
+            aggs = ntagg(scoped, final.note_params, final.rater_params)
+            crh_ids = sn1.loc[sn1[schema.RATING_STATUS] == schema.CRH, nid]
+            tag_thr = dict(tt(aggs, crh_ids, percentile=thresholds.tag_filter_percentile))
+            st["rows_out"] = len(tag_thr)
+
+    with timer.stage("user incorrect totals", len(scoped)) as st:
+        uir = _deps.get("cnlab.scoring.incorrect_filter", "user_incorrect_ratio")
+        user_incorrect = uir(scoped)
+        st["rows_out"] = len(user_incorrect)
+
+    hcols = [c for c in HELPFULNESS_OUTPUT_COLUMNS if c in h.columns]
+    rater_out = rater_out.merge(h[[rid, *hcols]], on=rid, how="outer")
+    rater_out = rater_out.merge(user_incorrect, on=rid, how="left")
+    rater_out = rater_out.merge(_first_round_rater_cols(round1.rater_params), on=rid, how="left")
+    rater_out["scorerName"] = scorer.name
+    note_out["scorerName"] = scorer.name
+    note_out = note_out.reindex(columns=list(NOTE_MODEL_OUTPUT_COLUMNS))
+    rater_out = rater_out.reindex(columns=list(RATER_MODEL_OUTPUT_COLUMNS))
+
+    g = dil.global_intercepts
+    meta = PrescoringMeta(
+        global_intercept=float(final.global_intercept),
+        low_diligence_global_intercept=(float(g.first_round), float(g.second_round),
+                                        float(g.final_round)),
+        tag_filtering_thresholds=tag_thr,
+        final_round_num_ratings=int(len(frr)),
+        final_round_num_notes=int(frr[nid].nunique()),
+        final_round_num_users=int(frr[rid].nunique()),
+    )
+    inter["timings"] = timer.to_frame()
+    return PrescoringOutput(note_out, rater_out, {scorer.name: meta}, None, {scorer.name: inter})
+
+
+def _harassment_note_params(res: Any) -> pd.DataFrame:
+    """noteId, harassmentNoteIntercept, harassmentNoteFactor1 from the tag model result."""
+    nid = schema.NOTE_ID
+    frame = res
+    if not isinstance(res, pd.DataFrame):
+        for attr in ("note_params", "notes", "note_output"):
+            if hasattr(res, attr):
+                frame = getattr(res, attr)
+                break
+    if isinstance(frame, tuple):
+        frame = frame[0]
+    out = frame.rename(columns={schema.NOTE_INTERCEPT: "harassmentNoteIntercept",
+                                schema.NOTE_FACTOR1: "harassmentNoteFactor1"})
+    cols = [nid, "harassmentNoteIntercept", "harassmentNoteFactor1"]
+    return out.reindex(columns=cols)
+
+
+def combine(outputs: list[PrescoringOutput], pss: pd.DataFrame | None = None) -> PrescoringOutput:
+    """Concatenate several scorers' prescoring outputs; append the PSS rows (spec 04 §8.4)."""
+    notes = pd.concat([o.note_model_output for o in outputs if len(o.note_model_output)],
+                      ignore_index=True) if outputs else pd.DataFrame(columns=list(NOTE_MODEL_OUTPUT_COLUMNS))
+    raters = [o.rater_model_output for o in outputs if len(o.rater_model_output)]
+    if pss is not None and len(pss):
+        raters.append(pss.reindex(columns=list(RATER_MODEL_OUTPUT_COLUMNS)))
+    raters_df = pd.concat(raters, ignore_index=True) if raters else pd.DataFrame(
+        columns=list(RATER_MODEL_OUTPUT_COLUMNS))
+    meta: dict[str, PrescoringMeta] = {}
+    inter: dict[str, Any] = {}
+    for o in outputs:
+        meta.update(o.meta)
+        inter.update(o.intermediates)
+    return PrescoringOutput(notes, raters_df, meta, pss, inter)

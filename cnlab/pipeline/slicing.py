@@ -1,0 +1,132 @@
+"""Per-scorer input slicing and output capture filter (spec 02 §2, §5; 04 §9.1–9.2).
+
+Pure functions: nothing is modified in place, every dropped row is counted in
+the returned :class:`SliceReport`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from cnlab import schema
+from cnlab.pipeline.config import ScorerConfig
+
+
+@dataclass(frozen=True)
+class SliceReport:
+    """Row counts of :func:`filter_input` (mirrors the official log lines)."""
+
+    ratings_in: int
+    after_topic_filter: int
+    unassigned_ratings: int
+    after_group_filter: int
+    nsh_in: int
+    nsh_out: int
+
+
+def _topic_note_ids(note_topics: pd.DataFrame | None) -> np.ndarray:
+    if note_topics is None or len(note_topics) == 0:
+        return np.array([], dtype=np.int64)
+    nt = note_topics
+    if "noteTopic" in nt.columns:  # the table only lists assigned notes; be defensive
+        nt = nt[nt["noteTopic"].notna() & (nt["noteTopic"].astype(str) != "Unassigned")]
+    return nt[schema.NOTE_ID].to_numpy()
+
+
+def in_group(
+    rater_ids: pd.Series,
+    enrollment: pd.DataFrame,
+    groups: frozenset[int] | set[int],
+    include_unassigned: bool,
+) -> np.ndarray:
+    """Boolean per rating: the rater's modelingGroup ∈ ``groups`` (spec 02 §2.4).
+
+    Raters with no enrollment row get ``include_unassigned``; enrolled raters whose
+    modelingGroup is NaN are *not* in group.
+    """
+    enr = enrollment[[schema.PARTICIPANT_ID, schema.MODELING_GROUP]].drop_duplicates(
+        schema.PARTICIPANT_ID
+    )
+    grp = pd.Series(
+        enr[schema.MODELING_GROUP].to_numpy(dtype=np.float64, na_value=np.nan),
+        index=enr[schema.PARTICIPANT_ID].to_numpy(),
+    )
+    rid = rater_ids.to_numpy()
+    enrolled = np.isin(rid, grp.index.to_numpy())
+    g = grp.reindex(rid).to_numpy()
+    member = np.isin(g, np.array(sorted(groups), dtype=np.float64))
+    return np.where(enrolled, member, include_unassigned)
+
+
+def filter_input(
+    ratings: pd.DataFrame,
+    status_history: pd.DataFrame,
+    enrollment: pd.DataFrame,
+    scorer: ScorerConfig,
+    *,
+    note_topics: pd.DataFrame | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, SliceReport]:
+    """Restrict ratings and note status history to a scorer's scope (spec 02 §2).
+
+    1. no group / topic restriction → inputs unchanged;
+    2. ``topic_scope == "exclude_all"``: drop ratings and NSH rows of every note in
+       ``note_topics``;
+    3. groups: keep ratings whose rater is in group (unenrolled → include_unassigned);
+       with ``strict_inclusion`` first keep only notes whose in-group share ≥ the
+       capture threshold. NSH is not filtered by groups.
+
+    Returns ``(ratings, status_history, report)``.
+    """
+    n_in, nsh_in = len(ratings), len(status_history)
+    r, nsh = ratings, status_history
+    if scorer.topic_scope == "exclude_all":
+        topic_ids = _topic_note_ids(note_topics)
+        if len(topic_ids):
+            r = r[~r[schema.NOTE_ID].isin(topic_ids)]
+            nsh = nsh[~nsh[schema.NOTE_ID].isin(topic_ids)]
+    n_topic = len(r)
+    n_unassigned = 0
+    if scorer.included_groups is not None:
+        enrolled = r[schema.RATER_ID].isin(enrollment[schema.PARTICIPANT_ID])
+        n_unassigned = int((~enrolled).sum())
+        mask = in_group(r[schema.RATER_ID], enrollment, scorer.included_groups,
+                        scorer.include_unassigned)
+        if scorer.strict_inclusion and scorer.capture_threshold is not None:
+            share = pd.Series(mask, index=r.index).groupby(r[schema.NOTE_ID]).transform("mean")
+            mask = mask & (share.to_numpy() >= scorer.capture_threshold)
+        r = r[mask]
+    report = SliceReport(n_in, n_topic, n_unassigned, len(r), nsh_in, len(nsh))
+    return r, nsh, report
+
+
+def capture_share(
+    raw_ratings: pd.DataFrame, enrollment: pd.DataFrame, scorer: ScorerConfig
+) -> pd.Series:
+    """Per note, the share of its raw ratings from in-group raters (spec 02 §5)."""
+    groups = scorer.included_groups if scorer.included_groups is not None else frozenset()
+    mask = in_group(raw_ratings[schema.RATER_ID], enrollment, groups, scorer.include_unassigned)
+    return pd.Series(mask.astype(np.float64), index=raw_ratings.index).groupby(
+        raw_ratings[schema.NOTE_ID].to_numpy()
+    ).mean()
+
+
+def postprocess_output(
+    scored_notes: pd.DataFrame,
+    raw_ratings: pd.DataFrame,
+    enrollment: pd.DataFrame,
+    scorer: ScorerConfig,
+) -> pd.DataFrame:
+    """Capture-threshold filter of a scorer's final scored notes (spec 02 §5, 04 §9.2).
+
+    Keeps rows whose note has ≥ ``capture_threshold`` of its **raw** (unscoped)
+    final-scoring ratings from in-group raters; notes without ratings are dropped.
+    ``capture_threshold is None`` returns the input unchanged.
+    """
+    if scorer.capture_threshold is None or scorer.included_groups is None:
+        return scored_notes
+    share = capture_share(raw_ratings, enrollment, scorer)
+    keep = share.index[share.to_numpy() >= scorer.capture_threshold]
+    return scored_notes[scored_notes[schema.NOTE_ID].isin(keep)].reset_index(drop=True)

@@ -1,0 +1,198 @@
+"""Contributor helpfulness scores and the final-round rater filter (spec 01 §3, 03 §3)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from cnlab import schema as S
+from cnlab.scoring.config import RuleThresholds
+
+__all__ = [
+    "valid_ratings",
+    "author_helpfulness",
+    "rater_helpfulness",
+    "general_helpfulness_scores",
+    "filter_ratings_by_helpfulness",
+    "PUBLIC_TSV_DELAY_MILLIS",
+    "OLD_NOTE_MAX_VALID_RATINGS",
+    "DELETED_NOTE_TOMBSTONES_LAUNCH_MILLIS",
+    "HELPFULNESS_OUTPUT_COLUMNS",
+]
+
+PUBLIC_TSV_DELAY_MILLIS = 48 * 3600 * 1000  # ratings within 48 h of note creation
+OLD_NOTE_MAX_VALID_RATINGS = 5  # old notes: first 5 ratings only
+DELETED_NOTE_TOMBSTONES_LAUNCH_MILLIS = 1652918400000  # 2022-05-19 UTC
+
+_COUNT_COLS = (
+    "successfulRatingHelpfulCount",
+    "successfulRatingNotHelpfulCount",
+    "successfulRatingTotal",
+    "unsuccessfulRatingHelpfulCount",
+    "unsuccessfulRatingNotHelpfulCount",
+    "unsuccessfulRatingTotal",
+    "ratingAgreesWithNoteStatus",
+)
+
+HELPFULNESS_OUTPUT_COLUMNS = (
+    S.RATER_ID,
+    "crhCrnhRatioDifference",
+    "meanNoteScore",
+    "raterAgreeRatio",
+    "successfulRatingNotHelpfulCount",
+    "successfulRatingHelpfulCount",
+    "unsuccessfulRatingNotHelpfulCount",
+    "unsuccessfulRatingHelpfulCount",
+    "totalHelpfulHarassmentPenalty",
+    "raterAgreeRatioKeyWithHarassmentAbusePenalty",
+    "aboveHelpfulnessThreshold",
+)
+
+
+def _bool_col(frame: pd.DataFrame, name: str, status: str) -> np.ndarray:
+    if name in frame.columns:
+        return frame[name].fillna(False).to_numpy(dtype=bool)
+    return (frame[S.RATING_STATUS].astype(object) == status).to_numpy(dtype=bool)
+
+
+def valid_ratings(ratings: pd.DataFrame, status_history: pd.DataFrame, scored_notes: pd.DataFrame) -> pd.DataFrame:
+    """Ratings that count for rater helpfulness (spec 01 §3).
+
+    A rating is valid if it was made < 48 h after the note was created and (for notes created
+    since 2022-05-19) before ``timestampMillisOfLatestNonNMRStatus`` (or that is NaN); for older
+    notes only the first 5 such ratings count.  Only notes whose intermediate status is CRH or
+    CRNH and ratings with helpfulNum ∈ {0, 1} remain.  Adds the success/failure indicator
+    columns and ``ratingCount`` (= 1).
+    """
+    r = ratings[[S.NOTE_ID, S.RATER_ID, S.HELPFUL_NUM, S.CREATED_AT]]
+    nsh = status_history[[S.NOTE_ID, S.CREATED_AT, "timestampMillisOfLatestNonNMRStatus"]].rename(
+        columns={S.CREATED_AT: "_noteCreated", "timestampMillisOfLatestNonNMRStatus": "_latest"})
+    df = r.merge(nsh, on=S.NOTE_ID, how="inner")
+    t = df[S.CREATED_AT].to_numpy(dtype=np.float64)
+    created = df["_noteCreated"].to_numpy(dtype=np.float64)
+    latest = df["_latest"].to_numpy(dtype=np.float64)
+    before_public = (t - created) < PUBLIC_TSV_DELAY_MILLIS
+    with np.errstate(invalid="ignore"):
+        before_nmr_label = np.isnan(latest) | (t < latest)
+    old = created < DELETED_NOTE_TOMBSTONES_LAUNCH_MILLIS
+    old_df = df[old & before_public]
+    # First 5 per note by rating time; mergesort keeps ties in input order (official tie-break unknown).
+    old_df = old_df.sort_values(S.CREATED_AT, kind="mergesort")
+    old_df = old_df[old_df.groupby(S.NOTE_ID).cumcount() < OLD_NOTE_MAX_VALID_RATINGS]
+    new_df = df[~old & before_public & before_nmr_label]
+    df = pd.concat([old_df, new_df]).drop(columns=["_noteCreated", "_latest"])
+
+    sn = scored_notes[[S.NOTE_ID]].copy()
+    sn["_crh"] = _bool_col(scored_notes, "crhBool", S.CRH)
+    sn["_crnh"] = _bool_col(scored_notes, "crnhBool", S.CRNH)
+    df = df.merge(sn, on=S.NOTE_ID, how="inner")
+    h = df[S.HELPFUL_NUM].to_numpy(dtype=np.float64)
+    keep = (df["_crh"].to_numpy() | df["_crnh"].to_numpy()) & ((h == 0.0) | (h == 1.0))
+    df = df[keep].reset_index(drop=True)
+    crh, crnh, h = df.pop("_crh").to_numpy(), df.pop("_crnh").to_numpy(), df[S.HELPFUL_NUM].to_numpy(dtype=np.float64)
+    df["ratingCount"] = np.int64(1)
+    df["successfulRatingHelpfulCount"] = (crh & (h == 1.0)).astype(np.int64)
+    df["successfulRatingNotHelpfulCount"] = (crnh & (h == 0.0)).astype(np.int64)
+    df["successfulRatingTotal"] = df["successfulRatingHelpfulCount"] + df["successfulRatingNotHelpfulCount"]
+    # Official naming: "unsuccessful helpful count" counts NOT-helpful ratings on CRH notes.
+    df["unsuccessfulRatingHelpfulCount"] = (crh & (h == 0.0)).astype(np.int64)
+    df["unsuccessfulRatingNotHelpfulCount"] = (crnh & (h == 1.0)).astype(np.int64)
+    df["unsuccessfulRatingTotal"] = df["unsuccessfulRatingHelpfulCount"] + df["unsuccessfulRatingNotHelpfulCount"]
+    df["ratingAgreesWithNoteStatus"] = df["successfulRatingTotal"]
+    return df
+
+
+def author_helpfulness(scored_notes: pd.DataFrame, status_history_or_notes: pd.DataFrame | None = None,
+                       *, crnh_multiplier: float = 5.0) -> pd.DataFrame:
+    """Author scores over notes in the round-1 MF (spec 03 §3.1).
+
+    ``crhCrnhRatioDifference = CRH/n − 5·CRNH/n``; ``meanNoteScore = Σ intercept / n`` where n =
+    the author's notes with a non-NaN ``internalNoteIntercept``.  The author id is taken from
+    ``scored_notes`` or, if absent there, from ``status_history_or_notes``.
+
+    Returns raterParticipantId (= author), crhCrnhRatioDifference, meanNoteScore.
+    """
+    sn = scored_notes
+    if S.AUTHOR_ID not in sn.columns:
+        sn = sn.merge(status_history_or_notes[[S.NOTE_ID, S.AUTHOR_ID]], on=S.NOTE_ID, how="left")
+    sn = sn[sn[S.NOTE_INTERCEPT].notna()]
+    df = pd.DataFrame({
+        S.RATER_ID: sn[S.AUTHOR_ID].to_numpy(), "n": 1.0,
+        "crh": _bool_col(sn, "crhBool", S.CRH).astype(np.float64),
+        "crnh": _bool_col(sn, "crnhBool", S.CRNH).astype(np.float64),
+        "i": sn[S.NOTE_INTERCEPT].to_numpy(dtype=np.float64),
+    })
+    g = df.groupby(S.RATER_ID, sort=True).sum()
+    out = pd.DataFrame(index=g.index)
+    out["crhCrnhRatioDifference"] = g["crh"] / g["n"] - crnh_multiplier * g["crnh"] / g["n"]
+    out["meanNoteScore"] = g["i"] / g["n"]
+    return out.reset_index()
+
+
+def rater_helpfulness(valid: pd.DataFrame) -> pd.DataFrame:
+    """Per-rater sums over valid ratings and ``raterAgreeRatio = agrees / ratingCount`` (spec 03 §3.2)."""
+    cols = [S.RATER_ID, "ratingCount", *_COUNT_COLS]
+    g = valid[cols].groupby(S.RATER_ID, sort=True).sum()
+    g["raterAgreeRatio"] = g["ratingAgreesWithNoteStatus"] / g["ratingCount"]
+    return g.reset_index()
+
+
+def _harassment_penalty(ratings_for_training, harassment_note_params, thresholds: RuleThresholds) -> pd.DataFrame:
+    m = thresholds.minimum_harassment_score_to_penalize
+    bad = harassment_note_params[[S.NOTE_ID, "harassmentNoteIntercept"]]
+    bad = bad[(bad["harassmentNoteIntercept"] >= m).fillna(False).to_numpy(dtype=bool)]
+    r = ratings_for_training[[S.NOTE_ID, S.RATER_ID, S.HELPFUL_NUM]]
+    r = r[(r[S.HELPFUL_NUM].to_numpy(dtype=np.float64) == 1.0)].merge(bad, on=S.NOTE_ID, how="inner")
+    pen = np.full(len(r), thresholds.tag_consensus_harassment_helpful_rating_penalty, dtype=np.float64)
+    if thresholds.multiply_penalty_by_harassment_score:
+        pen = pen * r["harassmentNoteIntercept"].to_numpy(dtype=np.float64) / m
+    return (pd.DataFrame({S.RATER_ID: r[S.RATER_ID].to_numpy(), "totalHelpfulHarassmentPenalty": pen})
+            .groupby(S.RATER_ID, sort=True).sum().reset_index())
+
+
+def general_helpfulness_scores(
+    scored_notes: pd.DataFrame, valid: pd.DataFrame, *, thresholds: RuleThresholds,
+    ratings_for_training: pd.DataFrame | None = None, harassment_note_params: pd.DataFrame | None = None,
+    status_history: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Combine author and rater scores into ``aboveHelpfulnessThreshold`` (spec 03 §3.3).
+
+    ::
+
+        penalty_u = Σ_{helpful ratings of u on notes with h ≥ m} 10·(h / m)   (m = 2.0; flat 10 if not multiplied)
+        keyRatio  = (agrees − penalty) / ratingCount
+        above     = AUTHOR_OK ∧ raterAgreeRatio ≥ 0.66 ∧ keyRatio ≥ 0.66
+        AUTHOR_OK = (crhCrnhRatioDifference ≥ 0 ∧ meanNoteScore ≥ 0.05) ∨ (not an author)
+
+    The penalty is only computed when both ``ratings_for_training`` and
+    ``harassment_note_params`` are given.  NaN comparisons are False, so contributors without
+    valid ratings are never above the threshold.
+    """
+    authors = author_helpfulness(scored_notes, status_history, crnh_multiplier=thresholds.crnh_multiplier)
+    raters = rater_helpfulness(valid)
+    df = authors.merge(raters, on=S.RATER_ID, how="outer")
+    if ratings_for_training is not None and harassment_note_params is not None:
+        pen = _harassment_penalty(ratings_for_training, harassment_note_params, thresholds)
+        df = df.merge(pen, on=S.RATER_ID, how="left")
+        df["totalHelpfulHarassmentPenalty"] = df["totalHelpfulHarassmentPenalty"].fillna(0.0)
+    else:
+        df["totalHelpfulHarassmentPenalty"] = 0.0
+    df["raterAgreeRatioKeyWithHarassmentAbusePenalty"] = (
+        (df["ratingAgreesWithNoteStatus"] - df["totalHelpfulHarassmentPenalty"]) / df["ratingCount"]
+    )
+    diff, mean = df["crhCrnhRatioDifference"], df["meanNoteScore"]
+    author_ok = ((diff >= thresholds.min_crh_vs_crnh_ratio) & (mean >= thresholds.min_mean_note_score)).fillna(False)
+    author_ok |= diff.isna() & mean.isna()
+    above = (
+        author_ok
+        & (df["raterAgreeRatio"] >= thresholds.min_rater_agree_ratio).fillna(False)
+        & (df["raterAgreeRatioKeyWithHarassmentAbusePenalty"] >= thresholds.min_rater_agree_ratio).fillna(False)
+    )
+    df["aboveHelpfulnessThreshold"] = above.to_numpy(dtype=bool)
+    return df[list(HELPFULNESS_OUTPUT_COLUMNS)].reset_index(drop=True)
+
+
+def filter_ratings_by_helpfulness(ratings: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
+    """Keep ratings whose rater has ``aboveHelpfulnessThreshold`` True (NaN → False; spec 03 §3.4)."""
+    ok = scores.loc[scores["aboveHelpfulnessThreshold"].fillna(False).to_numpy(dtype=bool), S.RATER_ID]
+    return ratings[ratings[S.RATER_ID].isin(ok).to_numpy()].reset_index(drop=True)

@@ -1,0 +1,72 @@
+"""Incorrect-tag filter aggregates (spec 03 §6)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from cnlab import schema as S
+
+__all__ = ["user_incorrect_ratio", "incorrect_aggregates", "INTERVAL_HALF_WIDTH", "FACTOR_CLIP"]
+
+INTERVAL_HALF_WIDTH = 0.3  # intervalHalfWidth
+FACTOR_CLIP = 0.4  # factors clipped to [-0.4, 0.4] before the interval test
+
+
+def _nh_tagged(ratings: pd.DataFrame) -> pd.DataFrame:
+    keep = [c for c in ratings.columns if c in (S.NOTE_ID, S.RATER_ID, S.NOT_HELPFUL_TAG_BITS, *S.NOT_HELPFUL_TAGS)]
+    r = S.unpack_tags(ratings[keep], S.NOT_HELPFUL_TAGS)
+    total = sum(r[t].to_numpy(dtype=np.int64, na_value=0) for t in S.NOT_HELPFUL_TAGS)
+    return r[total > 0]
+
+
+def user_incorrect_ratio(ratings: pd.DataFrame) -> pd.DataFrame:
+    """Per rater, over ratings with ≥1 not-helpful tag (spec 03 §6, prescoring).
+
+    Returns raterParticipantId, ``incorrectTagRatingsMadeByRater`` (# with notHelpfulIncorrect)
+    and ``totalRatingsMadeByRater`` (# NH-tagged ratings).
+    """
+    r = _nh_tagged(ratings)
+    df = pd.DataFrame({S.RATER_ID: r[S.RATER_ID].to_numpy(),
+                       "incorrectTagRatingsMadeByRater": r[S.INCORRECT_TAG].to_numpy(dtype=np.int64, na_value=0),
+                       "totalRatingsMadeByRater": 1})
+    return df.groupby(S.RATER_ID, sort=True).sum().reset_index()
+
+
+def incorrect_aggregates(
+    ratings: pd.DataFrame, note_params: pd.DataFrame, rater_params_with_counts: pd.DataFrame,
+    *, interval_half_width: float = INTERVAL_HALF_WIDTH, factor_clip: float = FACTOR_CLIP,
+) -> pd.DataFrame:
+    """Per-note incorrect-tag tf-idf within a factor interval (spec 03 §6, final scoring).
+
+    Keep NH-tagged ratings with ``|clip(f_u) − clip(f_n)| < 0.3``; ``p_u = incorrect_u / total_u``
+    (NaN → 0); per note::
+
+        num_voters_interval          = #kept
+        notHelpfulIncorrect_interval = Σ incorrect
+        p_incorrect_user_interval    = Σ p_u
+        tf_idf_incorrect_interval    = notHelpfulIncorrect_interval / ln(1 + p_incorrect_user_interval)
+
+    Notes with no kept rating are absent (NaN after the caller's join).
+    """
+    r = _nh_tagged(ratings)
+    n = note_params[[S.NOTE_ID, S.NOTE_FACTOR1]]
+    u = rater_params_with_counts[[S.RATER_ID, S.RATER_FACTOR1, "incorrectTagRatingsMadeByRater", "totalRatingsMadeByRater"]]
+    df = r.merge(n, on=S.NOTE_ID, how="inner").merge(u, on=S.RATER_ID, how="inner")
+    fu = np.clip(df[S.RATER_FACTOR1].to_numpy(dtype=np.float64), -factor_clip, factor_clip)
+    fn = np.clip(df[S.NOTE_FACTOR1].to_numpy(dtype=np.float64), -factor_clip, factor_clip)
+    kept = df[np.abs(fu - fn) < interval_half_width]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = (kept["incorrectTagRatingsMadeByRater"].to_numpy(dtype=np.float64)
+             / kept["totalRatingsMadeByRater"].to_numpy(dtype=np.float64))
+    p = np.nan_to_num(p, nan=0.0)
+    agg = pd.DataFrame({
+        S.NOTE_ID: kept[S.NOTE_ID].to_numpy(),
+        "notHelpfulIncorrect_interval": kept[S.INCORRECT_TAG].to_numpy(dtype=np.float64, na_value=0.0),
+        "p_incorrect_user_interval": p,
+        "num_voters_interval": 1.0,
+    }).groupby(S.NOTE_ID, sort=True).sum()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        agg["tf_idf_incorrect_interval"] = agg["notHelpfulIncorrect_interval"] / np.log1p(agg["p_incorrect_user_interval"])
+    return agg.reset_index()[[S.NOTE_ID, "notHelpfulIncorrect_interval", "p_incorrect_user_interval",
+                              "num_voters_interval", "tf_idf_incorrect_interval"]]

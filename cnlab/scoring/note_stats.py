@@ -1,0 +1,129 @@
+"""Per-note rating statistics (spec 03 §2)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from cnlab import schema as S
+
+__all__ = [
+    "compute_note_stats",
+    "note_counts_by_rater_sign",
+    "population_sampled_counts_by_rater_sign",
+    "NSH_STAT_COLUMNS",
+    "MILLIS_PER_DAY",
+]
+
+MILLIS_PER_DAY = 24 * 3600 * 1000
+RECENT_WINDOW_DAYS = 28  # numRatingsLast28 window (spec 03 §2.1)
+NSH_STAT_COLUMNS = (S.NOTE_ID, S.CREATED_AT, S.AUTHOR_ID, S.CLASSIFICATION, "currentStatus", "lockedStatus")
+
+
+def compute_note_stats(ratings: pd.DataFrame, status_history: pd.DataFrame, *, epoch_millis: int) -> pd.DataFrame:
+    """Rating counts and tag counts per note, outer-joined with the NSH (spec 03 §2.1).
+
+    Per note: ``numRatings``, the 22 tag counts, ``numPopulationSampledRatings`` and
+    ``numRatingsLast28`` (``createdAtMillis > now − 28 days``); joined with NSH columns
+    noteId, createdAtMillis, noteAuthorParticipantId, classification, currentStatus, lockedStatus
+    (those present).  Notes in NSH without ratings get 0 counts (int64).
+
+    Raises
+    ------
+    ValueError
+        If a rated note is missing from the NSH (the official code asserts this).
+    """
+    r = S.unpack_tags(ratings, S.ALL_TAGS)
+    g = pd.DataFrame({S.NOTE_ID: r[S.NOTE_ID].to_numpy()})
+    g[S.NUM_RATINGS] = 1
+    for tag in S.ALL_TAGS:
+        g[tag] = r[tag].to_numpy(dtype=np.int64, na_value=0)
+    if S.RATING_SOURCE in r.columns:
+        g["numPopulationSampledRatings"] = (
+            r[S.RATING_SOURCE].astype(object) == S.SOURCE_POPULATION_SAMPLED
+        ).to_numpy(dtype=np.int64)
+    else:
+        g["numPopulationSampledRatings"] = 0
+    recent_cut = epoch_millis - RECENT_WINDOW_DAYS * MILLIS_PER_DAY
+    g["numRatingsLast28"] = (r[S.CREATED_AT].to_numpy() > recent_cut).astype(np.int64)
+    sums = g.groupby(S.NOTE_ID, sort=True).sum().reset_index()
+    count_cols = [c for c in sums.columns if c != S.NOTE_ID]
+
+    nsh_cols = [c for c in NSH_STAT_COLUMNS if c in status_history.columns]
+    nsh = status_history[nsh_cols]
+    missing = ~sums[S.NOTE_ID].isin(nsh[S.NOTE_ID])
+    if missing.any():
+        raise ValueError(f"compute_note_stats: {int(missing.sum())} rated note(s) absent from the status history")
+    out = nsh.merge(sums, on=S.NOTE_ID, how="left")
+    for c in count_cols:
+        out[c] = out[c].fillna(0).astype(np.int64)
+    return out.sort_values(S.NOTE_ID, kind="mergesort").reset_index(drop=True)
+
+
+def _signed(ratings: pd.DataFrame, rater_params: pd.DataFrame) -> pd.DataFrame:
+    rp = rater_params[[S.RATER_ID, S.RATER_FACTOR1]].dropna(subset=[S.RATER_FACTOR1])
+    df = ratings.merge(rp, on=S.RATER_ID, how="inner")
+    # Factor < 0 → negative side; exactly 0 counts as positive (spec 03 §2.2).
+    df["_neg"] = df[S.RATER_FACTOR1].to_numpy() < 0
+    return df
+
+
+def note_counts_by_rater_sign(ratings: pd.DataFrame, rater_params: pd.DataFrame) -> pd.DataFrame:
+    """Per-side rating counts, mean helpfulness and net-helpful minimum (spec 03 §2.2).
+
+    For side s ∈ {neg (f_u < 0), pos (f_u ≥ 0)}::
+
+        net_s = #(helpfulNum == 1) − #(helpfulNum == 0)
+        netMinHelpful      = max(0, min(net_neg, net_pos))
+        netMinHelpfulRatio = netMinHelpful / (n_neg + n_pos)
+
+    ``minSignCount``/``netMinHelpful`` are int32; the side means and the ratio are float32
+    (threshold comparisons downstream happen in float32).  Notes without any rating from a
+    rater with a factor are absent.
+    """
+    df = _signed(ratings[[S.NOTE_ID, S.RATER_ID, S.HELPFUL_NUM]], rater_params)
+    h = df[S.HELPFUL_NUM].to_numpy(dtype=np.float64)
+    df = pd.DataFrame({
+        S.NOTE_ID: df[S.NOTE_ID].to_numpy(), "_neg": df["_neg"].to_numpy(),
+        "n": 1, "h": h, "net": (h == 1.0).astype(np.int64) - (h == 0.0).astype(np.int64),
+    })
+    agg = df.groupby([S.NOTE_ID, "_neg"]).agg(n=("n", "sum"), h=("h", "mean"), net=("net", "sum"))
+    wide = agg.unstack("_neg")
+    notes = wide.index
+    def side(col, neg):
+        key = (col, neg)
+        return wide[key] if key in wide.columns else pd.Series(np.nan, index=notes)
+    n_neg, n_pos = side("n", True).fillna(0), side("n", False).fillna(0)
+    net_neg, net_pos = side("net", True).fillna(0), side("net", False).fillna(0)
+    out = pd.DataFrame(index=notes)
+    out["negFactor_ratingCount"] = n_neg.astype(np.int64)
+    out["posFactor_ratingCount"] = n_pos.astype(np.int64)
+    out["minSignCount"] = np.minimum(n_neg, n_pos).astype(np.int32)
+    out["negFactor_meanHelpfulNum"] = side("h", True).astype(np.float32)
+    out["posFactor_meanHelpfulNum"] = side("h", False).astype(np.float32)
+    net_min = np.maximum(0, np.minimum(net_neg, net_pos)).astype(np.int32)
+    out["netMinHelpful"] = net_min
+    out["netMinHelpfulRatio"] = (net_min / (n_neg + n_pos)).astype(np.float32)
+    return out.reset_index()
+
+
+def population_sampled_counts_by_rater_sign(ratings: pd.DataFrame, rater_params: pd.DataFrame) -> pd.DataFrame:
+    """Counts of POPULATION_SAMPLED ratings per rater-factor side (spec 03 §2.3).
+
+    Returns noteId, ``negFactor_populationSampledRatingCount``,
+    ``posFactor_populationSampledRatingCount`` (int64; 0 when a side has none).  Notes without
+    population-sampled ratings from raters with a factor are absent.
+    """
+    cols = [S.NOTE_ID, S.RATER_ID, S.RATING_SOURCE]
+    if S.RATING_SOURCE not in ratings.columns:
+        return pd.DataFrame({S.NOTE_ID: pd.Series(dtype=np.int64),
+                             "negFactor_populationSampledRatingCount": pd.Series(dtype=np.int64),
+                             "posFactor_populationSampledRatingCount": pd.Series(dtype=np.int64)})
+    r = ratings[cols]
+    r = r[(r[S.RATING_SOURCE].astype(object) == S.SOURCE_POPULATION_SAMPLED).to_numpy()]
+    df = _signed(r, rater_params)
+    neg = df["_neg"].to_numpy()
+    out = pd.DataFrame({S.NOTE_ID: df[S.NOTE_ID].to_numpy(),
+                        "negFactor_populationSampledRatingCount": neg.astype(np.int64),
+                        "posFactor_populationSampledRatingCount": (~neg).astype(np.int64)})
+    return out.groupby(S.NOTE_ID, sort=True).sum().reset_index()

@@ -1,0 +1,84 @@
+"""Tag-outlier filter: distance-weighted tag aggregates and thresholds (spec 03 §5)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from cnlab import schema as S
+
+__all__ = ["note_tag_aggregates", "tag_thresholds", "rating_weights", "TAG_DISTANCE_PERCENTILE", "WEIGHT_EXPONENT"]
+
+TAG_DISTANCE_PERCENTILE = 40  # tagPercentileForNormalization
+WEIGHT_EXPONENT = 5  # w = 1 / (1 + (d / p40)^5)
+
+
+def _znorm(x: pd.Series) -> pd.Series:
+    # Population std (ddof=0), as numpy's default in the official code.
+    v = x.to_numpy(dtype=np.float64)
+    return pd.Series((v - np.nanmean(v)) / np.nanstd(v), index=x.index)
+
+
+def rating_weights(
+    ratings: pd.DataFrame, note_params: pd.DataFrame, rater_params: pd.DataFrame,
+    *, percentile: float = TAG_DISTANCE_PERCENTILE,
+) -> pd.DataFrame:
+    """Ratings joined to z-normalised factors with their weight (spec 03 §5 steps 1–4).
+
+    ``d = |f̃_u − f̃_n|``, ``p40 = nanpercentile(d, 40)``, ``w = 1 / (1 + (d / p40)^5)``.
+    Ratings whose note or rater lacks params are dropped (inner joins).
+    """
+    n = note_params[[S.NOTE_ID, S.NOTE_FACTOR1]].copy()
+    n["_fn"] = _znorm(n[S.NOTE_FACTOR1])
+    u = rater_params[[S.RATER_ID, S.RATER_FACTOR1]].copy()
+    u["_fu"] = _znorm(u[S.RATER_FACTOR1])
+    df = ratings.merge(n[[S.NOTE_ID, "_fn"]], on=S.NOTE_ID, how="inner")
+    df = df.merge(u[[S.RATER_ID, "_fu"]], on=S.RATER_ID, how="inner")
+    d = np.abs(df["_fu"].to_numpy() - df["_fn"].to_numpy())
+    p = np.nanpercentile(d, percentile) if len(d) else np.nan
+    with np.errstate(divide="ignore", invalid="ignore"):  # p40 == 0: NaN/1 weights, as numpy gives
+        df["ratingWeight"] = 1.0 / (1.0 + (d / p) ** WEIGHT_EXPONENT)
+    return df
+
+
+def note_tag_aggregates(
+    ratings: pd.DataFrame, note_params: pd.DataFrame, rater_params: pd.DataFrame,
+    *, percentile: float = TAG_DISTANCE_PERCENTILE,
+) -> pd.DataFrame:
+    """Weighted not-helpful tag totals per note (spec 03 §5 step 5).
+
+    ``<tag>Adjusted = Σ tag·w``; ``ratingWeight = Σ w`` over all the note's ratings;
+    ``<tag>AdjustedRatio = <tag>Adjusted / ratingWeight``.
+
+    Returns noteId, ratingWeight, 13 ``<tag>Adjusted``, 13 ``<tag>AdjustedRatio``.
+    """
+    r = S.unpack_tags(ratings[[c for c in ratings.columns if c in
+                               (S.NOTE_ID, S.RATER_ID, S.NOT_HELPFUL_TAG_BITS, *S.NOT_HELPFUL_TAGS)]],
+                      S.NOT_HELPFUL_TAGS)
+    df = rating_weights(r, note_params, rater_params, percentile=percentile)
+    w = df["ratingWeight"].to_numpy()
+    data = {S.NOTE_ID: df[S.NOTE_ID].to_numpy(), "ratingWeight": w}
+    for tag in S.NOT_HELPFUL_TAGS:
+        data[f"{tag}Adjusted"] = df[tag].to_numpy(dtype=np.float64, na_value=0.0) * w
+    sums = pd.DataFrame(data).groupby(S.NOTE_ID, sort=True).sum()
+    for tag in S.NOT_HELPFUL_TAGS:
+        sums[f"{tag}AdjustedRatio"] = sums[f"{tag}Adjusted"] / sums["ratingWeight"]
+    return sums.reset_index()
+
+
+def tag_thresholds(aggregates: pd.DataFrame, crh_note_ids: Iterable[int], *, percentile: int) -> dict[str, float]:
+    """Per-tag ratio thresholds over CRH notes (spec 02 §3.2, 03 §5).
+
+    ``threshold[t] = quantile(<t>AdjustedRatio over CRH notes, q)`` with the official quirk
+    ``q = np.arange(0, 1, 0.01)[P]`` (P = 95 → 0.9500000000000001), linear interpolation;
+    0.0 for every tag when there are no CRH notes.
+    """
+    q = np.arange(0, 1, 0.01)[percentile]
+    crh = aggregates[aggregates[S.NOTE_ID].isin(list(crh_note_ids))]
+    out: dict[str, float] = {}
+    for tag in S.NOT_HELPFUL_TAGS:
+        col = f"{tag}AdjustedRatio"
+        out[col] = float(crh[col].quantile(q)) if len(crh) else 0.0
+    return out

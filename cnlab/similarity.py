@@ -1,0 +1,868 @@
+"""Rater clustering: post-selection similarity and quasi-cliques (spec 05 §B, §C).
+
+Two detectors of raters who behave as one:
+
+* **Post-selection similarity (PSS)** (:func:`post_selection_similarity`,
+  §B.1–B.3) links (a) a writer and a rater when the rater's fast helpful
+  ratings concentrate on that writer's notes (affinity / coverage at 1, 5 and
+  20 minutes), and (b) two raters who repeatedly rate the same post within
+  20 minutes of each other (smoothed NPMI or min-similarity).  Raters are
+  grouped into the connected components of the union of those links.
+* **Quasi-cliques** (:func:`quasi_cliques`, §C) greedily grow groups of raters
+  that rated the same recent misleading notes the same way.
+
+:func:`rater_clustering` is the phase-1 output (spec 04 §7): the outer merge
+``[raterParticipantId, postSelectionValue, quasiCliqueValue]``.
+:func:`apply_post_selection_similarity` (§B.4) then coalesces ratings: one
+rating per (note, PSS component), none from a component on its own members'
+notes, and flags ``correlatedRater`` for quasi-clique members.
+
+Participant ids may be of any orderable dtype (int32 codes from the loader,
+or the original strings); "sorted pair" means sorted by that order, which for
+loader codes equals the official lexicographic order (spec 04 §3).
+
+Complexity
+----------
+With ``n`` ratings, the co-rating count (§B.2) sorts once (``O(n log n)``),
+finds each rating's 20-minute window start with one ``searchsorted`` and then
+materialises the ``P`` in-window rating pairs in chunks of at most
+``PssConfig.max_pairs_per_chunk`` (``O(P log P)`` for the per-tweet
+de-duplication).  ``P`` is what the official nested loop visits too; no
+Python loop runs per rating or per pair.  Quasi-clique pair counts are the
+same with the ``Σ k(k−1)/2`` pairs of each (tweet, note, helpfulNum) event;
+each greedy growth step is ``O(rows of candidate raters)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from . import schema
+
+__all__ = [
+    "PssConfig",
+    "QuasiCliqueConfig",
+    "PssApplyReport",
+    "MIN_NOTES_FOR_COALESCING",
+    "affinity_and_coverage",
+    "writer_rater_suspect_pairs",
+    "co_rating_counts",
+    "co_rating_suspect_pairs",
+    "connected_components",
+    "post_selection_similarity",
+    "quasi_clique_pair_counts",
+    "quasi_cliques",
+    "rater_clustering",
+    "apply_post_selection_similarity",
+]
+
+POST_SELECTION_VALUE = "postSelectionValue"
+QUASI_CLIQUE_VALUE = "quasiCliqueValue"
+NOTE_AUTHOR_SUFFIX = "_note_author"
+
+#: Official ``constants.minNumNotesForProdData``: below this many notes,
+#: :func:`apply_post_selection_similarity` returns the ratings un-coalesced.
+MIN_NOTES_FOR_COALESCING = 200
+
+
+@dataclass(frozen=True)
+class PssConfig:
+    """Post-selection-similarity constants (spec 05 §B; ``PostSelectionSimilarity`` defaults).
+
+    Attributes
+    ----------
+    pmi_regularization
+        Official ``pmiRegularization=500``: pseudo-count added to each rater's
+        post total in the NPMI denominator.
+    smoothed_npmi_threshold
+        Official ``smoothedNpmiThreshold=0.55``: edge if NPMI ≥ this.
+    min_rating_proportion
+        Official ``minimumRatingProportionThreshold=0.4``: edge if minSim ≥ this.
+    min_unique_posts
+        Official ``minUniquePosts=10``: raters need this many distinct posts.
+    min_sim_pseudocounts
+        Official ``minSimPseudocounts=10``: added to the smaller total in minSim.
+    window_millis
+        Official ``windowMillis=20·60·1000``: co-rating window (inclusive ``≤``).
+    affinity_latencies_min
+        Official ``compute_affinity_and_coverage(..., [1, 5, 20])`` latencies (minutes).
+    writer_coverage_thresholds
+        Official ``get_suspect_pairs`` thresholds ``writerCoverage{1,5,20}m ≥ 0.2/0.3/0.4``.
+    rater_affinity_thresholds
+        Official ``raterAffinity{1,5,20}m ≥ 0.2/0.45/0.7``.
+    min_denominator
+        Official ``minDenom=10``: affinity (coverage) is NA when the rater's
+        (writer's) total is below this.
+    max_pairs_per_chunk
+        cnlab memory bound (no official counterpart): in-window pairs
+        materialised at once.
+    """
+
+    pmi_regularization: int = 500
+    smoothed_npmi_threshold: float = 0.55
+    min_rating_proportion: float = 0.4
+    min_unique_posts: int = 10
+    min_sim_pseudocounts: int = 10
+    window_millis: int = 20 * 60 * 1000
+    affinity_latencies_min: tuple[int, ...] = (20, 5, 1)
+    writer_coverage_thresholds: tuple[tuple[int, float], ...] = ((1, 0.2), (5, 0.3), (20, 0.4))
+    rater_affinity_thresholds: tuple[tuple[int, float], ...] = ((1, 0.2), (5, 0.45), (20, 0.7))
+    min_denominator: int = 10
+    max_pairs_per_chunk: int = 20_000_000
+
+
+@dataclass(frozen=True)
+class QuasiCliqueConfig:
+    """Quasi-clique constants (spec 05 §C; ``QuasiCliqueDetection`` defaults).
+
+    Attributes
+    ----------
+    recency_cutoff_millis
+        Official ``recencyCutoff`` = 13 weeks: only notes created after
+        ``max(note time) − cutoff`` count.
+    note_inclusion_threshold
+        Official ``noteInclusionThreshold=0.25``: an event belongs to the
+        clique's events when ≥ this share of the clique's raters have it.
+    rater_inclusion_threshold
+        Official ``raterInclusionThreshold=0.25``: every rater must match ≥ this
+        share of the clique's tweets.
+    min_clique_tweets
+        Official ``minCliqueTweets=25``: growth requires this many tweets.
+    min_clique_raters
+        Official ``minCliqueRaters=5``: smaller cliques are discarded.
+    max_clique_size
+        Official ``maxCliqueSize=2000``: growth steps per clique.
+    min_inclusion_ratings
+        Official ``minInclusionRatings=4``: an event needs ≥ min(|clique|, 4) raters.
+    min_rater_pair_count
+        Official ``minRaterPairCount=50``: seed pairs need a count strictly above this.
+    min_aligned_ratings
+        Official ``_get_pair_counts(minAlignedRatings=5)``: pairs kept with count ≥ this.
+    """
+
+    recency_cutoff_millis: int = 13 * 7 * 24 * 60 * 60 * 1000
+    note_inclusion_threshold: float = 0.25
+    rater_inclusion_threshold: float = 0.25
+    min_clique_tweets: int = 25
+    min_clique_raters: int = 5
+    max_clique_size: int = 2000
+    min_inclusion_ratings: int = 4
+    min_rater_pair_count: int = 50
+    min_aligned_ratings: int = 5
+    max_pairs_per_chunk: int = 20_000_000
+
+
+# ---------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------
+
+
+def _ids_frame(ids: np.ndarray | pd.Index | pd.Series, values, name: str) -> pd.DataFrame:
+    return pd.DataFrame({schema.RATER_ID: np.asarray(ids), name: values})
+
+
+def _range_pairs(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """All (i, j) with ``lo[i] <= j < hi[i]`` as two int64 arrays, vectorised."""
+    counts = np.maximum(hi - lo, 0).astype(np.int64)
+    total = int(counts.sum())
+    if total == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    i = np.repeat(np.arange(len(lo), dtype=np.int64), counts)
+    # offset of each pair inside its row's block
+    starts = np.repeat(np.cumsum(counts) - counts, counts)
+    j = np.repeat(lo.astype(np.int64), counts) + (np.arange(total, dtype=np.int64) - starts)
+    return i, j
+
+
+def _chunks_by_group(group_start: np.ndarray, pair_counts: np.ndarray, limit: int) -> Iterator[tuple[int, int]]:
+    """Row ranges ``[a, b)`` cut at group starts, each with ≤ ``limit`` pairs.
+
+    A single group with more than ``limit`` pairs forms its own chunk.
+    ``group_start[0]`` must be True.
+    """
+    n = len(pair_counts)
+    if n == 0:
+        return
+    cum = np.concatenate([[0], np.cumsum(pair_counts, dtype=np.int64)])
+    bounds = np.append(np.flatnonzero(group_start), n)
+    cb = cum[bounds]
+    k = 0
+    while k < len(bounds) - 1:
+        kk = int(np.searchsorted(cb, cb[k] + limit, side="right")) - 1
+        kk = max(kk, k + 1)
+        yield int(bounds[k]), int(bounds[kk])
+        k = kk
+
+
+def _pair_codes(left: np.ndarray, right: np.ndarray, n: int) -> np.ndarray:
+    return left.astype(np.int64) * np.int64(n) + right.astype(np.int64)
+
+
+def _unique_rows(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct (a, b) rows (int64 arrays)."""
+    if len(a) == 0:
+        return a, b
+    order = np.lexsort((b, a))
+    a, b = a[order], b[order]
+    keep = np.ones(len(a), dtype=bool)
+    keep[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])
+    return a[keep], b[keep]
+
+
+def _not_missing_tweet(tweet: pd.Series) -> np.ndarray:
+    """Official filter ``tweetId != -1 and != "-1"`` (works for int or str tweet ids)."""
+    return (tweet.astype(str) != "-1").to_numpy()
+
+
+# ---------------------------------------------------------------------------
+# B.1 writer → rater affinity and coverage
+# ---------------------------------------------------------------------------
+
+
+def affinity_and_coverage(
+    notes: pd.DataFrame, ratings: pd.DataFrame, *, config: PssConfig = PssConfig()
+) -> pd.DataFrame:
+    """Writer coverage and rater affinity per (author, rater) (spec 05 §B.1).
+
+    Uses ratings with ``helpfulnessLevel == "HELPFUL"`` only.  For latency L::
+
+        r_L            = helpful ratings joined to their note, with rating − note time ≤ L min
+        writerTotal(a) = notes authored by a (all notes)
+        raterAffinityL = pairTotalL(a, u) / raterTotalL(u)     (NA if raterTotalL < 10)
+        writerCoverageL = pairTotalL(a, u) / writerTotal(a)    (NA if writerTotal < 10)
+
+    Returns one row per (author, rater) pair present at the largest latency,
+    columns ``noteAuthorParticipantId, raterParticipantId, writerTotal`` then
+    ``raterTotal{L}m, pairTotal{L}m, raterAffinity{L}m, writerCoverage{L}m``
+    for L ascending (float64, NaN where NA or absent).
+    """
+    schema.require_columns(
+        notes, [schema.NOTE_ID, schema.AUTHOR_ID, schema.CREATED_AT], where="affinity_and_coverage(notes)"
+    )
+    schema.require_columns(
+        ratings,
+        [schema.NOTE_ID, schema.RATER_ID, schema.CREATED_AT, schema.HELPFULNESS_LEVEL],
+        where="affinity_and_coverage(ratings)",
+    )
+    A, U = schema.AUTHOR_ID, schema.RATER_ID
+    helpful = ratings.loc[
+        (ratings[schema.HELPFULNESS_LEVEL].astype(object) == schema.HELPFUL).to_numpy(),
+        [U, schema.NOTE_ID, schema.CREATED_AT],
+    ]
+    note_part = notes[[A, schema.NOTE_ID, schema.CREATED_AT]].rename(columns={schema.CREATED_AT: "noteMillis"})
+    joined = helpful.merge(note_part, on=schema.NOTE_ID, how="inner")
+    latency = joined[schema.CREATED_AT].to_numpy(np.int64) - joined["noteMillis"].to_numpy(np.int64)
+    writer_total = notes[A].value_counts()
+
+    latencies = sorted(config.affinity_latencies_min, reverse=True)
+    base = None
+    for L in latencies:
+        sub = joined.loc[latency <= L * 60_000, [A, U]]
+        pair = sub.value_counts().rename(f"pairTotal{L}m").reset_index()
+        rater_total = sub[U].value_counts().rename(f"raterTotal{L}m")
+        pair[f"raterTotal{L}m"] = pair[U].map(rater_total).to_numpy(np.float64)
+        pair["writerTotal"] = pair[A].map(writer_total).to_numpy(np.float64)
+        pt = pair[f"pairTotal{L}m"].to_numpy(np.float64)
+        rt = pair[f"raterTotal{L}m"].to_numpy()
+        wt = pair["writerTotal"].to_numpy()
+        pair[f"pairTotal{L}m"] = pt
+        pair[f"raterAffinity{L}m"] = np.where(rt < config.min_denominator, np.nan, pt / rt)
+        pair[f"writerCoverage{L}m"] = np.where(wt < config.min_denominator, np.nan, pt / wt)
+        if base is None:
+            base = pair
+        else:
+            base = base.merge(pair.drop(columns="writerTotal"), on=[A, U], how="left")
+    cols = [A, U, "writerTotal"]
+    for L in sorted(latencies):
+        cols += [f"raterTotal{L}m", f"pairTotal{L}m", f"raterAffinity{L}m", f"writerCoverage{L}m"]
+    if base is None:
+        return pd.DataFrame(columns=cols)
+    return base[cols]
+
+
+def writer_rater_suspect_pairs(
+    notes: pd.DataFrame, ratings: pd.DataFrame, *, config: PssConfig = PssConfig()
+) -> pd.DataFrame:
+    """(author, rater) pairs over any affinity / coverage threshold, as sorted ``[left, right]`` (§B.1).
+
+    A rater rating their own note can yield a self-pair (left == right); it is
+    kept (the official union-merge turns it into a one-member clique).
+    """
+    ac = affinity_and_coverage(notes, ratings, config=config)
+    hit = np.zeros(len(ac), dtype=bool)
+    for L, thr in config.writer_coverage_thresholds:
+        hit |= (ac[f"writerCoverage{L}m"] >= thr).to_numpy()
+    for L, thr in config.rater_affinity_thresholds:
+        hit |= (ac[f"raterAffinity{L}m"] >= thr).to_numpy()
+    return _sorted_pairs(ac.loc[hit, schema.AUTHOR_ID], ac.loc[hit, schema.RATER_ID])
+
+
+def _sorted_pairs(a: pd.Series, b: pd.Series) -> pd.DataFrame:
+    a = np.asarray(a)
+    b = np.asarray(b)
+    swap = b < a
+    left = np.where(swap, b, a)
+    right = np.where(swap, a, b)
+    return pd.DataFrame({"left": left, "right": right}).drop_duplicates(ignore_index=True)
+
+
+# ---------------------------------------------------------------------------
+# B.2 co-rating counts within the window
+# ---------------------------------------------------------------------------
+
+
+def co_rating_counts(
+    notes: pd.DataFrame, ratings: pd.DataFrame, *, config: PssConfig = PssConfig()
+) -> tuple[pd.DataFrame, pd.Series, int]:
+    """Windowed co-rating counts (spec 05 §B.2).
+
+    For each note, ratings sorted by time; rating *i* pairs with each earlier
+    rating *j* of another rater on the same note with ``t_i − t_j ≤ window``
+    (inclusive).  A pair is counted at most once per tweet.
+
+    Returns
+    -------
+    pairs
+        ``[left, right, coCount]`` with ``left < right`` (rater ids).
+    totals
+        Distinct tweets rated per rater (Series indexed by rater id).
+    N
+        Number of distinct (tweet, rater) pairs.
+    """
+    schema.require_columns(notes, [schema.NOTE_ID, schema.TWEET_ID], where="co_rating_counts(notes)")
+    schema.require_columns(
+        ratings, [schema.NOTE_ID, schema.RATER_ID, schema.CREATED_AT], where="co_rating_counts(ratings)"
+    )
+    R = notes[[schema.NOTE_ID, schema.TWEET_ID]].merge(
+        ratings[[schema.RATER_ID, schema.NOTE_ID, schema.CREATED_AT]], on=schema.NOTE_ID, how="inner"
+    )
+    R = R.loc[_not_missing_tweet(R[schema.TWEET_ID])]
+    rater_codes, rater_ids = pd.factorize(R[schema.RATER_ID], sort=True)
+    # NaN tweets: the official groupby skips them for pair counting, but they
+    # still count once in N and in rater totals (drop_duplicates keeps NaN).
+    tweet_codes, _ = pd.factorize(R[schema.TWEET_ID], sort=False, use_na_sentinel=False)
+    tweet_na = R[schema.TWEET_ID].isna().to_numpy()
+    note_codes, _ = pd.factorize(R[schema.NOTE_ID], sort=False)
+    n_raters = len(rater_ids)
+
+    tr_a, tr_b = _unique_rows(tweet_codes.astype(np.int64), rater_codes.astype(np.int64))
+    N = len(tr_a)
+    totals = pd.Series(np.bincount(tr_b, minlength=n_raters), index=pd.Index(rater_ids, name=schema.RATER_ID))
+
+    keep = ~tweet_na
+    t = R[schema.CREATED_AT].to_numpy(np.int64)[keep]
+    tw = tweet_codes[keep].astype(np.int64)
+    nt = note_codes[keep].astype(np.int64)
+    rc = rater_codes[keep].astype(np.int64)
+    order = np.lexsort((t, nt, tw))  # by tweet, then note, then time
+    t, tw, nt, rc = t[order], tw[order], nt[order], rc[order]
+    n = len(t)
+    empty = pd.DataFrame({"left": rater_ids[:0], "right": rater_ids[:0], "coCount": np.empty(0, np.int64)})
+    if n == 0:
+        return empty, totals, N
+
+    # Window start per rating: first row of the same note with t >= t_i - window.
+    note_start_flag = np.ones(n, dtype=bool)
+    note_start_flag[1:] = (nt[1:] != nt[:-1]) | (tw[1:] != tw[:-1])
+    note_id_run = np.cumsum(note_start_flag) - 1
+    span = int(t.max() - t.min()) + config.window_millis + 1
+    if (int(note_id_run[-1]) + 1) * span < 2**62:
+        key = note_id_run.astype(np.int64) * np.int64(span) + (t - t.min())
+        lo = np.searchsorted(key, key - config.window_millis, side="left")
+    else:  # extremely wide data: per-note searchsorted (still vectorised within notes)
+        lo = np.empty(n, dtype=np.int64)
+        starts = np.flatnonzero(note_start_flag)
+        ends = np.append(starts[1:], n)
+        for s, e in zip(starts, ends):
+            lo[s:e] = s + np.searchsorted(t[s:e], t[s:e] - config.window_millis, side="left")
+    idx = np.arange(n, dtype=np.int64)
+    per_row = idx - lo
+
+    tweet_start_flag = np.ones(n, dtype=bool)
+    tweet_start_flag[1:] = tw[1:] != tw[:-1]
+    collected = []
+    for a, b in _chunks_by_group(tweet_start_flag, per_row, config.max_pairs_per_chunk):
+        i, j = _range_pairs(lo[a:b], idx[a:b])
+        i += a
+        ri, rj = rc[i], rc[j]
+        diff = ri != rj
+        i, ri, rj = i[diff], ri[diff], rj[diff]
+        codes = _pair_codes(np.minimum(ri, rj), np.maximum(ri, rj), n_raters)
+        _, uc = _unique_rows(tw[i], codes)  # one count per (tweet, pair)
+        collected.append(uc)
+    all_codes = np.concatenate(collected) if collected else np.empty(0, np.int64)
+    codes, counts = np.unique(all_codes, return_counts=True)
+    left = codes // n_raters
+    right = codes % n_raters
+    pairs = pd.DataFrame(
+        {"left": rater_ids[left], "right": rater_ids[right], "coCount": counts.astype(np.int64)}
+    )
+    return pairs, totals, N
+
+
+def co_rating_suspect_pairs(
+    notes: pd.DataFrame, ratings: pd.DataFrame, *, config: PssConfig = PssConfig()
+) -> pd.DataFrame:
+    """Co-rating edges kept by NPMI or minSim (spec 05 §B.2).
+
+    With ``co`` the pair's count, ``T_l, T_r`` distinct posts per rater (both
+    ≥ ``min_unique_posts``) and ``N`` distinct (post, rater) pairs::
+
+        npmi   = ln(co·N / ((T_l + 500)(T_r + 500))) / (−ln(co / N))
+        minSim = co / (min(T_l, T_r) + 10)
+        keep if npmi ≥ 0.55 or minSim ≥ 0.4
+
+    Returns ``[left, right, coCount, npmi, minSim]``.
+    """
+    pairs, totals, N = co_rating_counts(notes, ratings, config=config)
+    eligible = totals[totals >= config.min_unique_posts]
+    tl = pairs["left"].map(eligible).to_numpy(np.float64)
+    tr = pairs["right"].map(eligible).to_numpy(np.float64)
+    ok = ~(np.isnan(tl) | np.isnan(tr))
+    pairs, tl, tr = pairs.loc[ok].reset_index(drop=True), tl[ok], tr[ok]
+    co = pairs["coCount"].to_numpy(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pmi = np.log(co * N / ((tl + config.pmi_regularization) * (tr + config.pmi_regularization)))
+        npmi = pmi / -np.log(co / N)
+    min_sim = co / (np.minimum(tl, tr) + config.min_sim_pseudocounts)
+    keep = (npmi >= config.smoothed_npmi_threshold) | (min_sim >= config.min_rating_proportion)
+    out = pairs.loc[keep].reset_index(drop=True)
+    out["npmi"] = npmi[keep]
+    out["minSim"] = min_sim[keep]
+    return out
+
+
+# ---------------------------------------------------------------------------
+# B.3 components
+# ---------------------------------------------------------------------------
+
+
+def connected_components(left, right) -> pd.DataFrame:
+    """Connected components of an undirected edge list (spec 05 §B.3).
+
+    Equivalent to the official union-merge over suspect pairs.  Component ids
+    are 1.. in order of each component's smallest member (the official ids are
+    arbitrary).  A self-loop makes a one-member component.
+
+    Returns ``[raterParticipantId, postSelectionValue]`` (int64 ids), one row per member.
+
+    >>> connected_components([1, 2, 7], [2, 3, 8]).postSelectionValue.tolist()
+    [1, 1, 1, 2, 2]
+    """
+    left = np.asarray(left)
+    right = np.asarray(right)
+    if len(left) == 0:
+        return pd.DataFrame(
+            {schema.RATER_ID: left[:0], POST_SELECTION_VALUE: np.empty(0, np.int64)}
+        )
+    codes, ids = pd.factorize(np.concatenate([left, right]), sort=True)
+    u, v = codes[: len(left)].astype(np.int64), codes[len(left) :].astype(np.int64)
+    label = np.arange(len(ids), dtype=np.int64)
+    # Min-label propagation with pointer jumping: converges in O(log diameter) rounds.
+    while True:
+        m = np.minimum(label[u], label[v])
+        new = label.copy()
+        np.minimum.at(new, u, m)
+        np.minimum.at(new, v, m)
+        new = new[new]
+        while True:
+            jumped = new[new]
+            if np.array_equal(jumped, new):
+                break
+            new = jumped
+        if np.array_equal(new, label):
+            break
+        label = new
+    # label = smallest code in the component; ids sorted → smallest member order.
+    _, comp = np.unique(label, return_inverse=True)
+    return pd.DataFrame({schema.RATER_ID: ids, POST_SELECTION_VALUE: comp.astype(np.int64) + 1})
+
+
+def post_selection_similarity(
+    notes: pd.DataFrame, ratings: pd.DataFrame, *, config: PssConfig = PssConfig()
+) -> pd.DataFrame:
+    """PSS clusters: ``[raterParticipantId, postSelectionValue]`` (spec 05 §B).
+
+    Union of writer→rater suspect pairs (§B.1) and co-rating edges (§B.2),
+    grouped into connected components (§B.3).  ``notes`` need noteId,
+    noteAuthorParticipantId, createdAtMillis, tweetId; ``ratings`` need
+    noteId, raterParticipantId, createdAtMillis, helpfulnessLevel.
+    """
+    wr = writer_rater_suspect_pairs(notes, ratings, config=config)
+    co = co_rating_suspect_pairs(notes, ratings, config=config)
+    edges = pd.concat([wr, co[["left", "right"]]], ignore_index=True)
+    return connected_components(edges["left"].to_numpy(), edges["right"].to_numpy())
+
+
+# ---------------------------------------------------------------------------
+# C. quasi-cliques
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _EventTable:
+    """Rows of ``raterRatings`` as codes (§C.1)."""
+
+    rater: np.ndarray  # int64 code into rater_ids
+    tweet: np.ndarray  # int64
+    event: np.ndarray  # int64 (tweet, note, helpfulNum)
+    rater_ids: np.ndarray
+    n_events: int
+    n_tweets: int
+
+
+def _quasi_clique_inputs(notes: pd.DataFrame, ratings: pd.DataFrame, config: QuasiCliqueConfig):
+    schema.require_columns(
+        notes,
+        [schema.NOTE_ID, schema.TWEET_ID, schema.CLASSIFICATION, schema.CREATED_AT],
+        where="quasi_cliques(notes)",
+    )
+    schema.require_columns(
+        ratings, [schema.NOTE_ID, schema.RATER_ID, schema.HELPFUL_NUM], where="quasi_cliques(ratings)"
+    )
+    X = ratings[[schema.NOTE_ID, schema.RATER_ID, schema.HELPFUL_NUM]].merge(
+        notes[[schema.NOTE_ID, schema.TWEET_ID, schema.CLASSIFICATION, schema.CREATED_AT]].rename(
+            columns={schema.CREATED_AT: "noteMillis"}
+        ),
+        on=schema.NOTE_ID,
+        how="inner",
+    )
+    if len(X):
+        cutoff = X["noteMillis"].max() - config.recency_cutoff_millis
+        X = X.loc[(X["noteMillis"] > cutoff).to_numpy()]
+    X = X.loc[
+        _not_missing_tweet(X[schema.TWEET_ID])
+        & (X[schema.CLASSIFICATION].astype(object) == schema.MISLEADING).to_numpy()
+        & X[schema.TWEET_ID].notna().to_numpy()
+    ]
+    rater, rater_ids = pd.factorize(X[schema.RATER_ID], sort=True)
+    tweet, tweet_ids = pd.factorize(X[schema.TWEET_ID], sort=True)
+    # event = (tweet, note, helpfulNum); a note has one tweet, so (note, helpfulNum) identifies it.
+    note, _ = pd.factorize(X[schema.NOTE_ID], sort=False)
+    level, levels = pd.factorize(X[schema.HELPFUL_NUM], sort=False, use_na_sentinel=False)
+    event, event_keys = pd.factorize(note.astype(np.int64) * max(len(levels), 1) + level, sort=False)
+    return (
+        rater.astype(np.int64),
+        tweet.astype(np.int64),
+        event.astype(np.int64),
+        np.asarray(rater_ids),
+        len(event_keys),
+        len(tweet_ids),
+    )
+
+
+def quasi_clique_pair_counts(
+    notes: pd.DataFrame, ratings: pd.DataFrame, *, config: QuasiCliqueConfig = QuasiCliqueConfig()
+) -> pd.DataFrame:
+    """Aligned-rating pair counts (spec 05 §C.1): ``[left, right, count]``, count ≥ 5.
+
+    ``count`` = number of tweets on which the two raters rated some recent
+    misleading note with the same ``helpfulNum``.
+    """
+    pairs, _ = _quasi_clique_pairs(notes, ratings, config)
+    return pairs[["left", "right", "count"]].reset_index(drop=True)
+
+
+def _quasi_clique_pairs(notes, ratings, config):
+    rater, tweet, event, rater_ids, n_events, n_tweets = _quasi_clique_inputs(notes, ratings, config)
+    n_r = len(rater_ids)
+    order = np.lexsort((rater, event, tweet))  # tweets contiguous, events contiguous inside
+    r_s, t_s, e_s = rater[order], tweet[order], event[order]
+    n = len(r_s)
+    start = np.ones(n, dtype=bool)
+    tweet_start = np.ones(n, dtype=bool)
+    if n:
+        start[1:] = e_s[1:] != e_s[:-1]
+        tweet_start[1:] = t_s[1:] != t_s[:-1]
+    run_start = np.maximum.accumulate(np.where(start, np.arange(n), 0)) if n else np.empty(0, np.int64)
+    run_id = np.cumsum(start) - 1
+    run_len = np.bincount(run_id) if n else np.empty(0, np.int64)
+    hi = (run_start + run_len[run_id]) if n else np.empty(0, np.int64)
+    idx = np.arange(n, dtype=np.int64)
+    lo = idx + 1
+    collected = []
+    for a, b in _chunks_by_group(tweet_start, np.maximum(hi - lo, 0), config.max_pairs_per_chunk):
+        i, j = _range_pairs(lo[a:b], hi[a:b])
+        i += a
+        codes = _pair_codes(np.minimum(r_s[i], r_s[j]), np.maximum(r_s[i], r_s[j]), max(n_r, 1))
+        _, uc = _unique_rows(t_s[i], codes)  # once per tweet
+        collected.append(uc)
+    all_codes = np.concatenate(collected) if collected else np.empty(0, np.int64)
+    codes, counts = np.unique(all_codes, return_counts=True)
+    keep = counts >= config.min_aligned_ratings
+    codes, counts = codes[keep], counts[keep]
+    l_code, r_code = codes // max(n_r, 1), codes % max(n_r, 1)
+    pairs = pd.DataFrame(
+        {"left": rater_ids[l_code], "right": rater_ids[r_code], "count": counts.astype(np.int64),
+         "_l": l_code, "_r": r_code}
+    )
+    in_pair = np.zeros(n_r, dtype=bool)
+    in_pair[l_code] = True
+    in_pair[r_code] = True
+    rows = in_pair[rater]
+    table = _EventTable(rater[rows], tweet[rows], event[rows], rater_ids, n_events, n_tweets)
+    return pairs, table
+
+
+def _clique_events(table: _EventTable, members: np.ndarray, size: int, config: QuasiCliqueConfig) -> np.ndarray:
+    """Boolean mask over events shared by enough of ``members`` (rows: raterRatings)."""
+    rows = members[table.rater]
+    counts = np.bincount(table.event[rows], minlength=table.n_events)
+    need = max(config.note_inclusion_threshold * size, 0)
+    return (counts >= need) & (counts >= min(size, config.min_inclusion_ratings)) & (counts > 0)
+
+
+def _distinct_tweets_per_rater(table: _EventTable, rows: np.ndarray) -> np.ndarray:
+    r, _ = _unique_rows(table.rater[rows], table.tweet[rows])
+    return np.bincount(r, minlength=len(table.rater_ids))
+
+
+def _grow_clique(table: _EventTable, seed: tuple[int, int], config: QuasiCliqueConfig) -> np.ndarray:
+    members = np.zeros(len(table.rater_ids), dtype=bool)
+    members[list(seed)] = True
+    for _ in range(config.max_clique_size):
+        size = int(members.sum())
+        g = _clique_events(table, members, size, config)
+        matching = g[table.event]
+        cand_rows = matching & ~members[table.rater]
+        if not cand_rows.any():
+            break  # official code would fail on `.item()`; stop growing instead
+        per_rater = _distinct_tweets_per_rater(table, cand_rows)
+        candidate = int(np.argmax(per_rater))  # ties → smallest id (official order unspecified)
+        trial = members.copy()
+        trial[candidate] = True
+        g2 = _clique_events(table, trial, size + 1, config)
+        rows2 = g2[table.event]
+        satisfied = len(np.unique(table.tweet[rows2]))
+        per_member = _distinct_tweets_per_rater(table, rows2 & trial[table.rater])[trial]
+        below = int(((per_member > 0) & (per_member < config.rater_inclusion_threshold * satisfied)).sum())
+        if satisfied >= config.min_clique_tweets and below == 0:
+            members = trial
+        else:
+            break
+    return np.flatnonzero(members)
+
+
+def quasi_cliques(
+    notes: pd.DataFrame, ratings: pd.DataFrame, *, config: QuasiCliqueConfig = QuasiCliqueConfig()
+) -> pd.DataFrame:
+    """Quasi-clique membership ``[raterParticipantId, quasiCliqueValue]`` (spec 05 §C).
+
+    Greedy: seed with the remaining pair of largest count (> 50; ties → the
+    smallest (left, right) ids — the official tie order is unspecified); add
+    the outside rater with the most distinct tweets among the clique's shared
+    events while the enlarged clique still shares ≥ 25 tweets and each member
+    matches ≥ 25 % of them; drop all pairs touching the clique; keep cliques
+    of ≥ 5 raters.  Cliques are numbered 1.. by size ascending (official
+    order; equal sizes keep discovery order).  A rater may appear in two
+    cliques.  Degenerate data (no pair reaches 5) gives an empty frame.
+    """
+    pairs, table = _quasi_clique_pairs(notes, ratings, config)
+    empty = pd.DataFrame(
+        {schema.RATER_ID: np.asarray(table.rater_ids)[:0], QUASI_CLIQUE_VALUE: np.empty(0, np.int64)}
+    )
+    strong = pairs.loc[pairs["count"] > config.min_rater_pair_count]
+    if strong.empty:
+        return empty
+    strong = strong.sort_values(["count", "_l", "_r"], ascending=[False, True, True], kind="stable")
+    pl, pr = strong["_l"].to_numpy(), strong["_r"].to_numpy()
+    alive = np.ones(len(strong), dtype=bool)
+    cliques: list[np.ndarray] = []
+    while alive.any():
+        k = int(np.flatnonzero(alive)[0])
+        clique = _grow_clique(table, (int(pl[k]), int(pr[k])), config)
+        in_clique = np.zeros(len(table.rater_ids), dtype=bool)
+        in_clique[clique] = True
+        alive &= ~(in_clique[pl] | in_clique[pr])
+        if len(clique) >= config.min_clique_raters:
+            cliques.append(clique)
+    if not cliques:
+        return empty
+    order = sorted(range(len(cliques)), key=lambda c: len(cliques[c]))  # stable, ascending
+    ids, vals = [], []
+    for value, c in enumerate(order, start=1):
+        ids.append(table.rater_ids[cliques[c]])
+        vals.append(np.full(len(cliques[c]), value, dtype=np.int64))
+    return pd.DataFrame({schema.RATER_ID: np.concatenate(ids), QUASI_CLIQUE_VALUE: np.concatenate(vals)})
+
+
+# ---------------------------------------------------------------------------
+# Phase 1 and application
+# ---------------------------------------------------------------------------
+
+
+def rater_clustering(
+    notes: pd.DataFrame,
+    ratings: pd.DataFrame,
+    *,
+    pss_config: PssConfig = PssConfig(),
+    quasi_clique_config: QuasiCliqueConfig = QuasiCliqueConfig(),
+) -> pd.DataFrame:
+    """Phase 1 (spec 04 §7): outer merge of PSS and quasi-clique membership.
+
+    Returns ``[raterParticipantId, postSelectionValue, quasiCliqueValue]``
+    (values float64; NaN where a rater is in only one of the two).
+    """
+    pss = post_selection_similarity(notes, ratings, config=pss_config)
+    qc = quasi_cliques(notes, ratings, config=quasi_clique_config)
+    out = pss.merge(qc, on=schema.RATER_ID, how="outer")
+    out[POST_SELECTION_VALUE] = out[POST_SELECTION_VALUE].astype(np.float64)
+    out[QUASI_CLIQUE_VALUE] = out[QUASI_CLIQUE_VALUE].astype(np.float64)
+    return out[[schema.RATER_ID, POST_SELECTION_VALUE, QUASI_CLIQUE_VALUE]]
+
+
+@dataclass(frozen=True)
+class PssApplyReport:
+    """What :func:`apply_post_selection_similarity` did (every dropped rating counted).
+
+    Attributes
+    ----------
+    ratings_in, ratings_out
+        Row counts before and after.
+    n_notes
+        Notes passed (coalescing is skipped below ``min_notes``).
+    skipped
+        True when fewer than ``min_notes`` notes were passed: nothing dropped.
+    dropped_same_clique_as_author
+        Ratings by a PSS member on a note whose author is in the same component
+        (would-be count when ``skipped``).
+    dropped_duplicate_in_clique
+        Later ratings of a component on a note it already rated (would-be count
+        when ``skipped``).
+    dropped_pss_na_rows
+        Rows of the PSS frame removed by ``dropna=True`` (rows, not ratings).
+    correlated_raters, correlated_ratings
+        Raters with ``quasiCliqueValue ≥ 1`` and their ratings (flagged, kept).
+    pss_raters
+        Distinct raters with a ``postSelectionValue`` used for coalescing.
+    """
+
+    ratings_in: int
+    ratings_out: int
+    n_notes: int
+    skipped: bool
+    dropped_same_clique_as_author: int
+    dropped_duplicate_in_clique: int
+    dropped_pss_na_rows: int
+    correlated_raters: int
+    correlated_ratings: int
+    pss_raters: int
+
+    @property
+    def dropped(self) -> int:
+        return self.ratings_in - self.ratings_out
+
+    def summary(self) -> str:
+        verb = "would drop" if self.skipped else "dropped"
+        s = (
+            f"PSS: {self.ratings_in} -> {self.ratings_out} ratings ({self.pss_raters} PSS raters); "
+            f"{verb} {self.dropped_same_clique_as_author} same-clique-as-author and "
+            f"{self.dropped_duplicate_in_clique} repeat-in-clique ratings; "
+            f"correlatedRater on {self.correlated_ratings} ratings from {self.correlated_raters} raters"
+        )
+        if self.skipped:
+            s += f"; coalescing skipped ({self.n_notes} notes < {MIN_NOTES_FOR_COALESCING})"
+        if self.dropped_pss_na_rows:
+            s += f"; dropna removed {self.dropped_pss_na_rows} PSS rows"
+        return s
+
+
+def apply_post_selection_similarity(
+    notes: pd.DataFrame,
+    ratings: pd.DataFrame,
+    pss: pd.DataFrame,
+    *,
+    dropna: bool = False,
+    min_notes: int = MIN_NOTES_FOR_COALESCING,
+) -> tuple[pd.DataFrame, PssApplyReport]:
+    """Coalesce ratings of PSS components and flag correlated raters (spec 05 §B.4).
+
+    * ``correlatedRater`` = rater has ``quasiCliqueValue ≥ 1`` (all ratings).
+    * Ratings of raters without a ``postSelectionValue`` are kept.
+    * Ratings by a member of the note author's component are dropped.
+    * Other member ratings: sorted by (noteId, createdAtMillis) (stable), the
+      first per (noteId, component) is kept.
+    * Fewer than ``min_notes`` notes: ratings are returned un-coalesced (only
+      ``correlatedRater`` added), as the official code does for test data.
+
+    Output order (official): kept member ratings in (noteId, time) order,
+    then non-member ratings in input order; fresh RangeIndex.  Helper columns
+    ``postSelectionValue`` and ``postSelectionValue_note_author`` remain (as in
+    the official frame) unless coalescing was skipped.
+
+    Parameters
+    ----------
+    pss
+        ``[raterParticipantId, postSelectionValue, quasiCliqueValue]``
+        (:func:`rater_clustering` or the official ``pss_output``).
+    dropna
+        Reproduce the final-scoring call (spec 05 §B.4 pitfall): rows with any
+        NaN are removed first, so only raters in *both* a PSS component and a
+        quasi-clique are coalesced / flagged.
+    """
+    schema.require_columns(ratings, [schema.NOTE_ID, schema.RATER_ID, schema.CREATED_AT], where="apply_pss(ratings)")
+    schema.require_columns(notes, [schema.NOTE_ID, schema.AUTHOR_ID], where="apply_pss(notes)")
+    schema.require_columns(
+        pss, [schema.RATER_ID, POST_SELECTION_VALUE, QUASI_CLIQUE_VALUE], where="apply_pss(pss)"
+    )
+    frame = pss[[schema.RATER_ID, POST_SELECTION_VALUE, QUASI_CLIQUE_VALUE]]
+    n_frame = len(frame)
+    if dropna:
+        frame = frame.dropna()
+    dropped_na = n_frame - len(frame)
+
+    out = ratings.copy()
+    correlated = frame.loc[(frame[QUASI_CLIQUE_VALUE] >= 1).to_numpy(), schema.RATER_ID].unique()
+    out[schema.CORRELATED_RATER] = out[schema.RATER_ID].isin(correlated).to_numpy()
+
+    psv = frame[[schema.RATER_ID, POST_SELECTION_VALUE]].dropna().drop_duplicates()
+    # A rater with two different values would duplicate ratings in the official
+    # merge; we use the first value (never happens for component output).
+    value_of = psv.drop_duplicates(schema.RATER_ID).set_index(schema.RATER_ID)[POST_SELECTION_VALUE]
+    author_of = notes.drop_duplicates(schema.NOTE_ID).set_index(schema.NOTE_ID)[schema.AUTHOR_ID]
+    rater_val = out[schema.RATER_ID].map(value_of).to_numpy(np.float64)
+    author_val = out[schema.NOTE_ID].map(author_of).map(value_of).to_numpy(np.float64)
+
+    member = ~np.isnan(rater_val)
+    same = member & (rater_val == author_val)
+    candidates = np.flatnonzero(member & ~same)
+    cand = pd.DataFrame(
+        {
+            "note": out[schema.NOTE_ID].to_numpy()[candidates],
+            "time": out[schema.CREATED_AT].to_numpy()[candidates],
+            "val": rater_val[candidates],
+        }
+    )
+    cand = cand.sort_values(["note", "time"], kind="stable")
+    first = ~cand.duplicated(["note", "val"], keep="first")
+    kept_members = cand.index.to_numpy()[first.to_numpy()]
+    kept_rows = candidates[kept_members]  # in (note, time) order
+    n_dup = len(candidates) - len(kept_rows)
+
+    skipped = len(notes) < min_notes
+    if skipped:
+        result = out
+    else:
+        non_members = np.flatnonzero(~member)
+        take = np.concatenate([kept_rows, non_members])
+        result = out.iloc[take].copy()
+        result[POST_SELECTION_VALUE] = rater_val[take]
+        result[POST_SELECTION_VALUE + NOTE_AUTHOR_SUFFIX] = author_val[take]
+        result = result.reset_index(drop=True)
+    report = PssApplyReport(
+        ratings_in=len(ratings),
+        ratings_out=len(result),
+        n_notes=len(notes),
+        skipped=skipped,
+        dropped_same_clique_as_author=int(same.sum()),
+        dropped_duplicate_in_clique=int(n_dup),
+        dropped_pss_na_rows=int(dropped_na),
+        correlated_raters=int(len(correlated)),
+        correlated_ratings=int(out[schema.CORRELATED_RATER].sum()),
+        pss_raters=int(len(value_of)),
+    )
+    return result, report

@@ -1,0 +1,383 @@
+"""Tests for cnlab.plotting: artists drawn, byte-stable saving, no figure leaks."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.collections import LineCollection, PathCollection  # noqa: E402
+
+from cnlab import plotting as P  # noqa: E402
+from cnlab import schema  # noqa: E402
+
+CRH, CRNH, NMR, FR, NYH = schema.CRH, schema.CRNH, schema.NMR, schema.FIRM_REJECT, schema.NYH
+
+
+@pytest.fixture(autouse=True)
+def _no_figure_leaks():
+    """Every test must close the figures it opens."""
+    before = set(plt.get_fignums())
+    yield
+    leaked = set(plt.get_fignums()) - before
+    plt.close("all")
+    assert not leaked, f"test leaked {len(leaked)} figure(s)"
+
+
+def _gids(ax, kind="lines"):
+    arts = ax.get_lines() if kind == "lines" else ax.patches
+    return [a.get_gid() for a in arts]
+
+
+def _n_points(ax) -> int:
+    return sum(len(c.get_offsets()) for c in ax.collections if isinstance(c, PathCollection))
+
+
+@pytest.fixture
+def notes():
+    return pd.DataFrame({
+        "noteId": np.arange(6, dtype=np.int64),
+        "coreNoteIntercept": [0.5, 0.45, 0.1, -0.3, np.nan, 0.2],
+        "coreNoteFactor1": [0.1, -0.2, 0.6, 0.0, np.nan, -0.1],
+        "coreRatingStatus": [CRH, CRH, FR, CRNH, NMR, NMR],
+        "coreNoteInterceptMin": [0.49, 0.44, 0.09, -0.31, np.nan, 0.19],
+        "coreNoteInterceptMax": [0.55, 0.5, 0.2, -0.2, np.nan, 0.3],
+        "coreActiveRules": ["InitialNMR (v1.0),GeneralCRH (v1.0)", "InitialNMR (v1.0),GeneralCRH (v1.0)",
+                            "InitialNMR (v1.0),RejectLowIntercept (v1.0)",
+                            "InitialNMR (v1.0),GeneralCRNH (v1.0),UcbCRNH (v1.0)", np.nan, "InitialNMR (v1.0)"],
+    })
+
+
+# ---------------------------------------------------------------------------
+# savefig
+# ---------------------------------------------------------------------------
+def _scatter_fig():
+    fig, ax = plt.subplots()
+    rng = np.random.default_rng(1)
+    ax.scatter(rng.normal(size=50), rng.normal(size=50))
+    ax.set_title("determinism")
+    return fig
+
+
+def test_savefig_is_byte_deterministic(tmp_path):
+    fig = _scatter_fig()
+    png1, svg1 = P.savefig(fig, "a", directory=tmp_path / "one")
+    png2, svg2 = P.savefig(fig, "a.png", directory=tmp_path / "two")
+    plt.close(fig)
+    fig2 = _scatter_fig()  # a freshly built identical figure too
+    png3, svg3 = P.savefig(fig2, "a", directory=tmp_path / "three")
+    plt.close(fig2)
+    assert png1.name == "a.png" and svg1.name == "a.svg"
+    assert png1.read_bytes() == png2.read_bytes() == png3.read_bytes()
+    assert svg1.read_bytes() == svg2.read_bytes() == svg3.read_bytes()
+    svg = svg1.read_text()
+    assert "<dc:date>" not in svg and "cnlab" in svg
+    assert not list((tmp_path / "one").glob(".*tmp"))
+
+
+def test_savefig_uses_env_directory(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNLAB_FIGURES_DIR", str(tmp_path / "env"))
+    fig, ax = plt.subplots()
+    png, svg = P.savefig(ax, "x")
+    plt.close(fig)
+    assert png.parent == tmp_path / "env" and png.exists() and svg.exists()
+
+
+def test_default_figures_dir_is_repo_figures(monkeypatch):
+    monkeypatch.delenv("CNLAB_FIGURES_DIR", raising=False)
+    assert P.figures_dir().name == "figures"
+    assert (P.figures_dir().parent / "cnlab" / "plotting.py").exists()
+
+
+def test_no_tensorflow_import():
+    assert "tensorflow" not in sys.modules or "cnlab.mf" in sys.modules
+
+
+# ---------------------------------------------------------------------------
+# note / rater scatter
+# ---------------------------------------------------------------------------
+def test_note_factor_intercept_points_and_thresholds(notes):
+    ax = P.note_factor_intercept(notes)
+    assert _n_points(ax) == 5  # NaN note left out
+    labels = [c.get_label() for c in ax.collections if isinstance(c, PathCollection)]
+    assert labels[0].startswith("CRH (2)")  # status order: CRH first
+    gids = _gids(ax)
+    assert "crh-threshold" in gids and "crnh-threshold" in gids
+    crh = ax.get_lines()[gids.index("crh-threshold")]
+    assert np.allclose(crh.get_ydata(), 0.40)
+    wedge = ax.get_lines()[gids.index("crnh-threshold")]
+    x, y = wedge.get_xdata(), wedge.get_ydata()
+    assert np.allclose(y, -0.05 - 0.8 * np.abs(x))
+    assert "factor-band" in _gids(ax, "patches")
+    band = [p for p in ax.patches if p.get_gid() == "factor-band"][0]
+    x0, x1 = band.get_bbox().x0, band.get_bbox().x1  # Rectangle (mpl ≥ 3.9) or Polygon
+    assert np.isclose(x0, -0.5) and np.isclose(x1, 0.5)
+    plt.close(ax.figure)
+
+
+def test_note_factor_intercept_internal_columns_and_custom_thresholds():
+    frame = pd.DataFrame({"internalNoteIntercept": [0.3, 0.1], "internalNoteFactor1": [0.0, 0.2],
+                          "internalRatingStatus": [CRH, NMR]})
+    ax = P.note_factor_intercept(frame, crh_threshold=0.25)
+    assert _n_points(ax) == 2
+    crh = ax.get_lines()[_gids(ax).index("crh-threshold")]
+    assert np.allclose(crh.get_ydata(), 0.25)
+    plt.close(ax.figure)
+
+
+def test_note_factor_intercept_missing_columns_raise():
+    with pytest.raises(schema.SchemaError):
+        P.note_factor_intercept(pd.DataFrame({"x": [1]}))
+
+
+def test_rater_plots():
+    raters = pd.DataFrame({"raterParticipantId": np.arange(5), "coreRaterIntercept": [0.1, 0.2, np.nan, 0, 0.3],
+                           "coreRaterFactor1": [-0.5, 0.4, np.nan, 0.1, -0.2],
+                           "aboveHelpfulnessThreshold": [True, False, pd.NA, True, True]})
+    ax = P.rater_factor_intercept(raters)
+    assert _n_points(ax) == 4
+    assert len([c for c in ax.collections if isinstance(c, PathCollection)]) == 2  # True / False
+    plt.close(ax.figure)
+    enr = pd.DataFrame({"participantId": np.arange(5), "modelingGroup": [1.0, 1.0, 2.0, 3.0, np.nan]})
+    ax = P.rater_factor_hist_by_group(raters, enr, max_groups=1)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels[0].startswith("modelingGroup 1 (n=2)")  # biggest group first
+    assert any("other" in t for t in labels)  # group 3 and missing pooled
+    assert len(ax.patches) == 2
+    plt.close(ax.figure)
+
+
+# ---------------------------------------------------------------------------
+# MF convergence
+# ---------------------------------------------------------------------------
+class _FakeResult:
+    def __init__(self, hist, stop):
+        self.loss_history = np.asarray(hist)
+        self.n_steps = len(hist)
+        self.stop_reason = stop
+        self.train_mse = 0.1
+
+
+def test_loss_curves_and_summary():
+    res = {"official": _FakeResult([1.0, 0.6, 0.51, 0.5100001], "converged"),
+           "exact": np.array([0.7, 0.5])}
+    ax = P.loss_curves(res)
+    lines = ax.get_lines()
+    assert len(lines) == 2
+    assert len(lines[0].get_ydata()) == 4 and len(lines[1].get_ydata()) == 2
+    assert ax.get_yscale() == "log"
+    assert np.isclose(lines[1].get_ydata()[-1], 1e-10)  # best final loss hits the floor
+    plt.close(ax.figure)
+    ax = P.loss_curves(res, excess=False)
+    assert np.allclose(ax.get_lines()[0].get_ydata(), [1.0, 0.6, 0.51, 0.5100001])
+    plt.close(ax.figure)
+    table = P.convergence_table(res)
+    assert table["n_steps"].tolist() == [4, 2]
+    assert table["gap"].iloc[1] == 0.0 and table["gap"].iloc[0] > 0
+    ax = P.convergence_summary(res)
+    assert [p.get_width() for p in ax.patches] == [4, 2]
+    plt.close(ax.figure)
+
+
+def test_param_differences():
+    a = pd.DataFrame({"noteId": [1, 2, 3], "internalNoteIntercept": [0.1, 0.2, 0.3]})
+    b = pd.DataFrame({"noteId": [3, 2, 1], "internalNoteIntercept": [0.3, 0.25, 0.1]})
+    ax = P.param_differences(a, b, label="a − b")
+    assert sum(p.get_height() for p in ax.patches) == 3
+    mx = [ln for ln in ax.get_lines() if ln.get_gid() == "max-abs-diff"]
+    assert len(mx) == 2 and np.isclose(abs(mx[0].get_xdata()[0]), 0.05)
+    plt.close(ax.figure)
+
+
+# ---------------------------------------------------------------------------
+# funnel, helpfulness
+# ---------------------------------------------------------------------------
+def test_funnel_bars():
+    f = pd.DataFrame({"stage": ["ratings"] * 3, "step": ["read", "dedupe", "prefilter"],
+                      "rows_in": [100, 100, 90], "rows_out": [100, 90, 60], "dropped": [0, 10, 30]})
+    ax = P.funnel(f)
+    kept = [p for p in ax.patches if p.get_gid() == "kept"]
+    dropped = [p for p in ax.patches if p.get_gid() == "dropped"]
+    assert [p.get_width() for p in kept] == [100, 90, 60]
+    assert [p.get_width() for p in dropped] == [0, 10, 30]
+    assert [t.get_text() for t in ax.get_yticklabels()][2] == "ratings: prefilter"
+    plt.close(ax.figure)
+
+    class _Funnel:
+        def to_frame(self):
+            return f
+
+    ax = P.funnel(_Funnel())
+    assert len(ax.patches) == 6
+    plt.close(ax.figure)
+
+
+def test_helpfulness_plots():
+    s = pd.DataFrame({
+        "raterAgreeRatio": [0.5, 0.7, 0.9, np.nan, 0.8, 0.95],
+        "crhCrnhRatioDifference": [np.nan, np.nan, np.nan, np.nan, -0.5, 0.2],
+        "meanNoteScore": [np.nan, np.nan, np.nan, np.nan, 0.1, 0.01],
+        "aboveHelpfulnessThreshold": [False, True, True, False, False, False],
+    })
+    ax = P.helpfulness_distributions(s)
+    thr = [ln for ln in ax.get_lines() if ln.get_gid() == "threshold"]
+    assert len(thr) == 1 and np.isclose(thr[0].get_xdata()[0], 0.66)
+    assert "NaN=1" in ax.get_title()
+    plt.close(ax.figure)
+    reasons = P.removal_reasons(s).tolist()
+    assert reasons == ["rater agree ratio < 0.66", "kept", "kept", "no valid ratings",
+                       "author CRH − 5·CRNH ratio < 0", "author mean note score < 0.05"]
+    ax = P.helpfulness_removed(s)
+    assert [t.get_text() for t in ax.get_yticklabels()][0] == "kept"
+    assert sum(p.get_width() for p in ax.patches) == len(s)
+    plt.close(ax.figure)
+
+
+# ---------------------------------------------------------------------------
+# pseudo-raters, rules
+# ---------------------------------------------------------------------------
+def test_pseudo_rater_intervals(notes):
+    ax = P.pseudo_rater_intervals(notes)
+    segs = [c for c in ax.collections if isinstance(c, LineCollection)][0].get_segments()
+    assert len(segs) == 5
+    lows = sorted(s[0][1] for s in segs)
+    assert np.isclose(lows[0], -0.31)
+    gids = _gids(ax)
+    assert "crh-threshold" in gids and "ucb-threshold" in gids
+    plt.close(ax.figure)
+    ax = P.pseudo_rater_intervals(notes, max_notes=3)
+    assert len([c for c in ax.collections if isinstance(c, LineCollection)][0].get_segments()) == 3
+    plt.close(ax.figure)
+    internal = pd.DataFrame({"internalNoteIntercept": [0.1], "internalNoteIntercept_min": [0.0],
+                             "internalNoteIntercept_max": [0.2]})
+    ax = P.pseudo_rater_intervals(internal)
+    assert _n_points(ax) == 1
+    plt.close(ax.figure)
+
+
+def test_rule_counts_and_flow(notes):
+    counts = P.rule_counts(notes["coreActiveRules"])
+    assert counts.to_dict() == {"InitialNMR (v1.0)": 5, "GeneralCRH (v1.0)": 2, "GeneralCRNH (v1.0)": 1,
+                                "UcbCRNH (v1.0)": 1, "RejectLowIntercept (v1.0)": 1}
+    # order follows the rule order, not first appearance
+    assert P.rule_counts(["RejectLowIntercept (v1.0),InitialNMR (v1.0)", "Custom (v9)"]).index.tolist() == [
+        "InitialNMR (v1.0)", "RejectLowIntercept (v1.0)", "Custom (v9)"]
+    ax = P.rule_flow(notes["coreActiveRules"])
+    assert [p.get_width() for p in ax.patches] == [5, 2, 1, 1, 1]
+    colors = [matplotlib.colors.to_hex(p.get_facecolor()) for p in ax.patches]
+    assert colors[1] == P.STATUS_COLORS[CRH] and colors[2] == P.STATUS_COLORS[CRNH]
+    assert "6 notes" in ax.get_title()
+    plt.close(ax.figure)
+    ax = P.rule_flow({"GeneralCRH (v1.0)": 3, "InitialNMR (v1.0)": 7})
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["InitialNMR (v1.0)", "GeneralCRH (v1.0)"]
+    plt.close(ax.figure)
+
+
+# ---------------------------------------------------------------------------
+# tag filter
+# ---------------------------------------------------------------------------
+def test_tag_outlier_weights_curve():
+    ax = P.tag_outlier_weights(p40=0.4)
+    curve = [ln for ln in ax.get_lines() if ln.get_gid() == "weight-curve"][0]
+    x, w = curve.get_xdata(), curve.get_ydata()
+    assert np.allclose(w, 1 / (1 + (x / 0.4) ** 5))
+    p40 = [ln for ln in ax.get_lines() if ln.get_gid() == "p40"][0]
+    assert np.isclose(p40.get_xdata()[0], 0.4)
+    plt.close(ax.figure)
+    d = np.linspace(0, 1, 101)
+    ax = P.tag_outlier_weights(d)
+    p40 = [ln for ln in ax.get_lines() if ln.get_gid() == "p40"][0]
+    assert np.isclose(p40.get_xdata()[0], 0.4)
+    plt.close(ax.figure)
+    with pytest.raises(ValueError):
+        P.tag_outlier_weights()
+
+
+def test_tag_thresholds():
+    thr = {f"{t}AdjustedRatio": 0.01 * (i + 1) for i, t in enumerate(schema.NOT_HELPFUL_TAGS)}
+    ratios = pd.DataFrame({f"{t}AdjustedRatio": np.linspace(0, 0.2, 21) for t in schema.NOT_HELPFUL_TAGS})
+    ax = P.tag_thresholds(thr, ratios=ratios)
+    assert len(ax.patches) == 13
+    assert np.isclose(ax.patches[1].get_width(), 0.02)  # TSV order kept
+    q = [ln for ln in ax.get_lines() if ln.get_gid() == "ratio-q95"][0]
+    assert np.allclose(q.get_xdata(), 0.19)
+    plt.close(ax.figure)
+
+
+# ---------------------------------------------------------------------------
+# net helpful, status comparisons
+# ---------------------------------------------------------------------------
+def test_net_helpful_counts_and_plot():
+    r = pd.DataFrame({"noteId": [1, 1, 1, 1, 2, 2], "raterParticipantId": [0, 1, 2, 3, 0, 9],
+                      "helpfulNum": [1.0, 0.5, 1.0, 0.0, 0.0, 1.0]})
+    p = pd.DataFrame({"raterParticipantId": [0, 1, 2, 3], "internalRaterFactor1": [-0.3, -0.1, 0.0, 0.4]})
+    c = P.net_helpful_counts(r, p).set_index("noteId")
+    assert c.loc[1, "negNetHelpful"] == 1 and c.loc[1, "posNetHelpful"] == 0  # factor 0 counts positive
+    assert c.loc[2, "negNetHelpful"] == -1 and c.loc[2, "negRatingCount"] == 1  # rater 9 has no params
+    assert c.loc[1, "netMinHelpful"] == 0
+    lv = pd.DataFrame({"noteId": [1], "raterParticipantId": [0], "helpfulnessLevel": ["HELPFUL"]})
+    assert P.net_helpful_counts(lv, p)["negNetHelpful"].tolist() == [1]
+    status = pd.DataFrame({"noteId": [1, 2], "coreRatingStatus": [CRH, CRNH]})
+    ax = P.net_helpful_by_side(c.reset_index(), status=status)
+    assert _n_points(ax) == 2
+    mm = [ln for ln in ax.get_lines() if ln.get_gid() == "min-minority"]
+    assert len(mm) == 2
+    plt.close(ax.figure)
+
+
+def test_status_crosstab_and_confusion():
+    before = pd.DataFrame({"noteId": [1, 2, 3, 4], "finalRatingStatus": [NMR, NMR, CRH, CRNH]})
+    after = pd.DataFrame({"noteId": [4, 3, 2, 5], "finalRatingStatus": [CRNH, NMR, CRH, NMR]})
+    tab = P.status_crosstab(before, after)
+    assert tab.loc[NMR, CRH] == 1 and tab.loc[CRH, NMR] == 1 and tab.loc[CRNH, CRNH] == 1
+    assert tab.loc[NMR, "(absent)"] == 1 and tab.loc["(absent)", NMR] == 1
+    assert int(tab.to_numpy().sum()) == 5
+    ax = P.status_confusion(before, after)
+    assert ax.get_title() == "Status changes: 4 of 5 notes"
+    texts = [t.get_text() for t in ax.texts]
+    assert len(texts) == tab.size
+    plt.close(ax.figure)
+
+
+def test_truth_agreement():
+    t = pd.Series([True, True, False, False], index=[10, 11, 12, 13])
+    preds = {"a": pd.Series([True, False, True, False], index=[10, 11, 12, 13]),
+             "b": np.array([True, True, False, False])}
+    ax = P.truth_agreement(t, preds)
+    assert len(ax.patches) == 6
+    heights = [p.get_height() for p in ax.patches]
+    assert heights[:3] == [0.5, 0.5, 0.5] and heights[3:] == [1.0, 1.0, 1.0]
+    plt.close(ax.figure)
+
+
+# ---------------------------------------------------------------------------
+# On the official fixture outputs (real column names)
+# ---------------------------------------------------------------------------
+def test_figures_on_official_outputs(small_dir, tmp_path):
+    out = small_dir / "official-all"
+    sn = pd.read_csv(out / "scored_notes.tsv.gz", sep="\t")
+    hs = pd.read_csv(out / "helpfulness_scores.tsv.gz", sep="\t")
+    meta = json.loads((out / "prescoring" / "prescoring_meta.json").read_text())
+    fig, axes = plt.subplots(2, 3, figsize=(15, 9))
+    ax = P.note_factor_intercept(sn, ax=axes[0, 0])
+    assert ax is axes[0, 0]
+    assert _n_points(ax) == int(sn["coreNoteIntercept"].notna().sum())
+    counts = {c.get_label().split(" (")[0]: len(c.get_offsets()) for c in ax.collections
+              if isinstance(c, PathCollection)}
+    assert counts["CRH"] == int((sn["coreRatingStatus"] == CRH).sum())
+    P.rater_factor_intercept(hs, ax=axes[0, 1])
+    P.helpfulness_distributions(hs, ax=axes[0, 2])
+    P.pseudo_rater_intervals(sn, ax=axes[1, 0])
+    rf = P.rule_flow(sn["coreActiveRules"], ax=axes[1, 1])
+    n_general_crh = int(sn["coreActiveRules"].fillna("").str.contains("GeneralCRH (v1.0)", regex=False).sum())
+    assert rf.patches[1].get_width() == n_general_crh
+    P.tag_thresholds(meta["metaScorerOutput"]["MFCoreScorer"]["tagFilteringThresholds"], ax=axes[1, 2])
+    P.savefig(fig, "official", directory=tmp_path)
+    plt.close(fig)
