@@ -333,10 +333,14 @@ def note_factor_intercept(
         ax.scatter(x[ok], y[ok], s=point_size, color=_OTHER_COLOR, alpha=0.7, linewidths=0, label="notes")
     else:
         status = scored_notes[scol].astype(object).to_numpy()
+        extra = 0
         for st in _status_order(status[ok]):
             m = ok & (status == st)
+            color = STATUS_COLORS.get(st)
+            if color is None:  # free-form categories (e.g. "majority only"): tab10 colours
+                color, extra = plt.get_cmap("tab10")(extra % 10), extra + 1
             ax.scatter(
-                x[m], y[m], s=point_size, color=_status_color(st), alpha=0.75, linewidths=0,
+                x[m], y[m], s=point_size, color=color, alpha=0.75, linewidths=0,
                 label=f"{STATUS_SHORT.get(st, st)} ({int(m.sum())})",
             )
     xmax = max(1.0, float(np.nanmax(np.abs(x[ok]))) * 1.05) if ok.any() else 1.0
@@ -654,7 +658,10 @@ def funnel(funnel_frame: Any, *, ax: Axes | None = None) -> Axes:
         Frame with columns ``stage, step, rows_in, rows_out, dropped`` (or a
         :class:`cnlab.preprocess.Funnel`, via ``to_frame()``).  One bar per
         row, top to bottom in order: kept part (``gid="kept"``) and dropped
-        part (``gid="dropped"``).
+        part (``gid="dropped"``).  With a ``table`` column holding several
+        tables (ratings, notes ...) the table is appended to the label; rows
+        of different tables have different units, so consider plotting one
+        table at a time.
 
     Examples
     --------
@@ -671,6 +678,8 @@ def funnel(funnel_frame: Any, *, ax: Axes | None = None) -> Axes:
     rows_out = _as_float(frame["rows_out"])
     dropped = _as_float(frame["dropped"]) if "dropped" in frame.columns else _as_float(frame["rows_in"]) - rows_out
     labels = [f"{st}: {sp}" for st, sp in zip(frame["stage"].astype(str), frame["step"].astype(str))]
+    if "table" in frame.columns and frame["table"].nunique() > 1:
+        labels = [f"{lab} [{t}]" for lab, t in zip(labels, frame["table"].astype(str))]
     ax = _axes(ax, figsize=(7.5, 1.0 + 0.35 * len(frame)))
     ypos = np.arange(len(frame))
     kept = ax.barh(ypos, rows_out, color="#4c72b0", label="kept")

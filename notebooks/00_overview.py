@@ -29,6 +29,7 @@ import os
 
 DATA = os.environ.get("CNLAB_NOTEBOOK_DATA", "sample")  # "sample" or a public-data folder
 SEED = 42
+TOPICS = os.environ.get("CNLAB_NOTEBOOK_TOPICS", "model")  # topic model: "model" (official) or "none"
 
 # %%
 import matplotlib.pyplot as plt
@@ -50,7 +51,7 @@ print(dataset.summary())
 # meta-scoring. The result keeps every intermediate table.
 
 # %%
-result = _nb.score(dataset, DATA, seed=SEED)
+result = _nb.score(dataset, DATA, cnlab.ScoringConfig(topics=TOPICS), seed=SEED)
 print(result.summary())
 scored = result.frames["scored_notes"]
 

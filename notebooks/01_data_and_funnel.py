@@ -38,11 +38,20 @@ print(dataset.summary())
 
 # %%
 pre = preprocess(dataset)
-funnel = pre.funnel.to_frame()
-funnel
+pre.funnel.to_frame()
+
+# %% [markdown]
+# ## Ratings kept at each step
+# Preprocessing, then the prescoring prefilter (appended to the funnel with `Funnel.add`).
 
 # %%
-ax = cp.funnel(funnel)
+MIN_RATINGS_PER_RATER, MIN_RATERS_PER_NOTE = 10, 5
+train = filter_ratings(pre.ratings, min_ratings_per_rater=MIN_RATINGS_PER_RATER,
+                       min_raters_per_note=MIN_RATERS_PER_NOTE)
+full = pre.funnel.add("prescoring", f"prefilter (rater ≥ {MIN_RATINGS_PER_RATER}, note ≥ {MIN_RATERS_PER_NOTE})",
+                      len(pre.ratings), len(train))
+funnel = full.to_frame()
+ax = cp.funnel(funnel[funnel["table"] == "ratings"])
 cp.savefig(ax.figure, "01_funnel")
 plt.show()
 
@@ -50,7 +59,6 @@ plt.show()
 # ## Ratings per note and per rater, and the prefilter
 
 # %%
-MIN_RATINGS_PER_RATER, MIN_RATERS_PER_NOTE = 10, 5
 fig, axes = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
 cp.rating_counts(pre.ratings, by=schema.NOTE_ID, threshold=MIN_RATERS_PER_NOTE, ax=axes[0])
 cp.rating_counts(pre.ratings, by=schema.RATER_ID, threshold=MIN_RATINGS_PER_RATER, ax=axes[1])
@@ -58,8 +66,6 @@ cp.savefig(fig, "01_rating_counts")
 plt.show()
 
 # %%
-train = filter_ratings(pre.ratings, min_ratings_per_rater=MIN_RATINGS_PER_RATER,
-                       min_raters_per_note=MIN_RATERS_PER_NOTE)
 print(f"prefilter keeps {len(train):,} of {len(pre.ratings):,} ratings, "
       f"{train[schema.NOTE_ID].nunique():,} notes, {train[schema.RATER_ID].nunique():,} raters")
 
@@ -69,9 +75,11 @@ print(f"prefilter keeps {len(train):,} of {len(pre.ratings):,} ratings, "
 # %%
 assert (funnel["rows_out"] <= funnel["rows_in"]).all()
 assert (funnel["rows_in"] - funnel["rows_out"] == funnel["dropped"]).all()
-# the last ratings step of the funnel is what preprocess returned
-ratings_steps = funnel[funnel["stage"].astype(str).str.contains("rating")]
-assert int(ratings_steps["rows_out"].iloc[-1]) == len(pre.ratings)
+# the last ratings step of preprocessing is what preprocess returned, the prefilter what filter_ratings kept
+pre_ratings_steps = pre.funnel.to_frame().query("table == 'ratings'")
+assert int(pre_ratings_steps["rows_out"].iloc[-1]) == len(pre.ratings)
+assert int(funnel["rows_out"].iloc[-1]) == len(train)
+assert int(funnel.query("table == 'ratings'")["rows_in"].iloc[0]) == len(dataset.ratings)
 assert pre.ratings[schema.HELPFUL_NUM].isin([0.0, 0.5, 1.0]).all()
 # the prefilter: notes have >= 5 raters in the kept set (raters' >= 10 is applied first, so
 # a rater may end with fewer after note removal, as in the official code)

@@ -22,6 +22,7 @@ import os
 
 DATA = os.environ.get("CNLAB_NOTEBOOK_DATA", "sample")  # "sample" or a public-data folder
 SEED = 42
+TOPICS = os.environ.get("CNLAB_NOTEBOOK_TOPICS", "model")  # topic model: "model" (official) or "none"
 
 # %%
 import matplotlib.pyplot as plt
@@ -35,7 +36,7 @@ from cnlab import schema
 import _nb
 
 dataset = cnlab.load_sample() if DATA == "sample" else cnlab.load(DATA)
-result = _nb.score(dataset, DATA, seed=SEED)  # cached across notebooks when CNLAB_NOTEBOOK_CACHE is set
+result = _nb.score(dataset, DATA, cnlab.ScoringConfig(topics=TOPICS), seed=SEED)  # cached across notebooks when CNLAB_NOTEBOOK_CACHE is set
 scored = result.frames["scored_notes"]
 
 # %%

@@ -24,6 +24,7 @@ import os
 
 DATA = os.environ.get("CNLAB_NOTEBOOK_DATA", "sample")  # "sample" or a public-data folder
 SEED = 42
+TOPICS = os.environ.get("CNLAB_NOTEBOOK_TOPICS", "model")  # topic model: "model" (official) or "none"
 
 # %%
 import matplotlib.pyplot as plt
@@ -37,7 +38,7 @@ from cnlab import schema
 import _nb
 
 dataset = cnlab.load_sample() if DATA == "sample" else cnlab.load(DATA)
-result = _nb.score(dataset, DATA, seed=SEED)  # cached across notebooks when CNLAB_NOTEBOOK_CACHE is set
+result = _nb.score(dataset, DATA, cnlab.ScoringConfig(topics=TOPICS), seed=SEED)  # cached across notebooks when CNLAB_NOTEBOOK_CACHE is set
 scored = result.frames["scored_notes"]
 
 # %%
@@ -52,7 +53,8 @@ base_mf = CORE.mf_config()
 def variant(**scorer_changes):
     scorer = dataclasses.replace(CORE, **scorer_changes)
     config = dataclasses.replace(baseline.config, scorers=(scorer,))
-    return cnlab.score(dataset, config, seed=SEED, prescoring=baseline.prescoring)
+    return cnlab.score(dataset, config, seed=SEED, prescoring=baseline.prescoring,
+                       note_topics=baseline.note_topics)
 
 lower_crh = variant(thresholds=dataclasses.replace(base_core, crh_threshold=0.35))
 stronger_reg = variant(mf=dataclasses.replace(base_mf, note_intercept_lambda=0.30))

@@ -1,0 +1,130 @@
+"""CLI tests: exit codes, messages without tracebacks, fallbacks, synth, score."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from cnlab import cli
+from cnlab import schema as S
+from cnlab.io import read_outputs
+
+
+def _args(d: Path, out: Path, status=None, extra=()):
+    return ["score", "-e", str(d / "userEnrollment-00000.tsv.gz"), "-n", str(d / "notes-00000.tsv.gz"),
+            "-r", str(d / "ratings-00000.tsv.gz"), "-s", str(status or d / "noteStatusHistory-00000.tsv.gz"),
+            "-o", str(out), "--quiet", *extra]
+
+
+def test_help_exits_zero(capsys):
+    with pytest.raises(SystemExit) as ei:
+        cli.main(["score", "--help"])
+    assert ei.value.code == 0
+    out = capsys.readouterr().out
+    for flag in ("--enrollment", "--notes", "--ratings", "--status", "--outdir", "--seed", "--scorers",
+                 "--nopseudoraters", "--epoch-millis", "--prescoring-dir", "--no-parquet", "--quiet"):
+        assert flag in out
+
+
+def test_missing_file_message(tmp_path, capsys, small_dir):
+    args = _args(small_dir / "inputs", tmp_path)
+    args[args.index("-n") + 1] = str(tmp_path / "nope.tsv")
+    assert cli.main(args) == cli.EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "nope.tsv" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_bad_input_message_names_line(tmp_path, capsys, small_dir):
+    d = tmp_path / "in"
+    shutil.copytree(small_dir / "inputs", d)
+    bad = pd.read_csv(d / "userEnrollment-00000.tsv.gz", sep="\t", dtype=str, keep_default_na=False)
+    bad.loc[4, "enrollmentState"] = "wizard"
+    (d / "userEnrollment-00000.tsv.gz").unlink()
+    bad.to_csv(d / "userEnrollment-00000.tsv.gz", sep="\t", index=False, compression="gzip")
+    assert cli.main(_args(d, tmp_path / "out")) == cli.EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "line 6" in err and "enrollmentState" in err and "wizard" in err and "Traceback" not in err
+
+
+def test_score_fallback_without_pipeline(tmp_path, capsys, small_dir, monkeypatch):
+    real = cli._optional
+
+    def no_pipeline(module, attr=None):
+        if module.startswith("cnlab.pipeline"):
+            raise cli._Missing(f"{module} is not available in this installation")
+        return real(module, attr)
+
+    monkeypatch.setattr(cli, "_optional", no_pipeline)
+    out = tmp_path / "out"
+    assert cli.main(_args(small_dir / "inputs", out, status=small_dir / "pass2_status.tsv.gz",
+                          extra=("--no-parquet",))) == 0
+    captured = capsys.readouterr()
+    assert "cnlab score:" in captured.out and "no statuses" in captured.out
+    frames = read_outputs(out)
+    assert set(frames) == {"scored_notes", "helpfulness_scores", "note_status_history", "aux_note_info"}
+    nsh = frames["note_status_history"]
+    official_in = pd.read_csv(small_dir / "pass2_status.tsv.gz", sep="\t")
+    pd.testing.assert_frame_equal(nsh, official_in.sort_values("noteId").reset_index(drop=True))
+    assert frames["scored_notes"]["numRatings"].sum() == 59343
+    assert frames["helpfulness_scores"]["raterParticipantId"].str.len().eq(64).all()
+    assert not list(out.glob("*.parquet"))
+
+
+def test_unknown_scorer(tmp_path, capsys, small_dir):
+    rc = cli.main(_args(small_dir / "inputs", tmp_path, extra=("--scorers", "MFNopeScorer")))
+    assert rc == cli.EXIT_BAD_INPUT and "MFNopeScorer" in capsys.readouterr().err
+
+
+def test_synth_small(tmp_path, capsys):
+    pytest.importorskip("cnlab.synthetic")
+    out = tmp_path / "syn"
+    rc = cli.main(["synth", "--out", str(out), "--notes", "40", "--raters", "30", "--ratings", "600",
+                   "--seed", "3", "--quiet"])
+    assert rc == 0, capsys.readouterr().err
+    assert "cnlab synth" in capsys.readouterr().out
+    from cnlab.io import load
+
+    ds = load(out)
+    assert len(ds.ratings) > 0 and len(ds.notes) > 0
+
+
+def test_synth_rejects_nonpositive(tmp_path, capsys):
+    rc = cli.main(["synth", "--out", str(tmp_path), "--notes", "0", "--raters", "3", "--ratings", "3"])
+    assert rc == cli.EXIT_BAD_INPUT and "Traceback" not in capsys.readouterr().err
+
+
+def test_internal_error_no_traceback(tmp_path, capsys, monkeypatch, small_dir):
+    def boom(*a, **k):
+        raise RuntimeError("kaput")
+
+    monkeypatch.setattr(cli, "_score_or_fallback", boom)
+    assert cli.main(_args(small_dir / "inputs", tmp_path)) == cli.EXIT_INTERNAL
+    err = capsys.readouterr().err
+    assert "kaput" in err and "--debug" in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+@pytest.mark.parity
+def test_score_from_official_prescoring(tmp_path, small_dir):
+    pytest.importorskip("cnlab.pipeline.score")
+    out = tmp_path / "out"
+    epoch = (small_dir / "epoch_pass2").read_text().strip()
+    rc = cli.main(_args(small_dir / "inputs", out, status=small_dir / "pass2_status.tsv.gz",
+                        extra=("--seed", "42", "--epoch-millis", epoch, "--prescoring-dir",
+                               str(small_dir / "official-all" / "prescoring"))))
+    assert rc == 0
+    frames = read_outputs(out)
+    assert list(frames["scored_notes"].columns) == list(S.SCORED_NOTES_COLUMNS)
+    assert len(frames["scored_notes"]) == 2000
+    assert (out / "scored_notes.parquet").exists()
+
+
+@pytest.mark.slow
+def test_demo(tmp_path, capsys):
+    rc = cli.main(["demo", "--outdir", str(tmp_path / "demo"), "--quiet"])
+    assert rc == 0, capsys.readouterr().err
+    assert (tmp_path / "demo" / "scored_notes.tsv").exists()
+    assert "cnlab demo" in capsys.readouterr().out
