@@ -121,6 +121,9 @@ class SyntheticConfig:
     group_affinity: float = 0.7
     """Probability that a rating candidate is drawn from notes on posts of the rater's own group
     (creates notes rated ≥75% by group 13, needed by stable initialisation, spec 01 §5.1)."""
+    initial_group_affinity: float = 0.85
+    """``group_affinity`` for modelingGroup 13 raters (the stable-initialisation group): a
+    higher value yields more notes rated ≥75% by group 13."""
     group_lean: float = 0.25
     """Max deviation from 0.5 of a group's share of raters on the positive side."""
     topic_fraction: float = 0.35
@@ -661,7 +664,7 @@ def generate(
     notes_truth, raters_truth = _truth_frames(cfg, world, note_count, note_hsum, rater_count)
     for name, frame in (("notes_truth", notes_truth), ("raters_truth", raters_truth)):
         p = out / f"{name}.tsv.gz"
-        _write_whole(p, b"", [_frame_tsv(frame)], 9 if level is None else level)
+        _write_whole(p, b"", [_frame_tsv(frame)], cfg.gzip_level)
         files.append(p)
     meta = {
         "generator": "cnlab.synthetic",
@@ -860,7 +863,8 @@ def _sample_notes(w, rng, raters: np.ndarray) -> np.ndarray:
     """One candidate note per entry of ``raters`` (own-group pool w.p. ``group_affinity``)."""
     cfg = w["cfg"]
     m = len(raters)
-    own = (rng.random(m) < cfg.group_affinity) & w["rater_has_group"][raters]
+    aff = np.where(w["group"][raters] == 13, cfg.initial_group_affinity, cfg.group_affinity)
+    own = (rng.random(m) < aff) & w["rater_has_group"][raters]
     table = w["table"]
     lo = np.where(own, w["rater_lo_t"][raters], 0)
     span = np.where(own, w["rater_span_t"][raters], len(table))
@@ -1030,24 +1034,19 @@ def _write_notes(out: Path, w, level, suffix) -> Path:
     mis[~nm & ~mis.any(axis=1), 4] = True
     nmf = (rng.random((N, 5)) < nm_p) & nm[:, None]
     nmf[nm & ~nmf.any(axis=1), 1] = True
-    keep = np.flatnonzero(~w["deleted"])
     cls_table = _str_table(schema.CLASSIFICATIONS)
+
+    def fields(ix):
+        f = [w["note_id_txt"][ix], w["pid_hex"][w["author"][ix]], _int_field(w["note_created"][ix]),
+             w["tweet_id_txt"][ix], cls_table[nm[ix].astype(np.int64)], None, None, None]
+        f += [_flag_field(mis[ix, j]) for j in range(7)]
+        f += [_flag_field(nmf[ix, j]) for j in range(5)]
+        f += [_flag_field(w["trustworthy"][ix]), _str_table(_summaries(w, ix)), _flag_field(w["media"][ix]),
+              _flag_field(np.zeros(len(ix), dtype=np.uint8))]
+        return f
+
     p = out / f"notes-00000{suffix}"
-    sink = _Sink(p, level)
-    sink.write(_header(schema.NOTES_FILE_COLUMNS))
-    step = 50_000
-    for s in range(0, len(keep), step):
-        ix = keep[s:s + step]
-        summ = _str_table(_summaries(w, ix))
-        fields = [w["note_id_txt"][ix], w["pid_hex"][w["author"][ix]], _int_field(w["note_created"][ix]),
-                  w["tweet_id_txt"][ix], cls_table[nm[ix].astype(np.int64)], None, None, None]
-        fields += [_flag_field(mis[ix, j]) for j in range(7)]
-        fields += [_flag_field(nmf[ix, j]) for j in range(5)]
-        fields += [_flag_field(w["trustworthy"][ix]), summ, _flag_field(w["media"][ix]),
-                   _flag_field(np.zeros(len(ix), dtype=np.uint8))]
-        data, _ = _assemble(_tsv_parts(fields), len(ix))
-        sink.write(data)
-    sink.close()
+    _write_table(p, schema.NOTES_FILE_COLUMNS, np.flatnonzero(~w["deleted"]), fields, level, step=50_000)
     return p
 
 
@@ -1098,48 +1097,66 @@ def _write_nsh(out: Path, cfg, w, level, suffix) -> Path:
     lockc = np.where(h["locked"] & ever, np.select([st == 2, st == 3, st == 4], [2, 1, 3], 0), 0)
     recent_change = np.select([st == 1, st == 2, st == 3, st == 4], [-1, h["t1"], h["t2"], h["t1"]], 0)
     decided_tab = _str_table(["", CORE_MODEL_RULE])
-    last_run = np.full(N, h["last_run"], dtype=np.int64)
-    zeros = np.zeros(N, dtype=np.int64)
-    minus1 = np.full(N, -1, dtype=np.int64)
     lock_ok = h["locked"] & ever
-    fields = [
-        w["note_id_txt"], w["pid_hex"][w["author"]], _int_field(w["note_created"]),
-        _int_field(h["t1"], ever), status_tab[first],                         # first non-NMR
-        _int_field(last_run, scored), status_tab[cur],                        # current
-        _int_field(h["t1"], ever), status_tab[first],                         # latest non-NMR
-        _int_field(h["lock_t"], lock_ok), status_tab[lockc],                  # lock
-        None,                                                                 # retro lock
-        status_tab[cur], None, None,                                          # core / expansion / group
-        decided_tab[scored.astype(np.int64)], _int_field(zeros, scored),     # decidedBy, modelingGroup
-        _int_field(recent_change, scored),                                    # most recent change
-        _int_field(minus1, ever),                                             # NMR due to min stable CRH
-        None, _int_field(zeros, scored),                                      # multi-group status, group
-        None,                                                                 # minute of final scoring
-        _int_field(h["tpre"], crh_ever),                                      # first NMR due to min stable
-        _int_field(minus1, ever),                                             # above PCRH threshold
-    ]
-    assert len(fields) == len(schema.NOTE_STATUS_HISTORY_FILE_COLUMNS)
+
+    def fields(ix):
+        n = len(ix)
+        last_run = np.full(n, h["last_run"], dtype=np.int64)
+        zeros = np.zeros(n, dtype=np.int64)
+        minus1 = np.full(n, -1, dtype=np.int64)
+        sc, ev = scored[ix], ever[ix]
+        return [
+            w["note_id_txt"][ix], w["pid_hex"][w["author"][ix]], _int_field(w["note_created"][ix]),
+            _int_field(h["t1"][ix], ev), status_tab[first[ix]],                 # first non-NMR
+            _int_field(last_run, sc), status_tab[cur[ix]],                      # current
+            _int_field(h["t1"][ix], ev), status_tab[first[ix]],                 # latest non-NMR
+            _int_field(h["lock_t"][ix], lock_ok[ix]), status_tab[lockc[ix]],    # lock
+            None,                                                               # retro lock
+            status_tab[cur[ix]], None, None,                                    # core / expansion / group
+            decided_tab[sc.astype(np.int64)], _int_field(zeros, sc),           # decidedBy, modelingGroup
+            _int_field(recent_change[ix], sc),                                  # most recent change
+            _int_field(minus1, ev),                                             # NMR due to min stable CRH
+            None, _int_field(zeros, sc),                                        # multi-group status, group
+            None,                                                               # minute of final scoring
+            _int_field(h["tpre"][ix], crh_ever[ix]),                            # first NMR due to min stable
+            _int_field(minus1, ev),                                             # above PCRH threshold
+        ]
+
     p = out / f"noteStatusHistory-00000{suffix}"
-    data, _ = _assemble(_tsv_parts(fields), N)
-    _write_whole(p, _header(schema.NOTE_STATUS_HISTORY_FILE_COLUMNS), [data], level)
+    _write_table(p, schema.NOTE_STATUS_HISTORY_FILE_COLUMNS, np.arange(N), fields, level)
     return p
 
 
+def _write_table(path: Path, columns, rows: np.ndarray, fields, level, step: int = 100_000):
+    """Write ``rows`` in slices of ``step``; ``fields(ix)`` returns the field list of a slice."""
+    sink = _Sink(path, level)
+    sink.write(_header(columns))
+    for s in range(0, len(rows), step):
+        ix = rows[s:s + step]
+        f = fields(ix)
+        assert len(f) == len(columns)
+        data, _ = _assemble(_tsv_parts(f), len(ix))
+        sink.write(data)
+    sink.close()
+
+
 def _write_enrollment(out: Path, w, level, suffix) -> Path:
-    ix = np.flatnonzero(w["enrolled"])
-    g = w["group"][ix]
-    pop = np.where(np.isin(g, list(schema.EXPANSION_GROUPS | schema.EXPANSION_PLUS_GROUPS)), 1, 0)
     pop_tab = _str_table(schema.MODELING_POPULATIONS)
     st_tab = _str_table(list(w["enroll_states"]))
-    times_out = w["times_out"][ix]
-    fields = [
-        w["pid_hex"][ix], st_tab[w["enroll_state"][ix]], _int_field(5 + 5 * times_out),
-        _int_field(w["last_change"][ix]), _int_field(w["last_out"][ix]), pop_tab[pop],
-        _int_field(g, g >= 0), _int_field(times_out),
-    ]
+    expansion = list(schema.EXPANSION_GROUPS | schema.EXPANSION_PLUS_GROUPS)
+
+    def fields(ix):
+        g = w["group"][ix]
+        pop = np.isin(g, expansion).astype(np.int64)
+        times_out = w["times_out"][ix]
+        return [
+            w["pid_hex"][ix], st_tab[w["enroll_state"][ix]], _int_field(5 + 5 * times_out),
+            _int_field(w["last_change"][ix]), _int_field(w["last_out"][ix]), pop_tab[pop],
+            _int_field(g, g >= 0), _int_field(times_out),
+        ]
+
     p = out / f"userEnrollment-00000{suffix}"
-    data, _ = _assemble(_tsv_parts(fields), len(ix))
-    _write_whole(p, _header(schema.ENROLLMENT_FILE_COLUMNS), [data], level)
+    _write_table(p, schema.ENROLLMENT_FILE_COLUMNS, np.flatnonzero(w["enrolled"]), fields, level)
     return p
 
 

@@ -112,7 +112,7 @@ class ScoringResult:
                         tmp = np.full(len(ci), None, dtype=object)
                         tmp[valid] = self.participants.to_numpy()[ci[valid]]
                         vals[ok] = tmp
-                        f[c] = pd.array(vals, dtype="str") if False else vals
+                        f[c] = vals
             out[key] = f
         return out
 
