@@ -354,7 +354,8 @@ def note_factor_intercept(
             label=f"CRNH: i ≤ {crnh_intercept:g} − {abs(crnh_factor_multiplier):g}|f|")
     ax.set_xlim(-xmax, xmax)
     if ok.any():
-        lo = min(float(np.nanmin(y[ok])), crnh_intercept + crnh_factor_multiplier * xmax)
+        # show the data and the wedge's apex, not the whole wedge
+        lo = min(float(np.nanmin(y[ok])), crnh_intercept - 0.1)
         hi = max(float(np.nanmax(y[ok])), crh_threshold)
         pad = 0.05 * (hi - lo)
         ax.set_ylim(max(lo, -1.5) - pad, hi + pad)

@@ -107,7 +107,7 @@ ENROLLMENT_STATES: tuple[str, ...] = (
     "apiEarnedIn",
     "apiEarnedOut",
 )
-MODELING_POPULATIONS: tuple[str, ...] = ("CORE", "EXPANSION")
+MODELING_POPULATIONS: tuple[str, ...] = ("CORE", "EXPANSION", "EXPANSION_PLUS")
 
 # Modeling groups (spec 04 §2.6).
 CORE_GROUPS = frozenset({1, 2, 3, 6, 8, 9, 10, 11, 13, 14, 19, 21, 25})

@@ -42,11 +42,14 @@ import json
 import math
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from cnlab import schema
 
@@ -417,21 +420,11 @@ def _write_whole(path: Path, header: bytes, chunks, level):
     sink.close()
 
 
-def _frame_tsv(frame: pd.DataFrame) -> bytes:
-    """TSV bytes of a truth frame (floats rounded to 6 decimals, NA → empty)."""
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
-    cols = {}
-    for c in frame.columns:
-        v = frame[c]
-        if pd.api.types.is_float_dtype(v.dtype):
-            v = v.round(6)
-        cols[c] = pa.array(v, from_pandas=True)
+def _frame_tsv(table: pa.Table) -> bytes:
+    """TSV bytes of a truth table (floats already rounded to 6 decimals, null → empty)."""
     buf = io.BytesIO()
-    buf.write(_header(frame.columns))
-    pacsv.write_csv(pa.table(cols), buf,
-                    pacsv.WriteOptions(delimiter="\t", quoting_style="none", include_header=False))
+    buf.write(_header(table.column_names))
+    pacsv.write_csv(table, buf, pacsv.WriteOptions(delimiter="\t", quoting_style="none", include_header=False))
     return buf.getvalue()
 
 
@@ -661,8 +654,8 @@ def generate(
     files.append(_write_enrollment(out, world, level, suffix))
 
     # ---- truth ----
-    notes_truth, raters_truth = _truth_frames(cfg, world, note_count, note_hsum, rater_count)
-    for name, frame in (("notes_truth", notes_truth), ("raters_truth", raters_truth)):
+    notes_tab, raters_tab = _truth_frames(cfg, world, note_count, note_hsum, rater_count)
+    for name, frame in (("notes_truth", notes_tab), ("raters_truth", raters_tab)):
         p = out / f"{name}.tsv.gz"
         _write_whole(p, b"", [_frame_tsv(frame)], cfg.gzip_level)
         files.append(p)
@@ -679,10 +672,13 @@ def generate(
     p = out / "meta.json"
     p.write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
     files.append(p)
+    if written != cfg.n_ratings:
+        warnings.warn(f"cnlab.synthetic: wrote {written} ratings instead of {cfg.n_ratings} "
+                      f"(too few notes per rater for that many distinct pairs)", stacklevel=2)
     if progress:
         print(f"[synthetic] done: {written:,} ratings in {time.perf_counter() - t_start:.1f}s",
               file=sys.stderr, flush=True)
-    return SyntheticTruth(notes=notes_truth, raters=raters_truth, config=cfg,
+    return SyntheticTruth(notes=notes_tab.to_pandas(), raters=raters_tab.to_pandas(), config=cfg,
                           epoch_millis=cfg.now_millis, n_ratings=int(written),
                           files=tuple(str(f) for f in files))
 
@@ -821,8 +817,9 @@ def _build_world(cfg: SyntheticConfig) -> dict:
 
     # ---- per-rating budget per rater ----
     n_coord_pairs = int(coord.sum() * target.sum())
-    cap = max(1, int(cfg.max_rated_fraction * N))
-    counts = _allocate(activity, max(0, cfg.n_ratings - n_coord_pairs), cap)
+    budget = max(0, cfg.n_ratings - n_coord_pairs)
+    cap = max(1, min(N - 1, max(int(cfg.max_rated_fraction * N), -(-budget // R))))
+    counts = _allocate(activity, budget, cap)
     w["counts"] = counts
     w["n_coord_pairs"] = n_coord_pairs
     tot = counts + np.where(coord, target.sum(), 0)
@@ -1162,31 +1159,31 @@ def _write_enrollment(out: Path, w, level, suffix) -> Path:
 
 def _truth_frames(cfg, w, note_count, note_hsum, rater_count):
     k = cfg.n_factors
-    pid = w["pid_hex"].view("S64").ravel().astype(str)
     tn = w["topic_names"]
-    topic = np.array([tn[t] if t >= 0 else "none" for t in w["topic"]], dtype=object)
+    topic = _categorical(np.where(w["topic"] >= 0, w["topic"] + 1, 0), ["none"] + list(tn))
     notes = {
-        "noteId": w["note_id"], "tweetId": w["tweet_id"], "noteAuthorParticipantId": pid[w["author"]],
-        "noteType": np.array(NOTE_TYPES)[w["type_code"]], "trueQuality": w["quality"],
+        "noteId": w["note_id"], "tweetId": w["tweet_id"], "noteAuthorParticipantId": _hex_column(w["pid_hex"], w["author"]),
+        "noteType": _categorical(w["type_code"], NOTE_TYPES), "trueQuality": w["quality"],
     }
     for j in range(k):
         notes[f"trueFactor{j + 1}"] = w["fn"][:, j]
     notes.update({
         "topic": topic, "topicSeedWord": w["seedword"].astype(np.int8),
-        "classification": np.where(w["not_misleading"], schema.NOT_MISLEADING, schema.MISLEADING),
+        "classification": _categorical(w["not_misleading"].astype(np.int64), schema.CLASSIFICATIONS),
         "createdAtMillis": w["note_created"], "numRatings": note_count,
         "meanHelpfulNum": np.where(note_count > 0, note_hsum / np.maximum(note_count, 1), np.nan),
         "coordinatedTarget": w["target"].astype(np.int8), "postGroup": w["post_group"],
-        "historyState": np.array(_HISTORY_NAMES)[w["history"]["state"]],
+        "historyState": _categorical(w["history"]["state"], _HISTORY_NAMES),
         "deleted": w["deleted"].astype(np.int8), "trustworthySources": w["trustworthy"].astype(np.int8),
     })
-    raters = {"participantId": pid}
+    raters = {"participantId": _hex_column(w["pid_hex"], np.arange(cfg.n_raters))}
     for j in range(k):
         raters[f"trueFactor{j + 1}"] = w["fu"][:, j]
     grp = pd.array(np.where(w["group"] >= 0, w["group"], 0), dtype="Int64")
     grp[~(w["group"] >= 0)] = pd.NA
-    pop = np.where(~w["enrolled"], "", np.where(
-        np.isin(w["group"], list(schema.EXPANSION_GROUPS | schema.EXPANSION_PLUS_GROUPS)), "EXPANSION", "CORE"))
+    pop = _categorical(np.where(~w["enrolled"], 0, np.where(
+        np.isin(w["group"], list(schema.EXPANSION_GROUPS | schema.EXPANSION_PLUS_GROUPS)), 2, 1)),
+        ("",) + schema.MODELING_POPULATIONS)
     raters.update({
         "side": w["side"], "centrist": w["centrist"].astype(np.int8), "leniency": w["leniency"],
         "noiseScale": w["noise"], "lowDiligence": w["low_dil"].astype(np.int8),
@@ -1195,4 +1192,31 @@ def _truth_frames(cfg, w, note_count, note_hsum, rater_count):
         "isWriter": w["writer"].astype(np.int8), "coordinated": w["coord"].astype(np.int8),
         "enrolled": w["enrolled"].astype(np.int8), "modelingPopulation": pop, "modelingGroup": grp,
     })
-    return pd.DataFrame(notes), pd.DataFrame(raters)
+    return _table(notes), _table(raters)
+
+
+def _categorical(codes, names) -> pa.Array:
+    """Plain string array ``names[codes]`` built without Python string objects per row."""
+    return pa.DictionaryArray.from_arrays(pa.array(np.asarray(codes, dtype=np.int32)),
+                                          pa.array(list(names), pa.string())).cast(pa.string())
+
+
+def _hex_column(pid_hex: np.ndarray, idx: np.ndarray) -> pa.Array:
+    """The 64-hex ids of participants ``idx`` as an Arrow string array (no Python strings)."""
+    data = np.ascontiguousarray(pid_hex[idx]).ravel()
+    offsets = np.arange(0, 64 * (len(idx) + 1), 64, dtype=np.int64)
+    return pa.Array.from_buffers(pa.large_string(), len(idx), [None, pa.py_buffer(offsets),
+                                                                pa.py_buffer(data)]).cast(pa.string())
+
+
+def _table(columns: dict) -> pa.Table:
+    cols = {}
+    for name, v in columns.items():
+        if isinstance(v, pa.Array):
+            cols[name] = v
+        elif isinstance(v, pd.api.extensions.ExtensionArray):
+            cols[name] = pa.array(v, from_pandas=True)
+        else:
+            v = np.asarray(v)
+            cols[name] = pa.array(np.round(v, 6) if v.dtype.kind == "f" else v)
+    return pa.table(cols)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 
 import matplotlib
@@ -97,7 +99,11 @@ def test_default_figures_dir_is_repo_figures(monkeypatch):
 
 
 def test_no_tensorflow_import():
-    assert "tensorflow" not in sys.modules or "cnlab.mf" in sys.modules
+    code = ("import sys, cnlab.plotting as p; import pandas as pd; "
+            "p.note_factor_intercept(pd.DataFrame({'internalNoteIntercept': [0.1], 'internalNoteFactor1': [0.0]})); "
+            "assert 'tensorflow' not in sys.modules; assert p.matplotlib.get_backend().lower() == 'agg'")
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "MPLBACKEND")}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)
 
 
 # ---------------------------------------------------------------------------
@@ -354,6 +360,46 @@ def test_truth_agreement():
     assert len(ax.patches) == 6
     heights = [p.get_height() for p in ax.patches]
     assert heights[:3] == [0.5, 0.5, 0.5] and heights[3:] == [1.0, 1.0, 1.0]
+    plt.close(ax.figure)
+
+
+# ---------------------------------------------------------------------------
+# generic helpers
+# ---------------------------------------------------------------------------
+def test_rating_counts_threshold_status_threshold_hist():
+    r = pd.DataFrame({"noteId": [1, 1, 1, 2, 3], "raterParticipantId": [0, 1, 2, 0, 1]})
+    ax = P.rating_counts(r, threshold=2)
+    assert sum(p.get_height() for p in ax.patches) == 3
+    assert [ln.get_gid() for ln in ax.get_lines()] == ["threshold"]
+    assert "2 below 2" in ax.get_title()
+    plt.close(ax.figure)
+    f = pd.DataFrame({"internalNoteIntercept": [0.40, 0.40, -0.05, -0.0499, np.nan],
+                      "internalNoteFactor1": [0.5, 0.51, 0.0, 0.0, 0.0]})
+    assert P.threshold_status(f).tolist() == [CRH, NMR, CRNH, NMR, NMR]  # "≥", "≤" and |f| ≤ 0.5
+    ax = P.threshold_hist([1.0, 2.5, np.inf, np.nan], 2.5, label="x")
+    assert ax.get_title() == "x: 2 of 3 ≥ 2.5"
+    assert sum(p.get_height() for p in ax.patches) == 3  # +inf drawn in the last bin, NaN dropped
+    plt.close(ax.figure)
+    ax = P.threshold_hist([1.0, 2.5], 2.5, label="x", inclusive=False)
+    assert ax.get_title() == "x: 0 of 2 > 2.5"
+    plt.close(ax.figure)
+
+
+def test_funnel_table_labels():
+    f = pd.DataFrame({"stage": ["p", "p"], "step": ["a", "b"], "table": ["ratings", "notes"],
+                      "rows_in": [10, 5], "rows_out": [9, 5], "dropped": [1, 0]})
+    ax = P.funnel(f)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["p: a [ratings]", "p: b [notes]"]
+    plt.close(ax.figure)
+
+
+def test_note_factor_intercept_free_categories():
+    f = pd.DataFrame({"internalNoteIntercept": [0.5, 0.45], "internalNoteFactor1": [0.0, 0.1],
+                      "agreement": ["both", "majority only"]})
+    ax = P.note_factor_intercept(f, status_col="agreement")
+    colors = {matplotlib.colors.to_hex(c.get_facecolor()[0]) for c in ax.collections
+              if isinstance(c, PathCollection)}
+    assert len(colors) == 2
     plt.close(ax.figure)
 
 

@@ -254,7 +254,8 @@ def test_truth_aligns_with_files(frames):
     assert set(r.raterParticipantId) <= set(tr.participantId)
     g = dict(zip(e.participantId, e.modelingGroup))
     enrolled = tr[tr.enrolled == 1]
-    assert (enrolled.modelingGroup.astype("string").fillna("") == enrolled.participantId.map(g)).all()
+    got = enrolled.participantId.map(g).replace("", np.nan).astype(float)
+    assert np.array_equal(enrolled.modelingGroup.to_numpy(float), got.to_numpy(), equal_nan=True)
     # POPULATION_SAMPLED fraction
     frac = (r.ratingSourceBucketed == schema.SOURCE_POPULATION_SAMPLED).mean()
     assert 0.03 < frac < 0.15

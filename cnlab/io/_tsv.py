@@ -204,7 +204,7 @@ def read_arrow(
     layout = L.LAYOUTS[kind]
     read_opts = pacsv.ReadOptions(
         use_threads=use_threads,
-        block_size=1 << 24,
+        block_size=1 << 22,
         column_names=None if header.has_header else list(header.names),
     )
     parse_opts = pacsv.ParseOptions(
@@ -221,9 +221,18 @@ def read_arrow(
         strings_can_be_null=True,
         quoted_strings_can_be_null=True,
     )
+    errors = (pa.ArrowInvalid, pa.ArrowException, OSError, EOFError, zipfile.BadZipFile)
     try:
-        table = pacsv.read_csv(src.open_binary(), read_opts, parse_opts, conv_opts)
-    except (pa.ArrowInvalid, pa.ArrowException, OSError, EOFError, zipfile.BadZipFile) as e:
+        try:
+            # quoted newlines force pyarrow to parse serially: try without first
+            fast = pacsv.ParseOptions(delimiter="\t", quote_char='"', double_quote=True,
+                                      newlines_in_values=False, ignore_empty_lines=True)
+            table = pacsv.read_csv(src.open_binary(), read_opts, fast, conv_opts)
+        except errors:
+            if not newlines_in_values:
+                raise
+            table = pacsv.read_csv(src.open_binary(), read_opts, parse_opts, conv_opts)
+    except errors as e:
         problem = locate_problem(src, kind, header, include)
         if problem is not None:
             raise problem from None

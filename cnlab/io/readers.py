@@ -319,7 +319,11 @@ def read_parts(path, kind: str, report: ReportBuilder, *, columns=None, progress
 
         it = tqdm(sources, desc=f"reading {kind}", unit="file")
     parts = [read_source(s, kind, report, columns=columns, legacy_nsh_official=legacy_nsh_official) for s in it]
-    return merge_parts(parts)
+    merged = merge_parts(parts)
+    # the arrow tables are gone; hand their buffers back to the OS rather than
+    # keeping them in the allocator's cache (visible as resident memory)
+    pa.default_memory_pool().release_unused()
+    return merged
 
 
 def decode_part(part: Part) -> pd.DataFrame:

@@ -5,8 +5,8 @@ by hand), then loss and gradients at the new parameters.  The stopping rule runs
 float32 loss converted to a Python float, exactly as ``loss.item()`` in the official loop.
 
 Gradients are written out analytically (not with a tape) so that (a) frozen tensors cost nothing,
-(b) every reduction is a fixed-order CPU kernel (``unsorted_segment_sum`` / ``reduce_sum``) and
-repeated runs are bit-identical on CPU, (c) no per-step copy of the ratings is kept.
+(b) per-note / per-rater sums use ``tf.math.bincount`` with weights (a serial scatter-add on CPU:
+fixed order, bit-identical repeat runs, much faster than ``unsorted_segment_sum``), (c) no per-step copy of the ratings is kept.
 """
 
 from __future__ import annotations
@@ -33,16 +33,27 @@ class _Static:
     has_w: bool
     use_global: bool
     clip: bool
+    k: int
 
 
-def _loss_and_grads(ni, nf, ri, rf, mu, n_idx, u_idx, y, w, hp, s: _Static):
+def _bincount(idx, weights, size):
+    """Σ of ``weights`` per index.  ``tf.math.bincount`` with weights is a serial scatter-add on
+    CPU (fixed order → bit-reproducible) and ~15× faster there than ``unsorted_segment_sum``."""
+    return tf.math.bincount(idx, weights=weights, minlength=size, maxlength=size, dtype=F32)
+
+
+def _loss_and_grads(tn, tu, mu, n_idx, u_idx, y, w, hp, s: _Static):
     """Regularised loss (spec 01 §6) and its gradients w.r.t. the trainable tensors.
 
+    tn = [i_n | f_n] (M, 1+k), tu = [i_u | f_u] (U, 1+k): one gather per side per step.
     hp = [c_nf, c_ni, c_nd, c_uf, c_ui, c_mu, pos_weight] (float32)."""
     c_nf, c_ni, c_nd, c_uf, c_ui, c_mu, pw = (hp[i] for i in range(7))
-    gnf = tf.gather(nf, n_idx)
-    grf = tf.gather(rf, u_idx)
-    pred = tf.gather(ni, n_idx) + tf.gather(ri, u_idx) + tf.reduce_sum(gnf * grf, axis=1)
+    k = s.k
+    gn = tf.gather(tn, n_idx)
+    gu = tf.gather(tu, u_idx)
+    pred = gn[:, 0] + gu[:, 0]
+    for j in range(1, k + 1):
+        pred = pred + gn[:, j] * gu[:, j]
     if s.use_global:
         pred = pred + mu
     n = tf.cast(tf.shape(y)[0], F32)
@@ -58,6 +69,8 @@ def _loss_and_grads(ni, nf, ri, rf, mu, n_idx, u_idx, y, w, hp, s: _Static):
     if s.has_w:
         per = w * per
         d = w * d
+    ni, nf = tn[:, 0], tn[:, 1:]
+    ri, rf = tu[:, 0], tu[:, 1:]
     prod = nf * tf.expand_dims(ni, 1)
     loss = (
         tf.reduce_mean(per)
@@ -69,30 +82,30 @@ def _loss_and_grads(ni, nf, ri, rf, mu, n_idx, u_idx, y, w, hp, s: _Static):
         + c_mu * mu * mu
     )
     d = d / n
-    grads = [None] * 5
+    grads = [None] * 3
     if s.train_notes:
-        M = tf.shape(ni)[0]
+        M = tf.shape(tn)[0]
         sg = tf.sign(prod)
-        grads[0] = tf.math.unsorted_segment_sum(d, n_idx, M) + 2.0 * c_ni * ni + c_nd * tf.reduce_sum(sg * nf, axis=1)
-        grads[1] = (
-            tf.math.unsorted_segment_sum(tf.expand_dims(d, 1) * grf, n_idx, M)
-            + 2.0 * c_nf * nf
-            + c_nd * sg * tf.expand_dims(ni, 1)
-        )
+        cols = [_bincount(n_idx, d, M) + 2.0 * c_ni * ni + c_nd * tf.reduce_sum(sg * nf, axis=1)]
+        for j in range(1, k + 1):
+            cols.append(_bincount(n_idx, d * gu[:, j], M) + 2.0 * c_nf * tn[:, j] + c_nd * sg[:, j - 1] * ni)
+        grads[0] = tf.stack(cols, axis=1)
     if s.train_raters:
-        U = tf.shape(ri)[0]
-        grads[2] = tf.math.unsorted_segment_sum(d, u_idx, U) + 2.0 * c_ui * ri
-        grads[3] = tf.math.unsorted_segment_sum(tf.expand_dims(d, 1) * gnf, u_idx, U) + 2.0 * c_uf * rf
+        U = tf.shape(tu)[0]
+        cols = [_bincount(u_idx, d, U) + 2.0 * c_ui * ri]
+        for j in range(1, k + 1):
+            cols.append(_bincount(u_idx, d * gn[:, j], U) + 2.0 * c_uf * tu[:, j])
+        grads[1] = tf.stack(cols, axis=1)
     if s.train_global:
         gmu = 2.0 * c_mu * mu
         if s.use_global:
             gmu = gmu + tf.reduce_sum(d)
-        grads[4] = gmu
+        grads[2] = gmu
     return loss, grads
 
 
 def _mask(s: _Static):
-    return (s.train_notes, s.train_notes, s.train_raters, s.train_raters, s.train_global)
+    return (s.train_notes, s.train_raters, s.train_global)
 
 
 def _functions(s: _Static):
@@ -101,13 +114,13 @@ def _functions(s: _Static):
         return _CACHE[s]
     mask = _mask(s)
 
-    def _fill(params, grads):
+    def _fill(grads):
         return [g if m else tf.zeros((), F32) for g, m in zip(grads, mask)]
 
     @tf.function(reduce_retracing=True)
     def init_fn(params, data, hp):
         loss, grads = _loss_and_grads(*params, *data, hp, s)
-        return loss, _fill(params, grads)
+        return loss, _fill(grads)
 
     @tf.function(reduce_retracing=True)
     def step_fn(params, m, v, g, t, lr, opt, data, hp):
@@ -115,7 +128,7 @@ def _functions(s: _Static):
         b1, b2, eps, max_norm, clip_eps = (opt[i] for i in range(5))
         g = list(g)
         if s.clip:
-            # torch.nn.utils.clip_grad_norm_: total = ‖(‖g_i‖)_i‖; coef = min(1, max/(total+1e-6))
+            # torch.nn.utils.clip_grad_norm_: total = ‖all gradients‖₂; coef = min(1, max/(total+1e-6))
             norms = tf.stack([tf.norm(tf.reshape(gi, [-1])) for gi, mk in zip(g, mask) if mk])
             total = tf.norm(norms)
             coef = tf.minimum(tf.cast(max_norm, F32) / (total + tf.cast(clip_eps, F32)), 1.0)
@@ -140,7 +153,7 @@ def _functions(s: _Static):
             new_m.append(mi)
             new_v.append(vi)
         loss, grads = _loss_and_grads(*new_p, *data, hp, s)
-        return new_p, new_m, new_v, _fill(new_p, grads), t, loss
+        return new_p, new_m, new_v, _fill(grads), t, loss
 
     _CACHE[s] = (init_fn, step_fn)
     return _CACHE[s]
@@ -153,6 +166,12 @@ class LoopOutput:
     n_steps: int
     stop_reason: str
     n_restarts: int
+
+
+def _pack(p: Params):
+    tn = np.concatenate([p.ni[:, None], p.nf], axis=1).astype(np.float32)
+    tu = np.concatenate([p.ri[:, None], p.rf], axis=1).astype(np.float32)
+    return [tf.convert_to_tensor(tn), tf.convert_to_tensor(tu), tf.convert_to_tensor(np.float32(p.mu))]
 
 
 class DeviceData:
@@ -197,20 +216,18 @@ def run_loop(
     data = dd.tuple()
 
     def setup(p: Params, tr):
-        s = _Static(*tr, cfg.loss == "bce", dd.has_w, cfg.use_global_intercept, cfg.clip_norm is not None)
+        s = _Static(*tr, cfg.loss == "bce", dd.has_w, cfg.use_global_intercept, cfg.clip_norm is not None, cfg.n_factors)
         if not any(tr):
             return s, None, None, None
         init_fn, step_fn = _functions(s)
-        params = [tf.convert_to_tensor(a, F32) for a in (p.ni, p.nf, p.ri, p.rf, np.float32(p.mu))]
+        params = _pack(p)
         zeros = [tf.zeros_like(a) if mk else tf.zeros((), F32) for a, mk in zip(params, _mask(s))]
         return s, (init_fn, step_fn), params, zeros
 
     s, fns, params, zeros = setup(p0, trainable)
     if fns is None:  # everything frozen: just evaluate the loss
-        s0 = _Static(False, False, False, cfg.loss == "bce", dd.has_w, cfg.use_global_intercept, False)
-        loss, _ = _functions(s0)[0](
-            [tf.convert_to_tensor(a, F32) for a in (p0.ni, p0.nf, p0.ri, p0.rf, np.float32(p0.mu))], data, hp
-        )
+        s0 = _Static(False, False, False, cfg.loss == "bce", dd.has_w, cfg.use_global_intercept, False, cfg.n_factors)
+        loss, _ = _functions(s0)[0](_pack(p0), data, hp)
         return LoopOutput(p0.copy(), np.array([float(loss)]), 0, "nothing_trainable", 0)
     init_fn, step_fn = fns
     m, v = list(zeros), list(zeros)
@@ -244,6 +261,6 @@ def run_loop(
         epoch += 1
     if stop is None:
         stop = "converged" if not abs(L - prev) > conv else "loss_increase"
-    out = [a.numpy() for a in params]
-    p = Params(out[0], out[1], out[2], out[3], np.float32(out[4]))
+    tn, tu, mu = (a.numpy() for a in params)
+    p = Params(tn[:, 0].copy(), tn[:, 1:].copy(), tu[:, 0].copy(), tu[:, 1:].copy(), np.float32(mu))
     return LoopOutput(p, np.asarray(hist, np.float64), epoch, stop, restarts)

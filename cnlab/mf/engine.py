@@ -20,12 +20,10 @@ from ._common import (
     init_params,
     normalized_loss_weights,
     note_cols,
-    objective,
     predict_raw,
     prepare,
     rater_cols,
     reg_coeffs,
-    xavier,
 )
 from .config import MFConfig
 from .result import MFResult
