@@ -698,7 +698,7 @@ def funnel(funnel_frame: Any, *, ax: Axes | None = None) -> Axes:
     ax.set_xlim(0, xmax * 1.3)
     ax.set_xlabel("rows")
     ax.set_title("Preprocessing funnel")
-    ax.legend(fontsize="x-small", loc="lower right")
+    ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return ax
 
 

@@ -266,7 +266,283 @@ def test_top_tags_from_bit_packed_ratings():
 
 
 def test_emerging_writer_counts_nan_intercepts_as_zero():
-    notes = pd.DataFrame({S.AUTHOR_ID: ["a", "a", "b", "b"], "coreNoteIntercept": [0.7, np.nan, 0.35, 0.31],
-                          "numRatingsLast28": [6, 4, 5, 5]})
+    notes = pd.DataFrame({S.AUTHOR_ID: ["a", "a", "b", "b", "c"],
+                          "coreNoteIntercept": [0.5, np.nan, 0.35, 0.31, 0.4],
+                          "numRatingsLast28": [6, 4, 5, 5, 9]})
     out = emerging_writers(notes).set_index(S.RATER_ID)["isEmergingWriter"]
-    assert not out["a"]  # (0.7 + 0) / 2 = 0.35 > 0.3 but … wait: 0.35 > 0.3 and 10 ≥ 10 → True?
+    assert not out["a"]  # (0.5 + 0) / 2 = 0.25 (a NaN-skipping mean would give 0.5)
+    assert out["b"]      # 0.33 > 0.3 and 10 ≥ 10
+    assert not out["c"]  # 9 < 10 recent ratings
+
+
+def test_recent_status_totals_windows_and_rating_condition():
+    latest = EPOCH - DAY
+    nsh = pd.DataFrame({
+        S.NOTE_ID: [1, 2, 3, 4, 5, 6],
+        S.AUTHOR_ID: ["a"] * 6,
+        S.CREATED_AT: [latest, latest - 2 * DAY, latest - 3 * DAY, latest - 20 * DAY, latest - 100 * DAY,
+                       latest - 14 * DAY],
+        "currentStatus": [S.CRH, S.NMR, S.NMR, S.CRNH, S.CRH, S.CRH],
+    })
+    ratings = pd.DataFrame({S.NOTE_ID: [1] + [2] * 10 + [3] * 9 + [4]})
+    short = recent_status_totals(nsh, ratings, days=14, require_status_or_ratings=True).set_index(S.RATER_ID)
+    # note 1: CRH with 1 rating; note 2: NMR with 10 ratings; note 3: NMR with 9 (excluded);
+    # note 6 is exactly 14 days old (strict >: excluded).
+    assert short.loc["a"].to_dict() == {"crhTotal14d": 1, "crnhTotal14d": 0, "nmrTotal14d": 1}
+    long = recent_status_totals(nsh, ratings, days=90, require_status_or_ratings=False).set_index(S.RATER_ID)
+    assert long.loc["a"].to_dict() == {"crhTotal90d": 2, "crnhTotal90d": 1, "nmrTotal90d": 2}
+
+
+# ---------------------------------------------------------------------------
+# A.6 / A.7 state machine, end to end
+# ---------------------------------------------------------------------------
+
+def _crnh_writer(w, author, k, *, decided_extra=0, nmr=0):
+    for _ in range(k):
+        w.note(author, S.CRNH)
+    for _ in range(decided_extra):
+        w.note(author, S.CRH)
+    for _ in range(nmr):
+        w.note(author, S.NMR)
+
+
+def test_new_user_earns_in_with_enough_rating_impact():
+    w = World()
+    w.enroll("u5", "newUser"); w.impact("u5", 5)
+    w.enroll("u4", "newUser"); w.impact("u4", 4)
+    w.enroll("uneg", "newUser", needed=3); w.impact("uneg", 5)
+    n = w.note("zz", S.CRNH); w.rate(n, "uneg", 1.0)  # helpful on CRNH costs 2: 5 − 1 − 1 = 3 ≥ 3
+    out = w.score()
+    assert out.loc["u5", "enrollmentState"] == CODE["earnedIn"]
+    assert out.loc["u5", "timestampOfLastStateChange"] == EPOCH
+    assert out.loc["u4", "enrollmentState"] == CODE["newUser"]
+    assert out.loc["u4", "timestampOfLastStateChange"] == EPOCH - 100 * DAY
+    assert out.loc["uneg", "enrollmentState"] == CODE["earnedIn"]
+    assert out.loc["u5", "successfulRatingTotal"] == 5
+
+
+def test_unenrolled_contributor_defaults_to_new_user_and_enrollment_only_user_is_dropped():
+    w = World()
+    w.impact("stranger", 2)
+    w.enroll("ghost", "earnedIn")
+    out = w.score()
+    assert "ghost" not in out.index
+    assert out.loc["stranger", "enrollmentState"] == CODE["newUser"]
+    assert out.loc["stranger", "successfulRatingNeededToEarnIn"] == 5
+    assert pd.isna(out.loc["stranger", "timestampOfLastStateChange"])
+    assert out.loc["stranger", "timestampOfLastEarnOut"] == 1
+
+
+def test_at_risk_earned_out_and_back_in():
+    w = World()
+    w.enroll("risk", "earnedIn"); _crnh_writer(w, "risk", 2, decided_extra=2, nmr=1)
+    w.enroll("stay", "atRisk"); _crnh_writer(w, "stay", 2, decided_extra=3)
+    w.enroll("back", "atRisk"); _crnh_writer(w, "back", 1, decided_extra=4)
+    w.enroll("fine", "earnedIn"); _crnh_writer(w, "fine", 1, decided_extra=4)
+    out = w.score()
+    assert out.loc["risk", "enrollmentState"] == CODE["atRisk"]
+    assert out.loc["risk", "timestampOfLastStateChange"] == EPOCH
+    # atRisk with exactly 2 CRNH: no transition, timestamp kept
+    assert out.loc["stay", "enrollmentState"] == CODE["atRisk"]
+    assert out.loc["stay", "timestampOfLastStateChange"] == EPOCH - 100 * DAY
+    assert out.loc["back", "enrollmentState"] == CODE["earnedIn"]
+    assert out.loc["back", "timestampOfLastStateChange"] == EPOCH
+    assert out.loc["fine", "enrollmentState"] == CODE["earnedIn"]
+    assert out.loc["fine", "timestampOfLastStateChange"] == EPOCH - 100 * DAY
+
+
+def test_earned_out_escalates_rating_impact_needed():
+    w = World()
+    # 3 CRNH of the last 5 (older CRH notes fall outside the window) → earned out.
+    w.enroll("w1", "earnedIn", times=1)
+    for _ in range(6):
+        w.note("w1", S.CRH, created=T0 - 10 * DAY - len(w.notes))
+    _crnh_writer(w, "w1", 3, decided_extra=2)
+    w.impact("w1", 2)
+    out = w.score()
+    assert out.loc["w1", "enrollmentState"] == CODE["earnedOutAcknowledged"]
+    assert out.loc["w1", "numberOfTimesEarnedOut"] == 2
+    assert out.loc["w1", "timestampOfLastStateChange"] == EPOCH
+    # needed = 5 + max(RI, 0) + 5·max(times − 1, 0) = 5 + 2 + 5
+    assert out.loc["w1", "successfulRatingNeededToEarnIn"] == 12
+    assert out.loc["w1", "timestampOfLastEarnOut"] == 1  # not stamped in this run (official)
+
+
+def test_top_writer_gets_non_escalating_target():
+    w = World()
+    w.enroll("top", "earnedIn", times=2)
+    for _ in range(20):
+        w.note("top", S.CRH, created=T0 - 10 * DAY - len(w.notes))
+    _crnh_writer(w, "top", 3)
+    w.impact("top", 4)
+    out = w.score()
+    assert out.loc["top", "enrollmentState"] == CODE["earnedOutAcknowledged"]
+    assert out.loc["top", "successfulRatingNeededToEarnIn"] == 5 + 4
+    assert out.loc["top", "numberOfTimesEarnedOut"] == 3
+
+
+def test_single_trigger_earn_out_on_negative_writing_impact():
+    w = World()
+    w.enroll("neg", "earnedIn"); _crnh_writer(w, "neg", 1, nmr=2)
+    w.enroll("even", "earnedIn"); _crnh_writer(w, "even", 1, decided_extra=1)
+    w.enroll("api", "apiEarnedIn"); _crnh_writer(w, "api", 1)       # API states are not excluded here
+    w.enroll("new", "newUser"); _crnh_writer(w, "new", 1)           # newUser (4) is excluded
+    # CRNH before the last earn-out: hasCrnhSinceEarnOut False
+    w.enroll("old", "earnedIn", last_earn_out=T0 + 10 * DAY)
+    w.note("old", S.CRNH, created=T0)
+    out = w.score()
+    assert out.loc["neg", "enrollmentState"] == CODE["earnedOutAcknowledged"]
+    assert out.loc["neg", "numberOfTimesEarnedOut"] == 1
+    assert out.loc["neg", "successfulRatingNeededToEarnIn"] == 5
+    assert out.loc["even", "enrollmentState"] == CODE["earnedIn"]   # writing impact 0: strict < needed
+    assert out.loc["api", "enrollmentState"] == CODE["earnedOutAcknowledged"]
+    assert out.loc["new", "enrollmentState"] == CODE["newUser"]
+    assert out.loc["old", "enrollmentState"] == CODE["earnedIn"]
+
+
+def test_input_earned_out_no_ack_is_acknowledged_or_earns_in():
+    w = World()
+    w.enroll("noack", "earnedOutNoAcknowledge", needed=10, times=2); w.impact("noack", 3)
+    w.enroll("noack_in", "earnedOutNoAcknowledge", needed=3, times=2); w.impact("noack_in", 3)
+    out = w.score()
+    assert out.loc["noack", "enrollmentState"] == CODE["earnedOutAcknowledged"]
+    assert out.loc["noack", "successfulRatingNeededToEarnIn"] == 5 + 3 + 5  # recomputed, times unchanged
+    assert out.loc["noack", "numberOfTimesEarnedOut"] == 2
+    assert out.loc["noack_in", "enrollmentState"] == CODE["earnedIn"]
+
+
+def test_earned_out_acknowledged_window_starts_now_and_is_reported():
+    w = World()
+    w.enroll("ack", "earnedOutAcknowledged", needed=20, times=1, last_earn_out=T0 - DAY)
+    _crnh_writer(w, "ack", 3)
+    w.impact("ack", 4)
+    out = w.score()
+    assert out.loc["ack", "enrollmentState"] == CODE["earnedOutAcknowledged"]
+    assert out.loc["ack", "successfulRatingNeededToEarnIn"] == 20   # unchanged: not state 2
+    assert out.loc["ack", "timestampOfLastEarnOut"] == EPOCH         # overwritten with "now"
+    assert out.loc["ack", "timestampOfLastStateChange"] == EPOCH - 100 * DAY
+    assert out.loc["ack", "numberOfTimesEarnedOut"] == 1
+
+
+def test_removed_and_api_states_are_frozen_by_the_state_machine():
+    w = World()
+    w.enroll("rm", "removed"); _crnh_writer(w, "rm", 4); w.impact("rm", 9)
+    w.enroll("apiIn", "apiEarnedIn"); w.impact("apiIn", 9)
+    out = w.score()
+    assert out.loc["rm", "enrollmentState"] == CODE["removed"]
+    assert out.loc["apiIn", "enrollmentState"] == CODE["apiEarnedIn"]
+
+
+def test_literal_string_vs_code_quirk_new_user_earning_in_can_become_at_risk():
+    # Step 1 writes code 0; step 2's exclusions are string names, so the same user is then
+    # moved to atRisk if 2 of the last 5 notes are CRNH (spec 07 A.6).
+    w = World()
+    w.enroll("q", "newUser"); w.impact("q", 6); _crnh_writer(w, "q", 2, decided_extra=3)
+    out = w.score()
+    assert out.loc["q", "enrollmentState"] == CODE["atRisk"]
+
+
+def test_counts_and_prescoring_columns_are_merged():
+    w = World()
+    w.enroll("a", "earnedIn", group=3)
+    w.impact("a", 2)
+    w.note("a", S.NMR)
+    w.prescoring = [{S.RATER_ID: "a", "scorerName": "MFCoreScorer", S.RATER_INTERCEPT: 0.25,
+                     S.RATER_FACTOR1: -0.5},
+                    {S.RATER_ID: "p", "scorerName": "MFCoreScorer", S.RATER_INTERCEPT: 0.1,
+                     S.RATER_FACTOR1: 0.2}]
+    w.enroll("p", "atRisk", group=3)
+    out = w.score()
+    assert list(out.reset_index().columns) == list(S.HELPFULNESS_SCORES_COLUMNS)
+    assert out.loc["a", "coreRaterIntercept"] == pytest.approx(0.25)
+    assert out.loc["a", "notesAwaitingMoreRatings"] == 1 and out.loc["a", "aggregateRatingReceivedTotal"] == 0
+    # a prescoring-only user: counts NaN, state carried over from the enrollment file
+    assert out.loc["p", "enrollmentState"] == CODE["atRisk"]
+    assert pd.isna(out.loc["p", "successfulRatingTotal"]) and pd.isna(out.loc["p", "notesCurrentlyRatedHelpful"])
+    assert out.loc["p", "nmrTotal90d"] == 0 and out.loc["a", "nmrTotal90d"] == 1
+
+
+def test_config_thresholds_are_used():
+    w = World()
+    w.enroll("u", "newUser"); w.impact("u", 3)
+    assert w.score(config=ContributorConfig(rating_impact_for_earn_in=3)).loc["u", "enrollmentState"] == 4
+    # the config default only fills a *missing* target; the enrolled target (5) still applies
+    w2 = World(); w2.impact("v", 3)
+    assert w2.score(config=ContributorConfig(rating_impact_for_earn_in=3)).loc["v", "enrollmentState"] == 0
+
+
+def test_integer_id_codes_work():
+    w = World()
+    w.enroll("7", "newUser"); w.impact("7", 5, author="3")
+    scored, aux, nsh, r, enr, pro = w.frames()
+    as_int = lambda s: s.astype(np.int32)  # noqa: E731
+    aux[S.AUTHOR_ID] = as_int(aux[S.AUTHOR_ID]); nsh[S.AUTHOR_ID] = as_int(nsh[S.AUTHOR_ID])
+    r[S.RATER_ID] = as_int(r[S.RATER_ID]); enr[S.PARTICIPANT_ID] = as_int(enr[S.PARTICIPANT_ID])
+    pro = pd.DataFrame({S.RATER_ID: np.array([7], np.int32), "scorerName": ["MFCoreScorer"],
+                        S.RATER_INTERCEPT: [0.1], S.RATER_FACTOR1: [0.2]})
+    out = contributor_scores(scored, aux, nsh, r, None, enr, pro, epoch_millis=EPOCH).set_index(S.RATER_ID)
+    assert sorted(out.index) == [3, 7]
+    assert out.loc[7, "enrollmentState"] == 0 and out.loc[3, "notesCurrentlyRatedHelpful"] == 5
+
+
+# ---------------------------------------------------------------------------
+# Tier 2 properties
+# ---------------------------------------------------------------------------
+
+STATES = ["newUser", "earnedIn", "atRisk", "earnedOutNoAcknowledge", "earnedOutAcknowledged", "removed",
+          "apiEarnedIn"]
+
+
+@st.composite
+def worlds(draw):
+    w = World()
+    people = [f"p{i}" for i in range(draw(st.integers(2, 6)))]
+    for p in people:
+        if draw(st.booleans()):
+            w.enroll(p, draw(st.sampled_from(STATES)), needed=draw(st.integers(1, 12)),
+                     times=draw(st.integers(0, 2)),
+                     last_earn_out=draw(st.sampled_from([1, T0 + 50])))
+    n_notes = draw(st.integers(1, 10))
+    for i in range(n_notes):
+        w.note(draw(st.sampled_from(people)), draw(st.sampled_from([S.CRH, S.CRNH, S.NMR])),
+               created=T0 + 100 * i)
+    for note in list(w.notes):
+        for p in people:
+            if draw(st.booleans()):
+                w.rate(note["noteId"], p, draw(st.sampled_from([0.0, 0.5, 1.0])),
+                       after=draw(st.sampled_from([DAY, 4 * DAY])))
+    return w
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(worlds())
+def test_properties_counts_and_rows(w):
+    scored, aux, nsh, r, enr, pro = w.frames()
+    out = contributor_scores(scored, aux, nsh, r, None, enr, pro, epoch_millis=EPOCH)
+    ids = out[S.RATER_ID]
+    assert ids.is_unique and ids.is_monotonic_increasing
+    authors = set(aux[S.AUTHOR_ID])
+    assert authors <= set(ids)                           # every author appears once
+    valid = valid_ratings(r, nsh, aux[[S.NOTE_ID, "crhBool", "crnhBool"]])
+    cand_raters = set(valid[S.RATER_ID])
+    assert cand_raters <= set(ids)
+    counts = [c for c in out.columns if c.endswith(("Count", "Total")) or c.startswith(("notes", "rat"))
+              and c not in ("raterAgreeRatio", "raterHelpfulnessReputation")]
+    vals = out[counts].to_numpy(dtype=np.float64)
+    assert (np.nan_to_num(vals) >= 0).all()
+    per = valid.groupby(S.RATER_ID).size()
+    o = out.set_index(S.RATER_ID)
+    for rater, n in per.items():
+        assert o.loc[rater, "successfulRatingTotal"] + o.loc[rater, "unsuccessfulRatingTotal"] == n
+        assert (o.loc[rater, "successfulRatingHelpfulCount"] + o.loc[rater, "successfulRatingNotHelpfulCount"]
+                == o.loc[rater, "successfulRatingTotal"])
+    for a in authors:
+        mine = aux[aux[S.AUTHOR_ID] == a]
+        assert o.loc[a, "notesCurrentlyRatedHelpful"] == mine["crhBool"].sum()
+        assert o.loc[a, "notesAwaitingMoreRatings"] == mine["awaitingBool"].sum()
+    states = out["enrollmentState"].dropna().astype(int)
+    assert states.isin(list(CODE.values())).all()
+    assert not states.isin([CODE["earnedOutNoAcknowledge"]]).any()  # 2 is always acknowledged (→ 3)
+    assert (out["successfulRatingNeededToEarnIn"].dropna() >= 1).all()
+    enrolled = set(enr[S.PARTICIPANT_ID])
+    assert set(ids) <= enrolled | authors | set(r[S.RATER_ID])

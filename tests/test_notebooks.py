@@ -34,7 +34,8 @@ def notebook_env(tmp_path_factory):
     old = {k: os.environ.get(k) for k in ("CNLAB_NOTEBOOK_CACHE", "CNLAB_FIGURES_DIR", "MPLBACKEND")}
     os.environ["CNLAB_NOTEBOOK_CACHE"] = str(cache)
     os.environ["CNLAB_FIGURES_DIR"] = str(figures)
-    os.environ.setdefault("MPLBACKEND", "Agg")
+    # let ipykernel pick its inline backend: plt.show() then renders and closes each figure
+    os.environ.pop("MPLBACKEND", None)
     yield figures
     for k, v in old.items():
         if v is None:

@@ -427,3 +427,11 @@ def test_figures_on_official_outputs(small_dir, tmp_path):
     P.tag_thresholds(meta["metaScorerOutput"]["MFCoreScorer"]["tagFilteringThresholds"], ax=axes[1, 2])
     P.savefig(fig, "official", directory=tmp_path)
     plt.close(fig)
+
+
+def test_docstring_examples_run():
+    """Every public function's numpydoc example runs (and closes its figure)."""
+    import doctest
+
+    failures, attempted = doctest.testmod(P, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert attempted > 20 and failures == 0
