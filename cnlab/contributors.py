@@ -198,10 +198,6 @@ def _float(s: pd.Series) -> np.ndarray:
     return pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-def _ids(frame: pd.DataFrame, col: str) -> pd.DataFrame:
-    return frame[[col]].drop_duplicates().rename(columns={col: S.RATER_ID})
-
-
 # ---------------------------------------------------------------------------
 # A.2 rater parameters from prescoring
 # ---------------------------------------------------------------------------
@@ -445,7 +441,7 @@ def top_not_helpful_tags_per_author(
     output their TSV indices (position in :data:`cnlab.schema.NOT_HELPFUL_TAGS`) joined by
     ``","`` — ``""`` for an author without tagged notes.
 
-    Returns noteAuthorParticipantId-keyed frame: raterParticipantId, authorTopNotHelpfulTagValues.
+    Returns one row per NSH author: raterParticipantId (= the author), authorTopNotHelpfulTagValues.
     """
     _require(status_history, [S.NOTE_ID, S.AUTHOR_ID], "status_history")
     tags = list(S.NOT_HELPFUL_TAGS)
@@ -658,10 +654,9 @@ def single_trigger_earn_out(frame: pd.DataFrame, *, epoch_millis: int) -> pd.Dat
     df = frame.copy()
     crnh = df["notesCurrentlyRatedNotHelpful"].fillna(0).to_numpy(dtype=np.float64)
     crh = df["notesCurrentlyRatedHelpful"].fillna(0).to_numpy(dtype=np.float64)
-    has = np.array([v is True or (isinstance(v, (bool, np.bool_)) and bool(v))
-                    for v in df[HAS_CRNH_SINCE_EARN_OUT].astype(object)], dtype=bool)
+    has = (df[HAS_CRNH_SINCE_EARN_OUT].astype(object) == True).to_numpy(dtype=bool)  # noqa: E712 (NaN → False)
     state = df[S.ENROLLMENT_STATE].astype(object).to_numpy(copy=True)
-    excluded = np.array([_is_code(v, (2, 3, 4, 5)) for v in state], dtype=bool)
+    excluded = _is_code(state, (2, 3, 4, 5))
     m = (crnh > crh) & has & ~excluded
     times = df[TIMES_EARNED_OUT].to_numpy(dtype=np.float64, copy=True)
     ts = df[TIMESTAMP_OF_LAST_STATE_CHANGE].to_numpy(dtype=np.float64, copy=True)
@@ -672,13 +667,14 @@ def single_trigger_earn_out(frame: pd.DataFrame, *, epoch_millis: int) -> pd.Dat
     return df.drop(columns=[HAS_CRNH_SINCE_EARN_OUT])
 
 
-def _is_code(v, codes) -> bool:
-    if isinstance(v, (bool, np.bool_)) or v is None or isinstance(v, str):
-        return False
-    try:
-        return not np.isnan(float(v)) and int(v) in codes and float(v) == int(v)
-    except (TypeError, ValueError):
-        return False
+def _is_code(state: np.ndarray, codes) -> np.ndarray:
+    """Elementwise: is the value one of the integer ``codes`` (strings and NaN never are)."""
+    num = pd.to_numeric(pd.Series(state, dtype=object).where(~_is_str(state), np.nan), errors="coerce")
+    return np.isin(num.to_numpy(dtype=np.float64, na_value=np.nan), np.asarray(codes, dtype=np.float64))
+
+
+def _is_str(state: np.ndarray) -> np.ndarray:
+    return np.fromiter((isinstance(v, str) for v in state), dtype=bool, count=len(state))
 
 
 def rating_impact_to_earn_in(frame: pd.DataFrame, *, config: ContributorConfig = ContributorConfig()) -> pd.DataFrame:
@@ -694,7 +690,7 @@ def rating_impact_to_earn_in(frame: pd.DataFrame, *, config: ContributorConfig =
     """
     df = frame.copy()
     state = df[S.ENROLLMENT_STATE].astype(object).to_numpy(copy=True)
-    out_mask = np.array([_is_code(v, (2,)) for v in state], dtype=bool)
+    out_mask = _is_code(state, (2,))
     base = float(config.rating_impact_for_earn_in)
     ri = np.nan_to_num(df[RATING_IMPACT].to_numpy(dtype=np.float64), nan=0.0)
     times = np.nan_to_num(df[TIMES_EARNED_OUT].to_numpy(dtype=np.float64), nan=0.0)
@@ -757,19 +753,9 @@ _TOTAL_COLUMNS = ("crhTotal14d", "crnhTotal14d", "nmrTotal14d", "crhTotal90d", "
 
 def _to_int(s: pd.Series) -> pd.Series:
     vals = s.astype(object)
-    if all(v is None or _is_number(v) for v in vals):
-        return pd.to_numeric(vals, errors="coerce").astype("Int64")
-    return vals  # unknown enrollment strings are kept (official behaviour)
-
-
-def _is_number(v) -> bool:
-    if isinstance(v, str):
-        return False
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return False
-    return np.isnan(f) or f == int(f)
+    if _is_str(vals.to_numpy()).any():
+        return vals  # unknown enrollment strings are kept (official behaviour)
+    return pd.to_numeric(vals, errors="coerce").astype("Int64")
 
 
 def contributor_scores(

@@ -362,7 +362,7 @@ def note_factor_intercept(
     ax.set_xlabel(f"note factor ({fcol})")
     ax.set_ylabel(f"note intercept ({icol})")
     ax.set_title(f"Notes: factor vs intercept (n={int(ok.sum())})")
-    ax.legend(fontsize="x-small", loc="lower center", ncols=2, framealpha=0.8)
+    ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: no hidden points
     return ax
 
 

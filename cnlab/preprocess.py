@@ -4,13 +4,13 @@ Every function is pure: it returns a new frame and never mutates its input.
 :func:`preprocess` chains them in the official order and records each step's
 row counts in a :class:`Funnel`:
 
-1. :func:`remove_duplicate_ratings` – exact duplicates dropped; conflicting
+1. :func:`drop_duplicate_ratings` – exact duplicates dropped; conflicting
    (rater, note) pairs raise.
 2. :func:`compute_helpful_num` – ``helpfulNum`` from the legacy flags and
    ``helpfulnessLevel``; rows left without a label are dropped.
 3. :func:`tag_high_volume_raters` – ``highVolumeRater`` (top 0.1 % over 7 or
    28 days).
-4. :func:`remove_duplicate_notes`, ``tweetId`` as string.
+4. :func:`drop_duplicate_notes`, ``tweetId`` as string.
 5. :func:`merge_note_info` – note status history ⟗ notes.
 6. :func:`filter_misleading_notes` – keep ratings on misleading notes, on
    deleted notes known to the status history and on post-2022-10-03
@@ -155,7 +155,7 @@ def _examples(frame: pd.DataFrame, cols, n=5) -> str:
     return "; ".join(", ".join(f"{c}={row[c]}" for c in cols) for _, row in frame.head(n).iterrows())
 
 
-def remove_duplicate_ratings(ratings: pd.DataFrame) -> pd.DataFrame:
+def drop_duplicate_ratings(ratings: pd.DataFrame) -> pd.DataFrame:
     """Drop exact duplicate rows; raise on conflicting (rater, note) duplicates.
 
     Spec 01 §1 step 1.  "Exact" compares every column of ``ratings`` (with the
@@ -286,7 +286,7 @@ def tag_high_volume_raters(
 # ---------------------------------------------------------------------------
 # notes and status history
 # ---------------------------------------------------------------------------
-def remove_duplicate_notes(notes: pd.DataFrame) -> pd.DataFrame:
+def drop_duplicate_notes(notes: pd.DataFrame) -> pd.DataFrame:
     """Drop identical note rows; raise if a noteId is still repeated (spec 04 §4.5)."""
     dup = notes.duplicated(keep="first")
     out = notes.loc[~dup].reset_index(drop=True) if dup.any() else notes
@@ -448,8 +448,8 @@ def preprocess(dataset, *, config: PreprocessConfig = PreprocessConfig()) -> Pre
     r0 = dataset.ratings
     f = f.add(stage, "load", len(r0), len(r0), "ratings as loaded", raters=int(pd.unique(r0[S.RATER_ID]).size),
               participants=len(getattr(dataset, "participants", ())))
-    r1 = remove_duplicate_ratings(r0)
-    f = f.add(stage, "remove_duplicate_ratings", len(r0), len(r1), "exact duplicate rows")
+    r1 = drop_duplicate_ratings(r0)
+    f = f.add(stage, "drop_duplicate_ratings", len(r0), len(r1), "exact duplicate rows")
     r2 = compute_helpful_num(r1)
     f = f.add(stage, "compute_helpful_num", len(r1), len(r2), "no helpful/notHelpful/helpfulnessLevel label")
     hv = None
@@ -472,8 +472,8 @@ def preprocess(dataset, *, config: PreprocessConfig = PreprocessConfig()) -> Pre
         r3 = r2.assign(**{S.HIGH_VOLUME_RATER: np.zeros(0, bool)})
 
     n0 = dataset.notes
-    n1 = remove_duplicate_notes(n0)
-    f = f.add(stage, "remove_duplicate_notes", len(n0), len(n1), "exact duplicate note rows", table="notes")
+    n1 = drop_duplicate_notes(n0)
+    f = f.add(stage, "drop_duplicate_notes", len(n0), len(n1), "exact duplicate note rows", table="notes")
     if config.tweet_id_as_string and S.TWEET_ID in n1:
         n1 = n1.assign(**{S.TWEET_ID: n1[S.TWEET_ID].astype("str")})
     h0 = dataset.status_history

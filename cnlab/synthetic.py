@@ -138,6 +138,13 @@ class SyntheticConfig:
     """(topic, weight) of topic posts."""
     seed_word_rate: float = 0.8
     """Probability that a note on a topic post carries one of the topic's seed words."""
+    companion_min: int = 3
+    """Fewest topic companion words (``_COMPANION_WORDS``) in the summary of a note on a topic
+    post.  Seed-term tokens are stop words of the topic model (spec 05 A.6), so these
+    co-occurring words are all it can learn from.  ``companion_min = companion_max = 0``
+    disables them."""
+    companion_max: int = 6
+    """Most topic companion words per note on a topic post (uniform in [min, max])."""
     note_type_mix: tuple[tuple[str, float], ...] = (
         ("bridging", 0.13), ("partisan", 0.27), ("mediocre", 0.38), ("notneeded", 0.13),
         ("incorrect", 0.075), ("abusive", 0.015),
@@ -187,6 +194,8 @@ class SyntheticConfig:
             raise ValueError("need n_notes >= 1, n_raters >= 2, n_ratings >= 0")
         if self.chunk_ratings < 1:
             raise ValueError("chunk_ratings must be >= 1")
+        if not 0 <= self.companion_min <= self.companion_max:
+            raise ValueError("need 0 <= companion_min <= companion_max")
 
     @property
     def now_millis(self) -> int:
@@ -458,6 +467,23 @@ _SEED_WORDS = {
     "MessiRonaldo": ("Messi", "Ronaldo"),
     "Scams": ("scam", "spam", "gambling", "promotion", "dropship", "scammers"),
     "InDimensionTwo": ("UGC", "OBC", "SC", "GC"),
+}
+# Topic companion vocabulary: words that co-occur with a topic's seed words in real notes.
+# The topic model drops every token containing a blocked string of spec 05 A.6 (a seed
+# fragment, or "sc", "gc", "ugc", "obc"), so it can only separate topics through words
+# like these; none of them contains a blocked string or matches a seed regex (checked by
+# tests/test_synthetic.py), and none is in the neutral ``_VOCAB``.
+_COMPANION_WORDS = {
+    "UkraineConflict": ("kremlin", "crimea", "donbas", "nato", "sanctions", "frontline", "invasion",
+                        "missile", "artillery", "kharkiv", "mariupol", "mobilization"),
+    "GazaConflict": ("netanyahu", "idf", "hostages", "ceasefire", "rafah", "westbank", "unrwa",
+                     "hezbollah", "settlements", "airstrike", "humanitarian", "refugees"),
+    "MessiRonaldo": ("football", "goals", "barcelona", "argentina", "juventus", "madrid", "ballon",
+                     "transfer", "striker", "penalty", "worldcup", "fifa"),
+    "Scams": ("crypto", "bitcoin", "wallet", "giveaway", "phishing", "airdrop", "investment",
+              "fraudulent", "impersonation", "lottery", "deposit", "doubling"),
+    "InDimensionTwo": ("reservation", "quota", "caste", "dalit", "tribes", "brahmin", "mandal",
+                       "backward", "classes", "ambedkar", "creamy", "admissions"),
 }
 
 
@@ -994,20 +1020,30 @@ def _summary_draws(w):
         offs = np.concatenate([[0], np.cumsum(lengths)])
         w["_summ"] = dict(words=words, offs=offs, seed_pos=rng.random(N), seed_pick=rng.random(N),
                           url_dom=rng.integers(0, len(_DOMAINS), N), url_num=rng.integers(10**6, 10**9, N))
+        # companion words get their own stream so the draws above do not depend on them
+        crng = np.random.default_rng([cfg.seed, 3, 1])
+        m = cfg.companion_max
+        w["_summ"].update(comp_n=crng.integers(cfg.companion_min, m + 1, N),
+                          comp_pick=crng.random((N, m)), comp_pos=crng.random((N, m)))
     return w["_summ"]
 
 
 def _summaries(w, idx: np.ndarray) -> list[str]:
-    """Summaries of notes ``idx``: neutral words, a topic seed word on most topic notes,
-    a source URL when ``trustworthySources``."""
+    """Summaries of notes ``idx``: neutral words; on topic posts also companion words of the
+    topic (every note) and a seed word (most notes); a source URL when ``trustworthySources``."""
     d = _summary_draws(w)
     vocab = _VOCAB.tolist()
     domains = _DOMAINS.tolist()
     words, offs = d["words"], d["offs"]
     tnames = w["topic_names"]
+    comp_n, comp_pick, comp_pos = d["comp_n"], d["comp_pick"], d["comp_pos"]
     out = []
     for i in idx.tolist():
         ws = [vocab[j] for j in words[offs[i]:offs[i + 1]].tolist()]
+        if w["topic"][i] >= 0:
+            comp = _COMPANION_WORDS[tnames[w["topic"][i]]]
+            for j in range(int(comp_n[i])):
+                ws.insert(int(comp_pos[i, j] * (len(ws) + 1)), comp[int(comp_pick[i, j] * len(comp))])
         if w["seedword"][i]:
             cand = _SEED_WORDS[tnames[w["topic"][i]]]
             ws.insert(int(d["seed_pos"][i] * len(ws)), cand[int(d["seed_pick"][i] * len(cand))])

@@ -12,6 +12,8 @@ from cnlab import schema as S
 from cnlab.errors import CnlabInputError
 from cnlab.contributors import (
     ENROLLMENT_STATE_CODES,
+    NOTE_COUNT_COLUMNS,
+    RATING_COUNT_COLUMNS,
     RATER_PARAMETER_COLUMNS,
     ContributorConfig,
     contributor_scores,
@@ -198,6 +200,18 @@ def test_rated_after_decision_counts_ratings_after_latest_status():
     out = rating_counts(r, nsh, scored_notes_with_stats(scored, aux)).set_index(S.RATER_ID)
     assert out.loc["r", "ratedAfterDecision"] == 1 and out.loc["r", "successfulRatingTotal"] == 1
     assert "u" not in out.index
+
+
+def test_old_notes_count_only_their_first_five_candidate_ratings():
+    w = World()
+    old_created = 1_600_000_000_000  # before 2022-05-19: first 5 ratings within 48 h, status ignored
+    n = w.note("x", S.NMR, created=old_created)
+    for i in range(7):
+        w.rate(n, f"r{i}", 1.0, after=(i + 1) * 3_600_000)
+    scored, aux, nsh, r, *_ = w.frames()
+    out = rating_counts(r, nsh, scored_notes_with_stats(scored, aux)).set_index(S.RATER_ID)
+    assert sorted(out.index) == [f"r{i}" for i in range(5)]
+    assert (out["ratingsAwaitingMoreRatings"] == 1).all()
 
 
 def test_rating_counts_missing_note_in_status_history_raises():
@@ -526,8 +540,8 @@ def test_properties_counts_and_rows(w):
     valid = valid_ratings(r, nsh, aux[[S.NOTE_ID, "crhBool", "crnhBool"]])
     cand_raters = set(valid[S.RATER_ID])
     assert cand_raters <= set(ids)
-    counts = [c for c in out.columns if c.endswith(("Count", "Total")) or c.startswith(("notes", "rat"))
-              and c not in ("raterAgreeRatio", "raterHelpfulnessReputation")]
+    counts = [*RATING_COUNT_COLUMNS, "ratingsAwaitingMoreRatings", "ratedAfterDecision", *NOTE_COUNT_COLUMNS,
+              "crhTotal14d", "crnhTotal14d", "nmrTotal14d", "crhTotal90d", "crnhTotal90d", "nmrTotal90d"]
     vals = out[counts].to_numpy(dtype=np.float64)
     assert (np.nan_to_num(vals) >= 0).all()
     per = valid.groupby(S.RATER_ID).size()

@@ -23,8 +23,8 @@ from cnlab.preprocess import (
     high_volume_raters,
     merge_note_info,
     preprocess,
-    remove_duplicate_notes,
-    remove_duplicate_ratings,
+    drop_duplicate_notes,
+    drop_duplicate_ratings,
     tag_high_volume_raters,
 )
 
@@ -72,14 +72,14 @@ def test_helpful_num_nullable_flags():
     assert compute_helpful_num(r)[S.HELPFUL_NUM].tolist() == [1.0]
 
 
-def test_remove_duplicate_ratings():
+def test_drop_duplicate_ratings():
     r = _r(noteId=np.array([1, 1, 2], np.int64), raterParticipantId=np.array([5, 5, 5], np.int32))
-    out = remove_duplicate_ratings(r)
+    out = drop_duplicate_ratings(r)
     assert len(out) == 2 and out.index.tolist() == [0, 1]
     r2 = r.copy()
     r2.loc[1, S.CREATED_AT] = 5
     with pytest.raises(CnlabInputError, match="conflicting") as ei:
-        remove_duplicate_ratings(r2)
+        drop_duplicate_ratings(r2)
     assert "noteId=1" in str(ei.value)
 
 
@@ -161,12 +161,12 @@ def test_filter_misleading_notes_cases():
     assert out[S.NOTE_ID].tolist() == [2, 3, 4]
 
 
-def test_remove_duplicate_notes():
+def test_drop_duplicate_notes():
     n = _notes([1, 1, 2], [1, 1, 2], [1, 1, 1], [S.MISLEADING] * 3)
-    assert remove_duplicate_notes(n)[S.NOTE_ID].tolist() == [1, 2]
+    assert drop_duplicate_notes(n)[S.NOTE_ID].tolist() == [1, 2]
     n.loc[1, S.CREATED_AT] = 9
     with pytest.raises(CnlabInputError):
-        remove_duplicate_notes(n)
+        drop_duplicate_notes(n)
 
 
 def test_filter_ratings_three_passes_not_converged():
