@@ -22,6 +22,12 @@ otherwise SOMEWHAT_HELPFUL.  ``i_n`` is the note's ``trueQuality``, ``f_n`` its
 ``noiseScale``.  Note types (bridging, partisan, mediocre, notneeded, incorrect,
 abusive) set ``i_n``/``f_n`` and the tag rates.
 
+Summaries are neutral words; notes on a topic post (spec 05 A.2) add
+``companion_min..companion_max`` topic companion words and, with probability
+``seed_word_rate``, a seed word.  Seed-word tokens are stop words of the topic
+model (spec 05 A.6), so the companion words are what lets it pass its accuracy
+guard (balanced accuracy > 0.35, spec 05 A.7).
+
 Scale
 -----
 Ratings are generated rater chunk by rater chunk (``chunk_ratings`` ratings

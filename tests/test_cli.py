@@ -123,8 +123,6 @@ def test_score_from_official_prescoring(tmp_path, small_dir):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="pipeline topic model aborts on the bundled sample "
-                   "(TopicAccuracyError in cnlab.topics); the CLI side reports it as an internal error")
 def test_demo(tmp_path, capsys):
     rc = cli.main(["demo", "--outdir", str(tmp_path / "demo"), "--quiet"])
     assert rc == 0, capsys.readouterr().err

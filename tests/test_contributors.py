@@ -556,7 +556,13 @@ def test_properties_counts_and_rows(w):
         assert o.loc[a, "notesAwaitingMoreRatings"] == mine["awaitingBool"].sum()
     states = out["enrollmentState"].dropna().astype(int)
     assert states.isin(list(CODE.values())).all()
-    assert not states.isin([CODE["earnedOutNoAcknowledge"]]).any()  # 2 is always acknowledged (→ 3)
+    # The state machine always acknowledges (2 → 3); a 2 in the output can only be carried over
+    # unchanged from the enrollment file, for a contributor the state machine did not see (e.g. an
+    # author whose notes all predate their last earn-out): official run_scoring fills the state of
+    # such users from the previous enrollment state.
+    still_2 = set(out.loc[out["enrollmentState"].astype(object) == CODE["earnedOutNoAcknowledge"], S.RATER_ID])
+    carried = set(enr.loc[enr[S.ENROLLMENT_STATE] == "earnedOutNoAcknowledge", S.PARTICIPANT_ID])
+    assert still_2 <= carried
     assert (out["successfulRatingNeededToEarnIn"].dropna() >= 1).all()
     enrolled = set(enr[S.PARTICIPANT_ID])
     assert set(ids) <= enrolled | authors | set(r[S.RATER_ID])
