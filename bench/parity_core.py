@@ -118,6 +118,101 @@ def compare(res) -> dict:
     return out
 
 
+#: helpfulness_scores: float32 prescoring parameters printed with ~8 significant digits in the
+#: official TSV; a float32 → float64 value differs from the parsed text by < 1e-7.
+HS_FLOAT_TOL = 1e-6
+HS_FLAG_COLUMNS = ("aboveHelpfulnessThreshold", "isEmergingWriter")
+HS_STRING_COLUMNS = ("authorTopNotHelpfulTagValues",)
+#: Note-level inputs of the contributor phase (spec 07 A.3–A.7): frame → columns.
+NOTE_INPUTS = {
+    "scored_notes": ("finalRatingStatus", "numRatings"),
+    "aux_note_info": ("crhBool", "crnhBool", "awaitingBool", "numRatingsLast28"),
+    "note_status_history": ("currentStatus", "timestampMillisOfLatestNonNMRStatus"),
+}
+
+
+def _same(a: pd.Series, b: pd.Series, *, tol: float = 0.0) -> np.ndarray:
+    """Elementwise equality of two aligned columns; both missing counts as equal."""
+    if a.name in HS_STRING_COLUMNS:  # "" is written as an empty field and reads back as NaN
+        na, nb = (s.astype(object).where(s.notna() & (s.astype(object) != ""), None) for s in (a, b))
+        return na.to_numpy() == nb.to_numpy()
+    if a.name in HS_FLAG_COLUMNS:
+        def norm(s):
+            return s.astype(object).map(lambda v: None if pd.isna(v) else str(v) == "True").to_numpy()
+
+        return norm(a) == norm(b)
+    av = pd.to_numeric(a.astype(object), errors="coerce").to_numpy(dtype=np.float64)
+    bv = pd.to_numeric(b.astype(object), errors="coerce").to_numpy(dtype=np.float64)
+    if np.isnan(av).all() and np.isnan(bv).all() and a.notna().any():  # strings (statuses)
+        return (a.astype(object).where(a.notna(), None).to_numpy()
+                == b.astype(object).where(b.notna(), None).to_numpy())
+    return (np.abs(av - bv) <= tol) | (np.isnan(av) & np.isnan(bv))
+
+
+def helpfulness_agreement(mine: pd.DataFrame, official: pd.DataFrame) -> pd.DataFrame:
+    """Bool frame (index raterParticipantId of ``mine``, one column per helpfulness column):
+    cell equals the official row (floats within :data:`HS_FLOAT_TOL`, NaN == NaN)."""
+    from cnlab import schema
+
+    rid = schema.RATER_ID
+    m = mine.set_index(rid)
+    o = official.set_index(rid).reindex(m.index)
+    return pd.DataFrame({c: _same(m[c], o[c], tol=HS_FLOAT_TOL) for c in schema.HELPFULNESS_SCORES_COLUMNS[1:]},
+                        index=m.index)
+
+
+def notes_with_different_inputs(res) -> pd.DataFrame:
+    """Notes whose contributor-phase inputs (:data:`NOTE_INPUTS`) differ from the official run,
+    with the official decidedBy."""
+    outs = res.outputs()
+    diff = None
+    for key, cols in NOTE_INPUTS.items():
+        off = pd.read_csv(FIX / "official-all" / f"{key}.tsv.gz", sep="\t", usecols=["noteId", *cols])
+        m = off.merge(outs[key][["noteId", *cols]], on="noteId", suffixes=("_off", "_cn"), validate="1:1")
+        d = np.zeros(len(m), dtype=bool)
+        for c in cols:
+            d |= ~_same(m[f"{c}_off"].rename(c), m[f"{c}_cn"].rename(c))
+        part = pd.Series(d, index=m["noteId"].to_numpy())
+        diff = part if diff is None else diff | part.reindex(diff.index, fill_value=False)
+    ids = diff.index[diff.to_numpy()]
+    sn = pd.read_csv(FIX / "official-all" / "scored_notes.tsv.gz", sep="\t",
+                     usecols=["noteId", "decidedBy", "finalRatingStatus"])
+    return sn[sn["noteId"].isin(ids)].reset_index(drop=True)
+
+
+def compare_helpfulness(res) -> dict:
+    """``outputs()['helpfulness_scores']`` vs ``official-all/helpfulness_scores.tsv.gz``.
+
+    A contributor is *touched* when they rated or wrote a note whose contributor-phase inputs
+    differ from the official run (:func:`notes_with_different_inputs`: in a Core-only run, notes
+    the official run decided with another model); their counts and state may legitimately differ.
+    """
+    from cnlab import schema
+
+    off = pd.read_csv(FIX / "official-all" / "helpfulness_scores.tsv.gz", sep="\t")
+    mine = res.outputs()["helpfulness_scores"]
+    eq = helpfulness_agreement(mine, off)
+    diff_notes = notes_with_different_inputs(res)
+    ids = set(diff_notes["noteId"])
+    pre = res.preprocessed
+    r = pre.ratings
+    codes = set(r.loc[r[schema.NOTE_ID].isin(ids), schema.RATER_ID])
+    nsh = pre.status_history
+    codes |= set(nsh.loc[nsh[schema.NOTE_ID].isin(ids), schema.AUTHOR_ID])
+    touched = np.isin(eq.index.to_numpy(), np.asarray(res.participants)[sorted(c for c in codes if c >= 0)])
+    cols = {c: {"equal": int(v.sum()), "rows": len(v), "differ_touched": int((~v & touched).sum()),
+                "differ_untouched": int((~v & ~touched).sum())} for c, v in eq.items()}
+    return {
+        "rows_cnlab": len(mine), "rows_official": len(off),
+        "same_contributors": set(mine[schema.RATER_ID]) == set(off[schema.RATER_ID]),
+        "notes_with_different_inputs": len(diff_notes),
+        "different_notes_by_decider": diff_notes["decidedBy"].value_counts().to_dict(),
+        "touched_contributors": int(touched.sum()),
+        "rows_all_columns_equal": int(eq.all(axis=1).sum()),
+        "columns": cols,
+    }
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--mode", choices=["final", "full"], default="final")
@@ -134,8 +229,14 @@ def main(argv=None):
     dis = out.pop("disagreements")
     print(json.dumps(out, indent=1))
     print(pd.DataFrame(dis).to_string())
+    hs = compare_helpfulness(res)
+    print("\nhelpfulness_scores vs official (rows equal / rows; differing rows split by whether the "
+          "contributor rated/wrote a note with different inputs):")
+    print(json.dumps({k: v for k, v in hs.items() if k != "columns"}, indent=1, default=str))
+    print(pd.DataFrame(hs["columns"]).T.to_string())
     if a.json:
         out["disagreements"] = dis
+        out["helpfulness_scores"] = hs
         a.json.write_text(json.dumps(out, indent=1, default=str))
     return res, out
 

@@ -109,7 +109,7 @@ def test_internal_error_no_traceback(tmp_path, capsys, monkeypatch, small_dir):
 @pytest.mark.slow
 @pytest.mark.parity
 def test_score_from_official_prescoring(tmp_path, small_dir):
-    pytest.importorskip("cnlab.pipeline.score")
+    pytest.importorskip("cnlab.pipeline.run")
     out = tmp_path / "out"
     epoch = (small_dir / "epoch_pass2").read_text().strip()
     rc = cli.main(_args(small_dir / "inputs", out, status=small_dir / "pass2_status.tsv.gz",

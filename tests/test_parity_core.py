@@ -85,6 +85,9 @@ def test_outputs_cover_every_note_with_one_status(final_run):
     hs = outs["helpfulness_scores"]
     assert list(hs.columns) == list(schema.HELPFULNESS_SCORES_COLUMNS)
     assert hs["raterParticipantId"].map(lambda s: isinstance(s, str) and len(s) == 64).all()
+    for key, col in (("helpfulness_scores", "raterParticipantId"), ("aux_note_info", "noteAuthorParticipantId"),
+                     ("note_status_history", "noteAuthorParticipantId")):
+        assert pd.api.types.is_string_dtype(outs[key][col].dtype), (key, col)
 
 
 def test_aux_matches_official(final_run, small_dir):
@@ -96,6 +99,46 @@ def test_aux_matches_official(final_run, small_dir):
         a, b = m[f"{col}_o"].astype(float), m[f"{col}_c"].astype(float)
         ok = ((a - b).abs() <= atol) | (a.isna() & b.isna())
         assert ok.all(), col
+
+
+#: helpfulness_scores columns that do not depend on note statuses: the rater parameters come
+#: from the (official) prescoring rater output, the rest from enrollment / numRatings. Exact.
+STATUS_INDEPENDENT_HELPFULNESS_COLUMNS = (
+    "coreRaterIntercept", "coreRaterFactor1", "crhCrnhRatioDifference", "meanNoteScore", "raterAgreeRatio",
+    "aboveHelpfulnessThreshold", "coreFirstRoundRaterIntercept", "coreFirstRoundRaterFactor1",
+    "groupRaterIntercept", "groupRaterFactor1", "modelingGroup", "raterHelpfulnessReputation",
+    "expansionRaterIntercept", "expansionRaterFactor1", "expansionPlusRaterIntercept",
+    "expansionPlusRaterFactor1", "multiGroupRaterIntercept", "multiGroupRaterFactor1", "modelingMultiGroup",
+    "coreWithTopicsRaterIntercept", "coreWithTopicsRaterFactor1", "timestampOfLastEarnOut",
+    "aggregateRatingReceivedTotal",
+)
+
+
+def test_helpfulness_scores_match_official(final_run):
+    # Contributor scoring (spec 07 A) on the pipeline's own outputs. A Core-only run leaves the
+    # notes the official run decided with another model (CoreWithTopics, Expansion, Gaussian…)
+    # at NMR, so the counts / state of contributors who rated or wrote one of those notes may
+    # differ; everything else must be identical (floats within HS_FLOAT_TOL, see bench).
+    pc, res = final_run
+    out = pc.compare_helpfulness(res)
+    assert out["same_contributors"] and out["rows_cnlab"] == out["rows_official"] == 1487
+    notes = pc.notes_with_different_inputs(res)
+    assert not (notes["decidedBy"] == CORE).any()
+    cols = out["columns"]
+    assert set(cols) == set(schema.HELPFULNESS_SCORES_COLUMNS[1:])
+    untouched = {c: v["differ_untouched"] for c, v in cols.items() if v["differ_untouched"]}
+    assert not untouched, f"differences not explained by other models' notes: {untouched}"
+    for c in STATUS_INDEPENDENT_HELPFULNESS_COLUMNS:
+        assert cols[c]["equal"] == cols[c]["rows"], c
+
+
+def test_contributor_scoring_inputs(final_run):
+    _, res = final_run
+    assert res.frames["helpfulness_scores"] is res.contributors
+    stage = res.timings.set_index("stage").loc["contributor scoring"]
+    assert stage["rows_in"] == len(res.preprocessed.ratings)  # un-coalesced ratings
+    assert len(res.preprocessed.ratings) > len(res.final_ratings)
+    assert "0 dropped" in stage["note"]
 
 
 @pytest.mark.slow

@@ -197,3 +197,32 @@ def test_num_final_round_ratings_counts_raters_in_helpfulness():
     h = pd.DataFrame({"raterParticipantId": np.array([1, 2], dtype=np.int32)})
     out = num_final_round_ratings(r, h)
     assert dict(zip(out.noteId, out.numFinalRoundRatings)) == {1: 2}
+
+
+def test_known_rater_rows_drops_unknown_participants():
+    from cnlab.pipeline.run import known_rater_rows
+
+    pro = pd.DataFrame({"raterParticipantId": np.array([0, -1, 2, -1], dtype=np.int32),
+                        "scorerName": ["MFCoreScorer", "MFCoreScorer", None, None]})
+    kept, dropped = known_rater_rows(pro)
+    assert dropped == 2 and kept.raterParticipantId.tolist() == [0, 2]
+    strings = pro.assign(raterParticipantId=["a", "b", "c", "d"])  # string ids: nothing to drop
+    assert known_rater_rows(strings)[1] == 0
+
+
+def test_outputs_restore_ids_as_str():
+    import dataclasses
+
+    from cnlab.pipeline.run import OUTPUT_KEYS, ScoringResult
+
+    codes = np.array([1, -1, 0], dtype=np.int32)
+    frames = {k: pd.DataFrame({"noteId": np.arange(3, dtype=np.int64)}) for k in OUTPUT_KEYS}
+    frames["helpfulness_scores"] = pd.DataFrame({"raterParticipantId": codes})
+    frames["aux_note_info"] = frames["aux_note_info"].assign(noteAuthorParticipantId=codes)
+    unused = {f.name: None for f in dataclasses.fields(ScoringResult)}
+    res = ScoringResult(**{**unused, "frames": frames, "participants": pd.Index(["u0", "u1"])})
+    outs = res.outputs()
+    for key, col in (("helpfulness_scores", "raterParticipantId"), ("aux_note_info", "noteAuthorParticipantId")):
+        assert pd.api.types.is_string_dtype(outs[key][col].dtype)
+        assert outs[key][col].tolist()[0::2] == ["u1", "u0"] and pd.isna(outs[key][col][1])
+    assert res.frames["helpfulness_scores"]["raterParticipantId"].dtype == np.int32  # frames keep codes

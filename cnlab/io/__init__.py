@@ -77,7 +77,7 @@ columns take 28-30 bytes per rating.
 
 from __future__ import annotations
 
-from .dataset import Dataset, LoadReport, find_files, load, load_sample
+from .dataset import Dataset, LoadReport, find_files, load, load_sample, restore_ids
 from .readers import OFFICIAL_LEGACY_NSH, read_enrollment, read_notes, read_ratings, read_status_history
 from .writers import OUTPUTS, WriteReport, read_output, read_outputs, write_outputs
 
@@ -96,5 +96,6 @@ __all__ = [
     "read_outputs",
     "read_ratings",
     "read_status_history",
+    "restore_ids",
     "write_outputs",
 ]

@@ -72,25 +72,10 @@ class Dataset:
     def restore_ids(self, frame: pd.DataFrame, columns: Sequence[str] | None = None) -> pd.DataFrame:
         """Copy of ``frame`` with participant-id code columns mapped back to strings.
 
-        ``columns`` defaults to every participant-id column present
-        (noteAuthorParticipantId, raterParticipantId, participantId).  Code -1
-        or NaN becomes NaN.
+        See :func:`restore_ids` (``columns`` defaults to every participant-id column
+        present; code -1 or NaN becomes NaN).
         """
-        cols = [c for c in (PID_COLUMNS if columns is None else columns) if c in frame.columns]
-        out = frame.copy()
-        strings = pa.array(np.asarray(self.participants, dtype=object), pa.string())
-        for c in cols:
-            ser = frame[c]
-            if not pd.api.types.is_numeric_dtype(ser.dtype):
-                continue  # already strings
-            vals = ser.to_numpy(dtype=np.float64, na_value=np.nan)
-            bad = ~np.isfinite(vals) | (vals < 0)
-            codes = np.where(bad, 0, vals).astype(np.int64)
-            if len(codes) and codes.max(initial=0) >= len(self.participants):
-                raise S.SchemaError(f"restore_ids: column {c!r} has codes beyond the {len(self.participants)} participants")
-            taken = strings.take(pa.array(codes, mask=bad)) if len(codes) else pa.array([], pa.string())
-            out[c] = pd.Series(taken.to_pandas(), dtype="str", index=frame.index)
-        return out
+        return restore_ids(frame, self.participants, columns)
 
     def codes_for(self, ids) -> np.ndarray:
         """int32 codes of participant id strings (-1 if unknown)."""
@@ -117,6 +102,35 @@ class Dataset:
             f"status_history={len(self.status_history):,}, enrollment={len(self.enrollment):,}, "
             f"participants={len(self.participants):,})"
         )
+
+
+def restore_ids(frame: pd.DataFrame, participants: pd.Index, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """Copy of ``frame`` with participant-id code columns mapped back to id strings.
+
+    ``columns`` defaults to every participant-id column present (noteAuthorParticipantId,
+    raterParticipantId, participantId).  Integer/float code columns become ``str`` dtype
+    (code -1 or NaN -> missing); columns that are already strings are left alone.
+
+    Raises
+    ------
+    SchemaError
+        A code is beyond ``participants``.
+    """
+    cols = [c for c in (PID_COLUMNS if columns is None else columns) if c in frame.columns]
+    out = frame.copy()
+    strings = pa.array(np.asarray(participants, dtype=object), pa.string())
+    for c in cols:
+        ser = frame[c]
+        if not pd.api.types.is_numeric_dtype(ser.dtype):
+            continue  # already strings
+        vals = ser.to_numpy(dtype=np.float64, na_value=np.nan)
+        bad = ~np.isfinite(vals) | (vals < 0)
+        codes = np.where(bad, 0, vals).astype(np.int64)
+        if len(codes) and codes.max(initial=0) >= len(participants):
+            raise S.SchemaError(f"restore_ids: column {c!r} has codes beyond the {len(participants)} participants")
+        taken = strings.take(pa.array(codes, mask=bad)) if len(codes) else pa.array([], pa.string())
+        out[c] = pd.Series(taken.to_pandas(), dtype="str", index=frame.index)
+    return out
 
 
 # ---------------------------------------------------------------------------

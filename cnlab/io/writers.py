@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-import numpy as np
 import pandas as pd
 
 from cnlab import schema as S
 from cnlab.errors import CnlabInputError
+
+from .dataset import restore_ids
 
 #: output key -> (file stem, official column order)
 OUTPUTS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -124,7 +125,7 @@ def write_outputs(
     for key, frame in frames.items():
         stem, columns = OUTPUTS[key]
         if participants is not None:
-            frame = _restore(frame, participants)
+            frame = restore_ids(frame, participants)
         conformed, absent, extra = conform(frame, columns, where=key)
         path = out / f"{stem}.tsv"
         _atomic_write(path, lambda tmp, f=conformed: f.to_csv(tmp, sep="\t", index=False, header=True))
@@ -145,22 +146,6 @@ def _to_parquet(frame: pd.DataFrame, path) -> None:
         if f[c].dtype == object:
             f[c] = f[c].astype("str")
     f.to_parquet(path, index=False, compression="snappy")
-
-
-def _restore(frame: pd.DataFrame, participants: pd.Index) -> pd.DataFrame:
-    cols = [c for c in (S.AUTHOR_ID, S.RATER_ID, S.PARTICIPANT_ID) if c in frame.columns]
-    if not cols:
-        return frame
-    frame = frame.copy()
-    values = np.asarray(participants, dtype=object)
-    for c in cols:
-        if pd.api.types.is_numeric_dtype(frame[c].dtype):
-            v = frame[c].to_numpy(dtype=np.float64, na_value=np.nan)
-            ok = np.isfinite(v) & (v >= 0)
-            res = np.full(len(v), np.nan, dtype=object)
-            res[ok] = values[v[ok].astype(np.int64)]
-            frame[c] = pd.Series(res, index=frame.index, dtype="str")
-    return frame
 
 
 def read_output(path) -> pd.DataFrame:

@@ -1,7 +1,9 @@
 """MF scorer pipeline: scorer configs, prescoring, final scoring, ``score()``.
 
-``import cnlab.pipeline`` stays light: the TensorFlow-using stages are imported on
-first use of :func:`score`, :func:`prescore` or :func:`score_final`.
+Submodules: ``config`` (scorer / run configs), ``prescoring``, ``final``, ``run``
+(:func:`score` → :class:`ScoringResult`), ``prescoring_io``, ``slicing``.
+``import cnlab.pipeline`` stays light: the stages are imported on first use of
+:func:`score`, :func:`prescore` or :func:`score_final`.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ __all__ = [
 ]
 
 _LAZY = {
-    "score": ("cnlab.pipeline.score", "score"),
-    "ScoringResult": ("cnlab.pipeline.score", "ScoringResult"),
+    "score": ("cnlab.pipeline.run", "score"),
+    "ScoringResult": ("cnlab.pipeline.run", "ScoringResult"),
     "prescore": ("cnlab.pipeline.prescoring", "prescore"),
     "score_final": ("cnlab.pipeline.final", "score_final"),
 }
@@ -29,6 +31,6 @@ def __getattr__(name: str):
 
         mod, attr = _LAZY[name]
         value = getattr(importlib.import_module(mod), attr)
-        globals()[name] = value  # bind the function, not the same-named submodule
+        globals()[name] = value
         return value
     raise AttributeError(f"module 'cnlab.pipeline' has no attribute {name!r}")

@@ -25,23 +25,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cnlab import schema
-from cnlab.pipeline import _deps
+from cnlab import mf, schema
+from cnlab.mf import diligence
+from cnlab.mf.pseudo_raters import PSEUDO_RATER_COLUMNS
 from cnlab.pipeline._log import StageTimer
 from cnlab.pipeline.config import ScorerConfig
 from cnlab.pipeline.prescoring import prepare_ratings
 from cnlab.pipeline.prescoring_io import PrescoringMeta, PrescoringOutput
 from cnlab.pipeline.slicing import filter_input, postprocess_output
+from cnlab.preprocess import filter_ratings
+from cnlab.scoring.scored_notes import compute_scored_notes
 
 log = logging.getLogger("cnlab")
 
 #: The 11 pseudo-rater columns (spec 01 §10 step 5); NaN for scorers without pseudo-raters.
-UNCERTAINTY_COLUMNS: tuple[str, ...] = (
-    "internalNoteIntercept_max", "internalNoteIntercept_min", "internalNoteIntercept_median",
-    "internalNoteIntercept_refit_orig", "internalNoteFactor1_max", "internalNoteFactor1_median",
-    "internalNoteFactor1_min", "internalNoteFactor1_refit_orig", "ratingCount_all",
-    "ratingCount_neg_fac", "ratingCount_pos_fac",
-)
+UNCERTAINTY_COLUMNS: tuple[str, ...] = PSEUDO_RATER_COLUMNS
 
 SUBFITS: tuple[str, ...] = ("NoHighVol", "NoCorrelated", "PopulationSampled")
 
@@ -113,7 +111,6 @@ def score_notes_and_users(
     """One final-scoring MF call (spec 02 §4.3). Returns ``None`` when F is empty."""
     nid, rid = schema.NOTE_ID, schema.RATER_ID
     counts: dict[str, int] = {"ratings_in": len(ratings)}
-    filter_ratings = _deps.get("cnlab.preprocess", "filter_ratings")
     t = filter_ratings(ratings, min_ratings_per_rater=scorer.final_min_ratings_per_rater,
                        min_raters_per_note=scorer.min_raters_per_note)
     counts["after_prefilter"] = len(t)
@@ -133,37 +130,25 @@ def score_notes_and_users(
 
     mf_cfg = scorer.mf_config()
     rho = rating_per_note_ratio if rating_per_note_ratio is not None else meta.rating_per_note_ratio
-    cfg = mf_cfg.replace(flip_factors=False, rating_per_note_loss_ratio=rho) \
-        if hasattr(mf_cfg, "replace") else mf_cfg
+    cfg = mf_cfg.replace(flip_factors=False, rating_per_note_loss_ratio=rho)
     note_init = prescoring_notes[[nid, schema.NOTE_INTERCEPT, schema.NOTE_FACTOR1]]
     rater_init = prescoring_raters.loc[prescoring_raters[schema.RATER_INTERCEPT].notna(),
                                        [rid, schema.RATER_INTERCEPT, schema.RATER_FACTOR1]]
-    fit = _deps.get("cnlab.mf", "fit")
-    res = _deps.call(fit, f[[nid, rid, schema.HELPFUL_NUM]], cfg, seed=seed,
-                     note_init=note_init, rater_init=rater_init,
-                     global_init=meta.global_intercept, freeze=("raters", "global"))
+    res = mf.fit(f[[nid, rid, schema.HELPFUL_NUM]], cfg, seed=seed,
+                 note_init=note_init, rater_init=rater_init,
+                 global_init=meta.global_intercept, freeze=("raters", "global"))
     note_params = res.note_params[[nid, schema.NOTE_INTERCEPT, schema.NOTE_FACTOR1]]
     rater_params = res.rater_params
     if not score:
         return CallResult(name, f, res, note_params, None, rater_params, counts)
 
-    prb = None
     if pseudoraters:
-        try:
-            prb = _deps.get("cnlab.mf", "pseudo_rater_bounds")
-        except (ImportError, AttributeError):  # TODO(integration): remove once cnlab.mf has it
-            log.warning("cnlab.mf.pseudo_rater_bounds unavailable: uncertainty columns left NaN")
-    if prb is not None:
-        bounds = prb(f[[nid, rid, schema.HELPFUL_NUM]], res, cfg)
-        if isinstance(bounds, pd.DataFrame) and schema.NOTE_INTERCEPT in bounds.columns:
-            bounds = bounds.drop(columns=[c for c in (schema.NOTE_INTERCEPT, schema.NOTE_FACTOR1)
-                                          if c in bounds.columns])
-        note_params = note_params.merge(bounds, on=nid, how="left")
+        bounds = mf.pseudo_rater_bounds(f[[nid, rid, schema.HELPFUL_NUM]], res, cfg)
+        note_params = note_params.merge(bounds[[nid, *UNCERTAINTY_COLUMNS]], on=nid, how="left")
     else:
         note_params = note_params.assign(**{c: np.nan for c in UNCERTAINTY_COLUMNS})
 
-    fit_final = _deps.get("cnlab.mf.diligence", "fit_final")
-    dil = fit_final(f, prescoring_notes, prescoring_raters, meta.low_diligence_global_intercept,
+    dil = diligence.fit_final(f, prescoring_notes, prescoring_raters, meta.low_diligence_global_intercept,
                     rating_per_note_ratio=meta.rating_per_note_ratio,
                     rating_per_user_ratio=meta.rating_per_user_ratio)
     note_params = note_params.merge(dil, on=nid, how="inner")
@@ -172,10 +157,9 @@ def score_notes_and_users(
         on=rid, how="inner")
 
     thresholds = scorer.rules()
-    csn = _deps.get("cnlab.scoring.scored_notes", "compute_scored_notes")
     extra = extra_intercepts or {}
-    scored = _deps.call(
-        csn, ratings, note_params, raters_with_counts, status_history,
+    scored = compute_scored_notes(
+        ratings, note_params, raters_with_counts, status_history,
         thresholds=thresholds, final_round=True,
         tag_thresholds=dict(meta.tag_filtering_thresholds), epoch_millis=epoch_millis,
         no_high_vol=extra.get("internalNoteInterceptNoHighVol"),

@@ -24,15 +24,15 @@ thresholds); cnlab computes it once and uses it for both.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from cnlab import schema
-from cnlab.pipeline import _deps
+from cnlab import mf, schema
+from cnlab.mf import diligence
+from cnlab.mf.tag_consensus import train_tag_model
 from cnlab.pipeline._log import StageTimer
 from cnlab.pipeline.config import ScorerConfig
 from cnlab.pipeline.prescoring_io import (
@@ -42,6 +42,15 @@ from cnlab.pipeline.prescoring_io import (
     PrescoringOutput,
 )
 from cnlab.pipeline.slicing import filter_input
+from cnlab.preprocess import filter_ratings
+from cnlab.scoring.helpfulness import (
+    filter_ratings_by_helpfulness,
+    general_helpfulness_scores,
+    valid_ratings,
+)
+from cnlab.scoring.incorrect_filter import user_incorrect_ratio
+from cnlab.scoring.scored_notes import compute_scored_notes
+from cnlab.scoring.tag_filter import note_tag_aggregates, tag_thresholds
 
 log = logging.getLogger("cnlab")
 
@@ -97,12 +106,8 @@ def fit_round1(ratings: pd.DataFrame, enrollment: pd.DataFrame, scorer: ScorerCo
                mf_cfg: Any, seed: int | None) -> Any:
     """Round-1 MF: stable two-pass init (01 §5.1) or a single fresh fit."""
     if scorer.use_stable_init:
-        fit_stable = _deps.get("cnlab.mf", "fit_stable")
-        return _deps.call(fit_stable, ratings, enrollment, mf_cfg, seed=seed,
-                          modeling_group=scorer.stable_init_group,
-                          stable_init_group=scorer.stable_init_group)
-    fit = _deps.get("cnlab.mf", "fit")
-    return _deps.call(fit, ratings, mf_cfg, seed=seed)
+        return mf.fit_stable(ratings, enrollment, mf_cfg, seed=seed, initial_group=scorer.stable_init_group)
+    return mf.fit(ratings, mf_cfg, seed=seed)
 
 
 def train_error_ok(result: Any, scorer: ScorerConfig) -> tuple[bool, float]:
@@ -172,7 +177,6 @@ def prescore(
         return empty_output(scorer)
 
     with timer.stage("prefilter (rater>=10, note>=5)", len(scoped)) as st:
-        filter_ratings = _deps.get("cnlab.preprocess", "filter_ratings")
         rft = filter_ratings(scoped, min_ratings_per_rater=scorer.min_ratings_per_rater,
                              min_raters_per_note=scorer.min_raters_per_note)
         st["rows_out"] = len(rft)
@@ -199,10 +203,9 @@ def prescore(
 
     harass = None
     if scorer.use_reputation:
-        csn = _deps.get("cnlab.scoring.scored_notes", "compute_scored_notes")
         with timer.stage("intermediate scored notes (round 1)", len(scoped)) as st:
-            sn1 = _deps.call(
-                csn, scoped, round1.note_params, round1.rater_params, nsh,
+            sn1 = compute_scored_notes(
+                scoped, round1.note_params, round1.rater_params, nsh,
                 thresholds=thresholds, final_round=False, tag_thresholds=None,
                 epoch_millis=epoch_millis,
             )
@@ -211,48 +214,42 @@ def prescore(
                                   sn1[schema.RATING_STATUS].value_counts().items())
         inter["scored_notes_round1"] = sn1
 
-        hmod = "cnlab.scoring.helpfulness"
         with timer.stage("valid ratings", len(scoped)) as st:
-            valid = _deps.call(_deps.get(hmod, "valid_ratings"), scoped, nsh, sn1)
+            valid = valid_ratings(scoped, nsh, sn1)
             st["rows_out"] = len(valid)
         inter["valid_ratings"] = valid
         if valid.empty:
             log.warning("%s: no valid ratings; empty prescoring output", scorer.name)
             return empty_output(scorer)
 
-        ghs = _deps.get(hmod, "general_helpfulness_scores")
-        fbh = _deps.get(hmod, "filter_ratings_by_helpfulness")
         with timer.stage("helpfulness (no harassment penalty)", len(rft)) as st:
-            h0 = ghs(sn1, valid, thresholds=thresholds, ratings_for_training=rft,
-                     harassment_note_params=None, status_history=nsh)
-            r0 = _deps.call(fbh, rft, h0)
+            h0 = general_helpfulness_scores(sn1, valid, thresholds=thresholds, ratings_for_training=rft,
+                                            harassment_note_params=None, status_history=nsh)
+            r0 = filter_ratings_by_helpfulness(rft, h0)
             st["rows_out"] = len(r0)
             st["note"] = f"{len(h0)} people scored, {int(len(_above(h0)))} above threshold"
         inter["helpfulness_pre_harassment"] = h0
 
         with timer.stage("harassment tag model", len(r0)) as st:
-            ttm = _deps.get("cnlab.mf.tag_consensus", "train_tag_model")
-            harass_res = _deps.call(
-                ttm, r0, tag=schema.HARASSMENT_TAG, note_init=round1.note_params,
+            harass = train_tag_model(
+                r0, tag=schema.HARASSMENT_TAG, note_init=round1.note_params,
                 rater_init=round1.rater_params, seed=seed, name="harassment",
             )
-            harass = _harassment_note_params(harass_res)
             st["rows_out"] = len(harass)
-        inter["harassment"] = harass_res
+        inter["harassment"] = harass
 
         with timer.stage("helpfulness (with harassment penalty)", len(rft)) as st:
-            h = ghs(sn1, valid, thresholds=thresholds, ratings_for_training=rft,
-                    harassment_note_params=harass, status_history=nsh)
-            frr = _deps.call(fbh, rft, h)
+            h = general_helpfulness_scores(sn1, valid, thresholds=thresholds, ratings_for_training=rft,
+                                           harassment_note_params=harass, status_history=nsh)
+            frr = filter_ratings_by_helpfulness(rft, h)
             st["rows_out"] = len(frr)
             st["note"] = f"{int(len(_above(h)))} above threshold, {frr[rid].nunique()} raters in final round"
         inter["helpfulness"] = h
 
         with timer.stage("final-round MF", len(frr)) as st:
-            fit = _deps.get("cnlab.mf", "fit")
-            final = _deps.call(fit, frr[[nid, rid, schema.HELPFUL_NUM]], mf_cfg, seed=seed,
-                               note_init=round1.note_params, rater_init=round1.rater_params,
-                               global_init=None)
+            final = mf.fit(frr[[nid, rid, schema.HELPFUL_NUM]], mf_cfg, seed=seed,
+                           note_init=round1.note_params, rater_init=round1.rater_params,
+                           global_init=None)
             st["rows_out"] = len(final.note_params)
             st["note"] = f"mu={final.global_intercept:.5f}, steps={getattr(final, 'n_steps', '?')}"
     else:
@@ -265,8 +262,7 @@ def prescore(
     inter["final"] = final
 
     with timer.stage("low-diligence prescoring", len(frr)) as st:
-        dfit = _deps.get("cnlab.mf.diligence", "fit_prescoring")
-        dil = dfit(frr, final.rater_params[[rid, schema.RATER_FACTOR1]], seed=seed)
+        dil = diligence.fit_prescoring(frr, final.rater_params[[rid, schema.RATER_FACTOR1]], seed=seed)
         st["rows_out"] = len(dil.note_params)
     inter["diligence"] = dil
 
@@ -280,17 +276,14 @@ def prescore(
     tag_thr: dict[str, float] = {}
     if sn1 is not None:
         with timer.stage("tag-filter thresholds", len(scoped)) as st:
-            ntagg = _deps.get("cnlab.scoring.tag_filter", "note_tag_aggregates")
-            tt = _deps.get("cnlab.scoring.tag_filter", "tag_thresholds")
             # tag weights from the final-round factors; CRH flags from round-1 labels (02 §3.2)
-            aggs = ntagg(scoped, final.note_params, final.rater_params)
+            aggs = note_tag_aggregates(scoped, final.note_params, final.rater_params)
             crh_ids = sn1.loc[sn1[schema.RATING_STATUS] == schema.CRH, nid]
-            tag_thr = dict(tt(aggs, crh_ids, percentile=thresholds.tag_filter_percentile))
+            tag_thr = tag_thresholds(aggs, crh_ids, percentile=thresholds.tag_filter_percentile)
             st["rows_out"] = len(tag_thr)
 
     with timer.stage("user incorrect totals", len(scoped)) as st:
-        uir = _deps.get("cnlab.scoring.incorrect_filter", "user_incorrect_ratio")
-        user_incorrect = uir(scoped)
+        user_incorrect = user_incorrect_ratio(scoped)
         st["rows_out"] = len(user_incorrect)
 
     hcols = [c for c in HELPFULNESS_OUTPUT_COLUMNS if c in h.columns]
@@ -314,23 +307,6 @@ def prescore(
     )
     inter["timings"] = timer.to_frame()
     return PrescoringOutput(note_out, rater_out, {scorer.name: meta}, None, {scorer.name: inter})
-
-
-def _harassment_note_params(res: Any) -> pd.DataFrame:
-    """noteId, harassmentNoteIntercept, harassmentNoteFactor1 from the tag model result."""
-    nid = schema.NOTE_ID
-    frame = res
-    if not isinstance(res, pd.DataFrame):
-        for attr in ("note_params", "notes", "note_output"):
-            if hasattr(res, attr):
-                frame = getattr(res, attr)
-                break
-    if isinstance(frame, tuple):
-        frame = frame[0]
-    out = frame.rename(columns={schema.NOTE_INTERCEPT: "harassmentNoteIntercept",
-                                schema.NOTE_FACTOR1: "harassmentNoteFactor1"})
-    cols = [nid, "harassmentNoteIntercept", "harassmentNoteFactor1"]
-    return out.reindex(columns=cols)
 
 
 def combine(outputs: list[PrescoringOutput], pss: pd.DataFrame | None = None) -> PrescoringOutput:

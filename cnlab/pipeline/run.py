@@ -12,31 +12,50 @@ Order (official ``runner.main`` with ``--scorers MFCoreScorer``)::
     note stats over all final ratings                      04 §10.1 step 11a
     meta_score with the enabled scorers' rules             04 §11
     new note status history (now = epoch_millis)           04 §13
+    contributor scoring → helpfulness_scores               07 A, 04 §14.4
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from cnlab import schema
-from cnlab.pipeline import _deps
+from cnlab.contributors import contributor_scores
+from cnlab.io import restore_ids
 from cnlab.pipeline._log import StageTimer
 from cnlab.pipeline.config import ScoringConfig
 from cnlab.pipeline.final import FinalOutput, score_final
 from cnlab.pipeline.prescoring import combine, prescore
-from cnlab.pipeline.prescoring_io import PSS_COLUMNS, PrescoringOutput, map_participant_ids
+from cnlab.pipeline.prescoring_io import (
+    PSS_COLUMNS,
+    PrescoringOutput,
+    load_official_prescoring,
+    map_participant_ids,
+)
+from cnlab.preprocess import Funnel, Preprocessed, preprocess
+from cnlab.scoring.meta import META_AUX_COLUMNS, meta_score
+from cnlab.scoring.note_stats import compute_note_stats
+from cnlab.scoring.status_history import update_status_history
+from cnlab.similarity import apply_post_selection_similarity, rater_clustering
 
 log = logging.getLogger("cnlab")
 
 OUTPUT_KEYS = ("scored_notes", "helpfulness_scores", "note_status_history", "aux_note_info")
+
+#: Participant-id columns of each output frame (codes in ``frames``, strings in ``outputs()``).
+_ID_COLUMNS = {
+    "scored_notes": (),
+    "helpfulness_scores": (schema.RATER_ID,),
+    "note_status_history": (schema.AUTHOR_ID,),
+    "aux_note_info": (schema.AUTHOR_ID,),
+}
 
 
 @dataclass(frozen=True)
@@ -48,7 +67,7 @@ class ScoringResult:
     config
         The run's :class:`ScoringConfig`.
     preprocessed
-        ``cnlab.preprocess.Preprocessed`` (notes, ratings, status_history, funnel).
+        :class:`cnlab.preprocess.Preprocessed` (notes, ratings, status_history, funnel).
     note_topics
         noteTopics table used (noteId, noteTopic; assigned notes only).
     pss
@@ -63,6 +82,9 @@ class ScoringResult:
         compute_note_stats over all final ratings (numRatings, tag counts …).
     meta
         The meta-scoring result (scored notes with finalRatingStatus, decidedBy …).
+    contributors
+        :func:`cnlab.contributors.contributor_scores` result (participant codes): the
+        ``helpfulness_scores`` frame.
     frames
         The four official output frames with **participant codes** (see :meth:`outputs`).
     timings
@@ -72,7 +94,7 @@ class ScoringResult:
     """
 
     config: ScoringConfig
-    preprocessed: Any
+    preprocessed: Preprocessed
     note_topics: pd.DataFrame
     pss: pd.DataFrame | None
     prescoring_ratings: pd.DataFrame
@@ -80,41 +102,27 @@ class ScoringResult:
     prescoring: PrescoringOutput
     final: Mapping[str, FinalOutput]
     note_stats: pd.DataFrame
-    meta: Any
+    meta: pd.DataFrame
+    contributors: pd.DataFrame
     frames: Mapping[str, pd.DataFrame]
     timings: pd.DataFrame
     participants: pd.Index | None = None
     epoch_millis: int | None = None
 
     @property
-    def funnel(self) -> Any:
-        return getattr(self.preprocessed, "funnel", None)
+    def funnel(self) -> Funnel:
+        return self.preprocessed.funnel
 
     def outputs(self) -> dict[str, pd.DataFrame]:
-        """The four official frames, original string participant ids, official columns."""
-        out: dict[str, pd.DataFrame] = {}
-        id_cols = {
-            "scored_notes": [],
-            "helpfulness_scores": [schema.RATER_ID],
-            "note_status_history": [schema.AUTHOR_ID],
-            "aux_note_info": [schema.AUTHOR_ID],
-        }
-        for key in OUTPUT_KEYS:
-            f = self.frames[key].copy()
-            if self.participants is not None:
-                for c in id_cols[key]:
-                    if c in f.columns:
-                        codes = f[c].to_numpy()
-                        ok = pd.notna(codes)
-                        vals = np.full(len(f), None, dtype=object)
-                        ci = codes[ok].astype(np.int64)
-                        valid = (ci >= 0) & (ci < len(self.participants))
-                        tmp = np.full(len(ci), None, dtype=object)
-                        tmp[valid] = self.participants.to_numpy()[ci[valid]]
-                        vals[ok] = tmp
-                        f[c] = vals
-            out[key] = f
-        return out
+        """The four official frames, official columns, participant ids as ``str``.
+
+        Codes map back to the original id strings (code −1 / NaN → missing); without
+        ``participants`` the frames are returned with their codes.
+        """
+        if self.participants is None:
+            return {key: self.frames[key].copy() for key in OUTPUT_KEYS}
+        return {key: restore_ids(self.frames[key], self.participants, _ID_COLUMNS[key])
+                for key in OUTPUT_KEYS}
 
     def summary(self) -> str:
         sn = self.frames["scored_notes"]
@@ -141,13 +149,10 @@ def _topics(config: ScoringConfig, notes: pd.DataFrame, note_topics, seed, timer
         return nt.reset_index(drop=True)
     if given in (None, "none"):
         return empty
+    from cnlab.topics import assign_topics, train_topic_classifier  # scikit-learn: only when used
+
     with timer.stage("topic model", len(notes)) as st:
-        train = _deps.get("cnlab.topics", "train_topic_classifier")
-        assign = _deps.get("cnlab.topics", "assign_topics")
-        model = _deps.call(train, notes, seed=seed)
-        nt = _deps.call(assign, notes, model)
-        if not isinstance(nt, pd.DataFrame):  # tolerate result objects
-            nt = getattr(nt, "note_topics", nt)
+        nt = assign_topics(notes, train_topic_classifier(notes, seed=seed))
         nt = nt[[schema.NOTE_ID, "noteTopic"]]
         nt = nt[nt["noteTopic"].notna() & (nt["noteTopic"].astype(str) != "Unassigned")]
         st["rows_out"] = len(nt)
@@ -158,30 +163,22 @@ def apply_pss(notes: pd.DataFrame, ratings: pd.DataFrame, pss: pd.DataFrame | No
     """PSS coalescing (spec 05 B.4) via ``cnlab.similarity``; adds ``correlatedRater``."""
     if pss is None:
         return ratings.assign(**{schema.CORRELATED_RATER: False})
-    fn = _deps.get("cnlab.similarity", "apply_post_selection_similarity")
-    out = fn(notes, ratings, pss)
-    if isinstance(out, tuple):
-        out = out[0]
-    return getattr(out, "ratings", out)
+    coalesced, _report = apply_post_selection_similarity(notes, ratings, pss)
+    return coalesced
 
 
-def _helpfulness_output(prescoring: PrescoringOutput, config: ScoringConfig) -> pd.DataFrame:
-    """helpfulness_scores from the prescoring rater rows (spec 04 §14.4), Core columns only."""
-    rid = schema.RATER_ID
-    frame = None
-    for sc in config.scorers:
-        _, pr, _ = prescoring.for_scorer(sc.name)
-        if pr.empty:
-            continue
-        m = sc.rater_column_map()
-        cols = [rid, *[c for c in pr.columns if c in m or c in sc.helpfulness_columns()]]
-        part = pr[cols].rename(columns=m)
-        part = part.reindex(columns=[rid, *sc.helpfulness_columns()])
-        frame = part if frame is None else frame.merge(part, on=rid, how="outer",
-                                                        suffixes=("", f"_{sc.prefix}"))
-    if frame is None:
-        frame = pd.DataFrame({rid: pd.Series(dtype=np.int32)})
-    return frame.reindex(columns=list(schema.HELPFULNESS_SCORES_COLUMNS))
+def known_rater_rows(rater_model_output: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Prescoring rater rows whose participant is in the dataset, and how many were not.
+
+    Official prescoring files can name participants absent from the loaded inputs; their
+    rows carry code −1 (:func:`load_official_prescoring`) and would all collapse into one
+    contributor, so contributor scoring drops them (counted in the stage log).
+    """
+    ids = rater_model_output[schema.RATER_ID]
+    if not pd.api.types.is_numeric_dtype(ids.dtype):
+        return rater_model_output, 0
+    unknown = (ids.to_numpy(dtype=np.float64, na_value=np.nan) == -1)
+    return rater_model_output.loc[~unknown].reset_index(drop=True), int(unknown.sum())
 
 
 def score(
@@ -216,8 +213,7 @@ def score(
     participants = getattr(dataset, "participants", None)
 
     with timer.stage("preprocess", len(dataset.ratings)) as st:
-        pre_fn = _deps.get("cnlab.preprocess", "preprocess")
-        pre = pre_fn(dataset)
+        pre = preprocess(dataset)
         st["rows_out"] = len(pre.ratings)
     notes, ratings, nsh = pre.notes, pre.ratings, pre.status_history
     enrollment = dataset.enrollment
@@ -229,8 +225,6 @@ def score(
     nt = _topics(config, notes, note_topics, seed, timer)
 
     if isinstance(prescoring, str):
-        from cnlab.pipeline.prescoring_io import load_official_prescoring
-
         prescoring = load_official_prescoring(prescoring, participants)
     elif prescoring is not None and participants is not None:
         prescoring = map_participant_ids(prescoring, participants)
@@ -240,10 +234,7 @@ def score(
     if prescoring is None:
         if config.use_pss:
             with timer.stage("rater clustering (PSS + quasi-cliques)", len(ratings)) as st:
-                rc = _deps.get("cnlab.similarity", "rater_clustering")
-                pss = _deps.call(rc, notes, ratings, seed=seed)
-                pss = getattr(pss, "values", pss) if not isinstance(pss, pd.DataFrame) else pss
-                pss = pss.reindex(columns=list(PSS_COLUMNS))
+                pss = rater_clustering(notes, ratings).reindex(columns=list(PSS_COLUMNS))
                 st["rows_out"] = len(pss)
         with timer.stage("PSS coalescing (prescoring)", len(ratings)) as st:
             pre_ratings = apply_pss(notes, ratings, pss)
@@ -289,8 +280,7 @@ def score(
             aux[c] = aux[c].fillna(0).astype(np.int64)
 
     with timer.stage("note stats (all final ratings)", len(fin_ratings)) as st:
-        cns = _deps.get("cnlab.scoring.note_stats", "compute_note_stats")
-        stats = cns(fin_ratings, nsh, epoch_millis=epoch)
+        stats = compute_note_stats(fin_ratings, nsh, epoch_millis=epoch)
         st["rows_out"] = len(stats)
     sn = sn.merge(stats[[nid, schema.CLASSIFICATION, schema.CREATED_AT, schema.NUM_RATINGS]]
                   .drop_duplicates(nid), on=nid, how="left")
@@ -300,13 +290,10 @@ def score(
     sn["pflipProba"] = np.nan  # pflip is not part of a Core-only cnlab run
 
     with timer.stage("meta scoring", len(sn)) as st:
-        meta_fn = _deps.get("cnlab.scoring.meta", "meta_score")
-        meta = _deps.call(meta_fn, sn, aux, nsh, epoch_millis=epoch,
-                          scorers=list(config.enabled_meta_scorers))
+        meta = meta_score(sn, aux, nsh, epoch_millis=epoch, scorers=list(config.enabled_meta_scorers))
         st["rows_out"] = len(meta)
         st["note"] = ", ".join(f"{k}={v}" for k, v in meta["decidedBy"].value_counts().items())
-    aux_meta_cols = [c for c in ("crhBool", "crnhBool", "awaitingBool", "unlockedRatingStatus",
-                                 "preStabilizationRatingStatus") if c in meta.columns]
+    aux_meta_cols = list(META_AUX_COLUMNS)
     sn_meta_cols = [c for c in meta.columns if c not in aux_meta_cols and c != nid]
     sn = sn.drop(columns=[c for c in sn_meta_cols if c in sn.columns]).merge(
         meta[[nid, *sn_meta_cols]], on=nid, how="left")
@@ -315,53 +302,38 @@ def score(
     sn["timestampMillisOfCurrentStatus"] = epoch
 
     with timer.stage("note status history", len(nsh)) as st:
-        ush = _deps.get("cnlab.scoring.status_history", "update_status_history")
-        new_nsh = _deps.call(ush, nsh, sn, now=epoch)
-        new_nsh = getattr(new_nsh, "status_history", new_nsh)
+        new_nsh = update_status_history(nsh, sn, now=epoch)
         st["rows_out"] = len(new_nsh)
     if "timestampMillisOfNmrDueToMinStableCrhTime" in new_nsh.columns:
         sn = sn.drop(columns=["timestampMillisOfNmrDueToMinStableCrhTime"], errors="ignore").merge(
             new_nsh[[nid, "timestampMillisOfNmrDueToMinStableCrhTime"]], on=nid, how="left")
     sn["timestampMinuteOfFinalScoringOutput"] = np.nan
+    sn = sn.reindex(columns=list(schema.SCORED_NOTES_COLUMNS)).sort_values(nid).reset_index(drop=True)
+    aux = aux.reindex(columns=list(schema.AUX_NOTE_INFO_COLUMNS)).sort_values(nid).reset_index(drop=True)
+    new_nsh = new_nsh.reindex(columns=list(schema.NOTE_STATUS_HISTORY_COLUMNS)) \
+        .sort_values(nid).reset_index(drop=True)
+
+    # -- contributor scoring (spec 07 A): un-coalesced ratings, all prescoring rater rows ----
+    raters, n_unknown = known_rater_rows(prescoring.rater_model_output)
+    if n_unknown:
+        log.warning("contributor scoring: dropped %d prescoring rater rows of participants not in the "
+                    "dataset", n_unknown)
+    with timer.stage("contributor scoring", len(ratings)) as st:
+        contributors = contributor_scores(sn, aux, new_nsh, ratings, notes, enrollment, raters,
+                                          epoch_millis=epoch)
+        st["rows_out"] = len(contributors)
+        st["note"] = (f"{len(raters)} prescoring rater rows; {n_unknown} dropped "
+                      "(participant not in the dataset, code -1)")
 
     frames = {
-        "scored_notes": sn.reindex(columns=list(schema.SCORED_NOTES_COLUMNS))
-        .sort_values(nid).reset_index(drop=True),
-        "helpfulness_scores": _helpfulness_output(prescoring, config),
-        "note_status_history": new_nsh.reindex(columns=list(schema.NOTE_STATUS_HISTORY_COLUMNS))
-        .sort_values(nid).reset_index(drop=True),
-        "aux_note_info": aux.reindex(columns=list(schema.AUX_NOTE_INFO_COLUMNS))
-        .sort_values(nid).reset_index(drop=True),
+        "scored_notes": sn,
+        "helpfulness_scores": contributors,
+        "note_status_history": new_nsh,
+        "aux_note_info": aux,
     }
     return ScoringResult(
         config=config, preprocessed=pre, note_topics=nt, pss=pss,
         prescoring_ratings=pre_ratings, final_ratings=fin_ratings, prescoring=prescoring,
-        final=finals, note_stats=stats, meta=meta, frames=frames,
+        final=finals, note_stats=stats, meta=meta, contributors=contributors, frames=frames,
         timings=timer.to_frame(), participants=participants, epoch_millis=epoch,
     )
-
-
-def _split_meta(meta: Any) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """Accept a (scored_notes, aux) tuple, a result object, or a frame."""
-    if isinstance(meta, tuple):
-        return meta[0], meta[1] if len(meta) > 1 else None
-    if isinstance(meta, pd.DataFrame):
-        return meta, None
-    sn = getattr(meta, "scored_notes", None)
-    aux = getattr(meta, "aux_note_info", getattr(meta, "aux", None))
-    return sn, aux
-
-
-# ``cnlab.pipeline.score`` is both this module and the function: once the submodule is
-# imported, Python binds the package attribute ``score`` to the module, so make the module
-# callable (delegating to :func:`score`) to keep ``from cnlab.pipeline import score`` usable.
-import sys as _sys
-import types as _types
-
-
-class _CallableModule(_types.ModuleType):
-    def __call__(self, *args: Any, **kwargs: Any) -> ScoringResult:
-        return score(*args, **kwargs)
-
-
-_sys.modules[__name__].__class__ = _CallableModule
