@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import sys
 import time
@@ -304,10 +305,25 @@ def cmd_synth(args) -> int:
 COMMANDS = {"score": cmd_score, "demo": cmd_demo, "synth": cmd_synth}
 
 
+def _configure_logging(*, quiet: bool) -> None:
+    # One line per pipeline stage (rows in/out, seconds) goes to the "cnlab" logger; show it
+    # unless --quiet. TensorFlow's C++ start-up chatter is hidden unless the user asked for it.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logger = logging.getLogger("cnlab")
+    if quiet or logger.handlers:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
 def main(argv=None) -> int:
     """Entry point of the ``cnlab`` console script; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    _configure_logging(quiet=getattr(args, "quiet", False))
     try:
         return COMMANDS[args.command](args)
     except (CnlabInputError, SchemaError) as e:
