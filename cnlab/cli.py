@@ -77,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-s", "--status", default="noteStatusHistory-00000.tsv", help="note status history file")
     s.add_argument("-o", "--outdir", default=".", help="output directory")
     s.add_argument("--seed", type=int, default=None, help="seed of every stochastic step")
-    s.add_argument("--scorers", default=None, help="comma-separated scorer names (e.g. MFCoreScorer)")
+    s.add_argument("--scorers", default=None, help="comma-separated scorer names (e.g. MFCoreScorer,MFGroupScorer_13), "
+                   "or all-mf for every MF scorer of the official roster")
     g = s.add_mutually_exclusive_group()
     g.add_argument("--pseudoraters", dest="pseudoraters", action="store_true", default=True)
     g.add_argument("--nopseudoraters", dest="pseudoraters", action="store_false", help="skip pseudo-rater intervals")
@@ -116,13 +117,17 @@ def _scoring_config(args):
     if args.scorers:
         names = tuple(n.strip() for n in args.scorers.split(",") if n.strip())
         catalogue = getattr(_optional("cnlab.pipeline.config"), "SCORERS", {})
+        if names == ("all-mf",):  # every MF scorer of the official roster (ALL_MF_SCORERS)
+            names = tuple(catalogue)
         unknown = [n for n in names if n not in catalogue]
         if unknown:
             raise CnlabInputError(
                 f"--scorers: unknown scorer(s) {', '.join(unknown)}; available: {', '.join(catalogue)}"
             )
         changes["scorers"] = tuple(catalogue[n] for n in names)
-        changes["enabled_meta_scorers"] = names
+        # meta rules are toggled per official Scorers enum (MFGroupScorer_13 → MFGroupScorer)
+        meta_names = getattr(_optional("cnlab.pipeline.config"), "meta_scorer_names", None)
+        changes["enabled_meta_scorers"] = meta_names(changes["scorers"]) if meta_names else names
     return config.with_(**changes) if hasattr(config, "with_") else config
 
 

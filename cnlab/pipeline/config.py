@@ -20,6 +20,16 @@ import pandas as pd
 from cnlab import schema
 
 TopicScope = Literal["exclude_all", "all"]
+#: Scorer family: one-instance MF scorers (Core, CoreWithTopics, Expansion, ExpansionPlus) or the
+#: multi-instance families whose output columns carry a ``_<id>`` suffix and are coalesced after
+#: final scoring (spec 04 §9.4).
+Family = Literal["mf", "group", "multi_group", "topic"]
+
+#: Official ``Scorers`` enum name of each multi-instance family (meta rules are toggled per enum,
+#: spec 04 §11.3).
+_FAMILY_META = {"group": "MFGroupScorer", "multi_group": "MFMultiGroupScorer", "topic": "MFTopicScorer"}
+#: Column prefix of each multi-instance family (``groupNoteIntercept_13`` …, spec 02 §6).
+_FAMILY_PREFIX = {"group": "group", "multi_group": "multiGroup", "topic": "topic"}
 
 #: Display name of the Core model rule in meta-scoring (official ``RuleID.CORE_MODEL``).
 CORE_MODEL_RULE = "CoreModel (v1.1)"
@@ -93,6 +103,24 @@ class ScorerConfig:
         Export the first-round rater params in helpfulness scores (Core only).
     has_aux
         Scorer contributes ``aux_note_info`` columns (Core only).
+    family
+        ``"mf"`` (Core, CoreWithTopics, Expansion, ExpansionPlus), ``"group"``
+        (``MFGroupScorer_<i>``), ``"multi_group"`` (``MFMultiGroupScorer_<i>``) or ``"topic"``
+        (``MFTopicScorer_<topic>``). The last three suffix their output columns with ``_<id>``
+        (official ``_init_column_names``) and are coalesced after final scoring (spec 04 §9.4).
+    group_id
+        Group / multi-group id (official ``groupId``): the column suffix and the value written
+        to ``modelingGroup_<i>`` / ``modelingMultiGroup_<i>``.
+    topic
+        Topic name (official ``includedTopics={topic}``): only notes assigned to it are scored;
+        the column suffix and the value of ``noteTopic_<topic>``.
+    num_confidence_ratings
+        Topic confidence bit: more than this many raw ratings from raters with factor ≥ 0 *and*
+        from raters with factor < 0 (official ``numConfidenceRatings``, 4; spec 05 A.9).
+    final_scoring
+        False for scorers that exist only in prescoring (``MFGroupScorer_15`` and
+        ``MFTopicScorer_InDimensionTwo``: final scoring uses Gaussian scorers reading their
+        prescoring rows, spec 04 §9.3); :func:`cnlab.pipeline.score` skips their final scoring.
     """
 
     name: str = "MFCoreScorer"
@@ -119,6 +147,36 @@ class ScorerConfig:
     keep_population_sampled: bool = True
     keep_first_round: bool = True
     has_aux: bool = True
+    family: Family = "mf"
+    group_id: int | None = None
+    topic: str | None = None
+    num_confidence_ratings: int = 4
+    final_scoring: bool = True
+
+    # ------------------------------------------------------------------
+    @property
+    def suffix(self) -> str:
+        """``""`` for the one-instance scorers, else ``_<group id>`` / ``_<topic>``."""
+        if self.family == "topic":
+            return f"_{self.topic}"
+        if self.family in ("group", "multi_group"):
+            return f"_{self.group_id}"
+        return ""
+
+    @property
+    def meta_scorer(self) -> str:
+        """Official ``Scorers`` enum name whose meta rules this scorer feeds (spec 04 §11.3):
+        the scorer name for the one-instance scorers, else the family (``MFGroupScorer`` …)."""
+        return _FAMILY_META.get(self.family, self.name)
+
+    @property
+    def modeling_column(self) -> str | None:
+        """``modelingGroup_<i>`` / ``modelingMultiGroup_<i>`` (group families), else None."""
+        if self.family == "group":
+            return f"{schema.MODELING_GROUP}{self.suffix}"
+        if self.family == "multi_group":
+            return f"modelingMultiGroup{self.suffix}"
+        return None
 
     # ------------------------------------------------------------------
     def rules(self) -> Any:
@@ -136,25 +194,26 @@ class ScorerConfig:
         return getattr(rc, _PRESET_NAMES.get(self.name, "DEFAULT"))
 
     def mf_config(self) -> Any:
-        """The :class:`MFConfig` of this scorer (explicit or the defaults)."""
+        """The :class:`MFConfig` of this scorer (explicit, the per-scorer preset of spec 01 §11,
+        or the class defaults)."""
         if self.mf is not None:
             return self.mf
-        from cnlab.mf.config import MFConfig  # lazy: importable without TF
+        from cnlab.mf import config as mc  # lazy: importable without TF
 
-        return MFConfig()
+        return getattr(mc, _MF_PRESET_NAMES[self.name]) if self.name in _MF_PRESET_NAMES else mc.MFConfig()
 
     # ------------------------------------------------------------------
     def note_column_map(self) -> dict[str, str]:
         """Internal → external scored-notes column names (spec 02 §6)."""
-        p = self.prefix
+        p, s = self.prefix, self.suffix
         m = {
-            schema.NOTE_INTERCEPT: f"{p}NoteIntercept",
-            schema.NOTE_FACTOR1: f"{p}NoteFactor1",
-            schema.RATING_STATUS: f"{p}RatingStatus",
-            schema.ACTIVE_RULES: f"{p}ActiveRules",
-            "numFinalRoundRatings": f"{p}NumFinalRoundRatings",
-            "internalNoteInterceptNoHighVol": f"{p}NoteInterceptNoHighVol",
-            "internalNoteInterceptNoCorrelated": f"{p}NoteInterceptNoCorrelated",
+            schema.NOTE_INTERCEPT: f"{p}NoteIntercept{s}",
+            schema.NOTE_FACTOR1: f"{p}NoteFactor1{s}",
+            schema.RATING_STATUS: f"{p}RatingStatus{s}",
+            schema.ACTIVE_RULES: f"{p}ActiveRules{s}",
+            "numFinalRoundRatings": f"{p}NumFinalRoundRatings{s}",
+            "internalNoteInterceptNoHighVol": f"{p}NoteInterceptNoHighVol{s}",
+            "internalNoteInterceptNoCorrelated": f"{p}NoteInterceptNoCorrelated{s}",
         }
         if self.keep_min_max:
             m["internalNoteIntercept_min"] = f"{p}NoteInterceptMin"
@@ -168,10 +227,10 @@ class ScorerConfig:
 
     def rater_column_map(self) -> dict[str, str]:
         """Internal → external helpfulness column names (spec 02 §6)."""
-        p = self.prefix
+        p, s = self.prefix, self.suffix
         m = {
-            schema.RATER_INTERCEPT: f"{p}RaterIntercept",
-            schema.RATER_FACTOR1: f"{p}RaterFactor1",
+            schema.RATER_INTERCEPT: f"{p}RaterIntercept{s}",
+            schema.RATER_FACTOR1: f"{p}RaterFactor1{s}",
         }
         if self.keep_first_round:
             m["internalFirstRoundRaterIntercept"] = f"{p}FirstRoundRaterIntercept"
@@ -184,6 +243,10 @@ class ScorerConfig:
                 if not k.startswith(("negFactor", "posFactor", "lowDiligence"))]
         if self.has_aux:
             cols.append(schema.ACTIVE_FILTER_TAGS)
+        if self.modeling_column is not None:
+            cols.append(self.modeling_column)
+        if self.family == "topic":
+            cols += [f"noteTopic{self.suffix}", f"topicNoteConfident{self.suffix}"]
         return cols
 
     def aux_columns(self) -> list[str]:
@@ -204,8 +267,12 @@ class ScorerConfig:
 
     def helpfulness_columns(self) -> list[str]:
         """External helpfulness columns of this scorer (besides the rater id)."""
+        if self.family == "topic":  # official: topic scorers drop every helpfulness column
+            return []
         m = self.rater_column_map()
         cols = [m[schema.RATER_INTERCEPT], m[schema.RATER_FACTOR1]]
+        if self.modeling_column is not None:
+            cols.append(self.modeling_column)
         if self.keep_first_round:
             cols += ["crhCrnhRatioDifference", "meanNoteScore", "raterAgreeRatio",
                      "aboveHelpfulnessThreshold",
@@ -249,9 +316,105 @@ EXPANSION_PLUS = ScorerConfig(
     keep_population_sampled=False, keep_first_round=False, has_aux=False,
 )
 
-SCORERS: dict[str, ScorerConfig] = {
-    s.name: s for s in (CORE, CORE_WITH_TOPICS, EXPANSION, EXPANSION_PLUS)
+#: Scorer name → attribute of :mod:`cnlab.mf.config` with its MF preset (spec 01 §11); other
+#: scorers use the class defaults.
+_MF_PRESET_NAMES = {
+    "MFGroupScorer_14": "GROUP14_MF",
+    "MFGroupScorer_18": "GROUP18_MF",
+    "MFGroupScorer_15": "GROUP15_MF",
+    "MFTopicScorer_InDimensionTwo": "TOPIC_INDIM2_MF",
 }
+
+#: Modeling groups of ``MFMultiGroupScorer_1`` (official ``includedGroups={4, 5, 7, 12, 26}``).
+MULTI_GROUP_1_GROUPS: frozenset[int] = frozenset({4, 5, 7, 12, 26})
+
+
+def group_scorer(group_id: int, **changes: Any) -> ScorerConfig:
+    """``MFGroupScorer_<group_id>`` (spec 02 §1, 04 §9.3): raters of that modeling group only
+    (unenrolled excluded), all notes, capture threshold 0.8, no stable init, no pseudo-raters;
+    outputs ``groupNoteIntercept_<i>`` … and ``modelingGroup_<i>``. Thresholds / MF settings
+    resolve from the scorer name (presets ``GROUP14`` / ``GROUP14_MF`` …) unless given."""
+    base = dict(
+        name=f"MFGroupScorer_{group_id}", prefix="group", decider=f"GroupModel{group_id:02d} (v1.1)",
+        family="group", group_id=group_id, included_groups=frozenset({group_id}),
+        include_unassigned=False, capture_threshold=0.8, topic_scope="all", use_stable_init=False,
+        pseudoraters=False, keep_min_max=False, keep_population_sampled=False,
+        keep_first_round=False, has_aux=False,
+    )
+    return ScorerConfig(**{**base, **changes})
+
+
+def multi_group_scorer(group_id: int = 1, groups: frozenset[int] = MULTI_GROUP_1_GROUPS,
+                       **changes: Any) -> ScorerConfig:
+    """``MFMultiGroupScorer_<group_id>``: a group scorer over several modeling groups; columns
+    ``multiGroup…_<i>`` and ``modelingMultiGroup_<i>`` (meta rule MultiGroupModel01)."""
+    base = dict(name=f"MFMultiGroupScorer_{group_id}", prefix="multiGroup",
+                decider=f"MultiGroupModel{group_id:02d} (v1.0)", family="multi_group",
+                included_groups=frozenset(groups))
+    return group_scorer(group_id, **{**base, **changes})
+
+
+def topic_scorer(topic: str, **changes: Any) -> ScorerConfig:
+    """``MFTopicScorer_<topic>`` (spec 05 A.9): ratings of notes assigned to ``topic`` from all
+    raters, no reputation filter (round-1 parameters are final), no stable init, no capture
+    filter; outputs ``topicNoteIntercept_<topic>`` …, ``noteTopic_<topic>`` and the confidence
+    bit ``topicNoteConfident_<topic>``; no helpfulness columns."""
+    base = dict(
+        name=f"MFTopicScorer_{topic}", prefix="topic",
+        decider=f"TopicModel{schema.TOPICS.index(topic) if topic in schema.TOPICS else 0:02d} (v1.0)",
+        family="topic",
+        topic=topic, included_groups=None, include_unassigned=True, capture_threshold=None,
+        topic_scope="all", use_stable_init=False, use_reputation=False, pseudoraters=False,
+        keep_min_max=False, keep_population_sampled=False, keep_first_round=False, has_aux=False,
+    )
+    return ScorerConfig(**{**base, **changes})
+
+
+#: ``MFGroupScorer_1`` … ``_13``: defaults (thresholds ``GROUP``, MF class defaults).
+GROUPS: dict[int, ScorerConfig] = {g: group_scorer(g) for g in range(1, 14)}
+#: ``MFGroupScorer_14`` (expanded-consensus trial): capture 0.51, thresholds ``GROUP14``,
+#: normalized-loss MF ``GROUP14_MF`` (spec 01 §9; final-scoring second fit re-initializes notes).
+GROUP_14 = group_scorer(14, capture_threshold=0.51)
+#: ``MFGroupScorer_33`` (NMR group): strict inclusion — notes need ≥ 80 % in-group ratings
+#: before fitting too.
+GROUP_33 = group_scorer(33, strict_inclusion=True)
+#: ``MFGroupScorer_18`` (NMR trial): capture 0.51, crh 0.20, MF ``GROUP18_MF``.
+GROUP_18 = group_scorer(18, capture_threshold=0.51)
+#: ``MFGroupScorer_15``: prescoring only (final scoring is ``GaussianGroupScorer_15``).
+GROUP_15 = group_scorer(15, final_scoring=False)
+#: ``MFMultiGroupScorer_1`` over modeling groups {4, 5, 7, 12, 26}.
+MULTI_GROUP_1 = multi_group_scorer(1)
+#: ``MFTopicScorer_<topic>`` for the four MF-scored topics (final rules TopicModel01–04).
+TOPIC_SCORERS: dict[str, ScorerConfig] = {
+    t: topic_scorer(t) for t in ("UkraineConflict", "GazaConflict", "MessiRonaldo", "Scams")
+}
+#: ``MFTopicScorer_InDimensionTwo``: prescoring only (no global intercept, λ_iu 5; final scoring
+#: is ``GaussianTopicScorer_InDimensionTwo``, confidence threshold 0).
+TOPIC_IN_DIMENSION_TWO = topic_scorer("InDimensionTwo", final_scoring=False)
+
+#: Every MF scorer of the official roster, in the official order (spec 04 §9.3, prescoring
+#: list; ``ReputationScorer`` is not an MF scorer and ``MFTopicScorer_Unassigned`` is left out:
+#: the noteTopics table never contains "Unassigned", so it is always empty). Scorers with
+#: ``final_scoring=False`` are prescored only.
+ALL_MF_SCORERS: tuple[ScorerConfig, ...] = (
+    CORE_WITH_TOPICS, CORE, EXPANSION, EXPANSION_PLUS,
+    *(GROUPS[g] for g in range(13, 0, -1)), GROUP_14, GROUP_33, GROUP_18, GROUP_15,
+    *TOPIC_SCORERS.values(), TOPIC_IN_DIMENSION_TWO,
+    MULTI_GROUP_1,
+)
+
+#: Every scorer preset by name (``cnlab score --scorers NAME,...``).
+SCORERS: dict[str, ScorerConfig] = {s.name: s for s in ALL_MF_SCORERS}
+
+
+def meta_scorer_names(scorers) -> tuple[str, ...]:
+    """Official ``Scorers`` enum names whose meta rules a run of ``scorers`` attaches (spec 04
+    §11.3), in order, without duplicates; prescoring-only scorers contribute nothing."""
+    out: list[str] = []
+    for s in scorers:
+        if s.final_scoring and s.meta_scorer not in out:
+            out.append(s.meta_scorer)
+    return tuple(out)
 
 #: Meta scorers that a Core-only run attaches rules for (``--scorers MFCoreScorer``).
 CORE_ONLY: tuple[str, ...] = ("MFCoreScorer",)
@@ -265,7 +428,7 @@ class ScoringConfig:
     ----------
     scorers
         MF scorers to run, in order (official ``_get_scorers``; cnlab runs Core only by
-        default — the other presets use the same machinery but are not parity-tested).
+        default; :meth:`official_mf` runs the whole MF roster, :data:`ALL_MF_SCORERS`).
     enabled_meta_scorers
         Scorer names whose meta rules are attached (official ``--scorers``; spec 04
         §11.3: rules 2–16 of absent scorers are removed, 17–20 always run).
@@ -284,6 +447,13 @@ class ScoringConfig:
         assigned a topic; or a ``noteTopics`` frame (noteId, noteTopic) to use as is.
     check_train_error
         Abort when the round-1 train MSE exceeds the scorer's limit (official always).
+    gaussian
+        Gaussian scorers to run in final scoring (:class:`cnlab.gaussian.GaussianConfig`, spec
+        06 §E; e.g. ``tuple(cnlab.gaussian.GAUSSIAN_SCORERS.values())``); none by default. Each
+        reads the prescoring rows of its MF source scorer (``MFCoreScorer``,
+        ``MFGroupScorer_15``, ``MFTopicScorer_InDimensionTwo``), which must be in ``scorers`` (or
+        in the given prescoring outputs). Their meta rules (04 §11.3 rules 12–14, 16) are attached
+        automatically.
     """
 
     scorers: tuple[ScorerConfig, ...] = (CORE,)
@@ -294,6 +464,19 @@ class ScoringConfig:
     use_pss: bool = True
     topics: Any = "model"
     check_train_error: bool = True
+    gaussian: tuple[Any, ...] = ()
+
+    @classmethod
+    def official_mf(cls, **changes: Any) -> "ScoringConfig":
+        """Run every MF scorer of the official roster (:data:`ALL_MF_SCORERS`) with the meta rules
+        of every scorer that runs (``enabled_meta_scorers`` = :func:`meta_scorer_names`).
+
+        Gaussian scorers (and the rules that read them: GaussianModel, GaussianCoreWithTopicsModel,
+        GroupModel15NMR) are not part of it. ``changes`` are applied on top
+        (``ScoringConfig.official_mf(seed=7)``).
+        """
+        base = cls(scorers=ALL_MF_SCORERS, enabled_meta_scorers=meta_scorer_names(ALL_MF_SCORERS))
+        return dataclasses.replace(base, **changes)
 
     def with_(self, **changes: Any) -> "ScoringConfig":
         """Return a copy with ``changes`` applied (``dataclasses.replace``)."""

@@ -32,7 +32,7 @@ from cnlab.pipeline._log import StageTimer
 from cnlab.pipeline.config import ScorerConfig
 from cnlab.pipeline.prescoring import prepare_ratings
 from cnlab.pipeline.prescoring_io import PrescoringMeta, PrescoringOutput
-from cnlab.pipeline.slicing import filter_input, postprocess_output
+from cnlab.pipeline.slicing import filter_input, postprocess_family, postprocess_output
 from cnlab.preprocess import filter_ratings
 from cnlab.scoring.scored_notes import compute_scored_notes
 
@@ -76,7 +76,7 @@ class FinalOutput:
     slice_counts: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> str:
-        st = self.scored_notes.get(f"{self.scorer.prefix}RatingStatus")
+        st = self.scored_notes.get(self.scorer.note_column_map()[schema.RATING_STATUS])
         vc = st.value_counts().to_dict() if st is not None else {}
         lines = [f"{self.scorer.name} final: {len(self.scored_notes)} notes {vc}"]
         for k, c in self.calls.items():
@@ -190,9 +190,12 @@ def num_final_round_ratings(scoped: pd.DataFrame, helpfulness: pd.DataFrame) -> 
 
 
 def empty_final(scorer: ScorerConfig) -> FinalOutput:
-    sn = pd.DataFrame(columns=[schema.NOTE_ID, *scorer.scored_note_columns()])
-    hs = pd.DataFrame(columns=[schema.RATER_ID, *scorer.helpfulness_columns()])
-    aux = pd.DataFrame(columns=[schema.NOTE_ID, *scorer.aux_columns()])
+    def frame(key: str, dtype, cols: list[str]) -> pd.DataFrame:
+        return pd.DataFrame({key: pd.Series(dtype=dtype), **{c: pd.Series(dtype=object) for c in cols}})
+
+    sn = frame(schema.NOTE_ID, np.int64, scorer.scored_note_columns())
+    hs = frame(schema.RATER_ID, np.int32, scorer.helpfulness_columns())
+    aux = frame(schema.NOTE_ID, np.int64, scorer.aux_columns())
     return FinalOutput(scorer, sn, hs, aux, sn.copy())
 
 
@@ -286,10 +289,12 @@ def score_final(
     if "internalNoteInterceptPopulationSampled" not in sn.columns:
         sn = sn.assign(internalNoteInterceptPopulationSampled=np.nan)
 
-    with timer.stage("postprocess (capture threshold)", len(sn)) as st:
+    with timer.stage("postprocess (capture threshold, group / topic columns)", len(sn)) as st:
         post = postprocess_output(sn, r, enrollment, scorer)
+        # group: in-group helpfulness rows + modelingGroup_<i>; topic: noteTopic_<t> + confidence
+        post, helpfulness = postprocess_family(post, main.helpfulness, r, enrollment, scorer)
         st["rows_out"] = len(post)
-    nfr = num_final_round_ratings(scoped, main.helpfulness)
+    nfr = num_final_round_ratings(scoped, helpfulness)
     post = post.merge(nfr, on=nid, how="left")
 
     mapping = scorer.note_column_map()
@@ -298,8 +303,9 @@ def score_final(
     scored_notes = ext.reindex(columns=sn_cols)
     aux = ext.reindex(columns=[nid, *scorer.aux_columns()]) if scorer.has_aux else \
         pd.DataFrame(columns=[nid])
-    hs = main.helpfulness.rename(columns=scorer.rater_column_map())
+    hs = helpfulness.rename(columns=scorer.rater_column_map())
     hs = hs.reindex(columns=[rid, *scorer.helpfulness_columns()])
     return FinalOutput(scorer, scored_notes.reset_index(drop=True), hs.reset_index(drop=True),
                        aux.reset_index(drop=True), sn, calls,
-                       {"ratings_in": len(ratings), "scoped": len(scoped)})
+                       {"ratings_in": len(ratings), "scoped": len(scoped),
+                        **{k: len(v) for k, v in subsets.items()}})

@@ -274,6 +274,17 @@ def prescore(
         dil.rater_params, on=rid, how="inner")
 
     tag_thr: dict[str, float] = {}
+    if sn1 is None:
+        # Scorers without reputation filtering (topic scorers) still compute the round-1 scored
+        # notes for the tag thresholds (spec 02 §3.1: scoredNotesT is outside that branch).
+        with timer.stage("intermediate scored notes (round 1, for tag thresholds)", len(scoped)) as st:
+            sn1 = compute_scored_notes(
+                scoped, round1.note_params, round1.rater_params, nsh,
+                thresholds=thresholds, final_round=False, tag_thresholds=None,
+                epoch_millis=epoch_millis,
+            )
+            st["rows_out"] = len(sn1)
+        inter["scored_notes_round1"] = sn1
     if sn1 is not None:
         with timer.stage("tag-filter thresholds", len(scoped)) as st:
             # tag weights from the final-round factors; CRH flags from round-1 labels (02 §3.2)

@@ -1,6 +1,7 @@
-"""End-to-end Core scoring: ``score(dataset) -> ScoringResult`` (spec 04 §8, §10, §11, §13).
+"""End-to-end scoring: ``score(dataset) -> ScoringResult`` (spec 04 §8, §10, §11, §13).
 
-Order (official ``runner.main`` with ``--scorers MFCoreScorer``)::
+Core only by default; ``ScoringConfig.official_mf()`` runs every MF scorer. Order (official
+``runner.main``)::
 
     preprocess (funnel)                                    04 §4
     topics: train + assign (or given)                      05 A
@@ -8,7 +9,8 @@ Order (official ``runner.main`` with ``--scorers MFCoreScorer``)::
     prescoring ratings = PSS-coalesced with the raw frame  05 B.4
     prescore each scorer                                   02 §3
     final ratings = PSS-coalesced with the dropna'd rater-output PSS rows (05 B.4)
-    score_final each scorer                                02 §4
+    score_final each scorer (not the prescoring-only ones) 02 §4
+    merge all scorers' outputs, coalesce group/topic       04 §9.4, §10.1 step 9
     note stats over all final ratings                      04 §10.1 step 11a
     meta_score with the enabled scorers' rules             04 §11
     new note status history (now = epoch_millis)           04 §13
@@ -30,6 +32,7 @@ from cnlab import schema
 from cnlab.contributors import contributor_scores
 from cnlab.io import restore_ids
 from cnlab.pipeline._log import StageTimer
+from cnlab.pipeline.combine import combine_final_results, combine_helpfulness
 from cnlab.pipeline.config import ScoringConfig
 from cnlab.pipeline.final import FinalOutput, score_final
 from cnlab.pipeline.prescoring import combine, prescore
@@ -123,6 +126,11 @@ class ScoringResult:
             return {key: self.frames[key].copy() for key in OUTPUT_KEYS}
         return {key: restore_ids(self.frames[key], self.participants, _ID_COLUMNS[key])
                 for key in OUTPUT_KEYS}
+
+    def final_helpfulness(self) -> pd.DataFrame:
+        """Every final scorer's helpfulness rows merged on raterParticipantId, group families
+        coalesced (:func:`cnlab.pipeline.combine.combine_helpfulness`; participant codes)."""
+        return combine_helpfulness(self.final.values())
 
     def summary(self) -> str:
         sn = self.frames["scored_notes"]
@@ -260,21 +268,29 @@ def score(
         st["note"] = f"{0 if final_pss is None else len(final_pss)} PSS rows"
     finals: dict[str, FinalOutput] = {}
     for sc in config.scorers:
+        if not sc.final_scoring:  # prescoring-only (MFGroupScorer_15, MFTopicScorer_InDimensionTwo)
+            log.info("%s: prescoring only; final scoring skipped", sc.name)
+            continue
         t = StageTimer(prefix=f"{sc.name} final: ")
         finals[sc.name] = score_final(fin_ratings, nsh, enrollment, sc, prescoring,
                                       note_topics=nt, seed=seed,
                                       pseudoraters=config.pseudoraters, epoch_millis=epoch,
                                       timer=t)
         timer.records.extend(t.records)
+    if config.gaussian:  # Gaussian scorers: final scoring only, from their MF source's prescoring rows
+        from cnlab.gaussian import gaussian_score_final
+
+        for gc in config.gaussian:
+            t = StageTimer(prefix=f"{gc.name} final: ")
+            finals[gc.name] = gaussian_score_final(fin_ratings, nsh, enrollment, gc, prescoring,
+                                                   note_topics=nt, seed=seed, epoch_millis=epoch, timer=t)
+            timer.records.extend(t.records)
 
     # -- combine, note stats, meta, NSH ---------------------------------------------------
     nid = schema.NOTE_ID
-    sn = pd.DataFrame({nid: nsh[nid].to_numpy()})
-    aux = sn.copy()
-    for f in finals.values():
-        sn = sn.merge(f.scored_notes, on=nid, how="outer")
-        if f.scorer.has_aux:
-            aux = aux.merge(f.aux_note_info, on=nid, how="outer")
+    with timer.stage("combine scorers (merge + coalesce group/topic columns)", len(nsh)) as st:
+        sn, aux = combine_final_results(finals.values(), nsh)
+        st["rows_out"] = len(sn)
     for c in ("coreNegFactor_populationSampledRatingCount", "corePosFactor_populationSampledRatingCount"):
         if c in aux.columns:
             aux[c] = aux[c].fillna(0).astype(np.int64)
@@ -290,7 +306,9 @@ def score(
     sn["pflipProba"] = np.nan  # pflip is not part of a Core-only cnlab run
 
     with timer.stage("meta scoring", len(sn)) as st:
-        meta = meta_score(sn, aux, nsh, epoch_millis=epoch, scorers=list(config.enabled_meta_scorers))
+        meta_names = list(config.enabled_meta_scorers)  # + rules 12–14/16 of the Gaussian scorers that ran
+        meta_names += [g.meta_scorer for g in config.gaussian if g.meta_scorer and g.meta_scorer not in meta_names]
+        meta = meta_score(sn, aux, nsh, epoch_millis=epoch, scorers=meta_names)
         st["rows_out"] = len(meta)
         st["note"] = ", ".join(f"{k}={v}" for k, v in meta["decidedBy"].value_counts().items())
     aux_meta_cols = list(META_AUX_COLUMNS)

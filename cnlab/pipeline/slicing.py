@@ -36,6 +36,14 @@ def _topic_note_ids(note_topics: pd.DataFrame | None) -> np.ndarray:
     return nt[schema.NOTE_ID].to_numpy()
 
 
+def notes_of_topic(note_topics: pd.DataFrame | None, topic: str) -> np.ndarray:
+    """Note ids the noteTopics table assigns to ``topic`` (official ``includedTopics``)."""
+    if note_topics is None or len(note_topics) == 0:
+        return np.array([], dtype=np.int64)
+    nt = note_topics[note_topics["noteTopic"].astype(object) == topic]
+    return nt[schema.NOTE_ID].to_numpy()
+
+
 def in_group(
     rater_ids: pd.Series,
     enrollment: pd.DataFrame,
@@ -72,8 +80,9 @@ def filter_input(
     """Restrict ratings and note status history to a scorer's scope (spec 02 §2).
 
     1. no group / topic restriction → inputs unchanged;
-    2. ``topic_scope == "exclude_all"``: drop ratings and NSH rows of every note in
-       ``note_topics``;
+    2. ``scorer.topic`` set (topic scorers): keep only ratings and NSH rows of notes assigned
+       to that topic; ``topic_scope == "exclude_all"``: drop ratings and NSH rows of every
+       note in ``note_topics``;
     3. groups: keep ratings whose rater is in group (unenrolled → include_unassigned);
        with ``strict_inclusion`` first keep only notes whose in-group share ≥ the
        capture threshold. NSH is not filtered by groups.
@@ -82,6 +91,10 @@ def filter_input(
     """
     n_in, nsh_in = len(ratings), len(status_history)
     r, nsh = ratings, status_history
+    if scorer.topic is not None:
+        ids = notes_of_topic(note_topics, scorer.topic)
+        r = r[r[schema.NOTE_ID].isin(ids)]
+        nsh = nsh[nsh[schema.NOTE_ID].isin(ids)]
     if scorer.topic_scope == "exclude_all":
         topic_ids = _topic_note_ids(note_topics)
         if len(topic_ids):
@@ -130,3 +143,76 @@ def postprocess_output(
     share = capture_share(raw_ratings, enrollment, scorer)
     keep = share.index[share.to_numpy() >= scorer.capture_threshold]
     return scored_notes[scored_notes[schema.NOTE_ID].isin(keep)].reset_index(drop=True)
+
+
+def restrict_to_group_members(
+    helpfulness: pd.DataFrame, enrollment: pd.DataFrame, scorer: ScorerConfig
+) -> pd.DataFrame:
+    """Group / multi-group helpfulness rows: only raters whose enrollment modelingGroup is in
+    the scorer's groups (spec 02 §5; authors outside the group can appear through the outer
+    join with the prescoring rows), stamped ``modelingGroup_<i>`` / ``modelingMultiGroup_<i>``."""
+    rid = schema.RATER_ID
+    enr = enrollment[[schema.PARTICIPANT_ID, schema.MODELING_GROUP]].drop_duplicates(schema.PARTICIPANT_ID)
+    grp = pd.Series(enr[schema.MODELING_GROUP].to_numpy(dtype=np.float64, na_value=np.nan),
+                    index=enr[schema.PARTICIPANT_ID].to_numpy())
+    g = grp.reindex(helpfulness[rid].to_numpy()).to_numpy()
+    keep = np.isin(g, np.array(sorted(scorer.included_groups or ()), dtype=np.float64))
+    out = helpfulness[keep].reset_index(drop=True)
+    return out.assign(**{scorer.modeling_column: scorer.group_id})
+
+
+def topic_note_confident(
+    scored_notes: pd.DataFrame,
+    helpfulness: pd.DataFrame,
+    raw_ratings: pd.DataFrame,
+    n: int,
+) -> np.ndarray:
+    """Topic confidence bit per scored-note row (spec 05 A.9, 02 §5).
+
+    Over the raw final-scoring ratings of notes with a non-NaN intercept, count ratings from
+    raters whose returned factor is ≥ 0 and < 0 (raters without a factor are ignored; every
+    helpfulness level counts)::
+
+        confident = (#ratings with f_u ≥ 0 > n) ∧ (#ratings with f_u < 0 > n)
+    """
+    nid, rid = schema.NOTE_ID, schema.RATER_ID
+    scored_ids = scored_notes.loc[scored_notes[schema.NOTE_INTERCEPT].notna(), nid].to_numpy()
+    fac = helpfulness[[rid, schema.RATER_FACTOR1]].dropna().drop_duplicates(rid)
+    f = pd.Series(fac[schema.RATER_FACTOR1].to_numpy(dtype=np.float64), index=fac[rid].to_numpy())
+    r = raw_ratings[raw_ratings[nid].isin(scored_ids)]
+    rf = f.reindex(r[rid].to_numpy()).to_numpy()
+    notes = r[nid].to_numpy()
+    pos = pd.Series(rf >= 0).groupby(notes).sum()
+    neg = pd.Series(rf < 0).groupby(notes).sum()
+    ok = (pos > n) & (neg > n)
+    return ok.reindex(scored_notes[nid].to_numpy(), fill_value=False).to_numpy(dtype=bool)
+
+
+def postprocess_family(
+    scored_notes: pd.DataFrame,
+    helpfulness: pd.DataFrame,
+    raw_ratings: pd.DataFrame,
+    enrollment: pd.DataFrame,
+    scorer: ScorerConfig,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Group / multi-group / topic post-processing after the capture filter (spec 02 §5, 04 §9.2).
+
+    * group, multi-group: helpfulness rows only for in-group raters
+      (:func:`restrict_to_group_members`); ``modelingGroup_<i>`` / ``modelingMultiGroup_<i>`` =
+      group id on every (capture-filtered) note row and helpfulness row;
+    * topic: ``noteTopic_<t>`` = topic on every row; ``topicNoteConfident_<t>`` =
+      :func:`topic_note_confident` with ``num_confidence_ratings``;
+    * other scorers: inputs unchanged.
+
+    ``scored_notes`` / ``helpfulness`` carry internal column names; the added columns already
+    have their external (suffixed) names.
+    """
+    if scorer.family in ("group", "multi_group"):
+        sn = scored_notes.assign(**{scorer.modeling_column: scorer.group_id})
+        return sn, restrict_to_group_members(helpfulness, enrollment, scorer)
+    if scorer.family == "topic":
+        conf = topic_note_confident(scored_notes, helpfulness, raw_ratings, scorer.num_confidence_ratings)
+        sn = scored_notes.assign(**{f"noteTopic{scorer.suffix}": scorer.topic,
+                                    f"topicNoteConfident{scorer.suffix}": conf})
+        return sn, helpfulness
+    return scored_notes, helpfulness

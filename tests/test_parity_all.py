@@ -1,0 +1,144 @@
+"""Tier-3 parity of every MF scorer and of their reconciliation with ``small`` (pass 2).
+
+Final scoring of the whole MF roster (``ScoringConfig.official_mf()``) starts from the official
+prescoring (~35 s on 2 shared cores, TensorFlow start-up included). Reproduce the figures with
+``.venv/bin/python bench/parity_all.py --mode final`` (bench/RESULTS.md, "Parity — all MF scorers").
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from cnlab import schema
+
+pytestmark = pytest.mark.parity
+
+#: Final scoring from the official prescoring is deterministic officially; what remains is float32
+#: Adam arithmetic (TF vs PyTorch reduction order). Observed max |Δ| 3.5e-5 over the one-instance
+#: scorers, the topic scorers and the multi-group scorer (Core test: same constant).
+FINAL_INTERCEPT_ATOL = 1e-4
+#: Small group fits (a few hundred ratings) end on the 1e-7 convergence test within a few epochs
+#: of the official one (group 1: epoch 100–102 vs 98, depending on the float reduction order),
+#: and a note with 5 ratings still moves ~5e-4 per epoch there. Observed max |Δ| 1.1e-3.
+GROUP_INTERCEPT_ATOL = 5e-3
+#: MFGroupScorer_14's normalized-loss second fit re-initializes every note randomly and unfreezes
+#: the raters (spec 01 §9), in final scoring too: it cannot be bit-identical. Observed max |Δ|
+#: intercept 0.011 (seed 42), 0.012–0.015 over seeds 0–3.
+GROUP14_INTERCEPT_ATOL = 0.05
+#: ... and its factors (the normalized loss reweights by factor sign; observed 0.038).
+GROUP14_FACTOR_ATOL = 0.1
+#: Statuses of group 14's 31 notes: 31/31 at seed 42; at seed 2 one note
+#: (2110336497183483113, official intercept 0.0033 vs cnlab −0.0117 around crnh −0.01) flips.
+GROUP14_STATUS_AGREEMENT = 0.9
+#: Notes whose final status needs a model cnlab does not run (Gaussian scorers, the Gaussian
+#: InDimensionTwo topic scorer): 32 of 2,000 notes (decidedBy); every other note must agree.
+MIN_FINAL_AGREEMENT = 1 - 40 / 2000
+
+
+def _bench(small_dir: Path):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    import parity_all  # noqa: E402
+
+    parity_all.set_fixtures(small_dir)
+    return parity_all
+
+
+@pytest.fixture(scope="module")
+def run_all(small_dir):
+    pa = _bench(small_dir)
+    res, _ = pa.run("final")
+    return pa, res
+
+
+@pytest.fixture(scope="module")
+def per_scorer(run_all):
+    pa, res = run_all
+    return pa.per_scorer(res).set_index("scorer")
+
+
+def test_row_counts_match_official_log(run_all):
+    # log_final.txt.gz per scorer: scoped ratings, NoHighVol / NoCorrelated / PopulationSampled
+    # subsets, final-round ratings of every MF call, rows after the capture filter.
+    pa, res = run_all
+    cnt = pa.compare_counts(res)
+    assert len(cnt) == 25
+    assert cnt["equal"].all(), cnt[~cnt["equal"]].to_string()
+    rows = {n: len(f.scored_notes) for n, f in res.final.items()}
+    assert (rows["MFCoreWithTopicsScorer"], rows["MFCoreScorer"], rows["MFExpansionScorer"],
+            rows["MFExpansionPlusScorer"], rows["MFGroupScorer_13"], rows["MFGroupScorer_14"],
+            rows["MFGroupScorer_18"], rows["MFMultiGroupScorer_1"]) == (1892, 1282, 1989, 2000, 7, 31, 3, 3)
+    assert rows["MFGroupScorer_33"] == 0  # no prescoring rows officially (empty scope)
+    assert "MFGroupScorer_15" not in res.final and "MFTopicScorer_InDimensionTwo" not in res.final
+
+
+def test_every_scorer_status_and_parameters(per_scorer):
+    for name, row in per_scorer.iterrows():
+        agree, n = map(int, row["status agree"].split("/"))
+        if name == "MFGroupScorer_14":
+            assert agree >= GROUP14_STATUS_AGREEMENT * n, name
+            atol, fatol = GROUP14_INTERCEPT_ATOL, GROUP14_FACTOR_ATOL
+        else:
+            assert agree == n, (name, row["status disagreements"])
+            atol = fatol = GROUP_INTERCEPT_ATOL if name.startswith("MFGroupScorer") else FINAL_INTERCEPT_ATOL
+        o, c = map(int, row["notes (off / cn)"].split(" / "))
+        assert o == c, name
+        for col, tol in (("intercept", atol), ("factor", fatol), ("noHighVol", atol), ("noCorrelated", atol)):
+            v = row[f"{col} max|Δ|"]
+            assert pd.isna(v) or v <= tol, (name, col, v)
+            assert row[f"{col} NaN mismatch"] == 0, (name, col)
+        for col in ("activeRules equal", "NumFinalRoundRatings equal"):
+            a, b = row[col].split("/")
+            assert a == b, (name, col)
+        if name.startswith("MFTopicScorer"):
+            a, b = row["confident equal"].split("/")
+            assert a == b, name
+
+
+def test_coalesced_family_columns(run_all, small_dir):
+    _, res = run_all
+    off = pd.read_csv(small_dir / "official-all" / "scored_notes.tsv.gz", sep="\t")
+    m = off.merge(res.outputs()["scored_notes"], on="noteId", suffixes=("_o", "_c"))
+    # official values produced by Gaussian scorers: GaussianGroupScorer_15, Gaussian InDimensionTwo
+    gauss = (m["modelingGroup_o"] == 15) | (m["noteTopic_o"] == "InDimensionTwo")
+    assert int(gauss.sum()) == 86
+    for col in ("modelingGroup", "modelingMultiGroup", "noteTopic", "topicNoteConfident",
+                "groupRatingStatus", "multiGroupRatingStatus", "topicRatingStatus"):
+        a, b = (m[f"{col}_{k}"].astype(object).map(lambda v: "<NA>" if pd.isna(v) else str(v)) for k in "oc")
+        assert ((a == b) | gauss).all(), (col, m.loc[~gauss & (a != b), "noteId"].tolist()[:5])
+
+
+def test_final_status_all_notes(run_all):
+    pa, res = run_all
+    fs = pa.final_status(res)
+    assert fs["notes"] == 2000
+    assert fs["both_agree"] >= MIN_FINAL_AGREEMENT * 2000
+    # every disagreement goes through a rule reading a model cnlab does not run yet
+    assert fs["unexplained"] == 0
+    causes = set(fs["disagreements_by_cause"])
+    assert causes <= {"official chain uses GaussianModel", "official chain uses GaussianCoreWithTopicsModel",
+                      "official chain uses TopicModel05", "official chain uses GroupModel15NMR",
+                      "stabilization"}, causes
+    assert set(fs["status_disagreements_by_official_decidedBy"]) <= {
+        "GaussianModel (v1.0)", "GaussianCoreWithTopicsModel (v1.0)", "TopicModel05 (v1.0)"}
+
+
+def test_outputs_and_helpfulness(run_all):
+    pa, res = run_all
+    outs = res.outputs()
+    sn = outs["scored_notes"]
+    assert list(sn.columns) == list(schema.SCORED_NOTES_COLUMNS) and sn["noteId"].is_unique
+    assert sn["finalRatingStatus"].isin(schema.FINAL_STATUSES).all()
+    # contributor scoring: only contributors touched by the Gaussian-decided notes may differ
+    hs = pa.parity_core.compare_helpfulness(res)
+    assert hs["same_contributors"] and hs["rows_cnlab"] == 1487
+    assert set(hs["different_notes_by_decider"]) <= {"GaussianModel (v1.0)", "GaussianCoreWithTopicsModel (v1.0)"}
+    untouched = {c: v["differ_untouched"] for c, v in hs["columns"].items() if v["differ_untouched"]}
+    assert not untouched, untouched
+    # the per-scorer final view coalesces the group columns
+    fh = res.final_helpfulness()
+    assert fh[schema.RATER_ID].is_unique and "groupRaterIntercept" in fh.columns
+    assert not any(c.startswith("groupRaterIntercept_") for c in fh.columns)
