@@ -207,7 +207,7 @@ def per_scorer(res) -> pd.DataFrame:
                 row["activeRules equal"] = f"{int(_same(a, b).sum())}/{len(sel)}"
         row["status disagreements"] = ", ".join(
             f"{int(n)}: {x}→{y}" for n, x, y in zip(sel.loc[~agree, "noteId"], sel.loc[~agree, f"{st}_off"],
-                                                      sel.loc[~agree, f"{st}_cn"]))[:300]
+                                                      sel.loc[~agree, f"{st}_cn"]))
         rows.append(row)
     return pd.DataFrame(rows)
 

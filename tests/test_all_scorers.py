@@ -235,3 +235,18 @@ def test_combine_helpfulness_coalesces_group_rater_columns():
     assert out[RID].tolist() == [1, 2, 3]
     assert np.allclose(out["groupRaterIntercept"].to_numpy(), [np.nan, .5, np.nan], equal_nan=True)
     assert np.allclose(out["modelingGroup"].to_numpy(), [np.nan, 4, np.nan], equal_nan=True)
+
+
+def test_cli_scorers_select_meta_families():
+    import argparse
+
+    from cnlab.cli import _scoring_config
+
+    ns = argparse.Namespace(seed=None, epoch_millis=None, scorers="all-mf", pseudoraters=True)
+    cfg = _scoring_config(ns)
+    assert cfg.scorers == pc.ALL_MF_SCORERS
+    assert cfg.enabled_meta_scorers == pc.ScoringConfig.official_mf().enabled_meta_scorers
+    ns.scorers = "MFCoreScorer,MFGroupScorer_13,MFGroupScorer_15"
+    cfg = _scoring_config(ns)
+    assert [s.name for s in cfg.scorers] == ["MFCoreScorer", "MFGroupScorer_13", "MFGroupScorer_15"]
+    assert cfg.enabled_meta_scorers == ("MFCoreScorer", "MFGroupScorer")

@@ -142,3 +142,34 @@ def test_outputs_and_helpfulness(run_all):
     fh = res.final_helpfulness()
     assert fh[schema.RATER_ID].is_unique and "groupRaterIntercept" in fh.columns
     assert not any(c.startswith("groupRaterIntercept_") for c in fh.columns)
+
+
+def test_prescoring_of_topic_and_group_scorers(small_dir):
+    # cnlab's own prescoring of a topic scorer (no reputation filter: the final round is the
+    # prefiltered set, so the sizes are exact) and of a small group scorer, vs prescoring_meta.json.
+    import json
+
+    from cnlab.pipeline import config as pc
+    from cnlab.pipeline.prescoring import prescore
+    from cnlab.pipeline.prescoring_io import PSS_COLUMNS
+    from cnlab.pipeline.run import apply_pss
+    from cnlab.preprocess import preprocess
+    from cnlab.similarity import rater_clustering
+
+    pa = _bench(small_dir)
+    ds = pa.parity_core.load_dataset()
+    pre = preprocess(ds)
+    pss = rater_clustering(pre.notes, pre.ratings).reindex(columns=list(PSS_COLUMNS))
+    ratings = apply_pss(pre.notes, pre.ratings, pss)
+    with open(small_dir / "official-all" / "prescoring" / "prescoring_meta.json") as fh:
+        off = json.load(fh)
+    off = off.get("metaScorerOutput", off)
+    for sc in (pc.TOPIC_SCORERS["MessiRonaldo"], pc.GROUPS[12]):
+        out = prescore(ratings, pre.status_history, ds.enrollment, sc, note_topics=pa.parity_core.official_topics(),
+                       seed=42)
+        m, o = out.meta[sc.name], off[sc.name]
+        assert (m.final_round_num_ratings, m.final_round_num_notes, m.final_round_num_users) == \
+            (o["finalRoundNumRatings"], o["finalRoundNumNotes"], o["finalRoundNumUsers"]), sc.name
+        # tag thresholds exist for topic scorers too (spec 02 §3.1: outside the reputation branch)
+        assert set(m.tag_filtering_thresholds) == set(o["tagFilteringThresholds"]), sc.name
+        assert (out.note_model_output["scorerName"] == sc.name).all()

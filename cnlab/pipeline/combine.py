@@ -123,9 +123,7 @@ def merge_unique(base: pd.DataFrame, part: pd.DataFrame, *, key: str, what: str,
     if key not in part.columns:
         raise ValueError(f"{what}: missing key column {key!r}")
     p = part
-    if len(p) and base[key].dtype != p[key].dtype:
-        p = p.assign(**{key: p[key].astype(base[key].dtype)})
-    elif not len(p):
+    if p[key].dtype != base[key].dtype:  # e.g. an empty scorer output with an object key column
         p = p.assign(**{key: p[key].astype(base[key].dtype)})
     out = base.merge(p, on=key, how="outer")
     if not expand and len(out) != len(base):

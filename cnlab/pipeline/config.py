@@ -472,8 +472,9 @@ class ScoringConfig:
         of every scorer that runs (``enabled_meta_scorers`` = :func:`meta_scorer_names`).
 
         Gaussian scorers (and the rules that read them: GaussianModel, GaussianCoreWithTopicsModel,
-        GroupModel15NMR) are not part of it. ``changes`` are applied on top
-        (``ScoringConfig.official_mf(seed=7)``).
+        GroupModel15NMR) are not part of it; the whole official roster is
+        ``ScoringConfig.official_mf(gaussian=tuple(cnlab.gaussian.GAUSSIAN_SCORERS.values()))``.
+        ``changes`` are applied on top (``ScoringConfig.official_mf(seed=7)``).
         """
         base = cls(scorers=ALL_MF_SCORERS, enabled_meta_scorers=meta_scorer_names(ALL_MF_SCORERS))
         return dataclasses.replace(base, **changes)

@@ -308,7 +308,8 @@ def prescore(
 
     g = dil.global_intercepts
     meta = PrescoringMeta(
-        global_intercept=float(final.global_intercept),
+        # official: None (NaN here) for a model without global intercept (InDimensionTwo)
+        global_intercept=float(final.global_intercept) if mf_cfg.use_global_intercept else float("nan"),
         low_diligence_global_intercept=(float(g.first_round), float(g.second_round),
                                         float(g.final_round)),
         tag_filtering_thresholds=tag_thr,

@@ -99,7 +99,7 @@ class PrescoringMeta:
         """The official json layout of one scorer's entry."""
         f, s, t = self.low_diligence_global_intercept
         return {
-            "globalIntercept": float(self.global_intercept),
+            "globalIntercept": None if np.isnan(self.global_intercept) else float(self.global_intercept),
             "lowDiligenceGlobalIntercept": {"firstRound": f, "secondRound": s, "finalRound": t},
             "tagFilteringThresholds": {k: float(v) for k, v in self.tag_filtering_thresholds.items()},
             "finalRoundNumRatings": int(self.final_round_num_ratings),

@@ -1,0 +1,1085 @@
+"""pflip: will a note that is about to show Helpful later lose that status? (spec 06 §A)
+
+A supervised model trained in prescoring on notes whose fate is known (locked CRH = negative,
+"was CRH / entered stabilization, then locked NMR or CRNH" = positive ``FLIP``) and applied in
+final scoring to notes in (or just out of) the stabilization window. Its only effect on status is
+inside ``NmrDueToMinStableCrhTime`` (spec 04 §11.7): a note is released to CRH early only if its
+label is ``"CRH"``; ``"FLIP"`` *or no prediction* keeps it NMR until the 60-minute cap.
+
+Pipeline (spec 06 §A.3–§A.10)::
+
+    candidates = NSH ⋈ notes, tweetId > 0, classification present            §A.3
+    training:   tweetId > 1825679568688054351, ≥ 1 rating; labels            §A.4
+                cutoff = max(first(stab | CRH) − 15 min, min(5th, last) rating time),
+                one copy per cutoff mode (MIN, MAX)                            §A.5
+    ratings on all notes of the candidates' posts ⋈ rater factor             §A.6
+    per note: latency, author, first/burst/recent rating counts,
+              peer-note counts, and for LOCAL / PEER_MISLEADING /
+              PEER_NON_MISLEADING ratings: rater:level tokens, rater:tag
+              tokens, 9 factor×level counts, 7 helpful-factor stats,
+              22 tag ratios                                                    §A.7
+    pre-transform (clip at training quantiles, log2)                           §A.8
+    ColumnTransformer (one-hot, bags of tokens, k-means bins, crosses)
+      → VarianceThreshold → L1 logistic regression (liblinear)                 §A.8
+    threshold: decision value where the *training* FPR is closest to 0.6       §A.9
+    predict: FLIP if decision > threshold; pflipProba = P(FLIP)                §A.10
+
+scikit-learn builds the pipeline (the official model is a scikit-learn pipeline). Two places where
+the installed scikit-learn behaves differently from the pinned 1.0.2 are reproduced explicitly
+(:class:`LegacyKMeansBins`): 1-D k-means uses Elkan's algorithm (1.0.2 ``algorithm="auto"``)
+and ``transform`` adds 1.0.2's ``1e-8 + 1e-5·|x|`` before binning.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import logging
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from cnlab import schema as S
+
+log = logging.getLogger("cnlab")
+
+__all__ = [
+    "PFlipConfig",
+    "PFlipModel",
+    "LABEL",
+    "PFLIP_PROBA",
+    "CRH_LABEL",
+    "FLIP_LABEL",
+    "tweet_creation_millis",
+    "candidate_notes",
+    "label_notes",
+    "scoring_cutoffs",
+    "rater_factors",
+    "peer_ratings",
+    "quick_rating_stats",
+    "burst_rating_stats",
+    "recent_rating_stats",
+    "peer_note_counts",
+    "rating_set_features",
+    "note_info",
+    "training_frame",
+    "pre_transform",
+    "clip_thresholds",
+    "roc_threshold",
+    "LegacyKMeansBins",
+]
+
+#: Output column of the predicted label (official ``pflip_plus_model.LABEL``).
+LABEL = "LABEL"
+#: Output column of P(FLIP) (official ``PFLIP_PROBA`` / scored-notes ``pflipProba``).
+PFLIP_PROBA = "pflipProba"
+CRH_LABEL = "CRH"
+FLIP_LABEL = "FLIP"
+
+MINUTE_MILLIS = 60_000
+#: Snowflake epoch of post ids: creation ms = (id >> 22) + this (official
+#: ``_get_timestamp_from_snowflake``).
+TWITTER_EPOCH_MILLIS = 1288834974657
+
+LOCAL, PEER_MISLEADING, PEER_NON_MISLEADING = "LOCAL", "PEER_MISLEADING", "PEER_NON_MISLEADING"
+PREFIXES: tuple[str, ...] = (LOCAL, PEER_MISLEADING, PEER_NON_MISLEADING)
+USER_HELPFULNESS = "USER_HELPFULNESS_RATINGS"
+USER_HELPFUL_TAGS = "USER_HELPFUL_TAGS"
+USER_NOT_HELPFUL_TAGS = "USER_NOT_HELPFUL_TAGS"
+RATER_FACTOR = "RATER_FACTOR"
+CUTOFF = "SCORING_CUTOFF_MTS"
+NOTE_CREATION = "noteCreationMillis"
+TWEET_CREATION = "tweetCreationMillis"
+LATENCY = "NOTE_WRITING_LATENCY"
+VIEWPOINTS: tuple[str, ...] = ("NEGATIVE", "NEUTRAL", "POSITIVE")
+LEVELS: tuple[str, ...] = (S.HELPFUL, S.SOMEWHAT_HELPFUL, S.NOT_HELPFUL)
+#: The 9 factor-sign × helpfulness-level count columns (viewpoint-major order).
+BUCKET_COUNT_COLUMNS: tuple[str, ...] = tuple(f"{v}_{lv}" for v in VIEWPOINTS for lv in LEVELS)
+#: The 7 statistics of the rater factors of HELPFUL ratings.
+STATS_COLUMNS: tuple[str, ...] = ("MAX_POS_HELPFUL", "MAX_NEG_HELPFUL", "MEAN_POS_HELPFUL",
+                                  "MEAN_NEG_HELPFUL", "STD_HELPFUL", "MAX_DIFF", "MEAN_DIFF")
+#: Peer-note count columns, in the order the pipeline consumes them.
+PEER_COUNT_COLUMNS: tuple[str, ...] = ("TOTAL_PEER_NOTES", "TOTAL_PEER_MISLEADING_NOTES",
+                                       "TOTAL_PEER_NON_MISLEADING_NOTES", "TOTAL_PEER_CRH_NOTES",
+                                       "TOTAL_PEER_STABILIZATION_NOTES")
+#: Tag-ratio order of the pipeline: the 13 not-helpful tags, then the 9 helpful tags (TSV order).
+RATIO_TAGS: tuple[str, ...] = (*S.NOT_HELPFUL_TAGS, *S.HELPFUL_TAGS)
+
+_NSH_FIRST_STAB = "timestampMillisOfFirstNmrDueToMinStableCrhTime"
+_NSH_FIRST_NON_NMR_TS = "timestampMillisOfFirstNonNMRStatus"
+_NSH_FIRST_NON_NMR = "firstNonNMRStatus"
+
+
+@dataclass(frozen=True)
+class PFlipConfig:
+    """Hyper-parameters of the pflip model (official ``PFlipPlusModel`` constructor defaults used by
+    ``run_prescoring``, spec 06 §A.2).
+
+    Attributes
+    ----------
+    rating_recency_cutoff_minutes
+        Assumed delay between a rating and the scoring run that sees it; training cutoffs are this
+        much before the stabilization / CRH time (official ``ratingRecencyCutoffMinutes`` 15).
+    helpfulness_rater_min
+        ``min_df`` of the rater:level token bags (official ``helpfulnessRaterMin`` 1).
+    tag_rater_min
+        ``min_df`` of the rater:tag token bags (official ``tagRaterMin`` 5).
+    helpful_tag_percentile, not_helpful_tag_percentile
+        χ² ``SelectPercentile`` of the helpful / not-helpful rater:tag bags (official
+        ``helpfulTagPercentile`` 10, ``notHelpfulTagPercentile`` 50).
+    C, max_iter, tol
+        L1 logistic regression (liblinear) strength, iterations and tolerance (official ``C`` 0.04,
+        ``maxIter`` 2500, ``tol`` 1e-4; ``penalty`` "l1", ``solver`` "liblinear", ``classWeight``
+        {0: 1, 1: 1}).
+    train_size
+        Share of the training rows used for fitting; the rest is a validation set whose metrics
+        are only reported (official ``trainSize`` 0.9).
+    crh_fp_rate
+        Target false-positive rate on the training set: the share of eventually-CRH notes that may
+        be predicted FLIP (official ``crhFpRate`` 0.6).
+    tag_ratio_bins, rating_count_bins, factor_stats_bins, burst_bins, latency_bins, peer_note_count_bins
+        k-means bins of each feature family (official ``tag_ratio_bins`` 10, ``rating_count_bins``
+        7, ``factor_stats_bins`` 10, ``burst_bins`` 5, ``latency_bins`` 10,
+        ``peer_note_count_bins`` 4).
+    rating_time_buckets
+        Windows in minutes of the first / burst / recent rating counts (official
+        ``_RATING_TIME_BUCKETS`` [1, 5, 15, 60]).
+    min_tweet_id
+        Training keeps notes on posts with a larger id (created after ≈2024-08-19, official
+        ``_MIN_TWEET_ID`` 1825679568688054351).
+    min_ratings_for_cutoff
+        The training cutoff is never before the time of the note's n-th rating (official
+        ``minRatings`` 5 of ``_compute_scoring_cutoff``).
+    factor_bound
+        Rater factors below −bound / above +bound are NEGATIVE / POSITIVE (official 0.3).
+    max_batch_size
+        Posts per prediction batch (official ``maxBatchSize`` 10,000).
+    kmeans_algorithm
+        1-D k-means algorithm of the bins: ``"elkan"`` is what scikit-learn 1.0.2 (pinned by the
+        official run) picks for ``algorithm="auto"``; ``"lloyd"`` is the modern default.
+    legacy_bin_transform
+        Bin values as scikit-learn 1.0.2 does (``digitize(x + 1e-8 + 1e-5·|x|)``); False uses the
+        installed version's ``searchsorted``.
+    """
+
+    rating_recency_cutoff_minutes: int = 15
+    helpfulness_rater_min: int = 1
+    tag_rater_min: int = 5
+    helpful_tag_percentile: int = 10
+    not_helpful_tag_percentile: int = 50
+    C: float = 0.04
+    max_iter: int = 2500
+    tol: float = 1e-4
+    train_size: float = 0.9
+    crh_fp_rate: float = 0.6
+    tag_ratio_bins: int = 10
+    rating_count_bins: int = 7
+    factor_stats_bins: int = 10
+    burst_bins: int = 5
+    latency_bins: int = 10
+    peer_note_count_bins: int = 4
+    rating_time_buckets: tuple[int, ...] = (1, 5, 15, 60)
+    min_tweet_id: int = 1825679568688054351
+    min_ratings_for_cutoff: int = 5
+    factor_bound: float = 0.3
+    max_batch_size: int = 10_000
+    kmeans_algorithm: Literal["elkan", "lloyd"] = "elkan"
+    legacy_bin_transform: bool = True
+
+    def timing_columns(self) -> tuple[list[str], list[str], list[str]]:
+        """``FIRST_*``, ``BURST_*`` and ``RECENT_*`` columns (totals then ratios)."""
+        def cols(kind: str) -> list[str]:
+            b = self.rating_time_buckets
+            return [f"{kind}_{m}_TOTAL" for m in b] + [f"{kind}_{m}_RATIO" for m in b]
+
+        return cols("FIRST"), cols("BURST"), cols("RECENT")
+
+
+# ================================================================== candidate notes and labels
+def _int_ids(values: pd.Series) -> np.ndarray:
+    """int64 post ids from an int or string column (unparseable / missing → −1)."""
+    if pd.api.types.is_integer_dtype(values.dtype):
+        return values.to_numpy(dtype=np.int64)
+    out = np.full(len(values), -1, dtype=np.int64)
+    for i, v in enumerate(values.astype(object).to_numpy()):
+        try:
+            out[i] = int(v)
+        except (TypeError, ValueError):
+            pass
+    return out
+
+
+def tweet_creation_millis(tweet_ids: np.ndarray) -> np.ndarray:
+    """Creation time of a post from its snowflake id: ``(id >> 22) + 1288834974657`` (06 §A.3)."""
+    return (np.asarray(tweet_ids, dtype=np.int64) >> 22) + TWITTER_EPOCH_MILLIS
+
+
+def candidate_notes(notes: pd.DataFrame, status_history: pd.DataFrame) -> pd.DataFrame:
+    """Notes the model can score (spec 06 §A.3).
+
+    ``NSH[noteId, createdAtMillis → noteCreationMillis] ⋈ notes[noteId, tweetId, classification]``
+    (inner), keeping ``tweetId > 0`` and a non-missing classification. Adds
+    ``tweetCreationMillis`` (snowflake time of the post). ``tweetId`` becomes int64.
+    """
+    nid = S.NOTE_ID
+    nsh = status_history[[nid, S.CREATED_AT]].rename(columns={S.CREATED_AT: NOTE_CREATION})
+    nn = pd.DataFrame({nid: notes[nid].to_numpy(dtype=np.int64),
+                       S.TWEET_ID: _int_ids(notes[S.TWEET_ID]),
+                       S.CLASSIFICATION: notes[S.CLASSIFICATION].astype(object).to_numpy()})
+    out = nsh.merge(nn, on=nid, how="inner")
+    out[NOTE_CREATION] = out[NOTE_CREATION].astype(np.int64)
+    out[TWEET_CREATION] = tweet_creation_millis(out[S.TWEET_ID].to_numpy())
+    keep = (out[S.TWEET_ID] > 0) & out[S.CLASSIFICATION].notna()
+    return out.loc[keep].reset_index(drop=True)
+
+
+def label_notes(status_history: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Training labels (spec 06 §A.4).
+
+    * ``CRH``  if ``lockedStatus == CRH``;
+    * ``FLIP`` if ``firstNonNMRStatus == CRH`` and ``lockedStatus ∈ {NMR, CRNH}``;
+    * ``FLIP`` if the note entered stabilization (``timestampMillisOfFirstNmrDueToMinStableCrhTime``
+      set), never had a non-NMR status and ``lockedStatus ∈ {NMR, CRNH}``;
+    * otherwise unlabeled. ``CRH`` labels of notes last decided by ScoringDriftGuard are dropped.
+
+    Returns ``(frame[noteId, LABEL], counts)`` with the label counts before / after the drift-guard
+    exclusion.
+    """
+    nsh = status_history
+    locked = nsh["lockedStatus"].astype(object)
+    first = nsh[_NSH_FIRST_NON_NMR].astype(object)
+    stab = pd.to_numeric(nsh[_NSH_FIRST_STAB], errors="coerce")
+    settled_low = locked.isin([S.NMR, S.CRNH]).to_numpy()
+    lab = np.full(len(nsh), None, dtype=object)
+    lab[(locked == S.CRH).to_numpy()] = CRH_LABEL
+    lab[(first == S.CRH).to_numpy() & settled_low] = FLIP_LABEL
+    lab[stab.notna().to_numpy() & first.isna().to_numpy() & settled_low] = FLIP_LABEL
+    has = np.array([x is not None for x in lab], dtype=bool)
+    decided = nsh["currentDecidedBy"].astype(object).fillna("").astype(str)
+    drift = (lab == CRH_LABEL) & decided.str.startswith("ScoringDriftGuard").to_numpy()
+    counts = {"crh_before_drift_guard": int((lab == CRH_LABEL).sum()),
+              "flip": int((lab == FLIP_LABEL).sum()),
+              "crh_dropped_drift_guard": int(drift.sum())}
+    keep = has & ~drift
+    out = pd.DataFrame({S.NOTE_ID: nsh[S.NOTE_ID].to_numpy(dtype=np.int64)[keep], LABEL: lab[keep]})
+    counts["crh"] = int((out[LABEL] == CRH_LABEL).sum())
+    return out, counts
+
+
+def scoring_cutoffs(
+    status_history: pd.DataFrame, ratings: pd.DataFrame, mode: Literal["MIN", "MAX"], *,
+    recency_cutoff_minutes: int = 15, min_ratings: int = 5,
+) -> pd.DataFrame:
+    """Per training note, the last rating time the model may see (spec 06 §A.5).
+
+    For notes that entered stabilization or were CRH::
+
+        base   = min | max (timestampMillisOfFirstNmrDueToMinStableCrhTime,
+                            timestampMillisOfFirstNonNMRStatus)          (NaN ignored)
+        floor  = min(time of the note's n-th rating, time of its last rating)   n = 5
+        cutoff = max(base − 15 min, floor)
+
+    Notes without ratings get no cutoff. Returns ``noteId, SCORING_CUTOFF_MTS`` (int64).
+    """
+    nid = S.NOTE_ID
+    nsh = status_history
+    stab = pd.to_numeric(nsh[_NSH_FIRST_STAB], errors="coerce").to_numpy(dtype=np.float64)
+    crh_ts = pd.to_numeric(nsh[_NSH_FIRST_NON_NMR_TS], errors="coerce").to_numpy(dtype=np.float64)
+    scope = ~np.isnan(stab) | (nsh[_NSH_FIRST_NON_NMR].astype(object) == S.CRH).to_numpy()
+    both = np.column_stack([stab, crh_ts])[scope]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows cannot occur in scope
+        base = np.nanmin(both, axis=1) if mode == "MIN" else np.nanmax(both, axis=1)
+    if mode not in ("MIN", "MAX"):
+        raise ValueError(f"mode must be 'MIN' or 'MAX', got {mode!r}")
+    cut = pd.DataFrame({nid: nsh[nid].to_numpy(dtype=np.int64)[scope],
+                        CUTOFF: base.astype(np.int64) - recency_cutoff_minutes * MINUTE_MILLIS})
+    r = ratings[[nid, S.CREATED_AT]]
+    r = r[r[nid].isin(cut[nid])]
+    t = r.sort_values([nid, S.CREATED_AT], kind="stable")
+    g = t.groupby(nid, sort=True)[S.CREATED_AT]
+    last = g.max()
+    nth = g.nth(min_ratings - 1)
+    nth = pd.Series(nth.to_numpy(), index=t.loc[nth.index, nid].to_numpy())
+    floor = pd.concat([last, nth.reindex(last.index)], axis=1).min(axis=1).astype(np.int64)
+    cut = cut.merge(floor.rename("_floor").rename_axis(nid).reset_index(), on=nid, how="inner")
+    cut[CUTOFF] = np.maximum(cut[CUTOFF].to_numpy(), cut["_floor"].to_numpy())
+    return cut[[nid, CUTOFF]].reset_index(drop=True)
+
+
+def rater_factors(prescoring_rater_output: pd.DataFrame) -> pd.DataFrame:
+    """``RATER_FACTOR`` per rater: prescoring ``internalRaterFactor1`` of MFCoreScorer, else
+    MFExpansionScorer, else MFExpansionPlusScorer (spec 06 §A.6 step 2)."""
+    rid = S.RATER_ID
+    pro = prescoring_rater_output
+    parts = []
+    for rank, name in enumerate(("MFCoreScorer", "MFExpansionScorer", "MFExpansionPlusScorer")):
+        rows = pro.loc[pro["scorerName"].astype(object) == name, [rid, S.RATER_FACTOR1]]
+        parts.append(rows.assign(_rank=rank))
+    allr = pd.concat(parts, ignore_index=True)
+    ids = pd.unique(allr[rid].to_numpy())
+    known = allr[allr[S.RATER_FACTOR1].notna()].sort_values("_rank", kind="stable")
+    best = known.drop_duplicates(rid, keep="first").set_index(rid)[S.RATER_FACTOR1]
+    return pd.DataFrame({rid: ids, RATER_FACTOR: best.reindex(ids).to_numpy(dtype=np.float64)})
+
+
+# ================================================================== rating sets
+def peer_ratings(ratings: pd.DataFrame, notes: pd.DataFrame, scored: pd.DataFrame) -> pd.DataFrame:
+    """Ratings on the *other* notes of each scored note's post (spec 06 §A.6 step 3).
+
+    One row per (scored note, rating on a peer note): ``noteId`` is the scored note,
+    ``ratedOnNoteId`` the peer, ``classification`` the peer's classification.
+    """
+    nid = S.NOTE_ID
+    peers = notes[[nid, S.TWEET_ID, S.CLASSIFICATION]].rename(columns={nid: "ratedOnNoteId"})
+    r = ratings.rename(columns={nid: "ratedOnNoteId"}).merge(peers, on="ratedOnNoteId", how="inner")
+    r = r.merge(scored[[nid, S.TWEET_ID]], on=S.TWEET_ID, how="inner")
+    return r[r[nid] != r["ratedOnNoteId"]].drop(columns=[S.TWEET_ID]).reset_index(drop=True)
+
+
+def _apply_cutoff(r: pd.DataFrame, scored: pd.DataFrame) -> pd.DataFrame:
+    m = r.merge(scored[[S.NOTE_ID, CUTOFF]], on=S.NOTE_ID, how="inner")
+    return m[m[S.CREATED_AT] <= m[CUTOFF]].drop(columns=[CUTOFF]).reset_index(drop=True)
+
+
+def _counts(keys: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """How often each of ``ids`` occurs in ``keys`` (int64)."""
+    s = pd.Series(keys).value_counts()
+    return s.reindex(ids, fill_value=0).to_numpy(dtype=np.int64)
+
+
+def quick_rating_stats(notes: pd.DataFrame, ratings: pd.DataFrame,
+                       buckets: Sequence[int] = (1, 5, 15, 60)) -> pd.DataFrame:
+    """Ratings in the first m minutes of the note (spec 06 §A.7, "Quick").
+
+    ``FIRST_m_TOTAL = #{r : t_r < noteCreationMillis + m min}``;
+    ``FIRST_m_RATIO = FIRST_m_TOTAL / max(#ratings, 1)``. ``notes`` needs noteId and
+    noteCreationMillis; ``ratings`` noteId and createdAtMillis.
+    """
+    nid = S.NOTE_ID
+    ids = notes[nid].to_numpy()
+    total = np.maximum(_counts(ratings[nid].to_numpy(), ids), 1)
+    created = ratings[[nid]].merge(notes[[nid, NOTE_CREATION]], on=nid, how="left")[NOTE_CREATION]
+    out = {nid: ids}
+    for m in buckets:
+        early = ratings[S.CREATED_AT].to_numpy() < created.to_numpy() + m * MINUTE_MILLIS
+        out[f"FIRST_{m}_TOTAL"] = _counts(ratings[nid].to_numpy()[early], ids)
+    for m in buckets:
+        out[f"FIRST_{m}_RATIO"] = out[f"FIRST_{m}_TOTAL"] / total
+    return pd.DataFrame(out)
+
+
+def burst_rating_stats(notes: pd.DataFrame, ratings: pd.DataFrame,
+                       buckets: Sequence[int] = (1, 5, 15, 60)) -> pd.DataFrame:
+    """Largest number of ratings in one w-minute window (spec 06 §A.7, "Burst").
+
+    ``BURST_w_TOTAL = max_{o ∈ 0..w−1} max_b #{r : ⌊(t_r + o·60,000) / (w·60,000)⌋ = b}`` (windows
+    aligned to whole minutes); ``BURST_w_RATIO = BURST_w_TOTAL / max(#ratings, 1)``.
+    """
+    nid = S.NOTE_ID
+    ids = notes[nid].to_numpy()
+    keys = ratings[nid].to_numpy()
+    t = ratings[S.CREATED_AT].to_numpy(dtype=np.int64)
+    total = np.maximum(_counts(keys, ids), 1)
+    out: dict[str, Any] = {nid: ids}
+    for w in buckets:
+        best = pd.Series(0, index=pd.Index(ids), dtype=np.int64)
+        if len(t):
+            offs = np.repeat(np.arange(w, dtype=np.int64), len(t))
+            bucket = (np.tile(t, w) + offs * MINUTE_MILLIS) // (w * MINUTE_MILLIS)
+            size = pd.DataFrame({"k": np.tile(keys, w), "o": offs, "b": bucket}).groupby(
+                ["k", "o", "b"], sort=False).size()
+            per_note = size.groupby(level="k").max()
+            best = per_note.reindex(ids, fill_value=0).astype(np.int64)
+        out[f"BURST_{w}_TOTAL"] = best.to_numpy()
+        out[f"BURST_{w}_RATIO"] = out[f"BURST_{w}_TOTAL"] / total
+    cols = [f"BURST_{w}_TOTAL" for w in buckets] + [f"BURST_{w}_RATIO" for w in buckets]
+    return pd.DataFrame(out)[[nid, *cols]]
+
+
+def recent_rating_stats(notes: pd.DataFrame, ratings: pd.DataFrame, present: pd.Series | int,
+                        buckets: Sequence[int] = (1, 5, 15, 60)) -> pd.DataFrame:
+    """Ratings in the last w minutes before "now" (spec 06 §A.7, "Recent").
+
+    ``RECENT_w_TOTAL = #{r : t_r > present − w min}``, ratio over max(#ratings, 1). ``present`` is
+    the note's training cutoff (a Series indexed by noteId) or, at prediction, one number: the
+    latest rating time of the batch.
+    """
+    nid = S.NOTE_ID
+    ids = notes[nid].to_numpy()
+    keys = ratings[nid].to_numpy()
+    t = ratings[S.CREATED_AT].to_numpy(dtype=np.int64)
+    if isinstance(present, pd.Series):
+        now = present.reindex(keys).to_numpy(dtype=np.int64)
+    else:
+        now = np.full(len(t), int(present), dtype=np.int64)
+    if (t > now).any():
+        raise ValueError("recent_rating_stats: a rating is later than the scoring time")
+    total = np.maximum(_counts(keys, ids), 1)
+    out: dict[str, Any] = {nid: ids}
+    for w in buckets:
+        out[f"RECENT_{w}_TOTAL"] = _counts(keys[t > now - w * MINUTE_MILLIS], ids)
+    for w in buckets:
+        out[f"RECENT_{w}_RATIO"] = out[f"RECENT_{w}_TOTAL"] / total
+    return pd.DataFrame(out)
+
+
+def peer_note_counts(scored: pd.DataFrame, notes: pd.DataFrame, status_history: pd.DataFrame, *,
+                     training: bool) -> pd.DataFrame:
+    """Other notes on the same post (spec 06 §A.7, "Peer note counts").
+
+    ``TOTAL_PEER_NOTES`` (all), ``…_MISLEADING_NOTES``, ``…_NON_MISLEADING_NOTES`` (by the peer's
+    classification), ``…_STABILIZATION_NOTES`` (misleading peers that entered stabilization),
+    ``…_CRH_NOTES`` (misleading peers whose first non-NMR status was CRH). In training, peers
+    created after the scored note's cutoff are ignored and their stabilization / first-status
+    events after the cutoff are treated as not having happened.
+    """
+    nid = S.NOTE_ID
+    peers = scored[[nid, S.TWEET_ID] + ([CUTOFF] if training else [])].merge(
+        notes[[S.TWEET_ID, nid, S.CLASSIFICATION]].rename(columns={nid: "peerNoteId"}),
+        on=S.TWEET_ID, how="inner")
+    info = status_history[[nid, S.CREATED_AT, _NSH_FIRST_STAB, _NSH_FIRST_NON_NMR_TS,
+                           _NSH_FIRST_NON_NMR]].rename(
+        columns={nid: "peerNoteId", S.CREATED_AT: "peerCreated"})
+    peers = peers.merge(info, on="peerNoteId", how="inner")
+    stab = pd.to_numeric(peers[_NSH_FIRST_STAB], errors="coerce").to_numpy(dtype=np.float64)
+    first_ts = pd.to_numeric(peers[_NSH_FIRST_NON_NMR_TS], errors="coerce").to_numpy(dtype=np.float64)
+    first_crh = (peers[_NSH_FIRST_NON_NMR].astype(object) == S.CRH).to_numpy()
+    keep = np.ones(len(peers), dtype=bool)
+    if training:
+        cut = peers[CUTOFF].to_numpy(dtype=np.float64)
+        keep = peers["peerCreated"].to_numpy(dtype=np.float64) <= cut
+        stab = np.where(stab > cut, np.nan, stab)
+        first_crh = first_crh & ~(first_ts > cut)
+    keep &= (peers[nid] != peers["peerNoteId"]).to_numpy()
+    cls = peers[S.CLASSIFICATION].astype(object).to_numpy()
+    mis = cls == S.MISLEADING
+    keys = peers[nid].to_numpy()
+    ids = scored[nid].to_numpy()
+    return pd.DataFrame({
+        nid: ids,
+        "TOTAL_PEER_NOTES": _counts(keys[keep], ids),
+        "TOTAL_PEER_MISLEADING_NOTES": _counts(keys[keep & mis], ids),
+        "TOTAL_PEER_NON_MISLEADING_NOTES": _counts(keys[keep & (cls == S.NOT_MISLEADING)], ids),
+        "TOTAL_PEER_STABILIZATION_NOTES": _counts(keys[keep & mis & ~np.isnan(stab)], ids),
+        "TOTAL_PEER_CRH_NOTES": _counts(keys[keep & mis & first_crh], ids),
+    })
+
+
+def _token_lists(keys: np.ndarray, tokens: np.ndarray, ids: np.ndarray) -> list[list[str]]:
+    """Sorted distinct tokens per id (empty list for ids without tokens)."""
+    if len(tokens) == 0:
+        return [[] for _ in ids]
+    f = pd.DataFrame({"k": keys, "t": tokens}).drop_duplicates().sort_values(["k", "t"], kind="stable")
+    grouped = {k: list(v) for k, v in zip(*_split_groups(f["k"].to_numpy(), f["t"].to_numpy()))}
+    return [grouped.get(i, []) for i in ids]
+
+
+def _split_groups(keys: np.ndarray, values: np.ndarray) -> tuple[list, list]:
+    if len(keys) == 0:
+        return [], []
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    return list(keys[starts]), np.split(values, starts[1:])
+
+
+def rating_set_features(note_ids: np.ndarray, ratings: pd.DataFrame, *,
+                        factor_bound: float = 0.3) -> pd.DataFrame:
+    """Features of one rating set (LOCAL, PEER_MISLEADING or PEER_NON_MISLEADING) per scored note
+    (spec 06 §A.7, per prefix; columns without the prefix).
+
+    ``ratings`` has noteId (the *scored* note), raterParticipantId, helpfulnessLevel, the 22 tag
+    columns and RATER_FACTOR f.
+
+    * ``USER_HELPFULNESS_RATINGS``: distinct ``"<rater>:<level>"`` (missing level → ``"nan"``);
+      ``USER_HELPFUL_TAGS`` / ``USER_NOT_HELPFUL_TAGS``: distinct ``"<rater>:<tag>"`` for tags = 1;
+    * ``{NEGATIVE,NEUTRAL,POSITIVE}_{level}``: ratings with f < −0.3 / |f| ≤ 0.3 / f > 0.3 and that
+      level (no factor or no level → not counted);
+    * over HELPFUL ratings with a factor: ``MAX_POS_HELPFUL = max f (f > 0)``,
+      ``MAX_NEG_HELPFUL = |min f| (f ≤ 0)``, ``MEAN_POS_HELPFUL``, ``MEAN_NEG_HELPFUL = |mean|``,
+      ``STD_HELPFUL`` (ddof 1, all), ``MAX_DIFF = MAX_POS + MAX_NEG``, ``MEAN_DIFF = MEAN_POS + MEAN_NEG``;
+    * ``<tag>`` = Σ tag / #ratings (NaN without ratings).
+    """
+    nid = S.NOTE_ID
+    ids = np.asarray(note_ids)
+    keys = ratings[nid].to_numpy()
+    raters = ratings[S.RATER_ID].to_numpy().astype(np.int64).astype(str).astype(object)
+    level = ratings[S.HELPFULNESS_LEVEL].astype(object)
+    level_str = level.where(level.notna(), "nan").astype(str).to_numpy().astype(object)
+    out: dict[str, Any] = {nid: ids}
+    out[USER_HELPFULNESS] = _token_lists(keys, raters + ":" + level_str, ids)
+    for col, tags in ((USER_HELPFUL_TAGS, S.HELPFUL_TAGS), (USER_NOT_HELPFUL_TAGS, S.NOT_HELPFUL_TAGS)):
+        kk, tt = [], []
+        for tag in tags:
+            on = ratings[tag].to_numpy() == 1
+            kk.append(keys[on])
+            tt.append(raters[on] + (":" + tag))
+        out[col] = _token_lists(np.concatenate(kk), np.concatenate(tt), ids)
+
+    f = ratings[RATER_FACTOR].to_numpy(dtype=np.float64)
+    has_f = ~np.isnan(f)
+    side = {"NEGATIVE": f < -factor_bound, "NEUTRAL": (f >= -factor_bound) & (f <= factor_bound),
+            "POSITIVE": f > factor_bound}
+    lv = level.to_numpy()
+    for v in VIEWPOINTS:
+        for lab in LEVELS:
+            m = has_f & side[v] & (lv == lab)
+            out[f"{v}_{lab}"] = _counts(keys[m], ids)
+
+    h = has_f & (lv == S.HELPFUL)
+    hk, hf = keys[h], f[h]
+    frame = pd.DataFrame({"k": hk, "f": hf})
+    pos, neg = frame[frame["f"] > 0].groupby("k")["f"], frame[frame["f"] <= 0].groupby("k")["f"]
+    stats = {
+        "MAX_POS_HELPFUL": pos.max(), "MAX_NEG_HELPFUL": neg.min().abs(),
+        "MEAN_POS_HELPFUL": pos.mean(), "MEAN_NEG_HELPFUL": neg.mean().abs(),
+        "STD_HELPFUL": frame.groupby("k")["f"].std(ddof=1),
+    }
+    for k, s in stats.items():
+        out[k] = s.reindex(ids).to_numpy(dtype=np.float64)
+    out["MAX_DIFF"] = out["MAX_POS_HELPFUL"] + out["MAX_NEG_HELPFUL"]
+    out["MEAN_DIFF"] = out["MEAN_POS_HELPFUL"] + out["MEAN_NEG_HELPFUL"]
+
+    n = _counts(keys, ids).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for tag in (*S.HELPFUL_TAGS, *S.NOT_HELPFUL_TAGS):
+            on = ratings[tag].to_numpy() == 1
+            out[tag] = np.where(n > 0, _counts(keys[on], ids) / n, np.nan)
+    return pd.DataFrame(out)
+
+
+# ================================================================== one row per note
+def _rating_frame(ratings: pd.DataFrame) -> pd.DataFrame:
+    cols = [S.NOTE_ID, S.RATER_ID, S.CREATED_AT, S.HELPFULNESS_LEVEL]
+    r = S.unpack_tags(ratings[[c for c in ratings.columns
+                               if c in cols or c in S.ALL_TAGS
+                               or c in (S.HELPFUL_TAG_BITS, S.NOT_HELPFUL_TAG_BITS)]])
+    return r[cols + list(S.ALL_TAGS)]
+
+
+def note_info(
+    notes: pd.DataFrame,
+    ratings: pd.DataFrame,
+    status_history: pd.DataFrame,
+    factors: pd.DataFrame,
+    *,
+    config: PFlipConfig = PFlipConfig(),
+    mode: Literal["MIN", "MAX"] | None = None,
+    report: dict[str, Any] | None = None,
+) -> pd.DataFrame:
+    """One row of raw features per scored note (spec 06 §A.3–§A.7; official ``_prepare_note_info``).
+
+    Parameters
+    ----------
+    notes, ratings, status_history
+        Notes (noteId, tweetId, classification), ratings (noteId, raterParticipantId,
+        createdAtMillis, helpfulnessLevel, tags packed or unpacked), NSH.
+    factors
+        :func:`rater_factors` output.
+    mode
+        ``None`` for prediction; ``"MIN"`` / ``"MAX"`` for the training copy whose rating cutoff is
+        the earlier / later of the stabilization and CRH times. Training rows carry ``LABEL`` and
+        ``SCORING_CUTOFF_MTS``.
+    report
+        Optional dict that receives the counts of each step.
+    """
+    nid = S.NOTE_ID
+    rep = report if report is not None else {}
+    training = mode is not None
+    scored = candidate_notes(notes, status_history)
+    rep["candidates"] = len(scored)
+    r_all = _rating_frame(ratings)
+    if training:
+        scored = scored[scored[S.TWEET_ID] > config.min_tweet_id]
+        rep["recent_posts"] = len(scored)
+        scored = scored[scored[nid].isin(r_all[nid])]
+        rep["with_ratings"] = len(scored)
+        nsh_s = status_history[status_history[nid].isin(scored[nid])]
+        if (pd.to_numeric(nsh_s[_NSH_FIRST_STAB], errors="coerce") < 0).any():
+            raise ValueError("pflip training: negative timestampMillisOfFirstNmrDueToMinStableCrhTime "
+                             "on a candidate note (spec 06 §A.5)")
+        labels, lab_counts = label_notes(nsh_s)
+        rep.update(lab_counts)
+        cut = scoring_cutoffs(nsh_s, r_all[r_all[nid].isin(scored[nid])], mode,
+                              recency_cutoff_minutes=config.rating_recency_cutoff_minutes,
+                              min_ratings=config.min_ratings_for_cutoff)
+        scored = scored.merge(cut, on=nid, how="inner")
+        no_cut = ~labels[nid].isin(scored[nid])
+        rep["labeled_without_cutoff"] = int(no_cut.sum())
+        if no_cut.any():
+            log.warning("pflip: %d labeled notes have no scoring cutoff; dropped", int(no_cut.sum()))
+        scored = scored.merge(labels, on=nid, how="inner")
+        rep["labeled"] = len(scored)
+    scored = scored.reset_index(drop=True)
+
+    all_notes = pd.DataFrame({nid: notes[nid].to_numpy(dtype=np.int64),
+                              S.TWEET_ID: _int_ids(notes[S.TWEET_ID]),
+                              S.CLASSIFICATION: notes[S.CLASSIFICATION].astype(object).to_numpy()})
+    adjacent = all_notes.loc[all_notes[S.TWEET_ID].isin(scored[S.TWEET_ID]), nid]
+    r = r_all[r_all[nid].isin(adjacent)].merge(factors, on=S.RATER_ID, how="left")
+    local = r[r[nid].isin(scored[nid])].reset_index(drop=True)
+    peer = peer_ratings(r, all_notes, scored)
+    sets = {
+        LOCAL: local,
+        PEER_MISLEADING: peer[peer[S.CLASSIFICATION] == S.MISLEADING],
+        PEER_NON_MISLEADING: peer[peer[S.CLASSIFICATION] == S.NOT_MISLEADING],
+    }
+    if training:
+        sets = {k: _apply_cutoff(v, scored) for k, v in sets.items()}
+    rep.update({f"ratings_{k}": len(v) for k, v in sets.items()})
+
+    b = config.rating_time_buckets
+    out = scored.assign(**{LATENCY: scored[NOTE_CREATION] - scored[TWEET_CREATION]})
+    authors = status_history[[nid, S.AUTHOR_ID]]
+    out = out.merge(authors, on=nid, how="inner")
+    out[S.AUTHOR_ID] = out[S.AUTHOR_ID].astype(np.int64)
+    loc = sets[LOCAL]
+    out = out.merge(quick_rating_stats(out, loc, b), on=nid, how="inner")
+    out = out.merge(burst_rating_stats(out, loc, b), on=nid, how="inner")
+    if training:
+        present: pd.Series | int = out.set_index(nid)[CUTOFF]
+    else:
+        present = int(loc[S.CREATED_AT].max()) if len(loc) else 0
+    out = out.merge(recent_rating_stats(out, loc, present, b), on=nid, how="inner")
+    out = out.merge(peer_note_counts(out, all_notes, status_history, training=training), on=nid,
+                    how="inner")
+    ids = out[nid].to_numpy()
+    for prefix, rs in sets.items():
+        feats = rating_set_features(ids, rs, factor_bound=config.factor_bound)
+        feats = feats.rename(columns={c: f"{prefix}_{c}" for c in feats.columns if c != nid})
+        out = out.merge(feats, on=nid, how="left")
+    for prefix, rs in sets.items():
+        out[prefix] = _counts(rs[nid].to_numpy(), ids)
+    rep["rows"] = len(out)
+    return out
+
+
+def training_frame(
+    notes: pd.DataFrame, ratings: pd.DataFrame, status_history: pd.DataFrame, factors: pd.DataFrame, *,
+    config: PFlipConfig = PFlipConfig(), report: dict[str, Any] | None = None,
+) -> pd.DataFrame:
+    """Both training copies (cutoff modes MIN then MAX) concatenated and sorted by noteId
+    (spec 06 §A.9). The sort reproduces pandas' default (unstable) ``sort_values``, which decides
+    where the two copies of a note land in the random train/validation split."""
+    rep = report if report is not None else {}
+    parts = []
+    for mode in ("MIN", "MAX"):
+        sub: dict[str, Any] = {}
+        parts.append(note_info(notes, ratings, status_history, factors, config=config, mode=mode,
+                               report=sub))
+        rep[mode] = sub
+    frame = pd.concat(parts, ignore_index=True)
+    order = np.argsort(frame[S.NOTE_ID].to_numpy(), kind="quicksort")
+    return frame.iloc[order].reset_index(drop=True)
+
+
+# ================================================================== pre-transform and pipeline
+def _ratio_columns() -> list[str]:
+    return [f"{p}_{t}" for p in PREFIXES for t in RATIO_TAGS]
+
+
+def _bucket_columns(prefix: str | None = None) -> list[str]:
+    ps = PREFIXES if prefix is None else (prefix,)
+    return [f"{p}_{c}" for p in ps for c in BUCKET_COUNT_COLUMNS]
+
+
+def clip_thresholds(train: pd.DataFrame, config: PFlipConfig = PFlipConfig()) -> dict[str, float]:
+    """Clip limits from the raw training frame (spec 06 §A.8): q0.99 of every tag ratio, q0.999 of
+    the first/burst/recent columns and the latency, q0.9999 of the peer counts (pandas linear
+    quantiles, NaN skipped)."""
+    th: dict[str, float] = {}
+    for c in _ratio_columns():
+        th[c] = float(train[c].quantile(0.99))
+    for cols in config.timing_columns():
+        for c in cols:
+            th[c] = float(train[c].quantile(0.999))
+    th[LATENCY] = float(train[LATENCY].quantile(0.999))
+    for c in PEER_COUNT_COLUMNS:
+        th[c] = float(train[c].quantile(0.9999))
+    return th
+
+
+def pre_transform(frame: pd.DataFrame, thresholds: Mapping[str, float],
+                  config: PFlipConfig = PFlipConfig()) -> pd.DataFrame:
+    """Transform raw features before the pipeline (spec 06 §A.8, train and predict)::
+
+        tag ratio   r → clip(fillna(r, −0.25), −0.25, q0.99)
+        *_RATIO     x → clip(x, 0, q0.999)
+        *_TOTAL     x → log2(1 + clip(x, 0, q0.999))
+        latency     x → log2(clip(x, 0, q0.999))
+        peer count  x → log2(1 + clip(x, 0, q0.9999))
+    """
+    out = frame.copy()
+    for c in _ratio_columns():
+        out[c] = out[c].astype(np.float64).fillna(-0.25).clip(-0.25, thresholds[c])
+    for cols in config.timing_columns():
+        for c in cols:
+            x = out[c].astype(np.float64).clip(0, thresholds[c])
+            out[c] = x if "RATIO" in c else np.log(1 + x) / np.log(2)
+    with np.errstate(divide="ignore"):
+        out[LATENCY] = np.log(out[LATENCY].astype(np.float64).clip(0, thresholds[LATENCY])) / np.log(2)
+    for c in PEER_COUNT_COLUMNS:
+        out[c] = np.log(1 + out[c].astype(np.float64).clip(0, thresholds[c])) / np.log(2)
+    return out
+
+
+def _log2p1(x: Any) -> Any:
+    """log2(1 + x) (module level so the pipeline pickles)."""
+    return np.log(1 + x) / np.log(2)
+
+
+def _fill_minus_one(x: pd.DataFrame) -> np.ndarray:
+    return x.fillna(-1).to_numpy()
+
+
+def _tokens(doc: Any) -> Any:
+    """Identity analyzer: each cell already is the list of tokens."""
+    return doc
+
+
+def _sklearn():
+    """scikit-learn imports (lazy: only a run that uses pflip pays for them)."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.feature_selection import SelectPercentile, VarianceThreshold, chi2
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, PolynomialFeatures
+
+    return dict(ColumnTransformer=ColumnTransformer, CountVectorizer=CountVectorizer,
+                SelectPercentile=SelectPercentile, VarianceThreshold=VarianceThreshold, chi2=chi2,
+                Pipeline=Pipeline, FunctionTransformer=FunctionTransformer,
+                OneHotEncoder=OneHotEncoder, PolynomialFeatures=PolynomialFeatures)
+
+
+def _legacy_bins_class():
+    from sklearn.base import BaseEstimator, TransformerMixin
+    from sklearn.preprocessing import OneHotEncoder
+
+    class _LegacyKMeansBins(TransformerMixin, BaseEstimator):
+        """One-hot k-means binning of each column as scikit-learn 1.0.2's
+        ``KBinsDiscretizer(strategy="kmeans", encode="onehot")`` does (spec 06 §A.8).
+
+        Per column: constant → one bin; else 1-D k-means with ``n_bins`` centres started at the
+        midpoints of ``n_bins`` equal-width intervals over [min, max] (``n_init=1``); edges =
+        [min, midpoints of the sorted centres, max] with edges closer than 1e-8 removed. With
+        ``legacy_transform`` a value x falls in the bin of ``x + 1e-8 + 1e-5·|x|`` (1.0.2).
+        """
+
+        def __init__(self, n_bins: int = 5, algorithm: str = "elkan", legacy_transform: bool = True):
+            self.n_bins = n_bins
+            self.algorithm = algorithm
+            self.legacy_transform = legacy_transform
+
+        def fit(self, X, y=None):
+            from sklearn.cluster import KMeans
+
+            X = np.asarray(X, dtype=np.float64)
+            if X.ndim == 1:
+                X = X[:, None]
+            edges, nb, diag = [], [], []
+            for j in range(X.shape[1]):
+                col = X[:, j]
+                lo, hi = col.min(), col.max()
+                if lo == hi:
+                    edges.append(np.array([-np.inf, np.inf]))
+                    nb.append(1)
+                    continue
+                uni = np.linspace(lo, hi, self.n_bins + 1)
+                init = ((uni[1:] + uni[:-1]) * 0.5)[:, None]
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # "fewer distinct clusters": expected here
+                    km = KMeans(n_clusters=self.n_bins, init=init, n_init=1,
+                                algorithm=self.algorithm).fit(col[:, None])
+                c = np.sort(km.cluster_centers_[:, 0])
+                e = np.r_[lo, (c[1:] + c[:-1]) * 0.5, hi]
+                e = e[np.ediff1d(e, to_begin=np.inf) > 1e-8]
+                edges.append(e)
+                nb.append(len(e) - 1)
+                diag.append((j, int(np.unique(km.labels_).size), len(e) - 1))
+            self.diagnostics_ = diag
+            self.bin_edges_ = edges
+            self.n_bins_ = np.array(nb)
+            self.encoder_ = OneHotEncoder(categories=[np.arange(i) for i in nb], dtype=np.float64)
+            self.encoder_.fit(np.zeros((1, len(nb))))
+            return self
+
+        def transform(self, X):
+            X = np.array(X, dtype=np.float64)
+            if X.ndim == 1:
+                X = X[:, None]
+            codes = np.empty_like(X)
+            for j, e in enumerate(self.bin_edges_):
+                x = X[:, j]
+                if self.legacy_transform:
+                    codes[:, j] = np.searchsorted(e[1:], x + (1e-8 + 1e-5 * np.abs(x)), side="right")
+                else:
+                    codes[:, j] = np.searchsorted(e[1:-1], x, side="right")
+            np.clip(codes, 0, self.n_bins_ - 1, out=codes)
+            return self.encoder_.transform(codes)
+
+    return _LegacyKMeansBins
+
+
+_LEGACY_BINS = None
+
+
+def LegacyKMeansBins(n_bins: int = 5, algorithm: str = "elkan", legacy_transform: bool = True):
+    """A scikit-learn transformer: one-hot k-means bins as in scikit-learn 1.0.2 (see the class
+    docstring; built lazily so importing :mod:`cnlab.pflip` does not import scikit-learn)."""
+    global _LEGACY_BINS
+    if _LEGACY_BINS is None:
+        _LEGACY_BINS = _legacy_bins_class()
+    return _LEGACY_BINS(n_bins=n_bins, algorithm=algorithm, legacy_transform=legacy_transform)
+
+
+def _logistic_regression(config: PFlipConfig, random_state: Any):
+    from sklearn.linear_model import LogisticRegression
+
+    kw = dict(C=config.C, max_iter=config.max_iter, tol=config.tol, class_weight={0: 1, 1: 1},
+              solver="liblinear", random_state=random_state)
+    # scikit-learn ≥ 1.8 deprecates ``penalty``: L1 is ``l1_ratio=1``.
+    if inspect.signature(LogisticRegression).parameters["penalty"].default == "deprecated":
+        return LogisticRegression(l1_ratio=1.0, **kw)
+    return LogisticRegression(penalty="l1", **kw)
+
+
+def build_pipeline(train: pd.DataFrame, config: PFlipConfig, random_state: Any, *,
+                   stock_bins: bool = False):
+    """Feature pipeline + VarianceThreshold + L1 logistic regression (spec 06 §A.8), built from the
+    raw (not pre-transformed) training frame: tag-ratio columns constant there are left out.
+
+    Returns ``(pipeline, block_names)``.
+    """
+    sk = _sklearn()
+    P, VT, FT, PF = sk["Pipeline"], sk["VarianceThreshold"], sk["FunctionTransformer"], sk["PolynomialFeatures"]
+
+    def bins(n: int):
+        if stock_bins:  # the installed KBinsDiscretizer (diagnostics: version comparison)
+            from sklearn.preprocessing import KBinsDiscretizer
+
+            return KBinsDiscretizer(n_bins=n, encode="onehot", strategy="kmeans")
+        return LegacyKMeansBins(n, config.kmeans_algorithm, config.legacy_bin_transform)
+
+    def cross(lo: int, hi: int):
+        return PF(degree=(lo, hi), interaction_only=True, include_bias=False)
+
+    blocks: list[tuple[str, Any, Any]] = [
+        (S.AUTHOR_ID, sk["OneHotEncoder"](handle_unknown="ignore"), [S.AUTHOR_ID])]
+    for p in PREFIXES:
+        col = f"{p}_{USER_HELPFULNESS}"
+        blocks.append((col, sk["CountVectorizer"](analyzer=_tokens, min_df=config.helpfulness_rater_min), col))
+    for kind, pct in ((USER_HELPFUL_TAGS, config.helpful_tag_percentile),
+                      (USER_NOT_HELPFUL_TAGS, config.not_helpful_tag_percentile)):
+        for p in PREFIXES:
+            col = f"{p}_{kind}"
+            blocks.append((col, P([("bag", sk["CountVectorizer"](analyzer=_tokens, min_df=config.tag_rater_min)),
+                                   ("select", sk["SelectPercentile"](sk["chi2"], percentile=pct))]), col))
+    for col in _ratio_columns():
+        vals = train[col]
+        if not (vals.min() < vals.max()):  # constant (or all missing) in training: no block
+            continue
+        blocks.append((col, P([("drop_constant", VT()), ("bins", bins(config.tag_ratio_bins))]), [col]))
+    counts = _bucket_columns()
+    for col in counts:
+        blocks.append((col, P([("log", FT(_log2p1)), ("bins", bins(config.rating_count_bins))]), [col]))
+    for d in (2, 3):
+        blocks.append((f"cross_note_counts_degree_{d}", P([
+            ("log", FT(_log2p1)), ("bins", bins(config.rating_count_bins)), ("drop_rare", VT(0.001)),
+            ("cross", cross(d, d)), ("drop_rare_again", VT(0.001))]), counts))
+    for p in PREFIXES:
+        blocks.append((f"{p}_cross_note_counts_degree_4", P([
+            ("log", FT(_log2p1)), ("bins", bins(config.rating_count_bins)), ("drop_rare", VT(0.001)),
+            ("cross_0", cross(2, 2)), ("cross_1", cross(2, 2)), ("drop_rare_again", VT(0.001))]),
+            _bucket_columns(p)))
+    for p in PREFIXES:
+        blocks.append((f"{p}_stat_cols", P([
+            ("fill", FT(_fill_minus_one)), ("bins", bins(config.factor_stats_bins)),
+            ("cross", cross(1, 2)), ("drop_rare", VT(0.001))]), [f"{p}_{c}" for c in STATS_COLUMNS]))
+    for cols in config.timing_columns():
+        for col in cols:
+            blocks.append((col, bins(config.burst_bins), [col]))
+    blocks.append((LATENCY, bins(config.latency_bins), [LATENCY]))
+    for col in PEER_COUNT_COLUMNS:
+        blocks.append((col, bins(config.peer_note_count_bins), [col]))
+    blocks.append(("peer_note_cross_degree_2", P([
+        ("log", FT(_log2p1)), ("bins", bins(config.peer_note_count_bins)), ("cross", cross(2, 2)),
+        ("drop_rare", VT(0.001))]), list(PEER_COUNT_COLUMNS)))
+    features = sk["ColumnTransformer"](blocks)
+    pipe = P([("features", features), ("drop_constants", VT()),
+              ("lr", _logistic_regression(config, random_state))])
+    return pipe, [b[0] for b in blocks]
+
+
+def roc_threshold(labels: np.ndarray, scores: np.ndarray, target_fpr: float
+                  ) -> tuple[float, float, float, float]:
+    """Decision threshold whose training false-positive rate is closest to ``target_fpr``
+    (spec 06 §A.9): on ``roc_curve(labels, scores)`` (intermediate points dropped), the first index
+    minimising |FPR − target|. Returns ``(threshold, tpr, fpr, auc)``."""
+    from sklearn.metrics import auc, roc_curve
+
+    fpr, tpr, thr = roc_curve(labels, scores)
+    i = int(np.argmin(np.abs(fpr - target_fpr)))
+    return float(thr[i]), float(tpr[i]), float(fpr[i]), float(auc(fpr, tpr))
+
+
+def _rates(labels: np.ndarray, scores: np.ndarray, threshold: float) -> tuple[float, float, float]:
+    from sklearn.metrics import auc, roc_curve
+
+    pred = scores > threshold
+    pos, neg = labels == 1, labels == 0
+    tpr = float((pred & pos).sum() / max(pos.sum(), 1))
+    fpr = float((pred & neg).sum() / max(neg.sum(), 1))
+    try:
+        f, t, _ = roc_curve(labels, scores)
+        a = float(auc(f, t))
+    except ValueError:
+        a = float("nan")
+    return tpr, fpr, a
+
+
+# ================================================================== the model
+@dataclass(frozen=True)
+class PFlipModel:
+    """The pflip model (official ``PFlipPlusModel``). Unfitted as constructed; :meth:`fit`
+    returns a fitted copy.
+
+    Attributes
+    ----------
+    config
+        :class:`PFlipConfig`.
+    pipeline
+        The fitted scikit-learn pipeline (None before fitting or when there was nothing to fit).
+    threshold
+        Decision threshold: FLIP when the decision value is strictly greater.
+    clip
+        Pre-transform clip limits (:func:`clip_thresholds`).
+    seed
+        Seed of the train/validation split and of liblinear.
+    metrics
+        Training and validation threshold / TPR / FPR / AUC and set sizes.
+    report
+        Counts of every training-data step (per cutoff mode).
+    blocks
+        Names of the ColumnTransformer blocks (124 in the official fixture run).
+    train_frame
+        The raw (not pre-transformed) feature frame used for training, both cutoff copies, with
+        ``_split`` ∈ {"train", "validation"}.
+    """
+
+    config: PFlipConfig = PFlipConfig()
+    pipeline: Any = None
+    threshold: float | None = None
+    clip: Mapping[str, float] = field(default_factory=dict)
+    seed: int | None = None
+    metrics: Mapping[str, Any] = field(default_factory=dict)
+    report: Mapping[str, Any] = field(default_factory=dict)
+    blocks: tuple[str, ...] = ()
+    train_frame: pd.DataFrame | None = None
+
+    @property
+    def fitted(self) -> bool:
+        return self.pipeline is not None and self.threshold is not None
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, notes: pd.DataFrame, ratings: pd.DataFrame, status_history: pd.DataFrame,
+            prescoring_rater_output: pd.DataFrame, *, seed: int | None = None) -> "PFlipModel":
+        """Train on notes with a known outcome (spec 06 §A.9; prescoring, PSS-coalesced ratings).
+
+        ``seed`` drives the 90/10 train/validation split and liblinear's coordinate order exactly as
+        the official ``np.random.seed(seed)`` does (one ``RandomState`` consumed in the same order:
+        the split's permutation, then liblinear's seed). With no training rows the returned model
+        stays unfitted (``fitted`` False) and predicts nothing.
+        """
+        cfg = self.config
+        rep: dict[str, Any] = {}
+        factors = rater_factors(prescoring_rater_output)
+        frame = training_frame(notes, ratings, status_history, factors, config=cfg, report=rep)
+        if frame.empty or frame[LABEL].nunique() < 2:
+            log.warning("pflip: %d training rows with %d label value(s); model not fitted",
+                        len(frame), frame[LABEL].nunique() if len(frame) else 0)
+            return dataclasses.replace(self, seed=seed, report=rep, train_frame=frame,
+                                       metrics={"rows": len(frame)})
+        from sklearn.model_selection import train_test_split
+
+        rng = np.random.RandomState(seed)
+        train, valid = train_test_split(frame, train_size=cfg.train_size, random_state=rng)
+        clip = clip_thresholds(train, cfg)
+        pipe, blocks = build_pipeline(train, cfg, rng)
+        xt, xv = pre_transform(train, clip, cfg), pre_transform(valid, clip, cfg)
+        yt = (train[LABEL] == FLIP_LABEL).to_numpy().astype(np.int8)
+        yv = (valid[LABEL] == FLIP_LABEL).to_numpy().astype(np.int8)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # k-means / bin-width / convergence chatter
+            pipe.fit(xt, yt)
+            st = pipe.decision_function(xt)
+            sv = pipe.decision_function(xv) if len(xv) else np.zeros(0)
+        thr, tpr, fpr, auc_t = roc_threshold(yt, st, cfg.crh_fp_rate)
+        vtpr, vfpr, vauc = _rates(yv, sv, thr) if len(xv) else (np.nan, np.nan, np.nan)
+        n_feat = int(pipe.named_steps["drop_constants"].get_support().sum())
+        metrics = {"rows": len(frame), "train_rows": len(train), "validation_rows": len(valid),
+                   "train_flip": int(yt.sum()), "threshold": thr, "train_tpr": tpr, "train_fpr": fpr,
+                   "train_auc": auc_t, "validation_tpr": vtpr, "validation_fpr": vfpr,
+                   "validation_auc": vauc, "features": n_feat,
+                   "features_before_variance_filter": int(
+                       pipe.named_steps["drop_constants"].variances_.shape[0]),
+                   "nonzero_coefficients": int((pipe.named_steps["lr"].coef_ != 0).sum())}
+        split = pd.Series("validation", index=frame.index)
+        split.loc[train.index] = "train"
+        return dataclasses.replace(self, pipeline=pipe, threshold=thr, clip=clip, seed=seed,
+                                   metrics=metrics, report=rep, blocks=tuple(blocks),
+                                   train_frame=frame.assign(_split=split.to_numpy()))
+
+    # ------------------------------------------------------------------ predict
+    def predict(self, notes: pd.DataFrame, ratings: pd.DataFrame, status_history: pd.DataFrame,
+                prescoring_rater_output: pd.DataFrame) -> pd.DataFrame:
+        """``noteId, LABEL, pflipProba`` for every candidate note (spec 06 §A.10).
+
+        Posts are processed in batches of ``max_batch_size`` (every note of a post in the same
+        batch, posts in order of first appearance); ``LABEL = FLIP`` if the decision value is
+        greater than :attr:`threshold`, else ``CRH``; ``pflipProba = P(FLIP)``. An unfitted model
+        returns an empty frame (every note then counts as predicted to flip).
+        """
+        empty = pd.DataFrame({S.NOTE_ID: pd.Series(dtype=np.int64), LABEL: pd.Series(dtype=object),
+                              PFLIP_PROBA: pd.Series(dtype=np.float64)})
+        if not self.fitted or notes.empty:
+            return empty
+        factors = rater_factors(prescoring_rater_output)
+        tweets = _int_ids(notes[S.TWEET_ID])
+        order = pd.unique(tweets[tweets != -1])
+        nid = S.NOTE_ID
+        out = [empty]
+        bs = self.config.max_batch_size
+        for start in range(0, len(order), bs):
+            batch = set(order[start:start + bs].tolist())
+            ids = notes.loc[np.isin(tweets, list(batch)), nid]
+            info = note_info(notes[notes[nid].isin(ids)], ratings[ratings[nid].isin(ids)],
+                             status_history[status_history[nid].isin(ids)], factors, config=self.config)
+            if info.empty:
+                continue
+            x = pre_transform(info, self.clip, self.config)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                d = self.pipeline.decision_function(x)
+                p = self.pipeline.predict_proba(x)[:, 1]
+            out.append(pd.DataFrame({nid: info[nid].to_numpy(dtype=np.int64),
+                                     LABEL: np.where(d > self.threshold, FLIP_LABEL, CRH_LABEL),
+                                     PFLIP_PROBA: p}))
+        return pd.concat(out, ignore_index=True)
+
+    def summary(self) -> str:
+        if not self.fitted:
+            return f"PFlipModel (unfitted; {self.metrics.get('rows', 0)} training rows)"
+        m = self.metrics
+        return "\n".join([
+            f"PFlipModel: {m['rows']} training rows ({m['train_rows']} train / {m['validation_rows']} "
+            f"validation, {m['train_flip']} FLIP in train), seed={self.seed}",
+            f"  {len(self.blocks)} feature blocks → {m['features_before_variance_filter']} columns → "
+            f"{m['features']} after VarianceThreshold; {m['nonzero_coefficients']} non-zero coefficients",
+            f"  threshold={m['threshold']:.6g}  train tpr={m['train_tpr']:.4f} fpr={m['train_fpr']:.4f} "
+            f"auc={m['train_auc']:.4f}",
+            f"  validation tpr={m['validation_tpr']:.4f} fpr={m['validation_fpr']:.4f} "
+            f"auc={m['validation_auc']:.4f}",
+        ])
