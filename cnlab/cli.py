@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--outdir", default=".", help="output directory")
     s.add_argument("--seed", type=int, default=None, help="seed of every stochastic step")
     s.add_argument("--scorers", default=None, help="comma-separated scorer names (e.g. MFCoreScorer,MFGroupScorer_13), "
-                   "or all-mf for every MF scorer of the official roster")
+                   "all-mf for every MF scorer of the official roster, or all for MF + Gaussian scorers")
     g = s.add_mutually_exclusive_group()
     g.add_argument("--pseudoraters", dest="pseudoraters", action="store_true", default=True)
     g.add_argument("--nopseudoraters", dest="pseudoraters", action="store_false", help="skip pseudo-rater intervals")
@@ -116,18 +116,24 @@ def _scoring_config(args):
         changes["epoch_millis"] = args.epoch_millis
     if args.scorers:
         names = tuple(n.strip() for n in args.scorers.split(",") if n.strip())
-        catalogue = getattr(_optional("cnlab.pipeline.config"), "SCORERS", {})
-        if names == ("all-mf",):  # every MF scorer of the official roster (ALL_MF_SCORERS)
+        pconfig = _optional("cnlab.pipeline.config")
+        catalogue = pconfig.SCORERS
+        gaussians = _optional("cnlab.gaussian", "GAUSSIAN_SCORERS")
+        if names == ("all",):  # the whole roster, as the official main.py without --scorers
+            names = tuple(catalogue) + tuple(gaussians)
+        elif names == ("all-mf",):  # every MF scorer of the official roster (ALL_MF_SCORERS)
             names = tuple(catalogue)
-        unknown = [n for n in names if n not in catalogue]
+        unknown = [n for n in names if n not in catalogue and n not in gaussians]
         if unknown:
             raise CnlabInputError(
-                f"--scorers: unknown scorer(s) {', '.join(unknown)}; available: {', '.join(catalogue)}"
+                f"--scorers: unknown scorer(s) {', '.join(unknown)}; available: all, all-mf, "
+                f"{', '.join((*catalogue, *gaussians))}"
             )
-        changes["scorers"] = tuple(catalogue[n] for n in names)
-        # meta rules are toggled per official Scorers enum (MFGroupScorer_13 → MFGroupScorer)
-        meta_names = getattr(_optional("cnlab.pipeline.config"), "meta_scorer_names", None)
-        changes["enabled_meta_scorers"] = meta_names(changes["scorers"]) if meta_names else names
+        changes["scorers"] = tuple(catalogue[n] for n in names if n in catalogue)
+        changes["gaussian"] = tuple(gaussians[n] for n in names if n in gaussians)
+        # meta rules are toggled per official Scorers enum (MFGroupScorer_13 → MFGroupScorer);
+        # score() adds the Gaussian scorers' own rules when they run.
+        changes["enabled_meta_scorers"] = pconfig.meta_scorer_names(changes["scorers"])
     return config.with_(**changes) if hasattr(config, "with_") else config
 
 

@@ -479,6 +479,16 @@ class ScoringConfig:
         base = cls(scorers=ALL_MF_SCORERS, enabled_meta_scorers=meta_scorer_names(ALL_MF_SCORERS))
         return dataclasses.replace(base, **changes)
 
+    @classmethod
+    def official(cls, **changes: Any) -> "ScoringConfig":
+        """The whole official roster that cnlab implements: every MF scorer (:meth:`official_mf`)
+        plus the four Gaussian scorers (spec 06 §E), with all their meta rules — what the
+        official ``main.py`` runs without ``--scorers``.  ``changes`` are applied on top.
+        """
+        from cnlab.gaussian import GAUSSIAN_SCORERS  # imported lazily: no cycle, no TF
+
+        return cls.official_mf(gaussian=tuple(GAUSSIAN_SCORERS.values()), **changes)
+
     def with_(self, **changes: Any) -> "ScoringConfig":
         """Return a copy with ``changes`` applied (``dataclasses.replace``)."""
         return dataclasses.replace(self, **changes)
