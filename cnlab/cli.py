@@ -14,7 +14,6 @@ Unexpected errors exit 1 (``--debug`` shows the traceback).
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import os
 import sys
@@ -27,26 +26,6 @@ from cnlab.schema import SchemaError
 EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_BAD_INPUT = 2
-
-
-class _Missing(RuntimeError):
-    """An optional cnlab component is not installed / not written yet."""
-
-
-def _optional(module: str, attr: str | None = None):
-    """Import ``module`` (and ``attr``) or raise :class:`_Missing` with a clear message."""
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as e:
-        if e.name and (e.name == module or module.startswith(e.name + ".") or e.name.startswith("cnlab")):
-            raise _Missing(f"{module} is not available in this installation") from None
-        raise
-    if attr is None:
-        return mod
-    try:
-        return getattr(mod, attr)
-    except AttributeError:
-        raise _Missing(f"{module}.{attr} is not available in this installation") from None
 
 
 class _Console:
@@ -107,7 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
 # helpers shared by score / demo
 # ---------------------------------------------------------------------------
 def _scoring_config(args):
-    ScoringConfig = _optional("cnlab.pipeline", "ScoringConfig")
+    from cnlab.gaussian import GAUSSIAN_SCORERS as gaussians
+    from cnlab.pipeline import ScoringConfig
+    from cnlab.pipeline import config as pconfig
+
     config = ScoringConfig()
     changes = {"pseudoraters": args.pseudoraters}
     if args.seed is not None:
@@ -116,9 +98,7 @@ def _scoring_config(args):
         changes["epoch_millis"] = args.epoch_millis
     if args.scorers:
         names = tuple(n.strip() for n in args.scorers.split(",") if n.strip())
-        pconfig = _optional("cnlab.pipeline.config")
         catalogue = pconfig.SCORERS
-        gaussians = _optional("cnlab.gaussian", "GAUSSIAN_SCORERS")
         if names == ("all",):  # the whole roster, as the official main.py without --scorers
             names = tuple(catalogue) + tuple(gaussians)
         elif names == ("all-mf",):  # every MF scorer of the official roster (ALL_MF_SCORERS)
@@ -134,42 +114,7 @@ def _scoring_config(args):
         # meta rules are toggled per official Scorers enum (MFGroupScorer_13 → MFGroupScorer);
         # score() adds the Gaussian scorers' own rules when they run.
         changes["enabled_meta_scorers"] = pconfig.meta_scorer_names(changes["scorers"])
-    return config.with_(**changes) if hasattr(config, "with_") else config
-
-
-def _fallback_outputs(dataset, console: _Console):
-    """Outputs computable without the scoring pipeline (ids restored)."""
-    import numpy as np
-    import pandas as pd
-
-    from cnlab import schema as S
-    from cnlab.preprocess import preprocess
-
-    pre = preprocess(dataset)
-    console.info(pre.funnel.to_text())
-    r = pre.ratings
-    nsh = pre.status_history
-    counts = r.groupby(S.NOTE_ID).size()
-    scored = pd.DataFrame({S.NOTE_ID: nsh[S.NOTE_ID], S.CLASSIFICATION: nsh[S.CLASSIFICATION],
-                           S.CREATED_AT: nsh[S.CREATED_AT]})
-    scored[S.NUM_RATINGS] = scored[S.NOTE_ID].map(counts).fillna(0).astype(np.int64)
-    tags = S.unpack_tags(r[[S.NOTE_ID, S.HELPFUL_TAG_BITS, S.NOT_HELPFUL_TAG_BITS]], S.ALL_TAGS)
-    tag_sums = tags.groupby(S.NOTE_ID)[list(S.ALL_TAGS)].sum()
-    aux = nsh[[S.NOTE_ID, S.CREATED_AT, S.AUTHOR_ID, "currentStatus"]].merge(
-        tag_sums, left_on=S.NOTE_ID, right_index=True, how="left")
-    aux[list(S.ALL_TAGS)] = aux[list(S.ALL_TAGS)].fillna(0).astype(np.int64)
-    e = dataset.enrollment
-    helpfulness = pd.DataFrame({S.RATER_ID: e[S.PARTICIPANT_ID]})
-    for c in ("successfulRatingNeededToEarnIn", "timestampOfLastStateChange", "timestampOfLastEarnOut",
-              S.MODELING_GROUP, "numberOfTimesEarnedOut"):
-        helpfulness[c] = e[c].to_numpy()
-    frames = {
-        "scored_notes": scored,
-        "helpfulness_scores": helpfulness,
-        "note_status_history": nsh[list(S.NOTE_STATUS_HISTORY_COLUMNS)],
-        "aux_note_info": aux,
-    }
-    return frames, pre
+    return config.with_(**changes)
 
 
 def _write(frames, outdir, *, parquet: bool, participants, console: _Console):
@@ -190,17 +135,20 @@ def cmd_score(args) -> int:
     from cnlab.io import load
 
     console = _Console(args.quiet)
+    config = _scoring_config(args)  # a bad --scorers fails before a long load
     for flag, path in (("--notes", args.notes), ("--status", args.status), ("--enrollment", args.enrollment),
                        ("--ratings", args.ratings)):
         if not Path(path).exists():
             raise CnlabInputError(f"{flag}: no such file or directory", path=path)
+    if args.prescoring_dir is not None and not Path(args.prescoring_dir).is_dir():
+        raise CnlabInputError("--prescoring-dir: not a directory", path=args.prescoring_dir)
     console.info("loading ...")
     ds = load(notes=args.notes, ratings=args.ratings, status=args.status, enrollment=args.enrollment,
               progress=not args.quiet)
     console.info(ds.summary())
     for w in ds.report.warnings:
         console.info(f"warning: {w}")
-    frames, n_status = _score_or_fallback(ds, args, console, prescoring=args.prescoring_dir)
+    frames, n_status = _run_scoring(ds, config, console, prescoring=args.prescoring_dir)
     _write(frames, args.outdir, parquet=not args.no_parquet, participants=ds.participants, console=console)
     print(
         f"cnlab score: {len(ds.ratings):,} ratings, {len(ds.notes):,} notes -> {n_status} "
@@ -213,29 +161,18 @@ def cmd_score(args) -> int:
 def _status_line(scored) -> str:
     col = "finalRatingStatus"
     if col not in scored.columns or scored[col].isna().all():
-        return f"{len(scored):,} notes (no statuses: scoring pipeline unavailable)"
+        return f"{len(scored):,} notes (no statuses)"
     vc = scored[col].value_counts()
     return ", ".join(f"{k} {v:,}" for k, v in vc.items())
 
 
-def _score_or_fallback(ds, args, console: _Console, *, prescoring=None):
-    try:
-        score = _optional("cnlab.pipeline", "score")
-        config = _scoring_config(args)
-    except _Missing as e:
-        console.info(f"warning: {e}; writing only what preprocessing can produce (status history passthrough, "
-                     "tag counts, enrollment fields)")
-        frames, _pre = _fallback_outputs(ds, console)
-        return frames, _status_line(frames["scored_notes"])
+def _run_scoring(ds, config, console: _Console, *, prescoring=None):
+    from cnlab.pipeline import score
+
     console.info("scoring ...")
-    kwargs = {}
-    if prescoring is not None:
-        if not Path(prescoring).is_dir():
-            raise CnlabInputError("--prescoring-dir: not a directory", path=prescoring)
-        kwargs["prescoring"] = str(prescoring)
+    kwargs = {} if prescoring is None else {"prescoring": str(prescoring)}
     result = score(ds, config, **kwargs)
-    if hasattr(result, "summary"):
-        console.info(result.summary())
+    console.info(result.summary())
     frames = result.outputs()
     return frames, _status_line(frames["scored_notes"])
 
@@ -247,18 +184,16 @@ def cmd_demo(args) -> int:
     out = Path(args.outdir)
     try:
         ds = load_sample(progress=not args.quiet)
-    except CnlabInputError as e:
-        # no bundled sample yet: make a small synthetic one if the generator exists
-        try:
-            generate = _optional("cnlab.synthetic", "generate")
-        except _Missing:
-            raise e from None
-        console.info("bundled sample missing; generating a small synthetic dataset")
-        generate(out / "input", n_notes=300, n_raters=300, n_ratings=12000, seed=args.seed)
+    except CnlabInputError:
+        # sample files removed from the installation: regenerate them (same config, same bytes)
+        from cnlab.synthetic import make_sample
+
+        console.info("bundled sample missing; regenerating it with cnlab.synthetic.make_sample")
+        make_sample(out / "input")
         ds = load(out / "input", progress=not args.quiet)
     console.info(ds.summary())
     ns = argparse.Namespace(seed=args.seed, epoch_millis=None, scorers=None, pseudoraters=True)
-    frames, status = _score_or_fallback(ds, ns, console)
+    frames, status = _run_scoring(ds, _scoring_config(ns), console)
     _write(frames, out, parquet=False, participants=ds.participants, console=console)
     figs = _demo_figures(frames, ds, out / "figures", console)
     print(f"cnlab demo: {len(ds.ratings):,} ratings, {len(ds.notes):,} notes -> {status}; "
@@ -267,15 +202,12 @@ def cmd_demo(args) -> int:
 
 
 def _demo_figures(frames, ds, figdir: Path, console: _Console) -> int:
-    try:
-        plotting = _optional("cnlab.plotting")
-        import matplotlib
+    import matplotlib
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except (_Missing, ImportError) as e:
-        console.info(f"warning: no figures ({e})")
-        return 0
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from cnlab import plotting
     from cnlab.preprocess import preprocess
 
     jobs = [
@@ -296,18 +228,15 @@ def _demo_figures(frames, ds, figdir: Path, console: _Console) -> int:
 
 
 def cmd_synth(args) -> int:
+    from cnlab.synthetic import generate
+
     console = _Console(args.quiet)
-    try:
-        generate = _optional("cnlab.synthetic", "generate")
-    except _Missing as e:
-        raise CnlabInputError(f"{e}: the synthetic data generator (cnlab.synthetic.generate) is needed for `cnlab synth`") from None
     for name in ("notes", "raters", "ratings"):
         if getattr(args, name) <= 0:
             raise CnlabInputError(f"--{name} must be positive")
     truth = generate(args.out, n_notes=args.notes, n_raters=args.raters, n_ratings=args.ratings,
                      seed=args.seed, n_factors=args.dims)
-    if truth is not None and hasattr(truth, "summary"):
-        console.info(truth.summary())
+    console.info(truth.summary())
     print(f"cnlab synth: {args.notes:,} notes, {args.raters:,} raters, {args.ratings:,} ratings "
           f"(seed {args.seed}, {args.dims} factor(s)) -> {args.out} in {console.elapsed():.1f} s", flush=True)
     return EXIT_OK

@@ -26,8 +26,8 @@ Pipeline (spec 06 §A.3–§A.10)::
 
 scikit-learn builds the pipeline (the official model is a scikit-learn pipeline). Two places where
 the installed scikit-learn behaves differently from the pinned 1.0.2 are reproduced explicitly
-(:class:`LegacyKMeansBins`): 1-D k-means uses Elkan's algorithm (1.0.2 ``algorithm="auto"``)
-and ``transform`` adds 1.0.2's ``1e-8 + 1e-5·|x|`` before binning.
+(:class:`LegacyKMeansBins`): float32 inputs (the rater-factor statistics: prescoring factors are
+float32) are binned in float32, and ``transform`` adds 1.0.2's ``1e-8 + 1e-5·|x|`` before binning.
 """
 
 from __future__ import annotations
@@ -159,8 +159,8 @@ class PFlipConfig:
     max_batch_size
         Posts per prediction batch (official ``maxBatchSize`` 10,000).
     kmeans_algorithm
-        1-D k-means algorithm of the bins: ``"elkan"`` is what scikit-learn 1.0.2 (pinned by the
-        official run) picks for ``algorithm="auto"``; ``"lloyd"`` is the modern default.
+        1-D k-means algorithm of the bins (scikit-learn 1.0.2's KBinsDiscretizer, pinned by the
+        official run, uses ``"full"`` = ``"lloyd"``).
     legacy_bin_transform
         Bin values as scikit-learn 1.0.2 does (``digitize(x + 1e-8 + 1e-5·|x|)``); False uses the
         installed version's ``searchsorted``.
@@ -187,7 +187,7 @@ class PFlipConfig:
     min_ratings_for_cutoff: int = 5
     factor_bound: float = 0.3
     max_batch_size: int = 10_000
-    kmeans_algorithm: Literal["elkan", "lloyd"] = "elkan"
+    kmeans_algorithm: Literal["lloyd", "elkan"] = "lloyd"
     legacy_bin_transform: bool = True
 
     def timing_columns(self) -> tuple[list[str], list[str], list[str]]:
@@ -324,7 +324,8 @@ def rater_factors(prescoring_rater_output: pd.DataFrame) -> pd.DataFrame:
     ids = pd.unique(allr[rid].to_numpy())
     known = allr[allr[S.RATER_FACTOR1].notna()].sort_values("_rank", kind="stable")
     best = known.drop_duplicates(rid, keep="first").set_index(rid)[S.RATER_FACTOR1]
-    return pd.DataFrame({rid: ids, RATER_FACTOR: best.reindex(ids).to_numpy(dtype=np.float64)})
+    # keep the prescoring dtype (float32): the statistics of §A.7 are computed in it
+    return pd.DataFrame({rid: ids, RATER_FACTOR: best.reindex(ids).to_numpy()})
 
 
 # ================================================================== rating sets
@@ -519,7 +520,9 @@ def rating_set_features(note_ids: np.ndarray, ratings: pd.DataFrame, *,
             tt.append(raters[on] + (":" + tag))
         out[col] = _token_lists(np.concatenate(kk), np.concatenate(tt), ids)
 
-    f = ratings[RATER_FACTOR].to_numpy(dtype=np.float64)
+    f = ratings[RATER_FACTOR].to_numpy()
+    if f.dtype not in (np.float32, np.float64):
+        f = f.astype(np.float64)
     has_f = ~np.isnan(f)
     side = {"NEGATIVE": f < -factor_bound, "NEUTRAL": (f >= -factor_bound) & (f <= factor_bound),
             "POSITIVE": f > factor_bound}
@@ -539,7 +542,7 @@ def rating_set_features(note_ids: np.ndarray, ratings: pd.DataFrame, *,
         "STD_HELPFUL": frame.groupby("k")["f"].std(ddof=1),
     }
     for k, s in stats.items():
-        out[k] = s.reindex(ids).to_numpy(dtype=np.float64)
+        out[k] = s.reindex(ids).to_numpy(dtype=f.dtype)
     out["MAX_DIFF"] = out["MAX_POS_HELPFUL"] + out["MAX_NEG_HELPFUL"]
     out["MEAN_DIFF"] = out["MEAN_POS_HELPFUL"] + out["MEAN_NEG_HELPFUL"]
 
@@ -754,6 +757,22 @@ def _sklearn():
                 OneHotEncoder=OneHotEncoder, PolynomialFeatures=PolynomialFeatures)
 
 
+def _is_f32(X: Any) -> bool:
+    dt = getattr(X, "dtype", None)
+    if dt is None and hasattr(X, "dtypes"):
+        dts = set(X.dtypes)
+        dt = dts.pop() if len(dts) == 1 else None
+    return dt == np.float32
+
+
+def _numeric_2d(X: Any) -> np.ndarray:
+    """2-D array keeping float32 / float64 (1.0.2 ``dtype="numeric"``); other types → float64."""
+    a = np.asarray(X)
+    if a.dtype not in (np.float32, np.float64):
+        a = a.astype(np.float64)
+    return a[:, None] if a.ndim == 1 else a
+
+
 def _legacy_bins_class():
     from sklearn.base import BaseEstimator, TransformerMixin
     from sklearn.preprocessing import OneHotEncoder
@@ -768,7 +787,7 @@ def _legacy_bins_class():
         ``legacy_transform`` a value x falls in the bin of ``x + 1e-8 + 1e-5·|x|`` (1.0.2).
         """
 
-        def __init__(self, n_bins: int = 5, algorithm: str = "elkan", legacy_transform: bool = True):
+        def __init__(self, n_bins: int = 5, algorithm: str = "lloyd", legacy_transform: bool = True):
             self.n_bins = n_bins
             self.algorithm = algorithm
             self.legacy_transform = legacy_transform
@@ -776,9 +795,7 @@ def _legacy_bins_class():
         def fit(self, X, y=None):
             from sklearn.cluster import KMeans
 
-            X = np.asarray(X, dtype=np.float64)
-            if X.ndim == 1:
-                X = X[:, None]
+            X = _numeric_2d(X)
             edges, nb, diag = [], [], []
             for j in range(X.shape[1]):
                 col = X[:, j]
@@ -793,6 +810,7 @@ def _legacy_bins_class():
                     warnings.simplefilter("ignore")  # "fewer distinct clusters": expected here
                     km = KMeans(n_clusters=self.n_bins, init=init, n_init=1,
                                 algorithm=self.algorithm).fit(col[:, None])
+                # float32 input gives float32 centres and edges (as in 1.0.2)
                 c = np.sort(km.cluster_centers_[:, 0])
                 e = np.r_[lo, (c[1:] + c[:-1]) * 0.5, hi]
                 e = e[np.ediff1d(e, to_begin=np.inf) > 1e-8]
@@ -807,9 +825,7 @@ def _legacy_bins_class():
             return self
 
         def transform(self, X):
-            X = np.array(X, dtype=np.float64)
-            if X.ndim == 1:
-                X = X[:, None]
+            X = np.array(_numeric_2d(X), dtype=np.float32 if _is_f32(X) else np.float64)
             codes = np.empty_like(X)
             for j, e in enumerate(self.bin_edges_):
                 x = X[:, j]
@@ -818,7 +834,11 @@ def _legacy_bins_class():
                 else:
                     codes[:, j] = np.searchsorted(e[1:-1], x, side="right")
             np.clip(codes, 0, self.n_bins_ - 1, out=codes)
-            return self.encoder_.transform(codes)
+            self.encoder_.dtype = codes.dtype  # 1.0.2: output dtype follows the input
+            try:
+                return self.encoder_.transform(codes)
+            finally:
+                self.encoder_.dtype = np.float64
 
     return _LegacyKMeansBins
 
@@ -826,7 +846,7 @@ def _legacy_bins_class():
 _LEGACY_BINS = None
 
 
-def LegacyKMeansBins(n_bins: int = 5, algorithm: str = "elkan", legacy_transform: bool = True):
+def LegacyKMeansBins(n_bins: int = 5, algorithm: str = "lloyd", legacy_transform: bool = True):
     """A scikit-learn transformer: one-hot k-means bins as in scikit-learn 1.0.2 (see the class
     docstring; built lazily so importing :mod:`cnlab.pflip` does not import scikit-learn)."""
     global _LEGACY_BINS

@@ -1,4 +1,4 @@
-"""CLI tests: exit codes, messages without tracebacks, fallbacks, synth, score."""
+"""CLI tests: exit codes, messages without tracebacks, synth, score, demo."""
 
 from __future__ import annotations
 
@@ -49,30 +49,6 @@ def test_bad_input_message_names_line(tmp_path, capsys, small_dir):
     assert "line 6" in err and "enrollmentState" in err and "wizard" in err and "Traceback" not in err
 
 
-def test_score_fallback_without_pipeline(tmp_path, capsys, small_dir, monkeypatch):
-    real = cli._optional
-
-    def no_pipeline(module, attr=None):
-        if module.startswith("cnlab.pipeline"):
-            raise cli._Missing(f"{module} is not available in this installation")
-        return real(module, attr)
-
-    monkeypatch.setattr(cli, "_optional", no_pipeline)
-    out = tmp_path / "out"
-    assert cli.main(_args(small_dir / "inputs", out, status=small_dir / "pass2_status.tsv.gz",
-                          extra=("--no-parquet",))) == 0
-    captured = capsys.readouterr()
-    assert "cnlab score:" in captured.out and "no statuses" in captured.out
-    frames = read_outputs(out)
-    assert set(frames) == {"scored_notes", "helpfulness_scores", "note_status_history", "aux_note_info"}
-    nsh = frames["note_status_history"]
-    official_in = pd.read_csv(small_dir / "pass2_status.tsv.gz", sep="\t")
-    pd.testing.assert_frame_equal(nsh, official_in.sort_values("noteId").reset_index(drop=True))
-    assert frames["scored_notes"]["numRatings"].sum() == 59343
-    assert frames["helpfulness_scores"]["raterParticipantId"].str.len().eq(64).all()
-    assert not list(out.glob("*.parquet"))
-
-
 def test_unknown_scorer(tmp_path, capsys, small_dir):
     rc = cli.main(_args(small_dir / "inputs", tmp_path, extra=("--scorers", "MFNopeScorer")))
     assert rc == cli.EXIT_BAD_INPUT and "MFNopeScorer" in capsys.readouterr().err
@@ -100,7 +76,7 @@ def test_internal_error_no_traceback(tmp_path, capsys, monkeypatch, small_dir):
     def boom(*a, **k):
         raise RuntimeError("kaput")
 
-    monkeypatch.setattr(cli, "_score_or_fallback", boom)
+    monkeypatch.setattr(cli, "_run_scoring", boom)
     assert cli.main(_args(small_dir / "inputs", tmp_path)) == cli.EXIT_INTERNAL
     err = capsys.readouterr().err
     assert "kaput" in err and "--debug" in err and "Traceback" not in err
@@ -128,3 +104,21 @@ def test_demo(tmp_path, capsys):
     assert rc == 0, capsys.readouterr().err
     assert (tmp_path / "demo" / "scored_notes.tsv").exists()
     assert "cnlab demo" in capsys.readouterr().out
+
+
+def test_scorers_all_selects_mf_and_gaussian_roster():
+    """`--scorers all` = every MF scorer + the Gaussian scorers, with their meta families."""
+    from cnlab.cli import _scoring_config, build_parser
+    from cnlab.gaussian import GAUSSIAN_SCORERS
+    from cnlab.pipeline.config import SCORERS
+
+    args = build_parser().parse_args(["score", "--scorers", "all"])
+    cfg = _scoring_config(args)
+    assert [s.name for s in cfg.scorers] == list(SCORERS)
+    assert [g.name for g in cfg.gaussian] == list(GAUSSIAN_SCORERS)
+    assert {"MFCoreScorer", "MFGroupScorer", "MFTopicScorer"} <= set(cfg.enabled_meta_scorers)
+
+    args = build_parser().parse_args(["score", "--scorers", "MFCoreScorer,GaussianScorer"])
+    cfg = _scoring_config(args)
+    assert [s.name for s in cfg.scorers] == ["MFCoreScorer"]
+    assert [g.name for g in cfg.gaussian] == ["GaussianScorer"]

@@ -46,10 +46,10 @@ def notebook_env(tmp_path_factory):
 
 def test_notebooks_found():
     names = [p.stem for p in NOTEBOOKS]
-    assert names[:9] == [
+    assert names[:10] == [
         "00_overview", "01_data_and_funnel", "02_matrix_factorization", "03_rater_helpfulness",
         "04_pseudo_raters", "05_status_rules", "06_tag_and_incorrect_filters", "07_what_if",
-        "08_bridging_vs_majority",
+        "08_bridging_vs_majority", "09_post_likes",
     ]
 
 

@@ -435,3 +435,42 @@ def test_docstring_examples_run():
 
     failures, attempted = doctest.testmod(P, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert attempted > 20 and failures == 0
+
+
+# ---------------------------------------------------------------------------
+# Post-likes pilot (spec 07 B)
+# ---------------------------------------------------------------------------
+def test_rater_factor_buckets():
+    f = pd.DataFrame({"finalFactor": [-0.5, -0.15, -0.1500001, 0.15, 0.3, np.nan]})
+    ax = P.rater_factor_buckets(f)
+    assert ax.get_title() == "Rater factors (n=5): L 2 / M 1 / R 2, split ±0.15"
+    splits = [ln.get_xdata()[0] for ln in ax.get_lines() if ln.get_gid() == "bucket-split"]
+    assert splits == [-0.15, 0.15]
+    assert sum(p.get_height() for p in ax.patches) == 5
+    plt.close(ax.figure)
+    side = pd.Series(["left", "left", "left", "right", "right", "right"], name="planted side")
+    ax = P.rater_factor_buckets(f, by=side, split=0.2)
+    assert ax.get_legend().get_title().get_text() == "planted side"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["left", "right"]
+    assert ax.get_title().endswith("L 1 / M 3 / R 1, split ±0.2")
+    plt.close(ax.figure)
+
+
+def test_post_likes_by_side():
+    posts = pd.DataFrame({
+        "L_pos": [5, 0, 2, 7], "R_pos": [6, 9, 2, 1], "minLingers": [40, 40, 3, 30],
+        "maxNeg": [0, 1, 0, 0], "eligibleForActiveState": pd.array([1, 1, 1, pd.NA], dtype="Int64"),
+        "active": [True, False, False, False],
+    })
+    ax = P.post_likes_by_side(posts, min_pos_cutoff=4)
+    labels = {c.get_label(): len(c.get_offsets()) for c in ax.collections if isinstance(c, PathCollection)}
+    assert labels == {"active (1)": 1, "in pool, not active (0)": 0, "not in pool (3)": 3}
+    corner = [ln for ln in ax.get_lines() if ln.get_gid() == "min-pos-cutoff"]
+    assert len(corner) == 1 and list(corner[0].get_xydata()[1]) == [4, 4]
+    plt.close(ax.figure)
+    ax = P.post_likes_by_side(posts, pool=[True, True, False, True],
+                              kind=pd.Series(["bridging", "partisan", "partisan", "bridging"]))
+    labels = {c.get_label(): len(c.get_offsets()) for c in ax.collections if isinstance(c, PathCollection)}
+    assert labels["in pool, not active, bridging (1)"] == 1 and labels["in pool, not active, partisan (1)"] == 1
+    assert not [ln for ln in ax.get_lines() if ln.get_gid() == "min-pos-cutoff"]
+    plt.close(ax.figure)
