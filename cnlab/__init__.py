@@ -27,7 +27,10 @@ _LAZY = {
     "ScoringConfig": ("cnlab.pipeline", "ScoringConfig"),
 }
 
-_SUBMODULES = {"schema", "errors", "io", "preprocess", "synthetic", "scoring", "pipeline", "plotting", "mf", "topics", "similarity", "cli"}
+_SUBMODULES = {
+    "schema", "errors", "io", "preprocess", "synthetic", "scoring", "pipeline", "plotting", "mf",
+    "topics", "similarity", "contributors", "gaussian", "post_likes", "cli",
+}
 
 
 def __getattr__(name: str):

@@ -773,6 +773,13 @@ def _numeric_2d(X: Any) -> np.ndarray:
     return a[:, None] if a.ndim == 1 else a
 
 
+def _kmeans_algorithms() -> set[str]:
+    import sklearn
+
+    major, minor = (int(x) for x in sklearn.__version__.split(".")[:2])
+    return {"full", "elkan"} if (major, minor) < (1, 1) else {"lloyd", "elkan"}
+
+
 def _legacy_bins_class():
     from sklearn.base import BaseEstimator, TransformerMixin
     from sklearn.preprocessing import OneHotEncoder
@@ -806,10 +813,13 @@ def _legacy_bins_class():
                     continue
                 uni = np.linspace(lo, hi, self.n_bins + 1)
                 init = ((uni[1:] + uni[:-1]) * 0.5)[:, None]
+                algo = self.algorithm
+                if algo == "lloyd" and "full" in _kmeans_algorithms():  # scikit-learn < 1.1 name
+                    algo = "full"
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")  # "fewer distinct clusters": expected here
                     km = KMeans(n_clusters=self.n_bins, init=init, n_init=1,
-                                algorithm=self.algorithm).fit(col[:, None])
+                                algorithm=algo).fit(col[:, None])
                 # float32 input gives float32 centres and edges (as in 1.0.2)
                 c = np.sort(km.cluster_centers_[:, 0])
                 e = np.r_[lo, (c[1:] + c[:-1]) * 0.5, hi]

@@ -1593,8 +1593,8 @@ def post_likes_by_side(
     given, is drawn as the corner ``x ≥ c, y ≥ c`` (``gid="min-pos-cutoff"``): posts in
     that corner pass the cross-side test; others need ``totalPos`` (which includes M
     raters and so is not a line in this plane).  ``kind`` (aligned with ``posts``,
-    e.g. the planted post type) picks marker shapes.  Integer counts are jittered
-    (seeded).
+    e.g. the planted post type) picks marker shapes (empty state × kind combinations
+    are left out of the legend).  Integer counts are jittered (seeded).
 
     Examples
     --------
@@ -1632,6 +1632,8 @@ def post_likes_by_side(
             keys = sorted({str(k) for k in kinds})
             for i, k in enumerate(keys):
                 mk = m & (kinds.astype(str) == k)
+                if not mk.any():
+                    continue
                 ax.scatter(xj[mk], yj[mk], s=18, alpha=0.75, color=_POST_STATE_COLORS[st], linewidths=0,
                            marker=markers[i % len(markers)], label=f"{st}, {k} ({int(mk.sum())})")
     top = max(np.nanmax(x, initial=1), np.nanmax(y, initial=1)) + 1

@@ -180,8 +180,9 @@ def _align_ids(left: pd.Series, right: pd.Series) -> tuple[pd.Series, pd.Series]
     lt, rt = _is_text(left), _is_text(right)
     if lt == rt:
         if not lt and left.dtype != right.dtype:
-            # numeric of different widths (int32 codes vs int64 ids): compare as int64 / float
-            kind = "float64" if "f" in (left.dtype.kind, right.dtype.kind) else "int64"
+            # numeric of different widths (int32 codes vs int64 ids, nullable Int64): compare as
+            # Int64 (exact for snowflake-size ids), as float64 only if one side is float
+            kind = "float64" if "f" in (left.dtype.kind, right.dtype.kind) else "Int64"
             return left.astype(kind), right.astype(kind)
         return left, right
     return left.astype("str"), right.astype("str")
@@ -451,7 +452,7 @@ def _check_factors(rater_factors: pd.DataFrame) -> None:
 def _bucket_table(post, bucket, prefix: str = "", suffix: str = "") -> pd.DataFrame:
     """Counts per (post, bucket) as a wide frame: one column per bucket present."""
     if len(post) == 0:
-        return pd.DataFrame(index=pd.Index([], name=ACTION_TWEET_ID))
+        return pd.DataFrame(index=pd.Index(np.asarray(post)[:0], name=ACTION_TWEET_ID))
     t = pd.DataFrame({ACTION_TWEET_ID: post, "bucket": bucket}).groupby(
         [ACTION_TWEET_ID, "bucket"], sort=True).size().unstack("bucket", fill_value=0)
     t.columns = [f"{prefix}{c}{suffix}" for c in t.columns]

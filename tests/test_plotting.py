@@ -471,6 +471,7 @@ def test_post_likes_by_side():
     ax = P.post_likes_by_side(posts, pool=[True, True, False, True],
                               kind=pd.Series(["bridging", "partisan", "partisan", "bridging"]))
     labels = {c.get_label(): len(c.get_offsets()) for c in ax.collections if isinstance(c, PathCollection)}
-    assert labels["in pool, not active, bridging (1)"] == 1 and labels["in pool, not active, partisan (1)"] == 1
+    assert labels == {"in pool, not active, bridging (1)": 1, "in pool, not active, partisan (1)": 1,
+                      "not in pool, partisan (1)": 1, "active, bridging (1)": 1}  # empty combinations left out
     assert not [ln for ln in ax.get_lines() if ln.get_gid() == "min-pos-cutoff"]
     plt.close(ax.figure)

@@ -41,10 +41,11 @@ TensorFlow is imported lazily (only when a model is built).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -94,6 +95,10 @@ class DiligenceConfig:
 
     n_dim: int = 1
     """``nDim``: embedding dimension; the prediction divides the dot product by √nDim."""
+    loss: Literal["bce", "mse"] = "bce"
+    """``lossFunction``: ``"bce"`` = ``BCEWithLogitsLoss`` (the prediction is a logit; diligence),
+    ``"mse"`` = ``MSELoss`` (helpfulness-reputation model of ``ReputationScorer``, spec 06 §D.7).
+    The activation is the identity in both (official ``activationFunction="IDENTITY"``)."""
     num_epochs: int = 300
     """``numEpochs``: the loop runs epochs 0..numEpochs inclusive (≤ 301 Adam steps)."""
     learning_rate: float = 0.2
@@ -157,6 +162,14 @@ class DiligenceConfig:
     """``torch.optim.Adam`` default β2."""
     adam_eps: float = 1e-8
     """``torch.optim.Adam`` default ε (added to the bias-corrected √v)."""
+
+    def __post_init__(self):
+        if self.loss not in ("bce", "mse"):
+            raise ValueError(f"loss must be 'bce' or 'mse', got {self.loss!r}")
+
+    def replace(self, **changes: Any) -> "DiligenceConfig":
+        """Return a copy with ``changes`` applied (``dataclasses.replace``)."""
+        return dataclasses.replace(self, **changes)
 
 
 @dataclass(frozen=True)
@@ -251,11 +264,21 @@ def diligence_targets(ratings: pd.DataFrame) -> np.ndarray:
     return np.clip(total, 0.0, 1.0).astype(np.float32)
 
 
-def _build_data(ratings: pd.DataFrame) -> _Data:
+def _build_data(ratings: pd.DataFrame, targets: np.ndarray | None = None) -> _Data:
+    """Index notes / raters (ascending ids) and attach the per-rating targets.
+
+    ``targets`` defaults to :func:`diligence_targets`; the helpfulness-reputation model of
+    :mod:`cnlab.mf.reputation_scorer` passes ``helpfulNum``.
+    """
     schema.require_columns(ratings, [schema.NOTE_ID, schema.RATER_ID], where="diligence ratings")
     if len(ratings) == 0:
         raise schema.SchemaError("diligence ratings: no ratings")
-    targets = diligence_targets(ratings)
+    if targets is None:
+        targets = diligence_targets(ratings)
+    else:
+        targets = np.asarray(targets, dtype=np.float32)
+        if len(targets) != len(ratings) or not np.all(np.isfinite(targets)):
+            raise schema.SchemaError("reputation MF: targets must be finite, one per rating")
     # Indices follow ascending id order, as the official dataset builder does.
     note_codes, notes = pd.factorize(ratings[schema.NOTE_ID], sort=True)
     rater_codes, raters = pd.factorize(ratings[schema.RATER_ID], sort=True)
@@ -399,16 +422,24 @@ class ReputationMF:
     Parameters
     ----------
     note_idx, rater_idx, targets
-        Per-rating note index, rater index and 0/1 target.
+        Per-rating note index, rater index and target (0/1 for diligence, ``helpfulNum``
+        ∈ {0, 0.5, 1} for the helpfulness-reputation model).
     params
         Initial arrays: ``note_emb`` (M×d), ``rater_emb`` (U×d), ``note_bias`` (M),
         ``rater_bias`` (U), ``reputation`` (U), ``global_bias`` (scalar).
+    loss
+        Element-wise loss ℓ of the data term mean(w·ℓ) (official ``lossFunction``):
+        ``"bce"`` — BCE with logits, ℓ = −y log σ(ŷ) − (1 − y) log(1 − σ(ŷ));
+        ``"mse"`` — ℓ = (ŷ − y)².  The activation is the identity (ŷ as in §D.1).
     """
 
-    def __init__(self, note_idx, rater_idx, targets, params: Mapping[str, Any]):
+    def __init__(self, note_idx, rater_idx, targets, params: Mapping[str, Any], *, loss: str = "bce"):
         import tensorflow as tf
 
+        if loss not in ("bce", "mse"):
+            raise ValueError(f"loss must be 'bce' or 'mse', got {loss!r}")
         self._tf = tf
+        self.loss_name = loss
         self.note_idx = tf.constant(np.asarray(note_idx, dtype=np.int32))
         self.rater_idx = tf.constant(np.asarray(rater_idx, dtype=np.int32))
         self.targets = tf.constant(np.asarray(targets, dtype=np.float32))
@@ -454,7 +485,7 @@ class ReputationMF:
         return pred + tf.gather(v["rater_bias"], self.rater_idx) + v["global_bias"]
 
     def predict(self) -> np.ndarray:
-        """Logits per rating."""
+        """Predictions per rating (logits for the BCE loss; identity activation)."""
         return self._predict().numpy()
 
     def _reg_loss(self, reg: Regularization):
@@ -483,11 +514,15 @@ class ReputationMF:
 
     def _loss(self, weights, reg: Regularization):
         tf = self._tf
-        bce = tf.nn.sigmoid_cross_entropy_with_logits(labels=self.targets, logits=self._predict())
-        return tf.reduce_mean(weights * bce) + self._reg_loss(reg)
+        pred = self._predict()
+        if self.loss_name == "mse":
+            elementwise = tf.square(pred - self.targets)
+        else:
+            elementwise = tf.nn.sigmoid_cross_entropy_with_logits(labels=self.targets, logits=pred)
+        return tf.reduce_mean(weights * elementwise) + self._reg_loss(reg)
 
     def loss(self, weights: np.ndarray, reg: Regularization) -> float:
-        """Regularised weighted BCE loss at the current parameters."""
+        """Regularised weighted loss (BCE or MSE, see ``loss``) at the current parameters."""
         return float(self._loss(self._tf.constant(np.asarray(weights, dtype=np.float32)), reg).numpy())
 
     # -- training ------------------------------------------------------------
@@ -560,6 +595,104 @@ def _random_init(data: _Data, n_dim: int, seed: int | None) -> dict[str, np.ndar
     return {"note_emb": note_emb, "rater_emb": rater_emb, "note_bias": note_bias, "rater_bias": rater_bias}
 
 
+def _weights(data: _Data, config: DiligenceConfig, pos_mult: float, note_exp: float, rater_exp: float,
+             reputation: np.ndarray | None = None) -> np.ndarray:
+    """:func:`rating_weights` with posWeight = ``config.pos_weight × pos_mult``."""
+    return rating_weights(
+        data.targets,
+        data.note_idx,
+        data.rater_idx,
+        pos_weight=config.pos_weight * pos_mult,
+        reputation=reputation,
+        reputation_exp=config.reputation_exp,
+        alpha=config.alpha,
+        note_norm_exp=note_exp,
+        rater_norm_exp=rater_exp,
+    )
+
+
+@dataclass(frozen=True)
+class PrescoringRounds:
+    """What :func:`train_prescoring_rounds` records besides the trained model."""
+
+    global_intercepts: GlobalIntercepts
+    note_bias_round2: np.ndarray
+    rater_bias_round2: np.ndarray
+    final_losses: tuple[float, float, float]
+    loss_histories: tuple[tuple[float, ...], ...]
+
+
+def train_prescoring_rounds(model: ReputationMF, data: _Data, config: DiligenceConfig) -> PrescoringRounds:
+    """The three prescoring rounds of a reputation MF (spec 06 §D.5; official
+    ``train_model_prescoring``), shared by diligence and the helpfulness-reputation scorer.
+
+    1. reputation frozen; weights posWeight and the round-1 norm exponents;
+    2. note bias frozen, reputation trained; posWeight × second-round multiplier — the note and
+       rater biases and μ after this round are recorded (the "round-2" values);
+    3. note bias, rater bias and μ trained (embeddings and reputation frozen) with the
+       reputation-weighted loss (posWeight × third-round multiplier, reputation clipped at 0,
+       third-round norm exponents) and the third-round λ / note-bias multipliers.
+    """
+    base_reg = regularization(config, third=False)
+    w1 = _weights(data, config, 1.0, config.note_norm_exp_first_round, config.rater_norm_exp_first_round)
+    loss1, hist1 = model.train_round(
+        w1, base_reg, ("note_emb", "rater_emb", "note_bias", "rater_bias", "global_bias"), config
+    )
+    global1 = float(model.get("global_bias"))
+    w2 = _weights(data, config, config.pos_weight_second_round_multiplier,
+                  config.note_norm_exp_second_round, config.rater_norm_exp_second_round)
+    loss2, hist2 = model.train_round(
+        w2, base_reg, ("note_emb", "rater_emb", "rater_bias", "reputation", "global_bias"), config
+    )
+    global2 = float(model.get("global_bias"))
+    note_bias2 = model.get("note_bias")
+    rater_bias2 = model.get("rater_bias")
+    w3 = _weights(data, config, config.pos_weight_third_round_multiplier, config.note_norm_exp_third_round,
+                  config.rater_norm_exp_third_round, reputation=model.get("reputation"))
+    loss3, hist3 = model.train_round(
+        w3, regularization(config, third=True), ("note_bias", "rater_bias", "global_bias"), config
+    )
+    global3 = float(model.get("global_bias"))
+    return PrescoringRounds(GlobalIntercepts(global1, global2, global3), note_bias2, rater_bias2,
+                            (loss1, loss2, loss3), (hist1, hist2, hist3))
+
+
+def train_final_phases(
+    model: ReputationMF,
+    data: _Data,
+    config: DiligenceConfig,
+    global_intercepts: GlobalIntercepts,
+    final_rater_bias: np.ndarray,
+    *,
+    rating_per_note_ratio: float | None,
+    rating_per_user_ratio: float | None,
+) -> tuple[tuple[float, float], tuple[tuple[float, ...], tuple[float, ...]]]:
+    """The two final-scoring phases of a reputation MF (spec 06 §D.6; official
+    ``train_model_final``), the model being initialised from the prescoring round-2 values.
+
+    * Phase A: only note embeddings trained; posWeight × second-round multiplier and the
+      second-round norm exponents.
+    * Phase B: μ := final-round global intercept, rater biases := ``final_rater_bias`` (the
+      prescoring final-round values); only note biases trained, with the reputation-weighted
+      loss and the third-round λ, as in prescoring round 3.
+
+    Returns ``((loss_A, loss_B), (history_A, history_B))``.
+    """
+    wa = _weights(data, config, config.pos_weight_second_round_multiplier,
+                  config.note_norm_exp_second_round, config.rater_norm_exp_second_round)
+    reg_a = regularization(config, third=False, per_note_ratio=rating_per_note_ratio,
+                           per_user_ratio=rating_per_user_ratio)
+    loss_a, hist_a = model.train_round(wa, reg_a, ("note_emb",), config)
+    model.assign("global_bias", global_intercepts.final_round)
+    model.assign("rater_bias", final_rater_bias)
+    wb = _weights(data, config, config.pos_weight_third_round_multiplier, config.note_norm_exp_third_round,
+                  config.rater_norm_exp_third_round, reputation=model.get("reputation"))
+    reg_b = regularization(config, third=True, per_note_ratio=rating_per_note_ratio,
+                           per_user_ratio=rating_per_user_ratio)
+    loss_b, hist_b = model.train_round(wb, reg_b, ("note_bias",), config)
+    return (loss_a, loss_b), (hist_a, hist_b)
+
+
 # ---------------------------------------------------------------------------
 # Prescoring (§D.5)
 # ---------------------------------------------------------------------------
@@ -604,51 +737,12 @@ def fit_prescoring(
         init["rater_emb"] = np.repeat(factors[:, None], config.n_dim, axis=1)
     init["reputation"] = np.full(len(data.raters), config.default_reputation, dtype=np.float32)
     init["global_bias"] = np.float32(0.0)
-    model = ReputationMF(data.note_idx, data.rater_idx, data.targets, init)
-
-    def weights(pos_mult, note_exp, rater_exp, reputation=None):
-        return rating_weights(
-            data.targets,
-            data.note_idx,
-            data.rater_idx,
-            pos_weight=config.pos_weight * pos_mult,
-            reputation=reputation,
-            reputation_exp=config.reputation_exp,
-            alpha=config.alpha,
-            note_norm_exp=note_exp,
-            rater_norm_exp=rater_exp,
-        )
-
-    base_reg = regularization(config, third=False)
-    # Round 1: reputation frozen.
-    w1 = weights(1.0, config.note_norm_exp_first_round, config.rater_norm_exp_first_round)
-    loss1, hist1 = model.train_round(
-        w1, base_reg, ("note_emb", "rater_emb", "note_bias", "rater_bias", "global_bias"), config
-    )
-    global1 = float(model.get("global_bias"))
-    # Round 2: learn reputation, freeze note bias.
-    w2 = weights(
-        config.pos_weight_second_round_multiplier,
-        config.note_norm_exp_second_round,
-        config.rater_norm_exp_second_round,
-    )
-    loss2, hist2 = model.train_round(
-        w2, base_reg, ("note_emb", "rater_emb", "rater_bias", "reputation", "global_bias"), config
-    )
-    global2 = float(model.get("global_bias"))
-    note_bias2 = model.get("note_bias")
-    rater_bias2 = model.get("rater_bias")
-    # Round 3: intercepts only, reputation-weighted loss.
-    w3 = weights(
-        config.pos_weight_third_round_multiplier,
-        config.note_norm_exp_third_round,
-        config.rater_norm_exp_third_round,
-        reputation=model.get("reputation"),
-    )
-    loss3, hist3 = model.train_round(
-        w3, regularization(config, third=True), ("note_bias", "rater_bias", "global_bias"), config
-    )
-    global3 = float(model.get("global_bias"))
+    model = ReputationMF(data.note_idx, data.rater_idx, data.targets, init, loss=config.loss)
+    rounds = train_prescoring_rounds(model, data, config)
+    g = rounds.global_intercepts
+    global1, global2, global3 = g.first_round, g.second_round, g.final_round
+    note_bias2, rater_bias2 = rounds.note_bias_round2, rounds.rater_bias_round2
+    (loss1, loss2, loss3), (hist1, hist2, hist3) = rounds.final_losses, rounds.loss_histories
 
     note_params = pd.DataFrame(
         {
@@ -796,36 +890,10 @@ def fit_final_detailed(
         "reputation": rater_col(RATER_REPUTATION, config.final_default_reputation),
         "global_bias": np.float32(g.second_round),
     }
-    model = ReputationMF(data.note_idx, data.rater_idx, data.targets, init)
-
-    # Phase A: only note embeddings.
-    wa = rating_weights(
-        data.targets,
-        data.note_idx,
-        data.rater_idx,
-        pos_weight=config.pos_weight * config.pos_weight_second_round_multiplier,
-        note_norm_exp=config.note_norm_exp_second_round,
-        rater_norm_exp=config.rater_norm_exp_second_round,
-    )
-    reg_a = regularization(config, third=False, per_note_ratio=rating_per_note_ratio, per_user_ratio=rating_per_user_ratio)
-    loss_a, hist_a = model.train_round(wa, reg_a, ("note_emb",), config)
-
-    # Phase B: reset global and rater biases, train note biases only.
-    model.assign("global_bias", g.final_round)
-    model.assign("rater_bias", rater_col(RATER_INTERCEPT))
-    wb = rating_weights(
-        data.targets,
-        data.note_idx,
-        data.rater_idx,
-        pos_weight=config.pos_weight * config.pos_weight_third_round_multiplier,
-        reputation=model.get("reputation"),
-        reputation_exp=config.reputation_exp,
-        alpha=config.alpha,
-        note_norm_exp=config.note_norm_exp_third_round,
-        rater_norm_exp=config.rater_norm_exp_third_round,
-    )
-    reg_b = regularization(config, third=True, per_note_ratio=rating_per_note_ratio, per_user_ratio=rating_per_user_ratio)
-    loss_b, hist_b = model.train_round(wb, reg_b, ("note_bias",), config)
+    model = ReputationMF(data.note_idx, data.rater_idx, data.targets, init, loss=config.loss)
+    (loss_a, loss_b), (hist_a, hist_b) = train_final_phases(
+        model, data, config, g, rater_col(RATER_INTERCEPT),
+        rating_per_note_ratio=rating_per_note_ratio, rating_per_user_ratio=rating_per_user_ratio)
 
     note_params = pd.DataFrame(
         {
@@ -852,6 +920,7 @@ __all__ = [
     "DiligencePrescoring",
     "GlobalIntercepts",
     "LOW_DILIGENCE_TAGS",
+    "PrescoringRounds",
     "ReputationMF",
     "diligence_targets",
     "fit_final",
@@ -860,4 +929,6 @@ __all__ = [
     "rating_weights",
     "regularization",
     "Regularization",
+    "train_final_phases",
+    "train_prescoring_rounds",
 ]
