@@ -361,7 +361,7 @@ def _hex_ids(rng, n: int) -> np.ndarray:
         out = np.empty((n, 64), dtype=np.uint8)
         out[:, 0::2] = _HEX[raw >> 4]
         out[:, 1::2] = _HEX[raw & 15]
-        if len(np.unique(out.view(f"S64").ravel())) == n:
+        if len(np.unique(out.view("S64").ravel())) == n:
             return out
 
 

@@ -188,7 +188,6 @@ def read_source(
 
     data: dict[str, object] = {}
     vocab = pa.array([], pa.string())
-    pid_col = L.PID_COLUMN[kind]
     tag_bits = {}
     if kind == "ratings":
         for bits_name, tags in ((S.HELPFUL_TAG_BITS, S.HELPFUL_TAGS), (S.NOT_HELPFUL_TAG_BITS, S.NOT_HELPFUL_TAGS)):

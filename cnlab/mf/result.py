@@ -109,7 +109,7 @@ class MFResult:
     def objective(self, ratings: pd.DataFrame, *, label_col: str = schema.HELPFUL_NUM, weights=None) -> float:
         """Regularised loss (float64) of these parameters on ``ratings`` under ``self.config``
         (regulariser means over the fitted note/rater tables).  Pass the training ratings."""
-        from ._common import Params, TrainData, objective, predict_raw  # noqa: F401
+        from ._common import Params, TrainData, objective
 
         k = self.n_factors
         npos = pd.Index(self.note_params[schema.NOTE_ID]).get_indexer(ratings[schema.NOTE_ID])
