@@ -114,6 +114,8 @@ def cnlab_counts(f) -> dict:
     order = ("NoHighVol", "NoCorrelated", "PopulationSampled", "main")
     d = {k: f.slice_counts.get(k) for k in ("scoped", "NoHighVol", "NoCorrelated", "PopulationSampled")}
     d.update(calls=[], rows_after_postprocess=len(f.scored_notes))
+    if getattr(f.scorer, "family", None) == "reputation":  # no diligence calls (bench/parity_reputation.py)
+        return d
     for k in order:
         c = f.calls.get(k)
         if c is None:

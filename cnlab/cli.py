@@ -57,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--outdir", default=".", help="output directory")
     s.add_argument("--seed", type=int, default=None, help="seed of every stochastic step")
     s.add_argument("--scorers", default=None, help="comma-separated scorer names (e.g. MFCoreScorer,MFGroupScorer_13), "
-                   "all-mf for every MF scorer of the official roster, or all for MF + Gaussian scorers")
+                   "all-mf for every MF scorer of the official roster (with ReputationScorer), "
+                   "or all for MF + ReputationScorer + Gaussian scorers")
     g = s.add_mutually_exclusive_group()
     g.add_argument("--pseudoraters", dest="pseudoraters", action="store_true", default=True)
     g.add_argument("--nopseudoraters", dest="pseudoraters", action="store_false", help="skip pseudo-rater intervals")
@@ -87,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
 # ---------------------------------------------------------------------------
 def _scoring_config(args):
     from cnlab.gaussian import GAUSSIAN_SCORERS as gaussians
+    from cnlab.mf.reputation_scorer import REPUTATION_SCORERS as reputation
     from cnlab.pipeline import ScoringConfig
     from cnlab.pipeline import config as pconfig
 
@@ -100,17 +102,18 @@ def _scoring_config(args):
         names = tuple(n.strip() for n in args.scorers.split(",") if n.strip())
         catalogue = pconfig.SCORERS
         if names == ("all",):  # the whole roster, as the official main.py without --scorers
-            names = tuple(catalogue) + tuple(gaussians)
-        elif names == ("all-mf",):  # every MF scorer of the official roster (ALL_MF_SCORERS)
-            names = tuple(catalogue)
-        unknown = [n for n in names if n not in catalogue and n not in gaussians]
+            names = tuple(catalogue) + tuple(reputation) + tuple(gaussians)
+        elif names == ("all-mf",):  # ScoringConfig.official_mf(): ALL_MF_SCORERS + ReputationScorer
+            names = tuple(catalogue) + tuple(reputation)
+        unknown = [n for n in names if n not in catalogue and n not in gaussians and n not in reputation]
         if unknown:
             raise CnlabInputError(
                 f"--scorers: unknown scorer(s) {', '.join(unknown)}; available: all, all-mf, "
-                f"{', '.join((*catalogue, *gaussians))}"
+                f"{', '.join((*catalogue, *reputation, *gaussians))}"
             )
         changes["scorers"] = tuple(catalogue[n] for n in names if n in catalogue)
         changes["gaussian"] = tuple(gaussians[n] for n in names if n in gaussians)
+        changes["reputation"] = next((reputation[n] for n in names if n in reputation), None)
         # meta rules are toggled per official Scorers enum (MFGroupScorer_13 → MFGroupScorer);
         # score() adds the Gaussian scorers' own rules when they run.
         changes["enabled_meta_scorers"] = pconfig.meta_scorer_names(changes["scorers"])

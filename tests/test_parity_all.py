@@ -65,7 +65,7 @@ def test_row_counts_match_official_log(run_all):
     # subsets, final-round ratings of every MF call, rows after the capture filter.
     pa, res = run_all
     cnt = pa.compare_counts(res)
-    assert len(cnt) == 25
+    assert len(cnt) == 26  # 25 MF scorers with final scoring + ReputationScorer (official_mf runs it)
     assert cnt["equal"].all(), cnt[~cnt["equal"]].to_string()
     rows = {n: len(f.scored_notes) for n, f in res.final.items()}
     assert (rows["MFCoreWithTopicsScorer"], rows["MFCoreScorer"], rows["MFExpansionScorer"],
@@ -173,3 +173,29 @@ def test_prescoring_of_topic_and_group_scorers(small_dir):
         # tag thresholds exist for topic scorers too (spec 02 §3.1: outside the reputation branch)
         assert set(m.tag_filtering_thresholds) == set(o["tagFilteringThresholds"]), sc.name
         assert (out.note_model_output["scorerName"] == sc.name).all()
+
+
+def test_reputation_scorer_and_rescoring_columns(run_all, small_dir):
+    """``official_mf()`` also runs the ReputationScorer (here from the official prescoring rows;
+    bench/parity_reputation.py) and writes ``rescoringActiveRules`` with now = epoch_millis (the
+    official column used the wall clock of its run: tests/test_rescoring.py)."""
+    import numpy as np
+
+    from cnlab.scoring.rescoring import rescoring_active_rules
+
+    _, res = run_all
+    assert "ReputationScorer" in res.final and len(res.final["ReputationScorer"].scored_notes) == 1892
+    off = pd.read_csv(small_dir / "official-all" / "scored_notes.tsv.gz", sep="\t",
+                      usecols=["noteId", "coverageNoteIntercept", "coverageNoteFactor1", "coverageRatingStatus"])
+    m = off.merge(res.outputs()["scored_notes"], on="noteId", suffixes=("_o", "_c"))
+    a, b = (m[f"coverageRatingStatus_{k}"].astype(object).fillna("<NA>").astype(str) for k in "oc")
+    assert (a == b).all()
+    for col in ("coverageNoteIntercept", "coverageNoteFactor1"):
+        d = (m[f"{col}_o"] - m[f"{col}_c"]).abs()
+        assert (m[f"{col}_o"].isna() == m[f"{col}_c"].isna()).all() and d.max() <= FINAL_INTERCEPT_ATOL, col
+    rules = m["rescoringActiveRules"].to_numpy()
+    expected = rescoring_active_rules(m["noteId"], res.preprocessed.status_history, now=res.epoch_millis)
+    assert (rules == expected.to_numpy()).all()
+    assert pd.Series(rules).value_counts().to_dict() == {
+        "ALL_NOTES": 1322, "ALL_NOTES,NOTES_CREATED_SOMEWHAT_RECENTLY": 678}
+    assert np.isfinite(res.outputs()["helpfulness_scores"]["raterHelpfulnessReputation"].dropna()).all()

@@ -6,7 +6,7 @@ does not import TensorFlow; TF is imported on the first ``fit(..., solver="offic
 Main entry points
 -----------------
 fit(ratings, config, *, seed, note_init, rater_init, global_init, freeze, label_col, weights, solver)
-fit_stable(ratings, enrollment, config, *, seed)        spec 01 §5.1
+fit_stable(ratings, enrollment, config, *, seed)        spec 01 §5.1 (subset: stable_init_ratings)
 pseudo_rater_bounds(ratings, result, config)           spec 01 §10
 check_train_error(result, n_notes, threshold=0.16)     spec 01 §8
 MFConfig and presets (CORE_MF, GROUP14_MF, GROUP18_MF, GROUP15_MF, TOPIC_INDIM2_MF, ...)
@@ -19,6 +19,7 @@ import importlib
 _LAZY = {
     "fit": ("cnlab.mf.engine", "fit"),
     "fit_stable": ("cnlab.mf.engine", "fit_stable"),
+    "stable_init_ratings": ("cnlab.mf.engine", "stable_init_ratings"),
     "MFResult": ("cnlab.mf.result", "MFResult"),
     "MFTrainError": ("cnlab.mf.result", "MFTrainError"),
     "check_train_error": ("cnlab.mf.result", "check_train_error"),

@@ -184,6 +184,42 @@ def _assemble(data, out, p, cfg, seed, solver, lr, first, weights):
     )
 
 
+def stable_init_ratings(
+    ratings: pd.DataFrame,
+    enrollment: pd.DataFrame,
+    *,
+    initial_group: int = 13,
+    min_share: float = 0.75,
+    min_ratings: int = 5,
+) -> pd.DataFrame:
+    """The subset the stable initialisation is fitted on (spec 01 §5.1 steps 1–3; official
+    ``get_ratings_for_stable_init``), in input row order.
+
+    Ratings inner-joined with enrollment; per note, the count of joined ratings and the share
+    from ``initial_group``; kept: ratings from ``initial_group`` on notes with share ≥
+    ``min_share`` and count ≥ ``min_ratings``.  An empty subset raises
+    :class:`~cnlab.errors.CnlabInputError` (the official MF aborts on it).
+    """
+    schema.require_columns(enrollment, [schema.PARTICIPANT_ID, schema.MODELING_GROUP], where="stable init enrollment")
+    enr = enrollment[[schema.PARTICIPANT_ID, schema.MODELING_GROUP]].rename(
+        columns={schema.PARTICIPANT_ID: schema.RATER_ID}
+    )
+    j = ratings[[schema.NOTE_ID, schema.RATER_ID]].reset_index(drop=True)
+    j["_pos"] = np.arange(len(j))
+    j = j.merge(enr, on=schema.RATER_ID, how="inner")
+    j["_flag"] = (j[schema.MODELING_GROUP] == initial_group).to_numpy(dtype=bool, na_value=False)
+    per_note = j.groupby(schema.NOTE_ID, sort=False)["_flag"].agg(["size", "mean"])
+    ok_notes = per_note.index[(per_note["mean"] >= min_share) & (per_note["size"] >= min_ratings)]
+    sub_pos = j.loc[j["_flag"] & j[schema.NOTE_ID].isin(ok_notes), "_pos"].to_numpy()
+    if len(sub_pos) == 0:
+        raise CnlabInputError(
+            f"stable initialisation: no notes with >= {min_share:.0%} of >= {min_ratings} ratings from "
+            f"modeling group {initial_group} (the official code aborts here)"
+        )
+    sub = ratings.iloc[np.sort(sub_pos)]
+    return sub
+
+
 def fit_stable(
     ratings: pd.DataFrame,
     enrollment: pd.DataFrame,
@@ -209,23 +245,8 @@ def fit_stable(
 
     Returns the final :class:`MFResult` with the subset fit in ``.stable_init``.
     """
-    schema.require_columns(enrollment, [schema.PARTICIPANT_ID, schema.MODELING_GROUP], where="fit_stable enrollment")
-    enr = enrollment[[schema.PARTICIPANT_ID, schema.MODELING_GROUP]].rename(
-        columns={schema.PARTICIPANT_ID: schema.RATER_ID}
-    )
-    j = ratings[[schema.NOTE_ID, schema.RATER_ID]].reset_index(drop=True)
-    j["_pos"] = np.arange(len(j))
-    j = j.merge(enr, on=schema.RATER_ID, how="inner")
-    j["_flag"] = (j[schema.MODELING_GROUP] == initial_group).to_numpy(dtype=bool, na_value=False)
-    per_note = j.groupby(schema.NOTE_ID, sort=False)["_flag"].agg(["size", "mean"])
-    ok_notes = per_note.index[(per_note["mean"] >= min_share) & (per_note["size"] >= min_ratings)]
-    sub_pos = j.loc[j["_flag"] & j[schema.NOTE_ID].isin(ok_notes), "_pos"].to_numpy()
-    if len(sub_pos) == 0:
-        raise CnlabInputError(
-            f"stable initialisation: no notes with >= {min_share:.0%} of >= {min_ratings} ratings from "
-            f"modeling group {initial_group} (the official code aborts here)"
-        )
-    sub = ratings.iloc[np.sort(sub_pos)]
+    sub = stable_init_ratings(ratings, enrollment, initial_group=initial_group, min_share=min_share,
+                              min_ratings=min_ratings)
     if seed is None or isinstance(seed, np.random.Generator):
         sub_seed, main_seed = seed, seed
     else:

@@ -393,7 +393,8 @@ TOPIC_SCORERS: dict[str, ScorerConfig] = {
 TOPIC_IN_DIMENSION_TWO = topic_scorer("InDimensionTwo", final_scoring=False)
 
 #: Every MF scorer of the official roster, in the official order (spec 04 §9.3, prescoring
-#: list; ``ReputationScorer`` is not an MF scorer and ``MFTopicScorer_Unassigned`` is left out:
+#: list; ``ReputationScorer`` is configured apart — ``ScoringConfig.reputation``, spec 06 §D.7 — and
+#: ``MFTopicScorer_Unassigned`` is left out:
 #: the noteTopics table never contains "Unassigned", so it is always empty). Scorers with
 #: ``final_scoring=False`` are prescored only.
 ALL_MF_SCORERS: tuple[ScorerConfig, ...] = (
@@ -454,6 +455,23 @@ class ScoringConfig:
         ``MFGroupScorer_15``, ``MFTopicScorer_InDimensionTwo``), which must be in ``scorers`` (or
         in the given prescoring outputs). Their meta rules (04 §11.3 rules 12–14, 16) are attached
         automatically.
+    reputation
+        The ``ReputationScorer`` (helpfulness-reputation MF, spec 06 §D.7:
+        :class:`cnlab.mf.reputation_scorer.ReputationScorerConfig`, e.g.
+        :data:`cnlab.mf.reputation_scorer.REPUTATION_SCORER`) or ``None`` (default: not run).
+        It is prescored and final-scored like the MF scorers and fills ``coverageNoteIntercept``,
+        ``coverageNoteFactor1``, ``coverageRatingStatus`` and the prescoring rows behind
+        ``helpfulness_scores.raterHelpfulnessReputation``; no meta rule reads it.
+        :meth:`official_mf` / :meth:`official` include it.
+    pflip, pcrh
+        The supervised confidence models (spec 06 §A, §B; :mod:`cnlab.pipeline.confidence`):
+        ``"fit"`` (default: trained at the end of prescoring with the official settings — also
+        when prescoring outputs are given — and applied in final scoring), a
+        :class:`cnlab.pflip.PFlipConfig` / :class:`cnlab.pcrh.PCRHConfig` (trained with it), a
+        fitted :class:`cnlab.pflip.PFlipModel` / :class:`cnlab.pcrh.PCRHModel` (used as is), or
+        ``"none"``: no pflip label (a note in stabilization counts as "will flip", official
+        semantics of a missing prediction), ``pflipProba`` / ``abovePcrhThresholdTime`` / pcrh
+        aux columns empty, NSH ``abovePcrhThresholdTime`` carried over.
     """
 
     scorers: tuple[ScorerConfig, ...] = (CORE,)
@@ -465,6 +483,9 @@ class ScoringConfig:
     topics: Any = "model"
     check_train_error: bool = True
     gaussian: tuple[Any, ...] = ()
+    reputation: Any = None
+    pflip: Any = "fit"
+    pcrh: Any = "fit"
 
     @classmethod
     def official_mf(cls, **changes: Any) -> "ScoringConfig":
@@ -474,9 +495,13 @@ class ScoringConfig:
         Gaussian scorers (and the rules that read them: GaussianModel, GaussianCoreWithTopicsModel,
         GroupModel15NMR) are not part of it; the whole official roster is
         ``ScoringConfig.official_mf(gaussian=tuple(cnlab.gaussian.GAUSSIAN_SCORERS.values()))``.
-        ``changes`` are applied on top (``ScoringConfig.official_mf(seed=7)``).
+        ``changes`` are applied on top (``ScoringConfig.official_mf(seed=7)``). The
+        ``ReputationScorer`` (``reputation``, spec 06 §D.7; no meta rule) runs too.
         """
-        base = cls(scorers=ALL_MF_SCORERS, enabled_meta_scorers=meta_scorer_names(ALL_MF_SCORERS))
+        from cnlab.mf.reputation_scorer import REPUTATION_SCORER  # lazy: no TF, no pipeline import
+
+        base = cls(scorers=ALL_MF_SCORERS, enabled_meta_scorers=meta_scorer_names(ALL_MF_SCORERS),
+                   reputation=REPUTATION_SCORER)
         return dataclasses.replace(base, **changes)
 
     @classmethod

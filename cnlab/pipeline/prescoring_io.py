@@ -96,15 +96,20 @@ class PrescoringMeta:
         return self.final_round_num_ratings / self.final_round_num_users
 
     def to_json(self) -> dict[str, Any]:
-        """The official json layout of one scorer's entry."""
+        """The official json layout of one scorer's entry (missing values → ``None``, as the
+        official ``ReputationScorer`` entry: no global intercept, thresholds or final-round counts)."""
         f, s, t = self.low_diligence_global_intercept
+
+        def opt(x, cast):
+            return None if x is None or (isinstance(x, float) and np.isnan(x)) else cast(x)
+
         return {
-            "globalIntercept": None if np.isnan(self.global_intercept) else float(self.global_intercept),
+            "globalIntercept": opt(self.global_intercept, float),
             "lowDiligenceGlobalIntercept": {"firstRound": f, "secondRound": s, "finalRound": t},
             "tagFilteringThresholds": {k: float(v) for k, v in self.tag_filtering_thresholds.items()},
-            "finalRoundNumRatings": int(self.final_round_num_ratings),
-            "finalRoundNumNotes": int(self.final_round_num_notes),
-            "finalRoundNumUsers": int(self.final_round_num_users),
+            "finalRoundNumRatings": opt(self.final_round_num_ratings, int),
+            "finalRoundNumNotes": opt(self.final_round_num_notes, int),
+            "finalRoundNumUsers": opt(self.final_round_num_users, int),
         }
 
     @classmethod

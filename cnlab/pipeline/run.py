@@ -8,11 +8,17 @@ Core only by default; ``ScoringConfig.official_mf()`` runs every MF scorer. Orde
     rater clustering → raw PSS frame                       04 §7, 05 B
     prescoring ratings = PSS-coalesced with the raw frame  05 B.4
     prescore each scorer                                   02 §3
+    ReputationScorer prescoring (if configured)            06 §D.7
+    fit pflip and PCRH (ScoringConfig.pflip / .pcrh)       06 §A, §B; 04 §8 step 5
+    pflip targets + peers → LABEL, pflipProba; PCRH        04 §10.1 steps 2, 6
     final ratings = PSS-coalesced with the dropna'd rater-output PSS rows (05 B.4)
     score_final each scorer (not the prescoring-only ones) 02 §4
+    ReputationScorer final scoring (if configured)         06 §D.7
     merge all scorers' outputs, coalesce group/topic       04 §9.4, §10.1 step 9
     note stats over all final ratings                      04 §10.1 step 11a
-    meta_score with the enabled scorers' rules             04 §11
+    meta_score with the enabled scorers' rules (+ LABEL)   04 §11
+    PCRH suppression                                       04 §10.1 steps 11d, 13
+    rescoringActiveRules (now = epoch_millis)              04 §10.2
     new note status history (now = epoch_millis)           04 §13
     contributor scoring → helpfulness_scores               07 A, 04 §14.4
 """
@@ -33,6 +39,13 @@ from cnlab.contributors import contributor_scores
 from cnlab.io import restore_ids
 from cnlab.pipeline._log import StageTimer
 from cnlab.pipeline.combine import combine_final_results, combine_helpfulness
+from cnlab.pipeline.confidence import (
+    apply_predictions,
+    finalize_pcrh,
+    fit_confidence_models,
+    predict_pcrh,
+    predict_pflip,
+)
 from cnlab.pipeline.config import ScoringConfig
 from cnlab.pipeline.final import FinalOutput, score_final
 from cnlab.pipeline.prescoring import combine, prescore
@@ -45,6 +58,7 @@ from cnlab.pipeline.prescoring_io import (
 from cnlab.preprocess import Funnel, Preprocessed, preprocess
 from cnlab.scoring.meta import META_AUX_COLUMNS, meta_score
 from cnlab.scoring.note_stats import compute_note_stats
+from cnlab.scoring.rescoring import rescoring_active_rules
 from cnlab.scoring.status_history import update_status_history
 from cnlab.similarity import apply_post_selection_similarity, rater_clustering
 
@@ -94,6 +108,9 @@ class ScoringResult:
         Stage, rows in/out and seconds.
     participants
         Code → original id string (``dataset.participants``).
+    confidence
+        :class:`cnlab.pipeline.confidence.ConfidenceModels`: the fitted pflip / PCRH models and their
+        predictions (None when both are off, ``ScoringConfig.pflip = pcrh = "none"``).
     """
 
     config: ScoringConfig
@@ -111,6 +128,7 @@ class ScoringResult:
     timings: pd.DataFrame
     participants: pd.Index | None = None
     epoch_millis: int | None = None
+    confidence: Any = None
 
     @property
     def funnel(self) -> Funnel:
@@ -143,6 +161,8 @@ class ScoringResult:
         ]
         for f in self.final.values():
             lines.append("  " + f.summary().replace("\n", "\n  "))
+        if self.confidence is not None:
+            lines.append("  " + self.confidence.summary().replace("\n", "\n  "))
         lines.append(f"  total time {self.timings['seconds'].sum():.1f} s")
         return "\n".join(lines)
 
@@ -255,13 +275,31 @@ def score(
                 timer=StageTimer(prefix=f"{sc.name} prescoring: ")))
             timer.records.extend(outs[-1].intermediates.get(sc.name, {}).get(
                 "timings", pd.DataFrame()).to_dict("records"))
+        if config.reputation is not None:  # ReputationScorer (spec 06 §D.7): its own prescoring
+            from cnlab.mf import reputation_scorer
+
+            rc = config.reputation
+            outs.append(reputation_scorer.prescore(
+                pre_ratings, nsh, enrollment, rc, note_topics=nt, seed=seed,
+                timer=StageTimer(prefix=f"{rc.name} prescoring: ")))
+            timer.records.extend(outs[-1].intermediates.get(rc.name, {}).get(
+                "timings", pd.DataFrame()).to_dict("records"))
         prescoring = combine(outs, pss)
+        coalesced = pre_ratings
     else:
         pss = prescoring.pss
         pre_ratings = ratings
+        coalesced = None  # given prescoring: the confidence models coalesce with its PSS frame
+    # spec 04 §8 step 5: pflip and PCRH are trained at the end of prescoring
+    conf = fit_confidence_models(config, notes, coalesced, ratings, nsh, enrollment, prescoring, nt,
+                                 seed=seed, timer=timer)
 
     # -- final scoring ------------------------------------------------------------------
     final_pss = prescoring.final_pss() if config.use_pss else None
+    # spec 04 §10.1 steps 2 and 6: pflip on the stabilization targets, PCRH on pre-PSS ratings
+    conf = predict_pflip(conf, notes, ratings, nsh, prescoring, final_pss, epoch_millis=epoch, timer=timer)
+    conf = predict_pcrh(conf, notes, ratings, nsh, prescoring, enrollment, nt, epoch_millis=epoch,
+                        timer=timer)
     with timer.stage("PSS coalescing (final, dropna'd rows)", len(ratings)) as st:
         fin_ratings = apply_pss(notes, ratings, final_pss)
         st["rows_out"] = len(fin_ratings)
@@ -276,6 +314,14 @@ def score(
                                       note_topics=nt, seed=seed,
                                       pseudoraters=config.pseudoraters, epoch_millis=epoch,
                                       timer=t)
+        timer.records.extend(t.records)
+    if config.reputation is not None:  # ReputationScorer final scoring (no meta rule reads it)
+        from cnlab.mf import reputation_scorer
+
+        rc = config.reputation
+        t = StageTimer(prefix=f"{rc.name} final: ")
+        finals[rc.name] = reputation_scorer.score_final(fin_ratings, nsh, enrollment, rc, prescoring,
+                                                        note_topics=nt, seed=seed, timer=t)
         timer.records.extend(t.records)
     if config.gaussian:  # Gaussian scorers: final scoring only, from their MF source's prescoring rows
         from cnlab.gaussian import gaussian_score_final
@@ -303,12 +349,13 @@ def score(
     aux_cols = [c for c in (schema.AUTHOR_ID, schema.CREATED_AT, "numRatingsLast28", "currentStatus",
                             "numPopulationSampledRatings", *schema.ALL_TAGS) if c in stats.columns]
     aux = aux.merge(stats[[nid, *aux_cols]], on=nid, how="left")
-    sn["pflipProba"] = np.nan  # pflip is not part of a Core-only cnlab run
+    # spec 04 §10.1 step 10: pflipProba (NaN when pflip is off), PCRH columns (when PCRH is on)
+    sn, aux, pflip_labels = apply_predictions(conf, sn, aux)
 
     with timer.stage("meta scoring", len(sn)) as st:
         meta_names = list(config.enabled_meta_scorers)  # + rules 12–14/16 of the Gaussian scorers that ran
         meta_names += [g.meta_scorer for g in config.gaussian if g.meta_scorer and g.meta_scorer not in meta_names]
-        meta = meta_score(sn, aux, nsh, epoch_millis=epoch, scorers=meta_names)
+        meta = meta_score(sn, aux, nsh, epoch_millis=epoch, scorers=meta_names, pflip_labels=pflip_labels)
         st["rows_out"] = len(meta)
         st["note"] = ", ".join(f"{k}={v}" for k, v in meta["decidedBy"].value_counts().items())
     aux_meta_cols = list(META_AUX_COLUMNS)
@@ -318,6 +365,12 @@ def score(
     aux = aux.drop(columns=[c for c in aux_meta_cols if c in aux.columns]).merge(
         meta[[nid, *aux_meta_cols]], on=nid, how="left")
     sn["timestampMillisOfCurrentStatus"] = epoch
+    # spec 04 §10.2, full run: ALL_NOTES / NOTES_CREATED_SOMEWHAT_RECENTLY /
+    # NEW_NOTES_NOT_RESCORED_RECENTLY_ENOUGH from the input NSH. The official code reads the wall
+    # clock here; cnlab uses the run's epoch_millis (reproducible; cnlab.scoring.rescoring).
+    sn["rescoringActiveRules"] = rescoring_active_rules(sn[nid], nsh, now=epoch).to_numpy()
+    # spec 04 §10.1 steps 11d and 13: PCRH suppression; the NSH update copies the result
+    sn = finalize_pcrh(conf, sn, epoch_millis=epoch)
 
     with timer.stage("note status history", len(nsh)) as st:
         new_nsh = update_status_history(nsh, sn, now=epoch)
@@ -353,5 +406,5 @@ def score(
         config=config, preprocessed=pre, note_topics=nt, pss=pss,
         prescoring_ratings=pre_ratings, final_ratings=fin_ratings, prescoring=prescoring,
         final=finals, note_stats=stats, meta=meta, contributors=contributors, frames=frames,
-        timings=timer.to_frame(), participants=participants, epoch_millis=epoch,
+        timings=timer.to_frame(), participants=participants, epoch_millis=epoch, confidence=conf,
     )

@@ -1,0 +1,751 @@
+"""PCRH: will a note with few ratings become Helpful? (spec 06 §B)
+
+A gradient-boosting classifier trained in prescoring on how notes with at least N ratings ended up
+(NSH ``currentStatus == CRH``), from features of their first N ratings, pooled over
+N ∈ {8, 10, 15, 20, 30, 50}. In final scoring each note with 8–100 ratings (from rater groups of
+the model's scorer) is scored on *all* its ratings with ``N`` = its rating count; a note is "above
+threshold" when P(CRH) ≥ the threshold of the nearest trained N, and a previously-positive note
+stays positive until P(CRH) < 0.5 (revoke). PCRH never changes ``finalRatingStatus``: it produces
+``abovePcrhThresholdTime`` (scored notes, NSH) and the aux columns ``pcrhExitN, pcrhExitProba,
+pcrhRevoked, pcrhRevokeN, pcrhFinalPred``.
+
+Features of a rating set (prefix ``pcrh_all_`` = all ratings, ``pcrh_scored_`` = ratings of raters
+the scorer fitted), spec 06 §B.3, for levels h / nh / sh (HELPFUL / NOT_HELPFUL / SOMEWHAT_HELPFUL)
+over ratings whose rater has a factor f::
+
+    {prefix}{lvl}_factor1_mean, _std (ddof 1), _count,
+    _p5 _p10 _p25 _p50 _p75 _p90 _p95 (linear), _iqr = p75 − p25,
+    _skewness (bias-corrected, 0 with < 3 values)
+    {prefix}tag_<tag> = Σ tag over all ratings                      (22 tags)
+    pcrh_topic_{all,scored}_{lvl}_factor1_{mean,std,count}  — f from the note's topic scorer
+    pcrh_author_{crh,crnh,nmr}_{14d,90d}  — the author's other notes by current status in the window
+    N
+
+Timestamp encoding of ``abovePcrhThresholdTime`` (spec 06 §B.6): +T0 = positive since T0 (first
+time ever); −T0 = was positive (first at T0), not now; NaN = never; −1 = cleared by lock / legacy.
+A note may only be positive within 12 h of T0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import warnings
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cnlab import schema as S
+
+log = logging.getLogger("cnlab")
+
+__all__ = [
+    "PCRHConfig",
+    "PCRHModel",
+    "PCRH_AUX_COLUMNS",
+    "ABOVE",
+    "filter_ratings_by_group",
+    "factor_lookup",
+    "rater_factor_lookup",
+    "topic_factor_lookups",
+    "factor_stats",
+    "rating_features",
+    "topic_rating_features",
+    "author_stats",
+    "first_n_ratings",
+    "training_rows",
+    "threshold_for",
+    "previous_state",
+    "to_timestamps",
+    "suppress_ineligible",
+    "merge_predictions",
+]
+
+#: scored-notes / NSH column (official ``pcrhAboveThresholdTimeKey``).
+ABOVE = "abovePcrhThresholdTime"
+#: aux_note_info columns (official ``PCRH_AUX_COLS``).
+PCRH_AUX_COLUMNS: tuple[str, ...] = ("pcrhExitN", "pcrhExitProba", "pcrhRevoked", "pcrhRevokeN",
+                                     "pcrhFinalPred")
+ALL_PREFIX, SCORED_PREFIX = "pcrh_all_", "pcrh_scored_"
+TOPIC_ALL_PREFIX, TOPIC_SCORED_PREFIX = "pcrh_topic_all_", "pcrh_topic_scored_"
+AUTHOR_PREFIX = "pcrh_author_"
+FACTOR = "raterFactor1"
+#: helpfulness level → feature label.
+LEVELS: tuple[tuple[str, str], ...] = ((S.HELPFUL, "h"), (S.NOT_HELPFUL, "nh"), (S.SOMEWHAT_HELPFUL, "sh"))
+QUANTILES: tuple[float, ...] = (0.05, 0.10, 0.25, 0.50, 0.75, 0.90, 0.95)
+#: Tags in the order the official ratings frame holds them (helpful, then not-helpful; TSV order).
+TAGS: tuple[str, ...] = (*S.HELPFUL_TAGS, *S.NOT_HELPFUL_TAGS)
+CLEARED = -1.0
+DAY_MILLIS = 24 * 60 * 60 * 1000
+_UNASSIGNED = "Unassigned"
+_NTH = "nth_rating_createdAtMillis"
+
+
+@dataclass(frozen=True)
+class PCRHConfig:
+    """PCRH settings (official ``PCRHModel`` defaults and ``constants``, spec 06 §B.1).
+
+    Attributes
+    ----------
+    per_n_thresholds
+        (N, exit threshold on P(CRH)) per cascade N (official ``pcrhPerNThresholds``
+        {8: 0.77, 10: 0.78, 15: 0.76, 20: 0.74, 30: 0.70, 50: 0.67}); the Ns are the training
+        checkpoints.
+    revoke_threshold
+        A previously-positive note is revoked when P(CRH) < this (official ``pcrhRevokeThreshold``
+        0.5).
+    training_cutoff_millis
+        Only notes created after this train (official ``pcrhTrainingCutoffMillis`` 1741564800000,
+        2025-03-10 00:00 UTC).
+    max_iter, max_depth, learning_rate, n_iter_no_change, validation_fraction
+        HistGradientBoostingClassifier (official ``nEstimators`` 200, ``maxDepth`` 5,
+        ``learningRate`` 0.07, early stopping with 10 rounds on a 10 % validation split).
+    model_name
+        Scorer whose rater factors / rater groups the model uses (official ``modelName``
+        "MFCoreScorer"; "MFExpansionScorer" widens the groups and falls back to its factors).
+    exclude_already_decided
+        Drop training rows of notes that were CRH before their N-th rating (official
+        ``excludeAlreadyDecided`` True).
+    min_notes_per_n
+        A checkpoint N with fewer training notes is skipped (official 50).
+    max_ratings
+        Notes with more ratings are not scored (official 100).
+    stale_millis
+        A note may only be positive within this long after its first positive time (official
+        ``_PCRH_STALE_SUPPRESSION_MILLIS`` 12 h).
+    core_rule
+        Only notes decided by this meta rule keep a positive time (official
+        ``RuleID.CORE_MODEL``).
+    legacy_binning
+        Bin the features as scikit-learn 1.0.2 (pinned by the official run) does before boosting
+        (:class:`LegacyHistBinning`); newer versions pick other bin edges (≥ 1.4:
+        "averaged_inverted_cdf" percentiles, duplicates removed), which changes the trees.
+    """
+
+    per_n_thresholds: tuple[tuple[int, float], ...] = (
+        (8, 0.77), (10, 0.78), (15, 0.76), (20, 0.74), (30, 0.70), (50, 0.67))
+    revoke_threshold: float = 0.5
+    training_cutoff_millis: int = 1741564800000
+    max_iter: int = 200
+    max_depth: int = 5
+    learning_rate: float = 0.07
+    n_iter_no_change: int = 10
+    validation_fraction: float = 0.1
+    model_name: str = "MFCoreScorer"
+    exclude_already_decided: bool = True
+    min_notes_per_n: int = 50
+    max_ratings: int = 100
+    stale_millis: int = 12 * 60 * 60 * 1000
+    core_rule: str = "CoreModel (v1.1)"
+    legacy_binning: bool = True
+
+    @property
+    def cascade(self) -> tuple[int, ...]:
+        return tuple(sorted(n for n, _ in self.per_n_thresholds))
+
+    def groups(self) -> frozenset[int] | None:
+        """Rater modeling groups in scope of :attr:`model_name` (None = no filter)."""
+        if self.model_name == "MFCoreScorer":
+            return S.CORE_GROUPS
+        if self.model_name == "MFExpansionScorer":
+            return S.CORE_GROUPS | S.EXPANSION_GROUPS
+        return None
+
+
+# ================================================================== inputs
+def filter_ratings_by_group(ratings: pd.DataFrame, enrollment: pd.DataFrame | None,
+                            groups: Iterable[int] | None) -> pd.DataFrame:
+    """Ratings of raters whose enrollment ``modelingGroup`` is in ``groups`` (spec 06 §B.2;
+    unenrolled raters are out). No filter without enrollment or groups."""
+    if groups is None or enrollment is None:
+        return ratings
+    g = enrollment[S.MODELING_GROUP].to_numpy(dtype=np.float64)
+    ok = np.isin(g, np.array(sorted(groups), dtype=np.float64))
+    ids = enrollment.loc[ok, S.PARTICIPANT_ID].to_numpy()
+    return ratings[ratings[S.RATER_ID].isin(ids)]
+
+
+def factor_lookup(prescoring_rater_output: pd.DataFrame, scorer: str, *,
+                  first_round_fallback: bool = False) -> pd.DataFrame:
+    """``raterParticipantId, raterFactor1`` of one prescorer: ``internalRaterFactor1`` (else the
+    first-round factor with ``first_round_fallback``), missing dropped, first row per rater."""
+    pro = prescoring_rater_output
+    rows = pro[pro["scorerName"].astype(object) == scorer]
+    f = rows[S.RATER_FACTOR1]
+    if first_round_fallback and "internalFirstRoundRaterFactor1" in rows.columns:
+        f = f.combine_first(rows["internalFirstRoundRaterFactor1"])
+    out = pd.DataFrame({S.RATER_ID: rows[S.RATER_ID].to_numpy(), FACTOR: f.to_numpy()})
+    return out[out[FACTOR].notna()].drop_duplicates(S.RATER_ID, keep="first").reset_index(drop=True)
+
+
+def rater_factor_lookup(prescoring_rater_output: pd.DataFrame, model_name: str = "MFCoreScorer"
+                        ) -> tuple[pd.DataFrame, np.ndarray]:
+    """Factor lookup (MFCoreScorer with first-round fallback; for ``MFExpansionScorer`` its own
+    factors fill raters Core lacks) and the "scored raters": raters with a ``model_name`` row and a
+    non-missing ``internalRaterFactor1`` (spec 06 §B.2)."""
+    lookup = factor_lookup(prescoring_rater_output, "MFCoreScorer", first_round_fallback=True)
+    if model_name == "MFExpansionScorer":
+        extra = factor_lookup(prescoring_rater_output, "MFExpansionScorer", first_round_fallback=True)
+        lookup = pd.concat([lookup, extra[~extra[S.RATER_ID].isin(lookup[S.RATER_ID])]],
+                           ignore_index=True)
+    pro = prescoring_rater_output
+    scored = pro.loc[(pro["scorerName"].astype(object) == model_name) & pro[S.RATER_FACTOR1].notna(),
+                     S.RATER_ID].to_numpy()
+    return lookup, np.unique(scored)
+
+
+def topic_factor_lookups(prescoring_rater_output: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Topic name → factor lookup of its ``MFTopicScorer_<topic>`` prescoring rows (no fallback)."""
+    out = {}
+    for name in pd.unique(prescoring_rater_output["scorerName"].astype(object)):
+        if isinstance(name, str) and name.startswith("MFTopicScorer_"):
+            out[name[len("MFTopicScorer_"):]] = factor_lookup(prescoring_rater_output, name)
+    return out
+
+
+# ================================================================== features
+def _skew(values: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Per-group bias-corrected skewness as pandas 2.2 / numpy 1.26 compute it for float32 values
+    (0 for groups with < 3 values or zero variance):
+
+        m = Σx / n (float64);  a = x − m (in the values' precision);
+        G1 = n √(n−1) / (n−2) · Σa³ / (Σa²)^1.5
+    """
+    dt = values.dtype if values.dtype in (np.float32, np.float64) else np.dtype(np.float64)
+    v = values.astype(dt, copy=False)
+    n = counts.astype(np.float64)
+    if len(v) == 0:
+        return np.zeros(0, dtype=dt)
+    sums = np.add.reduceat(v.astype(np.float64), starts)
+    mean = (sums / n).astype(dt)  # numpy 1.x value-based casting: the scalar mean joins the dtype
+    a = v - np.repeat(mean, counts)
+    a2 = a * a
+    m2 = np.add.reduceat(a2.astype(np.float64), starts)
+    m3 = np.add.reduceat((a2 * a).astype(np.float64), starts)
+    m2 = np.where(np.abs(m2) < 1e-14, 0.0, m2)
+    m3 = np.where(np.abs(m3) < 1e-14, 0.0, m3)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        g = (n * (n - 1) ** 0.5 / (n - 2)) * (m3 / m2 ** 1.5)
+    g = np.where(m2 == 0, 0.0, g).astype(dt)
+    return np.where(counts < 3, 0.0, g).astype(dt)
+
+
+def factor_stats(r: pd.DataFrame, prefix: str, *, distributional: bool = False) -> pd.DataFrame:
+    """Per note and level (h / nh / sh), statistics of ``raterFactor1`` over ratings with a factor
+    (spec 06 §B.3): ``{prefix}{lvl}_factor1_{mean,std,count}`` and, with ``distributional``,
+    ``_p5 … _p95`` (pandas linear quantiles), ``_iqr`` and ``_skewness``. Index: noteId."""
+    nid = S.NOTE_ID
+    has = r[FACTOR].notna().to_numpy()
+    lvl = r[S.HELPFULNESS_LEVEL].astype(object).to_numpy()
+    parts = []
+    for level, lab in LEVELS:
+        sub = r.loc[has & (lvl == level), [nid, FACTOR]]
+        g = sub.groupby(nid)[FACTOR]
+        agg = g.agg(["mean", "std", "count"])
+        agg.columns = [f"{prefix}{lab}_factor1_mean", f"{prefix}{lab}_factor1_std",
+                       f"{prefix}{lab}_factor1_count"]
+        if distributional and len(sub):
+            dist = {f"{prefix}{lab}_p{int(q * 100)}": g.quantile(q) for q in QUANTILES}
+            dist[f"{prefix}{lab}_iqr"] = g.quantile(0.75) - g.quantile(0.25)
+            srt = sub.sort_values(nid, kind="stable")
+            keys = srt[nid].to_numpy()
+            starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+            counts = np.diff(np.r_[starts, len(keys)])
+            dist[f"{prefix}{lab}_skewness"] = pd.Series(
+                _skew(srt[FACTOR].to_numpy(), starts, counts), index=keys[starts])
+            agg = agg.join(pd.DataFrame(dist), how="outer")
+        parts.append(agg)
+    return pd.concat(parts, axis=1)
+
+
+def rating_features(ratings: pd.DataFrame, lookup: pd.DataFrame, prefix: str) -> pd.DataFrame:
+    """Factor statistics (with distribution) and tag sums of one rating set, one row per rated
+    note, missing → 0 (spec 06 §B.3)."""
+    nid = S.NOTE_ID
+    if len(ratings) == 0:
+        return pd.DataFrame({nid: pd.Series(dtype=np.int64)})
+    tags = [t for t in TAGS if t in ratings.columns]
+    r = ratings[[nid, S.RATER_ID, S.HELPFULNESS_LEVEL, *tags]].merge(lookup, on=S.RATER_ID, how="left")
+    stats = factor_stats(r, prefix, distributional=True)
+    tag_sums = r.groupby(nid)[tags].sum()
+    tag_sums.columns = [f"{prefix}tag_{t}" for t in tags]
+    feats = stats.join(tag_sums, how="outer").fillna(0)
+    feats.index.name = nid
+    return feats.reset_index()
+
+
+def topic_rating_features(ratings: pd.DataFrame, note_topics: pd.DataFrame | None,
+                          lookups: Mapping[str, pd.DataFrame], prefix: str) -> pd.DataFrame:
+    """Mean / std / count of the rater factors of the note's *topic* scorer per level (spec 06
+    §B.3); notes without a topic (or whose topic has no factors) get no row."""
+    nid = S.NOTE_ID
+    empty = pd.DataFrame({nid: pd.Series(dtype=np.int64)})
+    if len(ratings) == 0 or note_topics is None or len(note_topics) == 0:
+        return empty
+    r = ratings[[nid, S.RATER_ID, S.HELPFULNESS_LEVEL]].merge(
+        note_topics[[nid, "noteTopic"]], on=nid, how="left")
+    topic = r["noteTopic"].astype(object)
+    r = r[topic.notna().to_numpy() & (topic != _UNASSIGNED).to_numpy()]
+    parts = []
+    for name, grp in r.groupby(r["noteTopic"].astype(object), sort=True):
+        lk = lookups.get(str(name))
+        if lk is None or len(lk) == 0:
+            continue
+        parts.append(grp.merge(lk, on=S.RATER_ID, how="left"))
+    if not parts:
+        return empty
+    feats = factor_stats(pd.concat(parts, ignore_index=True), prefix).fillna(0)
+    feats.index.name = nid
+    return feats.reset_index()
+
+
+def author_stats(note_ids: np.ndarray, status_history: pd.DataFrame, ref_millis: pd.Series | float
+                 ) -> pd.DataFrame:
+    """``pcrh_author_{crh,crnh,nmr}_{14d,90d}``: the author's *other* notes whose
+    ``timestampMillisOfCurrentStatus`` t satisfies ``t < ref`` and ``ref − t ≤ window``, counted by
+    their ``currentStatus`` (spec 06 §B.3). ``ref_millis``: per note (Series by noteId) or one value."""
+    nid = S.NOTE_ID
+    nsh = status_history[[nid, S.AUTHOR_ID, "currentStatus", "timestampMillisOfCurrentStatus"]]
+    authors = nsh[[nid, S.AUTHOR_ID]].drop_duplicates(nid)
+    ids = pd.DataFrame({nid: np.asarray(note_ids)})
+    scored = ids.merge(authors, on=nid, how="left")
+    if isinstance(ref_millis, pd.Series):
+        scored["_ref"] = ref_millis.reindex(scored[nid].to_numpy()).to_numpy(dtype=np.float64)
+    else:
+        scored["_ref"] = float(ref_millis)
+    other = nsh.rename(columns={nid: "_other", "currentStatus": "_status",
+                                "timestampMillisOfCurrentStatus": "_t"})
+    m = scored.merge(other, on=S.AUTHOR_ID, how="inner")
+    t = pd.to_numeric(m["_t"], errors="coerce").to_numpy(dtype=np.float64)
+    ref = m["_ref"].to_numpy(dtype=np.float64)
+    ok = (m[nid] != m["_other"]).to_numpy() & ~np.isnan(t) & (t < ref)
+    status = m["_status"].astype(object).to_numpy()
+    out = {nid: ids[nid].to_numpy()}
+    keys = m[nid].to_numpy()
+    for days, suffix in ((14, "14d"), (90, "90d")):
+        win = ok & (ref - t <= days * DAY_MILLIS)
+        for st, lab in ((S.CRH, "crh"), (S.CRNH, "crnh"), (S.NMR, "nmr")):
+            sel = keys[win & (status == st)]
+            out[f"{AUTHOR_PREFIX}{lab}_{suffix}"] = (
+                pd.Series(sel).value_counts().reindex(out[nid], fill_value=0).to_numpy(dtype=np.float64))
+    return pd.DataFrame(out)
+
+
+def first_n_ratings(ranked: pd.DataFrame, scored_raters: np.ndarray, n: int
+                    ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """For notes with at least ``n`` ratings (``ranked`` has ``_rank`` = 1, 2, … by time per note):
+    their first ``n`` ratings, the ratings of scored raters up to the n-th rating's time, and
+    ``noteId, nth_rating_createdAtMillis`` (spec 06 §B.4)."""
+    nid = S.NOTE_ID
+    sizes = ranked.groupby(nid).size()
+    enough = sizes.index[sizes.to_numpy() >= n]
+    r = ranked[ranked[nid].isin(enough)]
+    first = r[r["_rank"].to_numpy() <= n]
+    nth = first.groupby(nid)[S.CREATED_AT].max().rename(_NTH).reset_index()
+    sc = r[r[S.RATER_ID].isin(scored_raters)].merge(nth, on=nid, how="inner")
+    sc = sc[sc[S.CREATED_AT].to_numpy() <= sc[_NTH].to_numpy()].drop(columns=[_NTH])
+    return first.drop(columns=["_rank"]), sc.drop(columns=["_rank"]), nth
+
+
+def _features(all_r: pd.DataFrame, scored_r: pd.DataFrame, lookup: pd.DataFrame,
+              note_topics: pd.DataFrame | None, topic_lookups: Mapping[str, pd.DataFrame],
+              status_history: pd.DataFrame, ref: pd.Series | float) -> pd.DataFrame:
+    nid = S.NOTE_ID
+    feats = rating_features(all_r, lookup, ALL_PREFIX).merge(
+        rating_features(scored_r, lookup, SCORED_PREFIX), on=nid, how="outer")
+    if note_topics is not None and topic_lookups:
+        for rs, prefix in ((all_r, TOPIC_ALL_PREFIX), (scored_r, TOPIC_SCORED_PREFIX)):
+            tf = topic_rating_features(rs, note_topics, topic_lookups, prefix)
+            if len(tf.columns) > 1:
+                feats = feats.merge(tf, on=nid, how="left")
+    return feats.merge(author_stats(feats[nid].to_numpy(), status_history, ref), on=nid, how="left")
+
+
+def training_rows(n: int, ranked: pd.DataFrame, status_history: pd.DataFrame, lookup: pd.DataFrame,
+                  scored_raters: np.ndarray, labels: pd.DataFrame, *, note_topics=None,
+                  topic_lookups: Mapping[str, pd.DataFrame] | None = None,
+                  exclude_already_decided: bool = True, min_notes: int = 50,
+                  report: dict[str, Any] | None = None) -> pd.DataFrame | None:
+    """Training rows of checkpoint ``n`` (spec 06 §B.4): features of the first n ratings, author
+    reference = time of the n-th rating, ``is_crh`` label, ``N = n``; notes already CRH before their
+    n-th rating dropped; None with fewer than ``min_notes`` notes."""
+    nid = S.NOTE_ID
+    rep = report if report is not None else {}
+    first, scored, nth = first_n_ratings(ranked, scored_raters, n)
+    if len(first) == 0:
+        return None
+    ref = nth.set_index(nid)[_NTH]
+    feats = _features(first, scored, lookup, note_topics, topic_lookups or {}, status_history, ref)
+    feats = feats.merge(labels[[nid, "is_crh"]], on=nid, how="inner")
+    feats["N"] = n
+    if exclude_already_decided:
+        nsh = status_history[[nid, "timestampMillisOfFirstNonNMRStatus", "firstNonNMRStatus"]] \
+            .drop_duplicates(nid)
+        w = feats[[nid]].merge(nsh, on=nid, how="left").merge(nth, on=nid, how="left")
+        ts = pd.to_numeric(w["timestampMillisOfFirstNonNMRStatus"], errors="coerce").to_numpy(np.float64)
+        decided = ((w["firstNonNMRStatus"].astype(object) == S.CRH).to_numpy() & ~np.isnan(ts)
+                   & (ts < w[_NTH].to_numpy(dtype=np.float64)))
+        rep[f"N={n} excluded_already_crh"] = int(decided.sum())
+        feats = feats[~decided]
+    rep[f"N={n} notes"] = len(feats)
+    rep[f"N={n} crh"] = int(feats["is_crh"].sum())
+    if len(feats) < min_notes:
+        rep[f"N={n} skipped"] = True
+        return None
+    return feats.reset_index(drop=True)
+
+
+def threshold_for(n: int, per_n: Mapping[int, float]) -> float:
+    """Exit threshold of a note with ``n`` ratings: that N's, else the nearest trained N's (the
+    smaller on ties), spec 06 §B.5."""
+    if n in per_n:
+        return per_n[n]
+    keys = sorted(per_n)
+    return per_n[min(keys, key=lambda k: abs(k - n))]
+
+
+class LegacyHistBinning:
+    """Histogram-gradient-boosting feature bins of scikit-learn 1.0.2 (``_find_binning_thresholds``),
+    applied *before* the installed ``HistGradientBoostingClassifier`` so that it reproduces the pinned
+    version's trees (spec 06 §B.4).
+
+    Fitted, as 1.0.2 does, on the boosting's own training part (the stratified split it makes for
+    early stopping with the same seed). Per feature with values v on that part::
+
+        ≤ 255 distinct values:  thresholds = midpoints of consecutive distinct values
+        otherwise:              thresholds = percentile(v, linspace(0, 100, 256)[1:-1], "midpoint")
+        code(x) = #{thresholds < x}
+
+    The installed boosting then sees integer codes (≤ 255 distinct: its own binning is the identity).
+    A code absent from the training part (an empty 1.0.2 bin) is moved up to the next code that is
+    present, so that it falls on the same side of every split as in 1.0.2 (which takes the lowest
+    of equal-gain bins).
+    """
+
+    MAX_BINS = 255
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, random_state: int, validation_fraction: float):
+        from sklearn.model_selection import train_test_split
+
+        seed = np.random.RandomState(random_state).randint(np.iinfo(np.uint32).max, dtype="u8")
+        train = x
+        if validation_fraction:
+            train, _ = train_test_split(x, stratify=y, test_size=validation_fraction, random_state=seed)
+        pct = np.linspace(0, 100, num=self.MAX_BINS + 1)[1:-1]
+        self.thresholds: list[np.ndarray] = []
+        for j in range(x.shape[1]):
+            d = np.unique(train[:, j])
+            if len(d) <= self.MAX_BINS:
+                m = d[:-1] + d[1:]
+                m *= 0.5
+            else:
+                m = np.percentile(train[:, j], pct, method="midpoint")
+            self.thresholds.append(np.minimum(m, np.finfo(np.float64).max))
+        self.seen = [np.unique(c) for c in self._codes(train).T]
+
+    def _codes(self, x: np.ndarray) -> np.ndarray:
+        return np.column_stack([np.searchsorted(t, x[:, j], side="left")
+                                for j, t in enumerate(self.thresholds)]).astype(np.float64)
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        c = self._codes(x)
+        for j, seen in enumerate(self.seen):
+            k = np.searchsorted(seen, c[:, j], side="left")
+            inside = k < len(seen)
+            c[inside, j] = seen[k[inside]]
+        return c
+
+
+@contextlib.contextmanager
+def _single_thread():
+    from threadpoolctl import threadpool_limits
+
+    with warnings.catch_warnings(), threadpool_limits(1):
+        warnings.simplefilter("ignore")
+        yield
+
+
+# ================================================================== the model
+@dataclass(frozen=True)
+class PCRHModel:
+    """The PCRH model (official ``PCRHModel``). Unfitted as constructed; :meth:`fit` returns a fitted
+    copy.
+
+    Attributes
+    ----------
+    config
+        :class:`PCRHConfig`.
+    model, scaler, binning
+        Fitted ``HistGradientBoostingClassifier``, ``StandardScaler`` and
+        :class:`LegacyHistBinning` (None if unfitted / not used).
+    feature_columns
+        Feature names in model order (141 with the official roster's topic scorers).
+    seed
+        ``random_state`` of the boosting (its early-stopping split).
+    report
+        Training counts per checkpoint N (notes, CRH, excluded as already CRH, skipped).
+    training
+        The pooled training frame (noteId, features, is_crh).
+    """
+
+    config: PCRHConfig = PCRHConfig()
+    model: Any = None
+    scaler: Any = None
+    binning: Any = None
+    feature_columns: tuple[str, ...] = ()
+    seed: int | None = None
+    report: Mapping[str, Any] = field(default_factory=dict)
+    training: pd.DataFrame | None = None
+
+    @property
+    def fitted(self) -> bool:
+        return self.model is not None
+
+    def _prepare(self, ratings: pd.DataFrame, enrollment: pd.DataFrame | None) -> pd.DataFrame:
+        r = filter_ratings_by_group(ratings, enrollment, self.config.groups())
+        return S.unpack_tags(r[[c for c in r.columns if c in (
+            S.NOTE_ID, S.RATER_ID, S.CREATED_AT, S.HELPFULNESS_LEVEL, S.HELPFUL_TAG_BITS,
+            S.NOT_HELPFUL_TAG_BITS, *TAGS)]], TAGS)[[S.NOTE_ID, S.RATER_ID, S.CREATED_AT,
+                                                     S.HELPFULNESS_LEVEL, *TAGS]]
+
+    def fit(self, notes: pd.DataFrame, ratings: pd.DataFrame, status_history: pd.DataFrame,
+            prescoring_rater_output: pd.DataFrame, *, enrollment: pd.DataFrame | None = None,
+            note_topics: pd.DataFrame | None = None, seed: int | None = None) -> "PCRHModel":
+        """Train on the PSS-coalesced prescoring ratings (spec 06 §B.4). Returns a fitted copy (or an
+        unfitted one, with the reason in ``report``, when no checkpoint has enough notes)."""
+        nid = S.NOTE_ID
+        cfg = self.config
+        rep: dict[str, Any] = {}
+        r = self._prepare(ratings, enrollment)
+        rep["ratings_after_group_filter"] = len(r)
+        lookup, scored = rater_factor_lookup(prescoring_rater_output, cfg.model_name)
+        tl = topic_factor_lookups(prescoring_rater_output)
+        rep["topic_lookups"] = sorted(tl)
+        labels = pd.DataFrame({nid: status_history[nid].to_numpy(),
+                               "is_crh": (status_history["currentStatus"].astype(object) == S.CRH)
+                               .to_numpy().astype(np.int64)})
+        recent = notes.loc[notes[S.CREATED_AT].to_numpy() > cfg.training_cutoff_millis, nid]
+        rr = r[r[nid].isin(recent)]
+        rep["training_notes"], rep["training_ratings"] = len(recent), len(rr)
+        rr = rr.sort_values([nid, S.CREATED_AT], kind="stable")
+        rr = rr.assign(_rank=rr.groupby(nid).cumcount().to_numpy() + 1)
+        frames = []
+        for n in cfg.cascade:
+            f = training_rows(n, rr, status_history, lookup, scored, labels, note_topics=note_topics,
+                              topic_lookups=tl, exclude_already_decided=cfg.exclude_already_decided,
+                              min_notes=cfg.min_notes_per_n, report=rep)
+            if f is not None:
+                frames.append(f)
+        if not frames:
+            log.warning("PCRH: no checkpoint has %d training notes; model not fitted", cfg.min_notes_per_n)
+            return dataclasses.replace(self, seed=seed, report=rep)
+        pooled = pd.concat(frames, ignore_index=True)
+        cols = [c for c in pooled.columns if c not in (nid, "is_crh") and pooled[c].dtype != object]
+        y = pooled["is_crh"].to_numpy()
+        if len(np.unique(y)) < 2:
+            log.warning("PCRH: training labels are all %s; model not fitted", y[0])
+            return dataclasses.replace(self, seed=seed, report=rep, training=pooled)
+        from sklearn.ensemble import HistGradientBoostingClassifier
+        from sklearn.preprocessing import StandardScaler
+
+        x = pooled[cols].fillna(0).to_numpy(dtype=np.float64)
+        scaler = StandardScaler()
+        xs = scaler.fit_transform(x)
+        # an explicit integer seed, so that the legacy bins see the boosting's own split
+        rs = seed if seed is not None else int(np.random.randint(np.iinfo(np.int32).max))
+        binning = LegacyHistBinning(xs, y, rs, cfg.validation_fraction) if cfg.legacy_binning else None
+        model = HistGradientBoostingClassifier(
+            max_iter=cfg.max_iter, max_depth=cfg.max_depth, learning_rate=cfg.learning_rate,
+            random_state=rs, early_stopping=True, n_iter_no_change=cfg.n_iter_no_change,
+            validation_fraction=cfg.validation_fraction)
+        with _single_thread():
+            model.fit(xs if binning is None else binning.transform(xs), y)
+        rep.update(rows=len(pooled), features=len(cols), crh_rate=float(y.mean()),
+                   iterations=int(model.n_iter_))
+        return dataclasses.replace(self, model=model, scaler=scaler, binning=binning,
+                                   feature_columns=tuple(cols), seed=seed, report=rep, training=pooled)
+
+    def predict(self, notes: pd.DataFrame, ratings: pd.DataFrame, status_history: pd.DataFrame,
+                prescoring_rater_output: pd.DataFrame, *, enrollment: pd.DataFrame | None = None,
+                note_topics: pd.DataFrame | None = None,
+                previous_positive: Iterable[int] = ()) -> pd.DataFrame:
+        """Predictions for notes with 8–100 in-scope ratings (spec 06 §B.5): ``noteId``,
+        ``abovePcrhThresholdTime`` (bool: positive now), ``pcrhExitN`` (rating count),
+        ``pcrhExitProba`` (P(CRH)), ``pcrhRevoked``, ``pcrhRevokeN``, ``pcrhFinalPred``.
+
+        ``previous_positive``: notes positive in the previous run — they stay positive unless
+        P(CRH) < ``revoke_threshold``; the others need the exit threshold of their N.
+        """
+        nid = S.NOTE_ID
+        cfg = self.config
+        empty = pd.DataFrame({nid: pd.Series(dtype=np.int64), ABOVE: pd.Series(dtype=bool)})
+        if not self.fitted:
+            return empty
+        r = self._prepare(ratings, enrollment)
+        lookup, scored = rater_factor_lookup(prescoring_rater_output, cfg.model_name)
+        tl = topic_factor_lookups(prescoring_rater_output)
+        counts = r.groupby(nid).size()
+        ok = (counts >= min(cfg.cascade)) & (counts <= cfg.max_ratings)
+        eligible = counts[ok]
+        if eligible.empty:
+            return empty
+        re = r[r[nid].isin(eligible.index)]
+        now = pd.to_numeric(status_history["timestampMillisOfCurrentStatus"], errors="coerce").max()
+        feats = _features(re, re[re[S.RATER_ID].isin(scored)], lookup, note_topics, tl,
+                          status_history, now)
+        feats = feats.merge(eligible.rename("N").rename_axis(nid).reset_index(), on=nid, how="inner")
+        x = np.zeros((len(feats), len(self.feature_columns)))
+        for j, c in enumerate(self.feature_columns):
+            if c in feats.columns:
+                x[:, j] = feats[c].fillna(0).to_numpy(dtype=np.float64)
+        xs = self.scaler.transform(x)
+        with _single_thread():
+            p = self.model.predict_proba(xs if self.binning is None else self.binning.transform(xs))[:, 1]
+        per_n = dict(cfg.per_n_thresholds)
+        n_arr = feats["N"].to_numpy()
+        thr = np.array([threshold_for(int(k), per_n) for k in n_arr])
+        was = np.isin(feats[nid].to_numpy(), np.fromiter(previous_positive, dtype=np.int64))
+        revoked = was & (p < cfg.revoke_threshold)
+        above = np.where(was, ~revoked, p >= thr)
+        return pd.DataFrame({
+            nid: feats[nid].to_numpy(dtype=np.int64),
+            ABOVE: above,
+            "pcrhExitN": n_arr.astype(np.float64),
+            "pcrhExitProba": p,
+            "pcrhRevoked": revoked,
+            "pcrhRevokeN": np.where(revoked, n_arr.astype(np.float64), np.nan),
+            "pcrhFinalPred": above,
+        })
+
+    def summary(self) -> str:
+        if not self.fitted:
+            return "PCRHModel (unfitted)"
+        rep = self.report
+        per_n = ", ".join(f"N={n}: {rep.get(f'N={n} notes', 0)} notes/{rep.get(f'N={n} crh', 0)} CRH"
+                          + (" (skipped)" if rep.get(f"N={n} skipped") else "") for n in self.config.cascade)
+        return (f"PCRHModel: {rep['rows']} rows, {rep['features']} features, CRH rate "
+                f"{rep['crh_rate']:.3f}, {rep['iterations']} boosting iterations, seed={self.seed}\n"
+                f"  {per_n}")
+
+
+# ================================================================== timestamps and suppression
+def _time_rows(frame: pd.DataFrame | None) -> pd.DataFrame:
+    nid = S.NOTE_ID
+    if frame is None or ABOVE not in frame.columns or nid not in frame.columns:
+        return pd.DataFrame({nid: pd.Series(dtype=np.int64), ABOVE: pd.Series(dtype=np.float64)})
+    t = frame[[nid, ABOVE]].assign(**{ABOVE: pd.to_numeric(frame[ABOVE], errors="coerce")})
+    return t.dropna(subset=[ABOVE])
+
+
+def previous_state(previous_scored_notes: pd.DataFrame | None, status_history: pd.DataFrame | None
+                   ) -> tuple[set[int], dict[int, float]]:
+    """Previous PCRH times per note from the previous scored notes and the input NSH (spec 06 §B.6):
+    one value per note preferring a non-(−1) value, then a positive one, then the smallest |t|.
+    Returns ``(notes positive now, noteId → time)``."""
+    nid = S.NOTE_ID
+    c = pd.concat([_time_rows(previous_scored_notes), _time_rows(status_history)], ignore_index=True)
+    if c.empty:
+        return set(), {}
+    t = c[ABOVE].to_numpy(dtype=np.float64)
+    c = c.assign(_s=t == CLEARED, _np=t <= 0, _a=np.abs(t)).sort_values(
+        [nid, "_s", "_np", "_a"], kind="mergesort")
+    best = c.drop_duplicates(nid, keep="first")
+    times = dict(zip(best[nid].tolist(), best[ABOVE].astype(float).tolist()))
+    return {k for k, v in times.items() if v > 0}, times
+
+
+def _first_times(t: np.ndarray) -> np.ndarray:
+    """|t| where t is a known first time (not NaN, not −1), else NaN."""
+    t = np.asarray(t, dtype=np.float64)
+    out = np.abs(t)
+    out[np.isnan(t) | (t == CLEARED)] = np.nan
+    return out
+
+
+def to_timestamps(predictions: pd.DataFrame, previous_times: Mapping[int, float], now: float, *,
+                  stale_millis: int = 12 * 60 * 60 * 1000) -> pd.DataFrame:
+    """Boolean ``abovePcrhThresholdTime`` → timestamps (spec 06 §B.6)::
+
+        positive, known first time T0 within 12 h of now → +T0
+        positive, known T0 older                           → −T0
+        positive, no history                               → now
+        not positive, known T0                              → −T0
+        otherwise                                          → NaN
+    """
+    nid = S.NOTE_ID
+    out = predictions.copy()
+    above = out[ABOVE].astype(bool).to_numpy()
+    prev = out[nid].map(dict(previous_times)).to_numpy(dtype=np.float64) if len(out) else np.zeros(0)
+    first = _first_times(prev)
+    has = ~np.isnan(first)
+    inside = has & ((now - first) <= stale_millis)
+    out[ABOVE] = np.where(above & inside, first,
+                          np.where(above & has, -first,
+                                   np.where(above, float(now), np.where(has, -first, np.nan))))
+    return out
+
+
+def suppress_ineligible(scored_notes: pd.DataFrame, *, previous_positive: Iterable[int] | None = None,
+                        previous_times: Mapping[int, float] | None = None, now: float | None = None,
+                        core_rule: str = "CoreModel (v1.1)",
+                        stale_millis: int = 12 * 60 * 60 * 1000) -> pd.DataFrame:
+    """Clear PCRH positives that may not show (spec 06 §B.6; run after meta-scoring).
+
+    Notes that are or were positive and are not decided by ``CoreModel (v1.1)``, or whose Core status
+    is FIRM_REJECT / CRNH, or that are NOT_MISLEADING → −T0 (−1 when no first time is known; an
+    existing −T0 is kept). With ``now``: any positive whose first time is more than 12 h old → −T0.
+    Returns a copy.
+    """
+    nid = S.NOTE_ID
+    sn = scored_notes.copy()
+    if ABOVE not in sn.columns or "decidedBy" not in sn.columns:
+        return sn
+    decided = sn["decidedBy"].astype(object).fillna("").to_numpy()
+    core = sn["coreRatingStatus"].astype(object).to_numpy() if "coreRatingStatus" in sn.columns \
+        else np.full(len(sn), None, dtype=object)
+    not_core = decided != core_rule
+    firm = (decided == core_rule) & np.isin(core, [S.FIRM_REJECT, S.CRNH])
+    not_mis = (sn[S.CLASSIFICATION].astype(object) == S.NOT_MISLEADING).to_numpy() \
+        if S.CLASSIFICATION in sn.columns else np.zeros(len(sn), dtype=bool)
+    t = pd.to_numeric(sn[ABOVE], errors="coerce").to_numpy(dtype=np.float64)
+    was = np.nan_to_num(t, nan=0.0) > 0
+    if previous_positive is not None:
+        was |= np.isin(sn[nid].to_numpy(), np.fromiter(previous_positive, dtype=np.int64))
+    mask = (not_core | firm | not_mis) & was
+    first = _first_times(t)
+    if previous_times:
+        prev = _first_times(sn[nid].map(dict(previous_times)).to_numpy(dtype=np.float64))
+        first = np.where(np.isnan(first), prev, first)
+    if now is not None:
+        mask |= (t > 0) & ~np.isnan(first) & ((now - first) > stale_millis)
+    has = ~np.isnan(first)
+    t = np.where(mask & has, -first, np.where(mask & (np.isnan(t) | (t > 0)), CLEARED, t))
+    sn[ABOVE] = t
+    return sn
+
+
+def merge_predictions(predictions: pd.DataFrame, scored_notes: pd.DataFrame, aux: pd.DataFrame
+                      ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Left-merge ``abovePcrhThresholdTime`` into scored notes and the five pcrh columns into aux
+    (spec 04 §10.1 step 10); aux ``pcrhRevoked`` / ``pcrhFinalPred`` are nullable booleans."""
+    nid = S.NOTE_ID
+    sn = scored_notes.drop(columns=[ABOVE], errors="ignore")
+    ax = aux.drop(columns=[c for c in PCRH_AUX_COLUMNS if c in aux.columns])
+    p = predictions
+    if ABOVE in p.columns and len(p):
+        sn = sn.merge(p[[nid, ABOVE]], on=nid, how="left")
+        ax = ax.merge(p[[nid, *[c for c in PCRH_AUX_COLUMNS if c in p.columns]]], on=nid, how="left")
+    else:
+        sn[ABOVE] = np.nan
+    for c in PCRH_AUX_COLUMNS:
+        if c not in ax.columns:
+            ax[c] = np.nan
+    for c in ("pcrhRevoked", "pcrhFinalPred"):
+        ax[c] = ax[c].astype("boolean")
+    for c in ("pcrhExitN", "pcrhExitProba", "pcrhRevokeN"):
+        ax[c] = ax[c].astype(np.float64)
+    return sn, ax
