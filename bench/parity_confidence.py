@@ -37,6 +37,14 @@ def fix() -> Path:
     return parity_core.FIX
 
 
+def fingerprint(ids) -> str:
+    """The official log's frame fingerprint (sha256 over the 8-byte big-endian noteIds, in order)."""
+    import hashlib
+
+    inner = hashlib.sha256(b"".join(int(v).to_bytes(8, "big") for v in ids)).hexdigest()
+    return hashlib.sha256(inner.encode("utf-8")).hexdigest()
+
+
 def official_log() -> dict:
     """Figures the official run logged for pflip and PCRH."""
     pre = gzip.open(fix() / "official-all" / "log_prescoring.txt.gz", "rt").read()
@@ -47,6 +55,8 @@ def official_log() -> dict:
     out["labels_before"] = {b[1]: int(b[2]), b[3]: int(b[4])}
     out["labels_after"] = {a[1]: int(a[2]), a[3]: int(a[4])}
     out["train_rows"] = int(re.search(r"pflip training data size: (\d+)", pre).group(1))
+    out["fingerprints"] = tuple(re.search(rf"{k} summary: (\w+)", pre).group(1)
+                                for k in ("noteInfo", "trainDataFrame", "validationDataFrame"))
     out["validation_rows"] = int(re.search(r"pflip validation data size: (\d+)", pre).group(1))
     out["blocks"] = int(re.search(r"\(1 of (\d+)\) Processing", pre).group(1))
     res = re.findall(r"threshold=(\S+)\s+tpr=(\S+)\s+fpr=(\S+)\s+auc=(\S+)", pre)
@@ -111,6 +121,11 @@ def compare(res) -> dict:
     m = pf.metrics
     out["pflip_train_rows"], out["pflip_validation_rows"] = m.get("train_rows"), m.get("validation_rows")
     out["pflip_blocks"] = len(pf.blocks)
+    tf = pf.train_frame
+    out["pflip_fingerprints"] = (
+        fingerprint(tf["noteId"]),
+        fingerprint(tf[tf["_split"] == "train"].sort_values("_position")["noteId"]),
+        fingerprint(tf[tf["_split"] == "validation"].sort_values("_position")["noteId"]))
     out["pflip_train"] = (m.get("threshold"), m.get("train_tpr"), m.get("train_fpr"), m.get("train_auc"))
     out["pflip_validation"] = (m.get("validation_tpr"), m.get("validation_fpr"), m.get("validation_auc"))
     # ---- pflip predictions vs scored_notes.pflipProba
@@ -185,6 +200,8 @@ def main() -> None:
          out["pflip_labels_before"], out["pflip_labels_after"]),
         ("pflip train / validation rows", log["train_rows"], log["validation_rows"],
          out["pflip_train_rows"], out["pflip_validation_rows"]),
+        ("pflip frame fingerprints (all, train, validation)", [f[:8] for f in log["fingerprints"]], "",
+         [f[:8] for f in out["pflip_fingerprints"]], ""),
         ("pflip ColumnTransformer blocks", log["blocks"], "", out["pflip_blocks"], ""),
         ("pflip train threshold, tpr, fpr, auc", log["train"], "", out["pflip_train"], ""),
         ("pflip validation tpr, fpr, auc", log["validation"][1:], "", out["pflip_validation"], ""),

@@ -63,6 +63,7 @@ __all__ = [
     "to_timestamps",
     "suppress_ineligible",
     "merge_predictions",
+    "LegacyHistBinning",
 ]
 
 #: scored-notes / NSH column (official ``pcrhAboveThresholdTimeKey``).

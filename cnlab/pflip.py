@@ -43,6 +43,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
 
 from cnlab import schema as S
 
@@ -72,6 +73,7 @@ __all__ = [
     "clip_thresholds",
     "roc_threshold",
     "LegacyKMeansBins",
+    "build_pipeline",
     "lloyd_1d",
     "np1_argpartition",
     "np1_avx512_argsort",
@@ -1065,6 +1067,8 @@ def lloyd_1d(column: np.ndarray, init: np.ndarray, *, max_iter: int = 300, tol: 
     threshold = float(np.mean(np.var(x[:, None], axis=0))) * tol
     n = len(x)
     minus_two_x = (dt(-2.0) * x)[:, None]
+    chunk_of = np.arange(n) // chunk
+    n_chunks = int(chunk_of[-1]) + 1 if n else 0
 
     def assign(centres: np.ndarray) -> np.ndarray:
         d = (centres * centres).astype(dt)[None, :] + minus_two_x * centres[None, :]
@@ -1076,11 +1080,15 @@ def lloyd_1d(column: np.ndarray, init: np.ndarray, *, max_iter: int = 300, tol: 
     for _ in range(max_iter):
         labels = assign(c)
         counts = np.bincount(labels, minlength=k).astype(dt)
-        sums = np.zeros(k, dtype=dt)
-        for start in range(0, n, chunk):
-            part = np.zeros(k, dtype=dt)
-            np.add.at(part, labels[start:start + chunk], x[start:start + chunk])
-            sums = (sums + part).astype(dt)
+        if dt is np.float64:  # bincount adds in index order: the same sequential float64 sums
+            parts = np.bincount(chunk_of * k + labels, weights=x, minlength=n_chunks * k)
+            sums = np.cumsum(parts.reshape(n_chunks, k), axis=0)[-1]
+        else:
+            sums = np.zeros(k, dtype=dt)
+            for start in range(0, n, chunk):
+                part = np.zeros(k, dtype=dt)
+                np.add.at(part, labels[start:start + chunk], x[start:start + chunk])
+                sums = (sums + part).astype(dt)
         empty = np.flatnonzero(counts == 0)
         if len(empty):
             dist = ((x - c[labels]) ** 2).astype(dt)
@@ -1109,14 +1117,6 @@ def lloyd_1d(column: np.ndarray, init: np.ndarray, *, max_iter: int = 300, tol: 
     return (c + mean).astype(dt), labels
 
 
-def _is_f32(X: Any) -> bool:
-    dt = getattr(X, "dtype", None)
-    if dt is None and hasattr(X, "dtypes"):
-        dts = set(X.dtypes)
-        dt = dts.pop() if len(dts) == 1 else None
-    return dt == np.float32
-
-
 def _numeric_2d(X: Any) -> np.ndarray:
     """2-D array keeping float32 / float64 (1.0.2 ``dtype="numeric"``); other types → float64."""
     a = np.asarray(X)
@@ -1132,95 +1132,78 @@ def _kmeans_algorithms() -> set[str]:
     return {"full", "elkan"} if (major, minor) < (1, 1) else {"lloyd", "elkan"}
 
 
-def _legacy_bins_class():
-    from sklearn.base import BaseEstimator, TransformerMixin
-    from sklearn.preprocessing import OneHotEncoder
+class LegacyKMeansBins(TransformerMixin, BaseEstimator):
+    """One-hot k-means binning of each column as scikit-learn 1.0.2's
+    ``KBinsDiscretizer(strategy="kmeans", encode="onehot")`` does (spec 06 §A.8).
 
-    class _LegacyKMeansBins(TransformerMixin, BaseEstimator):
-        """One-hot k-means binning of each column as scikit-learn 1.0.2's
-        ``KBinsDiscretizer(strategy="kmeans", encode="onehot")`` does (spec 06 §A.8).
+    Per column: constant → one bin; else 1-D k-means with ``n_bins`` centres started at the
+    midpoints of ``n_bins`` equal-width intervals over [min, max] (``n_init=1``); edges =
+    [min, midpoints of the sorted centres, max] with edges closer than 1e-8 removed. With
+    ``legacy_transform`` a value x falls in the bin of ``x + 1e-8 + 1e-5·|x|`` (1.0.2).
+    """
 
-        Per column: constant → one bin; else 1-D k-means with ``n_bins`` centres started at the
-        midpoints of ``n_bins`` equal-width intervals over [min, max] (``n_init=1``); edges =
-        [min, midpoints of the sorted centres, max] with edges closer than 1e-8 removed. With
-        ``legacy_transform`` a value x falls in the bin of ``x + 1e-8 + 1e-5·|x|`` (1.0.2).
-        """
+    def __init__(self, n_bins: int = 5, algorithm: str = "legacy", legacy_transform: bool = True):
+        self.n_bins = n_bins
+        self.algorithm = algorithm
+        self.legacy_transform = legacy_transform
 
-        def __init__(self, n_bins: int = 5, algorithm: str = "legacy", legacy_transform: bool = True):
-            self.n_bins = n_bins
-            self.algorithm = algorithm
-            self.legacy_transform = legacy_transform
+    def fit(self, X, y=None):
+        from sklearn.cluster import KMeans
+        from sklearn.preprocessing import OneHotEncoder
 
-        def fit(self, X, y=None):
-            from sklearn.cluster import KMeans
+        X = _numeric_2d(X)
+        edges, nb, diag = [], [], []
+        for j in range(X.shape[1]):
+            col = X[:, j]
+            lo, hi = col.min(), col.max()
+            if lo == hi:
+                edges.append(np.array([-np.inf, np.inf]))
+                nb.append(1)
+                continue
+            # float64 grid even for float32 columns (numpy 1.x promoted the float32 scalars;
+            # KMeans then casts the initial centres to the column's dtype)
+            uni = np.linspace(np.float64(lo), np.float64(hi), self.n_bins + 1)
+            init = ((uni[1:] + uni[:-1]) * 0.5)[:, None]
+            if self.algorithm == "legacy":
+                centres, labels = lloyd_1d(col, init[:, 0])
+            else:
+                algo = self.algorithm
+                if algo == "lloyd" and "full" in _kmeans_algorithms():  # scikit-learn < 1.1
+                    algo = "full"
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # "fewer distinct clusters": expected
+                    km = KMeans(n_clusters=self.n_bins, init=init, n_init=1,
+                                algorithm=algo).fit(col[:, None])
+                centres, labels = km.cluster_centers_[:, 0], km.labels_
+            # float32 input gives float32 centres and edges (as in 1.0.2)
+            c = np.sort(centres)
+            e = np.r_[lo, (c[1:] + c[:-1]) * 0.5, hi]
+            e = e[np.ediff1d(e, to_begin=np.inf) > 1e-8]
+            edges.append(e)
+            nb.append(len(e) - 1)
+            diag.append((j, int(np.unique(labels).size), len(e) - 1))
+        self.diagnostics_ = diag
+        self.bin_edges_ = edges
+        self.n_bins_ = np.array(nb)
+        self.encoder_ = OneHotEncoder(categories=[np.arange(i) for i in nb], dtype=np.float64)
+        self.encoder_.fit(np.zeros((1, len(nb))))
+        return self
 
-            X = _numeric_2d(X)
-            edges, nb, diag = [], [], []
-            for j in range(X.shape[1]):
-                col = X[:, j]
-                lo, hi = col.min(), col.max()
-                if lo == hi:
-                    edges.append(np.array([-np.inf, np.inf]))
-                    nb.append(1)
-                    continue
-                # float64 grid even for float32 columns (numpy 1.x promoted the float32 scalars;
-                # KMeans then casts the initial centres to the column's dtype)
-                uni = np.linspace(np.float64(lo), np.float64(hi), self.n_bins + 1)
-                init = ((uni[1:] + uni[:-1]) * 0.5)[:, None]
-                if self.algorithm == "legacy":
-                    centres, labels = lloyd_1d(col, init[:, 0])
-                else:
-                    algo = self.algorithm
-                    if algo == "lloyd" and "full" in _kmeans_algorithms():  # scikit-learn < 1.1
-                        algo = "full"
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore")  # "fewer distinct clusters": expected
-                        km = KMeans(n_clusters=self.n_bins, init=init, n_init=1,
-                                    algorithm=algo).fit(col[:, None])
-                    centres, labels = km.cluster_centers_[:, 0], km.labels_
-                # float32 input gives float32 centres and edges (as in 1.0.2)
-                c = np.sort(centres)
-                e = np.r_[lo, (c[1:] + c[:-1]) * 0.5, hi]
-                e = e[np.ediff1d(e, to_begin=np.inf) > 1e-8]
-                edges.append(e)
-                nb.append(len(e) - 1)
-                diag.append((j, int(np.unique(labels).size), len(e) - 1))
-            self.diagnostics_ = diag
-            self.bin_edges_ = edges
-            self.n_bins_ = np.array(nb)
-            self.encoder_ = OneHotEncoder(categories=[np.arange(i) for i in nb], dtype=np.float64)
-            self.encoder_.fit(np.zeros((1, len(nb))))
-            return self
-
-        def transform(self, X):
-            X = np.array(_numeric_2d(X), dtype=np.float32 if _is_f32(X) else np.float64)
-            codes = np.empty_like(X)
-            for j, e in enumerate(self.bin_edges_):
-                x = X[:, j]
-                if self.legacy_transform:
-                    codes[:, j] = np.searchsorted(e[1:], x + (1e-8 + 1e-5 * np.abs(x)), side="right")
-                else:
-                    codes[:, j] = np.searchsorted(e[1:-1], x, side="right")
-            np.clip(codes, 0, self.n_bins_ - 1, out=codes)
-            self.encoder_.dtype = codes.dtype  # 1.0.2: output dtype follows the input
-            try:
-                return self.encoder_.transform(codes)
-            finally:
-                self.encoder_.dtype = np.float64
-
-    return _LegacyKMeansBins
-
-
-_LEGACY_BINS = None
-
-
-def LegacyKMeansBins(n_bins: int = 5, algorithm: str = "legacy", legacy_transform: bool = True):
-    """A scikit-learn transformer: one-hot k-means bins as in scikit-learn 1.0.2 (see the class
-    docstring; built lazily so importing :mod:`cnlab.pflip` does not import scikit-learn)."""
-    global _LEGACY_BINS
-    if _LEGACY_BINS is None:
-        _LEGACY_BINS = _legacy_bins_class()
-    return _LEGACY_BINS(n_bins=n_bins, algorithm=algorithm, legacy_transform=legacy_transform)
+    def transform(self, X):
+        X = np.array(_numeric_2d(X))  # float32 stays float32 (1.0.2 transforms in the input dtype)
+        codes = np.empty_like(X)
+        for j, e in enumerate(self.bin_edges_):
+            x = X[:, j]
+            if self.legacy_transform:
+                codes[:, j] = np.searchsorted(e[1:], x + (1e-8 + 1e-5 * np.abs(x)), side="right")
+            else:
+                codes[:, j] = np.searchsorted(e[1:-1], x, side="right")
+        np.clip(codes, 0, self.n_bins_ - 1, out=codes)
+        self.encoder_.dtype = codes.dtype  # 1.0.2: output dtype follows the input
+        try:
+            return self.encoder_.transform(codes)
+        finally:
+            self.encoder_.dtype = np.float64
 
 
 def _logistic_regression(config: PFlipConfig, random_state: Any):
@@ -1366,8 +1349,9 @@ class PFlipModel:
     blocks
         Names of the ColumnTransformer blocks (124 in the official fixture run).
     train_frame
-        The raw (not pre-transformed) feature frame used for training, both cutoff copies, with
-        ``_split`` ∈ {"train", "validation"}.
+        The raw (not pre-transformed) feature frame used for training, both cutoff copies, sorted
+        by noteId, with ``_split`` ∈ {"train", "validation"} and ``_position`` (row order within
+        the split).
     """
 
     config: PFlipConfig = PFlipConfig()
@@ -1434,9 +1418,13 @@ class PFlipModel:
                    "nonzero_coefficients": int((pipe.named_steps["lr"].coef_ != 0).sum())}
         split = pd.Series("validation", index=frame.index)
         split.loc[train.index] = "train"
+        position = pd.Series(0, index=frame.index)
+        position.loc[train.index] = np.arange(len(train))
+        position.loc[valid.index] = np.arange(len(valid))
         return dataclasses.replace(self, pipeline=pipe, threshold=thr, clip=clip, seed=seed,
                                    metrics=metrics, report=rep, blocks=tuple(blocks),
-                                   train_frame=frame.assign(_split=split.to_numpy()))
+                                   train_frame=frame.assign(_split=split.to_numpy(),
+                                                            _position=position.to_numpy()))
 
     # ------------------------------------------------------------------ predict
     def predict(self, notes: pd.DataFrame, ratings: pd.DataFrame, status_history: pd.DataFrame,

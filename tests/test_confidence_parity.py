@@ -43,6 +43,7 @@ def test_pflip_training_matches_the_official_log(final):
     assert out["pflip_labels_before"] == log["labels_before"]          # FLIP 97, CRH 87
     assert out["pflip_labels_after"] == log["labels_after"]            # CRH 59 after drift guard
     assert (out["pflip_train_rows"], out["pflip_validation_rows"]) == (log["train_rows"], log["validation_rows"])
+    assert out["pflip_fingerprints"] == log["fingerprints"]  # row order of all / train / validation
     assert out["pflip_blocks"] == log["blocks"] == 124
     assert out["pflip_train"] == pytest.approx(log["train"], abs=1e-12)
     assert out["pflip_validation"] == pytest.approx(log["validation"][1:], abs=1e-12)
