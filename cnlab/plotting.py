@@ -1350,7 +1350,11 @@ def truth_agreement(
 
     Used to compare e.g. the bridging rule with a supermajority rule on
     synthetic data with planted "good" notes.  Series are aligned on their
-    index; arrays by position.
+    index; arrays by position.  The figures come from
+    :func:`cnlab.evaluation.rule_metrics`; each bar carries its 95 % Wilson
+    score interval as an error bar (``gid="wilson-ci"``).  An undefined
+    proportion (precision of a rule that predicts nothing) is drawn as an
+    empty bar labelled "n/a".
 
     Examples
     --------
@@ -1358,32 +1362,33 @@ def truth_agreement(
     >>> ax = truth_agreement(t, {"rule A": pd.Series([True, False, False, False])})
     >>> len(ax.patches)  # 3 metrics × 1 rule
     3
+    >>> len([c for c in ax.collections if c.get_gid() == "wilson-ci"])  # one set of error bars per rule
+    1
     >>> plt.close(ax.figure)
     """
-    t = pd.Series(truth).astype(bool)
-    rows = []
-    for name, pred in predictions.items():
-        p = pd.Series(pred).astype(bool).reindex(t.index).fillna(False).astype(bool) if isinstance(
-            pred, pd.Series) else pd.Series(np.asarray(pred, dtype=bool), index=t.index)
-        tp = int((p & t).sum())
-        rows.append({
-            "rule": name,
-            "precision": tp / max(int(p.sum()), 1),
-            "recall": tp / max(int(t.sum()), 1),
-            "accuracy": float((p == t).mean()),
-        })
-    table = pd.DataFrame(rows).set_index("rule")
+    from cnlab.evaluation import METRICS, rule_metrics
+
+    table = rule_metrics(truth, predictions)
     ax = _axes(ax)
     width = 0.8 / max(len(table), 1)
-    xs = np.arange(3)
+    xs = np.arange(len(METRICS))
     cmap = plt.get_cmap("tab10")
     for i, (name, row) in enumerate(table.iterrows()):
-        bars = ax.bar(xs + (i - (len(table) - 1) / 2) * width, row.to_numpy(), width, color=cmap(i), label=name)
-        for b, v in zip(bars, row.to_numpy()):
-            ax.text(b.get_x() + b.get_width() / 2, v, f"{v:.2f}", ha="center", va="bottom", fontsize="x-small")
-    ax.set_xticks(xs, list(table.columns))
+        est = row[list(METRICS)].to_numpy(dtype=np.float64)
+        lo = row[[f"{m}_lo" for m in METRICS]].to_numpy(dtype=np.float64)
+        hi = row[[f"{m}_hi" for m in METRICS]].to_numpy(dtype=np.float64)
+        heights = np.nan_to_num(est, nan=0.0)
+        yerr = np.nan_to_num(np.vstack([est - lo, hi - est]), nan=0.0)
+        bars = ax.bar(xs + (i - (len(table) - 1) / 2) * width, heights, width, color=cmap(i), label=name,
+                      yerr=yerr, capsize=3, error_kw={"elinewidth": 1.0, "ecolor": "#333333"})
+        for col in bars.errorbar.lines[2]:
+            col.set_gid("wilson-ci")
+        for b, v, top in zip(bars, est, np.where(np.isnan(hi), heights, hi)):
+            ax.text(b.get_x() + b.get_width() / 2, top, "n/a" if np.isnan(v) else f"{v:.2f}",
+                    ha="center", va="bottom", fontsize="x-small")
+    ax.set_xticks(xs, list(METRICS))
     ax.set_ylim(0, 1.1)
-    ax.set_ylabel("score vs planted truth")
+    ax.set_ylabel("score vs planted truth (95 % Wilson CI)")
     ax.set_title("Agreement with the planted truth")
     ax.legend(fontsize="x-small", loc="lower right")
     return ax

@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 import cnlab
+from cnlab import evaluation
 from cnlab import plotting as cp
 from cnlab import schema, synthetic
 
@@ -79,10 +80,31 @@ notes["bridging"] = notes["coreRatingStatus"] == schema.CRH  # the Core scorer's
 notes = notes.set_index(schema.NOTE_ID)
 
 # %%
-ax = cp.truth_agreement(notes["truth"], {f"majority (ratio ≥ {SUPERMAJORITY})": notes["majority"],
-                                         "bridging (Core CRH)": notes["bridging"]})
+rules = {f"majority (ratio ≥ {SUPERMAJORITY})": notes["majority"], "bridging (Core CRH)": notes["bridging"]}
+ax = cp.truth_agreement(notes["truth"], rules)
 cp.savefig(ax.figure, "08_truth_agreement")
 plt.show()
+
+# %% [markdown]
+# ## How sure are we?
+#
+# The error bars are 95 % **Wilson** intervals of each proportion $\hat p = x/m$ (e.g. precision
+# $= tp/(tp+fp)$): $\bigl(\hat p + \tfrac{z^2}{2m} \pm z\sqrt{\hat p(1-\hat p)/m + z^2/4m^2}\bigr)
+# / (1 + z^2/m)$, $z = 1.96$. Precision rests on the few notes a rule shows, so its interval is wide.
+#
+# Both rules judge the *same* notes, so they are compared with a paired test: **McNemar's exact
+# test** looks only at the notes one rule gets right and the other wrong; under "equally accurate"
+# each such note favours either rule with probability ½ (`cnlab.evaluation.compare_rules`).
+
+# %%
+metrics = evaluation.rule_metrics(notes["truth"], rules)
+mcnemar = evaluation.compare_rules(notes["truth"], notes["majority"], notes["bridging"],
+                                   names=("majority", "bridging"))
+print(mcnemar.summary())
+print(mcnemar.table.to_string(), end="\n\n")
+lo_b, hi_m = metrics["precision_lo"].iloc[1], metrics["precision_hi"].iloc[0]
+print("bridging's precision interval", "clears" if lo_b > hi_m else "overlaps", "the majority's")
+metrics.round(3)
 
 # %% [markdown]
 # ## Where they disagree
@@ -108,14 +130,24 @@ plt.show()
 # ## Checks
 
 # %%
-def precision(pred):
-    return float((pred & notes["truth"]).sum() / max(int(pred.sum()), 1))
-
-p_major, p_bridge = precision(notes["majority"]), precision(notes["bridging"])
-print(f"precision: majority {p_major:.3f}, bridging {p_bridge:.3f}")
+major, bridge = metrics.loc[list(rules)].itertuples()
+p_major, p_bridge = major.precision, bridge.precision
+print(f"precision: majority {p_major:.3f} [{major.precision_lo:.3f}, {major.precision_hi:.3f}], "
+      f"bridging {p_bridge:.3f} [{bridge.precision_lo:.3f}, {bridge.precision_hi:.3f}]; "
+      f"McNemar (accuracy) p = {mcnemar.pvalue:.3g}")
 assert len(notes) == len(truth) and notes.index.is_unique
 # bridging is closer to the planted truth where it matters: what it shows is more often truly helpful
 assert p_bridge > p_major, (p_bridge, p_major)
+# the metric table and the McNemar table count the same notes: each estimate lies in its interval,
+# the paired table's margins are the two rules' numbers of correct notes, the p-value is a probability
+for row in (major, bridge):
+    assert row.n == len(notes) == row.tp + row.fp + row.fn + row.tn
+    assert row.tp + row.fp == rules[row.Index].sum()
+    for m in evaluation.METRICS:
+        assert getattr(row, f"{m}_lo") <= getattr(row, m) <= getattr(row, f"{m}_hi")
+table = mcnemar.table.to_numpy()
+assert table.sum(axis=1)[0] == major.tp + major.tn and table.sum(axis=0)[0] == bridge.tp + bridge.tn
+assert 0.0 <= mcnemar.pvalue <= 1.0
 # partisan notes pass the majority vote more often than the bridging rule
 partisan = notes["noteType"] == "partisan"
 assert notes.loc[partisan, "majority"].sum() >= notes.loc[partisan, "bridging"].sum()
