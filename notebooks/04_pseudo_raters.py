@@ -26,12 +26,9 @@ TOPICS = os.environ.get("CNLAB_NOTEBOOK_TOPICS", "model")  # topic model: "model
 
 # %%
 import matplotlib.pyplot as plt
-import numpy as np
-import pandas as pd
 
 import cnlab
 from cnlab import plotting as cp
-from cnlab import schema
 
 import _nb
 

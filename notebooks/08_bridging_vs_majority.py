@@ -40,7 +40,6 @@ MIN_RATINGS = 5
 import tempfile
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 
 import cnlab

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 
 import numpy as np
 import pandas as pd
@@ -30,7 +29,6 @@ def _objective(cfg, df, p):
     n_codes, notes = pd.factorize(df.noteId)
     u_codes, raters = pd.factorize(df.raterParticipantId)
     pred = p["mu"] + p["ni"][n_codes] + p["ri"][u_codes] + p["nf"][n_codes] * p["rf"][u_codes]
-    N, M, U = len(df), len(notes), len(raters)
     return (
         np.mean((pred - df.helpfulNum.to_numpy(np.float64)) ** 2)
         + cfg.note_factor_lambda * np.mean(p["nf"] ** 2) + cfg.note_intercept_lambda * np.mean(p["ni"] ** 2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 
 import numpy as np
@@ -17,7 +18,6 @@ from cnlab.pipeline.prescoring_io import (
     NOTE_MODEL_OUTPUT_COLUMNS,
     RATER_MODEL_OUTPUT_COLUMNS,
     PrescoringMeta,
-    PrescoringOutput,
     load_official_prescoring,
 )
 from cnlab.pipeline.slicing import capture_share, filter_input, in_group, postprocess_output
@@ -40,10 +40,14 @@ def _ratings(pairs) -> pd.DataFrame:
 
 # ---------------------------------------------------------------------------- config
 def test_import_is_light():
-    import cnlab.pipeline  # noqa: F401
-
-    assert "tensorflow" not in sys.modules or True  # other tests may have imported TF
-    from cnlab.pipeline import ScoringConfig, load_official_prescoring  # noqa: F401
+    # A fresh interpreter: importing the pipeline API must not pull in TensorFlow (only fits do).
+    code = (
+        "import sys; import cnlab.pipeline; "
+        "from cnlab.pipeline import ScoringConfig, load_official_prescoring, score; "
+        "ScoringConfig.official(); "
+        "assert 'tensorflow' not in sys.modules, sorted(m for m in sys.modules if 'tensorflow' in m)[:3]"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_core_preset_matches_spec_02_table():

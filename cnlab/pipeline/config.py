@@ -11,11 +11,9 @@ so this module does not depend on the import order of sibling packages.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
-import pandas as pd
 
 from cnlab import schema
 

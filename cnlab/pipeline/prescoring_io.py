@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cnlab import schema
 from cnlab.errors import CnlabInputError
 
 NOTE_MODEL_OUTPUT_COLUMNS: tuple[str, ...] = (
