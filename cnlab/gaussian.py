@@ -258,15 +258,7 @@ class GaussianConfig:
     def note_column_map(self) -> dict[str, str]:
         """Internal → external scored-notes names (official ``_get_note_col_mapping``)."""
         p, s = self.prefix, self.suffix
-        m = {
-            schema.NOTE_INTERCEPT: f"{p}NoteIntercept{s}",
-            schema.NOTE_FACTOR1: f"{p}NoteFactor1{s}",
-            schema.RATING_STATUS: f"{p}RatingStatus{s}",
-            schema.ACTIVE_RULES: f"{p}ActiveRules{s}",
-            "numFinalRoundRatings": f"{p}NumFinalRoundRatings{s}",
-            "internalNoteInterceptNoHighVol": f"{p}NoteInterceptNoHighVol{s}",
-            "internalNoteInterceptNoCorrelated": f"{p}NoteInterceptNoCorrelated{s}",
-        }
+        m = schema.scorer_note_columns(p, s)
         if self.group_id is None and self.topic is None:
             m["internalNoteInterceptPopulationSampled"] = f"{p}NoteInterceptPopulationSampled{s}"
         return m

@@ -67,6 +67,24 @@ def note_factor_col(k: int) -> str:
     return f"internalNoteFactor{k}"
 
 
+def scorer_note_columns(prefix: str, suffix: str = "") -> dict[str, str]:
+    """Internal → external scored-notes names shared by every scorer (spec 02 §6).
+
+    ``scorer_note_columns("core")[NOTE_INTERCEPT] == "coreNoteIntercept"``; group / topic
+    scorers add their ``_<id>`` suffix before coalescing.
+    """
+    p, s = prefix, suffix
+    return {
+        NOTE_INTERCEPT: f"{p}NoteIntercept{s}",
+        NOTE_FACTOR1: f"{p}NoteFactor1{s}",
+        RATING_STATUS: f"{p}RatingStatus{s}",
+        ACTIVE_RULES: f"{p}ActiveRules{s}",
+        "numFinalRoundRatings": f"{p}NumFinalRoundRatings{s}",
+        "internalNoteInterceptNoHighVol": f"{p}NoteInterceptNoHighVol{s}",
+        "internalNoteInterceptNoCorrelated": f"{p}NoteInterceptNoCorrelated{s}",
+    }
+
+
 def rater_factor_col(k: int) -> str:
     """Name of the k-th (1-based) internal rater factor column."""
     return f"internalRaterFactor{k}"

@@ -204,15 +204,7 @@ class ScorerConfig:
     def note_column_map(self) -> dict[str, str]:
         """Internal → external scored-notes column names (spec 02 §6)."""
         p, s = self.prefix, self.suffix
-        m = {
-            schema.NOTE_INTERCEPT: f"{p}NoteIntercept{s}",
-            schema.NOTE_FACTOR1: f"{p}NoteFactor1{s}",
-            schema.RATING_STATUS: f"{p}RatingStatus{s}",
-            schema.ACTIVE_RULES: f"{p}ActiveRules{s}",
-            "numFinalRoundRatings": f"{p}NumFinalRoundRatings{s}",
-            "internalNoteInterceptNoHighVol": f"{p}NoteInterceptNoHighVol{s}",
-            "internalNoteInterceptNoCorrelated": f"{p}NoteInterceptNoCorrelated{s}",
-        }
+        m = schema.scorer_note_columns(p, s)
         if self.keep_min_max:
             m["internalNoteIntercept_min"] = f"{p}NoteInterceptMin"
             m["internalNoteIntercept_max"] = f"{p}NoteInterceptMax"
