@@ -88,14 +88,7 @@ EMERGING = "isEmergingWriter"
 LATEST_NON_NMR = "timestampMillisOfLatestNonNMRStatus"
 CRH_BOOL, CRNH_BOOL, AWAITING_BOOL = "crhBool", "crnhBool", "awaitingBool"
 
-RATING_COUNT_COLUMNS: tuple[str, ...] = (
-    "successfulRatingHelpfulCount",
-    "successfulRatingNotHelpfulCount",
-    "successfulRatingTotal",
-    "unsuccessfulRatingHelpfulCount",
-    "unsuccessfulRatingNotHelpfulCount",
-    "unsuccessfulRatingTotal",
-)
+RATING_COUNT_COLUMNS: tuple[str, ...] = S.VALID_RATING_COUNT_COLUMNS
 """Per-rater sums over valid ratings (spec 07 A.4)."""
 
 NOTE_COUNT_COLUMNS: tuple[str, ...] = (

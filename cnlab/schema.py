@@ -176,6 +176,17 @@ ALL_TAGS: tuple[str, ...] = HELPFUL_TAGS + NOT_HELPFUL_TAGS
 INCORRECT_TAG = "notHelpfulIncorrect"
 HARASSMENT_TAG = "notHelpfulSpamHarassmentOrAbuse"
 
+# Per-rater sums over valid ratings (spec 01 §3, 03 §3.2, 07 A.4); output columns of
+# helpfulness_scores.tsv.
+VALID_RATING_COUNT_COLUMNS: tuple[str, ...] = (
+    "successfulRatingHelpfulCount",
+    "successfulRatingNotHelpfulCount",
+    "successfulRatingTotal",
+    "unsuccessfulRatingHelpfulCount",
+    "unsuccessfulRatingNotHelpfulCount",
+    "unsuccessfulRatingTotal",
+)
+
 # ---------------------------------------------------------------------------
 # Input file layouts (spec 04 §2.3–§2.6); names, not positions, are used
 # ---------------------------------------------------------------------------

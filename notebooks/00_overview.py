@@ -40,7 +40,7 @@ from cnlab import schema
 
 import _nb
 
-dataset = cnlab.load_sample() if DATA == "sample" else cnlab.load(DATA)
+dataset = _nb.load_dataset(DATA)
 print(dataset.summary())
 
 # %% [markdown]

@@ -28,12 +28,13 @@ DATA = os.environ.get("CNLAB_NOTEBOOK_DATA", "sample")  # "sample" or a public-d
 # %%
 import matplotlib.pyplot as plt
 
-import cnlab
 from cnlab import plotting as cp
 from cnlab import schema
 from cnlab.preprocess import filter_ratings, preprocess
 
-dataset = cnlab.load_sample() if DATA == "sample" else cnlab.load(DATA)
+import _nb
+
+dataset = _nb.load_dataset(DATA)
 print(dataset.summary())
 
 # %%

@@ -34,14 +34,15 @@ MAX_RATINGS = 60_000  # keep the notebook fast on the full public data (a random
 import matplotlib.pyplot as plt
 import numpy as np
 
-import cnlab
 from cnlab import mf
 from cnlab import plotting as cp
 from cnlab import schema
 from cnlab.mf.config import MFConfig
 from cnlab.preprocess import filter_ratings, preprocess
 
-dataset = cnlab.load_sample() if DATA == "sample" else cnlab.load(DATA)
+import _nb
+
+dataset = _nb.load_dataset(DATA)
 pre = preprocess(dataset)
 train = filter_ratings(pre.ratings, min_ratings_per_rater=10, min_raters_per_note=5)
 if len(train) > MAX_RATINGS:

@@ -38,7 +38,7 @@ from cnlab import plotting as cp
 
 import _nb
 
-dataset = cnlab.load_sample() if DATA == "sample" else cnlab.load(DATA)
+dataset = _nb.load_dataset(DATA)
 result = _nb.score(dataset, DATA, cnlab.ScoringConfig(topics=TOPICS), seed=SEED)  # cached across notebooks when CNLAB_NOTEBOOK_CACHE is set
 scored = result.frames["scored_notes"]
 

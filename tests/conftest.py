@@ -34,3 +34,14 @@ def fixtures_dir() -> Path:
 @pytest.fixture(scope="session")
 def small_dir(fixtures_dir: Path) -> Path:
     return fixtures_dir / "small"
+
+
+def bench_module(name: str):
+    """Import a parity harness from ``bench/`` (they double as the parity tests' drivers)."""
+    import importlib
+    import sys
+
+    bench = str(REPO / "bench")
+    if bench not in sys.path:
+        sys.path.insert(0, bench)
+    return importlib.import_module(name)

@@ -6,10 +6,10 @@ Reproduce the figures with ``.venv/bin/python bench/parity_confidence.py --mode 
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import bench_module
 
 pytestmark = [pytest.mark.parity, pytest.mark.slow]
 
@@ -23,9 +23,8 @@ PCRH_PROBA_ATOL = 1e-12
 
 
 def _bench(small_dir: Path):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-    import parity_confidence
-    import parity_core
+    parity_confidence = bench_module("parity_confidence")
+    parity_core = bench_module("parity_core")
 
     parity_core.FIX = small_dir
     return parity_confidence

@@ -7,13 +7,13 @@ prescoring (~35 s on 2 shared cores, TensorFlow start-up included). Reproduce th
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from cnlab import schema
+from conftest import bench_module
 
 pytestmark = pytest.mark.parity
 
@@ -40,8 +40,7 @@ MIN_FINAL_AGREEMENT = 1 - 40 / 2000
 
 
 def _bench(small_dir: Path):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-    import parity_all  # noqa: E402
+    parity_all = bench_module("parity_all")
 
     parity_all.set_fixtures(small_dir)
     return parity_all

@@ -5,13 +5,13 @@ Reproduce the figures with ``.venv/bin/python bench/parity_core.py --mode final|
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from cnlab import schema
+from conftest import bench_module
 
 pytestmark = pytest.mark.parity
 
@@ -34,8 +34,7 @@ FULL_FINAL_ROUND_RTOL = 0.02
 
 
 def _fix(small_dir: Path):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-    import parity_core  # noqa: E402
+    parity_core = bench_module("parity_core")
 
     parity_core.FIX = small_dir
     return parity_core

@@ -8,10 +8,9 @@ GaussianTopicScorer_InDimensionTwo. Reproduce the figures with
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import pytest
+from conftest import bench_module
 
 pytestmark = pytest.mark.parity
 
@@ -30,8 +29,7 @@ INTERCEPT_COLUMNS = ("NoteIntercept", "NoteInterceptNoHighVol", "NoteInterceptNo
 
 @pytest.fixture(scope="module")
 def parity(small_dir):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-    import parity_gaussian as pg  # noqa: E402
+    pg = bench_module("parity_gaussian")
 
     pg.FIX = small_dir
     res, _ = pg.run()

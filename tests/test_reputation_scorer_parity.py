@@ -11,10 +11,10 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import bench_module
 
 pytestmark = pytest.mark.parity
 
@@ -38,8 +38,7 @@ MIN_ABS_FACTOR_PEARSON = 0.9999
 
 
 def _bench(small_dir: Path):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-    import parity_reputation  # noqa: E402
+    parity_reputation = bench_module("parity_reputation")
 
     parity_reputation.set_fixtures(small_dir)
     return parity_reputation

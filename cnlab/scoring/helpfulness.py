@@ -24,15 +24,7 @@ PUBLIC_TSV_DELAY_MILLIS = 48 * 3600 * 1000  # ratings within 48 h of note creati
 OLD_NOTE_MAX_VALID_RATINGS = 5  # old notes: first 5 ratings only
 DELETED_NOTE_TOMBSTONES_LAUNCH_MILLIS = 1652918400000  # 2022-05-19 UTC
 
-_COUNT_COLS = (
-    "successfulRatingHelpfulCount",
-    "successfulRatingNotHelpfulCount",
-    "successfulRatingTotal",
-    "unsuccessfulRatingHelpfulCount",
-    "unsuccessfulRatingNotHelpfulCount",
-    "unsuccessfulRatingTotal",
-    "ratingAgreesWithNoteStatus",
-)
+_COUNT_COLS = (*S.VALID_RATING_COUNT_COLUMNS, "ratingAgreesWithNoteStatus")
 
 HELPFULNESS_OUTPUT_COLUMNS = (
     S.RATER_ID,
