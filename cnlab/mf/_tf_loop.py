@@ -16,9 +16,11 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import tensorflow as tf
 
 from ._common import Params, RegCoeffs, TrainData
+from ._tf_setup import import_tensorflow
+
+tf = import_tensorflow()
 
 F32 = tf.float32
 

@@ -434,8 +434,9 @@ class ReputationMF:
     """
 
     def __init__(self, note_idx, rater_idx, targets, params: Mapping[str, Any], *, loss: str = "bce"):
-        import tensorflow as tf
+        from ._tf_setup import import_tensorflow
 
+        tf = import_tensorflow()
         if loss not in ("bce", "mse"):
             raise ValueError(f"loss must be 'bce' or 'mse', got {loss!r}")
         self._tf = tf

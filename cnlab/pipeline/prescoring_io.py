@@ -105,7 +105,9 @@ class PrescoringMeta:
         return {
             "globalIntercept": opt(self.global_intercept, float),
             "lowDiligenceGlobalIntercept": {"firstRound": f, "secondRound": s, "finalRound": t},
-            "tagFilteringThresholds": {k: float(v) for k, v in self.tag_filtering_thresholds.items()},
+            # a scorer without a tag filter (ReputationScorer) has null, as officially
+            "tagFilteringThresholds": ({k: float(v) for k, v in self.tag_filtering_thresholds.items()}
+                                       if self.tag_filtering_thresholds else None),
             "finalRoundNumRatings": opt(self.final_round_num_ratings, int),
             "finalRoundNumNotes": opt(self.final_round_num_notes, int),
             "finalRoundNumUsers": opt(self.final_round_num_users, int),
@@ -260,3 +262,70 @@ def map_participant_ids(prescoring: PrescoringOutput, participants: pd.Index) ->
     from dataclasses import replace
 
     return replace(prescoring, rater_model_output=r, pss=pss)
+
+
+def write_prescoring(
+    prescoring: PrescoringOutput,
+    directory: str | Path,
+    participants: pd.Index | Any | None = None,
+) -> dict[str, Path]:
+    """Write prescoring outputs in the official layout, readable by :func:`load_official_prescoring`.
+
+    Files: ``prescoring_note_model_output.parquet``, ``prescoring_rater_model_output.parquet``
+    (participant codes restored to the original id strings when ``participants`` is given),
+    ``pss_output.parquet`` (participant codes, as the official runner stores them) when the run has
+    a PSS frame, and ``prescoring_meta.json`` (``{"metaScorerOutput": {scorer: fields}}``). Each
+    file is written to a temporary name and renamed, so a reader never sees half a file.
+
+    Returns
+    -------
+    dict
+        File kind → path written.
+    """
+    import os
+    import tempfile
+
+    from cnlab.io import restore_ids
+
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    if participants is not None and not isinstance(participants, pd.Index):
+        participants = participants.participants
+    notes = prescoring.note_model_output.reindex(columns=list(NOTE_MODEL_OUTPUT_COLUMNS))
+    raters = prescoring.rater_model_output.reindex(columns=list(RATER_MODEL_OUTPUT_COLUMNS))
+    if participants is not None and np.issubdtype(raters["raterParticipantId"].dtype, np.integer):
+        raters = restore_ids(raters, participants, ("raterParticipantId",))
+    frames: dict[str, pd.DataFrame] = {"notes": notes, "raters": raters}
+    names = {"notes": "prescoring_note_model_output.parquet", "raters": "prescoring_rater_model_output.parquet",
+             "pss": "pss_output.parquet", "meta": "prescoring_meta.json"}
+    if prescoring.pss is not None:
+        pss = prescoring.pss.reindex(columns=list(PSS_COLUMNS))
+        if np.issubdtype(pss["raterParticipantId"].dtype, np.integer):
+            pss = pss.astype({"raterParticipantId": np.int64})
+        frames["pss"] = pss
+    written = {}
+
+    def atomic(path: Path, write) -> None:
+        fd, tmp = tempfile.mkstemp(dir=d, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            write(tmp)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    for kind, frame in frames.items():
+        path = d / names[kind]
+        atomic(path, lambda tmp, f=frame: f.reset_index(drop=True).to_parquet(tmp, index=False))
+        written[kind] = path
+    meta = {"metaScorerOutput": {name: m.to_json() for name, m in prescoring.meta.items()}}
+    path = d / names["meta"]
+
+    def dump(tmp):
+        with open(tmp, "w") as fh:
+            json.dump(meta, fh, indent=1, sort_keys=False)
+
+    atomic(path, dump)
+    written["meta"] = path
+    return written

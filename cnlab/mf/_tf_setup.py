@@ -1,0 +1,58 @@
+"""Import TensorFlow once, configured for reproducible CPU arithmetic.
+
+TensorFlow splits large reductions (the loss, per-note sums) across its intra-op thread pool, and
+the split depends on the pool size and on scheduling: two runs with the same seed can then differ
+in the last float32 bit, the official stopping rule can stop one step apart, and a note near a
+threshold can change status. cnlab therefore runs TensorFlow with one intra-op and one inter-op
+thread unless ``CNLAB_TF_THREADS`` asks for more (``0`` = TensorFlow's default, all cores).
+Parallel speed comes from running independent fits in separate processes, which keeps each fit's
+arithmetic fixed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+log = logging.getLogger("cnlab")
+
+#: Environment variable with the TensorFlow thread count (default 1: deterministic).
+THREADS_ENV = "CNLAB_TF_THREADS"
+
+_configured = False
+
+
+def tf_threads() -> int:
+    """The configured TensorFlow thread count (``CNLAB_TF_THREADS``, default 1; 0 = TF default)."""
+    raw = os.environ.get(THREADS_ENV, "1").strip() or "1"
+    try:
+        n = int(raw)
+    except ValueError:
+        raise ValueError(f"{THREADS_ENV} must be a non-negative integer, got {raw!r}") from None
+    if n < 0:
+        raise ValueError(f"{THREADS_ENV} must be a non-negative integer, got {raw!r}")
+    return n
+
+
+def import_tensorflow():
+    """``import tensorflow`` with cnlab's thread settings applied before its runtime starts.
+
+    If TensorFlow was already initialised by other code (its pools can no longer be resized),
+    a warning says that runs may not be bit-reproducible.
+    """
+    global _configured
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    if not _configured:
+        n = tf_threads()
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(n)
+            tf.config.threading.set_inter_op_parallelism_threads(n)
+        except RuntimeError:
+            if (tf.config.threading.get_intra_op_parallelism_threads() != n
+                    or tf.config.threading.get_inter_op_parallelism_threads() != n):
+                log.warning("TensorFlow was initialised before cnlab could set %d thread(s) (%s): "
+                            "repeated runs may differ in the last bits", n, THREADS_ENV)
+        _configured = True
+    return tf
