@@ -110,7 +110,7 @@ def official_log_counts(path: Path | None = None) -> dict[str, dict]:
 
 
 def cnlab_counts(f) -> dict:
-    """The same figures for one :class:`~cnlab.pipeline.final.FinalOutput`."""
+    """The same figures for one :class:`~cnlab.scorers.mf_final.FinalOutput`."""
     order = ("NoHighVol", "NoCorrelated", "PopulationSampled", "main")
     d = {k: f.slice_counts.get(k) for k in ("scoped", "NoHighVol", "NoCorrelated", "PopulationSampled")}
     d.update(calls=[], rows_after_postprocess=len(f.scored_notes))

@@ -25,7 +25,7 @@ import pandas as pd  # noqa: E402
 
 import parity_contract as C  # noqa: E402
 import test_end_to_end as E  # noqa: E402
-from cnlab import parity  # noqa: E402
+from cnlab.lab import parity  # noqa: E402
 
 
 def main() -> int:

@@ -83,8 +83,8 @@ def official_log() -> dict:
 
 
 def run(mode: str, variant: str = "replica", seed: int = 42):
-    from cnlab.pcrh import PCRHConfig
-    from cnlab.pflip import PFlipConfig
+    from cnlab.models.pcrh import PCRHConfig
+    from cnlab.models.pflip import PFlipConfig
     from cnlab.pipeline import ScoringConfig, load_official_prescoring, score
 
     ds = parity_core.load_dataset()

@@ -61,7 +61,7 @@ def run(seed: int = 42, gaussian=None, all_mf: bool = False):
     ``ScoringConfig.official_mf``) + the Gaussian scorers (default: all four)."""
     import parity_core as pc
 
-    from cnlab import gaussian as G
+    from cnlab.scorers import gaussian as G
     from cnlab.pipeline import ScoringConfig, load_official_prescoring, score
 
     pc.FIX = FIX

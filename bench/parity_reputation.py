@@ -8,7 +8,7 @@ Usage::
     .venv/bin/python bench/parity_reputation.py --mode full     # cnlab prescoring (seed 42) + final
     .venv/bin/python bench/parity_reputation.py --mode rescoring
 
-* ``final``: :func:`cnlab.mf.reputation_scorer.score_final` from the official prescoring rows
+* ``final``: :func:`cnlab.scorers.reputation.score_final` from the official prescoring rows
   (deterministic officially) vs ``scored_notes.tsv.gz`` (coverageNoteIntercept / Factor1 /
   RatingStatus) and the counts / init figures / stop epochs of ``log_final.txt.gz``.
 * ``full``: cnlab's own prescoring (random init: torch's stream cannot be reproduced) vs the
@@ -71,9 +71,9 @@ def final_ratings(pre, prescoring) -> pd.DataFrame:
 def cnlab_pss_ratings(pre) -> tuple[pd.DataFrame, pd.DataFrame]:
     """cnlab's rater clustering → (prescoring ratings coalesced with the raw PSS frame, final
     ratings coalesced with its dropna'd rows), as :func:`cnlab.pipeline.score` does."""
-    from cnlab.pipeline.prescoring_io import PSS_COLUMNS
+    from cnlab.scorers.outputs import PSS_COLUMNS
     from cnlab.pipeline.run import apply_pss
-    from cnlab.similarity import rater_clustering
+    from cnlab.models.similarity import rater_clustering
 
     pss = rater_clustering(pre.notes, pre.ratings).reindex(columns=list(PSS_COLUMNS))
     return (apply_pss(pre.notes, pre.ratings, pss),
@@ -81,7 +81,7 @@ def cnlab_pss_ratings(pre) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def run_final(ds, pre, prescoring, ratings=None):
-    from cnlab.mf import reputation_scorer as rs
+    from cnlab.scorers import reputation as rs
 
     ratings = final_ratings(pre, prescoring) if ratings is None else ratings
     return rs.score_final(ratings, pre.status_history, ds.enrollment, rs.REPUTATION_SCORER, prescoring,
@@ -89,7 +89,7 @@ def run_final(ds, pre, prescoring, ratings=None):
 
 
 def run_prescoring(ds, pre, seed: int = 42, ratings=None):
-    from cnlab.mf import reputation_scorer as rs
+    from cnlab.scorers import reputation as rs
 
     ratings = cnlab_pss_ratings(pre)[0] if ratings is None else ratings
     return rs.prescore(ratings, pre.status_history, ds.enrollment, rs.REPUTATION_SCORER,

@@ -8,8 +8,16 @@ Main entry points
 load, load_sample
     Read the public data download (or the bundled synthetic sample) into a
     :class:`cnlab.io.Dataset`.
-score
-    Run the scorer end to end and keep every intermediate table.
+score, ScoringConfig, ScoringResult
+    Run the scorers end to end (``ScoringConfig.official()``: the whole official roster) and keep
+    every intermediate table.
+
+Subpackages, top to bottom (imports only go down; docs/architecture.md):
+``pipeline`` (orchestration), ``scorers`` (one module per scorer family), ``models`` (topics,
+similarity, pflip, PCRH), ``scoring`` (pure rules, meta-scoring, status history), ``mf`` (the
+TensorFlow engine), ``io`` / ``preprocess`` / ``synthetic`` (data), ``schema``; beside them
+``plotting``, ``lab`` (research tools), ``contributors``, ``post_likes``. Everything not listed in
+a module's ``__all__`` is private.
 """
 
 from __future__ import annotations
@@ -28,9 +36,11 @@ _LAZY = {
 }
 
 _SUBMODULES = {
-    "schema", "errors", "io", "preprocess", "synthetic", "scoring", "pipeline", "plotting", "mf",
-    "topics", "similarity", "contributors", "gaussian", "post_likes", "cli",
+    "schema", "errors", "io", "preprocess", "synthetic", "scoring", "scorers", "models", "pipeline",
+    "plotting", "mf", "lab", "contributors", "post_likes", "cli",
 }
+
+__all__ = sorted(_LAZY) + sorted(_SUBMODULES)
 
 
 def __getattr__(name: str):

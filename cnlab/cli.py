@@ -56,9 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-s", "--status", default="noteStatusHistory-00000.tsv", help="note status history file")
     s.add_argument("-o", "--outdir", default=".", help="output directory")
     s.add_argument("--seed", type=int, default=None, help="seed of every stochastic step")
-    s.add_argument("--scorers", default=None, help="comma-separated scorer names (e.g. MFCoreScorer,MFGroupScorer_13), "
-                   "all-mf for every MF scorer of the official roster (with ReputationScorer), "
-                   "or all for MF + ReputationScorer + Gaussian scorers")
+    s.add_argument("--scorers", default=None, help="comma-separated scorer names (e.g. MFCoreScorer for the fast "
+                   "Core-only path, or MFCoreScorer,MFGroupScorer_13), all-mf for every MF scorer of the official "
+                   "roster (with ReputationScorer), or all (the default, as the official main.py): MF + "
+                   "ReputationScorer + Gaussian scorers")
     g = s.add_mutually_exclusive_group()
     g.add_argument("--pseudoraters", dest="pseudoraters", action="store_true", default=True)
     g.add_argument("--nopseudoraters", dest="pseudoraters", action="store_false", help="skip pseudo-rater intervals")
@@ -70,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="score the bundled sample end to end, write outputs and figures")
     d.add_argument("-o", "--outdir", default="cnlab-demo", help="output directory")
     d.add_argument("--seed", type=int, default=42)
+    d.add_argument("--scorers", default="MFCoreScorer", help="as for score; the demo runs the Core model alone "
+                   "by default (seconds), --scorers all runs the whole roster")
     d.add_argument("--quiet", action="store_true")
 
     y = sub.add_parser("synth", help="write a synthetic dataset in the public format")
@@ -87,10 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
 # helpers shared by score / demo
 # ---------------------------------------------------------------------------
 def _scoring_config(args):
-    from cnlab.gaussian import GAUSSIAN_SCORERS as gaussians
-    from cnlab.mf.reputation_scorer import REPUTATION_SCORERS as reputation
+    from cnlab.scorers.gaussian import GAUSSIAN_SCORERS as gaussians
+    from cnlab.scorers.reputation import REPUTATION_SCORERS as reputation
     from cnlab.pipeline import ScoringConfig
-    from cnlab.pipeline import config as pconfig
+    from cnlab.scorers import mf_config as pconfig
 
     config = ScoringConfig()
     changes = {"pseudoraters": args.pseudoraters}
@@ -98,8 +101,9 @@ def _scoring_config(args):
         changes["seed"] = args.seed
     if args.epoch_millis is not None:
         changes["epoch_millis"] = args.epoch_millis
-    if args.scorers:
-        names = tuple(n.strip() for n in args.scorers.split(",") if n.strip())
+    # without --scorers the whole roster runs, as the official main.py does (drop-in default)
+    names = tuple(n.strip() for n in (args.scorers or "all").split(",") if n.strip())
+    if names:
         catalogue = pconfig.SCORERS
         if names == ("all",):  # the whole roster, as the official main.py without --scorers
             names = tuple(catalogue) + tuple(reputation) + tuple(gaussians)
@@ -195,7 +199,7 @@ def cmd_demo(args) -> int:
         make_sample(out / "input")
         ds = load(out / "input", progress=not args.quiet)
     console.info(ds.summary())
-    ns = argparse.Namespace(seed=args.seed, epoch_millis=None, scorers=None, pseudoraters=True)
+    ns = argparse.Namespace(seed=args.seed, epoch_millis=None, scorers=args.scorers, pseudoraters=True)
     frames, status = _run_scoring(ds, _scoring_config(ns), console)
     _write(frames, out, parquet=False, participants=ds.participants, console=console)
     figs = _demo_figures(frames, ds, out / "figures", console)

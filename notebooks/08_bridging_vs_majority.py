@@ -43,7 +43,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 import cnlab
-from cnlab import evaluation
+from cnlab.lab import evaluation
 from cnlab import plotting as cp
 from cnlab import schema, synthetic
 
@@ -93,7 +93,7 @@ plt.show()
 #
 # Both rules judge the *same* notes, so they are compared with a paired test: **McNemar's exact
 # test** looks only at the notes one rule gets right and the other wrong; under "equally accurate"
-# each such note favours either rule with probability ½ (`cnlab.evaluation.compare_rules`).
+# each such note favours either rule with probability ½ (`cnlab.lab.evaluation.compare_rules`).
 
 # %%
 metrics = evaluation.rule_metrics(notes["truth"], rules)

@@ -10,14 +10,15 @@ import pandas as pd
 import pytest
 
 from cnlab import schema
-from cnlab.pipeline import config as pc
+from cnlab.pipeline import ScoringConfig
+from cnlab.scorers import mf_config as pc
 from cnlab.pipeline.combine import (
     CoalesceError,
     coalesce_columns,
     combine_final_results,
     combine_helpfulness,
 )
-from cnlab.pipeline.slicing import (
+from cnlab.scorers.slicing import (
     filter_input,
     postprocess_family,
     postprocess_output,
@@ -32,7 +33,7 @@ NID, RID = schema.NOTE_ID, schema.RATER_ID
 # roster
 # ----------------------------------------------------------------------------------------------
 def test_default_config_stays_core_only():
-    cfg = pc.ScoringConfig()
+    cfg = ScoringConfig()
     assert [s.name for s in cfg.scorers] == ["MFCoreScorer"]
     assert cfg.enabled_meta_scorers == ("MFCoreScorer",)
 
@@ -53,7 +54,7 @@ def test_all_mf_scorers_in_official_order():
 
 
 def test_official_mf_enables_the_meta_rules_of_every_scorer_that_runs():
-    cfg = pc.ScoringConfig.official_mf(seed=7)
+    cfg = ScoringConfig.official_mf(seed=7)
     assert cfg.seed == 7 and cfg.scorers == pc.ALL_MF_SCORERS
     assert cfg.enabled_meta_scorers == (
         "MFCoreWithTopicsScorer", "MFCoreScorer", "MFExpansionScorer", "MFExpansionPlusScorer",
@@ -245,7 +246,7 @@ def test_cli_scorers_select_meta_families():
     ns = argparse.Namespace(seed=None, epoch_millis=None, scorers="all-mf", pseudoraters=True)
     cfg = _scoring_config(ns)
     assert cfg.scorers == pc.ALL_MF_SCORERS
-    assert cfg.enabled_meta_scorers == pc.ScoringConfig.official_mf().enabled_meta_scorers
+    assert cfg.enabled_meta_scorers == ScoringConfig.official_mf().enabled_meta_scorers
     ns.scorers = "MFCoreScorer,MFGroupScorer_13,MFGroupScorer_15"
     cfg = _scoring_config(ns)
     assert [s.name for s in cfg.scorers] == ["MFCoreScorer", "MFGroupScorer_13", "MFGroupScorer_15"]

@@ -89,8 +89,8 @@ def test_score_from_official_prescoring(tmp_path, small_dir):
     out = tmp_path / "out"
     epoch = (small_dir / "epoch_pass2").read_text().strip()
     rc = cli.main(_args(small_dir / "inputs", out, status=small_dir / "pass2_status.tsv.gz",
-                        extra=("--seed", "42", "--epoch-millis", epoch, "--prescoring-dir",
-                               str(small_dir / "official-all" / "prescoring"))))
+                        extra=("--seed", "42", "--epoch-millis", epoch, "--scorers", "MFCoreScorer",
+                               "--prescoring-dir", str(small_dir / "official-all" / "prescoring"))))
     assert rc == 0
     frames = read_outputs(out)
     assert list(frames["scored_notes"].columns) == list(S.SCORED_NOTES_COLUMNS)
@@ -109,8 +109,8 @@ def test_demo(tmp_path, capsys):
 def test_scorers_all_selects_mf_and_gaussian_roster():
     """`--scorers all` = every MF scorer + the Gaussian scorers, with their meta families."""
     from cnlab.cli import _scoring_config, build_parser
-    from cnlab.gaussian import GAUSSIAN_SCORERS
-    from cnlab.pipeline.config import SCORERS
+    from cnlab.scorers.gaussian import GAUSSIAN_SCORERS
+    from cnlab.scorers.mf_config import SCORERS
 
     args = build_parser().parse_args(["score", "--scorers", "all"])
     cfg = _scoring_config(args)
@@ -122,3 +122,19 @@ def test_scorers_all_selects_mf_and_gaussian_roster():
     cfg = _scoring_config(args)
     assert [s.name for s in cfg.scorers] == ["MFCoreScorer"]
     assert [g.name for g in cfg.gaussian] == ["GaussianScorer"]
+
+
+def test_default_is_the_whole_roster():
+    """Without --scorers, `cnlab score` runs what the official main.py runs: the whole roster
+    (tests/test_end_to_end.py compares that run's files with the official ones, column by column)."""
+    from cnlab.cli import _scoring_config, build_parser
+    from cnlab.pipeline import ScoringConfig
+
+    default = _scoring_config(build_parser().parse_args(["score"]))
+    assert default == _scoring_config(build_parser().parse_args(["score", "--scorers", "all"]))
+    official = ScoringConfig.official()
+    assert [c.name for c in default.roster()] == [c.name for c in official.roster()]
+    assert set(default.enabled_meta_scorers) == set(official.enabled_meta_scorers)
+    # the demo keeps the fast Core-only path unless asked
+    demo = build_parser().parse_args(["demo"])
+    assert demo.scorers == "MFCoreScorer"

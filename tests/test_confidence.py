@@ -13,7 +13,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cnlab import pcrh, pflip
+from cnlab._compat.numpy1_argpartition import np1_argpartition
+from cnlab._compat.numpy126_argsort import np1_avx512_argsort
+from cnlab._compat.pandas22_skew import group_skew
+from cnlab._compat.sklearn102_kbins import LegacyKMeansBins
+from cnlab._compat.sklearn102_kmeans import lloyd_1d
+from cnlab.models import pcrh, pflip
 from cnlab import schema as S
 from cnlab.pipeline import confidence as pconf
 
@@ -220,10 +225,10 @@ def test_roc_threshold_picks_the_fpr_closest_to_the_target():
 # ================================================================== pflip: scikit-learn 1.0.2 replicas
 def test_np1_argpartition_special_cases():
     v = np.array([3.0, 1.0, 3.0, 2.0, 3.0], dtype=np.float32)
-    assert pflip.np1_argpartition(v, -1)[-1] == 4            # the *last* maximum
-    assert pflip.np1_argpartition(v, 0)[0] == 1
+    assert np1_argpartition(v, -1)[-1] == 4            # the *last* maximum
+    assert np1_argpartition(v, 0)[0] == 1
     big = np.array([5, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7, 9, 3, 2, 3, 8, 4], dtype=np.float64)
-    p = pflip.np1_argpartition(big, -4)
+    p = np1_argpartition(big, -4)
     assert sorted(big[p[-4:]]) == [8, 9, 9, 9] and (big[p[:-4]] <= 8).all()
 
 
@@ -232,7 +237,7 @@ def test_np1_argpartition_special_cases():
 def test_np1_argpartition_is_a_valid_partition(values, k):
     v = np.array(values, dtype=np.float32)
     k = k % len(v)
-    p = pflip.np1_argpartition(v, k)
+    p = np1_argpartition(v, k)
     assert sorted(p.tolist()) == list(range(len(v)))
     assert v[p[k]] == np.sort(v)[k] and (v[p[:k]] <= v[p[k]]).all() and (v[p[k + 1:]] >= v[p[k]]).all()
 
@@ -253,17 +258,17 @@ NP126_PAIRS = [40, 0, 1, 41, 2, 42, 43, 3, 4, 44, 5, 45, 46, 6, 7, 47, 8, 48, 49
 
 
 def test_np1_avx512_argsort_reproduces_numpy_1_26_tie_order():
-    assert pflip.np1_avx512_argsort(np.array(NP126_X)).tolist() == NP126_ORDER
+    assert np1_avx512_argsort(np.array(NP126_X)).tolist() == NP126_ORDER
     # the pflip training layout: the same sorted ids twice (MIN copies, then MAX copies)
     ids = np.arange(100, 140)
-    assert pflip.np1_avx512_argsort(np.concatenate([ids, ids])).tolist() == NP126_PAIRS
+    assert np1_avx512_argsort(np.concatenate([ids, ids])).tolist() == NP126_PAIRS
 
 
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.integers(-5, 5), min_size=0, max_size=400))
 def test_np1_avx512_argsort_sorts(values):
     x = np.array(values, dtype=np.int64)
-    order = pflip.np1_avx512_argsort(x)
+    order = np1_avx512_argsort(x)
     assert sorted(order.tolist()) == list(range(len(x))) and (np.diff(x[order]) >= 0).all()
 
 
@@ -272,7 +277,7 @@ def test_lloyd_1d_matches_kmeans_on_well_separated_data():
 
     x = np.array([0.0, 0.1, 0.2, 5.0, 5.1, 9.0, 9.3, 9.6])
     init = np.array([1.0, 4.0, 8.0])
-    c, labels = pflip.lloyd_1d(x, init)
+    c, labels = lloyd_1d(x, init)
     km = KMeans(3, init=init[:, None], n_init=1).fit(x[:, None])
     np.testing.assert_allclose(np.sort(c), np.sort(km.cluster_centers_[:, 0]), atol=1e-12)
     assert labels.tolist() == [0, 0, 0, 1, 1, 2, 2, 2]
@@ -283,7 +288,7 @@ def test_lloyd_1d_relocates_empty_clusters_and_keeps_float32():
 
     x = np.array([-1, -1, -1, 0.2, 0.3, 0.9], dtype=np.float32)
     init = np.linspace(-0.9, 0.8, 4)
-    c, labels = pflip.lloyd_1d(x, init)
+    c, labels = lloyd_1d(x, init)
     # the empty centre (0.0667) takes the farthest point (0.3); like scikit-learn, the labels then
     # stop changing before they reflect the relocated centre
     assert c.dtype == np.float32 and c.tolist() == pytest.approx([-1, 0.3, 0.2, 0.9], abs=1e-6)
@@ -294,11 +299,11 @@ def test_lloyd_1d_relocates_empty_clusters_and_keeps_float32():
 
 
 def test_legacy_bins_transform_adds_the_old_epsilon():
-    bins = pflip.LegacyKMeansBins(2).fit(np.array([[0.0], [0.0], [1.0], [1.0]]))
+    bins = LegacyKMeansBins(2).fit(np.array([[0.0], [0.0], [1.0], [1.0]]))
     edge = bins.bin_edges_[0][1]  # 0.5
     x = np.array([[edge - 1e-9]])
     old = bins.transform(x).toarray()[0].tolist()
-    new = pflip.LegacyKMeansBins(2, legacy_transform=False).fit(np.array([[0.0], [0.0], [1.0], [1.0]]))
+    new = LegacyKMeansBins(2, legacy_transform=False).fit(np.array([[0.0], [0.0], [1.0], [1.0]]))
     assert old == [0.0, 1.0] and new.transform(x).toarray()[0].tolist() == [1.0, 0.0]
 
 
@@ -354,10 +359,10 @@ def test_skew_matches_pandas_in_float64():
     keys = np.repeat([1, 2, 3, 4], [10, 2, 3, 25])
     starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
     counts = np.diff(np.r_[starts, len(keys)])
-    got = pcrh._skew(v, starts, counts)
+    got = group_skew(v, starts, counts)
     want = [pd.Series(v[keys == k]).skew() if (keys == k).sum() >= 3 else 0.0 for k in (1, 2, 3, 4)]
     np.testing.assert_allclose(got, want, rtol=1e-12)
-    assert pcrh._skew(np.ones(4), np.array([0]), np.array([4]))[0] == 0.0  # no variance → 0
+    assert group_skew(np.ones(4), np.array([0]), np.array([4]))[0] == 0.0  # no variance → 0
 
 
 def test_factor_stats_and_rating_features():

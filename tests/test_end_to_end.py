@@ -3,7 +3,8 @@
 Three runs in fresh processes, side by side (each uses one TensorFlow thread, so together they
 use the two cores of the CI machine):
 
-* ``cli_loose`` — ``cnlab score --scorers all`` from the raw files (cnlab's own prescoring);
+* ``cli_loose`` — ``cnlab score`` from the raw files with the official flags and nothing else: the
+  whole roster, as the official ``main.py`` (cnlab's own prescoring);
 * ``api_loose`` — the same run through :func:`cnlab.pipeline.score` (tests/scripts/score_api.py),
   which also writes its prescoring outputs in the official layout;
 * ``cli_tight`` — ``cnlab score --scorers all --prescoring-dir official-all/prescoring``.
@@ -26,7 +27,7 @@ import pandas as pd
 import pytest
 
 import parity_contract as C
-from cnlab import parity
+from cnlab.lab import parity
 
 pytestmark = [pytest.mark.parity, pytest.mark.slow]
 
@@ -73,12 +74,12 @@ def epoch(small_dir) -> int:
 def runs(tmp_path_factory, small_dir, epoch) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("e2e")
     dirs = {k: base / k for k in ("cli_loose", "api_loose", "cli_tight")}
-    common = ("--scorers", "all", "--seed", "42", "--epoch-millis", str(epoch))
+    common = ("--seed", "42", "--epoch-millis", str(epoch))
     _run_all({
-        "cli_loose": _cli(small_dir, dirs["cli_loose"], *common),
+        "cli_loose": _cli(small_dir, dirs["cli_loose"], *common),  # no --scorers: the drop-in default
         "api_loose": [sys.executable, str(REPO / "tests" / "scripts" / "score_api.py"), str(small_dir),
                       str(dirs["api_loose"])],
-        "cli_tight": _cli(small_dir, dirs["cli_tight"], *common, "--prescoring-dir",
+        "cli_tight": _cli(small_dir, dirs["cli_tight"], *common, "--scorers", "all", "--prescoring-dir",
                           str(small_dir / "official-all" / "prescoring")),
     }, base)
     return dirs

@@ -1,4 +1,4 @@
-"""cnlab.evaluation: rule metrics with Wilson intervals, McNemar's exact test (tier 1, hand-computed)."""
+"""cnlab.lab.evaluation: rule metrics with Wilson intervals, McNemar's exact test (tier 1, hand-computed)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from cnlab import evaluation as E  # noqa: E402
+from cnlab.lab import evaluation as E  # noqa: E402
 
 FLOAT_TOL = 1e-12  # closed forms vs statsmodels: same arithmetic up to float rounding
 

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cnlab import gaussian as G
+from cnlab.scorers import gaussian as G
 from cnlab import schema
-from cnlab.pipeline.prescoring_io import PrescoringOutput
+from cnlab.scorers.outputs import PrescoringOutput
 
 #: Kernel sums are float32 (official dtypes): hand-computed float64 values agree to ~1e-7.
 F32_TOL = 1e-6

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cnlab.mf import diligence as dg
+from cnlab.scorers import diligence as dg
 
 TAGS = dg.LOW_DILIGENCE_TAGS
 

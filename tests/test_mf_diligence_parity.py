@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cnlab.mf import diligence as dg
+from cnlab.scorers import diligence as dg
 
 pytestmark = pytest.mark.parity
 

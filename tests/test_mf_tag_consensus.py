@@ -10,7 +10,7 @@ import pytest
 
 import cnlab.mf
 from cnlab import schema
-from cnlab.mf import tag_consensus as tc
+from cnlab.scorers import tag_consensus as tc
 
 TAG = schema.HARASSMENT_TAG
 LABEL = tc.label_column(TAG)

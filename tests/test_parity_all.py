@@ -148,12 +148,12 @@ def test_prescoring_of_topic_and_group_scorers(small_dir):
     # prefiltered set, so the sizes are exact) and of a small group scorer, vs prescoring_meta.json.
     import json
 
-    from cnlab.pipeline import config as pc
-    from cnlab.pipeline.prescoring import prescore
-    from cnlab.pipeline.prescoring_io import PSS_COLUMNS
+    from cnlab.scorers import mf_config as pc
+    from cnlab.scorers.mf_prescoring import prescore
+    from cnlab.scorers.outputs import PSS_COLUMNS
     from cnlab.pipeline.run import apply_pss
     from cnlab.preprocess import preprocess
-    from cnlab.similarity import rater_clustering
+    from cnlab.models.similarity import rater_clustering
 
     pa = _bench(small_dir)
     ds = pa.parity_core.load_dataset()

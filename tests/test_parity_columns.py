@@ -12,7 +12,7 @@ import gzip
 import pytest
 
 import parity_contract as C
-from cnlab import parity, schema
+from cnlab.lab import parity, schema
 
 pytestmark = pytest.mark.parity
 

@@ -13,14 +13,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cnlab import schema
-from cnlab.pipeline import config as pc
-from cnlab.pipeline.prescoring_io import (
+from cnlab.scorers import mf_config as pc
+from cnlab.scorers.outputs import (
     NOTE_MODEL_OUTPUT_COLUMNS,
     RATER_MODEL_OUTPUT_COLUMNS,
     PrescoringMeta,
     load_official_prescoring,
 )
-from cnlab.pipeline.slicing import capture_share, filter_input, in_group, postprocess_output
+from cnlab.scorers.slicing import capture_share, filter_input, in_group, postprocess_output
 
 
 def _enrollment(groups: dict[int, float]) -> pd.DataFrame:
@@ -195,7 +195,7 @@ def test_load_official_prescoring_missing_file(tmp_path):
 
 
 def test_num_final_round_ratings_counts_raters_in_helpfulness():
-    from cnlab.pipeline.final import num_final_round_ratings
+    from cnlab.scorers.mf_final import num_final_round_ratings
 
     r = _ratings([(1, 1), (1, 2), (1, 3), (2, 3)])
     h = pd.DataFrame({"raterParticipantId": np.array([1, 2], dtype=np.int32)})

@@ -95,7 +95,7 @@ def test_savefig_uses_env_directory(tmp_path, monkeypatch):
 def test_default_figures_dir_is_repo_figures(monkeypatch):
     monkeypatch.delenv("CNLAB_FIGURES_DIR", raising=False)
     assert P.figures_dir().name == "figures"
-    assert (P.figures_dir().parent / "cnlab" / "plotting.py").exists()
+    assert (P.figures_dir().parent / "cnlab" / "plotting" / "__init__.py").exists()
 
 
 def test_no_tensorflow_import():

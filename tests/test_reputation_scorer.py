@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from cnlab import schema
-from cnlab.mf import diligence as dg
-from cnlab.mf import reputation_scorer as rs
+from cnlab.scorers import diligence as dg
+from cnlab.scorers import reputation as rs
 
 EPS = 2.0**-20
 H = rs.HELPFULNESS_REPUTATION_MF
@@ -254,7 +254,7 @@ def test_prescore_and_score_final_glue(small_fit):
     assert fo.calls["main"].counts["final_round_raters"] == 30
     assert "ReputationScorer final" in fo.summary()
     # no prescoring rows → empty output with the official columns
-    from cnlab.pipeline.prescoring_io import PrescoringOutput
+    from cnlab.scorers.outputs import PrescoringOutput
 
     empty = rs.score_final(r, nsh, enr, cfg, PrescoringOutput(notes.iloc[:0], raters.iloc[:0], {}))
     assert empty.scored_notes.empty and list(empty.scored_notes.columns) == list(sn.columns)
@@ -264,7 +264,8 @@ def test_prescore_and_score_final_glue(small_fit):
 # roster and CLI
 # ---------------------------------------------------------------------------------------------
 def test_official_configs_include_the_reputation_scorer():
-    from cnlab.pipeline.config import ALL_MF_SCORERS, ScoringConfig
+    from cnlab.pipeline import ScoringConfig
+    from cnlab.scorers.mf_config import ALL_MF_SCORERS
 
     assert ScoringConfig().reputation is None
     assert ScoringConfig.official_mf().reputation is rs.REPUTATION_SCORER

@@ -1,4 +1,4 @@
-"""Tests for cnlab.similarity (spec 05 §B, §C): tier 1 hand cases, tier 2 properties, tier 3 parity."""
+"""Tests for cnlab.models.similarity (spec 05 §B, §C): tier 1 hand cases, tier 2 properties, tier 3 parity."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cnlab.similarity import (
+from cnlab.models.similarity import (
     PssConfig,
     QuasiCliqueConfig,
     affinity_and_coverage,

@@ -12,6 +12,7 @@ import pytest
 
 from cnlab import schema
 from cnlab import synthetic as syn
+from cnlab.synthetic import text as syn_text
 
 SMALL = dict(n_notes=300, n_raters=250, n_ratings=6000, seed=5)
 HEX64 = re.compile(r"^[0-9A-F]{64}$")
@@ -302,14 +303,14 @@ def test_topic_seed_words(frames):
 def test_companion_words_survive_topic_stop_words():
     # spec 05 A.6: tokens containing a seed fragment or "sc"/"gc"/"ugc"/"obc" are stop words;
     # companion words must be none of those, never match a seed regex and be topic specific.
-    from cnlab import topics
+    from cnlab.models import topics
 
     blocked = topics.blocked_strings()
     rx = _topic_regex()
-    neutral = set(syn._VOCAB.tolist())
+    neutral = set(syn_text._VOCAB.tolist())
     seen: set[str] = set()
-    assert set(syn._COMPANION_WORDS) == {name for name, _ in syn.SyntheticConfig().topic_mix}
-    for topic, words in syn._COMPANION_WORDS.items():
+    assert set(syn_text._COMPANION_WORDS) == {name for name, _ in syn.SyntheticConfig().topic_mix}
+    for topic, words in syn_text._COMPANION_WORDS.items():
         for word in words:
             assert not any(b in word for b in blocked), (topic, word)
             assert rx.search(word) is None and rx.search(word.capitalize()) is None, (topic, word)
@@ -322,7 +323,7 @@ def test_topic_notes_carry_companion_words(frames):
     n, truth = frames["notes"], frames["truth"]
     cfg = truth.config
     topic = n.noteId.map(dict(zip(truth.notes.noteId.astype(str), truth.notes.topic)))
-    companion = {w: t for t, ws in syn._COMPANION_WORDS.items() for w in ws}
+    companion = {w: t for t, ws in syn_text._COMPANION_WORDS.items() for w in ws}
     for summary, t in zip(n.summary, topic):
         found = [companion[w] for w in re.findall(r"[a-z]+", summary.lower()) if w in companion]
         if t == "none":
@@ -336,7 +337,7 @@ def _topic_notes(notes: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_topic_model_accuracy_on_bundled_sample():
-    from cnlab.topics import TopicConfig, assign_topics, train_topic_classifier
+    from cnlab.models.topics import TopicConfig, assign_topics, train_topic_classifier
 
     d = syn.SAMPLE_DIR
     if not (d / "notes-00000.tsv.gz").exists():
@@ -355,7 +356,7 @@ def test_topic_model_accuracy_on_bundled_sample():
 
 def test_topic_model_guard_passes_on_generated_data(frames):
     from cnlab.schema import TOPICS as TOPIC_NAMES
-    from cnlab.topics import assign_topics, train_topic_classifier
+    from cnlab.models.topics import assign_topics, train_topic_classifier
 
     notes = _topic_notes(frames["notes"][["noteId", "tweetId", "summary"]])
     assigned = assign_topics(notes, train_topic_classifier(notes, seed=0))  # raises TopicAccuracyError if <= 0.35

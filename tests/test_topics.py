@@ -1,4 +1,4 @@
-"""Tests for cnlab.topics (spec 05 §A): tier 1 hand cases, tier 2 properties, tier 3 parity."""
+"""Tests for cnlab.models.topics (spec 05 §A): tier 1 hand cases, tier 2 properties, tier 3 parity."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cnlab import topics
-from cnlab.topics import (
+from cnlab.models import topics
+from cnlab.models.topics import (
     SEED_TERMS,
     TOPIC_IDS,
     SeedLabels,

@@ -1,15 +1,16 @@
-"""MF scorer pipeline: scorer configs, prescoring, final scoring, ``score()``.
+"""Orchestration: one scoring run from a dataset to the four official output frames.
 
-Submodules: ``config`` (scorer / run configs), ``prescoring``, ``final``, ``run``
-(:func:`score` → :class:`ScoringResult`), ``prescoring_io``, ``slicing``.
-``import cnlab.pipeline`` stays light: the stages are imported on first use of
-:func:`score`, :func:`prescore` or :func:`score_final`.
+Submodules: ``config`` (:class:`ScoringConfig`: which scorers run and the runner's switches),
+``run`` (:func:`score` → :class:`ScoringResult`), ``combine`` (merging the scorers' outputs),
+``confidence`` (pflip / PCRH glue). The scorers themselves live in :mod:`cnlab.scorers`; this
+package imports them, never the reverse. ``import cnlab.pipeline`` stays light: the stages are
+imported on first use of :func:`score`.
 """
 
 from __future__ import annotations
 
 from cnlab.pipeline.config import CORE, CORE_WITH_TOPICS, EXPANSION, EXPANSION_PLUS, ScorerConfig, ScoringConfig
-from cnlab.pipeline.prescoring_io import PrescoringMeta, PrescoringOutput, load_official_prescoring
+from cnlab.scorers.outputs import PrescoringMeta, PrescoringOutput, load_official_prescoring
 
 __all__ = [
     "score", "ScoringResult", "ScoringConfig", "ScorerConfig", "load_official_prescoring",
@@ -20,8 +21,8 @@ __all__ = [
 _LAZY = {
     "score": ("cnlab.pipeline.run", "score"),
     "ScoringResult": ("cnlab.pipeline.run", "ScoringResult"),
-    "prescore": ("cnlab.pipeline.prescoring", "prescore"),
-    "score_final": ("cnlab.pipeline.final", "score_final"),
+    "prescore": ("cnlab.scorers.mf_prescoring", "prescore"),
+    "score_final": ("cnlab.scorers.mf_final", "score_final"),
 }
 
 

@@ -137,7 +137,7 @@ def combine_final_results(finals: Iterable[Any], status_history: pd.DataFrame
                           ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """All final scorers' scored notes and aux, one row per NSH note (spec 04 §10.1 step 9).
 
-    Starts from the distinct NSH noteIds, outer-merges each :class:`~cnlab.pipeline.final.FinalOutput`'s
+    Starts from the distinct NSH noteIds, outer-merges each :class:`~cnlab.scorers.mf_final.FinalOutput`'s
     ``scored_notes`` and (non-empty) ``aux_note_info`` on noteId, then coalesces the group,
     multi-group and topic families (:data:`GROUP_NOTE_COLUMNS` …). Returns ``(scored_notes, aux)``
     sorted by noteId.

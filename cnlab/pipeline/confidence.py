@@ -12,9 +12,9 @@ Call sites (spec 04)::
                               new NSH copies abovePcrhThresholdTime from the scored notes
 
 ``ScoringConfig.pflip`` / ``ScoringConfig.pcrh`` select what happens: ``"fit"`` (default: train in
-prescoring with the official settings), a :class:`cnlab.pflip.PFlipConfig` /
-:class:`cnlab.pcrh.PCRHConfig` (train with those), a fitted :class:`~cnlab.pflip.PFlipModel` /
-:class:`~cnlab.pcrh.PCRHModel` (use as is), or ``"none"`` (skip: no pflip label — every note in
+prescoring with the official settings), a :class:`cnlab.models.pflip.PFlipConfig` /
+:class:`cnlab.models.pcrh.PCRHConfig` (train with those), a fitted :class:`~cnlab.models.pflip.PFlipModel` /
+:class:`~cnlab.models.pcrh.PCRHModel` (use as is), or ``"none"`` (skip: no pflip label — every note in
 stabilization counts as "will flip" — and no PCRH columns; the behaviour before these models
 existed).
 """
@@ -46,7 +46,7 @@ class ConfidenceModels:
     Attributes
     ----------
     pflip, pcrh
-        :class:`cnlab.pflip.PFlipModel` / :class:`cnlab.pcrh.PCRHModel` (possibly unfitted when there
+        :class:`cnlab.models.pflip.PFlipModel` / :class:`cnlab.models.pcrh.PCRHModel` (possibly unfitted when there
         was no training data: then no predictions).
     pflip_predictions
         noteId, LABEL, pflipProba of the final-scoring targets and their peers (spec 06 §A.10).
@@ -115,8 +115,8 @@ def fit_confidence_models(
     then ``ratings`` are coalesced here with the raw PSS frame of ``prescoring``). Returns None when
     both models are off.
     """
-    from cnlab.pcrh import PCRHConfig, PCRHModel
-    from cnlab.pflip import PFlipConfig, PFlipModel
+    from cnlab.models.pcrh import PCRHConfig, PCRHModel
+    from cnlab.models.pflip import PFlipConfig, PFlipModel
 
     pf = _resolve(getattr(config, "pflip", "none"), PFlipModel, PFlipConfig)
     pc = _resolve(getattr(config, "pcrh", "none"), PCRHModel, PCRHConfig)
@@ -126,7 +126,7 @@ def fit_confidence_models(
     if need_fit and coalesced_ratings is None:
         coalesced_ratings = ratings
         if getattr(config, "use_pss", True) and prescoring.pss is not None:
-            from cnlab.similarity import apply_post_selection_similarity
+            from cnlab.models.similarity import apply_post_selection_similarity
 
             coalesced_ratings, _ = apply_post_selection_similarity(notes, ratings, prescoring.pss)
     pro = prescoring.rater_model_output
@@ -198,7 +198,7 @@ def predict_pflip(models: ConfidenceModels | None, notes: pd.DataFrame, ratings:
     h = status_history[status_history[nid].isin(peers)]
     with _stage(timer, "pflip predict (spec 04 §10.1 step 2)", len(r)) as st:
         if final_pss is not None and len(r):
-            from cnlab.similarity import apply_post_selection_similarity
+            from cnlab.models.similarity import apply_post_selection_similarity
 
             r, _ = apply_post_selection_similarity(n, r, final_pss)
         pred = models.pflip.predict(n, r, h, prescoring.rater_model_output)
@@ -218,7 +218,7 @@ def predict_pcrh(models: ConfidenceModels | None, notes: pd.DataFrame, ratings: 
         return models
     import dataclasses
 
-    from cnlab import pcrh
+    from cnlab.models import pcrh
 
     prev_pos, prev_times = pcrh.previous_state(previous_scored_notes, status_history)
     with _stage(timer, "PCRH predict (spec 04 §10.1 step 6)", len(ratings)) as st:
@@ -250,7 +250,7 @@ def apply_predictions(models: ConfidenceModels | None, scored_notes: pd.DataFram
     else:
         sn["pflipProba"] = np.nan
     if models is not None and models.pcrh is not None:
-        from cnlab import pcrh
+        from cnlab.models import pcrh
 
         p = models.pcrh_predictions
         if p is None:
@@ -265,7 +265,7 @@ def finalize_pcrh(models: ConfidenceModels | None, scored_notes: pd.DataFrame, *
     previous state and now) positives older than 12 h. No-op when PCRH is off."""
     if models is None or models.pcrh is None:
         return scored_notes
-    from cnlab import pcrh
+    from cnlab.models import pcrh
 
     cfg = models.pcrh.config
     sn = pcrh.suppress_ineligible(scored_notes, core_rule=cfg.core_rule, stale_millis=cfg.stale_millis)

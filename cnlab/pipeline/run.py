@@ -37,7 +37,7 @@ import pandas as pd
 from cnlab import schema
 from cnlab.contributors import contributor_scores
 from cnlab.io import restore_ids
-from cnlab.pipeline._log import StageTimer
+from cnlab._timing import StageTimer
 from cnlab.pipeline.combine import combine_final_results, combine_helpfulness
 from cnlab.pipeline.confidence import (
     apply_predictions,
@@ -47,9 +47,10 @@ from cnlab.pipeline.confidence import (
     predict_pflip,
 )
 from cnlab.pipeline.config import ScoringConfig
-from cnlab.pipeline.final import FinalOutput, score_final
-from cnlab.pipeline.prescoring import combine, prescore
-from cnlab.pipeline.prescoring_io import (
+from cnlab.scorers.base import ScoringContext, family_for
+from cnlab.scorers.mf_final import FinalOutput
+from cnlab.scorers.mf_prescoring import combine
+from cnlab.scorers.outputs import (
     PSS_COLUMNS,
     PrescoringOutput,
     load_official_prescoring,
@@ -60,7 +61,7 @@ from cnlab.scoring.meta import META_AUX_COLUMNS, meta_score
 from cnlab.scoring.note_stats import compute_note_stats
 from cnlab.scoring.rescoring import rescoring_active_rules
 from cnlab.scoring.status_history import update_status_history
-from cnlab.similarity import apply_post_selection_similarity, rater_clustering
+from cnlab.models.similarity import apply_post_selection_similarity, rater_clustering
 
 log = logging.getLogger("cnlab")
 
@@ -177,7 +178,7 @@ def _topics(config: ScoringConfig, notes: pd.DataFrame, note_topics, seed, timer
         return nt.reset_index(drop=True)
     if given in (None, "none"):
         return empty
-    from cnlab.topics import assign_topics, train_topic_classifier  # scikit-learn: only when used
+    from cnlab.models.topics import assign_topics, train_topic_classifier  # scikit-learn: only when used
 
     with timer.stage("topic model", len(notes)) as st:
         nt = assign_topics(notes, train_topic_classifier(notes, seed=seed))
@@ -188,7 +189,7 @@ def _topics(config: ScoringConfig, notes: pd.DataFrame, note_topics, seed, timer
 
 
 def apply_pss(notes: pd.DataFrame, ratings: pd.DataFrame, pss: pd.DataFrame | None) -> pd.DataFrame:
-    """PSS coalescing (spec 05 B.4) via ``cnlab.similarity``; adds ``correlatedRater``."""
+    """PSS coalescing (spec 05 B.4) via ``cnlab.models.similarity``; adds ``correlatedRater``."""
     if pss is None:
         return ratings.assign(**{schema.CORRELATED_RATER: False})
     coalesced, _report = apply_post_selection_similarity(notes, ratings, pss)
@@ -251,6 +252,9 @@ def score(
                         notes[schema.CREATED_AT].max() if len(notes) else 0))
 
     nt = _topics(config, notes, note_topics, seed, timer)
+    context = ScoringContext(status_history=nsh, enrollment=enrollment, note_topics=nt, seed=seed,
+                             epoch_millis=epoch, pseudoraters=config.pseudoraters,
+                             check_train_error=config.check_train_error)
 
     if isinstance(prescoring, str):
         prescoring = load_official_prescoring(prescoring, participants)
@@ -268,21 +272,13 @@ def score(
             pre_ratings = apply_pss(notes, ratings, pss)
             st["rows_out"] = len(pre_ratings)
         outs = []
-        for sc in config.scorers:
-            outs.append(prescore(
-                pre_ratings, nsh, enrollment, sc, note_topics=nt, seed=seed,
-                check_train_error=config.check_train_error, epoch_millis=epoch,
-                timer=StageTimer(prefix=f"{sc.name} prescoring: ")))
-            timer.records.extend(outs[-1].intermediates.get(sc.name, {}).get(
-                "timings", pd.DataFrame()).to_dict("records"))
-        if config.reputation is not None:  # ReputationScorer (spec 06 §D.7): its own prescoring
-            from cnlab.mf import reputation_scorer
-
-            rc = config.reputation
-            outs.append(reputation_scorer.prescore(
-                pre_ratings, nsh, enrollment, rc, note_topics=nt, seed=seed,
-                timer=StageTimer(prefix=f"{rc.name} prescoring: ")))
-            timer.records.extend(outs[-1].intermediates.get(rc.name, {}).get(
+        for sc in config.roster():
+            t = StageTimer(prefix=f"{sc.name} prescoring: ")
+            out = family_for(sc).prescore(sc, pre_ratings, context, timer=t)
+            if out is None:  # no prescoring phase (Gaussian scorers)
+                continue
+            outs.append(out)
+            timer.records.extend(out.intermediates.get(sc.name, {}).get(
                 "timings", pd.DataFrame()).to_dict("records"))
         prescoring = combine(outs, pss)
         coalesced = pre_ratings
@@ -305,32 +301,14 @@ def score(
         st["rows_out"] = len(fin_ratings)
         st["note"] = f"{0 if final_pss is None else len(final_pss)} PSS rows"
     finals: dict[str, FinalOutput] = {}
-    for sc in config.scorers:
-        if not sc.final_scoring:  # prescoring-only (MFGroupScorer_15, MFTopicScorer_InDimensionTwo)
+    for sc in config.roster():
+        t = StageTimer(prefix=f"{sc.name} final: ")
+        out = family_for(sc).score_final(sc, fin_ratings, prescoring, context, timer=t)
+        if out is None:  # prescoring-only (MFGroupScorer_15, MFTopicScorer_InDimensionTwo)
             log.info("%s: prescoring only; final scoring skipped", sc.name)
             continue
-        t = StageTimer(prefix=f"{sc.name} final: ")
-        finals[sc.name] = score_final(fin_ratings, nsh, enrollment, sc, prescoring,
-                                      note_topics=nt, seed=seed,
-                                      pseudoraters=config.pseudoraters, epoch_millis=epoch,
-                                      timer=t)
+        finals[sc.name] = out
         timer.records.extend(t.records)
-    if config.reputation is not None:  # ReputationScorer final scoring (no meta rule reads it)
-        from cnlab.mf import reputation_scorer
-
-        rc = config.reputation
-        t = StageTimer(prefix=f"{rc.name} final: ")
-        finals[rc.name] = reputation_scorer.score_final(fin_ratings, nsh, enrollment, rc, prescoring,
-                                                        note_topics=nt, seed=seed, timer=t)
-        timer.records.extend(t.records)
-    if config.gaussian:  # Gaussian scorers: final scoring only, from their MF source's prescoring rows
-        from cnlab.gaussian import gaussian_score_final
-
-        for gc in config.gaussian:
-            t = StageTimer(prefix=f"{gc.name} final: ")
-            finals[gc.name] = gaussian_score_final(fin_ratings, nsh, enrollment, gc, prescoring,
-                                                   note_topics=nt, seed=seed, epoch_millis=epoch, timer=t)
-            timer.records.extend(t.records)
 
     # -- combine, note stats, meta, NSH ---------------------------------------------------
     nid = schema.NOTE_ID

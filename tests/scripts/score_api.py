@@ -14,7 +14,7 @@ from pathlib import Path
 
 import cnlab.io as cio
 from cnlab.pipeline import ScoringConfig, score
-from cnlab.pipeline.prescoring_io import write_prescoring
+from cnlab.scorers.outputs import write_prescoring
 
 
 def main() -> None:

@@ -26,13 +26,13 @@ import numpy as np
 import pandas as pd
 
 from cnlab import mf, schema
-from cnlab.mf import diligence
+from cnlab.scorers import diligence
 from cnlab.mf.pseudo_raters import PSEUDO_RATER_COLUMNS
-from cnlab.pipeline._log import StageTimer
-from cnlab.pipeline.config import ScorerConfig
-from cnlab.pipeline.prescoring import prepare_ratings
-from cnlab.pipeline.prescoring_io import PrescoringMeta, PrescoringOutput
-from cnlab.pipeline.slicing import filter_input, postprocess_family, postprocess_output
+from cnlab._timing import StageTimer
+from cnlab.scorers.mf_config import ScorerConfig
+from cnlab.scorers.mf_prescoring import prepare_ratings
+from cnlab.scorers.outputs import PrescoringMeta, PrescoringOutput
+from cnlab.scorers.slicing import filter_input, postprocess_family, postprocess_output
 from cnlab.preprocess import filter_ratings
 from cnlab.scoring.scored_notes import compute_scored_notes
 

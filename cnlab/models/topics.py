@@ -45,7 +45,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from . import schema
+from cnlab import schema
+from cnlab._compat.sklearn102_logistic import summed_loss_tol
 
 __all__ = [
     "SEED_TERMS",
@@ -145,7 +146,8 @@ class TopicConfig:
         so lbfgs' gradient tolerance applied to an n-times larger gradient;
         sklearn ≥ 1.2 minimises the *mean*.  When True the tolerance passed to
         sklearn is ``tol / n_train`` to reproduce the official stopping point
-        (on the fixture this changes one near-tie post; parity needs it).
+        (on the fixture this changes one near-tie post; parity needs it;
+        :mod:`cnlab._compat.sklearn102_logistic`).
     """
 
     unassigned_threshold: float = 0.99
@@ -472,7 +474,7 @@ def train_topic_classifier(
             f"found {np.unique(train_y).tolist()}"
         )
     min_df, max_df = _vectorizer_limits(len(texts), config)
-    tol = config.tol / len(train_y) if config.tol_per_sample else config.tol
+    tol = summed_loss_tol(config.tol, len(train_y)) if config.tol_per_sample else config.tol
     pipe = Pipeline(
         [
             (

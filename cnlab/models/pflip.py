@@ -24,10 +24,16 @@ Pipeline (spec 06 §A.3–§A.10)::
     threshold: decision value where the *training* FPR is closest to 0.6       §A.9
     predict: FLIP if decision > threshold; pflipProba = P(FLIP)                §A.10
 
-scikit-learn builds the pipeline (the official model is a scikit-learn pipeline). Two places where
-the installed scikit-learn behaves differently from the pinned 1.0.2 are reproduced explicitly
-(:class:`LegacyKMeansBins`): float32 inputs (the rater-factor statistics: prescoring factors are
-float32) are binned in float32, and ``transform`` adds 1.0.2's ``1e-8 + 1e-5·|x|`` before binning.
+scikit-learn builds the pipeline (the official model is a scikit-learn pipeline). Where the
+installed versions behave differently from the pinned scikit-learn 1.0.2 / numpy 1.26, replicas in
+:mod:`cnlab._compat` are used by default (each switchable in :class:`PFlipConfig`):
+
+* the k-means bins (:class:`cnlab._compat.sklearn102_kbins.LegacyKMeansBins`): float32 inputs (the
+  rater-factor statistics: prescoring factors are float32) are binned in float32 with 1.0.2's Lloyd
+  iterations (:func:`cnlab._compat.sklearn102_kmeans.lloyd_1d`), and ``transform`` adds 1.0.2's
+  ``1e-8 + 1e-5·|x|`` before binning;
+* the tie order of the unstable sort of the training rows by noteId
+  (:func:`cnlab._compat.numpy126_argsort.np1_avx512_argsort`, numpy 1.26 on an AVX-512 CPU).
 """
 
 from __future__ import annotations
@@ -43,9 +49,9 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin
-
 from cnlab import schema as S
+from cnlab._compat.numpy126_argsort import np1_avx512_argsort
+from cnlab._compat.sklearn102_kbins import LegacyKMeansBins
 
 log = logging.getLogger("cnlab")
 
@@ -72,11 +78,7 @@ __all__ = [
     "pre_transform",
     "clip_thresholds",
     "roc_threshold",
-    "LegacyKMeansBins",
     "build_pipeline",
-    "lloyd_1d",
-    "np1_argpartition",
-    "np1_avx512_argsort",
 ]
 
 #: Output column of the predicted label (official ``pflip_plus_model.LABEL``).
@@ -167,19 +169,21 @@ class PFlipConfig:
     kmeans_algorithm
         1-D k-means of the bins. ``"legacy"``: cnlab's replica of the Lloyd iterations of
         scikit-learn 1.0.2 / numpy 1.26 (pinned by the official run), including float32 arithmetic
-        and the tie order of numpy 1.x ``argpartition`` when empty clusters are relocated —
-        identical bins on any installed version; ``"lloyd"`` / ``"elkan"``: the installed
-        ``KMeans`` (newer versions can end in other local optima on tied float32 data).
+        and the tie order of numpy 1.x ``argpartition`` when empty clusters are relocated
+        (:mod:`cnlab._compat.sklearn102_kmeans`) — identical bins on any installed version;
+        ``"lloyd"`` / ``"elkan"``: the installed ``KMeans`` (newer versions can end in other local
+        optima on tied float32 data).
     legacy_bin_transform
-        Bin values as scikit-learn 1.0.2 does (``digitize(x + 1e-8 + 1e-5·|x|)``); False uses the
-        installed version's ``searchsorted``.
+        Bin values as scikit-learn 1.0.2 does (``digitize(x + 1e-8 + 1e-5·|x|)``,
+        :mod:`cnlab._compat.sklearn102_kbins`); False uses the installed version's ``searchsorted``.
     tie_order
         Order of the two training copies (cutoff MIN / MAX) of a note after the sort by noteId,
         which decides which copies the random 90/10 split puts in training. The official code uses
         pandas' default (unstable) sort, i.e. numpy's ``argsort(kind="quicksort")``, whose tie order
         depends on the numpy build and CPU. ``"numpy1-avx512"``: cnlab's replica of numpy 1.26 on
-        an AVX-512 CPU (the official environment: it reproduces the fixture's split and threshold
-        exactly); ``"numpy"``: the installed numpy's quicksort; ``"stable"``: MIN copy first.
+        an AVX-512 CPU (:mod:`cnlab._compat.numpy126_argsort`; the official environment: it
+        reproduces the fixture's split and threshold exactly); ``"numpy"``: the installed numpy's
+        quicksort; ``"stable"``: MIN copy first.
     """
 
     rating_recency_cutoff_minutes: int = 15
@@ -695,7 +699,7 @@ def training_frame(
     frame = pd.concat(parts, ignore_index=True)
     keys = frame[S.NOTE_ID].to_numpy(dtype=np.int64)
     if config.tie_order == "numpy1-avx512":
-        order = np1_avx512_argsort(keys)
+        order = np1_avx512_argsort(keys)  # numpy 1.26 on AVX-512 (cnlab._compat.numpy126_argsort)
     else:
         order = np.argsort(keys, kind="stable" if config.tie_order == "stable" else "quicksort")
     return frame.iloc[order].reset_index(drop=True)
@@ -779,433 +783,6 @@ def _sklearn():
                 OneHotEncoder=OneHotEncoder, PolynomialFeatures=PolynomialFeatures)
 
 
-# ------------------------------------------------------------------ numpy 1.26 AVX-512 argsort
-# numpy 1.26 sorts 64-bit keys on AVX-512 CPUs with vectorised quicksort (x86-simd-sort): bitonic
-# networks on 8-lane registers for ≤ 64 elements, vector partitioning above. Its tie order is what
-# the official run's unstable ``sort_values`` produced; this is a lane-by-lane replica (checked
-# against numpy 1.26.4 on thousands of tie-heavy arrays).
-_NET1 = (3, 2, 1, 0, 7, 6, 5, 4)
-_NET2 = (7, 6, 5, 4, 3, 2, 1, 0)   # reverse
-_NET3 = (2, 3, 0, 1, 6, 7, 4, 5)
-_NET4 = (4, 5, 6, 7, 0, 1, 2, 3)
-_SWAP = (1, 0, 3, 2, 5, 4, 7, 6)
-_I64_MAX, _I64_MIN = int(np.iinfo(np.int64).max), int(np.iinfo(np.int64).min)
-
-
-def _lanes(v: list, p: tuple) -> list:
-    return [v[p[i]] for i in range(8)]
-
-
-def _cmp_merge(k1: list, k2: list, i1: list, i2: list, mask: int) -> tuple[list, list]:
-    """Lane l takes max(k1, k2) if bit l of ``mask`` is set, else the min; its index comes from
-    lane l of the first register when the key did not change (ties keep their index)."""
-    ko, io = [], []
-    for lane in range(8):
-        a, b = k1[lane], k2[lane]
-        t = max(a, b) if (mask >> lane) & 1 else min(a, b)
-        ko.append(t)
-        io.append(i1[lane] if t == a else i2[lane])
-    return ko, io
-
-
-def _sort8(k: list, i: list) -> tuple[list, list]:
-    for p, m in ((_SWAP, 0xAA), (_NET1, 0xCC), (_SWAP, 0xAA), (_NET2, 0xF0), (_NET3, 0xCC), (_SWAP, 0xAA)):
-        k, i = _cmp_merge(k, _lanes(k, p), i, _lanes(i, p), m)
-    return k, i
-
-
-def _clean8(k: list, i: list) -> tuple[list, list]:
-    for p, m in ((_NET4, 0xF0), (_NET3, 0xCC), (_SWAP, 0xAA)):
-        k, i = _cmp_merge(k, _lanes(k, p), i, _lanes(i, p), m)
-    return k, i
-
-
-def _coex(k1: list, k2: list, i1: list, i2: list) -> tuple[list, list, list, list]:
-    lo = [min(a, b) for a, b in zip(k1, k2)]
-    hi = [max(a, b) for a, b in zip(k1, k2)]
-    keep = [lo[j] == k1[j] for j in range(8)]
-    return (lo, hi, [i1[j] if keep[j] else i2[j] for j in range(8)],
-            [i2[j] if keep[j] else i1[j] for j in range(8)])
-
-
-def _merge2(K: list, I: list, a: int, b: int) -> None:
-    lo, hi, il, ih = _coex(K[a], _lanes(K[b], _NET2), I[a], _lanes(I[b], _NET2))
-    K[a], I[a] = _clean8(lo, il)
-    K[b], I[b] = _clean8(_lanes(hi, _NET2), _lanes(ih, _NET2))
-
-
-def _merge4(K: list, I: list, o: int) -> None:
-    t1, m1, it1, im1 = _coex(K[o], _lanes(K[o + 3], _NET2), I[o], _lanes(I[o + 3], _NET2))
-    t2, m2, it2, im2 = _coex(K[o + 1], _lanes(K[o + 2], _NET2), I[o + 1], _lanes(I[o + 2], _NET2))
-    k0, k1, i0, i1 = _coex(t1, t2, it1, it2)
-    k2, k3, i2, i3 = _coex(_lanes(m2, _NET2), _lanes(m1, _NET2), _lanes(im2, _NET2), _lanes(im1, _NET2))
-    for n, (k, i) in enumerate(((k0, i0), (k1, i1), (k2, i2), (k3, i3))):
-        K[o + n], I[o + n] = _clean8(k, i)
-
-
-def _merge8(K: list, I: list) -> None:
-    t, m, it, im = [None] * 4, [None] * 4, [None] * 4, [None] * 4
-    for a in range(4):
-        t[a], m[a], it[a], im[a] = _coex(K[a], _lanes(K[7 - a], _NET2), I[a], _lanes(I[7 - a], _NET2))
-    k = [t[0], t[1], t[2], t[3]] + [_lanes(m[3 - j], _NET2) for j in range(4)]
-    i = [it[0], it[1], it[2], it[3]] + [_lanes(im[3 - j], _NET2) for j in range(4)]
-    for a, b in ((0, 2), (1, 3), (4, 6), (5, 7), (0, 1), (2, 3), (4, 5), (6, 7)):
-        k[a], k[b], i[a], i[b] = _coex(k[a], k[b], i[a], i[b])
-    for n in range(8):
-        K[n], I[n] = _clean8(k[n], i[n])
-
-
-def _small_argsort(arr: list, arg: list, off: int, n: int) -> None:
-    """≤ 64 elements: sort 1, 2, 4 or 8 registers (missing lanes = INT64_MAX) and merge them."""
-    regs = 1 if n <= 8 else 2 if n <= 16 else 4 if n <= 32 else 8
-    K, I = [], []
-    for r in range(regs):
-        cnt = max(0, min(8, n - 8 * r))
-        idx = [arg[off + 8 * r + lane] if lane < cnt else 0 for lane in range(8)]
-        k, i = _sort8([arr[idx[lane]] if lane < cnt else _I64_MAX for lane in range(8)], idx)
-        K.append(k)
-        I.append(i)
-    if regs >= 2:
-        for a in range(0, regs, 2):
-            _merge2(K, I, a, a + 1)
-    if regs >= 4:
-        for o in range(0, regs, 4):
-            _merge4(K, I, o)
-    if regs == 8:
-        _merge8(K, I)
-    for r in range(regs):
-        for lane in range(8):
-            if 8 * r + lane < n:
-                arg[off + 8 * r + lane] = I[r][lane]
-
-
-def _partition(arr: list, arg: list, left: int, right: int, pivot: int, unroll: int) -> tuple[int, int, int]:
-    """Vector partition of ``arg[left:right]``: keys < pivot to the left (register lanes in order),
-    keys ≥ pivot to the right; registers are taken from the side with less room left."""
-    lo_key, hi_key = _I64_MAX, _I64_MIN
-    step = 8 * unroll
-    for _ in range((right - left) % step):
-        v = arr[arg[left]]
-        lo_key, hi_key = min(lo_key, v), max(hi_key, v)
-        if v >= pivot:
-            right -= 1
-            arg[left], arg[right] = arg[right], arg[left]
-        else:
-            left += 1
-    if left == right:
-        return left, lo_key, hi_key
-
-    def load(pos: int) -> tuple[list, list]:
-        av = arg[pos:pos + 8]
-        return av, [arr[a] for a in av]
-
-    def put(av: list, kv: list, l_store: int, r_end: int) -> int:
-        ge = [k >= pivot for k in kv]
-        n_ge = sum(ge)
-        lo = [a for a, g in zip(av, ge) if not g]
-        arg[l_store:l_store + len(lo)] = lo
-        arg[r_end - n_ge:r_end] = [a for a, g in zip(av, ge) if g]
-        return n_ge
-
-    if unroll == 1 and right - left == 8:
-        av, kv = load(left)
-        n_ge = put(av, kv, left, left + 8)
-        return left + 8 - n_ge, min(lo_key, min(kv)), max(hi_key, max(kv))
-    first = [load(left + 8 * j) for j in range(unroll)]
-    last = [load(right - 8 * (unroll - j)) for j in range(unroll)]
-    r_store, l_store = right - 8, left
-    left += step
-    right -= step
-    while right != left:
-        if (r_store + 8) - right < left - l_store:
-            right -= step
-            cur = [load(right + 8 * j) for j in range(unroll)]
-        else:
-            cur = [load(left + 8 * j) for j in range(unroll)]
-            left += step
-        for av, kv in cur:
-            n_ge = put(av, kv, l_store, r_store + 8)
-            lo_key, hi_key = min(lo_key, min(kv)), max(hi_key, max(kv))
-            l_store += 8 - n_ge
-            r_store -= n_ge
-    for av, kv in first + last:
-        n_ge = put(av, kv, l_store, r_store + 8)
-        lo_key, hi_key = min(lo_key, min(kv)), max(hi_key, max(kv))
-        l_store += 8 - n_ge
-        r_store -= n_ge
-    return l_store, lo_key, hi_key
-
-
-def _qsort(arr: list, arg: list, left: int, right: int, depth: int) -> None:
-    if depth <= 0:  # numpy falls back to std::sort (not replicated): stable order of the range
-        arg[left:right + 1] = sorted(arg[left:right + 1], key=lambda a: arr[a])
-        return
-    if right + 1 - left <= 64:
-        _small_argsort(arr, arg, left, right + 1 - left)
-        return
-    if right - left >= 8:  # pivot: 5th smallest of 8 evenly spaced samples
-        size = (right - left) // 8
-        pivot = sorted(arr[arg[left + j * size]] for j in range(1, 9))[4]
-    else:
-        pivot = arr[arg[right]]
-    unroll = 1 if right + 1 - left <= 256 else 4
-    p, lo_key, hi_key = _partition(arr, arg, left, right + 1, pivot, unroll)
-    if pivot != lo_key:
-        _qsort(arr, arg, left, p - 1, depth - 1)
-    if pivot != hi_key:
-        _qsort(arr, arg, p, right, depth - 1)
-
-
-def np1_avx512_argsort(keys: np.ndarray) -> np.ndarray:
-    """``np.argsort(keys, kind="quicksort")`` for int64 keys as numpy 1.26 computes it on an AVX-512
-    CPU (the tie order of pandas' default ``sort_values`` in the official environment)."""
-    arr = np.asarray(keys, dtype=np.int64).tolist()
-    arg = list(range(len(arr)))
-    if len(arr) > 1:
-        _qsort(arr, arg, 0, len(arr) - 1, 2 * int(np.log2(len(arr))))
-    return np.array(arg, dtype=np.int64)
-
-
-def _less(a: float, b: float) -> bool:
-    """numpy's float ordering: NaN sorts last."""
-    return a < b or (b != b and a == a)
-
-
-def np1_argpartition(values: np.ndarray, kth: int) -> np.ndarray:
-    """``np.argpartition(values, kth)`` as numpy 1.x computes it for a 1-D float array (introselect:
-    median-of-3 quickselect, a small-kth selection scan, and a last-maximum scan for the largest
-    element). numpy ≥ 2 uses other algorithms on some CPUs, which order ties differently; k-means
-    relocation of empty clusters depends on that order."""
-    v = np.asarray(values).tolist()
-    n = len(v)
-    t = list(range(n))
-    if kth < 0:
-        kth += n
-    low, high = 0, n - 1
-
-    def val(i: int) -> float:
-        return v[t[i]]
-
-    if kth - low < 3:  # selection scan for the first kth + 1 positions
-        for i in range(kth + 1):
-            m, mv = i, val(i)
-            for k in range(i + 1, n):
-                if _less(val(k), mv):
-                    m, mv = k, val(k)
-            t[i], t[m] = t[m], t[i]
-        return np.array(t)
-    if kth == n - 1:  # the last of the maxima goes to the end
-        m, mv = 0, val(0)
-        for k in range(1, n):
-            if not _less(val(k), mv):
-                m, mv = k, val(k)
-        t[kth], t[m] = t[m], t[kth]
-        return np.array(t)
-    depth = 2 * (n.bit_length() - 1)
-    while low + 1 < high:
-        ll, hh = low + 1, high
-        if depth <= 0 and hh - ll >= 5:
-            # median-of-medians fallback (pathological inputs): not replicated, sort the window
-            t[low:high + 1] = sorted(t[low:high + 1], key=lambda i: (v[i] != v[i], v[i]))
-            return np.array(t)
-        mid = low + (high - low) // 2
-        if _less(val(high), val(mid)):
-            t[high], t[mid] = t[mid], t[high]
-        if _less(val(high), val(low)):
-            t[high], t[low] = t[low], t[high]
-        if _less(val(low), val(mid)):
-            t[low], t[mid] = t[mid], t[low]
-        t[mid], t[low + 1] = t[low + 1], t[mid]
-        depth -= 1
-        pivot = val(low)
-        while True:
-            ll += 1
-            while _less(val(ll), pivot):
-                ll += 1
-            hh -= 1
-            while _less(pivot, val(hh)):
-                hh -= 1
-            if hh < ll:
-                break
-            t[ll], t[hh] = t[hh], t[ll]
-        t[low], t[hh] = t[hh], t[low]
-        if hh >= kth:
-            high = hh - 1
-        if hh <= kth:
-            low = ll
-    if high == low + 1 and _less(val(high), val(low)):
-        t[high], t[low] = t[low], t[high]
-    return np.array(t)
-
-
-def lloyd_1d(column: np.ndarray, init: np.ndarray, *, max_iter: int = 300, tol: float = 1e-4,
-             chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    """1-D k-means (Lloyd) from the centres ``init``, replicating scikit-learn 1.0.2's
-    ``KMeans(init=init, n_init=1, algorithm="full")`` on a numpy 1.x machine step by step, in the
-    column's precision (float32 stays float32)::
-
-        x ← x − mean(x);  c ← init − mean(x)                 (float32: init cast first)
-        repeat ≤ max_iter:
-            label_i = argmin_j (c_j² − 2 x_i c_j)             (first index on ties)
-            s_j = Σ_{i: label_i = j} x_i   (per chunk of 256 samples, chunks added in order)
-            empty clusters take, in turn, the points farthest from their centre
-              (numpy 1.x argpartition order), moving them out of their cluster
-            c'_j = s_j · (1 / n_j);  stop if the labels did not change, or if
-            Σ (c'_j − c_j)² ≤ tol · var(x)
-        (labels recomputed from the final centres unless they did not change)
-        return c + mean(x), labels
-
-    Returns ``(centres, labels)``.
-    """
-    x = np.asarray(column)
-    dt = x.dtype.type if x.dtype in (np.float32, np.float64) else np.float64
-    x = x.astype(dt)
-    k = len(init)
-    mean = x.mean(dtype=dt)
-    x = (x - mean).astype(dt)
-    c = (np.asarray(init).astype(dt) - mean).astype(dt)
-    threshold = float(np.mean(np.var(x[:, None], axis=0))) * tol
-    n = len(x)
-    minus_two_x = (dt(-2.0) * x)[:, None]
-    chunk_of = np.arange(n) // chunk
-    n_chunks = int(chunk_of[-1]) + 1 if n else 0
-
-    def assign(centres: np.ndarray) -> np.ndarray:
-        d = (centres * centres).astype(dt)[None, :] + minus_two_x * centres[None, :]
-        return np.argmin(d, axis=1).astype(np.int32)
-
-    labels_old = np.full(n, -1, dtype=np.int32)
-    labels = labels_old
-    strict = False
-    for _ in range(max_iter):
-        labels = assign(c)
-        counts = np.bincount(labels, minlength=k).astype(dt)
-        if dt is np.float64:  # bincount adds in index order: the same sequential float64 sums
-            parts = np.bincount(chunk_of * k + labels, weights=x, minlength=n_chunks * k)
-            sums = np.cumsum(parts.reshape(n_chunks, k), axis=0)[-1]
-        else:
-            sums = np.zeros(k, dtype=dt)
-            for start in range(0, n, chunk):
-                part = np.zeros(k, dtype=dt)
-                np.add.at(part, labels[start:start + chunk], x[start:start + chunk])
-                sums = (sums + part).astype(dt)
-        empty = np.flatnonzero(counts == 0)
-        if len(empty):
-            dist = ((x - c[labels]) ** 2).astype(dt)
-            if dist.max() != 0:
-                far = np1_argpartition(dist, -len(empty))[:-len(empty) - 1:-1]
-                for new, f in zip(empty, far):
-                    old = labels[f]
-                    sums[old] = dt(sums[old] - x[f])
-                    sums[new] = x[f]
-                    counts[new] = 1
-                    counts[old] -= 1
-        new_c = sums.copy()
-        for j in range(k):
-            if counts[j] > 0:
-                new_c[j] = dt(new_c[j] * dt(dt(1.0) / counts[j]))
-        shift = np.abs(new_c - c).astype(dt)
-        c = new_c
-        if np.array_equal(labels, labels_old):
-            strict = True
-            break
-        if float((shift ** 2).sum(dtype=dt)) <= threshold:
-            break
-        labels_old = labels
-    if not strict:
-        labels = assign(c)
-    return (c + mean).astype(dt), labels
-
-
-def _numeric_2d(X: Any) -> np.ndarray:
-    """2-D array keeping float32 / float64 (1.0.2 ``dtype="numeric"``); other types → float64."""
-    a = np.asarray(X)
-    if a.dtype not in (np.float32, np.float64):
-        a = a.astype(np.float64)
-    return a[:, None] if a.ndim == 1 else a
-
-
-def _kmeans_algorithms() -> set[str]:
-    import sklearn
-
-    major, minor = (int(x) for x in sklearn.__version__.split(".")[:2])
-    return {"full", "elkan"} if (major, minor) < (1, 1) else {"lloyd", "elkan"}
-
-
-class LegacyKMeansBins(TransformerMixin, BaseEstimator):
-    """One-hot k-means binning of each column as scikit-learn 1.0.2's
-    ``KBinsDiscretizer(strategy="kmeans", encode="onehot")`` does (spec 06 §A.8).
-
-    Per column: constant → one bin; else 1-D k-means with ``n_bins`` centres started at the
-    midpoints of ``n_bins`` equal-width intervals over [min, max] (``n_init=1``); edges =
-    [min, midpoints of the sorted centres, max] with edges closer than 1e-8 removed. With
-    ``legacy_transform`` a value x falls in the bin of ``x + 1e-8 + 1e-5·|x|`` (1.0.2).
-    """
-
-    def __init__(self, n_bins: int = 5, algorithm: str = "legacy", legacy_transform: bool = True):
-        self.n_bins = n_bins
-        self.algorithm = algorithm
-        self.legacy_transform = legacy_transform
-
-    def fit(self, X, y=None):
-        from sklearn.cluster import KMeans
-        from sklearn.preprocessing import OneHotEncoder
-
-        X = _numeric_2d(X)
-        edges, nb, diag = [], [], []
-        for j in range(X.shape[1]):
-            col = X[:, j]
-            lo, hi = col.min(), col.max()
-            if lo == hi:
-                edges.append(np.array([-np.inf, np.inf]))
-                nb.append(1)
-                continue
-            # float64 grid even for float32 columns (numpy 1.x promoted the float32 scalars;
-            # KMeans then casts the initial centres to the column's dtype)
-            uni = np.linspace(np.float64(lo), np.float64(hi), self.n_bins + 1)
-            init = ((uni[1:] + uni[:-1]) * 0.5)[:, None]
-            if self.algorithm == "legacy":
-                centres, labels = lloyd_1d(col, init[:, 0])
-            else:
-                algo = self.algorithm
-                if algo == "lloyd" and "full" in _kmeans_algorithms():  # scikit-learn < 1.1
-                    algo = "full"
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")  # "fewer distinct clusters": expected
-                    km = KMeans(n_clusters=self.n_bins, init=init, n_init=1,
-                                algorithm=algo).fit(col[:, None])
-                centres, labels = km.cluster_centers_[:, 0], km.labels_
-            # float32 input gives float32 centres and edges (as in 1.0.2)
-            c = np.sort(centres)
-            e = np.r_[lo, (c[1:] + c[:-1]) * 0.5, hi]
-            e = e[np.ediff1d(e, to_begin=np.inf) > 1e-8]
-            edges.append(e)
-            nb.append(len(e) - 1)
-            diag.append((j, int(np.unique(labels).size), len(e) - 1))
-        self.diagnostics_ = diag
-        self.bin_edges_ = edges
-        self.n_bins_ = np.array(nb)
-        self.encoder_ = OneHotEncoder(categories=[np.arange(i) for i in nb], dtype=np.float64)
-        self.encoder_.fit(np.zeros((1, len(nb))))
-        return self
-
-    def transform(self, X):
-        X = np.array(_numeric_2d(X))  # float32 stays float32 (1.0.2 transforms in the input dtype)
-        codes = np.empty_like(X)
-        for j, e in enumerate(self.bin_edges_):
-            x = X[:, j]
-            if self.legacy_transform:
-                codes[:, j] = np.searchsorted(e[1:], x + (1e-8 + 1e-5 * np.abs(x)), side="right")
-            else:
-                codes[:, j] = np.searchsorted(e[1:-1], x, side="right")
-        np.clip(codes, 0, self.n_bins_ - 1, out=codes)
-        self.encoder_.dtype = codes.dtype  # 1.0.2: output dtype follows the input
-        try:
-            return self.encoder_.transform(codes)
-        finally:
-            self.encoder_.dtype = np.float64
-
-
 def _logistic_regression(config: PFlipConfig, random_state: Any):
     from sklearn.linear_model import LogisticRegression
 
@@ -1232,6 +809,7 @@ def build_pipeline(train: pd.DataFrame, config: PFlipConfig, random_state: Any, 
             from sklearn.preprocessing import KBinsDiscretizer
 
             return KBinsDiscretizer(n_bins=n, encode="onehot", strategy="kmeans")
+        # the pinned 1.0.2 KBinsDiscretizer (cnlab._compat.sklearn102_kbins)
         return LegacyKMeansBins(n, config.kmeans_algorithm, config.legacy_bin_transform)
 
     def cross(lo: int, hi: int):

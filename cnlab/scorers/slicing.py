@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from cnlab import schema
-from cnlab.pipeline.config import ScorerConfig
+from cnlab.scorers.mf_config import ScorerConfig
 
 
 @dataclass(frozen=True)

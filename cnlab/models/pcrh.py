@@ -24,6 +24,11 @@ over ratings whose rater has a factor f::
 Timestamp encoding of ``abovePcrhThresholdTime`` (spec 06 §B.6): +T0 = positive since T0 (first
 time ever); −T0 = was positive (first at T0), not now; NaN = never; −1 = cleared by lock / legacy.
 A note may only be positive within 12 h of T0.
+
+Two steps replicate the official run's pinned libraries (:mod:`cnlab._compat`): the float32
+skewness features (:func:`cnlab._compat.pandas22_skew.group_skew`, pandas 2.2 / numpy 1.26) and
+the boosting's feature bins (:class:`cnlab._compat.sklearn102_hist_binning.LegacyHistBinning`,
+scikit-learn 1.0.2).
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ import numpy as np
 import pandas as pd
 
 from cnlab import schema as S
+from cnlab._compat.pandas22_skew import group_skew
+from cnlab._compat.sklearn102_hist_binning import LegacyHistBinning
 
 log = logging.getLogger("cnlab")
 
@@ -63,7 +70,6 @@ __all__ = [
     "to_timestamps",
     "suppress_ineligible",
     "merge_predictions",
-    "LegacyHistBinning",
 ]
 
 #: scored-notes / NSH column (official ``pcrhAboveThresholdTimeKey``).
@@ -123,8 +129,9 @@ class PCRHConfig:
         ``RuleID.CORE_MODEL``).
     legacy_binning
         Bin the features as scikit-learn 1.0.2 (pinned by the official run) does before boosting
-        (:class:`LegacyHistBinning`); newer versions pick other bin edges (≥ 1.4:
-        "averaged_inverted_cdf" percentiles, duplicates removed), which changes the trees.
+        (:class:`cnlab._compat.sklearn102_hist_binning.LegacyHistBinning`); newer versions pick
+        other bin edges (≥ 1.4: "averaged_inverted_cdf" percentiles, duplicates removed), which
+        changes the trees.
     """
 
     per_n_thresholds: tuple[tuple[int, float], ...] = (
@@ -209,32 +216,6 @@ def topic_factor_lookups(prescoring_rater_output: pd.DataFrame) -> dict[str, pd.
 
 
 # ================================================================== features
-def _skew(values: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Per-group bias-corrected skewness as pandas 2.2 / numpy 1.26 compute it for float32 values
-    (0 for groups with < 3 values or zero variance):
-
-        m = Σx / n (float64);  a = x − m (in the values' precision);
-        G1 = n √(n−1) / (n−2) · Σa³ / (Σa²)^1.5
-    """
-    dt = values.dtype if values.dtype in (np.float32, np.float64) else np.dtype(np.float64)
-    v = values.astype(dt, copy=False)
-    n = counts.astype(np.float64)
-    if len(v) == 0:
-        return np.zeros(0, dtype=dt)
-    sums = np.add.reduceat(v.astype(np.float64), starts)
-    mean = (sums / n).astype(dt)  # numpy 1.x value-based casting: the scalar mean joins the dtype
-    a = v - np.repeat(mean, counts)
-    a2 = a * a
-    m2 = np.add.reduceat(a2.astype(np.float64), starts)
-    m3 = np.add.reduceat((a2 * a).astype(np.float64), starts)
-    m2 = np.where(np.abs(m2) < 1e-14, 0.0, m2)
-    m3 = np.where(np.abs(m3) < 1e-14, 0.0, m3)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        g = (n * (n - 1) ** 0.5 / (n - 2)) * (m3 / m2 ** 1.5)
-    g = np.where(m2 == 0, 0.0, g).astype(dt)
-    return np.where(counts < 3, 0.0, g).astype(dt)
-
-
 def factor_stats(r: pd.DataFrame, prefix: str, *, distributional: bool = False) -> pd.DataFrame:
     """Per note and level (h / nh / sh), statistics of ``raterFactor1`` over ratings with a factor
     (spec 06 §B.3): ``{prefix}{lvl}_factor1_{mean,std,count}`` and, with ``distributional``,
@@ -257,7 +238,7 @@ def factor_stats(r: pd.DataFrame, prefix: str, *, distributional: bool = False) 
             starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
             counts = np.diff(np.r_[starts, len(keys)])
             dist[f"{prefix}{lab}_skewness"] = pd.Series(
-                _skew(srt[FACTOR].to_numpy(), starts, counts), index=keys[starts])
+                group_skew(srt[FACTOR].to_numpy(), starts, counts), index=keys[starts])
             agg = agg.join(pd.DataFrame(dist), how="outer")
         parts.append(agg)
     return pd.concat(parts, axis=1)
@@ -409,58 +390,6 @@ def threshold_for(n: int, per_n: Mapping[int, float]) -> float:
     return per_n[min(keys, key=lambda k: abs(k - n))]
 
 
-class LegacyHistBinning:
-    """Histogram-gradient-boosting feature bins of scikit-learn 1.0.2 (``_find_binning_thresholds``),
-    applied *before* the installed ``HistGradientBoostingClassifier`` so that it reproduces the pinned
-    version's trees (spec 06 §B.4).
-
-    Fitted, as 1.0.2 does, on the boosting's own training part (the stratified split it makes for
-    early stopping with the same seed). Per feature with values v on that part::
-
-        ≤ 255 distinct values:  thresholds = midpoints of consecutive distinct values
-        otherwise:              thresholds = percentile(v, linspace(0, 100, 256)[1:-1], "midpoint")
-        code(x) = #{thresholds < x}
-
-    The installed boosting then sees integer codes (≤ 255 distinct: its own binning is the identity).
-    A code absent from the training part (an empty 1.0.2 bin) is moved up to the next code that is
-    present, so that it falls on the same side of every split as in 1.0.2 (which takes the lowest
-    of equal-gain bins).
-    """
-
-    MAX_BINS = 255
-
-    def __init__(self, x: np.ndarray, y: np.ndarray, random_state: int, validation_fraction: float):
-        from sklearn.model_selection import train_test_split
-
-        seed = np.random.RandomState(random_state).randint(np.iinfo(np.uint32).max, dtype="u8")
-        train = x
-        if validation_fraction:
-            train, _ = train_test_split(x, stratify=y, test_size=validation_fraction, random_state=seed)
-        pct = np.linspace(0, 100, num=self.MAX_BINS + 1)[1:-1]
-        self.thresholds: list[np.ndarray] = []
-        for j in range(x.shape[1]):
-            d = np.unique(train[:, j])
-            if len(d) <= self.MAX_BINS:
-                m = d[:-1] + d[1:]
-                m *= 0.5
-            else:
-                m = np.percentile(train[:, j], pct, method="midpoint")
-            self.thresholds.append(np.minimum(m, np.finfo(np.float64).max))
-        self.seen = [np.unique(c) for c in self._codes(train).T]
-
-    def _codes(self, x: np.ndarray) -> np.ndarray:
-        return np.column_stack([np.searchsorted(t, x[:, j], side="left")
-                                for j, t in enumerate(self.thresholds)]).astype(np.float64)
-
-    def transform(self, x: np.ndarray) -> np.ndarray:
-        c = self._codes(x)
-        for j, seen in enumerate(self.seen):
-            k = np.searchsorted(seen, c[:, j], side="left")
-            inside = k < len(seen)
-            c[inside, j] = seen[k[inside]]
-        return c
-
-
 @contextlib.contextmanager
 def _single_thread():
     from threadpoolctl import threadpool_limits
@@ -482,7 +411,7 @@ class PCRHModel:
         :class:`PCRHConfig`.
     model, scaler, binning
         Fitted ``HistGradientBoostingClassifier``, ``StandardScaler`` and
-        :class:`LegacyHistBinning` (None if unfitted / not used).
+        :class:`~cnlab._compat.sklearn102_hist_binning.LegacyHistBinning` (None if unfitted / not used).
     feature_columns
         Feature names in model order (141 with the official roster's topic scorers).
     seed

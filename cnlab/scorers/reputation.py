@@ -1,7 +1,7 @@
 """``ReputationScorer``: the helpfulness-reputation MF scorer (spec 06 §D.7 with §D.1–D.3; its
 place in the roster: spec 04 §9.3, 02 §1).
 
-The model is the reputation MF of the diligence model (:class:`cnlab.mf.diligence.ReputationMF`)
+The model is the reputation MF of the diligence model (:class:`cnlab.scorers.diligence.ReputationMF`)
 fitted on ``helpfulNum`` with the squared error and the identity activation:
 
 .. math::
@@ -9,8 +9,8 @@ fitted on ``helpfulNum`` with the squared error and the identity activation:
     \\hat y_{un} = \\frac{e_n \\cdot e_u}{\\sqrt{d}} + b_n \\, \\rho_u + b_u + \\mu, \\qquad
     L = \\frac1N \\sum_{(u,n)} w_{un} (\\hat y_{un} - y_{un})^2 + R
 
-with the weights :math:`w` of §D.2 (:func:`cnlab.mf.diligence.rating_weights`) and the
-penalties :math:`R` of §D.3 (:func:`cnlab.mf.diligence.regularization`), under the
+with the weights :math:`w` of §D.2 (:func:`cnlab.scorers.diligence.rating_weights`) and the
+penalties :math:`R` of §D.3 (:func:`cnlab.scorers.diligence.regularization`), under the
 hyper-parameters :data:`HELPFULNESS_REPUTATION_MF` (official
 ``helpfulness_model._setup_dataset_and_hparams``).  The note bias :math:`b_n` is the
 *coverage* intercept; a note is CRH when it exceeds 0.28.
@@ -20,7 +20,7 @@ Phases (official ``reputation_scorer.ReputationScorer``):
 * **prescoring** (:func:`fit_prescoring`, pipeline glue :func:`prescore`): the scorer's rating
   slice (core groups + unenrolled raters, all notes) → ``filter_ratings(10, 5)`` → optional
   stable initialisation (a default MF on the group-13 subset of spec 01 §5.1, **factors only**)
-  → the three rounds of §D.5 (:func:`cnlab.mf.diligence.train_prescoring_rounds`).  Outputs, in
+  → the three rounds of §D.5 (:func:`cnlab.scorers.diligence.train_prescoring_rounds`).  Outputs, in
   the official prescoring layout: note ``internalNoteIntercept``, ``internalNoteFactor1`` and the
   round-2 intercept in the placeholder column ``lowDiligenceNoteInterceptRound2``; rater
   ``internalRaterReputation``, ``internalRaterIntercept``, ``internalRaterFactor1`` and
@@ -29,7 +29,7 @@ Phases (official ``reputation_scorer.ReputationScorer``):
   final-round counts are ``None``).
 * **final scoring** (:func:`fit_final`, pipeline glue :func:`score_final`): the same slice and
   ``filter_ratings(10, 5)`` on the final ratings, then the two phases of §D.6
-  (:func:`cnlab.mf.diligence.train_final_phases`) from the prescoring rows, no loss ratios.
+  (:func:`cnlab.scorers.diligence.train_final_phases`) from the prescoring rows, no loss ratios.
   Outputs ``coverageNoteIntercept``, ``coverageNoteFactor1``, ``coverageRatingStatus`` (CRH if
   intercept > 0.28, else NMR) for the notes passing the 0.5 capture filter, and rater
   ``raterHelpfulnessReputation`` (the prescoring reputation, frozen in final scoring).
@@ -41,7 +41,7 @@ rows (:mod:`cnlab.contributors`).
 Reproduction notes
 ------------------
 * PyTorch's default ``nn.Embedding`` init (note / rater biases, and the embeddings when there is
-  no stable init) is replaced by N(0, 1) draws from NumPy (:mod:`cnlab.mf.diligence`), and the
+  no stable init) is replaced by N(0, 1) draws from NumPy (:mod:`cnlab.scorers.diligence`), and the
   unseeded official stable-init MF by a seeded cnlab fit: prescoring agrees with the official one
   in distribution, not bit for bit.  Final scoring from given prescoring rows is deterministic.
 * Official init lookups key prescoring values by ``float64(noteId)``: only notes whose id is
@@ -66,7 +66,7 @@ import pandas as pd
 
 from cnlab import schema
 from cnlab.mf.config import MFConfig
-from cnlab.mf.diligence import (
+from cnlab.scorers.diligence import (
     DiligenceConfig,
     GlobalIntercepts,
     ReputationMF,
@@ -152,8 +152,8 @@ HELPFULNESS_REPUTATION_MF = DiligenceConfig(
 class ReputationScorerConfig:
     """The ``ReputationScorer`` (spec 06 §D.7, 04 §9.3 table row "ReputationScorer").
 
-    The slice attributes mirror :class:`cnlab.pipeline.config.ScorerConfig` so that
-    :func:`cnlab.pipeline.slicing.filter_input` / ``postprocess_output`` apply unchanged.
+    The slice attributes mirror :class:`cnlab.scorers.mf_config.ScorerConfig` so that
+    :func:`cnlab.scorers.slicing.filter_input` / ``postprocess_output`` apply unchanged.
     """
 
     name: str = "ReputationScorer"
@@ -197,7 +197,7 @@ class ReputationScorerConfig:
     meta_scorer: str | None = None
     """No meta rule reads this scorer (the official ``RuleID.COVERAGE_MODEL`` is not attached)."""
     family: str = "reputation"
-    """Interface parity with :class:`~cnlab.pipeline.config.ScorerConfig` (not an MF family)."""
+    """Interface parity with :class:`~cnlab.scorers.mf_config.ScorerConfig` (not an MF family)."""
     final_scoring: bool = True
     """Runs in final scoring too."""
     has_aux: bool = False
@@ -414,7 +414,7 @@ def fit_final(
     0 if missing); rater factor := ``internalRaterFactor1``, bias := round-2 intercept,
     reputation := ``internalRaterReputation`` (0 for raters without a row); μ := μ₂.  Phase A
     trains the note factors, phase B (μ := μ₃, rater biases := ``internalRaterIntercept``) the note
-    intercepts (:func:`cnlab.mf.diligence.train_final_phases`; no loss ratios).
+    intercepts (:func:`cnlab.scorers.diligence.train_final_phases`; no loss ratios).
     """
     cfg = config.model
     g = GlobalIntercepts.coerce(global_intercepts)
@@ -467,11 +467,11 @@ def coverage_status(intercepts: pd.Series | np.ndarray, threshold: float = 0.28)
 
 
 # ---------------------------------------------------------------------------------------------
-# Pipeline glue (PrescoringOutput / FinalOutput of cnlab.pipeline)
+# Glue to the shared scorer outputs (PrescoringOutput, FinalOutput)
 # ---------------------------------------------------------------------------------------------
 def _scope(ratings, status_history, enrollment, config, note_topics, timer, what):
-    from cnlab.pipeline.prescoring import prepare_ratings
-    from cnlab.pipeline.slicing import filter_input
+    from cnlab.scorers.mf_prescoring import prepare_ratings
+    from cnlab.scorers.slicing import filter_input
     from cnlab.preprocess import filter_ratings
 
     with timer.stage("filter input", len(ratings)) as st:
@@ -501,15 +501,15 @@ def prescore(
     seed: Any = None,
     timer: Any = None,
 ):
-    """Prescoring of the ``ReputationScorer`` (spec 06 §D.7) → :class:`~cnlab.pipeline.prescoring_io.PrescoringOutput`.
+    """Prescoring of the ``ReputationScorer`` (spec 06 §D.7) → :class:`~cnlab.scorers.outputs.PrescoringOutput`.
 
     ``ratings``: preprocessed, PSS-coalesced prescoring ratings.  Note rows cover every note of
     the (scoped) status history (NaN parameters for unscored notes, as the official outer merge);
     rater rows every trained rater; meta ``global_intercept`` NaN, ``low_diligence_global_intercept``
     = (μ₁, μ₂, μ₃), final-round counts NaN (official ``None``).
     """
-    from cnlab.pipeline._log import StageTimer
-    from cnlab.pipeline.prescoring_io import (
+    from cnlab._timing import StageTimer
+    from cnlab.scorers.outputs import (
         NOTE_MODEL_OUTPUT_COLUMNS,
         RATER_MODEL_OUTPUT_COLUMNS,
         PrescoringMeta,
@@ -560,7 +560,7 @@ def score_final(
     seed: Any = None,
     timer: Any = None,
 ):
-    """Final scoring of the ``ReputationScorer`` → :class:`~cnlab.pipeline.final.FinalOutput`.
+    """Final scoring of the ``ReputationScorer`` → :class:`~cnlab.scorers.mf_final.FinalOutput`.
 
     ``ratings``: final ratings (preprocessed, PSS-coalesced with the dropna'd PSS rows).
     ``scored_notes``: noteId, coverageNoteIntercept, coverageNoteFactor1, coverageRatingStatus
@@ -568,9 +568,9 @@ def score_final(
     raterParticipantId, raterHelpfulnessReputation of the trained raters.  ``seed`` is unused
     (the fit is deterministic); it is accepted for interface parity.
     """
-    from cnlab.pipeline._log import StageTimer
-    from cnlab.pipeline.final import CallResult, FinalOutput
-    from cnlab.pipeline.slicing import postprocess_output
+    from cnlab._timing import StageTimer
+    from cnlab.scorers.mf_final import CallResult, FinalOutput
+    from cnlab.scorers.slicing import postprocess_output
 
     del seed
     timer = timer or StageTimer(prefix=f"{config.name} final: ")
@@ -609,3 +609,28 @@ def score_final(
     call = CallResult("main", rft, fin, fin.note_params, notes, helpfulness, counts)
     return FinalOutput(config, scored_notes, helpfulness.reset_index(drop=True), pd.DataFrame(columns=[nid]),
                        notes, {"main": call}, counts)
+
+
+class ReputationFamily:
+    """:class:`~cnlab.scorers.base.ScorerFamily` of the ReputationScorer (no meta rule reads it)."""
+
+    config_type = ReputationScorerConfig
+
+    def prescore(self, config: ReputationScorerConfig, ratings: pd.DataFrame, context, *, timer: Any = None):
+        return prescore(ratings, context.status_history, context.enrollment, config,
+                        note_topics=context.note_topics, seed=context.seed, timer=timer)
+
+    def score_final(self, config: ReputationScorerConfig, ratings: pd.DataFrame, prescoring: Any, context, *,
+                    timer: Any = None):
+        return score_final(ratings, context.status_history, context.enrollment, config, prescoring,
+                           note_topics=context.note_topics, seed=context.seed, timer=timer)
+
+    def meta_scorers(self, config: ReputationScorerConfig) -> tuple[str, ...]:
+        return ()
+
+    def output_columns(self, config: ReputationScorerConfig) -> dict[str, list[str]]:
+        return {"scored_notes": config.scored_note_columns(), "helpfulness_scores": config.helpfulness_columns(),
+                "aux_note_info": config.aux_columns()}
+
+
+FAMILY = ReputationFamily()

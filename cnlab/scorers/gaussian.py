@@ -647,11 +647,11 @@ SUBCALLS: tuple[str, ...] = ("NoHighVol", "NoCorrelated", "PopulationSampled")
 def slice_input(ratings: pd.DataFrame, status_history: pd.DataFrame, enrollment: pd.DataFrame,
                 config: GaussianConfig, *, note_topics: pd.DataFrame | None = None):
     """Scope ratings and NSH to the scorer (spec 02 §2): topic-only instances keep the notes
-    assigned to ``config.topic``; the others go through :func:`cnlab.pipeline.slicing.filter_input`.
+    assigned to ``config.topic``; the others go through :func:`cnlab.scorers.slicing.filter_input`.
 
     Returns ``(ratings, status_history, counts)``.
     """
-    from cnlab.pipeline.slicing import filter_input
+    from cnlab.scorers.slicing import filter_input
 
     nid = schema.NOTE_ID
     if config.topic_scope == "only":
@@ -729,7 +729,7 @@ def topic_confidence(note_ids: pd.Series | np.ndarray, ratings: pd.DataFrame,
 
 
 def _empty_final(config: GaussianConfig):
-    from cnlab.pipeline.final import FinalOutput
+    from cnlab.scorers.mf_final import FinalOutput
 
     sn = pd.DataFrame(columns=[schema.NOTE_ID, *config.scored_note_columns()])
     return FinalOutput(config, sn, pd.DataFrame(columns=[schema.RATER_ID]),
@@ -750,7 +750,7 @@ def gaussian_score_final(
 ):
     """Final scoring of one Gaussian scorer (06 §E; official ``GaussianScorer.score_final``).
 
-    Same inputs as :func:`cnlab.pipeline.final.score_final`::
+    Same inputs as :func:`cnlab.scorers.mf_final.score_final`::
 
         scoped = slice(ratings)                                          02 §2
         for S in NoHighVol, NoCorrelated, PopulationSampled:             06 §E.3
@@ -774,14 +774,14 @@ def gaussian_score_final(
     config
         A :class:`GaussianConfig` (e.g. :data:`GAUSSIAN`).
     prescoring
-        :class:`~cnlab.pipeline.prescoring_io.PrescoringOutput` holding the rows of
+        :class:`~cnlab.scorers.outputs.PrescoringOutput` holding the rows of
         ``config.prescoring_name``.
     note_topics
         noteTopics table (topic exclusion / topic-only slice).
 
     Returns
     -------
-    :class:`cnlab.pipeline.final.FinalOutput`
+    :class:`cnlab.scorers.mf_final.FinalOutput`
         ``scored_notes`` with the official external names (suffixed ``_15`` /
         ``_InDimensionTwo`` for the group / topic instances; :func:`cnlab.pipeline.score`
         coalesces them into ``group*`` / ``topic*``, spec 04 §9.4); ``helpfulness_scores`` = the
@@ -789,12 +789,12 @@ def gaussian_score_final(
         ``internal_scored_notes`` with the internal names; ``calls`` with the per-call counts,
         kernel frames and (main) the MF refit.
     """
-    from cnlab.mf import diligence
+    from cnlab.scorers import diligence
     from cnlab.mf.pseudo_raters import PSEUDO_RATER_COLUMNS
-    from cnlab.pipeline._log import StageTimer
-    from cnlab.pipeline.final import CallResult, FinalOutput, num_final_round_ratings
-    from cnlab.pipeline.prescoring import prepare_ratings
-    from cnlab.pipeline.slicing import postprocess_output
+    from cnlab._timing import StageTimer
+    from cnlab.scorers.mf_final import CallResult, FinalOutput, num_final_round_ratings
+    from cnlab.scorers.mf_prescoring import prepare_ratings
+    from cnlab.scorers.slicing import postprocess_output
     from cnlab.scoring.scored_notes import compute_scored_notes
 
     timer = timer or StageTimer(prefix=f"{config.name} final: ")
@@ -899,3 +899,29 @@ def gaussian_score_final(
     counts = {"ratings_in": len(ratings), **slice_counts}
     return FinalOutput(config, scored_notes, users[[rid]].reset_index(drop=True),
                        pd.DataFrame(columns=[nid]), post, calls, counts)
+
+
+class GaussianFamily:
+    """:class:`~cnlab.scorers.base.ScorerFamily` of the Gaussian scorers: no prescoring phase (they
+    read their MF source scorer's prescoring rows), final scoring by :func:`gaussian_score_final`."""
+
+    config_type = GaussianConfig
+
+    def prescore(self, config: GaussianConfig, ratings: pd.DataFrame, context, *, timer: Any = None):
+        return None
+
+    def score_final(self, config: GaussianConfig, ratings: pd.DataFrame, prescoring: Any, context, *,
+                    timer: Any = None):
+        return gaussian_score_final(ratings, context.status_history, context.enrollment, config, prescoring,
+                                    note_topics=context.note_topics, seed=context.seed,
+                                    epoch_millis=context.epoch_millis, timer=timer)
+
+    def meta_scorers(self, config: GaussianConfig) -> tuple[str, ...]:
+        return (config.meta_scorer,) if config.meta_scorer else ()
+
+    def output_columns(self, config: GaussianConfig) -> dict[str, list[str]]:
+        return {"scored_notes": config.scored_note_columns(), "helpfulness_scores": config.helpfulness_columns(),
+                "aux_note_info": config.aux_columns()}
+
+
+FAMILY = GaussianFamily()

@@ -1,15 +1,16 @@
-"""Rater clustering: post-selection similarity and quasi-cliques (spec 05 §B, §C).
+"""Rater clustering: post-selection similarity and rating coalescing (spec 05 §B), phase 1 (spec 04 §7).
 
 Two detectors of raters who behave as one:
 
 * **Post-selection similarity (PSS)** (:func:`post_selection_similarity`,
-  §B.1–B.3) links (a) a writer and a rater when the rater's fast helpful
-  ratings concentrate on that writer's notes (affinity / coverage at 1, 5 and
-  20 minutes), and (b) two raters who repeatedly rate the same post within
+  §B.1–B.3, this module) links (a) a writer and a rater when the rater's fast
+  helpful ratings concentrate on that writer's notes (affinity / coverage at 1,
+  5 and 20 minutes), and (b) two raters who repeatedly rate the same post within
   20 minutes of each other (smoothed NPMI or min-similarity).  Raters are
   grouped into the connected components of the union of those links.
 * **Quasi-cliques** (:func:`quasi_cliques`, §C) greedily grow groups of raters
-  that rated the same recent misleading notes the same way.
+  that rated the same recent misleading notes the same way; they live in
+  :mod:`cnlab.models.quasi_cliques` and are re-exported here.
 
 :func:`rater_clustering` is the phase-1 output (spec 04 §7): the outer merge
 ``[raterParticipantId, postSelectionValue, quasiCliqueValue]``.
@@ -27,21 +28,31 @@ With ``n`` ratings, the co-rating count (§B.2) sorts once (``O(n log n)``),
 finds each rating's 20-minute window start with one ``searchsorted`` and then
 materialises the ``P`` in-window rating pairs in chunks of at most
 ``PssConfig.max_pairs_per_chunk`` (``O(P log P)`` for the per-tweet
-de-duplication).  ``P`` is what the official nested loop visits too; no
-Python loop runs per rating or per pair.  Quasi-clique pair counts are the
-same with the ``Σ k(k−1)/2`` pairs of each (tweet, note, helpfulNum) event;
-each greedy growth step is ``O(rows of candidate raters)``.
+de-duplication; :mod:`cnlab.models._rating_pairs`).  ``P`` is what the
+official nested loop visits too; no Python loop runs per rating or per pair.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from . import schema
+from cnlab import schema
+from cnlab.models._rating_pairs import (
+    _chunks_by_group,
+    _not_missing_tweet,
+    _pair_codes,
+    _range_pairs,
+    _unique_rows,
+)
+from cnlab.models.quasi_cliques import (
+    QUASI_CLIQUE_VALUE,
+    QuasiCliqueConfig,
+    quasi_clique_pair_counts,
+    quasi_cliques,
+)
 
 __all__ = [
     "PssConfig",
@@ -61,7 +72,6 @@ __all__ = [
 ]
 
 POST_SELECTION_VALUE = "postSelectionValue"
-QUASI_CLIQUE_VALUE = "quasiCliqueValue"
 NOTE_AUTHOR_SUFFIX = "_note_author"
 
 #: Official ``constants.minNumNotesForProdData``: below this many notes,
@@ -113,109 +123,6 @@ class PssConfig:
     rater_affinity_thresholds: tuple[tuple[int, float], ...] = ((1, 0.2), (5, 0.45), (20, 0.7))
     min_denominator: int = 10
     max_pairs_per_chunk: int = 20_000_000
-
-
-@dataclass(frozen=True)
-class QuasiCliqueConfig:
-    """Quasi-clique constants (spec 05 §C; ``QuasiCliqueDetection`` defaults).
-
-    Attributes
-    ----------
-    recency_cutoff_millis
-        Official ``recencyCutoff`` = 13 weeks: only notes created after
-        ``max(note time) − cutoff`` count.
-    note_inclusion_threshold
-        Official ``noteInclusionThreshold=0.25``: an event belongs to the
-        clique's events when ≥ this share of the clique's raters have it.
-    rater_inclusion_threshold
-        Official ``raterInclusionThreshold=0.25``: every rater must match ≥ this
-        share of the clique's tweets.
-    min_clique_tweets
-        Official ``minCliqueTweets=25``: growth requires this many tweets.
-    min_clique_raters
-        Official ``minCliqueRaters=5``: smaller cliques are discarded.
-    max_clique_size
-        Official ``maxCliqueSize=2000``: growth steps per clique.
-    min_inclusion_ratings
-        Official ``minInclusionRatings=4``: an event needs ≥ min(|clique|, 4) raters.
-    min_rater_pair_count
-        Official ``minRaterPairCount=50``: seed pairs need a count strictly above this.
-    min_aligned_ratings
-        Official ``_get_pair_counts(minAlignedRatings=5)``: pairs kept with count ≥ this.
-    """
-
-    recency_cutoff_millis: int = 13 * 7 * 24 * 60 * 60 * 1000
-    note_inclusion_threshold: float = 0.25
-    rater_inclusion_threshold: float = 0.25
-    min_clique_tweets: int = 25
-    min_clique_raters: int = 5
-    max_clique_size: int = 2000
-    min_inclusion_ratings: int = 4
-    min_rater_pair_count: int = 50
-    min_aligned_ratings: int = 5
-    max_pairs_per_chunk: int = 20_000_000
-
-
-# ---------------------------------------------------------------------------
-# Helpers
-# ---------------------------------------------------------------------------
-
-
-def _ids_frame(ids: np.ndarray | pd.Index | pd.Series, values, name: str) -> pd.DataFrame:
-    return pd.DataFrame({schema.RATER_ID: np.asarray(ids), name: values})
-
-
-def _range_pairs(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """All (i, j) with ``lo[i] <= j < hi[i]`` as two int64 arrays, vectorised."""
-    counts = np.maximum(hi - lo, 0).astype(np.int64)
-    total = int(counts.sum())
-    if total == 0:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
-    i = np.repeat(np.arange(len(lo), dtype=np.int64), counts)
-    # offset of each pair inside its row's block
-    starts = np.repeat(np.cumsum(counts) - counts, counts)
-    j = np.repeat(lo.astype(np.int64), counts) + (np.arange(total, dtype=np.int64) - starts)
-    return i, j
-
-
-def _chunks_by_group(group_start: np.ndarray, pair_counts: np.ndarray, limit: int) -> Iterator[tuple[int, int]]:
-    """Row ranges ``[a, b)`` cut at group starts, each with ≤ ``limit`` pairs.
-
-    A single group with more than ``limit`` pairs forms its own chunk.
-    ``group_start[0]`` must be True.
-    """
-    n = len(pair_counts)
-    if n == 0:
-        return
-    cum = np.concatenate([[0], np.cumsum(pair_counts, dtype=np.int64)])
-    bounds = np.append(np.flatnonzero(group_start), n)
-    cb = cum[bounds]
-    k = 0
-    while k < len(bounds) - 1:
-        kk = int(np.searchsorted(cb, cb[k] + limit, side="right")) - 1
-        kk = max(kk, k + 1)
-        yield int(bounds[k]), int(bounds[kk])
-        k = kk
-
-
-def _pair_codes(left: np.ndarray, right: np.ndarray, n: int) -> np.ndarray:
-    return left.astype(np.int64) * np.int64(n) + right.astype(np.int64)
-
-
-def _unique_rows(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct (a, b) rows (int64 arrays)."""
-    if len(a) == 0:
-        return a, b
-    order = np.lexsort((b, a))
-    a, b = a[order], b[order]
-    keep = np.ones(len(a), dtype=bool)
-    keep[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])
-    return a[keep], b[keep]
-
-
-def _not_missing_tweet(tweet: pd.Series) -> np.ndarray:
-    """Official filter ``tweetId != -1 and != "-1"`` (works for int or str tweet ids)."""
-    return (tweet.astype(str) != "-1").to_numpy()
 
 
 # ---------------------------------------------------------------------------
@@ -496,198 +403,6 @@ def post_selection_similarity(
     co = co_rating_suspect_pairs(notes, ratings, config=config)
     edges = pd.concat([wr, co[["left", "right"]]], ignore_index=True)
     return connected_components(edges["left"].to_numpy(), edges["right"].to_numpy())
-
-
-# ---------------------------------------------------------------------------
-# C. quasi-cliques
-# ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _EventTable:
-    """Rows of ``raterRatings`` as codes (§C.1)."""
-
-    rater: np.ndarray  # int64 code into rater_ids
-    tweet: np.ndarray  # int64
-    event: np.ndarray  # int64 (tweet, note, helpfulNum)
-    rater_ids: np.ndarray
-    n_events: int
-    n_tweets: int
-
-
-def _quasi_clique_inputs(notes: pd.DataFrame, ratings: pd.DataFrame, config: QuasiCliqueConfig):
-    schema.require_columns(
-        notes,
-        [schema.NOTE_ID, schema.TWEET_ID, schema.CLASSIFICATION, schema.CREATED_AT],
-        where="quasi_cliques(notes)",
-    )
-    schema.require_columns(
-        ratings, [schema.NOTE_ID, schema.RATER_ID, schema.HELPFUL_NUM], where="quasi_cliques(ratings)"
-    )
-    X = ratings[[schema.NOTE_ID, schema.RATER_ID, schema.HELPFUL_NUM]].merge(
-        notes[[schema.NOTE_ID, schema.TWEET_ID, schema.CLASSIFICATION, schema.CREATED_AT]].rename(
-            columns={schema.CREATED_AT: "noteMillis"}
-        ),
-        on=schema.NOTE_ID,
-        how="inner",
-    )
-    if len(X):
-        cutoff = X["noteMillis"].max() - config.recency_cutoff_millis
-        X = X.loc[(X["noteMillis"] > cutoff).to_numpy()]
-    X = X.loc[
-        _not_missing_tweet(X[schema.TWEET_ID])
-        & (X[schema.CLASSIFICATION].astype(object) == schema.MISLEADING).to_numpy()
-        & X[schema.TWEET_ID].notna().to_numpy()
-    ]
-    rater, rater_ids = pd.factorize(X[schema.RATER_ID], sort=True)
-    tweet, tweet_ids = pd.factorize(X[schema.TWEET_ID], sort=True)
-    # event = (tweet, note, helpfulNum); a note has one tweet, so (note, helpfulNum) identifies it.
-    note, _ = pd.factorize(X[schema.NOTE_ID], sort=False)
-    level, levels = pd.factorize(X[schema.HELPFUL_NUM], sort=False, use_na_sentinel=False)
-    event, event_keys = pd.factorize(note.astype(np.int64) * max(len(levels), 1) + level, sort=False)
-    return (
-        rater.astype(np.int64),
-        tweet.astype(np.int64),
-        event.astype(np.int64),
-        np.asarray(rater_ids),
-        len(event_keys),
-        len(tweet_ids),
-    )
-
-
-def quasi_clique_pair_counts(
-    notes: pd.DataFrame, ratings: pd.DataFrame, *, config: QuasiCliqueConfig = QuasiCliqueConfig()
-) -> pd.DataFrame:
-    """Aligned-rating pair counts (spec 05 §C.1): ``[left, right, count]``, count ≥ 5.
-
-    ``count`` = number of tweets on which the two raters rated some recent
-    misleading note with the same ``helpfulNum``.
-    """
-    pairs, _ = _quasi_clique_pairs(notes, ratings, config)
-    return pairs[["left", "right", "count"]].reset_index(drop=True)
-
-
-def _quasi_clique_pairs(notes, ratings, config):
-    rater, tweet, event, rater_ids, n_events, n_tweets = _quasi_clique_inputs(notes, ratings, config)
-    n_r = len(rater_ids)
-    order = np.lexsort((rater, event, tweet))  # tweets contiguous, events contiguous inside
-    r_s, t_s, e_s = rater[order], tweet[order], event[order]
-    n = len(r_s)
-    start = np.ones(n, dtype=bool)
-    tweet_start = np.ones(n, dtype=bool)
-    if n:
-        start[1:] = e_s[1:] != e_s[:-1]
-        tweet_start[1:] = t_s[1:] != t_s[:-1]
-    run_start = np.maximum.accumulate(np.where(start, np.arange(n), 0)) if n else np.empty(0, np.int64)
-    run_id = np.cumsum(start) - 1
-    run_len = np.bincount(run_id) if n else np.empty(0, np.int64)
-    hi = (run_start + run_len[run_id]) if n else np.empty(0, np.int64)
-    idx = np.arange(n, dtype=np.int64)
-    lo = idx + 1
-    collected = []
-    for a, b in _chunks_by_group(tweet_start, np.maximum(hi - lo, 0), config.max_pairs_per_chunk):
-        i, j = _range_pairs(lo[a:b], hi[a:b])
-        i += a
-        codes = _pair_codes(np.minimum(r_s[i], r_s[j]), np.maximum(r_s[i], r_s[j]), max(n_r, 1))
-        _, uc = _unique_rows(t_s[i], codes)  # once per tweet
-        collected.append(uc)
-    all_codes = np.concatenate(collected) if collected else np.empty(0, np.int64)
-    codes, counts = np.unique(all_codes, return_counts=True)
-    keep = counts >= config.min_aligned_ratings
-    codes, counts = codes[keep], counts[keep]
-    l_code, r_code = codes // max(n_r, 1), codes % max(n_r, 1)
-    pairs = pd.DataFrame(
-        {"left": rater_ids[l_code], "right": rater_ids[r_code], "count": counts.astype(np.int64),
-         "_l": l_code, "_r": r_code}
-    )
-    in_pair = np.zeros(n_r, dtype=bool)
-    in_pair[l_code] = True
-    in_pair[r_code] = True
-    rows = in_pair[rater]
-    table = _EventTable(rater[rows], tweet[rows], event[rows], rater_ids, n_events, n_tweets)
-    return pairs, table
-
-
-def _clique_events(table: _EventTable, members: np.ndarray, size: int, config: QuasiCliqueConfig) -> np.ndarray:
-    """Boolean mask over events shared by enough of ``members`` (rows: raterRatings)."""
-    rows = members[table.rater]
-    counts = np.bincount(table.event[rows], minlength=table.n_events)
-    need = max(config.note_inclusion_threshold * size, 0)
-    return (counts >= need) & (counts >= min(size, config.min_inclusion_ratings)) & (counts > 0)
-
-
-def _distinct_tweets_per_rater(table: _EventTable, rows: np.ndarray) -> np.ndarray:
-    r, _ = _unique_rows(table.rater[rows], table.tweet[rows])
-    return np.bincount(r, minlength=len(table.rater_ids))
-
-
-def _grow_clique(table: _EventTable, seed: tuple[int, int], config: QuasiCliqueConfig) -> np.ndarray:
-    members = np.zeros(len(table.rater_ids), dtype=bool)
-    members[list(seed)] = True
-    for _ in range(config.max_clique_size):
-        size = int(members.sum())
-        g = _clique_events(table, members, size, config)
-        matching = g[table.event]
-        cand_rows = matching & ~members[table.rater]
-        if not cand_rows.any():
-            break  # official code would fail on `.item()`; stop growing instead
-        per_rater = _distinct_tweets_per_rater(table, cand_rows)
-        candidate = int(np.argmax(per_rater))  # ties → smallest id (official order unspecified)
-        trial = members.copy()
-        trial[candidate] = True
-        g2 = _clique_events(table, trial, size + 1, config)
-        rows2 = g2[table.event]
-        satisfied = len(np.unique(table.tweet[rows2]))
-        per_member = _distinct_tweets_per_rater(table, rows2 & trial[table.rater])[trial]
-        below = int(((per_member > 0) & (per_member < config.rater_inclusion_threshold * satisfied)).sum())
-        if satisfied >= config.min_clique_tweets and below == 0:
-            members = trial
-        else:
-            break
-    return np.flatnonzero(members)
-
-
-def quasi_cliques(
-    notes: pd.DataFrame, ratings: pd.DataFrame, *, config: QuasiCliqueConfig = QuasiCliqueConfig()
-) -> pd.DataFrame:
-    """Quasi-clique membership ``[raterParticipantId, quasiCliqueValue]`` (spec 05 §C).
-
-    Greedy: seed with the remaining pair of largest count (> 50; ties → the
-    smallest (left, right) ids — the official tie order is unspecified); add
-    the outside rater with the most distinct tweets among the clique's shared
-    events while the enlarged clique still shares ≥ 25 tweets and each member
-    matches ≥ 25 % of them; drop all pairs touching the clique; keep cliques
-    of ≥ 5 raters.  Cliques are numbered 1.. by size ascending (official
-    order; equal sizes keep discovery order).  A rater may appear in two
-    cliques.  Degenerate data (no pair reaches 5) gives an empty frame.
-    """
-    pairs, table = _quasi_clique_pairs(notes, ratings, config)
-    empty = pd.DataFrame(
-        {schema.RATER_ID: np.asarray(table.rater_ids)[:0], QUASI_CLIQUE_VALUE: np.empty(0, np.int64)}
-    )
-    strong = pairs.loc[pairs["count"] > config.min_rater_pair_count]
-    if strong.empty:
-        return empty
-    strong = strong.sort_values(["count", "_l", "_r"], ascending=[False, True, True], kind="stable")
-    pl, pr = strong["_l"].to_numpy(), strong["_r"].to_numpy()
-    alive = np.ones(len(strong), dtype=bool)
-    cliques: list[np.ndarray] = []
-    while alive.any():
-        k = int(np.flatnonzero(alive)[0])
-        clique = _grow_clique(table, (int(pl[k]), int(pr[k])), config)
-        in_clique = np.zeros(len(table.rater_ids), dtype=bool)
-        in_clique[clique] = True
-        alive &= ~(in_clique[pl] | in_clique[pr])
-        if len(clique) >= config.min_clique_raters:
-            cliques.append(clique)
-    if not cliques:
-        return empty
-    order = sorted(range(len(cliques)), key=lambda c: len(cliques[c]))  # stable, ascending
-    ids, vals = [], []
-    for value, c in enumerate(order, start=1):
-        ids.append(table.rater_ids[cliques[c]])
-        vals.append(np.full(len(cliques[c]), value, dtype=np.int64))
-    return pd.DataFrame({schema.RATER_ID: np.concatenate(ids), QUASI_CLIQUE_VALUE: np.concatenate(vals)})
 
 
 # ---------------------------------------------------------------------------

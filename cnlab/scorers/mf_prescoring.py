@@ -31,17 +31,17 @@ import numpy as np
 import pandas as pd
 
 from cnlab import mf, schema
-from cnlab.mf import diligence
-from cnlab.mf.tag_consensus import train_tag_model
-from cnlab.pipeline._log import StageTimer
-from cnlab.pipeline.config import ScorerConfig
-from cnlab.pipeline.prescoring_io import (
+from cnlab.scorers import diligence
+from cnlab.scorers.tag_consensus import train_tag_model
+from cnlab._timing import StageTimer
+from cnlab.scorers.mf_config import ScorerConfig
+from cnlab.scorers.outputs import (
     NOTE_MODEL_OUTPUT_COLUMNS,
     RATER_MODEL_OUTPUT_COLUMNS,
     PrescoringMeta,
     PrescoringOutput,
 )
-from cnlab.pipeline.slicing import filter_input
+from cnlab.scorers.slicing import filter_input
 from cnlab.preprocess import filter_ratings
 from cnlab.scoring.helpfulness import (
     filter_ratings_by_helpfulness,
@@ -142,7 +142,7 @@ def prescore(
     enrollment
         User enrollment (participantId codes, modelingGroup).
     scorer
-        The scorer (e.g. :data:`cnlab.pipeline.config.CORE`).
+        The scorer (e.g. :data:`cnlab.scorers.mf_config.CORE`).
     note_topics
         noteTopics table (noteId, noteTopic) of assigned notes.
     seed

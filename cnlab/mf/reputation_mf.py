@@ -1,0 +1,189 @@
+"""The reputation matrix factorization (spec 06 §D.1–§D.3) as TensorFlow variables and its Adam loop.
+
+    pred = (noteEmb · raterEmb) / √d + noteBias × raterReputation + raterBias + globalBias
+
+Used by the note-diligence model (:mod:`cnlab.scorers.diligence`) and the ReputationScorer
+(:mod:`cnlab.scorers.reputation`), which build the data, weights and regularization; this module
+only holds the TensorFlow part (TensorFlow lives in :mod:`cnlab.mf` alone).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ._tf_setup import import_tensorflow
+
+_PARAM_NAMES = ("note_emb", "rater_emb", "note_bias", "rater_bias", "reputation", "global_bias")
+
+
+class ReputationMF:
+    """Reputation MF parameters and loss (spec 06 §D.1–D.3) as TensorFlow variables.
+
+    Parameters
+    ----------
+    note_idx, rater_idx, targets
+        Per-rating note index, rater index and target (0/1 for diligence, ``helpfulNum``
+        ∈ {0, 0.5, 1} for the helpfulness-reputation model).
+    params
+        Initial arrays: ``note_emb`` (M×d), ``rater_emb`` (U×d), ``note_bias`` (M),
+        ``rater_bias`` (U), ``reputation`` (U), ``global_bias`` (scalar).
+    loss
+        Element-wise loss ℓ of the data term mean(w·ℓ) (official ``lossFunction``):
+        ``"bce"`` — BCE with logits, ℓ = −y log σ(ŷ) − (1 − y) log(1 − σ(ŷ));
+        ``"mse"`` — ℓ = (ŷ − y)².  The activation is the identity (ŷ as in §D.1).
+    """
+
+    def __init__(self, note_idx, rater_idx, targets, params: Mapping[str, Any], *, loss: str = "bce"):
+        tf = import_tensorflow()
+        if loss not in ("bce", "mse"):
+            raise ValueError(f"loss must be 'bce' or 'mse', got {loss!r}")
+        self._tf = tf
+        self.loss_name = loss
+        self.note_idx = tf.constant(np.asarray(note_idx, dtype=np.int32))
+        self.rater_idx = tf.constant(np.asarray(rater_idx, dtype=np.int32))
+        self.targets = tf.constant(np.asarray(targets, dtype=np.float32))
+        self.n_ratings = int(len(targets))
+        note_emb = np.asarray(params["note_emb"], dtype=np.float32)
+        rater_emb = np.asarray(params["rater_emb"], dtype=np.float32)
+        if note_emb.ndim == 1:
+            note_emb = note_emb[:, None]
+        if rater_emb.ndim == 1:
+            rater_emb = rater_emb[:, None]
+        self.n_dim = note_emb.shape[1]
+        self.vars = {
+            "note_emb": tf.Variable(note_emb, name="note_emb"),
+            "rater_emb": tf.Variable(rater_emb, name="rater_emb"),
+            "note_bias": tf.Variable(np.asarray(params["note_bias"], dtype=np.float32).reshape(-1), name="note_bias"),
+            "rater_bias": tf.Variable(np.asarray(params["rater_bias"], dtype=np.float32).reshape(-1), name="rater_bias"),
+            "reputation": tf.Variable(np.asarray(params["reputation"], dtype=np.float32).reshape(-1), name="reputation"),
+            "global_bias": tf.Variable(np.float32(params["global_bias"]), name="global_bias"),
+        }
+        for name, var in self.vars.items():
+            if not np.all(np.isfinite(var.numpy())):
+                raise ValueError(f"diligence: initial {name} contains NaN/inf")
+
+    # -- values --------------------------------------------------------------
+    def get(self, name: str) -> np.ndarray:
+        """Current value of a parameter as numpy (embeddings flattened when d = 1)."""
+        value = self.vars[name].numpy()
+        if name.endswith("_emb") and value.shape[1] == 1:
+            value = value[:, 0]
+        return value.copy()
+
+    def assign(self, name: str, value) -> None:
+        var = self.vars[name]
+        var.assign(np.asarray(value, dtype=np.float32).reshape(var.shape))
+
+    # -- model ---------------------------------------------------------------
+    def _predict(self):
+        tf = self._tf
+        v = self.vars
+        dot = tf.reduce_sum(tf.gather(v["note_emb"], self.note_idx) * tf.gather(v["rater_emb"], self.rater_idx), axis=1)
+        pred = dot / np.float32(math.sqrt(self.n_dim))
+        pred = pred + tf.gather(v["note_bias"], self.note_idx) * tf.gather(v["reputation"], self.rater_idx)
+        return pred + tf.gather(v["rater_bias"], self.rater_idx) + v["global_bias"]
+
+    def predict(self) -> np.ndarray:
+        """Predictions per rating (logits for the BCE loss; identity activation)."""
+        return self._predict().numpy()
+
+    def _reg_loss(self, reg: Any):
+        tf = self._tf
+        v = self.vars
+        lam = np.float32(reg.l2_lambda)
+        n = np.float32(self.n_ratings)
+        loss = lam * np.float32(reg.global_mult) * tf.square(v["global_bias"])
+        note_terms = (
+            tf.square(v["note_emb"]),
+            np.float32(reg.note_bias_mult) * tf.square(v["note_bias"]),
+        )
+        rater_terms = (
+            tf.square(v["rater_emb"]),
+            np.float32(reg.rater_bias_mult) * tf.square(v["rater_bias"]),
+            np.float32(reg.reputation_mult) * tf.square(v["reputation"]),
+        )
+        # Means over parameters, or sums over a "simulated" count numRatings / ratio.
+        for terms, ratio in ((note_terms, reg.per_note_ratio), (rater_terms, reg.per_user_ratio)):
+            for t in terms:
+                if ratio is None:
+                    loss = loss + lam * tf.reduce_mean(t)
+                else:
+                    loss = loss + lam * tf.reduce_sum(t) / (n / np.float32(ratio))
+        return loss
+
+    def _loss(self, weights, reg: Any):
+        tf = self._tf
+        pred = self._predict()
+        if self.loss_name == "mse":
+            elementwise = tf.square(pred - self.targets)
+        else:
+            elementwise = tf.nn.sigmoid_cross_entropy_with_logits(labels=self.targets, logits=pred)
+        return tf.reduce_mean(weights * elementwise) + self._reg_loss(reg)
+
+    def loss(self, weights: np.ndarray, reg: Any) -> float:
+        """Regularised weighted loss (BCE or MSE, see ``loss``) at the current parameters."""
+        return float(self._loss(self._tf.constant(np.asarray(weights, dtype=np.float32)), reg).numpy())
+
+    # -- training ------------------------------------------------------------
+    def train_round(self, weights: np.ndarray, reg: Any, trainable: Sequence[str], config: Any):
+        """One round of the official loop (spec 06 §D.4; PyTorch Adam, fresh state).
+
+        Epochs 0..num_epochs: evaluate the loss; on epochs divisible by
+        ``stable_period`` stop if it moved by less than ``convergence`` since the
+        last check; otherwise take one Adam step.  Returns (last loss, history).
+        """
+        tf = self._tf
+        w = tf.constant(np.asarray(weights, dtype=np.float32))
+        tvars = [self.vars[name] for name in trainable]
+        m = [tf.Variable(tf.zeros_like(v)) for v in tvars]
+        s = [tf.Variable(tf.zeros_like(v)) for v in tvars]
+        step = tf.Variable(0.0, dtype=tf.float32)
+        lr, b1, b2, eps = (np.float32(x) for x in (config.learning_rate, config.adam_beta1, config.adam_beta2, config.adam_eps))
+
+        @tf.function
+        def loss_and_step():
+            with tf.GradientTape() as tape:
+                loss = self._loss(w, reg)
+            grads = tape.gradient(loss, tvars)
+            step.assign_add(1.0)
+            bc1 = 1.0 - tf.pow(b1, step)
+            bc2_sqrt = tf.sqrt(1.0 - tf.pow(b2, step))
+            for var, g, mv, sv in zip(tvars, grads, m, s):
+                g = tf.convert_to_tensor(g)
+                mv.assign(b1 * mv + (1.0 - b1) * g)
+                sv.assign(b2 * sv + (1.0 - b2) * g * g)
+                var.assign_sub((lr / bc1) * mv / (tf.sqrt(sv) / bc2_sqrt + eps))
+            return loss
+
+        @tf.function
+        def loss_only():
+            return self._loss(w, reg)
+
+        history: list[float] = []
+        prior = None
+        loss_value = float("nan")
+        epoch = 0
+        while epoch <= config.num_epochs:
+            if config.convergence > 0 and epoch % config.stable_period == 0:
+                loss_value = float(loss_only().numpy())
+                if not math.isfinite(loss_value):
+                    raise FloatingPointError(f"diligence: loss is {loss_value} at epoch {epoch}")
+                if prior is not None and abs(prior - loss_value) < config.convergence:
+                    history.append(loss_value)
+                    break
+                prior = loss_value
+            if not tvars:  # nothing to train: only the convergence bookkeeping
+                history.append(float(loss_only().numpy()))
+                epoch += 1
+                continue
+            # The step's returned loss is the loss before the update (this epoch's loss).
+            loss_value = float(loss_and_step().numpy())
+            history.append(loss_value)
+            epoch += 1
+        return loss_value, tuple(history)
+
+

@@ -1,0 +1,52 @@
+"""The matrix-factorization scorer family (spec 02): Core, CoreWithTopics, Expansion,
+ExpansionPlus, the group, multi-group and topic scorers.
+
+Prescoring (:mod:`cnlab.scorers.mf_prescoring`) fits two rounds of MF around the rater-helpfulness
+filter; final scoring (:mod:`cnlab.scorers.mf_final`) refits notes with the prescoring raters
+frozen and applies the scorer rules. Configs: :class:`~cnlab.scorers.mf_config.ScorerConfig`
+(presets in :mod:`cnlab.scorers.mf_config`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from cnlab.scorers.base import ScoringContext
+from cnlab.scorers.mf_config import ScorerConfig
+
+
+class MatrixFactorizationFamily:
+    """:class:`~cnlab.scorers.base.ScorerFamily` of the MF scorers."""
+
+    config_type = ScorerConfig
+
+    def prescore(self, config: ScorerConfig, ratings: pd.DataFrame, context: ScoringContext, *,
+                 timer: Any = None):
+        from cnlab.scorers.mf_prescoring import prescore
+
+        return prescore(ratings, context.status_history, context.enrollment, config,
+                        note_topics=context.note_topics, seed=context.seed,
+                        check_train_error=context.check_train_error, epoch_millis=context.epoch_millis,
+                        timer=timer)
+
+    def score_final(self, config: ScorerConfig, ratings: pd.DataFrame, prescoring: Any,
+                    context: ScoringContext, *, timer: Any = None):
+        if not config.final_scoring:  # prescoring-only (MFGroupScorer_15, MFTopicScorer_InDimensionTwo)
+            return None
+        from cnlab.scorers.mf_final import score_final
+
+        return score_final(ratings, context.status_history, context.enrollment, config, prescoring,
+                           note_topics=context.note_topics, seed=context.seed,
+                           pseudoraters=context.pseudoraters, epoch_millis=context.epoch_millis, timer=timer)
+
+    def meta_scorers(self, config: ScorerConfig) -> tuple[str, ...]:
+        return (config.meta_scorer,) if config.final_scoring else ()
+
+    def output_columns(self, config: ScorerConfig) -> dict[str, list[str]]:
+        return {"scored_notes": config.scored_note_columns(), "helpfulness_scores": config.helpfulness_columns(),
+                "aux_note_info": config.aux_columns()}
+
+
+FAMILY = MatrixFactorizationFamily()
