@@ -32,7 +32,7 @@ def in_ci() -> bool:
 
 def _missing_fixtures_message() -> str:
     env = os.environ.get("CNLAB_FIXTURES")
-    looked = ([f"$CNLAB_FIXTURES={env}"] if env else []) + [str(DEFAULT_FIXTURES)]
+    looked = [f"$CNLAB_FIXTURES={env}"] if env else [str(DEFAULT_FIXTURES)]
     return ("the parity fixtures were not found: expected a folder with small/inputs/ at "
             + " or ".join(looked) + " (set CNLAB_FIXTURES to the folder that holds small/)")
 
