@@ -10,7 +10,11 @@ import pytest
 
 from cnlab import cli
 from cnlab import schema as S
-from cnlab.io import read_outputs
+from cnlab.io import load, read_outputs
+from cnlab.synthetic import SAMPLE_DIR
+
+# The CLI message tests only need some valid input files: they read the bundled sample
+# (committed, same file names as the public download), never the parity fixtures.
 
 
 def _args(d: Path, out: Path, status=None, extra=()):
@@ -29,17 +33,17 @@ def test_help_exits_zero(capsys):
         assert flag in out
 
 
-def test_missing_file_message(tmp_path, capsys, small_dir):
-    args = _args(small_dir / "inputs", tmp_path)
+def test_missing_file_message(tmp_path, capsys):
+    args = _args(SAMPLE_DIR, tmp_path)
     args[args.index("-n") + 1] = str(tmp_path / "nope.tsv")
     assert cli.main(args) == cli.EXIT_BAD_INPUT
     err = capsys.readouterr().err
     assert "nope.tsv" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
-def test_bad_input_message_names_line(tmp_path, capsys, small_dir):
+def test_bad_input_message_names_line(tmp_path, capsys):
     d = tmp_path / "in"
-    shutil.copytree(small_dir / "inputs", d)
+    shutil.copytree(SAMPLE_DIR, d)
     bad = pd.read_csv(d / "userEnrollment-00000.tsv.gz", sep="\t", dtype=str, keep_default_na=False)
     bad.loc[4, "enrollmentState"] = "wizard"
     (d / "userEnrollment-00000.tsv.gz").unlink()
@@ -49,20 +53,17 @@ def test_bad_input_message_names_line(tmp_path, capsys, small_dir):
     assert "line 6" in err and "enrollmentState" in err and "wizard" in err and "Traceback" not in err
 
 
-def test_unknown_scorer(tmp_path, capsys, small_dir):
-    rc = cli.main(_args(small_dir / "inputs", tmp_path, extra=("--scorers", "MFNopeScorer")))
+def test_unknown_scorer(tmp_path, capsys):
+    rc = cli.main(_args(SAMPLE_DIR, tmp_path, extra=("--scorers", "MFNopeScorer")))
     assert rc == cli.EXIT_BAD_INPUT and "MFNopeScorer" in capsys.readouterr().err
 
 
 def test_synth_small(tmp_path, capsys):
-    pytest.importorskip("cnlab.synthetic")
     out = tmp_path / "syn"
     rc = cli.main(["synth", "--out", str(out), "--notes", "40", "--raters", "30", "--ratings", "600",
                    "--seed", "3", "--quiet"])
     assert rc == 0, capsys.readouterr().err
     assert "cnlab synth" in capsys.readouterr().out
-    from cnlab.io import load
-
     ds = load(out)
     assert len(ds.ratings) > 0 and len(ds.notes) > 0
 
@@ -72,12 +73,12 @@ def test_synth_rejects_nonpositive(tmp_path, capsys):
     assert rc == cli.EXIT_BAD_INPUT and "Traceback" not in capsys.readouterr().err
 
 
-def test_internal_error_no_traceback(tmp_path, capsys, monkeypatch, small_dir):
+def test_internal_error_no_traceback(tmp_path, capsys, monkeypatch):
     def boom(*a, **k):
         raise RuntimeError("kaput")
 
     monkeypatch.setattr(cli, "_run_scoring", boom)
-    assert cli.main(_args(small_dir / "inputs", tmp_path)) == cli.EXIT_INTERNAL
+    assert cli.main(_args(SAMPLE_DIR, tmp_path)) == cli.EXIT_INTERNAL
     err = capsys.readouterr().err
     assert "kaput" in err and "--debug" in err and "Traceback" not in err
 
@@ -85,7 +86,6 @@ def test_internal_error_no_traceback(tmp_path, capsys, monkeypatch, small_dir):
 @pytest.mark.slow
 @pytest.mark.parity
 def test_score_from_official_prescoring(tmp_path, small_dir):
-    pytest.importorskip("cnlab.pipeline.run")
     out = tmp_path / "out"
     epoch = (small_dir / "epoch_pass2").read_text().strip()
     rc = cli.main(_args(small_dir / "inputs", out, status=small_dir / "pass2_status.tsv.gz",

@@ -187,13 +187,49 @@ def test_every_fixture_input_readable(small_dir):
     assert len(e) == 1500 and e[S.PARTICIPANT_ID].str.len().eq(64).all()
 
 
-def test_load_sample_is_clear_when_absent_or_loads():
-    try:
-        ds = load_sample()
-    except CnlabInputError as e:
-        assert "sample" in str(e)
-    else:
-        assert len(ds.ratings) > 0 and len(ds.participants) > 0
+def test_load_sample_loads_the_bundled_files():
+    """The committed sample loads whole: every size derived from its meta.json or its raw files."""
+    import json
+
+    import cnlab.io.dataset as dataset_module
+    from cnlab.synthetic import SAMPLE_DIR
+
+    meta = json.loads((SAMPLE_DIR / "meta.json").read_text())
+    ds = load_sample()
+    assert len(ds.ratings) == meta["n_ratings"]
+    assert len(ds.notes) == meta["n_notes_in_notes_file"]
+    # the status history keeps the deleted notes: one row per generated note
+    assert len(ds.status_history) == meta["n_notes"]
+    # raw files, read independently of cnlab
+    enr = _pandas(SAMPLE_DIR / "userEnrollment-00000.tsv.gz")
+    notes = _pandas(SAMPLE_DIR / "notes-00000.tsv.gz")
+    ratings = _pandas(SAMPLE_DIR / "ratings-00000.tsv.gz")
+    nsh = _pandas(SAMPLE_DIR / "noteStatusHistory-00000.tsv.gz")
+    assert len(ds.enrollment) == len(enr) and len(ds.notes) == len(notes) and len(ds.ratings) == len(ratings)
+    ids = set(enr[S.PARTICIPANT_ID]) | set(notes[S.AUTHOR_ID]) | set(ratings[S.RATER_ID]) | set(nsh[S.AUTHOR_ID])
+    assert list(ds.participants) == sorted(ids)
+    assert len(ds.participants) == meta["n_raters"]  # every generated participant appears somewhere
+    assert ds.report.warnings == () and ds.report.recoveries == ()
+    # it is the folder load_sample documents
+    assert Path(dataset_module.__file__).resolve().parents[1] / "data" / "sample" == SAMPLE_DIR
+
+
+def test_load_sample_missing_is_a_clear_input_error(tmp_path, monkeypatch):
+    """load_sample finds the sample next to cnlab/io/dataset.py; point that at an empty tree."""
+    import cnlab.io.dataset as dataset_module
+
+    fake = tmp_path / "cnlab" / "io" / "dataset.py"
+    monkeypatch.setattr(dataset_module, "__file__", str(fake))
+    expected = tmp_path / "cnlab" / "data" / "sample"
+    with pytest.raises(CnlabInputError, match="sample") as ei:
+        load_sample()
+    assert ei.value.path == str(expected)
+    assert "cnlab synth" in str(ei.value)
+    # an empty folder is just as missing
+    expected.mkdir(parents=True)
+    with pytest.raises(CnlabInputError, match="missing or empty") as ei:
+        load_sample()
+    assert ei.value.path == str(expected)
 
 
 # ---------------------------------------------------------------------------
@@ -364,6 +400,15 @@ def _corrupt(path: Path, line: int, column: str | None, value: str | None = None
         ("enrollment", "enrollmentState", "superUser"),
         ("enrollment", "modelingGroup", "thirteen"),
         ("status", "timestampMillisOfCurrentStatus", "later"),
+        # hexadecimal: pyarrow's integer parser reads "0x1F" as 31 (and 0xFFFFFFFFFFFFFFFF as -1);
+        # pandas, the official reader, rejects it, so it is a bad value, not a number
+        ("ratings", "noteId", "0x1F"),
+        ("ratings", "createdAtMillis", "0xFFFFFFFFFFFFFFFF"),
+        ("ratings", "helpful", "0X1"),
+        ("ratings", "notHelpfulIncorrect", "0x1"),
+        ("notes", "tweetId", "0x5"),
+        ("notes", "misleadingOther", "0x0"),
+        ("enrollment", "numberOfTimesEarnedOut", "0x2"),
     ],
 )
 def test_bad_value_names_file_line_column(tmp_path, kind, column, value):
@@ -373,6 +418,18 @@ def test_bad_value_names_file_line_column(tmp_path, kind, column, value):
         load(tmp_path)
     e = ei.value
     assert e.path == str(paths[kind]) and e.line == 3 and e.column == column, str(e)
+
+
+def test_text_starting_with_0x_is_not_a_hex_error(tmp_path):
+    """The hex guard re-scans a file whose field starts with 0x; text fields keep such values."""
+    paths = _small_set(tmp_path)
+    _corrupt(paths["notes"], 3, "summary", "0xAB12 is the wallet")
+    _corrupt(paths["notes"], 2, "believable", "0x1")
+    ds = load(tmp_path)
+    notes = ds.restore_ids(ds.notes)
+    assert notes[S.SUMMARY].tolist()[1] == "0xAB12 is the wallet"
+    assert notes["believable"].astype(object).tolist()[0] == "0x1"
+    assert notes[S.TWEET_ID].tolist() == [5, 5, 5]
 
 
 def test_truncated_row(tmp_path):

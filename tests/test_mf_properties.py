@@ -24,12 +24,22 @@ def small():
     return planted(n_notes=200, n_raters=300, n_ratings=9000, seed=1)
 
 
+#: cnlab's objective and the independent float64 helper below evaluate the same float32 parameters
+#: in float64, differing only in summation order: a few ulps of float64, far below this.
+OBJECTIVE_CROSS_CHECK_REL = 1e-12
+#: A sign flip changes no term of the float64 objective (products and squares are exact under
+#: negation), so only summation order could differ: float64 round-off.
+SIGN_FLIP_REL = 1e-12
+
+
 def _objective(cfg, df, p):
-    """Independent float64 evaluation of the official loss for parameter arrays in dict p."""
+    """Independent float64 evaluation of the official loss (k = 1, spec 01 §6 mode A) for the
+    parameter arrays in dict p: a cross-check of cnlab's own objective, not the thing tested."""
     n_codes, notes = pd.factorize(df.noteId)
     u_codes, raters = pd.factorize(df.raterParticipantId)
+    p = {k: np.asarray(v, dtype=np.float64) for k, v in p.items()}
     pred = p["mu"] + p["ni"][n_codes] + p["ri"][u_codes] + p["nf"][n_codes] * p["rf"][u_codes]
-    return (
+    return float(
         np.mean((pred - df.helpfulNum.to_numpy(np.float64)) ** 2)
         + cfg.note_factor_lambda * np.mean(p["nf"] ** 2) + cfg.note_intercept_lambda * np.mean(p["ni"] ** 2)
         + cfg.diamond_lambda * np.mean(np.abs(p["nf"] * p["ni"]))
@@ -38,16 +48,59 @@ def _objective(cfg, df, p):
     )
 
 
+def _cnlab_objective(cfg, df, p):
+    """cnlab's own loss (cnlab.mf._common.objective, what the optimiser minimises) on dict p."""
+    from cnlab.mf._common import Params, objective, prepare
+
+    data = prepare(df, "helpfulNum")
+    params = Params(np.asarray(p["ni"], np.float32), np.asarray(p["nf"], np.float32).reshape(data.M, -1),
+                    np.asarray(p["ri"], np.float32), np.asarray(p["rf"], np.float32).reshape(data.U, -1),
+                    np.float32(p["mu"]))
+    return objective(data, params, cfg)
+
+
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 10_000), diamond=st.sampled_from([0.0, 0.75]))
 def test_loss_invariant_under_factor_sign_flip(seed, diamond):
     rng = np.random.default_rng(seed)
     df, _ = planted(n_notes=20, n_raters=30, n_ratings=200, seed=seed)
     M, U = df.noteId.nunique(), df.raterParticipantId.nunique()
-    p = dict(ni=rng.normal(size=M), nf=rng.normal(size=M), ri=rng.normal(size=U), rf=rng.normal(size=U), mu=rng.normal())
+    f32 = lambda a: np.asarray(a, np.float32)  # noqa: E731  (cnlab's parameters are float32)
+    p = dict(ni=f32(rng.normal(size=M)), nf=f32(rng.normal(size=M)), ri=f32(rng.normal(size=U)),
+             rf=f32(rng.normal(size=U)), mu=np.float32(rng.normal()))
     q = dict(p, nf=-p["nf"], rf=-p["rf"])
     cfg = MFConfig(diamond_lambda=diamond)
-    assert _objective(cfg, df, p) == pytest.approx(_objective(cfg, df, q), rel=1e-12)
+    got_p, got_q = _cnlab_objective(cfg, df, p), _cnlab_objective(cfg, df, q)
+    assert got_p == pytest.approx(got_q, rel=SIGN_FLIP_REL)
+    # cnlab's loss is the official loss: the independent evaluation agrees
+    assert got_p == pytest.approx(_objective(cfg, df, p), rel=OBJECTIVE_CROSS_CHECK_REL)
+    # a flip of the factors *without* the rater side changes the loss (the test can fail)
+    assert _cnlab_objective(cfg, df, dict(p, nf=-p["nf"])) != pytest.approx(got_p, rel=SIGN_FLIP_REL)
+
+
+def test_fitted_result_objective_invariant_under_sign_flip(small):
+    """MFResult.objective (cnlab's loss of a fitted result) is unchanged when every note and rater
+    factor is negated, and agrees with the independent helper."""
+    import dataclasses
+
+    from cnlab.mf import fit
+
+    df, _ = small
+    r = fit(df, seed=0)
+    notes, raters = r.note_params.copy(), r.rater_params.copy()
+    notes["internalNoteFactor1"] = -notes["internalNoteFactor1"]
+    raters["internalRaterFactor1"] = -raters["internalRaterFactor1"]
+    flipped = dataclasses.replace(r, note_params=notes, rater_params=raters)
+    assert r.objective(df) == pytest.approx(flipped.objective(df), rel=SIGN_FLIP_REL)
+    half = dataclasses.replace(r, note_params=notes)  # notes only: the fit is no longer optimal
+    assert half.objective(df) > r.objective(df)
+    p = dict(ni=r.note_params.internalNoteIntercept.to_numpy(), nf=r.note_params.internalNoteFactor1.to_numpy(),
+             ri=r.rater_params.internalRaterIntercept.to_numpy(),
+             rf=r.rater_params.internalRaterFactor1.to_numpy(), mu=r.global_intercept)
+    # note/rater tables are in first-appearance order, as the helper's factorize
+    assert r.note_params.noteId.tolist() == pd.unique(df.noteId).tolist()
+    assert r.rater_params.raterParticipantId.tolist() == pd.unique(df.raterParticipantId).tolist()
+    assert r.objective(df) == pytest.approx(_objective(CORE_MF, df, p), rel=OBJECTIVE_CROSS_CHECK_REL)
 
 
 def test_flip_convention_majority_negative(small):

@@ -68,7 +68,7 @@ def _grid(n_notes=12, n_raters=12, positive=lambda n, u: False):
     (lambda n, u: True, "posRate 1"),
 ])
 def test_pos_rate_guard_gives_all_nan(positive, reason, monkeypatch):
-    monkeypatch.setattr(cnlab.mf, "fit", lambda *a, **k: pytest.fail("MF must not run"), raising=False)
+    monkeypatch.setattr(cnlab.mf, "fit", lambda *a, **k: pytest.fail("MF must not run"))
     r = _grid(positive=positive)
     res = tc.train_tag_model_detailed(r, note_init=None, rater_init=None)
     assert res.skipped_reason == reason
@@ -79,7 +79,7 @@ def test_pos_rate_guard_gives_all_nan(positive, reason, monkeypatch):
 
 
 def test_guard_when_filtering_leaves_nothing(monkeypatch):
-    monkeypatch.setattr(cnlab.mf, "fit", lambda *a, **k: pytest.fail("MF must not run"), raising=False)
+    monkeypatch.setattr(cnlab.mf, "fit", lambda *a, **k: pytest.fail("MF must not run"))
     r = _grid(n_notes=3, n_raters=4, positive=lambda n, u: u == 0)  # raters have < 10 ratings
     out = tc.train_tag_model(r, note_init=None, rater_init=None)
     assert list(out.columns) == ["noteId", "harassmentNoteIntercept", "harassmentNoteFactor1"]
@@ -114,7 +114,7 @@ def test_mf_call_uses_pos_weight_lr_and_doubled_first_round_init(monkeypatch):
         seen.update(kwargs, config=config, ratings=ratings)
         return FakeResult(ratings)
 
-    monkeypatch.setattr(cnlab.mf, "fit", fake_fit, raising=False)
+    monkeypatch.setattr(cnlab.mf, "fit", fake_fit)
     r = _grid(positive=lambda n, u: n == 0 and u < 3)  # 3 positives of 144
     note_init = pd.DataFrame({"noteId": range(12), "internalNoteIntercept": 0.4, "internalNoteFactor1": 0.3})
     rater_init = pd.DataFrame({"raterParticipantId": range(12), "internalRaterIntercept": -0.2,
@@ -136,22 +136,13 @@ def test_mf_call_uses_pos_weight_lr_and_doubled_first_round_init(monkeypatch):
 
 
 # ---------------------------------------------------------------------------
-# Tier 2: planted abusive notes (needs the MF engine)
+# Tier 2: planted abusive notes (runs the MF engine)
 # ---------------------------------------------------------------------------
-def _engine_available():
-    try:
-        from cnlab.mf import fit  # noqa: F401
-    except Exception:  # pragma: no cover - engine not written yet
-        return False
-    return True
-
-
 #: Measured on this planted set: Spearman 0.498 (its ceiling is ≈0.51), AUC 0.923.
 PLANTED_MIN_SPEARMAN = 0.35
 PLANTED_MIN_AUC = 0.85
 
 
-@pytest.mark.skipif(not _engine_available(), reason="cnlab.mf.fit (MF engine) not available")
 def test_planted_abusive_notes_get_high_intercepts():
     rng = np.random.default_rng(5)
     n_notes, n_raters = 60, 40
@@ -187,3 +178,55 @@ def test_planted_abusive_notes_get_high_intercepts():
     assert auc > PLANTED_MIN_AUC, auc
     assert math.isfinite(res.global_intercept)
     assert "posRate" in res.summary()
+
+
+# ---------------------------------------------------------------------------
+# Tier 3: the harassment model of MFCoreScorer's prescoring vs the official run
+# ---------------------------------------------------------------------------
+#: cnlab's own Core prescoring from the raw files (seed 42, the official seed): the tag model is
+#: fitted on cnlab's helpful-rater ratings and initialised from cnlab's round-1 MF, whose Xavier
+#: init cannot reproduce torch's stream (fixture README), so values differ by that much. Observed
+#: over the 864 notes with a value, max |Δ| intercept 0.061 / factor 0.054 at seed 42 and up to
+#: 0.14 / 0.34 at seeds 0 and 7 (intercepts span −1.7…3.9 logits); mean |Δ| ≤ 0.0044 / 0.0062;
+#: Pearson ≥ 0.99990 / 0.99990 at every seed.
+HARASSMENT_INTERCEPT_MAX_ATOL = 0.25
+HARASSMENT_FACTOR_MAX_ATOL = 0.5
+HARASSMENT_MAX_MEAN_ABS_DIFF = 0.02
+HARASSMENT_MIN_PEARSON = 0.9995
+#: The rater penalty applies to helpful ratings on notes with harassmentNoteIntercept ≥ 2.0
+#: (spec 03 §3 / 06 §C); every note must be on the official side of it unless it is closer to 2.0
+#: than HARASSMENT_INTERCEPT_MAX_ATOL (observed: 8 / 8 notes above at every seed, none near).
+HARASSMENT_PENALTY_THRESHOLD = 2.0
+
+
+@pytest.mark.parity
+@pytest.mark.slow
+def test_harassment_outputs_match_official_prescoring(core_full_run, small_dir):
+    """harassmentNoteIntercept / harassmentNoteFactor1 of MFCoreScorer's prescoring note output
+    (cnlab.scorers.tag_consensus inside cnlab's prescoring) vs prescoring_note_model_output.parquet."""
+    official = pd.read_parquet(small_dir / "official-all" / "prescoring" / "prescoring_note_model_output.parquet")
+    official = official[official["scorerName"] == "MFCoreScorer"]
+    ours, _, _ = core_full_run.prescoring.for_scorer("MFCoreScorer")
+    cols = ["harassmentNoteIntercept", "harassmentNoteFactor1"]
+    m = official[["noteId", *cols]].merge(ours[["noteId", *cols]], on="noteId", how="outer",
+                                          suffixes=("_off", "_cn"), indicator=True)
+    assert (m["_merge"] == "both").all(), "different note sets"
+    for c in cols:
+        # the same notes get a value (the tag model's own rating filter, spec 06 §C.2)
+        assert (m[f"{c}_off"].isna() == m[f"{c}_cn"].isna()).all(), c
+    both = m.dropna(subset=[f"{c}_off" for c in cols])
+    assert len(both) > 500
+    for c, max_atol in zip(cols, (HARASSMENT_INTERCEPT_MAX_ATOL, HARASSMENT_FACTOR_MAX_ATOL)):
+        a, b = both[f"{c}_off"].astype(np.float64), both[f"{c}_cn"].astype(np.float64)
+        d = (a - b).abs()
+        pearson = np.corrcoef(a, b)[0, 1]
+        print(f"\n{c}: n={len(d)} max|d|={d.max():.4f} mean|d|={d.mean():.5f} pearson={pearson:.6f}")
+        assert d.max() <= max_atol, c
+        assert d.mean() <= HARASSMENT_MAX_MEAN_ABS_DIFF, c
+        assert pearson >= HARASSMENT_MIN_PEARSON, c
+    a = both["harassmentNoteIntercept_off"].astype(np.float64)
+    b = both["harassmentNoteIntercept_cn"].astype(np.float64)
+    above_off, above_cn = a >= HARASSMENT_PENALTY_THRESHOLD, b >= HARASSMENT_PENALTY_THRESHOLD
+    assert above_off.any(), "the fixture has notes above the penalty threshold"
+    near = (a - HARASSMENT_PENALTY_THRESHOLD).abs() <= HARASSMENT_INTERCEPT_MAX_ATOL
+    assert ((above_off == above_cn) | near).all()

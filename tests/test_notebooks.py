@@ -13,11 +13,10 @@ import os
 import time
 from pathlib import Path
 
+import ipykernel  # noqa: F401  (declared dev dependencies: a missing one is an error, not a skip)
+import jupytext
+import nbclient
 import pytest
-
-jupytext = pytest.importorskip("jupytext")
-nbclient = pytest.importorskip("nbclient")
-pytest.importorskip("ipykernel")
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = REPO / "notebooks"

@@ -67,11 +67,57 @@ def test_row_counts_match_official_log(run_all):
     assert len(cnt) == 26  # 25 MF scorers with final scoring + ReputationScorer (official_mf runs it)
     assert cnt["equal"].all(), cnt[~cnt["equal"]].to_string()
     rows = {n: len(f.scored_notes) for n, f in res.final.items()}
-    assert (rows["MFCoreWithTopicsScorer"], rows["MFCoreScorer"], rows["MFExpansionScorer"],
-            rows["MFExpansionPlusScorer"], rows["MFGroupScorer_13"], rows["MFGroupScorer_14"],
-            rows["MFGroupScorer_18"], rows["MFMultiGroupScorer_1"]) == (1892, 1282, 1989, 2000, 7, 31, 3, 3)
+    # "Final noteScores length" of each scorer in log_final.txt.gz (ExpansionPlus logs none: it
+    # keeps every note, so its rows are the 2,000 notes of the status history)
+    logged = pa.official_log_counts()
+    for name in ("MFCoreWithTopicsScorer", "MFCoreScorer", "MFExpansionScorer", "MFGroupScorer_13",
+                 "MFGroupScorer_14", "MFGroupScorer_18", "MFMultiGroupScorer_1"):
+        assert rows[name] == logged[name]["rows_after_postprocess"], name
+    assert rows["MFExpansionPlusScorer"] == len(res.preprocessed.status_history)
     assert rows["MFGroupScorer_33"] == 0  # no prescoring rows officially (empty scope)
     assert "MFGroupScorer_15" not in res.final and "MFTopicScorer_InDimensionTwo" not in res.final
+
+
+def test_compare_counts_missing_official_figure_is_a_mismatch(monkeypatch):
+    """bench/parity_all.compare_counts on hand-made inputs: a figure missing from the official log
+    fails unless its absence is documented; a scorer the log reports absent must be empty in cnlab."""
+    from types import SimpleNamespace as NS
+
+    pa = bench_module("parity_all")
+
+    def final(family="core", capture=0.5, groups=(1,), rows=3, subfits=True):
+        calls = {k: NS(counts={"final_round_ratings": n}) for k, n in
+                 (("NoHighVol", 10), ("NoCorrelated", 11), ("PopulationSampled", 2), ("main", 12)) if subfits or k == "main"}
+        counts = {"scoped": 20, **({"NoHighVol": 19, "NoCorrelated": 18, "PopulationSampled": 5} if subfits else {})}
+        return NS(scorer=NS(family=family, capture_threshold=capture, included_groups=groups),
+                  slice_counts=counts, calls=calls, scored_notes=[0] * rows)
+
+    full = {"scoped": 20, "NoHighVol": 19, "NoCorrelated": 18, "PopulationSampled": 5,
+            "calls": [10, 11, 2, 12], "rows_after_postprocess": 3}
+    no_post = {k: v for k, v in full.items() if k != "rows_after_postprocess"}
+    no_sub = {k: v for k, v in full.items() if k not in ("NoHighVol", "NoCorrelated", "PopulationSampled")}
+    log = {"A": full, "B": no_post, "C": no_post, "D": {k: v for k, v in full.items() if k != "scoped"},
+           "E": {"calls": [], "empty": True}, "F": {"calls": [], "empty": True},
+           "G": dict(no_sub, calls=[]), "H": dict(no_sub, calls=[12])}  # reputation: no diligence call
+    monkeypatch.setattr(pa, "official_log_counts", lambda path=None: log)
+    res = NS(final={
+        "A": final(),                          # every figure present and equal
+        "B": final(capture=None),              # no capture filter: documented absence
+        "C": final(),                          # has a capture filter, yet the log lacks the rows
+        "D": final(),                          # the log lacks "scoped": never excused
+        "E": final(rows=0, subfits=False),     # reported absent, and cnlab is empty too …
+        "F": final(),                          # … but here cnlab fitted and output notes
+        "G": final(family="reputation", subfits=False),  # no sub-fits (ReputationScorer)
+        "H": final(subfits=False),             # a non-reputation scorer without sub-fit lines
+        "Z": final(),                          # not in the official log at all
+    })
+    res.final["E"].calls = {}
+    res.final["G"].calls = {"main": NS(counts={"final_round_ratings": 12})}
+    res.final["H"].calls = {"main": NS(counts={"final_round_ratings": 12})}
+    cnt = pa.compare_counts(res).set_index("scorer")
+    assert cnt["equal"].to_dict() == {"A": True, "B": True, "C": False, "D": False, "E": True, "F": False,
+                                      "G": True, "H": False, "Z": False}
+    assert "no capture filter" in cnt.loc["B", "excused"] and "no sub-fits" in cnt.loc["G", "excused"]
 
 
 def test_every_scorer_status_and_parameters(per_scorer):
@@ -183,7 +229,8 @@ def test_reputation_scorer_and_rescoring_columns(run_all, small_dir):
     from cnlab.scoring.rescoring import rescoring_active_rules
 
     _, res = run_all
-    assert "ReputationScorer" in res.final and len(res.final["ReputationScorer"].scored_notes) == 1892
+    logged = _bench(small_dir).official_log_counts()["ReputationScorer"]["rows_after_postprocess"]
+    assert "ReputationScorer" in res.final and len(res.final["ReputationScorer"].scored_notes) == logged
     off = pd.read_csv(small_dir / "official-all" / "scored_notes.tsv.gz", sep="\t",
                       usecols=["noteId", "coverageNoteIntercept", "coverageNoteFactor1", "coverageRatingStatus"])
     m = off.merge(res.outputs()["scored_notes"], on="noteId", suffixes=("_o", "_c"))
@@ -195,6 +242,13 @@ def test_reputation_scorer_and_rescoring_columns(run_all, small_dir):
     rules = m["rescoringActiveRules"].to_numpy()
     expected = rescoring_active_rules(m["noteId"], res.preprocessed.status_history, now=res.epoch_millis)
     assert (rules == expected.to_numpy()).all()
-    assert pd.Series(rules).value_counts().to_dict() == {
-        "ALL_NOTES": 1322, "ALL_NOTES,NOTES_CREATED_SOMEWHAT_RECENTLY": 678}
+    # the counts, derived independently from the input status history (spec 04 §10.2 read
+    # literally: tests/_rescoring_oracle.py) at the run's "now" = epoch_pass2
+    from _rescoring_oracle import expected_rescoring_rules
+
+    assert res.epoch_millis == int((small_dir / "epoch_pass2").read_text().strip())
+    nsh = pd.read_csv(small_dir / "pass2_status.tsv.gz", sep="\t")
+    derived = expected_rescoring_rules(m["noteId"], nsh, res.epoch_millis)
+    assert (rules == np.array(derived)).all()
+    assert pd.Series(rules).value_counts().to_dict() == pd.Series(derived).value_counts().to_dict()
     assert np.isfinite(res.outputs()["helpfulness_scores"]["raterHelpfulnessReputation"].dropna()).all()

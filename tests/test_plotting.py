@@ -418,15 +418,101 @@ def test_figures_on_official_outputs(small_dir, tmp_path):
     counts = {c.get_label().split(" (")[0]: len(c.get_offsets()) for c in ax.collections
               if isinstance(c, PathCollection)}
     assert counts["CRH"] == int((sn["coreRatingStatus"] == CRH).sum())
-    P.rater_factor_intercept(hs, ax=axes[0, 1])
-    P.helpfulness_distributions(hs, ax=axes[0, 2])
-    P.pseudo_rater_intervals(sn, ax=axes[1, 0])
+    _check_rater_factor_intercept(P.rater_factor_intercept(hs, ax=axes[0, 1]), hs)
+    _check_helpfulness_distributions(P.helpfulness_distributions(hs, ax=axes[0, 2]), hs)
+    _check_pseudo_rater_intervals(P.pseudo_rater_intervals(sn, ax=axes[1, 0]), sn)
     rf = P.rule_flow(sn["coreActiveRules"], ax=axes[1, 1])
     n_general_crh = int(sn["coreActiveRules"].fillna("").str.contains("GeneralCRH (v1.0)", regex=False).sum())
     assert rf.patches[1].get_width() == n_general_crh
-    P.tag_thresholds(meta["metaScorerOutput"]["MFCoreScorer"]["tagFilteringThresholds"], ax=axes[1, 2])
+    thresholds = meta["metaScorerOutput"]["MFCoreScorer"]["tagFilteringThresholds"]
+    _check_tag_thresholds(P.tag_thresholds(thresholds, ax=axes[1, 2]), thresholds)
     P.savefig(fig, "official", directory=tmp_path)
     plt.close(fig)
+
+
+def _legend_labels(ax) -> list[str]:
+    leg = ax.get_legend()
+    assert leg is not None
+    return [t.get_text() for t in leg.get_texts()]
+
+
+def _check_rater_factor_intercept(ax, hs):
+    """One scatter per aboveHelpfulnessThreshold value (True / False / NaN = not scored), each
+    with as many points as helpfulness_scores rows of that value with both core parameters."""
+    has = hs["coreRaterIntercept"].notna() & hs["coreRaterFactor1"].notna()
+    kept = hs.loc[has, "aboveHelpfulnessThreshold"]
+    expected = {"True": int((kept == True).sum()), "False": int((kept == False).sum()),  # noqa: E712
+                "NaN": int(kept.isna().sum())}
+    expected = {k: v for k, v in expected.items() if v}
+    assert sum(expected.values()) == int(has.sum())  # the column holds only True / False / NaN
+    scatters = [c for c in ax.collections if isinstance(c, PathCollection)]
+    got = {c.get_label().split("=")[1].split(" (")[0]: len(c.get_offsets()) for c in scatters}
+    assert got == expected
+    assert _n_points(ax) == int(has.sum())
+    assert sorted(_legend_labels(ax)) == sorted(f"aboveHelpfulnessThreshold={k} ({v})" for k, v in expected.items())
+    # points are (factor, intercept) of those rows
+    pts = np.concatenate([c.get_offsets() for c in scatters])
+    want = hs.loc[has, ["coreRaterFactor1", "coreRaterIntercept"]].to_numpy(dtype=float)
+    np.testing.assert_array_equal(np.sort(pts[:, 0]), np.sort(want[:, 0]))
+    np.testing.assert_array_equal(np.sort(pts[:, 1]), np.sort(want[:, 1]))
+    assert ax.get_xlabel() == "rater factor (coreRaterFactor1)"
+    assert ax.get_ylabel() == "rater intercept (coreRaterIntercept)"
+    assert "zero-factor" in _gids(ax)
+
+
+def _check_helpfulness_distributions(ax, hs):
+    """Stacked histogram of raterAgreeRatio: kept (aboveHelpfulnessThreshold) and removed bars hold
+    the non-NaN rows of each; the cut-off line sits at minRaterAgreeRatio = 0.66 (spec 03 §3.3)."""
+    v = hs["raterAgreeRatio"]
+    kept = hs["aboveHelpfulnessThreshold"] == True  # noqa: E712  (NaN = not kept)
+    n_kept, n_removed = int((v.notna() & kept).sum()), int((v.notna() & ~kept).sum())
+    assert len(ax.containers) == 2
+    heights = [sum(bar.get_height() for bar in c) for c in ax.containers]
+    assert heights == [n_kept, n_removed]
+    assert _legend_labels(ax) == [f"kept ({n_kept})", f"removed ({n_removed})"]
+    (line,) = [ln for ln in ax.get_lines() if ln.get_gid() == "threshold"]
+    assert list(line.get_xdata()) == [0.66, 0.66]
+    assert ax.get_xlabel() == "raterAgreeRatio" and ax.get_ylabel() == "contributors"
+    assert f"NaN={int(v.isna().sum())}" in ax.get_title()
+
+
+def _check_pseudo_rater_intervals(ax, sn):
+    """One point and one [min, max] segment per shown note; the shown notes (at most max_notes =
+    400, evenly spaced in intercept rank) are rows of scored_notes with all three core columns,
+    sorted by intercept, from the lowest to the highest."""
+    cols = ["coreNoteIntercept", "coreNoteInterceptMin", "coreNoteInterceptMax"]
+    ok = sn[cols].notna().all(axis=1)
+    n_ok = int(ok.sum())
+    n_shown = min(400, n_ok)
+    (points,) = [c for c in ax.collections if isinstance(c, PathCollection)]
+    (segments,) = [c for c in ax.collections if isinstance(c, LineCollection)]
+    y = points.get_offsets()[:, 1]
+    assert len(y) == n_shown and len(segments.get_segments()) == n_shown
+    assert np.all(np.diff(y) >= 0)
+    assert y[0] == sn.loc[ok, "coreNoteIntercept"].min() and y[-1] == sn.loc[ok, "coreNoteIntercept"].max()
+    rows = {tuple(r) for r in sn.loc[ok, cols].to_numpy(dtype=float)}
+    for yi, seg in zip(y, segments.get_segments()):
+        assert (yi, seg[0, 1], seg[1, 1]) in rows
+    shown_statuses = set()
+    for yi, seg in zip(y, segments.get_segments()):
+        m = ok & (sn["coreNoteIntercept"] == yi) & (sn["coreNoteInterceptMin"] == seg[0, 1])
+        shown_statuses |= set(sn.loc[m, "coreRatingStatus"])
+    labels = _legend_labels(ax)
+    assert set(labels) == {P.STATUS_SHORT[s] for s in shown_statuses} | {"CRH 0.4", "UcbCRNH: max < -0.04"}
+    gids = {ln.get_gid(): ln.get_ydata()[0] for ln in ax.get_lines()}
+    assert gids == {"crh-threshold": 0.40, "ucb-threshold": -0.04}  # spec 03 §4: GeneralCRH, UcbCRNH
+    assert ax.get_xlabel() == f"notes, sorted by intercept ({n_shown} of {n_ok} shown)"
+    assert ax.get_ylabel() == "coreNoteIntercept with [min, max]"
+
+
+def _check_tag_thresholds(ax, thresholds):
+    """One bar per tag of prescoring_meta's tagFilteringThresholds, its width that threshold."""
+    assert len(ax.patches) == len(thresholds)
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    widths = {lab: bar.get_width() for lab, bar in zip(labels, ax.patches)}
+    assert widths == {k[: -len("AdjustedRatio")].replace("notHelpful", ""): v for k, v in thresholds.items()}
+    assert ax.get_xlabel() == "threshold on <tag>AdjustedRatio"
+    assert ax.get_legend() is None  # no ratios given: nothing to mark
 
 
 def test_docstring_examples_run():

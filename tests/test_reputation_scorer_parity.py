@@ -28,9 +28,15 @@ FINAL_ATOL = 1e-4
 #: (sign-aligned) 3.6e-3; μ within 8e-5. 0.01 leaves room for other seeds (0, 1, 2, 7: ≤ 4.6e-3).
 PRESCORING_ATOL = 0.01
 GLOBAL_ATOL = 1e-3
-#: Final scoring from cnlab's prescoring: observed max |Δ| intercept 6.2e-4, factor 1.6e-3;
-#: statuses 2000/2000. A note closer than this to 0.28 may legitimately change status.
+#: Final scoring from cnlab's prescoring: observed max |Δ| intercept 6.2e-4, factor 1.6e-3
+#: (seeds 0, 7: ≤ 7.5e-4 / 1.7e-3); 0.01 leaves room for other seeds and thread counts.
 FULL_FINAL_ATOL = 0.01
+#: Statuses of that run: observed 2000/2000 at seeds 42, 0 and 7 (max |Δ| intercept 6.2e-4,
+#: 7.5e-4, 7.0e-4). Only a note whose official coverageNoteIntercept is within this margin of the
+#: 0.28 threshold is close enough for that noise to flip it (2 of the fixture's notes, the closest
+#: 4.9e-4 away); every other note must keep its official status.
+FULL_STATUS_FLIP_MARGIN = 1e-3
+COVERAGE_CRH_THRESHOLD = 0.28  # spec 06 §D.7: coverageRatingStatus = CRH if intercept > 0.28
 #: The reputation MF is symmetric under (e_n, e_u) → (−e_n, −e_u); which mirror image a fit ends
 #: in depends on the random bias init (seeds 0, 1, 2, 42 end mirrored w.r.t. the official run, seed 7
 #: does not), so factors are compared up to sign.
@@ -51,12 +57,15 @@ def inputs(small_dir):
     return pr, ds, pre, off
 
 
-def test_final_from_official_prescoring(inputs):
+def test_final_from_official_prescoring(inputs, small_dir):
     pr, ds, pre, off = inputs
     fo = pr.run_final(ds, pre, off)
     cmp = pr.compare_scored_notes(fo)
     assert cmp["status_agree"] == cmp["notes"] == 2000
-    assert cmp["rows_cn"] == 1892 and cmp["valued_off"] == cmp["valued_cn"] == 1726
+    # rows: "Final noteScores length" of the ReputationScorer in log_final.txt.gz
+    logged = bench_module("parity_all").official_log_counts(small_dir / "official-all" / "log_final.txt.gz")
+    assert cmp["rows_cn"] == logged["ReputationScorer"]["rows_after_postprocess"]
+    assert cmp["valued_off"] == cmp["valued_cn"]
     for col in ("intercept", "factor"):
         assert cmp[col]["nan_mismatch"] == 0 and cmp[col]["max"] <= FINAL_ATOL, (col, cmp[col])
     log = pr.official_log("score_final")
@@ -79,7 +88,7 @@ def test_final_from_official_prescoring(inputs):
     assert hs["n"] == 773 and hs["nan_mismatch"] == 0 and hs["max"] <= FINAL_ATOL
 
 
-def test_prescoring_and_final_from_raw_files(inputs):
+def test_prescoring_and_final_from_raw_files(inputs, small_dir):
     pr, ds, pre, off = inputs
     pre_r, fin_r = pr.cnlab_pss_ratings(pre)
     po = pr.run_prescoring(ds, pre, seed=42, ratings=pre_r)
@@ -110,5 +119,11 @@ def test_prescoring_and_final_from_raw_files(inputs):
     assert sn["valued_off"] == sn["valued_cn"] == 1726
     assert sn["intercept"]["max"] <= FULL_FINAL_ATOL and sn["factor"]["max"] <= FULL_FINAL_ATOL
     bad = sn["disagreements"]
-    assert ((bad["coverageNoteIntercept_off"] - 0.28).abs() <= FULL_FINAL_ATOL).all(), bad
-    assert sn["status_agree"] >= 1995
+    assert ((bad["coverageNoteIntercept_off"] - COVERAGE_CRH_THRESHOLD).abs() <= FULL_STATUS_FLIP_MARGIN).all(), bad
+    import pandas as pd
+
+    off_sn = pd.read_csv(small_dir / "official-all" / "scored_notes.tsv.gz", sep="\t",
+                         usecols=["coverageNoteIntercept"])
+    n_flippable = int(((off_sn["coverageNoteIntercept"] - COVERAGE_CRH_THRESHOLD).abs()
+                       <= FULL_STATUS_FLIP_MARGIN).sum())
+    assert sn["status_agree"] >= sn["notes"] - n_flippable

@@ -179,6 +179,59 @@ def resolve_header(src: Source, kind: str, report: ReportBuilder) -> Header | No
 # ---------------------------------------------------------------------------
 # fast path
 # ---------------------------------------------------------------------------
+class _HexTokenScan:
+    """Pass-through binary reader that notes whether a field may start with ``0x`` / ``0X``.
+
+    pyarrow's integer parser accepts hexadecimal tokens (``0x1F`` -> 31,
+    ``0xFFFFFFFFFFFFFFFF`` -> -1) where the official reader (pandas) raises; a hex token
+    in an integer column would otherwise load silently as a different number.  When the
+    stream holds such a field start, :func:`read_arrow` re-scans the file with the strict
+    decimal check of :func:`locate_problem`, which names line and column (a ``0x`` that
+    starts a text field, e.g. a summary, only costs that re-scan).
+    """
+
+    _FIELD_START = frozenset(b'\t\n\r"')
+    _HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
+
+    def __init__(self, raw):
+        self._raw = raw
+        self._tail = b""
+        self.seen = False
+
+    @classmethod
+    def _hex_field(cls, buf: bytes, at_start: bool) -> bool:
+        """Whether ``buf`` holds ``0x``/``0X`` + a hex digit at a field start (possibly after
+        spaces).  The start of ``buf`` counts as a field start only when ``at_start``."""
+        for needle in (b"0x", b"0X"):
+            i = buf.find(needle)
+            while i >= 0:
+                j = i
+                while j > 0 and buf[j - 1] == 0x20:
+                    j -= 1
+                starts = (j == 0 and at_start) or (j > 0 and buf[j - 1] in cls._FIELD_START)
+                if starts and (i + 2 >= len(buf) or buf[i + 2] in cls._HEX_DIGITS):
+                    return True
+                i = buf.find(needle, i + 1)
+        return False
+
+    def read(self, n=-1):
+        data = self._raw.read(n)
+        if data and not self.seen:
+            # a one-byte membership test is memchr-fast: the search runs only when an x is present
+            if ((b"x" in data or b"X" in data) and self._hex_field(data, at_start=not self._tail)) \
+                    or self._hex_field(self._tail + data[:16], at_start=False):
+                self.seen = True
+            self._tail = data[-16:]
+        return data
+
+    def close(self):
+        self._raw.close()
+
+    @property
+    def closed(self):
+        return getattr(self._raw, "closed", False)
+
+
 def arrow_type(col: L.Col) -> pa.DataType:
     if col.kind == L.INT64:
         return pa.int64()
@@ -222,21 +275,28 @@ def read_arrow(
         quoted_strings_can_be_null=True,
     )
     errors = (pa.ArrowInvalid, pa.ArrowException, OSError, EOFError, zipfile.BadZipFile)
+    scan = _HexTokenScan(src.open_binary())
     try:
         try:
             # quoted newlines force pyarrow to parse serially: try without first
             fast = pacsv.ParseOptions(delimiter="\t", quote_char='"', double_quote=True,
                                       newlines_in_values=False, ignore_empty_lines=True)
-            table = pacsv.read_csv(src.open_binary(), read_opts, fast, conv_opts)
+            table = pacsv.read_csv(pa.PythonFile(scan, mode="r"), read_opts, fast, conv_opts)
         except errors:
             if not newlines_in_values:
                 raise
-            table = pacsv.read_csv(src.open_binary(), read_opts, parse_opts, conv_opts)
+            scan = _HexTokenScan(src.open_binary())
+            table = pacsv.read_csv(pa.PythonFile(scan, mode="r"), read_opts, parse_opts, conv_opts)
     except errors as e:
         problem = locate_problem(src, kind, header, include)
         if problem is not None:
             raise problem from None
         raise CnlabInputError(f"cannot parse ({e})", path=src.label) from None
+    if scan.seen and any(layout[c].kind in _INT_RANGE for c in include):
+        # pyarrow read a hex token as an integer: find it with the strict decimal check
+        problem = locate_problem(src, kind, header, include)
+        if problem is not None:
+            raise problem from None
     validate_table(src, kind, header, table, include)
     return table
 
