@@ -12,7 +12,8 @@ import gzip
 import pytest
 
 import parity_contract as C
-from cnlab.lab import parity, schema
+from cnlab import schema
+from cnlab.lab import parity
 
 pytestmark = pytest.mark.parity
 

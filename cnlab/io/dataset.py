@@ -55,7 +55,7 @@ class LoadReport:
 
 @dataclass(frozen=True)
 class Dataset:
-    """The four public input tables, typed and compact (see ``docs/ARCHITECTURE.md``).
+    """The four public input tables, typed and compact (see ``docs/architecture.md``).
 
     Participant ids are ``int32`` codes into :attr:`participants` (sorted
     lexicographically, spec 04 §3; missing -> -1).  Rating tags are bit-packed

@@ -76,6 +76,10 @@ class ScoringConfig:
         ``"none"``: no pflip label (a note in stabilization counts as "will flip", official
         semantics of a missing prediction), ``pflipProba`` / ``abovePcrhThresholdTime`` / pcrh
         aux columns empty, NSH ``abovePcrhThresholdTime`` carried over.
+    extra
+        Configs of any other registered scorer family (:data:`cnlab.scorers.base.FAMILIES`), run
+        after the built-in ones; their meta rules come with them unless their family's
+        ``meta_rules_configurable`` is true.
     """
 
     scorers: tuple[ScorerConfig, ...] = (CORE,)
@@ -90,6 +94,7 @@ class ScoringConfig:
     reputation: Any = None
     pflip: Any = "fit"
     pcrh: Any = "fit"
+    extra: tuple[Any, ...] = ()
 
     @classmethod
     def official_mf(cls, **changes: Any) -> "ScoringConfig":
@@ -120,9 +125,10 @@ class ScoringConfig:
 
     def roster(self) -> tuple[Any, ...]:
         """Every scorer config of the run in the official call order: the MF scorers, the
-        ReputationScorer, the Gaussian scorers (each run by its family, :mod:`cnlab.scorers.base`)."""
+        ReputationScorer, the Gaussian scorers, then ``extra`` (each run by its family,
+        :mod:`cnlab.scorers.base`)."""
         rep = () if self.reputation is None else (self.reputation,)
-        return (*self.scorers, *rep, *self.gaussian)
+        return (*self.scorers, *rep, *self.gaussian, *self.extra)
 
     def with_(self, **changes: Any) -> "ScoringConfig":
         """Return a copy with ``changes`` applied (``dataclasses.replace``)."""

@@ -47,7 +47,7 @@ from cnlab.pipeline.confidence import (
     predict_pflip,
 )
 from cnlab.pipeline.config import ScoringConfig
-from cnlab.scorers.base import ScoringContext, family_for
+from cnlab.scorers.base import ScoringContext, check_outputs, family_for
 from cnlab.scorers.mf_final import FinalOutput
 from cnlab.scorers.mf_prescoring import combine
 from cnlab.scorers.outputs import (
@@ -307,6 +307,7 @@ def score(
         if out is None:  # prescoring-only (MFGroupScorer_15, MFTopicScorer_InDimensionTwo)
             log.info("%s: prescoring only; final scoring skipped", sc.name)
             continue
+        check_outputs(sc, out)
         finals[sc.name] = out
         timer.records.extend(t.records)
 
@@ -331,8 +332,13 @@ def score(
     sn, aux, pflip_labels = apply_predictions(conf, sn, aux)
 
     with timer.stage("meta scoring", len(sn)) as st:
-        meta_names = list(config.enabled_meta_scorers)  # + rules 12–14/16 of the Gaussian scorers that ran
-        meta_names += [g.meta_scorer for g in config.gaussian if g.meta_scorer and g.meta_scorer not in meta_names]
+        # the MF families' rules follow enabled_meta_scorers (official --scorers); the others' rules
+        # (Gaussian: 12–14, 16) come with the scorer
+        meta_names = list(config.enabled_meta_scorers)
+        for sc in config.roster():
+            fam = family_for(sc)
+            if not fam.meta_rules_configurable:
+                meta_names += [m for m in fam.meta_scorers(sc) if m not in meta_names]
         meta = meta_score(sn, aux, nsh, epoch_millis=epoch, scorers=meta_names, pflip_labels=pflip_labels)
         st["rows_out"] = len(meta)
         st["note"] = ", ".join(f"{k}={v}" for k, v in meta["decidedBy"].value_counts().items())

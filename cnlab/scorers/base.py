@@ -60,11 +60,15 @@ class ScorerFamily(Protocol):
     phase; ``score_final`` returns a :class:`~cnlab.scorers.mf_final.FinalOutput` (scored-note,
     helpfulness and aux rows with the scorer's official column names) or ``None`` for a
     prescoring-only scorer. ``meta_scorers`` names the official ``Scorers`` enum entries whose
-    meta rules (spec 04 §11.3) this scorer enables; ``output_columns`` maps each output file to the
-    official columns the scorer fills.
+    meta rules (spec 04 §11.3) this scorer enables. When ``meta_rules_configurable`` is true those
+    rules are attached only if listed in ``ScoringConfig.enabled_meta_scorers`` (the official
+    ``--scorers`` switch: the MF families); otherwise they are attached whenever the scorer runs.
+    ``output_columns`` maps each output file to the official columns the scorer fills;
+    :func:`check_outputs` holds every final output to it.
     """
 
     config_type: type
+    meta_rules_configurable: bool
 
     def prescore(self, config: Any, ratings: pd.DataFrame, context: ScoringContext, *, timer: Any = None) -> Any:
         ...
@@ -115,3 +119,17 @@ def family_for(config: Any) -> ScorerFamily:
     raise TypeError(f"no scorer family registered for {type(config).__name__} "
                     f"(cnlab.scorers.base.FAMILIES lists {', '.join(FAMILIES)})")
 
+
+
+def check_outputs(config: Any, final_output: Any) -> None:
+    """Raise :class:`~cnlab.schema.SchemaError` when a scorer's final output lacks a column its
+    family declares (``output_columns``): a scorer never leaves an official column out silently."""
+    from cnlab.schema import SchemaError
+
+    declared = family_for(config).output_columns(config)
+    frames = {"scored_notes": final_output.scored_notes, "helpfulness_scores": final_output.helpfulness_scores,
+              "aux_note_info": final_output.aux_note_info}
+    for key, columns in declared.items():
+        missing = [c for c in columns if c not in frames[key].columns]
+        if missing:
+            raise SchemaError(f"{config.name}: final {key} lacks declared column(s) {missing}")

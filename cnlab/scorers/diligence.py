@@ -545,6 +545,8 @@ def fit_prescoring(
     seed
         Seeds the N(0, 1) draws for note factors, note biases and rater biases.
 
+    Notes
+    -----
     Rounds (fresh Adam each; posWeight 100, 100, 500):
 
     1. reputation frozen (1.0), everything else trained;
@@ -684,6 +686,8 @@ def fit_final_detailed(
         from the prescoring meta: note (rater) penalties become sums divided by
         ``numRatings / ratio``.
 
+    Notes
+    -----
     Procedure:
 
     * Phase A: note bias := round-2 note intercept, rater bias := round-2 rater

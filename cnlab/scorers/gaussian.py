@@ -906,6 +906,7 @@ class GaussianFamily:
     read their MF source scorer's prescoring rows), final scoring by :func:`gaussian_score_final`."""
 
     config_type = GaussianConfig
+    meta_rules_configurable = False
 
     def prescore(self, config: GaussianConfig, ratings: pd.DataFrame, context, *, timer: Any = None):
         return None

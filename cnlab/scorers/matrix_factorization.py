@@ -21,6 +21,7 @@ class MatrixFactorizationFamily:
     """:class:`~cnlab.scorers.base.ScorerFamily` of the MF scorers."""
 
     config_type = ScorerConfig
+    meta_rules_configurable = True
 
     def prescore(self, config: ScorerConfig, ratings: pd.DataFrame, context: ScoringContext, *,
                  timer: Any = None):

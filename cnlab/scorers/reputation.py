@@ -333,6 +333,8 @@ def fit_prescoring(
         Seeds the stable-init MF and the N(0, 1) draws of the reputation MF (independent child
         streams of ``SeedSequence(seed)``).
 
+    Notes
+    -----
     Initialisation (official ``ReputationMFModel``): note / rater biases N(0, 1); reputation 1;
     μ = 0; with the stable init, rater factors := the subset MF's rater factors (0 for raters
     outside the subset) and note factors := its note factors looked up as the official code does
@@ -409,6 +411,8 @@ def fit_final(
     global_intercepts
         Prescoring meta ``lowDiligenceGlobalIntercept`` of this scorer.
 
+    Notes
+    -----
     Init (official ``train_model_final``): note factor := ``internalNoteFactor1``, note bias :=
     round-2 intercept (both looked up per :attr:`DiligenceConfig.official_float_note_id_lookup`,
     0 if missing); rater factor := ``internalRaterFactor1``, bias := round-2 intercept,
@@ -615,6 +619,7 @@ class ReputationFamily:
     """:class:`~cnlab.scorers.base.ScorerFamily` of the ReputationScorer (no meta rule reads it)."""
 
     config_type = ReputationScorerConfig
+    meta_rules_configurable = False
 
     def prescore(self, config: ReputationScorerConfig, ratings: pd.DataFrame, context, *, timer: Any = None):
         return prescore(ratings, context.status_history, context.enrollment, config,
