@@ -24,6 +24,11 @@ Pipeline (spec 06 §A.3–§A.10)::
     threshold: decision value where the *training* FPR is closest to 0.6       §A.9
     predict: FLIP if decision > threshold; pflipProba = P(FLIP)                §A.10
 
+The feature builders (§A.3–§A.7: candidate notes, labels, cutoffs, rating sets, the raw feature
+frame) and :class:`PFlipConfig` live in :mod:`cnlab.models.pflip_features`; this module holds the
+pre-transform, the pipeline, the threshold and :class:`PFlipModel`, and re-exports every name of
+the feature module, so ``from cnlab.models.pflip import candidate_notes`` keeps working.
+
 scikit-learn builds the pipeline (the official model is a scikit-learn pipeline). Where the
 installed versions behave differently from the pinned scikit-learn 1.0.2 / numpy 1.26, replicas in
 :mod:`cnlab._compat` are used by default (each switchable in :class:`PFlipConfig`):
@@ -43,15 +48,64 @@ import dataclasses
 import inspect
 import logging
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence  # noqa: F401  (Sequence: kept in dir(pflip))
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal  # noqa: F401  (Literal: kept in dir(pflip))
 
 import numpy as np
 import pandas as pd
 from cnlab import schema as S
-from cnlab._compat.numpy126_argsort import np1_avx512_argsort
+from cnlab._compat.numpy126_argsort import np1_avx512_argsort  # noqa: F401  (re-exported)
 from cnlab._compat.sklearn102_kbins import LegacyKMeansBins
+
+# The feature builders and the config (spec 06 §A.2–§A.7). Every name this module defined before
+# they moved stays importable from it, private helpers included (tests read some of them).
+from cnlab.models.pflip_features import (  # noqa: F401  (re-exported)
+    _NSH_FIRST_NON_NMR,
+    _NSH_FIRST_NON_NMR_TS,
+    _NSH_FIRST_STAB,
+    BUCKET_COUNT_COLUMNS,
+    CRH_LABEL,
+    CUTOFF,
+    FLIP_LABEL,
+    LABEL,
+    LATENCY,
+    LEVELS,
+    LOCAL,
+    MINUTE_MILLIS,
+    NOTE_CREATION,
+    PEER_MISLEADING,
+    PEER_NON_MISLEADING,
+    PREFIXES,
+    RATER_FACTOR,
+    STATS_COLUMNS,
+    TWEET_CREATION,
+    TWITTER_EPOCH_MILLIS,
+    USER_HELPFUL_TAGS,
+    USER_HELPFULNESS,
+    USER_NOT_HELPFUL_TAGS,
+    VIEWPOINTS,
+    PFlipConfig,
+    _apply_cutoff,
+    _counts,
+    _int_ids,
+    _rating_frame,
+    _split_groups,
+    _token_lists,
+    burst_rating_stats,
+    candidate_notes,
+    label_notes,
+    note_info,
+    peer_note_counts,
+    peer_ratings,
+    quick_rating_stats,
+    rater_factors,
+    rating_set_features,
+    recent_rating_stats,
+    scoring_cutoffs,
+    training_frame,
+    tweet_creation_millis,
+)
 
 log = logging.getLogger("cnlab")
 
@@ -81,628 +135,15 @@ __all__ = [
     "build_pipeline",
 ]
 
-#: Output column of the predicted label (official ``pflip_plus_model.LABEL``).
-LABEL = "LABEL"
 #: Output column of P(FLIP) (official ``PFLIP_PROBA`` / scored-notes ``pflipProba``).
 PFLIP_PROBA = "pflipProba"
-CRH_LABEL = "CRH"
-FLIP_LABEL = "FLIP"
 
-MINUTE_MILLIS = 60_000
-#: Snowflake epoch of post ids: creation ms = (id >> 22) + this (official
-#: ``_get_timestamp_from_snowflake``).
-TWITTER_EPOCH_MILLIS = 1288834974657
-
-LOCAL, PEER_MISLEADING, PEER_NON_MISLEADING = "LOCAL", "PEER_MISLEADING", "PEER_NON_MISLEADING"
-PREFIXES: tuple[str, ...] = (LOCAL, PEER_MISLEADING, PEER_NON_MISLEADING)
-USER_HELPFULNESS = "USER_HELPFULNESS_RATINGS"
-USER_HELPFUL_TAGS = "USER_HELPFUL_TAGS"
-USER_NOT_HELPFUL_TAGS = "USER_NOT_HELPFUL_TAGS"
-RATER_FACTOR = "RATER_FACTOR"
-CUTOFF = "SCORING_CUTOFF_MTS"
-NOTE_CREATION = "noteCreationMillis"
-TWEET_CREATION = "tweetCreationMillis"
-LATENCY = "NOTE_WRITING_LATENCY"
-VIEWPOINTS: tuple[str, ...] = ("NEGATIVE", "NEUTRAL", "POSITIVE")
-LEVELS: tuple[str, ...] = (S.HELPFUL, S.SOMEWHAT_HELPFUL, S.NOT_HELPFUL)
-#: The 9 factor-sign × helpfulness-level count columns (viewpoint-major order).
-BUCKET_COUNT_COLUMNS: tuple[str, ...] = tuple(f"{v}_{lv}" for v in VIEWPOINTS for lv in LEVELS)
-#: The 7 statistics of the rater factors of HELPFUL ratings.
-STATS_COLUMNS: tuple[str, ...] = ("MAX_POS_HELPFUL", "MAX_NEG_HELPFUL", "MEAN_POS_HELPFUL",
-                                  "MEAN_NEG_HELPFUL", "STD_HELPFUL", "MAX_DIFF", "MEAN_DIFF")
 #: Peer-note count columns, in the order the pipeline consumes them.
 PEER_COUNT_COLUMNS: tuple[str, ...] = ("TOTAL_PEER_NOTES", "TOTAL_PEER_MISLEADING_NOTES",
                                        "TOTAL_PEER_NON_MISLEADING_NOTES", "TOTAL_PEER_CRH_NOTES",
                                        "TOTAL_PEER_STABILIZATION_NOTES")
 #: Tag-ratio order of the pipeline: the 13 not-helpful tags, then the 9 helpful tags (TSV order).
 RATIO_TAGS: tuple[str, ...] = (*S.NOT_HELPFUL_TAGS, *S.HELPFUL_TAGS)
-
-_NSH_FIRST_STAB = "timestampMillisOfFirstNmrDueToMinStableCrhTime"
-_NSH_FIRST_NON_NMR_TS = "timestampMillisOfFirstNonNMRStatus"
-_NSH_FIRST_NON_NMR = "firstNonNMRStatus"
-
-
-@dataclass(frozen=True)
-class PFlipConfig:
-    """Hyper-parameters of the pflip model (official ``PFlipPlusModel`` constructor defaults used by
-    ``run_prescoring``, spec 06 §A.2).
-
-    Attributes
-    ----------
-    rating_recency_cutoff_minutes
-        Assumed delay between a rating and the scoring run that sees it; training cutoffs are this
-        much before the stabilization / CRH time (official ``ratingRecencyCutoffMinutes`` 15).
-    helpfulness_rater_min
-        ``min_df`` of the rater:level token bags (official ``helpfulnessRaterMin`` 1).
-    tag_rater_min
-        ``min_df`` of the rater:tag token bags (official ``tagRaterMin`` 5).
-    helpful_tag_percentile, not_helpful_tag_percentile
-        χ² ``SelectPercentile`` of the helpful / not-helpful rater:tag bags (official
-        ``helpfulTagPercentile`` 10, ``notHelpfulTagPercentile`` 50).
-    C, max_iter, tol
-        L1 logistic regression (liblinear) strength, iterations and tolerance (official ``C`` 0.04,
-        ``maxIter`` 2500, ``tol`` 1e-4; ``penalty`` "l1", ``solver`` "liblinear", ``classWeight``
-        {0: 1, 1: 1}).
-    train_size
-        Share of the training rows used for fitting; the rest is a validation set whose metrics
-        are only reported (official ``trainSize`` 0.9).
-    crh_fp_rate
-        Target false-positive rate on the training set: the share of eventually-CRH notes that may
-        be predicted FLIP (official ``crhFpRate`` 0.6).
-    tag_ratio_bins, rating_count_bins, factor_stats_bins, burst_bins, latency_bins, peer_note_count_bins
-        k-means bins of each feature family (official ``tag_ratio_bins`` 10, ``rating_count_bins``
-        7, ``factor_stats_bins`` 10, ``burst_bins`` 5, ``latency_bins`` 10,
-        ``peer_note_count_bins`` 4).
-    rating_time_buckets
-        Windows in minutes of the first / burst / recent rating counts (official
-        ``_RATING_TIME_BUCKETS`` [1, 5, 15, 60]).
-    min_tweet_id
-        Training keeps notes on posts with a larger id (created after ≈2024-08-19, official
-        ``_MIN_TWEET_ID`` 1825679568688054351).
-    min_ratings_for_cutoff
-        The training cutoff is never before the time of the note's n-th rating (official
-        ``minRatings`` 5 of ``_compute_scoring_cutoff``).
-    factor_bound
-        Rater factors below −bound / above +bound are NEGATIVE / POSITIVE (official 0.3).
-    max_batch_size
-        Posts per prediction batch (official ``maxBatchSize`` 10,000).
-    kmeans_algorithm
-        1-D k-means of the bins. ``"legacy"``: cnlab's replica of the Lloyd iterations of
-        scikit-learn 1.0.2 / numpy 1.26 (pinned by the official run), including float32 arithmetic
-        and the tie order of numpy 1.x ``argpartition`` when empty clusters are relocated
-        (:mod:`cnlab._compat.sklearn102_kmeans`) — identical bins on any installed version;
-        ``"lloyd"`` / ``"elkan"``: the installed ``KMeans`` (newer versions can end in other local
-        optima on tied float32 data).
-    legacy_bin_transform
-        Bin values as scikit-learn 1.0.2 does (``digitize(x + 1e-8 + 1e-5·|x|)``,
-        :mod:`cnlab._compat.sklearn102_kbins`); False uses the installed version's ``searchsorted``.
-    tie_order
-        Order of the two training copies (cutoff MIN / MAX) of a note after the sort by noteId,
-        which decides which copies the random 90/10 split puts in training. The official code uses
-        pandas' default (unstable) sort, i.e. numpy's ``argsort(kind="quicksort")``, whose tie order
-        depends on the numpy build and CPU. ``"numpy1-avx512"``: cnlab's replica of numpy 1.26 on
-        an AVX-512 CPU (:mod:`cnlab._compat.numpy126_argsort`; the official environment: it
-        reproduces the fixture's split and threshold exactly); ``"numpy"``: the installed numpy's
-        quicksort; ``"stable"``: MIN copy first.
-    """
-
-    rating_recency_cutoff_minutes: int = 15
-    helpfulness_rater_min: int = 1
-    tag_rater_min: int = 5
-    helpful_tag_percentile: int = 10
-    not_helpful_tag_percentile: int = 50
-    C: float = 0.04
-    max_iter: int = 2500
-    tol: float = 1e-4
-    train_size: float = 0.9
-    crh_fp_rate: float = 0.6
-    tag_ratio_bins: int = 10
-    rating_count_bins: int = 7
-    factor_stats_bins: int = 10
-    burst_bins: int = 5
-    latency_bins: int = 10
-    peer_note_count_bins: int = 4
-    rating_time_buckets: tuple[int, ...] = (1, 5, 15, 60)
-    min_tweet_id: int = 1825679568688054351
-    min_ratings_for_cutoff: int = 5
-    factor_bound: float = 0.3
-    max_batch_size: int = 10_000
-    kmeans_algorithm: Literal["legacy", "lloyd", "elkan"] = "legacy"
-    tie_order: Literal["numpy1-avx512", "numpy", "stable"] = "numpy1-avx512"
-    legacy_bin_transform: bool = True
-
-    def timing_columns(self) -> tuple[list[str], list[str], list[str]]:
-        """``FIRST_*``, ``BURST_*`` and ``RECENT_*`` columns (totals then ratios)."""
-        def cols(kind: str) -> list[str]:
-            b = self.rating_time_buckets
-            return [f"{kind}_{m}_TOTAL" for m in b] + [f"{kind}_{m}_RATIO" for m in b]
-
-        return cols("FIRST"), cols("BURST"), cols("RECENT")
-
-
-# ================================================================== candidate notes and labels
-def _int_ids(values: pd.Series) -> np.ndarray:
-    """int64 post ids from an int or string column (unparseable / missing → −1)."""
-    if pd.api.types.is_integer_dtype(values.dtype):
-        return values.to_numpy(dtype=np.int64)
-    out = np.full(len(values), -1, dtype=np.int64)
-    for i, v in enumerate(values.astype(object).to_numpy()):
-        try:
-            out[i] = int(v)
-        except (TypeError, ValueError):
-            pass
-    return out
-
-
-def tweet_creation_millis(tweet_ids: np.ndarray) -> np.ndarray:
-    """Creation time of a post from its snowflake id: ``(id >> 22) + 1288834974657`` (06 §A.3)."""
-    return (np.asarray(tweet_ids, dtype=np.int64) >> 22) + TWITTER_EPOCH_MILLIS
-
-
-def candidate_notes(notes: pd.DataFrame, status_history: pd.DataFrame) -> pd.DataFrame:
-    """Notes the model can score (spec 06 §A.3).
-
-    ``NSH[noteId, createdAtMillis → noteCreationMillis] ⋈ notes[noteId, tweetId, classification]``
-    (inner), keeping ``tweetId > 0`` and a non-missing classification. Adds
-    ``tweetCreationMillis`` (snowflake time of the post). ``tweetId`` becomes int64.
-    """
-    nid = S.NOTE_ID
-    nsh = status_history[[nid, S.CREATED_AT]].rename(columns={S.CREATED_AT: NOTE_CREATION})
-    nn = pd.DataFrame({nid: notes[nid].to_numpy(dtype=np.int64),
-                       S.TWEET_ID: _int_ids(notes[S.TWEET_ID]),
-                       S.CLASSIFICATION: notes[S.CLASSIFICATION].astype(object).to_numpy()})
-    out = nsh.merge(nn, on=nid, how="inner")
-    out[NOTE_CREATION] = out[NOTE_CREATION].astype(np.int64)
-    out[TWEET_CREATION] = tweet_creation_millis(out[S.TWEET_ID].to_numpy())
-    keep = (out[S.TWEET_ID] > 0) & out[S.CLASSIFICATION].notna()
-    return out.loc[keep].reset_index(drop=True)
-
-
-def label_notes(status_history: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Training labels (spec 06 §A.4).
-
-    * ``CRH``  if ``lockedStatus == CRH``;
-    * ``FLIP`` if ``firstNonNMRStatus == CRH`` and ``lockedStatus ∈ {NMR, CRNH}``;
-    * ``FLIP`` if the note entered stabilization (``timestampMillisOfFirstNmrDueToMinStableCrhTime``
-      set), never had a non-NMR status and ``lockedStatus ∈ {NMR, CRNH}``;
-    * otherwise unlabeled. ``CRH`` labels of notes last decided by ScoringDriftGuard are dropped.
-
-    Returns ``(frame[noteId, LABEL], counts)`` with the label counts before / after the drift-guard
-    exclusion.
-    """
-    nsh = status_history
-    locked = nsh["lockedStatus"].astype(object)
-    first = nsh[_NSH_FIRST_NON_NMR].astype(object)
-    stab = pd.to_numeric(nsh[_NSH_FIRST_STAB], errors="coerce")
-    settled_low = locked.isin([S.NMR, S.CRNH]).to_numpy()
-    lab = np.full(len(nsh), None, dtype=object)
-    lab[(locked == S.CRH).to_numpy()] = CRH_LABEL
-    lab[(first == S.CRH).to_numpy() & settled_low] = FLIP_LABEL
-    lab[stab.notna().to_numpy() & first.isna().to_numpy() & settled_low] = FLIP_LABEL
-    has = np.array([x is not None for x in lab], dtype=bool)
-    decided = nsh["currentDecidedBy"].astype(object).fillna("").astype(str)
-    drift = (lab == CRH_LABEL) & decided.str.startswith("ScoringDriftGuard").to_numpy()
-    counts = {"crh_before_drift_guard": int((lab == CRH_LABEL).sum()),
-              "flip": int((lab == FLIP_LABEL).sum()),
-              "crh_dropped_drift_guard": int(drift.sum())}
-    keep = has & ~drift
-    out = pd.DataFrame({S.NOTE_ID: nsh[S.NOTE_ID].to_numpy(dtype=np.int64)[keep], LABEL: lab[keep]})
-    counts["crh"] = int((out[LABEL] == CRH_LABEL).sum())
-    return out, counts
-
-
-def scoring_cutoffs(
-    status_history: pd.DataFrame, ratings: pd.DataFrame, mode: Literal["MIN", "MAX"], *,
-    recency_cutoff_minutes: int = 15, min_ratings: int = 5,
-) -> pd.DataFrame:
-    """Per training note, the last rating time the model may see (spec 06 §A.5).
-
-    For notes that entered stabilization or were CRH::
-
-        base   = min | max (timestampMillisOfFirstNmrDueToMinStableCrhTime,
-                            timestampMillisOfFirstNonNMRStatus)          (NaN ignored)
-        floor  = min(time of the note's n-th rating, time of its last rating)   n = 5
-        cutoff = max(base − 15 min, floor)
-
-    Notes without ratings get no cutoff. Returns ``noteId, SCORING_CUTOFF_MTS`` (int64).
-    """
-    nid = S.NOTE_ID
-    nsh = status_history
-    stab = pd.to_numeric(nsh[_NSH_FIRST_STAB], errors="coerce").to_numpy(dtype=np.float64)
-    crh_ts = pd.to_numeric(nsh[_NSH_FIRST_NON_NMR_TS], errors="coerce").to_numpy(dtype=np.float64)
-    scope = ~np.isnan(stab) | (nsh[_NSH_FIRST_NON_NMR].astype(object) == S.CRH).to_numpy()
-    both = np.column_stack([stab, crh_ts])[scope]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows cannot occur in scope
-        base = np.nanmin(both, axis=1) if mode == "MIN" else np.nanmax(both, axis=1)
-    if mode not in ("MIN", "MAX"):
-        raise ValueError(f"mode must be 'MIN' or 'MAX', got {mode!r}")
-    cut = pd.DataFrame({nid: nsh[nid].to_numpy(dtype=np.int64)[scope],
-                        CUTOFF: base.astype(np.int64) - recency_cutoff_minutes * MINUTE_MILLIS})
-    r = ratings[[nid, S.CREATED_AT]]
-    r = r[r[nid].isin(cut[nid])]
-    t = r.sort_values([nid, S.CREATED_AT], kind="stable")
-    g = t.groupby(nid, sort=True)[S.CREATED_AT]
-    last = g.max()
-    nth = g.nth(min_ratings - 1)
-    nth = pd.Series(nth.to_numpy(), index=t.loc[nth.index, nid].to_numpy())
-    floor = pd.concat([last, nth.reindex(last.index)], axis=1).min(axis=1).astype(np.int64)
-    cut = cut.merge(floor.rename("_floor").rename_axis(nid).reset_index(), on=nid, how="inner")
-    cut[CUTOFF] = np.maximum(cut[CUTOFF].to_numpy(), cut["_floor"].to_numpy())
-    return cut[[nid, CUTOFF]].reset_index(drop=True)
-
-
-def rater_factors(prescoring_rater_output: pd.DataFrame) -> pd.DataFrame:
-    """``RATER_FACTOR`` per rater: prescoring ``internalRaterFactor1`` of MFCoreScorer, else
-    MFExpansionScorer, else MFExpansionPlusScorer (spec 06 §A.6 step 2)."""
-    rid = S.RATER_ID
-    pro = prescoring_rater_output
-    parts = []
-    for rank, name in enumerate(("MFCoreScorer", "MFExpansionScorer", "MFExpansionPlusScorer")):
-        rows = pro.loc[pro["scorerName"].astype(object) == name, [rid, S.RATER_FACTOR1]]
-        parts.append(rows.assign(_rank=rank))
-    allr = pd.concat(parts, ignore_index=True)
-    ids = pd.unique(allr[rid].to_numpy())
-    known = allr[allr[S.RATER_FACTOR1].notna()].sort_values("_rank", kind="stable")
-    best = known.drop_duplicates(rid, keep="first").set_index(rid)[S.RATER_FACTOR1]
-    # keep the prescoring dtype (float32): the statistics of §A.7 are computed in it
-    return pd.DataFrame({rid: ids, RATER_FACTOR: best.reindex(ids).to_numpy()})
-
-
-# ================================================================== rating sets
-def peer_ratings(ratings: pd.DataFrame, notes: pd.DataFrame, scored: pd.DataFrame) -> pd.DataFrame:
-    """Ratings on the *other* notes of each scored note's post (spec 06 §A.6 step 3).
-
-    One row per (scored note, rating on a peer note): ``noteId`` is the scored note,
-    ``ratedOnNoteId`` the peer, ``classification`` the peer's classification.
-    """
-    nid = S.NOTE_ID
-    peers = notes[[nid, S.TWEET_ID, S.CLASSIFICATION]].rename(columns={nid: "ratedOnNoteId"})
-    r = ratings.rename(columns={nid: "ratedOnNoteId"}).merge(peers, on="ratedOnNoteId", how="inner")
-    r = r.merge(scored[[nid, S.TWEET_ID]], on=S.TWEET_ID, how="inner")
-    return r[r[nid] != r["ratedOnNoteId"]].drop(columns=[S.TWEET_ID]).reset_index(drop=True)
-
-
-def _apply_cutoff(r: pd.DataFrame, scored: pd.DataFrame) -> pd.DataFrame:
-    m = r.merge(scored[[S.NOTE_ID, CUTOFF]], on=S.NOTE_ID, how="inner")
-    return m[m[S.CREATED_AT] <= m[CUTOFF]].drop(columns=[CUTOFF]).reset_index(drop=True)
-
-
-def _counts(keys: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """How often each of ``ids`` occurs in ``keys`` (int64)."""
-    s = pd.Series(keys).value_counts()
-    return s.reindex(ids, fill_value=0).to_numpy(dtype=np.int64)
-
-
-def quick_rating_stats(notes: pd.DataFrame, ratings: pd.DataFrame,
-                       buckets: Sequence[int] = (1, 5, 15, 60)) -> pd.DataFrame:
-    """Ratings in the first m minutes of the note (spec 06 §A.7, "Quick").
-
-    ``FIRST_m_TOTAL = #{r : t_r < noteCreationMillis + m min}``;
-    ``FIRST_m_RATIO = FIRST_m_TOTAL / max(#ratings, 1)``. ``notes`` needs noteId and
-    noteCreationMillis; ``ratings`` noteId and createdAtMillis.
-    """
-    nid = S.NOTE_ID
-    ids = notes[nid].to_numpy()
-    total = np.maximum(_counts(ratings[nid].to_numpy(), ids), 1)
-    created = ratings[[nid]].merge(notes[[nid, NOTE_CREATION]], on=nid, how="left")[NOTE_CREATION]
-    out = {nid: ids}
-    for m in buckets:
-        early = ratings[S.CREATED_AT].to_numpy() < created.to_numpy() + m * MINUTE_MILLIS
-        out[f"FIRST_{m}_TOTAL"] = _counts(ratings[nid].to_numpy()[early], ids)
-    for m in buckets:
-        out[f"FIRST_{m}_RATIO"] = out[f"FIRST_{m}_TOTAL"] / total
-    return pd.DataFrame(out)
-
-
-def burst_rating_stats(notes: pd.DataFrame, ratings: pd.DataFrame,
-                       buckets: Sequence[int] = (1, 5, 15, 60)) -> pd.DataFrame:
-    """Largest number of ratings in one w-minute window (spec 06 §A.7, "Burst").
-
-    ``BURST_w_TOTAL = max_{o ∈ 0..w−1} max_b #{r : ⌊(t_r + o·60,000) / (w·60,000)⌋ = b}`` (windows
-    aligned to whole minutes); ``BURST_w_RATIO = BURST_w_TOTAL / max(#ratings, 1)``.
-    """
-    nid = S.NOTE_ID
-    ids = notes[nid].to_numpy()
-    keys = ratings[nid].to_numpy()
-    t = ratings[S.CREATED_AT].to_numpy(dtype=np.int64)
-    total = np.maximum(_counts(keys, ids), 1)
-    out: dict[str, Any] = {nid: ids}
-    for w in buckets:
-        best = pd.Series(0, index=pd.Index(ids), dtype=np.int64)
-        if len(t):
-            offs = np.repeat(np.arange(w, dtype=np.int64), len(t))
-            bucket = (np.tile(t, w) + offs * MINUTE_MILLIS) // (w * MINUTE_MILLIS)
-            size = pd.DataFrame({"k": np.tile(keys, w), "o": offs, "b": bucket}).groupby(
-                ["k", "o", "b"], sort=False).size()
-            per_note = size.groupby(level="k").max()
-            best = per_note.reindex(ids, fill_value=0).astype(np.int64)
-        out[f"BURST_{w}_TOTAL"] = best.to_numpy()
-        out[f"BURST_{w}_RATIO"] = out[f"BURST_{w}_TOTAL"] / total
-    cols = [f"BURST_{w}_TOTAL" for w in buckets] + [f"BURST_{w}_RATIO" for w in buckets]
-    return pd.DataFrame(out)[[nid, *cols]]
-
-
-def recent_rating_stats(notes: pd.DataFrame, ratings: pd.DataFrame, present: pd.Series | int,
-                        buckets: Sequence[int] = (1, 5, 15, 60)) -> pd.DataFrame:
-    """Ratings in the last w minutes before "now" (spec 06 §A.7, "Recent").
-
-    ``RECENT_w_TOTAL = #{r : t_r > present − w min}``, ratio over max(#ratings, 1). ``present`` is
-    the note's training cutoff (a Series indexed by noteId) or, at prediction, one number: the
-    latest rating time of the batch.
-    """
-    nid = S.NOTE_ID
-    ids = notes[nid].to_numpy()
-    keys = ratings[nid].to_numpy()
-    t = ratings[S.CREATED_AT].to_numpy(dtype=np.int64)
-    if isinstance(present, pd.Series):
-        now = present.reindex(keys).to_numpy(dtype=np.int64)
-    else:
-        now = np.full(len(t), int(present), dtype=np.int64)
-    if (t > now).any():
-        raise ValueError("recent_rating_stats: a rating is later than the scoring time")
-    total = np.maximum(_counts(keys, ids), 1)
-    out: dict[str, Any] = {nid: ids}
-    for w in buckets:
-        out[f"RECENT_{w}_TOTAL"] = _counts(keys[t > now - w * MINUTE_MILLIS], ids)
-    for w in buckets:
-        out[f"RECENT_{w}_RATIO"] = out[f"RECENT_{w}_TOTAL"] / total
-    return pd.DataFrame(out)
-
-
-def peer_note_counts(scored: pd.DataFrame, notes: pd.DataFrame, status_history: pd.DataFrame, *,
-                     training: bool) -> pd.DataFrame:
-    """Other notes on the same post (spec 06 §A.7, "Peer note counts").
-
-    ``TOTAL_PEER_NOTES`` (all), ``…_MISLEADING_NOTES``, ``…_NON_MISLEADING_NOTES`` (by the peer's
-    classification), ``…_STABILIZATION_NOTES`` (misleading peers that entered stabilization),
-    ``…_CRH_NOTES`` (misleading peers whose first non-NMR status was CRH). In training, peers
-    created after the scored note's cutoff are ignored and their stabilization / first-status
-    events after the cutoff are treated as not having happened.
-    """
-    nid = S.NOTE_ID
-    peers = scored[[nid, S.TWEET_ID] + ([CUTOFF] if training else [])].merge(
-        notes[[S.TWEET_ID, nid, S.CLASSIFICATION]].rename(columns={nid: "peerNoteId"}),
-        on=S.TWEET_ID, how="inner")
-    info = status_history[[nid, S.CREATED_AT, _NSH_FIRST_STAB, _NSH_FIRST_NON_NMR_TS,
-                           _NSH_FIRST_NON_NMR]].rename(
-        columns={nid: "peerNoteId", S.CREATED_AT: "peerCreated"})
-    peers = peers.merge(info, on="peerNoteId", how="inner")
-    stab = pd.to_numeric(peers[_NSH_FIRST_STAB], errors="coerce").to_numpy(dtype=np.float64)
-    first_ts = pd.to_numeric(peers[_NSH_FIRST_NON_NMR_TS], errors="coerce").to_numpy(dtype=np.float64)
-    first_crh = (peers[_NSH_FIRST_NON_NMR].astype(object) == S.CRH).to_numpy()
-    keep = np.ones(len(peers), dtype=bool)
-    if training:
-        cut = peers[CUTOFF].to_numpy(dtype=np.float64)
-        keep = peers["peerCreated"].to_numpy(dtype=np.float64) <= cut
-        stab = np.where(stab > cut, np.nan, stab)
-        first_crh = first_crh & ~(first_ts > cut)
-    keep &= (peers[nid] != peers["peerNoteId"]).to_numpy()
-    cls = peers[S.CLASSIFICATION].astype(object).to_numpy()
-    mis = cls == S.MISLEADING
-    keys = peers[nid].to_numpy()
-    ids = scored[nid].to_numpy()
-    return pd.DataFrame({
-        nid: ids,
-        "TOTAL_PEER_NOTES": _counts(keys[keep], ids),
-        "TOTAL_PEER_MISLEADING_NOTES": _counts(keys[keep & mis], ids),
-        "TOTAL_PEER_NON_MISLEADING_NOTES": _counts(keys[keep & (cls == S.NOT_MISLEADING)], ids),
-        "TOTAL_PEER_STABILIZATION_NOTES": _counts(keys[keep & mis & ~np.isnan(stab)], ids),
-        "TOTAL_PEER_CRH_NOTES": _counts(keys[keep & mis & first_crh], ids),
-    })
-
-
-def _token_lists(keys: np.ndarray, tokens: np.ndarray, ids: np.ndarray) -> list[list[str]]:
-    """Sorted distinct tokens per id (empty list for ids without tokens)."""
-    if len(tokens) == 0:
-        return [[] for _ in ids]
-    f = pd.DataFrame({"k": keys, "t": tokens}).drop_duplicates().sort_values(["k", "t"], kind="stable")
-    grouped = {k: list(v) for k, v in zip(*_split_groups(f["k"].to_numpy(), f["t"].to_numpy()))}
-    return [grouped.get(i, []) for i in ids]
-
-
-def _split_groups(keys: np.ndarray, values: np.ndarray) -> tuple[list, list]:
-    if len(keys) == 0:
-        return [], []
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-    return list(keys[starts]), np.split(values, starts[1:])
-
-
-def rating_set_features(note_ids: np.ndarray, ratings: pd.DataFrame, *,
-                        factor_bound: float = 0.3) -> pd.DataFrame:
-    """Features of one rating set (LOCAL, PEER_MISLEADING or PEER_NON_MISLEADING) per scored note
-    (spec 06 §A.7, per prefix; columns without the prefix).
-
-    ``ratings`` has noteId (the *scored* note), raterParticipantId, helpfulnessLevel, the 22 tag
-    columns and RATER_FACTOR f.
-
-    * ``USER_HELPFULNESS_RATINGS``: distinct ``"<rater>:<level>"`` (missing level → ``"nan"``);
-      ``USER_HELPFUL_TAGS`` / ``USER_NOT_HELPFUL_TAGS``: distinct ``"<rater>:<tag>"`` for tags = 1;
-    * ``{NEGATIVE,NEUTRAL,POSITIVE}_{level}``: ratings with f < −0.3 / |f| ≤ 0.3 / f > 0.3 and that
-      level (no factor or no level → not counted);
-    * over HELPFUL ratings with a factor: ``MAX_POS_HELPFUL = max f (f > 0)``,
-      ``MAX_NEG_HELPFUL = |min f| (f ≤ 0)``, ``MEAN_POS_HELPFUL``, ``MEAN_NEG_HELPFUL = |mean|``,
-      ``STD_HELPFUL`` (ddof 1, all), ``MAX_DIFF = MAX_POS + MAX_NEG``, ``MEAN_DIFF = MEAN_POS + MEAN_NEG``;
-    * ``<tag>`` = Σ tag / #ratings (NaN without ratings).
-    """
-    nid = S.NOTE_ID
-    ids = np.asarray(note_ids)
-    keys = ratings[nid].to_numpy()
-    raters = ratings[S.RATER_ID].to_numpy().astype(np.int64).astype(str).astype(object)
-    level = ratings[S.HELPFULNESS_LEVEL].astype(object)
-    level_str = level.where(level.notna(), "nan").astype(str).to_numpy().astype(object)
-    out: dict[str, Any] = {nid: ids}
-    out[USER_HELPFULNESS] = _token_lists(keys, raters + ":" + level_str, ids)
-    for col, tags in ((USER_HELPFUL_TAGS, S.HELPFUL_TAGS), (USER_NOT_HELPFUL_TAGS, S.NOT_HELPFUL_TAGS)):
-        kk, tt = [], []
-        for tag in tags:
-            on = ratings[tag].to_numpy() == 1
-            kk.append(keys[on])
-            tt.append(raters[on] + (":" + tag))
-        out[col] = _token_lists(np.concatenate(kk), np.concatenate(tt), ids)
-
-    f = ratings[RATER_FACTOR].to_numpy()
-    if f.dtype not in (np.float32, np.float64):
-        f = f.astype(np.float64)
-    has_f = ~np.isnan(f)
-    side = {"NEGATIVE": f < -factor_bound, "NEUTRAL": (f >= -factor_bound) & (f <= factor_bound),
-            "POSITIVE": f > factor_bound}
-    lv = level.to_numpy()
-    for v in VIEWPOINTS:
-        for lab in LEVELS:
-            m = has_f & side[v] & (lv == lab)
-            out[f"{v}_{lab}"] = _counts(keys[m], ids)
-
-    h = has_f & (lv == S.HELPFUL)
-    hk, hf = keys[h], f[h]
-    frame = pd.DataFrame({"k": hk, "f": hf})
-    pos, neg = frame[frame["f"] > 0].groupby("k")["f"], frame[frame["f"] <= 0].groupby("k")["f"]
-    stats = {
-        "MAX_POS_HELPFUL": pos.max(), "MAX_NEG_HELPFUL": neg.min().abs(),
-        "MEAN_POS_HELPFUL": pos.mean(), "MEAN_NEG_HELPFUL": neg.mean().abs(),
-        "STD_HELPFUL": frame.groupby("k")["f"].std(ddof=1),
-    }
-    for k, s in stats.items():
-        out[k] = s.reindex(ids).to_numpy(dtype=f.dtype)
-    out["MAX_DIFF"] = out["MAX_POS_HELPFUL"] + out["MAX_NEG_HELPFUL"]
-    out["MEAN_DIFF"] = out["MEAN_POS_HELPFUL"] + out["MEAN_NEG_HELPFUL"]
-
-    n = _counts(keys, ids).astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        for tag in (*S.HELPFUL_TAGS, *S.NOT_HELPFUL_TAGS):
-            on = ratings[tag].to_numpy() == 1
-            out[tag] = np.where(n > 0, _counts(keys[on], ids) / n, np.nan)
-    return pd.DataFrame(out)
-
-
-# ================================================================== one row per note
-def _rating_frame(ratings: pd.DataFrame) -> pd.DataFrame:
-    cols = [S.NOTE_ID, S.RATER_ID, S.CREATED_AT, S.HELPFULNESS_LEVEL]
-    r = S.unpack_tags(ratings[[c for c in ratings.columns
-                               if c in cols or c in S.ALL_TAGS
-                               or c in (S.HELPFUL_TAG_BITS, S.NOT_HELPFUL_TAG_BITS)]])
-    return r[cols + list(S.ALL_TAGS)]
-
-
-def note_info(
-    notes: pd.DataFrame,
-    ratings: pd.DataFrame,
-    status_history: pd.DataFrame,
-    factors: pd.DataFrame,
-    *,
-    config: PFlipConfig = PFlipConfig(),
-    mode: Literal["MIN", "MAX"] | None = None,
-    report: dict[str, Any] | None = None,
-) -> pd.DataFrame:
-    """One row of raw features per scored note (spec 06 §A.3–§A.7; official ``_prepare_note_info``).
-
-    Parameters
-    ----------
-    notes, ratings, status_history
-        Notes (noteId, tweetId, classification), ratings (noteId, raterParticipantId,
-        createdAtMillis, helpfulnessLevel, tags packed or unpacked), NSH.
-    factors
-        :func:`rater_factors` output.
-    mode
-        ``None`` for prediction; ``"MIN"`` / ``"MAX"`` for the training copy whose rating cutoff is
-        the earlier / later of the stabilization and CRH times. Training rows carry ``LABEL`` and
-        ``SCORING_CUTOFF_MTS``.
-    report
-        Optional dict that receives the counts of each step.
-    """
-    nid = S.NOTE_ID
-    rep = report if report is not None else {}
-    training = mode is not None
-    scored = candidate_notes(notes, status_history)
-    rep["candidates"] = len(scored)
-    r_all = _rating_frame(ratings)
-    if training:
-        scored = scored[scored[S.TWEET_ID] > config.min_tweet_id]
-        rep["recent_posts"] = len(scored)
-        scored = scored[scored[nid].isin(r_all[nid])]
-        rep["with_ratings"] = len(scored)
-        nsh_s = status_history[status_history[nid].isin(scored[nid])]
-        if (pd.to_numeric(nsh_s[_NSH_FIRST_STAB], errors="coerce") < 0).any():
-            raise ValueError("pflip training: negative timestampMillisOfFirstNmrDueToMinStableCrhTime "
-                             "on a candidate note (spec 06 §A.5)")
-        labels, lab_counts = label_notes(nsh_s)
-        rep.update(lab_counts)
-        cut = scoring_cutoffs(nsh_s, r_all[r_all[nid].isin(scored[nid])], mode,
-                              recency_cutoff_minutes=config.rating_recency_cutoff_minutes,
-                              min_ratings=config.min_ratings_for_cutoff)
-        scored = scored.merge(cut, on=nid, how="inner")
-        no_cut = ~labels[nid].isin(scored[nid])
-        rep["labeled_without_cutoff"] = int(no_cut.sum())
-        if no_cut.any():
-            log.warning("pflip: %d labeled notes have no scoring cutoff; dropped", int(no_cut.sum()))
-        scored = scored.merge(labels, on=nid, how="inner")
-        rep["labeled"] = len(scored)
-    scored = scored.reset_index(drop=True)
-
-    all_notes = pd.DataFrame({nid: notes[nid].to_numpy(dtype=np.int64),
-                              S.TWEET_ID: _int_ids(notes[S.TWEET_ID]),
-                              S.CLASSIFICATION: notes[S.CLASSIFICATION].astype(object).to_numpy()})
-    adjacent = all_notes.loc[all_notes[S.TWEET_ID].isin(scored[S.TWEET_ID]), nid]
-    r = r_all[r_all[nid].isin(adjacent)].merge(factors, on=S.RATER_ID, how="left")
-    local = r[r[nid].isin(scored[nid])].reset_index(drop=True)
-    peer = peer_ratings(r, all_notes, scored)
-    sets = {
-        LOCAL: local,
-        PEER_MISLEADING: peer[peer[S.CLASSIFICATION] == S.MISLEADING],
-        PEER_NON_MISLEADING: peer[peer[S.CLASSIFICATION] == S.NOT_MISLEADING],
-    }
-    if training:
-        sets = {k: _apply_cutoff(v, scored) for k, v in sets.items()}
-    rep.update({f"ratings_{k}": len(v) for k, v in sets.items()})
-
-    b = config.rating_time_buckets
-    out = scored.assign(**{LATENCY: scored[NOTE_CREATION] - scored[TWEET_CREATION]})
-    authors = status_history[[nid, S.AUTHOR_ID]]
-    out = out.merge(authors, on=nid, how="inner")
-    out[S.AUTHOR_ID] = out[S.AUTHOR_ID].astype(np.int64)
-    loc = sets[LOCAL]
-    out = out.merge(quick_rating_stats(out, loc, b), on=nid, how="inner")
-    out = out.merge(burst_rating_stats(out, loc, b), on=nid, how="inner")
-    if training:
-        present: pd.Series | int = out.set_index(nid)[CUTOFF]
-    else:
-        present = int(loc[S.CREATED_AT].max()) if len(loc) else 0
-    out = out.merge(recent_rating_stats(out, loc, present, b), on=nid, how="inner")
-    out = out.merge(peer_note_counts(out, all_notes, status_history, training=training), on=nid,
-                    how="inner")
-    ids = out[nid].to_numpy()
-    for prefix, rs in sets.items():
-        feats = rating_set_features(ids, rs, factor_bound=config.factor_bound)
-        feats = feats.rename(columns={c: f"{prefix}_{c}" for c in feats.columns if c != nid})
-        out = out.merge(feats, on=nid, how="left")
-    for prefix, rs in sets.items():
-        out[prefix] = _counts(rs[nid].to_numpy(), ids)
-    rep["rows"] = len(out)
-    return out
-
-
-def training_frame(
-    notes: pd.DataFrame, ratings: pd.DataFrame, status_history: pd.DataFrame, factors: pd.DataFrame, *,
-    config: PFlipConfig = PFlipConfig(), report: dict[str, Any] | None = None,
-) -> pd.DataFrame:
-    """Both training copies (cutoff modes MIN then MAX) concatenated and sorted by noteId
-    (spec 06 §A.9). The sort reproduces pandas' default (unstable) ``sort_values`` — see
-    :attr:`PFlipConfig.tie_order` — which decides where the two copies of a note land in the random
-    train/validation split."""
-    rep = report if report is not None else {}
-    parts = []
-    for mode in ("MIN", "MAX"):
-        sub: dict[str, Any] = {}
-        parts.append(note_info(notes, ratings, status_history, factors, config=config, mode=mode,
-                               report=sub))
-        rep[mode] = sub
-    frame = pd.concat(parts, ignore_index=True)
-    keys = frame[S.NOTE_ID].to_numpy(dtype=np.int64)
-    if config.tie_order == "numpy1-avx512":
-        order = np1_avx512_argsort(keys)  # numpy 1.26 on AVX-512 (cnlab._compat.numpy126_argsort)
-    else:
-        order = np.argsort(keys, kind="stable" if config.tie_order == "stable" else "quicksort")
-    return frame.iloc[order].reset_index(drop=True)
 
 
 # ================================================================== pre-transform and pipeline

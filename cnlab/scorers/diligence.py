@@ -42,7 +42,6 @@ TensorFlow is imported lazily (only when a model is built).
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal

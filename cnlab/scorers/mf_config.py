@@ -9,7 +9,6 @@ rule thresholds (:class:`cnlab.scoring.config.RuleThresholds`) and MF settings
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal
 
