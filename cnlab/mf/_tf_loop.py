@@ -11,7 +11,6 @@ fixed order, bit-identical repeat runs, much faster than ``unsorted_segment_sum`
 
 from __future__ import annotations
 
-import logging
 import math
 from dataclasses import dataclass
 
@@ -25,16 +24,6 @@ tf = import_tensorflow()
 F32 = tf.float32
 
 _CACHE: dict = {}
-
-
-class _RetracingNoise(logging.Filter):
-    # Fits of different sizes retrace the compiled step by design (shapes are part of the
-    # trace); TensorFlow's advice-level warning about it is noise for users of the engine.
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "triggered tf.function retracing" not in record.getMessage()
-
-
-tf.get_logger().addFilter(_RetracingNoise())
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,11 @@ threshold can change status. cnlab therefore runs TensorFlow with one intra-op a
 thread unless ``CNLAB_TF_THREADS`` asks for more (``0`` = TensorFlow's default, all cores).
 Parallel speed comes from running independent fits in separate processes, which keeps each fit's
 arithmetic fixed.
+
+The graph optimizer's algebraic rewrites (reassociating sums, folding divisions into products,
+fusing ops) are switched off too: TensorFlow then evaluates float32 expressions in the order they are
+written, as PyTorch's eager mode (the official scorer) does, and a training loop compiled into one
+graph gives bit for bit the numbers of the same loop run one step at a time.
 """
 
 from __future__ import annotations
@@ -18,8 +23,18 @@ log = logging.getLogger("cnlab")
 
 #: Environment variable with the TensorFlow thread count (default 1: deterministic).
 THREADS_ENV = "CNLAB_TF_THREADS"
+#: Grappler passes that rewrite float arithmetic (off: expressions are evaluated as written).
+REWRITES_OFF = {"arithmetic_optimization": False, "constant_folding": False, "remapping": False,
+                "loop_optimization": False, "dependency_optimization": False}
 
 _configured = False
+
+
+class _RetracingNoise(logging.Filter):
+    # Fits of different sizes and kinds trace their compiled functions by design; TensorFlow's
+    # advice-level warning about it is noise for users of the engine.
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
 
 
 def tf_threads() -> int:
@@ -54,5 +69,7 @@ def import_tensorflow():
                     or tf.config.threading.get_inter_op_parallelism_threads() != n):
                 log.warning("TensorFlow was initialised before cnlab could set %d thread(s) (%s): "
                             "repeated runs may differ in the last bits", n, THREADS_ENV)
+        tf.config.optimizer.set_experimental_options(REWRITES_OFF)
+        tf.get_logger().addFilter(_RetracingNoise())
         _configured = True
     return tf

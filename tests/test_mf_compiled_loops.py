@@ -1,0 +1,80 @@
+"""The compiled training round of the reputation MF (one graph call per round) equals the
+step-by-step reference loop bit for bit: same parameters, same loss history, same stopping epoch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cnlab.mf.reputation_mf import ReputationMF
+from cnlab.scorers import diligence as dg
+
+PARAMS = ("note_emb", "rater_emb", "note_bias", "rater_bias", "reputation", "global_bias")
+ROUNDS = {
+    "round 1": (("note_emb", "rater_emb", "note_bias", "rater_bias", "global_bias"), dict(third=False)),
+    "round 2": (("note_emb", "rater_emb", "rater_bias", "reputation", "global_bias"), dict(third=False)),
+    "round 3 / final B": (("note_bias",), dict(third=True, per_note_ratio=17.0, per_user_ratio=23.0)),
+    "final A": (("note_emb",), dict(third=False, per_note_ratio=17.0, per_user_ratio=23.0)),
+    "frozen": ((), dict(third=False)),
+}
+
+
+def _problem(seed: int, n_notes: int, n_raters: int, n_ratings: int):
+    rng = np.random.default_rng(seed)
+    ni = rng.integers(0, n_notes, n_ratings)
+    ri = rng.integers(0, n_raters, n_ratings)
+    y = (rng.random(n_ratings) < 0.3).astype(np.float32)
+    params = dict(note_emb=rng.standard_normal(n_notes), rater_emb=rng.standard_normal(n_raters),
+                  note_bias=rng.standard_normal(n_notes), rater_bias=rng.standard_normal(n_raters),
+                  reputation=rng.random(n_raters) + 0.5, global_bias=float(rng.normal()))
+    return ni, ri, y, params, rng.random(n_ratings).astype(np.float32)
+
+
+@settings(max_examples=6, deadline=None)
+@given(seed=st.integers(0, 10_000), loss=st.sampled_from(["bce", "mse"]), rnd=st.sampled_from(sorted(ROUNDS)),
+       sizes=st.sampled_from([(30, 20, 400), (80, 50, 1500)]))
+def test_compiled_round_equals_stepwise_reference(seed, loss, rnd, sizes):
+    ni, ri, y, params, w = _problem(seed, *sizes)
+    trainable, reg_kw = ROUNDS[rnd]
+    cfg = dg.DiligenceConfig()
+    reg = dg.regularization(cfg, **reg_kw)
+    a = ReputationMF(ni, ri, y, params, loss=loss)
+    b = ReputationMF(ni, ri, y, params, loss=loss)
+    loss_a, hist_a = a.train_round_stepwise(w, reg, trainable, cfg)
+    loss_b, hist_b = b.train_round(w, reg, trainable, cfg)
+    assert loss_a == loss_b and hist_a == hist_b
+    for name in PARAMS:
+        np.testing.assert_array_equal(a.get(name), b.get(name), err_msg=name)
+
+
+def test_compiled_round_stops_on_the_official_rule():
+    """Epoch count: the loss is checked every stable_period epochs; the round stops at the first
+    check where it moved by less than ``convergence``, or after num_epochs + 1 epochs."""
+    ni, ri, y, params, w = _problem(3, 40, 30, 600)
+    cfg = dg.DiligenceConfig()
+    reg = dg.regularization(cfg, third=False)
+    m = ReputationMF(ni, ri, y, params)
+    _, hist = m.train_round(w, reg, ("note_bias", "rater_bias", "global_bias"), cfg)
+    n = len(hist)
+    # epochs 0..E-1 each record the loss before their step; the stopping check at epoch E records
+    # its loss too, so n = E + 1; the loss of an earlier check epoch e is hist[e]
+    assert n <= cfg.num_epochs + 1, "this problem converges well before num_epochs"
+    stop = n - 1
+    p = cfg.stable_period
+    assert stop % p == 0 and abs(hist[stop - p] - hist[-1]) < cfg.convergence
+    assert all(abs(hist[e - p] - hist[e]) >= cfg.convergence for e in range(p, stop, p))
+    import dataclasses
+
+    short = dataclasses.replace(cfg, num_epochs=7, convergence=0.0)
+    _, hist = ReputationMF(ni, ri, y, params).train_round(w, reg, ("note_bias",), short)
+    assert len(hist) == 8  # epochs 0..7, no check
+
+
+def test_nonfinite_loss_raises():
+    ni, ri, y, params, w = _problem(1, 20, 10, 100)
+    params["global_bias"] = 1e30
+    m = ReputationMF(ni, ri, y, params, loss="mse")
+    with pytest.raises(FloatingPointError, match="diligence: loss is"):
+        m.train_round(w, dg.regularization(dg.DiligenceConfig(), third=False), ("note_bias",), dg.DiligenceConfig())
