@@ -78,3 +78,50 @@ def test_nonfinite_loss_raises():
     m = ReputationMF(ni, ri, y, params, loss="mse")
     with pytest.raises(FloatingPointError, match="diligence: loss is"):
         m.train_round(w, dg.regularization(dg.DiligenceConfig(), third=False), ("note_bias",), dg.DiligenceConfig())
+
+
+# ---------------------------------------------------------------------------------------------
+# the MF engine's official loop (cnlab.mf._tf_loop.run_loop)
+# ---------------------------------------------------------------------------------------------
+def _fit_both(monkeypatch, df, config, **kw):
+    import functools
+
+    from cnlab.mf import _tf_loop, fit
+
+    orig = _tf_loop.run_loop
+    out = []
+    for compiled in (False, True):
+        monkeypatch.setattr(_tf_loop, "run_loop", functools.partial(orig, compiled=compiled))
+        out.append(fit(df, config, seed=0, **kw))
+    return out
+
+
+@pytest.mark.parametrize("variant", ["core", "bce_weighted", "k2", "noclip", "frozen_raters", "max_steps"])
+def test_compiled_mf_loop_equals_stepwise_reference(monkeypatch, variant):
+    import dataclasses
+
+    from _mf_helpers import planted
+    from cnlab.mf.config import CORE_MF
+
+    df, _ = planted(n_notes=120, n_raters=150, n_ratings=3000, seed=5, k=2 if variant == "k2" else 1)
+    cfg, kw = CORE_MF, {}
+    if variant == "bce_weighted":
+        df = df.assign(helpfulNum=(df["helpfulNum"] > 0.5).astype("float32"))
+        cfg = dataclasses.replace(CORE_MF, loss="bce", pos_weight=3.0)
+        kw["weights"] = np.random.default_rng(0).random(len(df)).astype(np.float32) + 0.5
+    elif variant == "k2":
+        cfg = dataclasses.replace(CORE_MF, n_factors=2)
+    elif variant == "noclip":
+        cfg = dataclasses.replace(CORE_MF, clip_norm=None)
+    elif variant == "max_steps":
+        cfg = dataclasses.replace(CORE_MF, max_steps=17)
+    if variant == "frozen_raters":
+        first = _fit_both(monkeypatch, df, cfg)[0]
+        kw.update(rater_init=first.rater_params, freeze=("raters",))
+    a, b = _fit_both(monkeypatch, df, cfg, **kw)
+    assert (a.n_steps, a.stop_reason) == (b.n_steps, b.stop_reason)
+    if variant == "max_steps":
+        assert b.stop_reason == "max_steps" and b.n_steps == 17
+    np.testing.assert_array_equal(a.loss_history, b.loss_history)
+    assert a.note_params.equals(b.note_params) and a.rater_params.equals(b.rater_params)
+    assert a.global_intercept == b.global_intercept

@@ -124,8 +124,7 @@ def _functions(s: _Static):
         loss, grads = _loss_and_grads(*params, *data, hp, s)
         return loss, _fill(grads)
 
-    @tf.function(reduce_retracing=True)
-    def step_fn(params, m, v, g, t, lr, opt, data, hp):
+    def step(params, m, v, g, t, lr, opt, data, hp):
         # opt = [beta1, beta2, eps, max_norm, clip_eps] (float64)
         b1, b2, eps, max_norm, clip_eps = (opt[i] for i in range(5))
         g = list(g)
@@ -157,7 +156,39 @@ def _functions(s: _Static):
         loss, grads = _loss_and_grads(*new_p, *data, hp, s)
         return new_p, new_m, new_v, _fill(grads), t, loss
 
-    _CACHE[s] = (init_fn, step_fn)
+    step_fn = tf.function(step, reduce_retracing=True)
+
+    @tf.function(reduce_retracing=True)
+    def loop_fn(params, m, v, g, t, lr, opt, data, hp, loss, prev, epoch, conv, rise, max_steps):
+        """The official loop from (loss, prev, epoch) on, in one graph call. Ends when the rule stops
+        it (flag 0), at max_steps (flag 1) or on a NaN loss (flag 2: the caller restarts)."""
+        hist = tf.TensorArray(tf.float64, size=0, dynamic_size=True)
+
+        def cond(params, m, v, g, t, loss, prev, epoch, hist, n, flag):
+            going = tf.logical_and(tf.abs(loss - prev) > conv,
+                                   tf.logical_not(tf.logical_and(epoch > rise, loss > prev)))
+            return tf.logical_and(going, tf.equal(flag, 0))
+
+        def body(params, m, v, g, t, loss, prev, epoch, hist, n, flag):
+            def at_max():
+                return params, m, v, g, t, loss, prev, epoch, hist, n, tf.constant(1)
+
+            def one_step():
+                p2, m2, v2, g2, t2, l32 = step(params, m, v, g, t, lr, opt, data, hp)
+                l64 = tf.cast(l32, tf.float64)
+                nan = tf.math.is_nan(l64)
+                hist2, n2 = tf.cond(nan, lambda: (hist, n), lambda: (hist.write(n, l64), n + 1))
+                return (p2, m2, v2, g2, t2, l64, loss, tf.where(nan, epoch, epoch + 1), hist2, n2,
+                        tf.where(nan, 2, 0))
+
+            return tf.cond(epoch >= max_steps, at_max, one_step)
+
+        out = tf.while_loop(cond, body, (params, m, v, g, t, loss, prev, epoch, hist, tf.constant(0),
+                                         tf.constant(0)), parallel_iterations=1)
+        params, m, v, g, t, loss, prev, epoch, hist, n, flag = out
+        return params, m, v, g, t, loss, prev, epoch, hist.stack()[:n], flag
+
+    _CACHE[s] = (init_fn, step_fn, loop_fn)
     return _CACHE[s]
 
 
@@ -198,6 +229,8 @@ def run_loop(
     coeffs: RegCoeffs,
     lr: float,
     reinit=None,
+    *,
+    compiled: bool = True,
 ) -> LoopOutput:
     """Official loop (spec 01 §7):
 
@@ -205,7 +238,10 @@ def run_loop(
         while |L − prev| > conv and not (epoch > 100 and L > prev):
             prev = L; clip(g); adam(g); L = loss; [NaN → re-create from inits]; epoch += 1
 
-    ``reinit()`` returns (Params, trainable) for the NaN restart."""
+    ``reinit()`` returns (Params, trainable) for the NaN restart. ``compiled`` runs the loop in one
+    graph call (``tf.while_loop``, the stopping rule evaluated in float64 on the float32 loss, as
+    ``loss.item()`` is); ``compiled=False`` takes one graph call per step with the rule in Python,
+    the reference it is tested against bit for bit."""
     hp = tf.constant(
         [coeffs.c_nf, coeffs.c_ni, coeffs.c_nd, coeffs.c_uf, coeffs.c_ui, coeffs.c_mu,
          1.0 if cfg.pos_weight is None else cfg.pos_weight],
@@ -221,17 +257,17 @@ def run_loop(
         s = _Static(*tr, cfg.loss == "bce", dd.has_w, cfg.use_global_intercept, cfg.clip_norm is not None, cfg.n_factors)
         if not any(tr):
             return s, None, None, None
-        init_fn, step_fn = _functions(s)
+        fns = _functions(s)
         params = _pack(p)
         zeros = [tf.zeros_like(a) if mk else tf.zeros((), F32) for a, mk in zip(params, _mask(s))]
-        return s, (init_fn, step_fn), params, zeros
+        return s, fns, params, zeros
 
     s, fns, params, zeros = setup(p0, trainable)
     if fns is None:  # everything frozen: just evaluate the loss
         s0 = _Static(False, False, False, cfg.loss == "bce", dd.has_w, cfg.use_global_intercept, False, cfg.n_factors)
         loss, _ = _functions(s0)[0](_pack(p0), data, hp)
         return LoopOutput(p0.copy(), np.array([float(loss)]), 0, "nothing_trainable", 0)
-    init_fn, step_fn = fns
+    init_fn, step_fn, loop_fn = fns
     m, v = list(zeros), list(zeros)
     t = tf.constant(0.0, tf.float64)
     loss_t, g = init_fn(params, data, hp)
@@ -242,25 +278,47 @@ def run_loop(
     restarts = 0
     conv, rise = cfg.convergence, cfg.rise_rule_after
     stop = None
-    while abs(L - prev) > conv and not (epoch > rise and L > prev):
-        if epoch >= cfg.max_steps:
-            stop = "max_steps"
-            break
-        prev = L
-        params, m, v, g, t, loss_t = step_fn(params, m, v, g, t, lr_t, opt, data, hp)
+
+    def restart():
+        nonlocal restarts, s, init_fn, step_fn, loop_fn, params, m, v, t, g, L
+        restarts += 1
+        if reinit is None or restarts > cfg.max_nan_restarts:
+            raise FloatingPointError(f"MF loss became NaN at step {epoch + 1} ({restarts} restart(s))")
+        p_new, tr_new = reinit()
+        s, (init_fn, step_fn, loop_fn), params, zeros_ = setup(p_new, tr_new)
+        m, v = list(zeros_), list(zeros_)
+        t = tf.constant(0.0, tf.float64)
+        loss_t, g = init_fn(params, data, hp)
         L = float(loss_t)
-        if math.isnan(L):
-            restarts += 1
-            if reinit is None or restarts > cfg.max_nan_restarts:
-                raise FloatingPointError(f"MF loss became NaN at step {epoch + 1} ({restarts} restart(s))")
-            p_new, tr_new = reinit()
-            s, (init_fn, step_fn), params, zeros = setup(p_new, tr_new)
-            m, v = list(zeros), list(zeros)
-            t = tf.constant(0.0, tf.float64)
-            loss_t, g = init_fn(params, data, hp)
+
+    if compiled:
+        consts = (tf.constant(conv, tf.float64), tf.constant(rise, tf.int32), tf.constant(cfg.max_steps, tf.int32))
+        while True:
+            params, m, v, g, t, L_t, prev_t, epoch_t, h, flag = loop_fn(
+                params, m, v, g, t, lr_t, opt, data, hp, tf.constant(L, tf.float64), tf.constant(prev, tf.float64),
+                tf.constant(epoch, tf.int32), *consts)
+            params, m, v, g = list(params), list(m), list(v), list(g)
+            hist.extend(h.numpy().tolist())
+            L, prev, epoch, flag = float(L_t), float(prev_t), int(epoch_t), int(flag)
+            if flag == 1:
+                stop = "max_steps"
+            if flag != 2:
+                break
+            restart()  # NaN: re-create from the inits, then go on counting epochs
+            hist.append(L)
+            epoch += 1
+    else:
+        while abs(L - prev) > conv and not (epoch > rise and L > prev):
+            if epoch >= cfg.max_steps:
+                stop = "max_steps"
+                break
+            prev = L
+            params, m, v, g, t, loss_t = step_fn(params, m, v, g, t, lr_t, opt, data, hp)
             L = float(loss_t)
-        hist.append(L)
-        epoch += 1
+            if math.isnan(L):
+                restart()
+            hist.append(L)
+            epoch += 1
     if stop is None:
         stop = "converged" if not abs(L - prev) > conv else "loss_increase"
     tn, tu, mu = (a.numpy() for a in params)
