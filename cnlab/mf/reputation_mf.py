@@ -139,15 +139,16 @@ class ReputationMF:
         .. math:: m \\leftarrow β_1 m + (1-β_1) g,\\quad s \\leftarrow β_2 s + (1-β_2) g^2,\\quad
                   θ \\leftarrow θ - \\frac{η}{1-β_1^t}\\,\\frac{m}{\\sqrt{s}/\\sqrt{1-β_2^t} + ε}
 
-        The whole round is one ``tf.while_loop`` in one graph call, traced once per loss, trainable
-        set, embedding size and regularization form and reused by every fit of those (sizes are
-        dynamic): fixed cost per fit instead of per epoch. Same operations in the same order as
+        The whole round is one ``tf.while_loop`` in one graph call, traced once per loss and
+        embedding size and reused by every round of every fit (sizes, the trainable set and the
+        regularization form are inputs): fixed cost per process instead of per epoch or round. A
+        frozen parameter's update is computed and discarded (selected away, never added), so the
+        trainable ones see the same operations in the same order as in
         :meth:`train_round_stepwise`. Returns (last loss, history).
         """
         tf = self._tf
         trainable = tuple(trainable)
-        key = (self.loss_name, trainable, self.n_dim, reg.per_note_ratio is None, reg.per_user_ratio is None,
-               config.convergence > 0)
+        key = (self.loss_name, self.n_dim, config.convergence > 0)
         fn = _ROUND_CACHE.get(key)
         if fn is None:
             fn = _ROUND_CACHE[key] = _compile_round(tf, *key)
@@ -159,8 +160,10 @@ class ReputationMF:
             config.learning_rate, config.adam_beta1, config.adam_beta2, config.adam_eps,
             self.n_ratings], dtype=f32))
         params = tuple(self.vars[name] for name in _PARAM_NAMES)
+        mask = tf.constant([name in trainable for name in _PARAM_NAMES])
+        means = tf.constant([reg.per_note_ratio is None, reg.per_user_ratio is None])
         out = fn(self.note_idx, self.rater_idx, self.targets, tf.constant(np.asarray(weights, dtype=f32)),
-                 params, hyper, tf.constant(float(config.convergence), tf.float64),
+                 params, mask, means, hyper, tf.constant(float(config.convergence), tf.float64),
                  tf.constant(int(config.num_epochs), tf.int32), tf.constant(int(config.stable_period), tf.int32))
         new_params, loss_value, history, bad_epoch = out
         bad = int(bad_epoch.numpy())
@@ -232,24 +235,24 @@ class ReputationMF:
 
 
 
-#: Compiled training rounds, one per (loss, trainable set, d, regularization form, convergence on).
+#: Compiled training rounds, one per (loss, embedding size, convergence check on).
 _ROUND_CACHE: dict = {}
 
 
-def _compile_round(tf, loss_name: str, trainable: tuple[str, ...], n_dim: int, note_mean: bool, user_mean: bool,
-                   check: bool):
+def _compile_round(tf, loss_name: str, n_dim: int, check: bool):
     """Trace :meth:`ReputationMF.train_round` for one key (see there); parameters are loop state."""
-    idx = [_PARAM_NAMES.index(n) for n in trainable]
     sqrt_d = np.float32(math.sqrt(n_dim))
     vec, mat = tf.TensorSpec([None], tf.float32), tf.TensorSpec([None, n_dim], tf.float32)
     param_specs = (mat, mat, vec, vec, vec, tf.TensorSpec([], tf.float32))
     ivec = tf.TensorSpec([None], tf.int32)
 
-    @tf.function(input_signature=[ivec, ivec, vec, vec, param_specs, tf.TensorSpec([12], tf.float32),
+    @tf.function(input_signature=[ivec, ivec, vec, vec, param_specs, tf.TensorSpec([6], tf.bool),
+                                  tf.TensorSpec([2], tf.bool), tf.TensorSpec([12], tf.float32),
                                   tf.TensorSpec([], tf.float64), tf.TensorSpec([], tf.int32),
                                   tf.TensorSpec([], tf.int32)])
-    def run(note_idx, rater_idx, targets, w, params, hyper, convergence, num_epochs, stable_period):
+    def run(note_idx, rater_idx, targets, w, params, mask, means, hyper, convergence, num_epochs, stable_period):
         lam, gmult, nbmult, rbmult, repmult, note_ratio, user_ratio, lr, b1, b2, eps, n = tf.unstack(hyper)
+        any_trainable = tf.reduce_any(mask)
 
         def loss_of(p):
             note_emb, rater_emb, note_bias, rater_bias, reputation, global_bias = p
@@ -264,15 +267,13 @@ def _compile_round(tf, loss_name: str, trainable: tuple[str, ...], n_dim: int, n
             reg = lam * gmult * tf.square(global_bias)
             note_terms = (tf.square(note_emb), nbmult * tf.square(note_bias))
             rater_terms = (tf.square(rater_emb), rbmult * tf.square(rater_bias), repmult * tf.square(reputation))
-            for terms, mean, ratio in ((note_terms, note_mean, note_ratio), (rater_terms, user_mean, user_ratio)):
+            for terms, mean, ratio in ((note_terms, means[0], note_ratio), (rater_terms, means[1], user_ratio)):
                 for t in terms:
-                    if mean:
-                        reg = reg + lam * tf.reduce_mean(t)
-                    else:
-                        reg = reg + lam * tf.reduce_sum(t) / (n / ratio)
+                    # both forms computed, one selected: the sum gets exactly that term's bits
+                    reg = reg + tf.where(mean, lam * tf.reduce_mean(t), lam * tf.reduce_sum(t) / (n / ratio))
             return tf.reduce_mean(w * elementwise) + reg
 
-        zeros = tuple(tf.zeros_like(params[i]) for i in idx)
+        zeros = tuple(tf.zeros_like(p) for p in params)
         history = tf.TensorArray(tf.float32, size=0, dynamic_size=True)
         nan32 = tf.constant(np.nan, tf.float32)
         state = (tf.constant(0, tf.int32), tf.constant(False), tf.constant(-1, tf.int32), nan32,
@@ -299,26 +300,23 @@ def _compile_round(tf, loss_name: str, trainable: tuple[str, ...], n_dim: int, n
                 has_prior = tf.logical_or(has_prior, at_check)
 
             def take_step():
-                if not idx:  # nothing to train: only the bookkeeping of the loss
-                    lv = loss_of(p)
-                    return lv, p, m, s, step
                 with tf.GradientTape() as tape:
-                    watched = [p[i] for i in idx]
-                    for t in watched:
+                    for t in p:
                         tape.watch(t)
                     lv = loss_of(p)
-                grads = tape.gradient(lv, watched)
-                st = step + 1.0
+                grads = tape.gradient(lv, list(p), unconnected_gradients=tf.UnconnectedGradients.ZERO)
+                st = tf.where(any_trainable, step + 1.0, step)
                 bc1 = 1.0 - tf.pow(b1, st)
                 bc2_sqrt = tf.sqrt(1.0 - tf.pow(b2, st))
-                new_p, new_m, new_s = list(p), [], []
-                for k, (i, g) in enumerate(zip(idx, grads)):
+                new_p, new_m, new_s = [], [], []
+                for i, g in enumerate(grads):
                     g = tf.convert_to_tensor(g)
-                    mv = b1 * m[k] + (1.0 - b1) * g
-                    sv = b2 * s[k] + (1.0 - b2) * g * g
-                    new_p[i] = p[i] - (lr / bc1) * mv / (tf.sqrt(sv) / bc2_sqrt + eps)
-                    new_m.append(mv)
-                    new_s.append(sv)
+                    mv = b1 * m[i] + (1.0 - b1) * g
+                    sv = b2 * s[i] + (1.0 - b2) * g * g
+                    upd = p[i] - (lr / bc1) * mv / (tf.sqrt(sv) / bc2_sqrt + eps)
+                    new_p.append(tf.where(mask[i], upd, p[i]))
+                    new_m.append(tf.where(mask[i], mv, m[i]))
+                    new_s.append(tf.where(mask[i], sv, s[i]))
                 return lv, tuple(new_p), tuple(new_m), tuple(new_s), st
 
             def skip():
