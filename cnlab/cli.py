@@ -1,10 +1,16 @@
 """Command line: ``cnlab score | demo | synth``.
 
-``cnlab score`` takes the flags of the official ``main.py`` (spec 04 §2.1)::
+``cnlab score`` reads a folder of the public download (any layout :func:`cnlab.io.load`
+accepts), the bundled sample, or the four files named by the flags of the official ``main.py``
+(spec 04 §2.1)::
 
+    cnlab score path/to/download/ --outdir out --seed 42
+    cnlab score --sample --outdir out
     cnlab score --enrollment userEnrollment-00000.tsv --notes notes-00000.tsv \\
         --ratings ratings/ --status noteStatusHistory-00000.tsv --outdir out \\
         --seed 42 --epoch-millis 1794709800000
+
+TensorFlow's start-up messages (oneDNN, CPU features, absl) are hidden unless ``--verbose``.
 
 Bad input (:class:`~cnlab.errors.CnlabInputError`, :class:`~cnlab.schema.SchemaError`,
 missing files) ends with exit code 2 and a one-paragraph message, no traceback.
@@ -44,16 +50,28 @@ class _Console:
 # ---------------------------------------------------------------------------
 # argument parsing
 # ---------------------------------------------------------------------------
+#: (short flag, flag, default of the official main.py, what) of the four input files.
+_FILE_FLAGS = (
+    ("-e", "--enrollment", "userEnrollment-00000.tsv", "user enrollment file"),
+    ("-n", "--notes", "notes-00000.tsv", "notes file"),
+    ("-r", "--ratings", "ratings", "ratings file, or a directory of shards"),
+    ("-s", "--status", "noteStatusHistory-00000.tsv", "note status history file"),
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cnlab", description="Community Notes note scoring, reimplemented for research.")
     p.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
     sub = p.add_subparsers(dest="command", required=True)
 
-    s = sub.add_parser("score", help="score the public data download (flags of the official main.py)")
-    s.add_argument("-e", "--enrollment", default="userEnrollment-00000.tsv", help="user enrollment file")
-    s.add_argument("-n", "--notes", default="notes-00000.tsv", help="notes file")
-    s.add_argument("-r", "--ratings", default="ratings", help="ratings file, or a directory of shards")
-    s.add_argument("-s", "--status", default="noteStatusHistory-00000.tsv", help="note status history file")
+    s = sub.add_parser("score", help="score a public-data folder, the bundled sample, or the files named by "
+                       "the flags of the official main.py")
+    s.add_argument("directory", nargs="?", default=None,
+                   help="folder of the public download (notes-*, ratings* or ratings/, noteStatusHistory-*, "
+                   "userEnrollment-*; .tsv, .tsv.gz or .zip); instead of the four file flags")
+    s.add_argument("--sample", action="store_true", help="score the bundled synthetic sample")
+    for short, flag, default, what in _FILE_FLAGS:
+        s.add_argument(short, flag, default=None, help=f"{what} (default {default}; not with DIRECTORY or --sample)")
     s.add_argument("-o", "--outdir", default=".", help="output directory")
     s.add_argument("--seed", type=int, default=None, help="seed of every stochastic step")
     s.add_argument("--scorers", default=None, help="comma-separated scorer names (e.g. MFCoreScorer for the fast "
@@ -67,13 +85,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--prescoring-dir", default=None, help="start final scoring from these prescoring outputs")
     s.add_argument("--no-parquet", action="store_true", help="skip parquet copies of the outputs")
     s.add_argument("--quiet", action="store_true", help="no progress output")
+    s.add_argument("--verbose", action="store_true", help="show TensorFlow's start-up log messages")
 
-    d = sub.add_parser("demo", help="score the bundled sample end to end, write outputs and figures")
+    d = sub.add_parser("demo", help="score the bundled sample, write the four output TSVs and figures")
     d.add_argument("-o", "--outdir", default="cnlab-demo", help="output directory")
     d.add_argument("--seed", type=int, default=42)
     d.add_argument("--scorers", default="MFCoreScorer", help="as for score; the demo runs the Core model alone "
                    "by default (seconds), --scorers all runs the whole roster")
     d.add_argument("--quiet", action="store_true")
+    d.add_argument("--verbose", action="store_true", help="show TensorFlow's start-up log messages")
 
     y = sub.add_parser("synth", help="write a synthetic dataset in the public format")
     y.add_argument("--out", required=True, help="output directory")
@@ -138,24 +158,53 @@ def _write(frames, outdir, *, parquet: bool, participants, console: _Console):
 # ---------------------------------------------------------------------------
 # commands
 # ---------------------------------------------------------------------------
+def _input_source(args) -> tuple[str, object]:
+    """Which input ``cnlab score`` reads: ("sample", None), ("directory", path) or ("files", dict).
+
+    DIRECTORY, ``--sample`` and the four file flags exclude each other; without any of them the
+    file flags take the official ``main.py`` defaults (files in the working directory).
+    """
+    given = [flag for _s, flag, _d, _w in _FILE_FLAGS if getattr(args, flag[2:]) is not None]
+    sources = [name for name, on in (("DIRECTORY", args.directory is not None), ("--sample", args.sample)) if on]
+    if len(sources) > 1 or (sources and given):
+        raise CnlabInputError(
+            f"give one input: {' and '.join(sources + given)} were given together; DIRECTORY (a public-download "
+            "folder), --sample, or the four file flags --notes/--ratings/--status/--enrollment")
+    if args.sample:
+        return "sample", None
+    if args.directory is not None:
+        if not Path(args.directory).is_dir():
+            raise CnlabInputError("DIRECTORY: not a directory", path=args.directory)
+        return "directory", args.directory
+    files = {}
+    for _short, flag, default, _what in _FILE_FLAGS:
+        path = getattr(args, flag[2:]) or default
+        if not Path(path).exists():
+            raise CnlabInputError(f"{flag}: no such file or directory", path=path)
+        files[flag[2:]] = path
+    return "files", files
+
+
 def cmd_score(args) -> int:
-    from cnlab.io import load
+    from cnlab.io import load, load_sample
 
     console = _Console(args.quiet)
     config = _scoring_config(args)  # a bad --scorers fails before a long load
-    for flag, path in (("--notes", args.notes), ("--status", args.status), ("--enrollment", args.enrollment),
-                       ("--ratings", args.ratings)):
-        if not Path(path).exists():
-            raise CnlabInputError(f"{flag}: no such file or directory", path=path)
+    kind, source = _input_source(args)
     if args.prescoring_dir is not None and not Path(args.prescoring_dir).is_dir():
         raise CnlabInputError("--prescoring-dir: not a directory", path=args.prescoring_dir)
     console.info("loading ...")
-    ds = load(notes=args.notes, ratings=args.ratings, status=args.status, enrollment=args.enrollment,
-              progress=not args.quiet)
+    if kind == "sample":
+        ds = load_sample(progress=not args.quiet)
+    elif kind == "directory":
+        ds = load(source, progress=not args.quiet)
+    else:
+        ds = load(notes=source["notes"], ratings=source["ratings"], status=source["status"],
+                  enrollment=source["enrollment"], progress=not args.quiet)
     console.info(ds.summary())
     for w in ds.report.warnings:
         console.info(f"warning: {w}")
-    frames, n_status = _run_scoring(ds, config, console, prescoring=args.prescoring_dir)
+    frames, n_status = _run_scoring(ds, config, console, prescoring=args.prescoring_dir, verbose=args.verbose)
     _write(frames, args.outdir, parquet=not args.no_parquet, participants=ds.participants, console=console)
     print(
         f"cnlab score: {len(ds.ratings):,} ratings, {len(ds.notes):,} notes -> {n_status} "
@@ -173,9 +222,11 @@ def _status_line(scored) -> str:
     return ", ".join(f"{k} {v:,}" for k, v in vc.items())
 
 
-def _run_scoring(ds, config, console: _Console, *, prescoring=None):
+def _run_scoring(ds, config, console: _Console, *, prescoring=None, verbose: bool = False):
     from cnlab.pipeline import score
 
+    if not verbose:
+        _import_tensorflow_quietly()
     console.info("scoring ...")
     kwargs = {} if prescoring is None else {"prescoring": str(prescoring)}
     result = score(ds, config, **kwargs)
@@ -200,7 +251,7 @@ def cmd_demo(args) -> int:
         ds = load(out / "input", progress=not args.quiet)
     console.info(ds.summary())
     ns = argparse.Namespace(seed=args.seed, epoch_millis=None, scorers=args.scorers, pseudoraters=True)
-    frames, status = _run_scoring(ds, _scoring_config(ns), console)
+    frames, status = _run_scoring(ds, _scoring_config(ns), console, verbose=args.verbose)
     _write(frames, out, parquet=False, participants=ds.participants, console=console)
     figs = _demo_figures(frames, ds, out / "figures", console)
     print(f"cnlab demo: {len(ds.ratings):,} ratings, {len(ds.notes):,} notes -> {status}; "
@@ -252,16 +303,83 @@ def cmd_synth(args) -> int:
 COMMANDS = {"score": cmd_score, "demo": cmd_demo, "synth": cmd_synth}
 
 
-def _configure_logging(*, quiet: bool) -> None:
-    # One line per pipeline stage (rows in/out, seconds) goes to the "cnlab" logger; show it
-    # unless --quiet. TensorFlow's C++ start-up chatter is hidden unless the user asked for it.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    logger = logging.getLogger("cnlab")
-    if quiet or logger.handlers:
+#: TensorFlow's C++ log threshold set at start-up unless --verbose (2: errors only).
+TF_LOG_LEVEL = "2"
+
+
+def _quiet_tensorflow_logging(*, verbose: bool) -> None:
+    """Hide TensorFlow's start-up log lines unless ``verbose``: its C++ threshold
+    (``TF_CPP_MIN_LOG_LEVEL``, read when TensorFlow loads, so set before anything imports it)
+    and, once imported, the absl Python logger.  A value the user exported is kept."""
+    if verbose:
         return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    logger.addHandler(handler)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", TF_LOG_LEVEL)
+
+
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow (through :mod:`cnlab.mf`, with cnlab's thread settings) with the
+    process's stderr pointed at /dev/null.
+
+    Some start-up lines ("oneDNN custom operations are on", "All log messages before
+    absl::InitializeLog() is called are written to STDERR") are written by C++ before
+    TensorFlow reads ``TF_CPP_MIN_LOG_LEVEL``; only silencing the file descriptor hides them.
+    Errors still surface: a failed import raises, and stderr is restored before that.
+    """
+    if "tensorflow" in sys.modules:
+        return
+    from cnlab.mf._tf_setup import import_tensorflow
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 2)
+        finally:
+            os.close(devnull)
+        import_tensorflow()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+    try:
+        from absl import logging as absl_logging
+
+        absl_logging.set_verbosity(absl_logging.ERROR)
+    except ImportError:  # absl comes with TensorFlow; nothing to quiet without it
+        pass
+
+
+class _StderrHandler(logging.StreamHandler):
+    """A stream handler writing to whatever ``sys.stderr`` is when a record is emitted, so that
+    a later ``main()`` in the same process (tests, notebooks) never writes to a stream an
+    earlier call was given and that is closed since."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # set by StreamHandler.__init__; the property decides
+        pass
+
+
+_HANDLER = _StderrHandler()
+_HANDLER.setFormatter(logging.Formatter("%(message)s"))
+
+
+def _configure_logging(*, quiet: bool, verbose: bool = False) -> None:
+    # One line per pipeline stage (rows in/out, seconds) goes to the "cnlab" logger; show it
+    # unless --quiet. TensorFlow's C++ start-up chatter is hidden unless --verbose.
+    _quiet_tensorflow_logging(verbose=verbose)
+    logger = logging.getLogger("cnlab")
+    if quiet:
+        if _HANDLER in logger.handlers:  # an earlier call in this process showed the stage lines
+            logger.removeHandler(_HANDLER)
+            logger.propagate = True
+        return
+    if _HANDLER in logger.handlers or logger.handlers:  # ours, or the caller configured it
+        return
+    logger.addHandler(_HANDLER)
     logger.setLevel(logging.INFO)
     logger.propagate = False
 
@@ -270,7 +388,7 @@ def main(argv=None) -> int:
     """Entry point of the ``cnlab`` console script; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    _configure_logging(quiet=getattr(args, "quiet", False))
+    _configure_logging(quiet=getattr(args, "quiet", False), verbose=getattr(args, "verbose", False))
     try:
         return COMMANDS[args.command](args)
     except (CnlabInputError, SchemaError) as e:

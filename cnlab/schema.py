@@ -530,6 +530,67 @@ NOTE_STATUS_HISTORY_FILE_COLUMNS = NOTE_STATUS_HISTORY_COLUMNS
 NOTE_STATUS_HISTORY_LEGACY_COLUMNS = NOTE_STATUS_HISTORY_COLUMNS[:23]
 
 # ---------------------------------------------------------------------------
+# Older output vintages (single-model scorer, 2021–2023)
+# ---------------------------------------------------------------------------
+#: Output file stems of the single-model scorer (``scoredNotes.tsv``, ``helpfulnessScores.tsv``)
+#: -> the output key of the current file (``scored_notes.tsv``, ``helpfulness_scores.tsv``).
+LEGACY_OUTPUT_FILES: dict[str, str] = {
+    "scoredNotes": "scored_notes",
+    "helpfulnessScores": "helpfulness_scores",
+}
+
+#: Columns of the single-model outputs -> the current column(s) holding the same value.  That
+#: scorer had one model, so its ``ratingStatus`` is both the model's status (``coreRatingStatus``)
+#: and the status shown (``finalRatingStatus``).
+LEGACY_OUTPUT_COLUMNS: dict[str, tuple[str, ...]] = {
+    "noteIntercept": ("coreNoteIntercept",),
+    "noteFactor1": ("coreNoteFactor1",),
+    "ratingStatus": ("coreRatingStatus", "finalRatingStatus"),
+    "raterIntercept": ("coreRaterIntercept",),
+    "raterFactor1": ("coreRaterFactor1",),
+}
+
+
+def current_output_names(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Map the column names of an older output vintage to the current ones.
+
+    Each column of :data:`LEGACY_OUTPUT_COLUMNS` present in ``frame`` is copied to each of its
+    current names that ``frame`` lacks, and then dropped; a legacy column whose current names
+    are all present already is left alone.  Frames of the current layout come back unchanged.
+
+    Parameters
+    ----------
+    frame
+        An output frame of any vintage (``scored_notes`` / ``scoredNotes``,
+        ``helpfulness_scores`` / ``helpfulnessScores``, ...).
+
+    Returns
+    -------
+    (frame, mapped)
+        The frame with current names (a new frame when anything was mapped, else ``frame``
+        itself) and one ``"old -> new"`` string per mapped column.
+
+    Examples
+    --------
+    >>> old = pd.DataFrame({"noteId": [1], "noteIntercept": [0.41], "ratingStatus": [CRH]})
+    >>> new, mapped = current_output_names(old)
+    >>> list(new.columns)
+    ['noteId', 'coreNoteIntercept', 'coreRatingStatus', 'finalRatingStatus']
+    >>> mapped
+    ['noteIntercept -> coreNoteIntercept', 'ratingStatus -> coreRatingStatus, finalRatingStatus']
+    """
+    todo = {old: [c for c in new if c not in frame.columns]
+            for old, new in LEGACY_OUTPUT_COLUMNS.items() if old in frame.columns}
+    todo = {old: new for old, new in todo.items() if new}
+    if not todo:
+        return frame, []
+    out = frame.rename(columns={old: new[0] for old, new in todo.items()})
+    for new in todo.values():
+        for k, extra in enumerate(new[1:], start=1):  # further names right after the first
+            out.insert(out.columns.get_loc(new[0]) + k, extra, out[new[0]].copy())
+    return out, [f"{old} -> {', '.join(new)}" for old, new in todo.items()]
+
+# ---------------------------------------------------------------------------
 # Tag packing helpers
 # ---------------------------------------------------------------------------
 

@@ -40,6 +40,8 @@ from cnlab import schema
 
 import _nb
 
+FIGURES = _nb.figures_dir()  # $CNLAB_FIGURES_DIR, else the repository's figures/
+
 dataset = _nb.load_dataset(DATA)
 print(dataset.summary())
 
@@ -64,12 +66,12 @@ scored["finalRatingStatus"].value_counts()
 
 # %%
 ax = cp.note_factor_intercept(scored)
-cp.savefig(ax.figure, "00_note_factor_intercept")
+cp.savefig(ax.figure, "00_note_factor_intercept", directory=FIGURES)
 plt.show()
 
 # %%
 ax = cp.rule_flow(scored["coreActiveRules"])
-cp.savefig(ax.figure, "00_rule_flow")
+cp.savefig(ax.figure, "00_rule_flow", directory=FIGURES)
 plt.show()
 
 # %% [markdown]

@@ -34,6 +34,8 @@ from cnlab.preprocess import filter_ratings, preprocess
 
 import _nb
 
+FIGURES = _nb.figures_dir()  # $CNLAB_FIGURES_DIR, else the repository's figures/
+
 dataset = _nb.load_dataset(DATA)
 print(dataset.summary())
 
@@ -53,7 +55,7 @@ full = pre.funnel.add("prescoring", f"prefilter (rater ≥ {MIN_RATINGS_PER_RATE
                       len(pre.ratings), len(train))
 funnel = full.to_frame()
 ax = cp.funnel(funnel[funnel["table"] == "ratings"])
-cp.savefig(ax.figure, "01_funnel")
+cp.savefig(ax.figure, "01_funnel", directory=FIGURES)
 plt.show()
 
 # %% [markdown]
@@ -63,7 +65,7 @@ plt.show()
 fig, axes = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
 cp.rating_counts(pre.ratings, by=schema.NOTE_ID, threshold=MIN_RATERS_PER_NOTE, ax=axes[0])
 cp.rating_counts(pre.ratings, by=schema.RATER_ID, threshold=MIN_RATINGS_PER_RATER, ax=axes[1])
-cp.savefig(fig, "01_rating_counts")
+cp.savefig(fig, "01_rating_counts", directory=FIGURES)
 plt.show()
 
 # %%

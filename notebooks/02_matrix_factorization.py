@@ -42,6 +42,8 @@ from cnlab.preprocess import filter_ratings, preprocess
 
 import _nb
 
+FIGURES = _nb.figures_dir()  # $CNLAB_FIGURES_DIR, else the repository's figures/
+
 dataset = _nb.load_dataset(DATA)
 pre = preprocess(dataset)
 train = filter_ratings(pre.ratings, min_ratings_per_rater=10, min_raters_per_note=5)
@@ -72,7 +74,7 @@ for name, r in fits.items():
 fig, axes = plt.subplots(1, 2, figsize=(12, 4), layout="constrained")
 cp.loss_curves(fits, ax=axes[0])
 cp.convergence_summary(fits, ax=axes[1])
-cp.savefig(fig, "02_loss_curves")
+cp.savefig(fig, "02_loss_curves", directory=FIGURES)
 plt.show()
 cp.convergence_table(fits)
 
@@ -85,9 +87,9 @@ cp.convergence_table(fits)
 notes = official.note_params.copy()
 notes["region"] = cp.threshold_status(notes)
 ax = cp.note_factor_intercept(notes, intercept_col=schema.NOTE_INTERCEPT,
-                              factor_col=schema.NOTE_FACTOR1, status_col="region")
-ax.set_title("Official-loop fit: notes by threshold region")
-cp.savefig(ax.figure, "02_note_factor_intercept")
+                              factor_col=schema.NOTE_FACTOR1, status_col="region",
+                              title="Official-loop fit: notes by threshold region")
+cp.savefig(ax.figure, "02_note_factor_intercept", directory=FIGURES)
 plt.show()
 
 # %% [markdown]
@@ -95,7 +97,7 @@ plt.show()
 
 # %%
 ax = cp.param_differences(official.note_params, exact.note_params, label="official loop − exact")
-cp.savefig(ax.figure, "02_intercept_differences")
+cp.savefig(ax.figure, "02_intercept_differences", directory=FIGURES)
 plt.show()
 both = official.note_params.merge(exact.note_params, on=schema.NOTE_ID, suffixes=("_official", "_exact"))
 diff = both["internalNoteIntercept_official"] - both["internalNoteIntercept_exact"]

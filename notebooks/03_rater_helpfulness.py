@@ -38,6 +38,8 @@ from cnlab import plotting as cp
 
 import _nb
 
+FIGURES = _nb.figures_dir()  # $CNLAB_FIGURES_DIR, else the repository's figures/
+
 dataset = _nb.load_dataset(DATA)
 result = _nb.score(dataset, DATA, cnlab.ScoringConfig(topics=TOPICS), seed=SEED)  # cached across notebooks when CNLAB_NOTEBOOK_CACHE is set
 scored = result.frames["scored_notes"]
@@ -51,14 +53,14 @@ reasons.value_counts()
 fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), layout="constrained")
 cp.helpfulness_distributions(hs, column="raterAgreeRatio", ax=axes[0])
 cp.helpfulness_removed(hs, ax=axes[1])
-cp.savefig(fig, "03_helpfulness_filter")
+cp.savefig(fig, "03_helpfulness_filter", directory=FIGURES)
 plt.show()
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), layout="constrained")
 cp.helpfulness_distributions(hs, column="crhCrnhRatioDifference", ax=axes[0])
 cp.helpfulness_distributions(hs, column="meanNoteScore", ax=axes[1])
-cp.savefig(fig, "03_author_scores")
+cp.savefig(fig, "03_author_scores", directory=FIGURES)
 plt.show()
 
 # %% [markdown]
@@ -70,7 +72,7 @@ plt.show()
 fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), layout="constrained")
 cp.rater_factor_intercept(hs, ax=axes[0])
 cp.rater_factor_hist_by_group(hs, dataset.enrollment, ax=axes[1])
-cp.savefig(fig, "03_rater_params")
+cp.savefig(fig, "03_rater_params", directory=FIGURES)
 plt.show()
 
 # %% [markdown]

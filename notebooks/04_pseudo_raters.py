@@ -32,6 +32,8 @@ from cnlab import plotting as cp
 
 import _nb
 
+FIGURES = _nb.figures_dir()  # $CNLAB_FIGURES_DIR, else the repository's figures/
+
 dataset = _nb.load_dataset(DATA)
 result = _nb.score(dataset, DATA, cnlab.ScoringConfig(topics=TOPICS), seed=SEED)  # cached across notebooks when CNLAB_NOTEBOOK_CACHE is set
 scored = result.frames["scored_notes"]
@@ -44,12 +46,12 @@ print(f"{len(with_bounds)} notes with bounds; max − intercept: median {width.m
 
 # %%
 ax = cp.pseudo_rater_intervals(scored)
-cp.savefig(ax.figure, "04_pseudo_rater_intervals")
+cp.savefig(ax.figure, "04_pseudo_rater_intervals", directory=FIGURES)
 plt.show()
 
 # %%
 ax = cp.threshold_hist(width, 0.0, label="coreNoteInterceptMax − coreNoteIntercept")
-cp.savefig(ax.figure, "04_upper_bound_width")
+cp.savefig(ax.figure, "04_upper_bound_width", directory=FIGURES)
 plt.show()
 
 # %% [markdown]

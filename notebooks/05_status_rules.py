@@ -44,18 +44,20 @@ from cnlab import schema
 
 import _nb
 
+FIGURES = _nb.figures_dir()  # $CNLAB_FIGURES_DIR, else the repository's figures/
+
 dataset = _nb.load_dataset(DATA)
 result = _nb.score(dataset, DATA, cnlab.ScoringConfig(topics=TOPICS), seed=SEED)  # cached across notebooks when CNLAB_NOTEBOOK_CACHE is set
 scored = result.frames["scored_notes"]
 
 # %%
 ax = cp.rule_flow(scored["coreActiveRules"])
-cp.savefig(ax.figure, "05_rule_flow")
+cp.savefig(ax.figure, "05_rule_flow", directory=FIGURES)
 plt.show()
 
 # %%
 ax = cp.note_factor_intercept(scored)
-cp.savefig(ax.figure, "05_note_factor_intercept")
+cp.savefig(ax.figure, "05_note_factor_intercept", directory=FIGURES)
 plt.show()
 
 # %% [markdown]
@@ -67,7 +69,7 @@ plt.show()
 core_raters = result.final["MFCoreScorer"].calls["main"].mf.rater_params
 counts = cp.net_helpful_counts(result.final_ratings, core_raters, factor_col=schema.RATER_FACTOR1)
 ax = cp.net_helpful_by_side(counts, status=scored, status_col="coreRatingStatus")
-cp.savefig(ax.figure, "05_net_helpful_by_side")
+cp.savefig(ax.figure, "05_net_helpful_by_side", directory=FIGURES)
 plt.show()
 
 # %% [markdown]

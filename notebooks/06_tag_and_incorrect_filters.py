@@ -39,6 +39,8 @@ from cnlab import plotting as cp
 
 import _nb
 
+FIGURES = _nb.figures_dir()  # $CNLAB_FIGURES_DIR, else the repository's figures/
+
 dataset = _nb.load_dataset(DATA)
 result = _nb.score(dataset, DATA, cnlab.ScoringConfig(topics=TOPICS), seed=SEED)  # cached across notebooks when CNLAB_NOTEBOOK_CACHE is set
 scored = result.frames["scored_notes"]
@@ -51,7 +53,7 @@ main = core.calls["main"]
 weighted = rating_weights(main.training_ratings, main.note_params, main.mf.rater_params)
 distance = (weighted["_fu"] - weighted["_fn"]).abs()  # |f̃_u − f̃_n| as in rating_weights
 ax = cp.tag_outlier_weights(distance)
-cp.savefig(ax.figure, "06_tag_outlier_weights")
+cp.savefig(ax.figure, "06_tag_outlier_weights", directory=FIGURES)
 plt.show()
 
 # %%
@@ -59,14 +61,14 @@ _, _, meta = result.prescoring.for_scorer("MFCoreScorer")
 thresholds = meta.tag_filtering_thresholds
 aux = result.frames["aux_note_info"]
 ax = cp.tag_thresholds(thresholds, ratios=aux)
-cp.savefig(ax.figure, "06_tag_thresholds")
+cp.savefig(ax.figure, "06_tag_thresholds", directory=FIGURES)
 plt.show()
 
 # %%
 voted = aux[(aux["notHelpfulIncorrect_interval"] >= 2) & (aux["num_voters_interval"] >= 3)]
 ax = cp.threshold_hist(voted["tf_idf_incorrect_interval"], 2.5,
                        label="tf-idf of incorrect tags (notes with ≥2 incorrect, ≥3 voters)")
-cp.savefig(ax.figure, "06_incorrect_tfidf")
+cp.savefig(ax.figure, "06_incorrect_tfidf", directory=FIGURES)
 plt.show()
 
 # %% [markdown]

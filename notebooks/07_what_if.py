@@ -36,6 +36,8 @@ from cnlab import schema
 
 import _nb
 
+FIGURES = _nb.figures_dir()  # $CNLAB_FIGURES_DIR, else the repository's figures/
+
 dataset = _nb.load_dataset(DATA)
 result = _nb.score(dataset, DATA, cnlab.ScoringConfig(topics=TOPICS), seed=SEED)  # cached across notebooks when CNLAB_NOTEBOOK_CACHE is set
 scored = result.frames["scored_notes"]
@@ -66,13 +68,13 @@ cp.status_confusion(baseline.frames["scored_notes"], lower_crh.frames["scored_no
 cp.status_confusion(baseline.frames["scored_notes"], stronger_reg.frames["scored_notes"],
                     status_col="coreRatingStatus", before_label="baseline (core)",
                     after_label="λ note intercept 0.30", ax=axes[1])
-cp.savefig(fig, "07_status_confusion")
+cp.savefig(fig, "07_status_confusion", directory=FIGURES)
 plt.show()
 
 # %%
 ax = cp.param_differences(stronger_reg.frames["scored_notes"], baseline.frames["scored_notes"],
                           col="coreNoteIntercept", label="λ 0.30 − baseline")
-cp.savefig(ax.figure, "07_intercept_shift")
+cp.savefig(ax.figure, "07_intercept_shift", directory=FIGURES)
 plt.show()
 
 # %%

@@ -49,6 +49,8 @@ from cnlab import schema, synthetic
 
 import _nb
 
+FIGURES = _nb.figures_dir()  # $CNLAB_FIGURES_DIR, else the repository's figures/
+
 config = cnlab.ScoringConfig(topics=TOPICS)
 if DATA == "sample":
     dataset = cnlab.load_sample()
@@ -81,7 +83,7 @@ notes = notes.set_index(schema.NOTE_ID)
 # %%
 rules = {f"majority (ratio ≥ {SUPERMAJORITY})": notes["majority"], "bridging (Core CRH)": notes["bridging"]}
 ax = cp.truth_agreement(notes["truth"], rules)
-cp.savefig(ax.figure, "08_truth_agreement")
+cp.savefig(ax.figure, "08_truth_agreement", directory=FIGURES)
 plt.show()
 
 # %% [markdown]
@@ -117,12 +119,11 @@ pd.crosstab(notes["noteType"], notes["agreement"])
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), layout="constrained")
 shown = notes[notes["agreement"] != "neither"].reset_index()
-cp.note_factor_intercept(shown, status_col="agreement", ax=axes[0])
-axes[0].set_title("Notes either rule calls helpful")
+cp.note_factor_intercept(shown, status_col="agreement", title="Notes either rule calls helpful", ax=axes[0])
 cp.status_confusion(notes["noteType"], notes["agreement"], before_label="planted note type",
                     after_label="rules", ax=axes[1])
 axes[1].set_title("Planted type vs the two rules")
-cp.savefig(fig, "08_disagreements")
+cp.savefig(fig, "08_disagreements", directory=FIGURES)
 plt.show()
 
 # %% [markdown]

@@ -60,6 +60,8 @@ from cnlab import post_likes, synthetic
 
 import _nb
 
+FIGURES = _nb.figures_dir()  # $CNLAB_FIGURES_DIR, else the repository's figures/
+
 dataset = _nb.load_dataset(DATA)
 result = _nb.score(dataset, DATA, cnlab.ScoringConfig(topics=TOPICS), seed=SEED)  # same run as notebook 00
 if DATA == "sample":
@@ -86,7 +88,7 @@ print(f"{len(factors):,} factors; correlation with the planted factor {corr:+.3f
 
 # %%
 ax = cp.rater_factor_buckets(factors, by=factors["plantedSide"].rename("planted side"))
-cp.savefig(ax.figure, "09_rater_factor_buckets")
+cp.savefig(ax.figure, "09_rater_factor_buckets", directory=FIGURES)
 plt.show()
 
 # %% [markdown]
@@ -115,7 +117,7 @@ truth = likes.posts.set_index("postId")["postType"] == "bridging"
 active = res.posts.set_index("actionTweetId")["active"]
 cp.truth_agreement(truth, {"active": active, "in pool": pd.Series(res.pool, index=active.index)}, ax=axes[1])
 axes[1].set_title("Activation vs planted bridging posts")
-cp.savefig(fig, "09_post_likes")
+cp.savefig(fig, "09_post_likes", directory=FIGURES)
 plt.show()
 
 # %% [markdown]

@@ -1,4 +1,5 @@
-"""Set-up shared by the numbered notebooks: data loading and an opt-in result cache.
+"""Set-up shared by the numbered notebooks: data loading, the figures folder and an opt-in
+result cache.
 
 Not a notebook (no number prefix).  ``CNLAB_NOTEBOOK_CACHE`` (a folder) turns on a
 pickle cache of scoring results keyed by data source, configuration and seed, so
@@ -15,8 +16,20 @@ from pathlib import Path
 from typing import Any, Callable
 
 import cnlab
+import cnlab.plotting
 
 SAMPLE = "sample"
+#: The repository checkout (this file is notebooks/_nb.py).
+REPO = Path(__file__).resolve().parents[1]
+
+
+def figures_dir() -> Path:
+    """Where the notebooks save their figures: ``$CNLAB_FIGURES_DIR`` if set (the test suite
+    points it at a temporary folder), else the repository's committed ``figures/``.
+
+    Passed explicitly to :func:`cnlab.plotting.savefig`, whose own default is ``./figures``
+    under the working directory (``notebooks/`` when a notebook runs)."""
+    return cnlab.plotting.figures_dir(os.environ.get("CNLAB_FIGURES_DIR") or REPO / "figures")
 
 
 def load_dataset(data: str = SAMPLE):

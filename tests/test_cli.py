@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 
 from cnlab import cli
 from cnlab import schema as S
-from cnlab.io import load, read_outputs
+from cnlab.io import OUTPUTS, load, read_outputs
 from cnlab.synthetic import SAMPLE_DIR
 
 # The CLI message tests only need some valid input files: they read the bundled sample
@@ -29,7 +30,8 @@ def test_help_exits_zero(capsys):
     assert ei.value.code == 0
     out = capsys.readouterr().out
     for flag in ("--enrollment", "--notes", "--ratings", "--status", "--outdir", "--seed", "--scorers",
-                 "--nopseudoraters", "--epoch-millis", "--prescoring-dir", "--no-parquet", "--quiet"):
+                 "--nopseudoraters", "--epoch-millis", "--prescoring-dir", "--no-parquet", "--quiet",
+                 "--sample", "--verbose", "directory"):
         assert flag in out
 
 
@@ -100,10 +102,137 @@ def test_score_from_official_prescoring(tmp_path, small_dir):
 
 @pytest.mark.slow
 def test_demo(tmp_path, capsys):
+    """What the README says the demo writes: the four official TSVs and figures, no parquet."""
     rc = cli.main(["demo", "--outdir", str(tmp_path / "demo"), "--quiet"])
     assert rc == 0, capsys.readouterr().err
-    assert (tmp_path / "demo" / "scored_notes.tsv").exists()
-    assert "cnlab demo" in capsys.readouterr().out
+    out = tmp_path / "demo"
+    assert sorted(p.name for p in out.glob("*.tsv")) == sorted(f"{stem}.tsv" for stem, _ in OUTPUTS.values())
+    assert not list(out.rglob("*.parquet"))
+    figures = sorted(p.name for p in (out / "figures").glob("*.png"))
+    assert figures == ["note_factor_intercept.png", "preprocessing_funnel.png", "rater_factor_intercept.png"]
+    assert "cnlab demo" in capsys.readouterr().out  # tests/test_readme.py: the README says the same
+
+
+# ---------------------------------------------------------------------------
+# input: DIRECTORY | --sample | the four file flags
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("extra", [["-n", "notes-00000.tsv"], ["--sample"], ["--ratings", "r/", "--status", "s.tsv"]],
+                         ids=["dir+notes", "dir+sample", "dir+two-flags"])
+def test_score_directory_excludes_other_inputs(tmp_path, capsys, extra):
+    rc = cli.main(["score", str(SAMPLE_DIR), *extra, "-o", str(tmp_path), "--quiet"])
+    assert rc == cli.EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "DIRECTORY" in err and "give one input" in err and "Traceback" not in err
+    assert all(flag in err for flag in extra if flag.startswith("-"))
+
+
+def test_score_sample_excludes_file_flags(tmp_path, capsys):
+    rc = cli.main(["score", "--sample", "--notes", "x.tsv", "-o", str(tmp_path), "--quiet"])
+    assert rc == cli.EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "--sample and --notes" in err
+
+
+def test_score_directory_must_be_a_directory(tmp_path, capsys):
+    rc = cli.main(["score", str(tmp_path / "nope"), "-o", str(tmp_path), "--quiet"])
+    assert rc == cli.EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "nope" in err and "not a directory" in err
+
+
+def test_score_without_input_uses_official_default_names(tmp_path, capsys, monkeypatch):
+    """No DIRECTORY, --sample or file flag: the official main.py's default file names, which
+    must then exist in the working directory."""
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["score", "--quiet"]) == cli.EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "--enrollment: no such file or directory" in err and "userEnrollment-00000.tsv" in err
+
+
+@pytest.mark.slow
+def test_score_directory_and_sample_quiet_tensorflow(tmp_path, capsys):
+    """`cnlab score DIR` and `cnlab score --sample` score the same bundled files into identical
+    outputs; without --verbose no TensorFlow start-up line reaches stderr (run in a fresh
+    process: the lines are printed when TensorFlow is first imported)."""
+    import subprocess
+    import sys
+
+    args = ["--scorers", "MFCoreScorer", "--seed", "42", "--quiet", "--no-parquet"]
+    proc = subprocess.run([sys.executable, "-m", "cnlab.cli", "score", "--sample", "-o", str(tmp_path / "sample"),
+                           *args], capture_output=True, text=True, timeout=600,
+                          env={k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"})
+    assert proc.returncode == 0, proc.stderr
+    for noise in TENSORFLOW_STARTUP_LINES:
+        assert noise not in proc.stderr, proc.stderr
+    assert "cnlab score: 32,000 ratings" in proc.stdout
+    assert cli.main(["score", str(SAMPLE_DIR), "-o", str(tmp_path / "dir"), *args]) == 0, capsys.readouterr().err
+    for stem, _cols in OUTPUTS.values():
+        assert (tmp_path / "sample" / f"{stem}.tsv").read_bytes() == (tmp_path / "dir" / f"{stem}.tsv").read_bytes()
+
+
+#: Lines TensorFlow 2.x prints on import unless silenced (C++ logging before absl is initialised).
+TENSORFLOW_STARTUP_LINES = ("oneDNN custom operations", "absl::InitializeLog", "cpu_feature_guard")
+
+
+def test_tensorflow_log_level_unless_verbose(monkeypatch):
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    cli._quiet_tensorflow_logging(verbose=True)
+    assert "TF_CPP_MIN_LOG_LEVEL" not in os.environ
+    cli._quiet_tensorflow_logging(verbose=False)
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == cli.TF_LOG_LEVEL == "2"
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "0")  # what the user exported wins
+    cli._quiet_tensorflow_logging(verbose=False)
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0"
+    assert build_verbose_flag_parses()
+
+
+def build_verbose_flag_parses() -> bool:
+    parser = cli.build_parser()
+    return (parser.parse_args(["score", "--sample", "--verbose"]).verbose
+            and parser.parse_args(["demo", "--verbose"]).verbose
+            and not parser.parse_args(["score", "--sample"]).verbose)
+
+
+# ---------------------------------------------------------------------------
+# error messages name the setting that avoids them
+# ---------------------------------------------------------------------------
+def _without_group_13(tmp_path) -> Path:
+    d = tmp_path / "no13"
+    shutil.copytree(SAMPLE_DIR, d)
+    enr = pd.read_csv(d / "userEnrollment-00000.tsv.gz", sep="	", dtype=str, keep_default_na=False)
+    assert (enr["modelingGroup"] == "13.0").any() or (enr["modelingGroup"] == "13").any()
+    enr.loc[enr["modelingGroup"].isin(["13", "13.0"]), "modelingGroup"] = "3.0"
+    (d / "userEnrollment-00000.tsv.gz").unlink()
+    enr.to_csv(d / "userEnrollment-00000.tsv.gz", sep="	", index=False, compression="gzip")
+    return d
+
+
+@pytest.mark.slow
+def test_stable_init_error_names_the_switch(tmp_path, capsys):
+    """No notes rated mostly by modeling group 13: the error says which setting turns the stable
+    initialisation off, and that setting does let the scorer's round-1 fit run."""
+    import dataclasses
+
+    from cnlab.errors import CnlabInputError
+    from cnlab.preprocess import filter_ratings, preprocess
+    from cnlab.scorers.mf_config import SCORERS
+    from cnlab.scorers.mf_prescoring import fit_round1
+
+    d = _without_group_13(tmp_path)
+    rc = cli.main(["score", str(d), "-o", str(tmp_path / "out"), "--scorers", "MFCoreScorer", "--quiet"])
+    assert rc == cli.EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "modeling group 13" in err and "Traceback" not in err
+    assert "ScorerConfig.use_stable_init" in err and "dataclasses.replace(" in err and "use_stable_init=False" in err
+
+    ds = load(d)
+    ratings = filter_ratings(preprocess(ds).ratings, min_ratings_per_rater=10, min_raters_per_note=5)
+    core = SCORERS["MFCoreScorer"]
+    with pytest.raises(CnlabInputError, match="use_stable_init"):
+        fit_round1(ratings, ds.enrollment, core, core.mf_config(), 0)
+    result = fit_round1(ratings, ds.enrollment, dataclasses.replace(core, use_stable_init=False), core.mf_config(), 0)
+    assert len(result.note_params) == ratings["noteId"].nunique()
+
 
 
 def test_scorers_all_selects_mf_and_gaussian_roster():
@@ -138,3 +267,23 @@ def test_default_is_the_whole_roster():
     # the demo keeps the fast Core-only path unless asked
     demo = build_parser().parse_args(["demo"])
     assert demo.scorers == "MFCoreScorer"
+
+
+def test_stage_log_follows_the_current_stderr(tmp_path, monkeypatch):
+    """The stage-log handler writes to sys.stderr as it is when a line is logged: a stream an
+    earlier `main()` saw may be closed by now (pytest's capture between tests, a notebook cell)."""
+    import io
+    import logging
+
+    first = io.StringIO()
+    monkeypatch.setattr("sys.stderr", first)
+    assert cli.main(["synth", "--out", str(tmp_path / "s"), "--notes", "40", "--raters", "30",
+                     "--ratings", "600"]) == 0  # not --quiet: the stage log is shown
+    first.close()
+    second = io.StringIO()
+    monkeypatch.setattr("sys.stderr", second)
+    logging.getLogger("cnlab").warning("stage line")
+    assert "stage line" in second.getvalue()
+    cli._configure_logging(quiet=True)  # --quiet later in the same process: no stage lines
+    logging.getLogger("cnlab").info("hidden line")
+    assert "hidden line" not in second.getvalue()

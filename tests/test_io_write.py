@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from cnlab import schema as S
+from cnlab.errors import CnlabInputError
 from cnlab.io import OUTPUTS, read_output, read_outputs, write_outputs
 
 
@@ -89,3 +90,73 @@ def test_participant_codes_restored(tmp_path):
 def test_unknown_key(tmp_path):
     with pytest.raises(KeyError):
         write_outputs({"scoredNotes": pd.DataFrame()}, tmp_path)
+
+
+# ---------------------------------------------------------------------------
+# Older output vintages (single-model scorer, 2021–2023)
+# ---------------------------------------------------------------------------
+def _legacy_frames():
+    sn = pd.DataFrame({"noteId": [11, 12, 13], "numRatings": [9, 7, 3],
+                       "noteIntercept": [0.45, -0.2, np.nan], "noteFactor1": [0.1, 0.3, np.nan],
+                       "ratingStatus": [S.CRH, S.CRNH, S.NMR]})
+    hs = pd.DataFrame({"raterParticipantId": ["0A", "1B"], "raterAgreeRatio": [0.9, 0.5],
+                       "raterIntercept": [0.1, -0.1], "raterFactor1": [0.4, -0.3]})
+    return sn, hs
+
+
+@pytest.mark.parametrize("gz", [False, True], ids=["tsv", "tsv.gz"])
+def test_read_output_maps_legacy_columns(tmp_path, gz):
+    """scoredNotes.tsv / helpfulnessScores.tsv of 2021–2023 come back with the current names,
+    values unchanged, each mapping counted as a recovery."""
+    sn, hs = _legacy_frames()
+    suffix = ".tsv.gz" if gz else ".tsv"
+    sn.to_csv(tmp_path / f"scoredNotes{suffix}", sep="\t", index=False)
+    hs.to_csv(tmp_path / f"helpfulnessScores{suffix}", sep="\t", index=False)
+
+    got, rep = read_output(tmp_path / f"scoredNotes{suffix}", with_report=True)
+    assert list(got.columns) == ["noteId", "numRatings", "coreNoteIntercept", "coreNoteFactor1",
+                                 "coreRatingStatus", "finalRatingStatus"]
+    np.testing.assert_array_equal(got["coreNoteIntercept"].to_numpy(), sn["noteIntercept"].to_numpy())
+    np.testing.assert_array_equal(got["coreNoteFactor1"].to_numpy(), sn["noteFactor1"].to_numpy())
+    assert got["coreRatingStatus"].tolist() == got["finalRatingStatus"].tolist() == sn["ratingStatus"].tolist()
+    assert [r[1] for r in rep.recoveries] == [
+        "legacy output column noteIntercept -> coreNoteIntercept",
+        "legacy output column noteFactor1 -> coreNoteFactor1",
+        "legacy output column ratingStatus -> coreRatingStatus, finalRatingStatus"]
+    assert rep.n_recoveries == 3 and rep.files[0]["rows"] == len(sn)
+    assert rep.files[0]["kind"] == "scored_notes" and rep.files[0]["compression"] == ("gzip" if gz else "none")
+    assert "recovered (1x)" in rep.summary()
+
+    got = read_output(tmp_path / f"helpfulnessScores{suffix}")
+    assert list(got.columns) == ["raterParticipantId", "raterAgreeRatio", "coreRaterIntercept", "coreRaterFactor1"]
+    assert got["raterParticipantId"].tolist() == ["0A", "1B"]  # ids stay strings
+    assert got["coreRaterFactor1"].tolist() == hs["raterFactor1"].tolist()
+
+    # read_outputs finds the legacy file names and reports them too
+    frames, rep = read_outputs(tmp_path, with_report=True)
+    assert set(frames) == {"scored_notes", "helpfulness_scores"}
+    assert "coreRaterIntercept" in frames["helpfulness_scores"].columns
+    whats = [r[1] for r in rep.recoveries]
+    assert whats.count("legacy output file name: read as scored_notes.tsv") == 1
+    assert whats.count("legacy output file name: read as helpfulness_scores.tsv") == 1
+    assert rep.n_recoveries == 3 + 2 + 2  # 3 + 2 columns, 2 file names
+
+
+def test_read_output_current_layout_has_no_recoveries(tmp_path):
+    """A current file is read as is: a legacy name next to its current column is left alone."""
+    sn = pd.DataFrame({"noteId": [1], "coreNoteIntercept": [0.3], "noteIntercept": [9.9],
+                       "finalRatingStatus": [S.NMR]})
+    sn.to_csv(tmp_path / "scored_notes.tsv", sep="\t", index=False)
+    got, rep = read_output(tmp_path / "scored_notes.tsv", with_report=True)
+    assert list(got.columns) == list(sn.columns) and rep.recoveries == ()
+    assert got["coreNoteIntercept"].tolist() == [0.3]
+
+
+def test_read_output_bad_files(tmp_path):
+    with pytest.raises(CnlabInputError, match="file not found"):
+        read_output(tmp_path / "nope.tsv")
+    (tmp_path / "empty.tsv").write_bytes(b"")
+    with pytest.raises(CnlabInputError, match=r"empty\.tsv.*empty file"):
+        read_output(tmp_path / "empty.tsv")
+    with pytest.raises(CnlabInputError, match="not a directory"):
+        read_outputs(tmp_path / "nope")

@@ -53,6 +53,32 @@ def test_notebooks_found():
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_saves_into_an_explicit_directory(path):
+    """cnlab.plotting.savefig defaults to ./figures under the working directory (notebooks/ when
+    a notebook runs): the notebooks write the committed figures/ by passing it explicitly."""
+    import re
+
+    calls = re.findall(r"savefig\(([^\n]*)\)", path.read_text())
+    assert calls, f"{path.stem} saves no figure"
+    assert all("directory=FIGURES" in c for c in calls), calls
+    assert "FIGURES = _nb.figures_dir()" in path.read_text()
+
+
+def test_notebook_figures_dir(monkeypatch):
+    import sys
+
+    sys.path.insert(0, str(NOTEBOOK_DIR))
+    try:
+        import _nb
+    finally:
+        sys.path.remove(str(NOTEBOOK_DIR))
+    monkeypatch.delenv("CNLAB_FIGURES_DIR", raising=False)
+    assert _nb.figures_dir() == REPO / "figures"
+    monkeypatch.setenv("CNLAB_FIGURES_DIR", "elsewhere")
+    assert _nb.figures_dir() == Path("elsewhere")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs(path, notebook_env):
     nb = jupytext.read(path)
     assert nb.cells[0].cell_type == "markdown"
@@ -65,5 +91,7 @@ def test_notebook_runs(path, notebook_env):
     t0 = time.perf_counter()
     client.execute()
     print(f"{path.stem}: {time.perf_counter() - t0:.1f} s")
-    # figures only through cnlab.plotting.savefig: every notebook writes at least one
+    # figures only through cnlab.plotting.savefig: every notebook writes at least one, into the
+    # folder it was given, none into ./figures of its working directory
     assert list(notebook_env.glob(f"{path.stem[:2]}_*.png")), f"{path.stem} saved no figure"
+    assert not (NOTEBOOK_DIR / "figures").exists()

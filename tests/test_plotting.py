@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import matplotlib
 
@@ -92,10 +93,23 @@ def test_savefig_uses_env_directory(tmp_path, monkeypatch):
     assert png.parent == tmp_path / "env" and png.exists() and svg.exists()
 
 
-def test_default_figures_dir_is_repo_figures(monkeypatch):
+def test_default_figures_dir_is_cwd_figures(tmp_path, monkeypatch):
+    """Without a directory or $CNLAB_FIGURES_DIR, figures go to ./figures under the working
+    directory, never next to the installed package."""
     monkeypatch.delenv("CNLAB_FIGURES_DIR", raising=False)
-    assert P.figures_dir().name == "figures"
-    assert (P.figures_dir().parent / "cnlab" / "plotting" / "__init__.py").exists()
+    monkeypatch.chdir(tmp_path)
+    assert P.figures_dir() == tmp_path / "figures"
+    package = Path(P.__file__).resolve().parent
+    before = sorted(p.name for p in package.parents[1].iterdir())
+    fig, ax = plt.subplots()
+    png, svg = P.savefig(ax, "cwd_default")
+    plt.close(fig)
+    assert png == tmp_path / "figures" / "cwd_default.png" and png.exists() and svg.exists()
+    assert sorted(p.name for p in package.parents[1].iterdir()) == before  # nothing new beside the package
+    # an explicit directory wins over the environment, the environment over the working directory
+    monkeypatch.setenv("CNLAB_FIGURES_DIR", str(tmp_path / "env"))
+    assert P.figures_dir() == tmp_path / "env"
+    assert P.figures_dir(tmp_path / "given") == tmp_path / "given"
 
 
 def test_no_tensorflow_import():
@@ -112,8 +126,12 @@ def test_no_tensorflow_import():
 def test_note_factor_intercept_points_and_thresholds(notes):
     ax = P.note_factor_intercept(notes)
     assert _n_points(ax) == 5  # NaN note left out
+    n_nan = int(notes["coreNoteIntercept"].isna().sum())
+    assert ax.get_title() == (f"Notes: factor vs intercept (n={len(notes) - n_nan} of {len(notes)} notes)\n"
+                              f"left out: {n_nan} not scored by Core")
     labels = [c.get_label() for c in ax.collections if isinstance(c, PathCollection)]
-    assert labels[0].startswith("CRH (2)")  # status order: CRH first
+    n_crh = int((notes["coreRatingStatus"] == CRH).sum())
+    assert labels[0] == f"CRH = currently rated helpful ({n_crh})"  # status order: CRH first
     gids = _gids(ax)
     assert "crh-threshold" in gids and "crnh-threshold" in gids
     crh = ax.get_lines()[gids.index("crh-threshold")]
@@ -147,9 +165,15 @@ def test_rater_plots():
     raters = pd.DataFrame({"raterParticipantId": np.arange(5), "coreRaterIntercept": [0.1, 0.2, np.nan, 0, 0.3],
                            "coreRaterFactor1": [-0.5, 0.4, np.nan, 0.1, -0.2],
                            "aboveHelpfulnessThreshold": [True, False, pd.NA, True, True]})
-    ax = P.rater_factor_intercept(raters)
+    ax = P.rater_factor_intercept(raters, hue_col="aboveHelpfulnessThreshold")
     assert _n_points(ax) == 4
-    assert len([c for c in ax.collections if isinstance(c, PathCollection)]) == 2  # True / False
+    assert _legend_labels(ax) == ["aboveHelpfulnessThreshold=True (3)", "aboveHelpfulnessThreshold=False (1)"]
+    assert ax.get_title().endswith("left out: 1 not scored by Core")
+    plt.close(ax.figure)
+    # default without modeling groups: the sign of the rater factor (the two sides it separates)
+    ax = P.rater_factor_intercept(raters)
+    f = raters["coreRaterFactor1"]
+    assert _legend_labels(ax) == [f"rater factor < 0 ({int((f < 0).sum())})", f"rater factor ≥ 0 ({int((f >= 0).sum())})"]
     plt.close(ax.figure)
     enr = pd.DataFrame({"participantId": np.arange(5), "modelingGroup": [1.0, 1.0, 2.0, 3.0, np.nan]})
     ax = P.rater_factor_hist_by_group(raters, enr, max_groups=1)
@@ -157,6 +181,51 @@ def test_rater_plots():
     assert labels[0].startswith("modelingGroup 1 (n=2)")  # biggest group first
     assert any("other" in t for t in labels)  # group 3 and missing pooled
     assert len(ax.patches) == 2
+    assert ax.get_title() == "Rater factors by group (n=4 of 5 raters)\nleft out: 1 not scored by Core"
+    plt.close(ax.figure)
+
+
+def _group_counts(groups: pd.Series) -> dict[str, int]:
+    """Legend text -> count, per modeling group as the scatter labels them (largest first)."""
+    counts = groups.dropna().astype(float).astype(int).value_counts()
+    out = {f"modelingGroup {g} ({n})": int(n) for g, n in counts.items()}
+    if groups.isna().any():
+        out[f"no modelingGroup ({int(groups.isna().sum())})"] = int(groups.isna().sum())
+    return out
+
+
+def test_rater_factor_intercept_modeling_groups():
+    """Colour by modeling group: from the frame when it has two or more groups among the raters
+    shown, from enrollment when given; an all-empty column is an error naming the remedy."""
+    rng = np.random.default_rng(3)
+    n = 60
+    raters = pd.DataFrame({"raterParticipantId": np.arange(n), "coreRaterIntercept": rng.normal(size=n),
+                           "coreRaterFactor1": rng.normal(size=n), "modelingGroup": np.nan})
+    raters.loc[:9, ["coreRaterIntercept", "coreRaterFactor1"]] = np.nan  # 10 not in the final round
+    shown = raters["coreRaterIntercept"].notna()
+    # a Core-only run leaves modelingGroup empty: asking for it is an error that says what to do
+    with pytest.raises(schema.SchemaError, match="enrollment"):
+        P.rater_factor_intercept(raters, hue_col="modelingGroup")
+    ax = P.rater_factor_intercept(raters)  # "auto": no groups -> factor sign, never one NaN series
+    assert [t.split(" (")[0] for t in _legend_labels(ax)] == ["rater factor < 0", "rater factor ≥ 0"]
+    plt.close(ax.figure)
+    groups = pd.Series(np.where(np.arange(n) % 7 == 0, np.nan, 1.0 + np.arange(n) % 3), dtype=float)
+    enr = pd.DataFrame({"participantId": np.arange(n), "modelingGroup": groups})
+    for ax in (P.rater_factor_intercept(raters, enrollment=enr),
+               P.rater_factor_intercept(raters.assign(modelingGroup=groups))):
+        want = _group_counts(groups[shown])
+        assert sorted(_legend_labels(ax)) == sorted(want)
+        assert _n_points(ax) == int(shown.sum())
+        plt.close(ax.figure)
+    # ids that do not match (codes on one side, strings on the other) are an error, not a grey cloud
+    with pytest.raises(schema.SchemaError, match="restore_ids"):
+        P.rater_factor_intercept(raters, enrollment=enr.assign(participantId=enr["participantId"].astype(str)))
+    # more groups than max_groups: the rest pooled and counted
+    many = pd.Series(np.arange(n) % 12, dtype=float)
+    ax = P.rater_factor_intercept(raters.assign(modelingGroup=many), max_groups=3)
+    labels = _legend_labels(ax)
+    assert len(labels) == 4 and labels[-1].startswith("9 other groups (")
+    assert sum(int(t.rsplit("(", 1)[1].rstrip(")")) for t in labels) == int(shown.sum())
     plt.close(ax.figure)
 
 
@@ -235,7 +304,9 @@ def test_helpfulness_plots():
     ax = P.helpfulness_distributions(s)
     thr = [ln for ln in ax.get_lines() if ln.get_gid() == "threshold"]
     assert len(thr) == 1 and np.isclose(thr[0].get_xdata()[0], 0.66)
-    assert "NaN=1" in ax.get_title()
+    n_nan = int(s["raterAgreeRatio"].isna().sum())
+    assert ax.get_title() == (f"raterAgreeRatio (n={len(s) - n_nan} of {len(s)} contributors)\n"
+                              f"left out: {n_nan} without raterAgreeRatio (no valid ratings)")
     plt.close(ax.figure)
     reasons = P.removal_reasons(s).tolist()
     assert reasons == ["rater agree ratio < 0.66", "kept", "kept", "no valid ratings",
@@ -279,7 +350,10 @@ def test_rule_counts_and_flow(notes):
     assert [p.get_width() for p in ax.patches] == [5, 2, 1, 1, 1]
     colors = [matplotlib.colors.to_hex(p.get_facecolor()) for p in ax.patches]
     assert colors[1] == P.STATUS_COLORS[CRH] and colors[2] == P.STATUS_COLORS[CRNH]
-    assert "6 notes" in ax.get_title()
+    n_none = int(notes["coreActiveRules"].isna().sum())
+    assert ax.get_title() == (f"Scoring rules in application order ({len(notes)} notes)\n"
+                              f"left out: {n_none} with no active rule (not scored by Core)")
+    assert "sets CRH = currently rated helpful" in _legend_labels(ax)
     plt.close(ax.figure)
     ax = P.rule_flow({"GeneralCRH (v1.0)": 3, "InitialNMR (v1.0)": 7})
     assert [t.get_text() for t in ax.get_yticklabels()] == ["InitialNMR (v1.0)", "GeneralCRH (v1.0)"]
@@ -333,6 +407,13 @@ def test_net_helpful_counts_and_plot():
     status = pd.DataFrame({"noteId": [1, 2], "coreRatingStatus": [CRH, CRNH]})
     ax = P.net_helpful_by_side(c.reset_index(), status=status)
     assert _n_points(ax) == 2
+    assert ax.get_title() == "Net helpful ratings by rater side (n=2 of 2 notes)"
+    plt.close(ax.figure)
+    # a note without a status (not scored by Core) is left out and counted
+    ax = P.net_helpful_by_side(c.reset_index(), status=status.iloc[:1])
+    assert _n_points(ax) == 1 and _legend_labels(ax)[0] == "CRH = currently rated helpful (1)"
+    assert ax.get_title() == ("Net helpful ratings by rater side (n=1 of 2 notes)\n"
+                              "left out: 1 not scored by Core (no coreRatingStatus)")
     mm = [ln for ln in ax.get_lines() if ln.get_gid() == "min-minority"]
     assert len(mm) == 2
     plt.close(ax.figure)
@@ -347,6 +428,8 @@ def test_status_crosstab_and_confusion():
     assert int(tab.to_numpy().sum()) == 5
     ax = P.status_confusion(before, after)
     assert ax.get_title() == "Status changes: 4 of 5 notes"
+    assert ax.get_xlabel().splitlines() == ["after", "CRH = currently rated helpful", "NMR = needs more ratings",
+                                            "CRNH = currently rated not helpful", "(absent) = no status on that side"]
     texts = [t.get_text() for t in ax.texts]
     assert len(texts) == tab.size
     plt.close(ax.figure)
@@ -377,7 +460,7 @@ def test_rating_counts_threshold_status_threshold_hist():
                       "internalNoteFactor1": [0.5, 0.51, 0.0, 0.0, 0.0]})
     assert P.threshold_status(f).tolist() == [CRH, NMR, CRNH, NMR, NMR]  # "≥", "≤" and |f| ≤ 0.5
     ax = P.threshold_hist([1.0, 2.5, np.inf, np.nan], 2.5, label="x")
-    assert ax.get_title() == "x: 2 of 3 ≥ 2.5"
+    assert ax.get_title() == "x: 2 of 3 ≥ 2.5 (1 NaN left out)"
     assert sum(p.get_height() for p in ax.patches) == 3  # +inf drawn in the last bin, NaN dropped
     plt.close(ax.figure)
     ax = P.threshold_hist([1.0, 2.5], 2.5, label="x", inclusive=False)
@@ -401,6 +484,13 @@ def test_note_factor_intercept_free_categories():
               if isinstance(c, PathCollection)}
     assert len(colors) == 2
     plt.close(ax.figure)
+    # a caller's title keeps the counts, and the notes left out stay counted
+    g = pd.concat([f, pd.DataFrame({"internalNoteIntercept": [np.nan], "internalNoteFactor1": [np.nan],
+                                    "agreement": ["majority only"]})], ignore_index=True)
+    ax = P.note_factor_intercept(g, status_col="agreement", title="Either rule")
+    assert ax.get_title() == "Either rule (n=2 of 3 notes)\nleft out: 1 not scored by the model"
+    assert _legend_labels(ax)[:2] == ["both (1)", "majority only (1)"]
+    plt.close(ax.figure)
 
 
 # ---------------------------------------------------------------------------
@@ -417,8 +507,12 @@ def test_figures_on_official_outputs(small_dir, tmp_path):
     assert _n_points(ax) == int(sn["coreNoteIntercept"].notna().sum())
     counts = {c.get_label().split(" (")[0]: len(c.get_offsets()) for c in ax.collections
               if isinstance(c, PathCollection)}
-    assert counts["CRH"] == int((sn["coreRatingStatus"] == CRH).sum())
+    assert counts["CRH = currently rated helpful"] == int((sn["coreRatingStatus"] == CRH).sum())
+    n_scored = int(sn["coreNoteIntercept"].notna().sum())
+    assert ax.get_title() == (f"Notes: factor vs intercept (n={n_scored:,} of {len(sn):,} notes)\n"
+                              f"left out: {len(sn) - n_scored:,} not scored by Core")
     _check_rater_factor_intercept(P.rater_factor_intercept(hs, ax=axes[0, 1]), hs)
+    _check_rater_factor_intercept_kept(P.rater_factor_intercept(hs, hue_col="aboveHelpfulnessThreshold"), hs)
     _check_helpfulness_distributions(P.helpfulness_distributions(hs, ax=axes[0, 2]), hs)
     _check_pseudo_rater_intervals(P.pseudo_rater_intervals(sn, ax=axes[1, 0]), sn)
     rf = P.rule_flow(sn["coreActiveRules"], ax=axes[1, 1])
@@ -437,6 +531,26 @@ def _legend_labels(ax) -> list[str]:
 
 
 def _check_rater_factor_intercept(ax, hs):
+    """Default colouring of the official file (which has modelingGroup): one scatter per modeling
+    group (the 8 largest; the rest pooled; no group = its own series), counts from the file; the
+    title counts the raters left out (no core parameters)."""
+    has = hs["coreRaterIntercept"].notna() & hs["coreRaterFactor1"].notna()
+    groups = hs.loc[has, "modelingGroup"]
+    counts = groups.dropna().astype(int).value_counts()
+    counts = counts.sort_index().sort_values(ascending=False, kind="stable")  # ties: lower group first
+    want = [f"modelingGroup {g} ({n})" for g, n in counts.iloc[:8].items()]
+    if len(counts) > 8:
+        want.append(f"{len(counts) - 8} other groups ({int(counts.iloc[8:].sum())})")
+    if groups.isna().any():
+        want.append(f"no modelingGroup ({int(groups.isna().sum())})")
+    assert _legend_labels(ax) == want
+    assert _n_points(ax) == int(has.sum())
+    assert ax.get_title() == (f"Raters: factor vs intercept (n={int(has.sum()):,} of {len(hs):,} raters)\n"
+                              f"left out: {int((~has).sum()):,} not scored by Core")
+    assert ax.get_xlabel() == "rater factor (coreRaterFactor1)"
+
+
+def _check_rater_factor_intercept_kept(ax, hs):
     """One scatter per aboveHelpfulnessThreshold value (True / False / NaN = not scored), each
     with as many points as helpfulness_scores rows of that value with both core parameters."""
     has = hs["coreRaterIntercept"].notna() & hs["coreRaterFactor1"].notna()
@@ -446,10 +560,13 @@ def _check_rater_factor_intercept(ax, hs):
     expected = {k: v for k, v in expected.items() if v}
     assert sum(expected.values()) == int(has.sum())  # the column holds only True / False / NaN
     scatters = [c for c in ax.collections if isinstance(c, PathCollection)]
-    got = {c.get_label().split("=")[1].split(" (")[0]: len(c.get_offsets()) for c in scatters}
+    got = {c.get_label().split("=")[1].split(" (")[0] if "=" in c.get_label() else "NaN": len(c.get_offsets())
+           for c in scatters}
     assert got == expected
     assert _n_points(ax) == int(has.sum())
-    assert sorted(_legend_labels(ax)) == sorted(f"aboveHelpfulnessThreshold={k} ({v})" for k, v in expected.items())
+    want = {"NaN": f"no aboveHelpfulnessThreshold ({expected.get('NaN')})"}
+    assert sorted(_legend_labels(ax)) == sorted(want.get(k, f"aboveHelpfulnessThreshold={k} ({v})")
+                                                for k, v in expected.items())
     # points are (factor, intercept) of those rows
     pts = np.concatenate([c.get_offsets() for c in scatters])
     want = hs.loc[has, ["coreRaterFactor1", "coreRaterIntercept"]].to_numpy(dtype=float)
@@ -458,6 +575,7 @@ def _check_rater_factor_intercept(ax, hs):
     assert ax.get_xlabel() == "rater factor (coreRaterFactor1)"
     assert ax.get_ylabel() == "rater intercept (coreRaterIntercept)"
     assert "zero-factor" in _gids(ax)
+    plt.close(ax.figure)
 
 
 def _check_helpfulness_distributions(ax, hs):
@@ -473,7 +591,9 @@ def _check_helpfulness_distributions(ax, hs):
     (line,) = [ln for ln in ax.get_lines() if ln.get_gid() == "threshold"]
     assert list(line.get_xdata()) == [0.66, 0.66]
     assert ax.get_xlabel() == "raterAgreeRatio" and ax.get_ylabel() == "contributors"
-    assert f"NaN={int(v.isna().sum())}" in ax.get_title()
+    n_nan = int(v.isna().sum())
+    assert ax.get_title() == (f"raterAgreeRatio (n={len(v) - n_nan:,} of {len(v):,} contributors)\n"
+                              f"left out: {n_nan:,} without raterAgreeRatio (no valid ratings)")
 
 
 def _check_pseudo_rater_intervals(ax, sn):
@@ -493,12 +613,20 @@ def _check_pseudo_rater_intervals(ax, sn):
     rows = {tuple(r) for r in sn.loc[ok, cols].to_numpy(dtype=float)}
     for yi, seg in zip(y, segments.get_segments()):
         assert (yi, seg[0, 1], seg[1, 1]) in rows
-    shown_statuses = set()
+    shown_statuses: dict[str, int] = {}
     for yi, seg in zip(y, segments.get_segments()):
         m = ok & (sn["coreNoteIntercept"] == yi) & (sn["coreNoteInterceptMin"] == seg[0, 1])
-        shown_statuses |= set(sn.loc[m, "coreRatingStatus"])
+        status = sn.loc[m, "coreRatingStatus"].iloc[0]
+        shown_statuses[status] = shown_statuses.get(status, 0) + 1
     labels = _legend_labels(ax)
-    assert set(labels) == {P.STATUS_SHORT[s] for s in shown_statuses} | {"CRH 0.4", "UcbCRNH: max < -0.04"}
+    assert set(labels) == ({f"{P.STATUS_SHORT[s]} = {P.STATUS_LONG[s]} ({n})" for s, n in shown_statuses.items()}
+                           | {"CRH 0.4", "UcbCRNH: max < -0.04"})
+    n_none = int(sn["coreNoteIntercept"].isna().sum())
+    n_no_bounds = len(sn) - n_ok - n_none
+    tail = f"left out: {n_none:,} not scored by Core" + (
+        f"; {n_no_bounds:,} without coreNoteInterceptMin / coreNoteInterceptMax" if n_no_bounds else "")
+    assert ax.get_title().splitlines()[0].startswith(f"Pseudo-rater intervals (n={n_ok:,} of {len(sn):,} notes; ")
+    assert ax.get_title().splitlines()[1] == tail
     gids = {ln.get_gid(): ln.get_ydata()[0] for ln in ax.get_lines()}
     assert gids == {"crh-threshold": 0.40, "ucb-threshold": -0.04}  # spec 03 §4: GeneralCRH, UcbCRNH
     assert ax.get_xlabel() == f"notes, sorted by intercept ({n_shown} of {n_ok} shown)"
@@ -529,7 +657,7 @@ def test_docstring_examples_run():
 def test_rater_factor_buckets():
     f = pd.DataFrame({"finalFactor": [-0.5, -0.15, -0.1500001, 0.15, 0.3, np.nan]})
     ax = P.rater_factor_buckets(f)
-    assert ax.get_title() == "Rater factors (n=5): L 2 / M 1 / R 2, split ±0.15"
+    assert ax.get_title() == "Rater factors (n=5): L 2 / M 1 / R 2, split ±0.15\nleft out: 1 without a factor"
     splits = [ln.get_xdata()[0] for ln in ax.get_lines() if ln.get_gid() == "bucket-split"]
     assert splits == [-0.15, 0.15]
     assert sum(p.get_height() for p in ax.patches) == 5
@@ -538,7 +666,7 @@ def test_rater_factor_buckets():
     ax = P.rater_factor_buckets(f, by=side, split=0.2)
     assert ax.get_legend().get_title().get_text() == "planted side"
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["left", "right"]
-    assert ax.get_title().endswith("L 1 / M 3 / R 1, split ±0.2")
+    assert ax.get_title().splitlines()[0].endswith("L 1 / M 3 / R 1, split ±0.2")
     plt.close(ax.figure)
 
 
@@ -561,3 +689,109 @@ def test_post_likes_by_side():
                       "not in pool, partisan (1)": 1, "active, bridging (1)": 1}  # empty combinations left out
     assert not [ln for ln in ax.get_lines() if ln.get_gid() == "min-pos-cutoff"]
     plt.close(ax.figure)
+
+
+# ---------------------------------------------------------------------------
+# Legends spell statuses out; older output vintages
+# ---------------------------------------------------------------------------
+def test_status_abbreviations_spelled_out_in_legends(notes):
+    """Every status abbreviation in a legend comes with its meaning (NYH included)."""
+    frame = notes.assign(coreRatingStatus=[CRH, NYH, FR, CRNH, NMR, NMR])
+    counts = {"c": pd.DataFrame({"noteId": frame["noteId"], "negNetHelpful": [5, 4, 0, -2, 1, 1],
+                                 "posNetHelpful": [6, 1, 0, -1, 2, 0]})}
+    figures = [P.note_factor_intercept(frame), P.pseudo_rater_intervals(frame),
+               P.net_helpful_by_side(counts["c"], status=frame), P.rule_flow(frame["coreActiveRules"])]
+    meaning = {short: P.STATUS_LONG[status] for status, short in P.STATUS_SHORT.items()}
+    assert meaning["NYH"] == "needs your help" and meaning["CRH"] == "currently rated helpful"
+    seen = set()
+    for ax in figures:
+        for text in _legend_labels(ax):
+            for short, long in meaning.items():
+                if f"{short} = " in text or text.startswith(f"{short} ") or f"sets {short}" in text:
+                    if text.startswith(("CRH 0.4", "CRH: i", "CRNH: i")):
+                        continue  # threshold lines, not statuses
+                    assert f"{short} = {long}" in text, text
+                    seen.add(short)
+        plt.close(ax.figure)
+    assert {"CRH", "NYH", "CRNH", "NMR", "FIRM_REJECT"} <= seen
+    b = pd.Series([NYH, CRH], index=[1, 2])
+    ax = P.status_confusion(b, pd.Series([NMR, CRH], index=[1, 2]))
+    assert ax.get_xlabel().splitlines() == ["after", "CRH = currently rated helpful", "NMR = needs more ratings",
+                                            "NYH = needs your help"]
+    plt.close(ax.figure)
+
+
+def _write_legacy(tmp_path):
+    """Small outputs in the single-model layout of 2021–2023 (scoredNotes.tsv: noteIntercept,
+    noteFactor1, ratingStatus; helpfulnessScores.tsv: raterIntercept, raterFactor1)."""
+    sn = pd.DataFrame({
+        "noteId": [11, 12, 13, 14, 15],
+        "numRatings": [9, 7, 3, 12, 6],
+        "noteIntercept": [0.45, -0.2, np.nan, 0.1, 0.41],
+        "noteFactor1": [0.1, 0.3, np.nan, -0.2, -0.05],
+        "ratingStatus": [CRH, CRNH, NMR, NMR, CRH],
+        "firstTag": ["helpfulClear", np.nan, np.nan, np.nan, "helpfulInformative"],
+    })
+    hs = pd.DataFrame({
+        "raterParticipantId": ["A1", "B2", "C3", "D4"],
+        "crhCrnhRatioDifference": [0.5, np.nan, 0.1, np.nan],
+        "meanNoteScore": [0.2, np.nan, 0.1, np.nan],
+        "raterAgreeRatio": [0.9, 0.7, np.nan, 0.5],
+        "aboveHelpfulnessThreshold": [True, True, False, False],
+        "raterIntercept": [0.1, 0.05, np.nan, -0.1],
+        "raterFactor1": [0.4, -0.3, np.nan, 0.2],
+    })
+    sn.to_csv(tmp_path / "scoredNotes.tsv", sep="\t", index=False)
+    hs.to_csv(tmp_path / "helpfulnessScores.tsv", sep="\t", index=False)
+    return sn, hs
+
+
+def test_figures_on_legacy_outputs(tmp_path):
+    """Every figure that reads output frames accepts the 2021–2023 layout, read with
+    cnlab.io.read_output or with plain pandas."""
+    from cnlab.io import read_output
+
+    sn, hs = _write_legacy(tmp_path)
+    for notes_frame, raters_frame in ((read_output(tmp_path / "scoredNotes.tsv"),
+                                       read_output(tmp_path / "helpfulnessScores.tsv")),
+                                      (pd.read_csv(tmp_path / "scoredNotes.tsv", sep="\t"),
+                                       pd.read_csv(tmp_path / "helpfulnessScores.tsv", sep="\t"))):
+        ax = P.note_factor_intercept(notes_frame)
+        scored = sn["noteIntercept"].notna()
+        assert _n_points(ax) == int(scored.sum())
+        want = {f"{P.STATUS_SHORT[st]} = {P.STATUS_LONG[st]} ({n})"
+                for st, n in sn.loc[scored, "ratingStatus"].value_counts().items()}
+        assert set(_legend_labels(ax)) >= want
+        assert ax.get_xlabel() == "note factor (coreNoteFactor1)"
+        assert ax.get_title().endswith(f"left out: {int((~scored).sum())} not scored by Core")
+        pts = np.concatenate([c.get_offsets() for c in ax.collections if isinstance(c, PathCollection)])
+        np.testing.assert_array_equal(np.sort(pts[:, 1]), np.sort(sn.loc[scored, "noteIntercept"].to_numpy()))
+        plt.close(ax.figure)
+        # the legacy names still work as explicit arguments
+        ax = P.note_factor_intercept(notes_frame, intercept_col="noteIntercept", factor_col="noteFactor1",
+                                     status_col="ratingStatus")
+        assert _n_points(ax) == int(scored.sum())
+        plt.close(ax.figure)
+        ax = P.rater_factor_intercept(raters_frame)
+        has = hs["raterIntercept"].notna()
+        assert _n_points(ax) == int(has.sum())
+        assert ax.get_title().endswith(f"left out: {int((~has).sum())} not scored by Core")
+        plt.close(ax.figure)
+        ax = P.rater_factor_hist_by_group(raters_frame, pd.DataFrame({"participantId": ["A1", "B2"],
+                                                                       "modelingGroup": [13.0, 2.0]}))
+        assert sum(len(p.get_xy()) > 0 for p in ax.patches) == 3  # groups 13, 2 and "no modelingGroup"
+        plt.close(ax.figure)
+        for ax in (P.helpfulness_distributions(raters_frame), P.helpfulness_removed(raters_frame),
+                   P.status_confusion(notes_frame, notes_frame),
+                   P.net_helpful_by_side(pd.DataFrame({"noteId": [11, 12], "negNetHelpful": [5, 0],
+                                                       "posNetHelpful": [4, 1]}), status=notes_frame)):
+            plt.close(ax.figure)
+        # i ≥ 0.40 with |f| ≤ 0.5 -> CRH (notes 11, 15); note 12: −0.2 > −0.05 − 0.8·0.3 = −0.29 -> NMR
+        region = P.threshold_status(notes_frame, intercept_col="noteIntercept", factor_col="noteFactor1")
+        assert region.tolist() == [CRH, NMR, NMR, NMR, CRH]
+        # finalRatingStatus of a single-model file is its ratingStatus
+        tab = P.status_crosstab(notes_frame, notes_frame)
+        assert int(np.trace(tab.to_numpy())) == len(sn)
+        # pseudo-rater bounds did not exist then: a clear error naming the missing columns
+        with pytest.raises(schema.SchemaError, match="coreNoteInterceptMin"):
+            P.pseudo_rater_intervals(notes_frame)

@@ -67,6 +67,16 @@ Recoveries (counted in ``Dataset.report.recoveries``): gzip content without a
 ``.gz`` name (or vice versa), no header row, absent optional columns, legacy
 NSH layout.
 
+Outputs
+-------
+:func:`write_outputs` writes the four official output files; :func:`read_output` /
+:func:`read_outputs` read them back, from cnlab or from the official scorer of any published
+vintage: the single-model files of 2021–2023 (``scoredNotes.tsv`` with ``noteIntercept``,
+``noteFactor1``, ``ratingStatus``; ``helpfulnessScores.tsv`` with ``raterIntercept``,
+``raterFactor1``) come back with the current names (``coreNoteIntercept``, ``coreNoteFactor1``,
+``coreRatingStatus`` and ``finalRatingStatus``, ``coreRaterIntercept``, ``coreRaterFactor1``),
+each mapping counted as a recovery (``with_report=True``).
+
 Memory
 ------
 Participant ids become ``int32`` codes shared by the four files (spec 04 §3,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
@@ -13,7 +14,7 @@ import pandas as pd
 from cnlab import schema as S
 from cnlab.errors import CnlabInputError
 
-from .dataset import restore_ids
+from .dataset import LoadReport, restore_ids
 
 #: output key -> (file stem, official column order)
 OUTPUTS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -148,28 +149,95 @@ def _to_parquet(frame: pd.DataFrame, path) -> None:
     f.to_parquet(path, index=False, compression="snappy")
 
 
-def read_output(path) -> pd.DataFrame:
-    """Read one official output TSV (plain or gzip) with pandas, ids as strings.
+def read_output(path, *, with_report: bool = False):
+    """Read one output TSV (plain or gzip) of any published vintage, ids as strings.
 
-    Meant for comparisons and round trips, not for large inputs.
+    Files of the single-model scorer (2021–2023: ``scoredNotes.tsv`` with ``noteIntercept``,
+    ``noteFactor1``, ``ratingStatus``; ``helpfulnessScores.tsv`` with ``raterIntercept``,
+    ``raterFactor1``) come back with the current names (``coreNoteIntercept``,
+    ``coreNoteFactor1``, ``coreRatingStatus`` and ``finalRatingStatus``, ``coreRaterIntercept``,
+    ``coreRaterFactor1``; :data:`cnlab.schema.LEGACY_OUTPUT_COLUMNS`); each mapping is counted as
+    a recovery in the report.  Meant for comparisons, figures and round trips, not for large
+    inputs.
+
+    Parameters
+    ----------
+    path
+        ``scored_notes.tsv``, ``helpfulness_scores.tsv``, ... or a legacy file; ``.gz`` or not
+        (compression is detected from the magic bytes).
+    with_report
+        Also return a :class:`~cnlab.io.LoadReport` (the file read, its rows, the recoveries).
+
+    Returns
+    -------
+    DataFrame, or (DataFrame, LoadReport) with ``with_report=True``.
+
+    Raises
+    ------
+    CnlabInputError
+        The file is missing, empty or not a readable TSV (naming the file and, where pandas
+        says, the line).
     """
+    t0 = time.perf_counter()
     p = Path(path)
     if not p.exists():
         raise CnlabInputError("file not found", path=p)
     dtypes = {c: "str" for c in (S.AUTHOR_ID, S.RATER_ID, S.PARTICIPANT_ID)}
     with open(p, "rb") as fh:
         magic = fh.read(2)
-    return pd.read_csv(p, sep="\t", dtype=dtypes, compression="gzip" if magic == b"\x1f\x8b" else None,
-                       low_memory=False)
+    compression = "gzip" if magic == b"\x1f\x8b" else None
+    try:
+        frame = pd.read_csv(p, sep="\t", dtype=dtypes, compression=compression, low_memory=False)
+    except pd.errors.EmptyDataError:
+        raise CnlabInputError("empty file (no header row)", path=p) from None
+    except (pd.errors.ParserError, UnicodeDecodeError, EOFError, OSError) as e:
+        raise CnlabInputError(f"not a readable output TSV: {e}", path=p) from None
+    frame, mapped = S.current_output_names(frame)
+    if not with_report:
+        return frame
+    recoveries = tuple((str(p), f"legacy output column {m}", 1) for m in mapped)
+    info = {"kind": _output_kind(p), "path": str(p), "rows": len(frame), "bytes": p.stat().st_size,
+            "compression": compression or "none", "seconds": time.perf_counter() - t0}
+    return frame, LoadReport(files=(info,), recoveries=recoveries, seconds=info["seconds"])
 
 
-def read_outputs(directory) -> dict[str, pd.DataFrame]:
-    """Read whichever of the four official outputs exist in ``directory`` (``.tsv`` or ``.tsv.gz``)."""
+def _output_kind(path: Path) -> str:
+    stem = path.name.split(".")[0]
+    return S.LEGACY_OUTPUT_FILES.get(stem, stem)
+
+
+def read_outputs(directory, *, with_report: bool = False):
+    """Read whichever official outputs exist in ``directory`` (``.tsv`` or ``.tsv.gz``).
+
+    The current names (``scored_notes.tsv`` ...) are looked for first, then the legacy ones
+    (``scoredNotes.tsv``, ``helpfulnessScores.tsv``; :data:`cnlab.schema.LEGACY_OUTPUT_FILES`),
+    whose columns :func:`read_output` maps to the current names.  A legacy file name is counted
+    as a recovery.
+
+    Returns
+    -------
+    dict
+        Output key (``scored_notes`` ...) -> frame; with ``with_report=True`` a
+        ``(dict, LoadReport)`` pair covering every file read.
+    """
+    t0 = time.perf_counter()
     d = Path(directory)
-    res = {}
+    if not d.is_dir():
+        raise CnlabInputError("not a directory", path=d)
+    legacy = {key: stem for stem, key in S.LEGACY_OUTPUT_FILES.items()}
+    res, files, recoveries = {}, [], []
     for key, (stem, _cols) in OUTPUTS.items():
-        for name in (f"{stem}.tsv", f"{stem}.tsv.gz"):
+        names = [f"{stem}.tsv", f"{stem}.tsv.gz"]
+        if key in legacy:
+            names += [f"{legacy[key]}.tsv", f"{legacy[key]}.tsv.gz"]
+        for name in names:
             if (d / name).exists():
-                res[key] = read_output(d / name)
+                res[key], rep = read_output(d / name, with_report=True)
+                files.extend(rep.files)
+                recoveries.extend(rep.recoveries)
+                if not name.startswith(stem):
+                    recoveries.append((str(d / name), f"legacy output file name: read as {stem}.tsv", 1))
                 break
-    return res
+    if not with_report:
+        return res
+    return res, LoadReport(files=tuple(files), recoveries=tuple(recoveries), seconds=time.perf_counter() - t0)

@@ -1,14 +1,19 @@
 """Figures for cnlab results (matplotlib + seaborn, axes-level).
 
 Every plotting function takes DataFrames with the column names of the
-official outputs (``scored_notes``, ``helpfulness_scores``) or of cnlab's own
+official outputs (``scored_notes``, ``helpfulness_scores``; older vintages too:
+``noteIntercept``, ``raterFactor1``, ``ratingStatus`` ... are read as
+``coreNoteIntercept``, ``coreRaterFactor1``, ``coreRatingStatus``) or of cnlab's own
 frames (``internalNoteIntercept`` ...), draws on ``ax`` (a new figure when
-``ax`` is None) and returns that :class:`~matplotlib.axes.Axes`.  Reference
+``ax`` is None) and returns that :class:`~matplotlib.axes.Axes`.  A figure that
+leaves rows out says how many and why (title or axis label), and status
+abbreviations are spelled out in legends (``CRH = currently rated helpful``).  Reference
 artists (threshold lines, bands) carry a ``gid`` (e.g. ``"crh-threshold"``)
 so that tests and users can find them.
 
 :func:`savefig` writes PNG and SVG files whose bytes depend only on the
-figure (no dates, fixed SVG hash salt, fixed dpi).
+figure (no dates, fixed SVG hash salt, fixed dpi), into ``directory``, else
+``$CNLAB_FIGURES_DIR``, else ``./figures`` under the current working directory.
 
 The thresholds drawn are the Core scorer's defaults (spec 03 §4–§5); they are
 keyword arguments so that "what if" figures can draw others.
@@ -36,17 +41,21 @@ from cnlab.plotting._common import (
     CRNH_INTERCEPT,
     DPI,
     FACTOR_THRESHOLD,
+    FIGURES_DIR_ENV,
     HELPFULNESS_THRESHOLDS,
     MIN_MINORITY_NET_HELPFUL,
     RULE_ORDER,
     STATUS_COLORS,
     STATUS_ORDER,
+    STATUS_LONG,
     STATUS_SHORT,
     TAG_PERCENTILE,
     TAG_WEIGHT_EXPONENT,
     UCB_CRNH_THRESHOLD,
     figures_dir,
     savefig,
+    status_key,
+    status_label,
 )
 
 import matplotlib  # noqa: E402  (after _common; ``cnlab.plotting.matplotlib`` is part of the old surface)
@@ -89,6 +98,8 @@ __all__ = [
     "RULE_ORDER",
     "savefig",
     "figures_dir",
+    "status_label",
+    "status_key",
     "note_factor_intercept",
     "rater_factor_intercept",
     "rater_factor_hist_by_group",
@@ -117,6 +128,8 @@ __all__ = [
     "post_likes_by_side",
     # constants (public before the split, now listed)
     "STATUS_SHORT",
+    "STATUS_LONG",
+    "FIGURES_DIR_ENV",
     "CRH_THRESHOLD",
     "CRNH_INTERCEPT",
     "CRNH_FACTOR_MULTIPLIER",

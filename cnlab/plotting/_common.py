@@ -60,6 +60,16 @@ STATUS_SHORT: dict[str, str] = {
     schema.FIRM_REJECT: "FIRM_REJECT",
     schema.NYH: "NYH",
 }
+"""Abbreviation of each status (axis ticks, compact labels)."""
+
+STATUS_LONG: dict[str, str] = {
+    schema.CRH: "currently rated helpful",
+    schema.CRNH: "currently rated not helpful",
+    schema.NMR: "needs more ratings",
+    schema.FIRM_REJECT: "blocked from helpful by a filter",
+    schema.NYH: "needs your help",
+}
+"""What each status means, spelled out in legends (:func:`status_label`)."""
 
 # Rule base names (display name without the version) in application order
 # (spec 03 §4 table, then the meta-scorer rules of spec 03 §7), with the
@@ -120,19 +130,27 @@ _METADATA_SVG = {"Date": None, "Creator": "cnlab"}
 # ---------------------------------------------------------------------------
 # Saving
 # ---------------------------------------------------------------------------
+FIGURES_DIR_ENV = "CNLAB_FIGURES_DIR"
+"""Environment variable naming the default figures folder."""
+
+
 def figures_dir(directory: str | os.PathLike | None = None) -> Path:
     """Directory :func:`savefig` writes to.
 
-    ``directory`` if given, else ``$CNLAB_FIGURES_DIR``, else ``figures/`` at
-    the repository root (next to the ``cnlab`` package).
+    ``directory`` if given, else ``$CNLAB_FIGURES_DIR``, else ``figures/`` under the current
+    working directory.  Nothing is written next to the installed package unless asked.
+
+    Examples
+    --------
+    >>> figures_dir("out/figs").as_posix()
+    'out/figs'
     """
     if directory is not None:
         return Path(directory)
-    env = os.environ.get("CNLAB_FIGURES_DIR")
+    env = os.environ.get(FIGURES_DIR_ENV)
     if env:
         return Path(env)
-    # this file is cnlab/plotting/_common.py: parents[2] is the repository root
-    return Path(__file__).resolve().parents[2] / "figures"
+    return Path.cwd() / "figures"
 
 
 def savefig(
@@ -153,7 +171,7 @@ def savefig(
         is dropped).
     directory
         Output folder; default :func:`figures_dir` (``$CNLAB_FIGURES_DIR`` or
-        ``<repo>/figures``).  Created if needed.
+        ``./figures`` under the current working directory).  Created if needed.
 
     Returns
     -------
@@ -197,13 +215,74 @@ def _axes(ax: Axes | None, figsize: tuple[float, float] = (6.4, 4.8)) -> Axes:
     return ax
 
 
+def _current(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with the column names of older output vintages mapped to the current ones
+    (:func:`cnlab.schema.current_output_names`: ``noteIntercept`` -> ``coreNoteIntercept`` ...)."""
+    return schema.current_output_names(frame)[0]
+
+
 def _pick(frame: pd.DataFrame, preferred: str | None, fallbacks: Sequence[str], *, what: str) -> str:
-    """Return the first of ``preferred`` + ``fallbacks`` present in ``frame``."""
-    candidates = ([preferred] if preferred else []) + [c for c in fallbacks if c != preferred]
+    """Return the first of ``preferred`` + ``fallbacks`` present in ``frame``.
+
+    A legacy name (``noteIntercept`` ...) also finds the current column it was mapped to.
+    """
+    candidates = ([preferred] if preferred else [])
+    if preferred in schema.LEGACY_OUTPUT_COLUMNS:
+        candidates += list(schema.LEGACY_OUTPUT_COLUMNS[preferred])
+    candidates += [c for c in fallbacks if c not in candidates]
     for c in candidates:
         if c in frame.columns:
             return c
     raise schema.SchemaError(f"{what}: none of the columns {candidates} present")
+
+
+def status_label(status: Any, n: int | None = None) -> str:
+    """Legend text of a status: abbreviation spelled out, with an optional count.
+
+    Examples
+    --------
+    >>> status_label("CURRENTLY_RATED_HELPFUL", 12)
+    'CRH = currently rated helpful (12)'
+    >>> status_label("NEEDS_YOUR_HELP")
+    'NYH = needs your help'
+    >>> status_label("majority only", 3)
+    'majority only (3)'
+    """
+    short, long = STATUS_SHORT.get(status), STATUS_LONG.get(status)
+    text = f"{short} = {long}" if short and long else str(status)
+    return text if n is None else f"{text} ({n:,})"
+
+
+def status_key(statuses: Iterable[Any]) -> str:
+    """``"CRH = currently rated helpful, NMR = ..."`` for the known statuses among ``statuses``."""
+    return ", ".join(status_label(s) for s in STATUS_ORDER if s in set(statuses))
+
+
+_MODEL_SUFFIXES = ("NoteIntercept", "RaterIntercept", "NoteFactor1", "RaterFactor1", "RatingStatus",
+                   "ActiveRules")
+
+
+def _model_name(col: str | None) -> str:
+    """``coreNoteIntercept`` -> ``"Core"``, ``expansionPlusRaterFactor1`` -> ``"ExpansionPlus"``;
+    ``internal…`` and unknown columns -> ``"the model"``."""
+    for suffix in _MODEL_SUFFIXES:
+        if col and col.endswith(suffix):
+            prefix = col[: -len(suffix)]
+            if prefix and prefix != "internal":
+                return prefix[0].upper() + prefix[1:]
+    return "the model"
+
+
+def _left_out(parts: Sequence[tuple[int, str]]) -> str:
+    """``"left out: 470 not scored by Core; 3 without coreNoteFactor1"`` ('' when nothing is)."""
+    shown = [f"{n:,} {why}" for n, why in parts if n]
+    return ("left out: " + "; ".join(shown)) if shown else ""
+
+
+def _title(ax: Axes, head: str, *parts: tuple[int, str], **kwargs: Any) -> None:
+    """Title ``head``, plus a second line saying how many rows were left out and why."""
+    tail = _left_out(parts)
+    ax.set_title(head + (f"\n{tail}" if tail else ""), **kwargs)
 
 
 def _status_order(values: Iterable[Any]) -> list[str]:
@@ -222,7 +301,7 @@ def _as_float(values: Any) -> np.ndarray:
 
 def _status_col_for(frame: pd.DataFrame, intercept_col: str, status_col: str | None) -> str | None:
     if status_col is not None:
-        return status_col if status_col in frame.columns else None
+        return _pick(frame, status_col, [], what="status_col")
     candidates = []
     if intercept_col.endswith("NoteIntercept"):
         candidates.append(intercept_col[: -len("NoteIntercept")] + "RatingStatus")

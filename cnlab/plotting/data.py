@@ -109,7 +109,8 @@ def rating_counts(
         ax.axvline(threshold, color="#d62728", ls="--", lw=1.2, gid="threshold", label=f"minimum {threshold:g}")
         title += f"; {int((counts < threshold).sum()):,} below {threshold:g}"
         ax.legend(fontsize="x-small")
-    ax.set_title(title + ")")
+    n_nan = int(ratings[by].isna().sum())  # groupby drops missing keys: say so
+    ax.set_title(title + ")" + (f"; {n_nan:,} ratings without {by} left out" if n_nan else ""))
     ax.set_xlabel(f"ratings per {by}")
     ax.set_ylabel("count")
     return ax

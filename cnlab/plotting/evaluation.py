@@ -12,7 +12,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from cnlab import schema
-from cnlab.plotting._common import STATUS_SHORT, _axes, _pick, _status_order
+from cnlab.plotting._common import STATUS_SHORT, _axes, _current, _pick, _status_order, status_key
 
 
 # ---------------------------------------------------------------------------
@@ -21,6 +21,7 @@ from cnlab.plotting._common import STATUS_SHORT, _axes, _pick, _status_order
 def _status_series(obj: pd.DataFrame | pd.Series, status_col: str | None) -> pd.Series:
     if isinstance(obj, pd.Series):
         return obj.astype(object)
+    obj = _current(obj)
     scol = status_col or _pick(obj, None, ["finalRatingStatus", schema.RATING_STATUS, "coreRatingStatus"],
                                what="status_confusion")
     if schema.NOTE_ID in obj.columns:
@@ -74,8 +75,8 @@ def status_confusion(
     """Heatmap of status changes between two runs (rows: before, columns: after).
 
     Off-diagonal cells are the notes whose status changed; the title gives
-    their number.  Cell text = count.  See :func:`status_crosstab` for how
-    inputs are aligned.
+    their number.  Cell text = count.  Tick labels are status abbreviations, spelled out under
+    the x axis, one per line.  See :func:`status_crosstab` for how inputs are aligned.
 
     Examples
     --------
@@ -96,7 +97,11 @@ def status_confusion(
                 linecolor="white", annot_kws={"fontsize": "small"})
     changed = int(tab.to_numpy().sum() - sum(tab.loc[s, s] for s in tab.index if s in tab.columns))
     ax.set_ylabel(before_label)
-    ax.set_xlabel(after_label)
+    labels = [*tab.index, *tab.columns]
+    key = [k for k in status_key(labels).split(", ") if k]
+    if "(absent)" in labels:
+        key.append("(absent) = no status on that side")
+    ax.set_xlabel("\n".join([after_label, *key]), fontsize="small")
     ax.set_title(f"Status changes: {changed:,} of {int(tab.to_numpy().sum()):,} notes")
     ax.tick_params(axis="y", rotation=0)
     return ax
@@ -151,6 +156,7 @@ def truth_agreement(
     ax.set_xticks(xs, list(METRICS))
     ax.set_ylim(0, 1.1)
     ax.set_ylabel("score vs planted truth (95 % Wilson CI)")
-    ax.set_title("Agreement with the planted truth")
+    n = int(table["n"].max()) if len(table) else 0
+    ax.set_title(f"Agreement with the planted truth (n={n:,} notes)")
     ax.legend(fontsize="x-small", loc="lower right")
     return ax

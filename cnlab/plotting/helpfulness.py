@@ -10,7 +10,15 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from cnlab import schema
-from cnlab.plotting._common import HELPFULNESS_THRESHOLDS, _OTHER_COLOR, _as_float, _axes
+from cnlab.plotting._common import HELPFULNESS_THRESHOLDS, _OTHER_COLOR, _as_float, _axes, _current, _title
+
+#: Why a helpfulness score is missing (spec 03 §3.3): the reason named in the figures' titles.
+_MISSING_REASON = {
+    "raterAgreeRatio": "no valid ratings",
+    "raterAgreeRatioKeyWithHarassmentAbusePenalty": "no valid ratings",
+    "crhCrnhRatioDifference": "no scored notes as author",
+    "meanNoteScore": "no scored notes as author",
+}
 
 
 # ---------------------------------------------------------------------------
@@ -29,7 +37,8 @@ def helpfulness_distributions(
 
     The cut-off (default from :data:`HELPFULNESS_THRESHOLDS`, e.g. 0.66 for
     ``raterAgreeRatio``) is a vertical line with ``gid="threshold"``.
-    Contributors with NaN in ``column`` are counted in the title.
+    Contributors with NaN in ``column`` are left out and counted in the title, with the reason
+    (``raterAgreeRatio``: no valid ratings; author scores: no scored notes as author).
 
     Examples
     --------
@@ -40,6 +49,7 @@ def helpfulness_distributions(
     ['threshold']
     >>> plt.close(ax.figure)
     """
+    helpfulness_scores = _current(helpfulness_scores)
     schema.require_columns(helpfulness_scores, [column], where="helpfulness_distributions")
     v = _as_float(helpfulness_scores[column])
     ok = np.isfinite(v)
@@ -58,7 +68,9 @@ def helpfulness_distributions(
         ax.axvline(thr, color="k", ls="--", lw=1.2, gid="threshold")
     ax.set_xlabel(column)
     ax.set_ylabel("contributors")
-    ax.set_title(f"{column} (n={int(ok.sum())}, NaN={int((~ok).sum())})")
+    reason = _MISSING_REASON.get(column)
+    _title(ax, f"{column} (n={int(ok.sum()):,} of {len(ok):,} contributors)",
+           (int((~ok).sum()), f"without {column}" + (f" ({reason})" if reason else "")))
     return ax
 
 
@@ -80,7 +92,7 @@ def removal_reasons(helpfulness_scores: pd.DataFrame) -> pd.Series:
     >>> removal_reasons(s).tolist()
     ['no valid ratings', 'rater agree ratio < 0.66', 'author CRH − 5·CRNH ratio < 0']
     """
-    h = helpfulness_scores
+    h = _current(helpfulness_scores)
     n = len(h)
 
     def col(name: str) -> np.ndarray:
@@ -140,5 +152,5 @@ def helpfulness_removed(helpfulness_scores: pd.DataFrame, *, ax: Axes | None = N
     ax.invert_yaxis()
     ax.set_xlim(0, counts.max() * 1.2 if len(counts) else 1)
     ax.set_xlabel("contributors")
-    ax.set_title("Helpfulness filter: kept vs removed (first failing test)")
+    ax.set_title(f"Helpfulness filter: kept vs removed (first failing test; {len(reasons):,} contributors)")
     return ax

@@ -22,14 +22,20 @@ from cnlab.plotting._common import (
     CRNH_INTERCEPT,
     FACTOR_THRESHOLD,
     STATUS_COLORS,
-    STATUS_SHORT,
     _OTHER_COLOR,
     _as_float,
     _axes,
+    _current,
+    _model_name,
     _pick,
     _status_col_for,
     _status_order,
+    _title,
+    status_label,
 )
+
+_MISSING_COLOR = "#c7c7c7"
+_SIGN_COLORS = {"negative": "#2b6cb0", "positive": "#c53030"}
 
 
 # ---------------------------------------------------------------------------
@@ -46,6 +52,7 @@ def note_factor_intercept(
     crnh_factor_multiplier: float = CRNH_FACTOR_MULTIPLIER,
     factor_threshold: float = FACTOR_THRESHOLD,
     point_size: float = 8.0,
+    title: str = "Notes: factor vs intercept",
     ax: Axes | None = None,
 ) -> Axes:
     """Scatter notes by factor (x) and intercept (y), coloured by status.
@@ -58,12 +65,15 @@ def note_factor_intercept(
     * the band ``|f| ≤ 0.5`` outside which a CRH note is filtered
       (FilterLargeFactor; ``gid="factor-band"``).
 
-    Notes without an intercept (not in the MF) are left out.
+    Notes without an intercept (not scored by that model) or factor are left out; the title
+    says how many (``"left out: 470 not scored by Core"``).  Legends spell the statuses out
+    (``"CRH = currently rated helpful (67)"``); notes without a status are drawn in grey.
 
     Parameters
     ----------
     scored_notes
-        Official ``scored_notes`` or a cnlab scored-notes frame.  If
+        Official ``scored_notes`` of any vintage (``scoredNotes.tsv`` with ``noteIntercept``
+        / ``noteFactor1`` / ``ratingStatus`` too) or a cnlab scored-notes frame.  If
         ``intercept_col``/``factor_col`` are absent, ``internalNoteIntercept``
         / ``internalNoteFactor1`` are used.
     status_col
@@ -71,6 +81,8 @@ def note_factor_intercept(
         ``intercept_col`` (``coreRatingStatus``), else
         ``internalRatingStatus`` or ``finalRatingStatus``.  Without one, all
         points share one colour.
+    title
+        First words of the title; the counts (shown of all, left out and why) follow it.
 
     Examples
     --------
@@ -81,8 +93,11 @@ def note_factor_intercept(
     >>> ax = note_factor_intercept(notes)
     >>> len(ax.collections)  # one scatter per status
     3
+    >>> ax.get_legend().get_texts()[0].get_text()
+    'CRH = currently rated helpful (1)'
     >>> plt.close(ax.figure)
     """
+    scored_notes = _current(scored_notes)
     icol = _pick(scored_notes, intercept_col, [schema.NOTE_INTERCEPT], what="note_factor_intercept")
     fcol = _pick(scored_notes, factor_col, [schema.NOTE_FACTOR1], what="note_factor_intercept")
     scol = _status_col_for(scored_notes, icol, status_col)
@@ -91,7 +106,8 @@ def note_factor_intercept(
     y = _as_float(scored_notes[icol])
     ok = np.isfinite(x) & np.isfinite(y)
     if scol is None:
-        ax.scatter(x[ok], y[ok], s=point_size, color=_OTHER_COLOR, alpha=0.7, linewidths=0, label="notes")
+        ax.scatter(x[ok], y[ok], s=point_size, color=_OTHER_COLOR, alpha=0.7, linewidths=0,
+                   label=f"notes ({int(ok.sum()):,})")
     else:
         status = scored_notes[scol].astype(object).to_numpy()
         extra = 0
@@ -100,10 +116,12 @@ def note_factor_intercept(
             color = STATUS_COLORS.get(st)
             if color is None:  # free-form categories (e.g. "majority only"): tab10 colours
                 color, extra = plt.get_cmap("tab10")(extra % 10), extra + 1
-            ax.scatter(
-                x[m], y[m], s=point_size, color=color, alpha=0.75, linewidths=0,
-                label=f"{STATUS_SHORT.get(st, st)} ({int(m.sum())})",
-            )
+            ax.scatter(x[m], y[m], s=point_size, color=color, alpha=0.75, linewidths=0,
+                       label=status_label(st, int(m.sum())))
+        no_status = ok & pd.isna(status)
+        if no_status.any():  # drawn, not dropped: a point without a status is still a scored note
+            ax.scatter(x[no_status], y[no_status], s=point_size, color=_MISSING_COLOR, alpha=0.75,
+                       linewidths=0, label=f"no {scol} ({int(no_status.sum()):,})")
     xmax = max(1.0, float(np.nanmax(np.abs(x[ok]))) * 1.05) if ok.any() else 1.0
     ax.axvspan(-factor_threshold, factor_threshold, color="#1b9e4b", alpha=0.06, gid="factor-band",
                label=f"|f| ≤ {factor_threshold:g}")
@@ -122,7 +140,10 @@ def note_factor_intercept(
         ax.set_ylim(max(lo, -1.5) - pad, hi + pad)
     ax.set_xlabel(f"note factor ({fcol})")
     ax.set_ylabel(f"note intercept ({icol})")
-    ax.set_title(f"Notes: factor vs intercept (n={int(ok.sum())})")
+    no_intercept = ~np.isfinite(y)
+    _title(ax, f"{title} (n={int(ok.sum()):,} of {len(ok):,} notes)",
+           (int(no_intercept.sum()), f"not scored by {_model_name(icol)}"),
+           (int((~no_intercept & ~np.isfinite(x)).sum()), f"without {fcol}"))
     ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: no hidden points
     return ax
 
@@ -135,55 +156,154 @@ def rater_factor_intercept(
     *,
     intercept_col: str = "coreRaterIntercept",
     factor_col: str = "coreRaterFactor1",
-    hue_col: str | None = "aboveHelpfulnessThreshold",
+    hue_col: str | None = "auto",
+    enrollment: pd.DataFrame | None = None,
+    max_groups: int = 8,
     point_size: float = 8.0,
     ax: Axes | None = None,
 ) -> Axes:
-    """Scatter raters by factor (x) and intercept (y).
+    """Scatter raters by factor (x) and intercept (y), coloured by modeling group or factor sign.
 
-    Raters without parameters (NaN) are left out.  With ``hue_col`` present
-    (default ``aboveHelpfulnessThreshold``) points are split by its values.
+    Raters without parameters (not in that model's final round) are left out; the title says
+    how many.
 
     Parameters
     ----------
     rater_params
-        Official ``helpfulness_scores`` or ``MFResult.rater_params``
-        (``internalRaterIntercept``/``internalRaterFactor1`` are the
-        fallbacks).
+        Official ``helpfulness_scores`` of any vintage (``helpfulnessScores.tsv`` with
+        ``raterIntercept`` / ``raterFactor1`` too) or ``MFResult.rater_params``
+        (``internalRaterIntercept``/``internalRaterFactor1`` are the fallbacks).
+    hue_col
+        ``"auto"`` (default): ``modelingGroup`` when it has at least two groups among the raters
+        shown (from ``enrollment`` if given, else from the frame), else the sign of the rater
+        factor (``"sign"``) — the two sides the factor separates.  ``None``: one colour.  Any
+        other column splits the points by its values (``"aboveHelpfulnessThreshold"``: kept /
+        removed by the helpfulness filter — among final-round raters usually all True).  A column
+        that is empty for every rater shown is an error (a Core-only run leaves
+        ``modelingGroup`` of ``helpfulness_scores`` empty: pass ``enrollment``).
+    enrollment
+        ``userEnrollment`` (participantId, modelingGroup) to take the modeling groups from,
+        joined on ``raterParticipantId`` = ``participantId`` (both codes, or both id strings).
+    max_groups
+        Groups beyond the ``max_groups`` largest are pooled as ``"other groups"``.
 
     Examples
     --------
-    >>> raters = pd.DataFrame({"internalRaterIntercept": [0.1, -0.2],
-    ...                        "internalRaterFactor1": [0.5, -0.4]})
+    >>> raters = pd.DataFrame({"internalRaterIntercept": [0.1, -0.2, np.nan],
+    ...                        "internalRaterFactor1": [0.5, -0.4, np.nan]})
     >>> ax = rater_factor_intercept(raters)
-    >>> len(ax.collections[0].get_offsets())
-    2
+    >>> [t.get_text() for t in ax.get_legend().get_texts()]
+    ['rater factor < 0 (1)', 'rater factor ≥ 0 (1)']
+    >>> ax.get_title().splitlines()[1]
+    'left out: 1 not scored by the model'
     >>> plt.close(ax.figure)
     """
+    rater_params = _current(rater_params)
     icol = _pick(rater_params, intercept_col, [schema.RATER_INTERCEPT], what="rater_factor_intercept")
     fcol = _pick(rater_params, factor_col, [schema.RATER_FACTOR1], what="rater_factor_intercept")
-    ax = _axes(ax)
     x = _as_float(rater_params[fcol])
     y = _as_float(rater_params[icol])
     ok = np.isfinite(x) & np.isfinite(y)
-    if hue_col is not None and hue_col in rater_params.columns:
-        hue = rater_params[hue_col].astype(object)
-        hue_str = hue.where(hue.notna(), "NaN").astype(str).to_numpy()
-        levels = sorted(set(hue_str[ok]), key=lambda v: (v == "NaN", v))
-        palette = {"True": "#1b9e4b", "False": "#d62728", "NaN": "#9e9e9e"}
-        for i, lv in enumerate(levels):
-            m = ok & (hue_str == lv)
-            ax.scatter(x[m], y[m], s=point_size, alpha=0.7, linewidths=0,
-                       color=palette.get(lv, plt.get_cmap("tab10")(i % 10)),
-                       label=f"{hue_col}={lv} ({int(m.sum())})")
-        ax.legend(fontsize="x-small")
+    hue_name, hue = _rater_hue(rater_params, hue_col, enrollment, ok)  # bad hue: error before a figure
+    ax = _axes(ax)
+    if hue_name is None:
+        ax.scatter(x[ok], y[ok], s=point_size, alpha=0.7, linewidths=0, color=_OTHER_COLOR,
+                   label=f"raters ({int(ok.sum()):,})")
+    elif hue_name == "sign":
+        for side, m, text in (("negative", ok & (x < 0), "rater factor < 0"),
+                              ("positive", ok & (x >= 0), "rater factor ≥ 0")):
+            ax.scatter(x[m], y[m], s=point_size, alpha=0.7, linewidths=0, color=_SIGN_COLORS[side],
+                       label=f"{text} ({int(m.sum()):,})")
     else:
-        ax.scatter(x[ok], y[ok], s=point_size, alpha=0.7, linewidths=0, color=_OTHER_COLOR)
+        labels = _hue_labels(hue, hue_name, ok, max_groups)
+        for i, (lab, m, color) in enumerate(labels):
+            ax.scatter(x[m], y[m], s=point_size, alpha=0.7, linewidths=0,
+                       color=color if color is not None else plt.get_cmap("tab10")(i % 10),
+                       label=f"{lab} ({int(m.sum()):,})")
+    ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.axvline(0.0, color="k", lw=0.6, alpha=0.5, gid="zero-factor")
     ax.set_xlabel(f"rater factor ({fcol})")
     ax.set_ylabel(f"rater intercept ({icol})")
-    ax.set_title(f"Raters: factor vs intercept (n={int(ok.sum())})")
+    no_intercept = ~np.isfinite(y)
+    _title(ax, f"Raters: factor vs intercept (n={int(ok.sum()):,} of {len(ok):,} raters)",
+           (int(no_intercept.sum()), f"not scored by {_model_name(icol)}"),
+           (int((~no_intercept & ~np.isfinite(x)).sum()), f"without {fcol}"))
     return ax
+
+
+def _rater_hue(frame: pd.DataFrame, hue_col: str | None, enrollment: pd.DataFrame | None,
+               ok: np.ndarray) -> tuple[str | None, np.ndarray | None]:
+    """Resolve ``hue_col`` of :func:`rater_factor_intercept` to (name, values) or ("sign", None)."""
+    if hue_col is None:
+        return None, None
+    if hue_col == "sign":
+        return "sign", None
+    group = schema.MODELING_GROUP
+    if enrollment is not None and hue_col in ("auto", group):
+        schema.require_columns(enrollment, [schema.PARTICIPANT_ID, group], where="rater_factor_intercept enrollment")
+        schema.require_columns(frame, [schema.RATER_ID], where="rater_factor_intercept (with enrollment)")
+        lookup = enrollment.drop_duplicates(schema.PARTICIPANT_ID).set_index(schema.PARTICIPANT_ID)[group]
+        values = frame[schema.RATER_ID].map(lookup).astype(object).to_numpy()
+        if not pd.notna(values[ok]).any() and ok.any():
+            raise schema.SchemaError(
+                f"rater_factor_intercept: none of the {int(ok.sum()):,} raters shown is in enrollment "
+                f"({schema.RATER_ID} = {schema.PARTICIPANT_ID}); are the ids codes on one side and id "
+                "strings on the other? (Dataset.restore_ids(enrollment) gives the strings)")
+        values = np.where(pd.notna(values), values, None)
+        return group, values
+    if hue_col == "auto":
+        if group in frame.columns:
+            values = frame[group].astype(object).to_numpy()
+            if len({v for v in values[ok] if pd.notna(v)}) >= 2:
+                return group, values
+        return "sign", None
+    if hue_col not in frame.columns:
+        hint = " (or pass enrollment=... to take the groups from userEnrollment)" if hue_col == group else ""
+        raise schema.SchemaError(f"rater_factor_intercept: hue_col {hue_col!r} is not a column{hint}")
+    values = frame[hue_col].astype(object).to_numpy()
+    if ok.any() and not pd.notna(values[ok]).any():
+        hint = (" (a Core-only run leaves modelingGroup empty in helpfulness_scores: pass "
+                "enrollment=... to take the groups from userEnrollment)") if hue_col == group else ""
+        raise schema.SchemaError(
+            f"rater_factor_intercept: hue_col {hue_col!r} is empty for all {int(ok.sum()):,} raters shown{hint}")
+    return hue_col, values
+
+
+def _hue_labels(values: np.ndarray, name: str, ok: np.ndarray,
+                max_groups: int) -> list[tuple[str, np.ndarray, Any]]:
+    """(legend label, mask, colour or None) per level of ``values`` among ``ok`` rows."""
+    missing = ~np.array([pd.notna(v) for v in values], dtype=bool)
+    text = np.array([None if miss else str(v) if isinstance(v, (bool, np.bool_)) else _group_label(v)
+                     for v, miss in zip(values, missing)], dtype=object)
+    present = text[ok & ~missing]
+    out: list[tuple[str, np.ndarray, Any]] = []
+    booleans = {"True", "False"}
+    if set(present) <= booleans:
+        palette = {"True": "#1b9e4b", "False": "#d62728"}
+        for lv in ("True", "False"):
+            m = ok & (text == lv)
+            if m.any():
+                out.append((f"{name}={lv}", m, palette[lv]))
+    else:
+        counts = pd.Series(present, dtype=object).value_counts(sort=False)
+        order = sorted(counts.index, key=lambda v: (-int(counts[v]), _sort_key(v)))
+        keep = order[:max_groups]
+        for lv in keep:
+            out.append((f"{name} {lv}", ok & (text == lv), None))
+        rest = ok & ~missing & ~np.isin(text, keep)
+        if rest.any():
+            out.append((f"{len(order) - len(keep)} other groups", rest, "#555555"))
+    m = ok & missing
+    if m.any():
+        out.append((f"no {name}", m, _MISSING_COLOR))
+    return out
+
+
+def _sort_key(v: str) -> tuple:
+    try:
+        return (0, float(v), v)
+    except ValueError:
+        return (1, 0.0, v)
 
 
 def rater_factor_hist_by_group(
@@ -203,7 +323,8 @@ def rater_factor_hist_by_group(
     The group comes from ``enrollment`` (joined on rater id = participant id)
     or, when ``enrollment`` is None, from ``rater_params[group_col]``.  The
     ``max_groups`` largest groups get their own outline; the rest are pooled
-    as ``"other"``.  One ``Polygon`` patch per drawn group.
+    as ``"other groups"``, raters without a group are ``"no modelingGroup"``.  One ``Polygon``
+    patch per drawn group.  Raters without a factor are left out (counted in the title).
 
     Examples
     --------
@@ -215,6 +336,7 @@ def rater_factor_hist_by_group(
     2
     >>> plt.close(ax.figure)
     """
+    rater_params = _current(rater_params)
     fcol = _pick(rater_params, factor_col, [schema.RATER_FACTOR1], what="rater_factor_hist_by_group")
     if enrollment is not None:
         enr = enrollment[[participant_id_col, group_col]].rename(columns={participant_id_col: rater_id_col})
@@ -236,12 +358,14 @@ def rater_factor_hist_by_group(
     cmap = plt.get_cmap("tab10")
     for i, lab in enumerate(order):
         m = ok & (labels == lab)
+        text = f"no {group_col}" if lab == "none" else "other groups" if lab == "other" else f"{group_col} {lab}"
         ax.hist(f[m], bins=edges, histtype="step", lw=1.5, color=cmap(i % 10),
-                label=f"{group_col} {lab} (n={int(m.sum())})")
+                label=f"{text} (n={int(m.sum()):,})")
     ax.axvline(0.0, color="k", lw=0.6, alpha=0.5, gid="zero-factor")
     ax.set_xlabel(f"rater factor ({fcol})")
     ax.set_ylabel("raters")
-    ax.set_title("Rater factors by group")
+    _title(ax, f"Rater factors by group (n={int(ok.sum()):,} of {len(ok):,} raters)",
+           (int((~ok).sum()), f"not scored by {_model_name(fcol)}"))
     ax.legend(fontsize="x-small")
     return ax
 
@@ -379,7 +503,8 @@ def param_differences(
     ``left``/``right`` are frames joined on ``on`` and differenced in
     ``col``; or pass the differences directly as ``left`` (array/Series) with
     ``right=None``.  Vertical lines mark 0 and ±max |difference|
-    (``gid="max-abs-diff"``).
+    (``gid="max-abs-diff"``).  Entities without a finite difference (on one side only, or NaN)
+    are left out and counted in the title.
 
     Examples
     --------
@@ -392,9 +517,12 @@ def param_differences(
     """
     if right is None:
         d = _as_float(left)
+        n_in, why = len(d), "NaN"
     else:
-        m = pd.DataFrame(left)[[on, col]].merge(pd.DataFrame(right)[[on, col]], on=on, suffixes=("_l", "_r"))
+        lf, rf = pd.DataFrame(left), pd.DataFrame(right)
+        m = lf[[on, col]].merge(rf[[on, col]], on=on, suffixes=("_l", "_r"))
         d = _as_float(m[f"{col}_l"]) - _as_float(m[f"{col}_r"])
+        n_in, why = int(pd.concat([lf[on], rf[on]]).nunique()), "without a value on both sides"
     d = d[np.isfinite(d)]
     ax = _axes(ax)
     ax.hist(d, bins=bins, color=_OTHER_COLOR, alpha=0.85)
@@ -404,5 +532,5 @@ def param_differences(
         ax.axvline(s * mx, color="#d62728", ls=":", lw=1, gid="max-abs-diff")
     ax.set_xlabel(f"Δ {col}")
     ax.set_ylabel("count")
-    ax.set_title(f"{col}: {label} (n={len(d)}, max |Δ|={mx:.2g})")
+    _title(ax, f"{col}: {label} (n={len(d)}, max |Δ|={mx:.2g})", (n_in - len(d), why))
     return ax

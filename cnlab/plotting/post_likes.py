@@ -15,7 +15,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from cnlab import schema
-from cnlab.plotting._common import _OTHER_COLOR, _as_float, _axes
+from cnlab.plotting._common import _OTHER_COLOR, _as_float, _axes, _left_out
 
 
 # ---------------------------------------------------------------------------
@@ -42,13 +42,15 @@ def rater_factor_buckets(
     The lines ``f = −split`` and ``f = split`` carry ``gid="bucket-split"``; the title
     gives the number of raters in each bucket (L: f < −split, M: −split ≤ f < split,
     R: f ≥ split).  With ``by`` (labels aligned with the factors, e.g. the planted
-    side) the histogram is stacked by label.  Missing factors are left out.
+    side) the histogram is stacked by label.  Missing factors are left out (counted in the
+    title).
 
     Examples
     --------
     >>> ax = rater_factor_buckets(pd.DataFrame({"finalFactor": [-0.5, -0.1, 0.15, 0.4, np.nan]}))
-    >>> ax.get_title()
-    'Rater factors (n=4): L 1 / M 1 / R 2, split ±0.15'
+    >>> print(ax.get_title())
+    Rater factors (n=4): L 1 / M 1 / R 2, split ±0.15
+    left out: 1 without a factor
     >>> plt.close(ax.figure)
     """
     if isinstance(factors, pd.DataFrame):
@@ -79,7 +81,9 @@ def rater_factor_buckets(
     for name, x in (("L", (lo - split) / 2), ("M", 0.0), ("R", (hi + split) / 2)):
         ax.text(x, 1.0, name, transform=ax.get_xaxis_transform(), ha="center", va="bottom",
                 color=_BUCKET_COLORS[name], fontweight="bold")
-    ax.set_title(f"Rater factors (n={len(f):,}): L {n_l:,} / M {n_m:,} / R {n_r:,}, split ±{split:g}", pad=14)
+    tail = _left_out([(int((~ok).sum()), "without a factor")])
+    ax.set_title(f"Rater factors (n={len(f):,}): L {n_l:,} / M {n_m:,} / R {n_r:,}, split ±{split:g}"
+                 + (f"\n{tail}" if tail else ""), pad=14)
     ax.set_xlabel(f"{factor_col if isinstance(factors, pd.DataFrame) else 'factor'} (mean sign-corrected note factor)")
     ax.set_ylabel("raters")
     return ax

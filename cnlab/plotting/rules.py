@@ -22,18 +22,23 @@ from cnlab.plotting._common import (
     MIN_MINORITY_NET_HELPFUL,
     RULE_ORDER,
     STATUS_COLORS,
-    STATUS_SHORT,
     TAG_PERCENTILE,
     TAG_WEIGHT_EXPONENT,
     UCB_CRNH_THRESHOLD,
     _OTHER_COLOR,
     _as_float,
     _axes,
+    _current,
+    _model_name,
     _pick,
     _status_col_for,
     _status_color,
     _status_order,
+    _title,
+    status_label,
 )
+
+_MISSING_COLOR = "#c7c7c7"
 
 
 # ---------------------------------------------------------------------------
@@ -60,7 +65,8 @@ def pseudo_rater_intervals(
     (``gid="ucb-threshold"``; a note is CRNH when its *max* is below it).
 
     ``max_notes`` keeps that many notes evenly spaced in intercept rank
-    (deterministic) so the figure stays readable; None keeps all.
+    (deterministic) so the figure stays readable (the x label says how many of how many); None
+    keeps all.  Notes without an intercept or bounds are left out, counted in the title.
 
     Examples
     --------
@@ -71,6 +77,7 @@ def pseudo_rater_intervals(
     2
     >>> plt.close(ax.figure)
     """
+    scored_notes = _current(scored_notes)
     icol = _pick(scored_notes, intercept_col, [schema.NOTE_INTERCEPT], what="pseudo_rater_intervals")
     if icol.endswith("NoteIntercept") and icol != schema.NOTE_INTERCEPT:
         dmin, dmax = icol + "Min", icol + "Max"
@@ -88,7 +95,7 @@ def pseudo_rater_intervals(
     if max_notes is not None and len(idx) > max_notes:
         idx = idx[np.unique(np.linspace(0, len(idx) - 1, max_notes).round().astype(int))]
     status = (scored_notes[scol].astype(object).to_numpy()[idx] if scol else np.full(len(idx), None))
-    colors = [_status_color(s) if s is not None else _OTHER_COLOR for s in status]
+    colors = [(_status_color(s) if pd.notna(s) else _MISSING_COLOR) if scol else _OTHER_COLOR for s in status]
     ax = _axes(ax, figsize=(8, 4.8))
     xs = np.arange(len(idx))
     ax.vlines(xs, lo[idx], hi[idx], colors=colors, lw=0.8, alpha=0.6)
@@ -100,8 +107,12 @@ def pseudo_rater_intervals(
     if scol:
         from matplotlib.lines import Line2D
 
-        handles = [Line2D([], [], color=_status_color(s), marker="o", ls="", label=STATUS_SHORT.get(s, s))
+        handles = [Line2D([], [], color=_status_color(s), marker="o", ls="",
+                          label=status_label(s, int((status == s).sum())))
                    for s in _status_order(status)]
+        n_none = int(pd.isna(status).sum())
+        if n_none:
+            handles.append(Line2D([], [], color=_MISSING_COLOR, marker="o", ls="", label=f"no {scol} ({n_none:,})"))
         handles += ax.get_legend_handles_labels()[0]
         ax.legend(handles=handles, fontsize="x-small", loc="upper left")
     else:
@@ -110,7 +121,11 @@ def pseudo_rater_intervals(
     ax.set_xlabel("notes, sorted by intercept" + (f" ({len(idx)} of {int(ok.sum())} shown)"
                                                   if len(idx) < ok.sum() else ""))
     ax.set_ylabel(f"{icol} with [min, max]")
-    ax.set_title(f"Pseudo-rater intervals (median max − intercept = {np.median(width) if len(width) else 0:.3f})")
+    no_intercept = ~np.isfinite(y)
+    _title(ax, f"Pseudo-rater intervals (n={int(ok.sum()):,} of {len(ok):,} notes; "
+               f"median max − intercept = {np.median(width) if len(width) else 0:.3f})",
+           (int(no_intercept.sum()), f"not scored by {_model_name(icol)}"),
+           (int((~no_intercept & ~ok).sum()), f"without {lo_col} / {hi_col}"))
     return ax
 
 
@@ -181,7 +196,8 @@ def rule_flow(
         e.g. ``scored_notes["coreActiveRules"]``, or ``{rule: count}``.
     total
         Number of notes (shown in the title; default: length of
-        ``active_rules`` when it is a column).
+        ``active_rules`` when it is a column).  Notes of the column without any active rule
+        (not scored by that model) are counted in the title.
 
     Examples
     --------
@@ -192,10 +208,14 @@ def rule_flow(
     >>> plt.close(ax.figure)
     """
     counts = rule_counts(active_rules)
-    if total is None and not isinstance(active_rules, Mapping) and not (
+    n_none = 0
+    if not isinstance(active_rules, Mapping) and not (
         isinstance(active_rules, pd.Series) and pd.api.types.is_numeric_dtype(active_rules.dtype)
     ):
-        total = len(pd.Series(list(active_rules), dtype=object))
+        column = pd.Series(list(active_rules), dtype=object)
+        n_none = int(column.map(lambda v: pd.isna(v) or not str(v).strip()).sum())
+        if total is None:
+            total = len(column)
     target = dict(RULE_ORDER)
     colors = [_status_color(target[_rule_base(r)]) if target.get(_rule_base(r)) else _OTHER_COLOR
               for r in counts.index]
@@ -208,7 +228,9 @@ def rule_flow(
     ax.invert_yaxis()
     ax.set_xlim(0, max(1, int(counts.max()) if len(counts) else 1) * 1.15)
     ax.set_xlabel("notes the rule acted on")
-    ax.set_title("Scoring rules in application order" + (f" ({total:,} notes)" if total else ""))
+    model = _model_name(getattr(active_rules, "name", None))
+    _title(ax, "Scoring rules in application order" + (f" ({total:,} notes)" if total else ""),
+           (n_none, f"with no active rule (not scored by {model})"))
     from matplotlib.patches import Patch
 
     used = []
@@ -217,7 +239,7 @@ def rule_flow(
         if st not in used:
             used.append(st)
     ax.legend(handles=[Patch(color=_status_color(s) if s else _OTHER_COLOR,
-                             label=f"sets {STATUS_SHORT.get(s, s)}" if s else "other rule") for s in used],
+                             label=f"sets {status_label(s)}" if s else "other rule") for s in used],
               fontsize="x-small", loc="lower right")
     return ax
 
@@ -249,7 +271,9 @@ def tag_outlier_weights(
     >>> plt.close(ax.figure)
     """
     d = None if distances is None else _as_float(distances)
+    n_dropped = 0
     if d is not None:
+        n_dropped = int((~np.isfinite(d)).sum())
         d = d[np.isfinite(d)]
     if p40 is None:
         if d is None or not len(d):
@@ -271,7 +295,8 @@ def tag_outlier_weights(
     ax.set_ylim(0, 1.05)
     ax.set_xlabel("|rater factor − note factor| (z-normalized)")
     ax.set_ylabel("rating weight")
-    ax.set_title("Tag outlier filter: rating weights")
+    head = "Tag outlier filter: rating weights" + (f" ({len(d):,} distances)" if d is not None else "")
+    _title(ax, head, (n_dropped, "non-finite distances"))
     ax.legend(fontsize="x-small", loc="upper right")
     return ax
 
@@ -350,6 +375,7 @@ def net_helpful_counts(
     >>> net_helpful_counts(r, p).iloc[0][["negNetHelpful", "posNetHelpful"]].tolist()
     [1, 0]
     """
+    rater_params = _current(rater_params)
     fcol = _pick(rater_params, factor_col, [schema.RATER_FACTOR1], what="net_helpful_counts")
     r = ratings
     if label_col not in r.columns:
@@ -404,7 +430,8 @@ def net_helpful_by_side(
         Optional statuses to colour by: a frame with noteId and
         ``status_col`` (default first of coreRatingStatus,
         internalRatingStatus, finalRatingStatus), or a Series indexed by
-        noteId.
+        noteId.  Notes without a status (not scored by that model) are left out and counted
+        in the title.
     jitter
         Uniform jitter (seeded) so that integer counts do not overlap.
 
@@ -423,33 +450,39 @@ def net_helpful_by_side(
     xj = x + rng.uniform(-jitter, jitter, len(x))
     yj = y + rng.uniform(-jitter, jitter, len(y))
     st = None
+    scol = getattr(status, "name", None)
     if status is not None:
         if isinstance(status, pd.Series):
             st = counts[schema.NOTE_ID].map(status).astype(object).to_numpy()
         else:
+            status = _current(status)
             scol = status_col or _pick(status, None, ["coreRatingStatus", schema.RATING_STATUS,
                                                       "finalRatingStatus"], what="net_helpful_by_side")
             st = counts[[schema.NOTE_ID]].merge(status[[schema.NOTE_ID, scol]], on=schema.NOTE_ID,
                                                 how="left")[scol].astype(object).to_numpy()
     ax = _axes(ax, figsize=(5.8, 5.4))
+    no_status = np.zeros(len(x), dtype=bool)
     if st is None:
         ax.scatter(xj, yj, s=7, alpha=0.6, color=_OTHER_COLOR, linewidths=0)
     else:
         for s in _status_order(st):
             m = st == s
             ax.scatter(xj[m], yj[m], s=7, alpha=0.7, color=_status_color(s), linewidths=0,
-                       label=f"{STATUS_SHORT.get(s, s)} ({int(m.sum())})")
+                       label=status_label(s, int(m.sum())))
+        no_status = np.asarray(pd.isna(st), dtype=bool)  # not scored by that model: left out, counted
     ax.axvline(threshold, color="k", ls="--", lw=1, gid="min-minority")
     ax.axhline(threshold, color="k", ls="--", lw=1, gid="min-minority",
                label=f"MinMinorityRaters: ≥ {threshold} net helpful per side")
-    lim = [min(np.nanmin(x, initial=0), np.nanmin(y, initial=0)) - 1,
-           max(np.nanmax(x, initial=1), np.nanmax(y, initial=1)) + 1]
+    xs, ys = x[~no_status], y[~no_status]
+    lim = [min(np.nanmin(xs, initial=0), np.nanmin(ys, initial=0)) - 1,
+           max(np.nanmax(xs, initial=1), np.nanmax(ys, initial=1)) + 1]
     ax.plot(lim, lim, color="#bbbbbb", lw=0.8, gid="diagonal")
     ax.set_xlim(lim)
     ax.set_ylim(lim)
     ax.set_xlabel("net helpful from negative-factor raters")
     ax.set_ylabel("net helpful from positive-factor raters")
-    ax.set_title(f"Net helpful ratings by rater side (n={len(x)})")
+    _title(ax, f"Net helpful ratings by rater side (n={int((~no_status).sum()):,} of {len(x):,} notes)",
+           (int(no_status.sum()), f"not scored by {_model_name(scol)} (no {scol or 'status'})"))
     ax.legend(fontsize="x-small", loc="upper left")
     return ax
 
@@ -483,8 +516,9 @@ def threshold_status(
     >>> [STATUS_SHORT[s] for s in threshold_status(f)]
     ['CRH', 'NMR', 'CRNH', 'NMR']
     """
-    i = _as_float(frame[intercept_col])
-    f = _as_float(frame[factor_col])
+    frame = _current(frame)
+    i = _as_float(frame[_pick(frame, intercept_col, [], what="threshold_status")])
+    f = _as_float(frame[_pick(frame, factor_col, [], what="threshold_status")])
     crh = (i >= crh_threshold) & (np.abs(f) <= factor_threshold)
     crnh = i <= crnh_intercept + crnh_factor_multiplier * np.abs(f)
     out = np.select([crh, crnh], [schema.CRH, schema.CRNH], default=schema.NMR)
@@ -504,8 +538,8 @@ def threshold_hist(
     """Histogram of ``values`` with a cut-off line and the count at or above it.
 
     Infinite values are drawn in the last bin (the incorrect-tag tf-idf is
-    +inf when no voter has a prior incorrect ratio).  The line has
-    ``gid="threshold"``.
+    +inf when no voter has a prior incorrect ratio); NaN values are left out and counted in the
+    title.  The line has ``gid="threshold"``.
 
     Examples
     --------
@@ -515,6 +549,7 @@ def threshold_hist(
     >>> plt.close(ax.figure)
     """
     v = _as_float(values)
+    n_nan = int(np.isnan(v).sum())
     v = v[~np.isnan(v)]
     n_above = int((v >= threshold).sum() if inclusive else (v > threshold).sum())
     finite = v[np.isfinite(v)]
@@ -525,7 +560,7 @@ def threshold_hist(
     ax.hist(shown, bins=np.linspace(lo, hi, bins + 1), color=_OTHER_COLOR, alpha=0.85, log=log)
     ax.axvline(threshold, color="#d62728", ls="--", lw=1.2, gid="threshold")
     op = "≥" if inclusive else ">"
-    ax.set_title(f"{label}: {n_above:,} of {len(v):,} {op} {threshold:g}")
+    ax.set_title(f"{label}: {n_above:,} of {len(v):,} {op} {threshold:g}" + (f" ({n_nan:,} NaN left out)" if n_nan else ""))
     ax.set_xlabel(label)
     ax.set_ylabel("count")
     return ax

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from cnlab import mf, schema
+from cnlab.errors import CnlabInputError
 from cnlab.scorers import diligence
 from cnlab.scorers.tag_consensus import train_tag_model
 from cnlab._timing import StageTimer
@@ -104,10 +105,28 @@ def empty_output(scorer: ScorerConfig) -> PrescoringOutput:
 
 def fit_round1(ratings: pd.DataFrame, enrollment: pd.DataFrame, scorer: ScorerConfig,
                mf_cfg: Any, seed: int | None) -> Any:
-    """Round-1 MF: stable two-pass init (01 §5.1) or a single fresh fit."""
+    """Round-1 MF: stable two-pass init (01 §5.1) or a single fresh fit.
+
+    Raises
+    ------
+    CnlabInputError
+        The stable initialisation has no notes to start from; the message names the setting
+        that turns it off (``ScorerConfig.use_stable_init``).
+    """
     if scorer.use_stable_init:
-        return mf.fit_stable(ratings, enrollment, mf_cfg, seed=seed, initial_group=scorer.stable_init_group)
+        try:
+            return mf.fit_stable(ratings, enrollment, mf_cfg, seed=seed, initial_group=scorer.stable_init_group)
+        except CnlabInputError as exc:
+            raise CnlabInputError(f"{scorer.name}: {exc}. {stable_init_hint(scorer)}") from exc
     return mf.fit(ratings, mf_cfg, seed=seed)
+
+
+def stable_init_hint(scorer: ScorerConfig) -> str:
+    """How to run ``scorer`` without the stable initialisation (named in its error message)."""
+    return (f"To score without it, turn it off for this scorer (ScorerConfig.use_stable_init = False), in "
+            f"Python: ScoringConfig(scorers=(dataclasses.replace(cnlab.scorers.mf_config.SCORERS"
+            f"[{scorer.name!r}], use_stable_init=False),)); ScorerConfig.stable_init_group "
+            f"(now {scorer.stable_init_group}) starts it from another modeling group")
 
 
 def train_error_ok(result: Any, scorer: ScorerConfig) -> tuple[bool, float]:
@@ -196,7 +215,9 @@ def prescore(
     inter["round1_train_mse"] = mse
     if not ok:
         msg = (f"{scorer.name}: round-1 train MSE {mse:.4f} > {scorer.max_first_train_error} "
-               f"(spec 01 §8)")
+               f"(spec 01 §8; the official scorer aborts here). To go on with a warning instead: "
+               f"ScoringConfig(check_train_error=False) (or dataclasses.replace(config, "
+               f"check_train_error=False))")
         if check_train_error:
             raise TrainErrorTooHigh(msg)
         log.warning(msg)

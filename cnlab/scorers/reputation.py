@@ -357,7 +357,8 @@ def fit_prescoring(
                                       min_share=config.stable_init_min_share,
                                       min_ratings=config.stable_init_min_ratings)
         except CnlabInputError as exc:  # official: the MF aborts on an empty subset
-            log.warning("%s: %s; reputation MF starts from random factors", config.name, exc)
+            log.warning("%s: %s; reputation MF starts from random factors (ReputationScorerConfig"
+                        ".use_stable_init=False skips the stable initialisation)", config.name, exc)
             sub = None
         if sub is not None:
             stable = fit(sub[[schema.NOTE_ID, schema.RATER_ID, schema.HELPFUL_NUM]], config.stable_init_mf,
