@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from contextlib import contextmanager
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -112,6 +113,15 @@ class ScoringResult:
     confidence
         :class:`cnlab.pipeline.confidence.ConfidenceModels`: the fitted pflip / PCRH models and their
         predictions (None when both are off, ``ScoringConfig.pflip = pcrh = "none"``).
+    dataset
+        The :class:`cnlab.io.Dataset` that was scored (what :meth:`rescore` scores again).
+    recomputed, reused
+        Set by :meth:`rescore` (``None`` / ``()`` on a result of :func:`score`): which of the
+        reusable stages (``"topics"``, ``"pss"``, ``"prescoring"``, ``"confidence_models"``)
+        were computed again, and which were taken from the original result.
+    rescore_reasons
+        Set by :meth:`rescore`: recomputed stage → the changed settings that invalidated it
+        (e.g. ``{"prescoring": ("seed",), ...}``).
     """
 
     config: ScoringConfig
@@ -130,6 +140,10 @@ class ScoringResult:
     participants: pd.Index | None = None
     epoch_millis: int | None = None
     confidence: Any = None
+    dataset: Any = None
+    recomputed: tuple[str, ...] | None = None
+    reused: tuple[str, ...] = ()
+    rescore_reasons: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
 
     @property
     def funnel(self) -> Funnel:
@@ -150,6 +164,83 @@ class ScoringResult:
         """Every final scorer's helpfulness rows merged on raterParticipantId, group families
         coalesced (:func:`cnlab.pipeline.combine.combine_helpfulness`; participant codes)."""
         return combine_helpfulness(self.final.values())
+
+    def explain(self, note_id: int) -> Any:
+        """Why note ``note_id`` has its final status.
+
+        Returns a frozen :class:`cnlab.pipeline.explain.NoteExplanation`: per scorer that scored
+        the note its intercept, factor, status and the rules that fired in order with the
+        :class:`~cnlab.scoring.config.RuleThresholds` fields they compare against (``.frame``,
+        ``.rules_frame``); the meta rule that decided (``decided_by``), the deciding model's
+        status and, when the final status differs from it, why (``held_back``: stabilization,
+        locked status, too few explanation tags …); ``numRatings`` and the note's helpful /
+        not-helpful ratings by the sign of the raters' Core factor (``rating_counts``).
+
+        Examples
+        --------
+        >>> import cnlab
+        >>> res = cnlab.score(cnlab.load_sample(), seed=42)                  # doctest: +SKIP
+        >>> e = res.explain(int(res.frames["scored_notes"]["noteId"][0]))     # doctest: +SKIP
+        >>> e.frame[["scorer", "status"]]                                     # doctest: +SKIP
+        """
+        from cnlab.pipeline.explain import explain
+
+        return explain(self, note_id)
+
+    def decisions(self) -> pd.DataFrame:
+        """The deciding rule of every note: noteId, finalRatingStatus, decidedBy, decidingModel,
+        decidingModelStatus, decidingRule, heldBack (:func:`cnlab.pipeline.explain.decisions`)."""
+        from cnlab.pipeline.explain import decisions
+
+        return decisions(self)
+
+    def rescore(self, config: ScoringConfig | None = None, *, dataset: Any = None) -> "ScoringResult":
+        """Score again with ``config`` (default: this run's), reusing what the change leaves valid.
+
+        The old and new :class:`ScoringConfig` are compared field by field:
+
+        * ``topics`` (the topic assignment) is reused unless ``dataset``, ``topics`` or — with
+          ``topics="model"`` — ``seed`` changed;
+        * ``prescoring`` and ``pss`` (the prescoring outputs and the rater-clustering frame) are
+          reused unless ``dataset``, ``scorers``, ``reputation``, ``use_pss``, ``seed``,
+          ``epoch_millis`` or ``extra`` changed, or the topics were recomputed; a scorer whose
+          config differs only in thresholds that final-round rules alone read
+          (:data:`cnlab.pipeline.rescore.FINAL_ONLY_THRESHOLDS`: ``firm_reject_threshold``,
+          ``min_minority_net_helpful_ratings`` …) keeps its prescoring, while ``crh_threshold``
+          (it labels the round-1 notes behind the helpfulness filter) recomputes it;
+        * ``confidence_models`` (the fitted pflip / PCRH models of :attr:`confidence`) are reused
+          when prescoring is and ``pflip`` / ``pcrh`` are unchanged.
+
+        Final scoring, meta-scoring, status history and contributor scoring always run again.
+
+        Parameters
+        ----------
+        config
+            The new configuration; ``None`` keeps :attr:`config`.
+        dataset
+            A different dataset to score (recomputes every stage); default :attr:`dataset`.
+
+        Returns
+        -------
+        ScoringResult
+            With ``recomputed`` (the reusable stages that ran again), ``reused`` (those taken
+            from this result) and ``rescore_reasons`` (stage → the changed settings), and
+            ``config`` = the new configuration as given.
+
+        Examples
+        --------
+        >>> import dataclasses, cnlab
+        >>> from cnlab.pipeline import config as pc
+        >>> res = cnlab.score(cnlab.load_sample(), seed=42)                   # doctest: +SKIP
+        >>> strict = dataclasses.replace(pc.CORE, thresholds=dataclasses.replace(
+        ...     pc.CORE.rules(), firm_reject_threshold=0.35))
+        >>> res2 = res.rescore(res.config.with_(scorers=(strict,)))           # doctest: +SKIP
+        >>> res2.recomputed, res2.reused                                      # doctest: +SKIP
+        ((), ('topics', 'pss', 'prescoring', 'confidence_models'))
+        """
+        from cnlab.pipeline.rescore import rescore
+
+        return rescore(self, config, dataset=dataset, score=score)
 
     def summary(self) -> str:
         sn = self.frames["scored_notes"]
@@ -210,6 +301,30 @@ def known_rater_rows(rater_model_output: pd.DataFrame) -> tuple[pd.DataFrame, in
     return rater_model_output.loc[~unknown].reset_index(drop=True), int(unknown.sum())
 
 
+class _TqdmLines(logging.Handler):
+    # tqdm.write keeps the lines apart from any progress bar and works in notebooks and terminals
+    def emit(self, record: logging.LogRecord) -> None:
+        from tqdm.auto import tqdm
+
+        tqdm.write(self.format(record))
+
+
+@contextmanager
+def _progress_lines():
+    """Stage lines of the "cnlab" logger shown while the block runs (``score(progress=True)``)."""
+    logger = logging.getLogger("cnlab")
+    handler = _TqdmLines()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    old_level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+
+
 def score(
     dataset: Any,
     config: ScoringConfig = ScoringConfig(),
@@ -217,8 +332,10 @@ def score(
     seed: int | None = None,
     prescoring: PrescoringOutput | str | None = None,
     note_topics: pd.DataFrame | None = None,
+    progress: bool = False,
 ) -> ScoringResult:
-    """Score a dataset with the configured MF scorers (Core by default).
+    """Score a dataset with the configured scorers (Core by default; ``ScoringConfig.official()``:
+    the whole roster).
 
     Parameters
     ----------
@@ -234,7 +351,13 @@ def score(
         prescoring. The PSS rows of the rater output drive final-scoring PSS.
     note_topics
         noteTopics to use instead of ``config.topics``.
+    progress
+        Show one line per stage as it finishes (rows in / out, seconds; the lines ``cnlab score``
+        prints), through ``tqdm.auto`` so that they appear in a notebook cell as in a terminal.
     """
+    if progress:
+        with _progress_lines():
+            return score(dataset, config, seed=seed, prescoring=prescoring, note_topics=note_topics)
     if seed is not None:
         config = dataclasses.replace(config, seed=seed)
     seed = config.seed
@@ -391,4 +514,5 @@ def score(
         prescoring_ratings=pre_ratings, final_ratings=fin_ratings, prescoring=prescoring,
         final=finals, note_stats=stats, meta=meta, contributors=contributors, frames=frames,
         timings=timer.to_frame(), participants=participants, epoch_millis=epoch, confidence=conf,
+        dataset=dataset,
     )
