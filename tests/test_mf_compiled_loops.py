@@ -125,3 +125,18 @@ def test_compiled_mf_loop_equals_stepwise_reference(monkeypatch, variant):
     np.testing.assert_array_equal(a.loss_history, b.loss_history)
     assert a.note_params.equals(b.note_params) and a.rater_params.equals(b.rater_params)
     assert a.global_intercept == b.global_intercept
+
+
+def test_compiled_mf_loop_traced_first_on_a_one_note_slice(monkeypatch):
+    """A group or topic slice can hold a single note; when such a slice is the first fit of its kind
+    in a process, the loop is traced with static sizes (1, 1 + k) while the gradients' sizes are
+    dynamic: the loop must not reject that (a regression seen on tiny synthetic data)."""
+    from _mf_helpers import planted
+    from cnlab.mf import _tf_loop
+
+    monkeypatch.setattr(_tf_loop, "_CACHE", {})  # a fresh process: nothing traced yet
+    df, _ = planted(n_notes=1, n_raters=6, n_ratings=12, seed=1)
+    from cnlab.mf.config import CORE_MF
+
+    a, b = _fit_both(monkeypatch, df, CORE_MF)
+    assert a.n_steps == b.n_steps and a.note_params.equals(b.note_params)

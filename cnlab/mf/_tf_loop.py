@@ -183,8 +183,13 @@ def _functions(s: _Static):
 
             return tf.cond(epoch >= max_steps, at_max, one_step)
 
-        out = tf.while_loop(cond, body, (params, m, v, g, t, loss, prev, epoch, hist, tf.constant(0),
-                                         tf.constant(0)), parallel_iterations=1)
+        state = (params, m, v, g, t, loss, prev, epoch, hist, tf.constant(0), tf.constant(0))
+
+        def free(x):  # sizes may be known at trace time while the gradients' are not: keep the rank only
+            return tf.TensorShape(None) if isinstance(x, tf.TensorArray) else tf.TensorShape([None] * x.shape.rank)
+
+        out = tf.while_loop(cond, body, state, shape_invariants=tf.nest.map_structure(free, state),
+                            parallel_iterations=1)
         params, m, v, g, t, loss, prev, epoch, hist, n, flag = out
         return params, m, v, g, t, loss, prev, epoch, hist.stack()[:n], flag
 
