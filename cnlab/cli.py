@@ -12,8 +12,12 @@ accepts), the bundled sample, or the four files named by the flags of the offici
 
 TensorFlow's start-up messages (oneDNN, CPU features, absl) are hidden unless ``--verbose``.
 
+``cnlab score`` writes the four files, their parquet copies (unless ``--no-parquet``) and the
+preprocessing funnel ``funnel.tsv`` as one set with a manifest, ``cnlab-outputs.json``
+(:func:`cnlab.io.write_outputs`); it checks that ``--outdir`` can be written before loading.
+
 Bad input (:class:`~cnlab.errors.CnlabInputError`, :class:`~cnlab.schema.SchemaError`,
-missing files) ends with exit code 2 and a one-paragraph message, no traceback.
+missing files, an ``--outdir`` that cannot be written) ends with exit code 2 and a one-paragraph message, no traceback.
 Unexpected errors exit 1 (``--debug`` shows the traceback).
 """
 
@@ -144,10 +148,10 @@ def _scoring_config(args):
     return config.with_(**changes)
 
 
-def _write(frames, outdir, *, parquet: bool, participants, console: _Console):
+def _write(frames, outdir, *, parquet: bool, participants, console: _Console, funnel=None):
     from cnlab.io import write_outputs
 
-    rep = write_outputs(frames, outdir, parquet=parquet, participants=participants)
+    rep = write_outputs(frames, outdir, parquet=parquet, participants=participants, funnel=funnel)
     n_absent = sum(len(v) for v in rep.absent_columns.values())
     console.info(rep.summary())
     if n_absent:
@@ -185,12 +189,33 @@ def _input_source(args) -> tuple[str, object]:
     return "files", files
 
 
+def _check_writable(outdir) -> None:
+    """Fail fast when ``outdir`` cannot take the outputs: create it if needed, then write,
+    fsync and remove a probe file (an unwritable directory, a path under a regular file, a full
+    disk).  Raises :class:`CnlabInputError` naming the directory."""
+    import tempfile
+
+    out = Path(outdir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".cnlab-probe-", dir=out)
+        try:
+            os.write(fd, b"cnlab")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as e:
+        raise CnlabInputError(f"--outdir {out}: not writable ({e.strerror or e})") from None
+
+
 def cmd_score(args) -> int:
     from cnlab.io import load, load_sample
 
     console = _Console(args.quiet)
     config = _scoring_config(args)  # a bad --scorers fails before a long load
     kind, source = _input_source(args)
+    _check_writable(args.outdir)  # before the (long) loading and scoring
     if args.prescoring_dir is not None and not Path(args.prescoring_dir).is_dir():
         raise CnlabInputError("--prescoring-dir: not a directory", path=args.prescoring_dir)
     console.info("loading ...")
@@ -204,8 +229,10 @@ def cmd_score(args) -> int:
     console.info(ds.summary())
     for w in ds.report.warnings:
         console.info(f"warning: {w}")
-    frames, n_status = _run_scoring(ds, config, console, prescoring=args.prescoring_dir, verbose=args.verbose)
-    _write(frames, args.outdir, parquet=not args.no_parquet, participants=ds.participants, console=console)
+    frames, n_status, funnel = _run_scoring(ds, config, console, prescoring=args.prescoring_dir,
+                                            verbose=args.verbose)
+    _write(frames, args.outdir, parquet=not args.no_parquet, participants=ds.participants, console=console,
+           funnel=funnel.to_frame())
     print(
         f"cnlab score: {len(ds.ratings):,} ratings, {len(ds.notes):,} notes -> {n_status} "
         f"-> {args.outdir} in {console.elapsed():.1f} s",
@@ -232,7 +259,7 @@ def _run_scoring(ds, config, console: _Console, *, prescoring=None, verbose: boo
     result = score(ds, config, **kwargs)
     console.info(result.summary())
     frames = result.outputs()
-    return frames, _status_line(frames["scored_notes"])
+    return frames, _status_line(frames["scored_notes"]), result.funnel
 
 
 def cmd_demo(args) -> int:
@@ -251,7 +278,7 @@ def cmd_demo(args) -> int:
         ds = load(out / "input", progress=not args.quiet)
     console.info(ds.summary())
     ns = argparse.Namespace(seed=args.seed, epoch_millis=None, scorers=args.scorers, pseudoraters=True)
-    frames, status = _run_scoring(ds, _scoring_config(ns), console, verbose=args.verbose)
+    frames, status, _funnel = _run_scoring(ds, _scoring_config(ns), console, verbose=args.verbose)
     _write(frames, out, parquet=False, participants=ds.participants, console=console)
     figs = _demo_figures(frames, ds, out / "figures", console)
     print(f"cnlab demo: {len(ds.ratings):,} ratings, {len(ds.notes):,} notes -> {status}; "

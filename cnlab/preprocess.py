@@ -470,6 +470,8 @@ def preprocess(dataset, *, config: PreprocessConfig = PreprocessConfig()) -> Pre
                   n_raters=len(hv.raters), n_ratings=hv.n_ratings, total_raters=int(pd.unique(r2[S.RATER_ID]).size))
     else:
         r3 = r2.assign(**{S.HIGH_VOLUME_RATER: np.zeros(0, bool)})
+        # recorded too, so that every ratings step appears in the funnel whatever the data
+        f = f.add(stage, "tag_high_volume_raters", 0, 0, "no ratings: none flagged")
 
     n0 = dataset.notes
     n1 = drop_duplicate_notes(n0)

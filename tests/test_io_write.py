@@ -54,7 +54,7 @@ def test_absent_columns_written_empty_and_reported(tmp_path):
 
 def test_atomic_no_temp_files_and_permissions(tmp_path):
     write_outputs({"aux_note_info": pd.DataFrame({"noteId": [1]})}, tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["aux_note_info.tsv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["aux_note_info.tsv", "cnlab-outputs.json"]
     assert os.stat(tmp_path / "aux_note_info.tsv").st_mode & 0o044  # readable by others (umask permitting)
 
 
@@ -69,7 +69,7 @@ def test_failed_write_keeps_old_file(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         write_outputs({"aux_note_info": pd.DataFrame({"noteId": [2]})}, tmp_path)
     assert (tmp_path / "aux_note_info.tsv").read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["aux_note_info.tsv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["aux_note_info.tsv", "cnlab-outputs.json"]
 
 
 def test_parquet_copy(official, tmp_path):

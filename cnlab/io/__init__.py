@@ -69,7 +69,9 @@ NSH layout.
 
 Outputs
 -------
-:func:`write_outputs` writes the four official output files; :func:`read_output` /
+:func:`write_outputs` writes the four official output files as one set (a manifest,
+``cnlab-outputs.json``, written last; :func:`verify_outputs` checks it, :func:`recover_outputs`
+finishes a replacement interrupted by a crash); :func:`read_output` /
 :func:`read_outputs` read them back, from cnlab or from the official scorer of any published
 vintage: the single-model files of 2021–2023 (``scoredNotes.tsv`` with ``noteIntercept``,
 ``noteFactor1``, ``ratingStatus``; ``helpfulnessScores.tsv`` with ``raterIntercept``,
@@ -89,11 +91,21 @@ from __future__ import annotations
 
 from .dataset import Dataset, LoadReport, find_files, load, load_sample, restore_ids
 from .readers import OFFICIAL_LEGACY_NSH, read_enrollment, read_notes, read_ratings, read_status_history
-from .writers import OUTPUTS, WriteReport, read_output, read_outputs, write_outputs
+from .writers import (
+    MANIFEST,
+    OUTPUTS,
+    WriteReport,
+    read_output,
+    read_outputs,
+    recover_outputs,
+    verify_outputs,
+    write_outputs,
+)
 
 __all__ = [
     "Dataset",
     "LoadReport",
+    "MANIFEST",
     "WriteReport",
     "OFFICIAL_LEGACY_NSH",
     "OUTPUTS",
@@ -106,6 +118,8 @@ __all__ = [
     "read_outputs",
     "read_ratings",
     "read_status_history",
+    "recover_outputs",
     "restore_ids",
+    "verify_outputs",
     "write_outputs",
 ]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -24,6 +27,15 @@ OUTPUTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "aux_note_info": ("aux_note_info", S.AUX_NOTE_INFO_COLUMNS),
 }
 
+#: name of the manifest written last by :func:`write_outputs` (file names, sizes, sha256)
+MANIFEST = "cnlab-outputs.json"
+#: file name of the preprocessing funnel (``Funnel.to_frame()``) when one is given
+FUNNEL_FILE = "funnel.tsv"
+MANIFEST_FORMAT = "cnlab-outputs/1"
+_STAGING_PREFIX = ".cnlab-staging-"  # being written; discarded if a run dies
+_COMMIT_DIR = ".cnlab-commit"  # complete new set, being moved into place; rolled forward
+_OBSOLETE = ".obsolete.json"  # in the commit dir: files of the previous set to remove
+
 
 @dataclass(frozen=True)
 class WriteReport:
@@ -40,6 +52,8 @@ class WriteReport:
     absent_columns: dict
     extra_columns: dict
     rows: dict
+    manifest: Path | None = None
+    funnel: Path | None = None
 
     def summary(self) -> str:
         lines = []
@@ -60,21 +74,6 @@ def _current_umask() -> int:
 _UMASK = _current_umask()
 
 
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def conform(frame: pd.DataFrame, columns, *, where: str = "") -> tuple[pd.DataFrame, list[str], list[str]]:
     """Reindex ``frame`` to ``columns`` (absent -> empty); returns (frame, absent, extra)."""
     columns = list(columns)
@@ -91,8 +90,9 @@ def write_outputs(
     *,
     parquet: bool = False,
     participants: pd.Index | None = None,
+    funnel: pd.DataFrame | None = None,
 ) -> WriteReport:
-    """Write the official output files into ``outdir``.
+    """Write the official output files into ``outdir``, replacing the previous set as a unit.
 
     Parameters
     ----------
@@ -109,36 +109,188 @@ def write_outputs(
     participants
         If given, integer participant-id columns are taken as codes into it
         and written as the original strings.
+    funnel
+        If given (``Funnel.to_frame()``), also written as ``funnel.tsv``.
 
     Notes
     -----
     Written like the official runner (``to_csv(sep="\\t", index=False)``): NaN
     -> empty field, floats in shortest round-trip repr, booleans ``True`` /
-    ``False``.  Each file goes to a temporary file in ``outdir`` first and is
-    then renamed over the target, so readers never see a half-written file.
+    ``False``.
+
+    **Crash safety.**  The files of one call form a *set*, described by the manifest
+    ``cnlab-outputs.json`` (format ``cnlab-outputs/1``: each file's name, size in bytes and
+    sha256), and the set replaces the previous one as a unit as far as a POSIX filesystem
+    allows:
+
+    1. every file, then the manifest, is written and fsynced into a hidden staging directory
+       ``.cnlab-staging-*`` inside ``outdir``; a run killed here leaves the previous set
+       untouched (the staging directory is removed by the next call);
+    2. the staging directory is renamed to ``.cnlab-commit`` (atomic): the commit point;
+    3. the previous manifest is removed, each new file is renamed over its target, files of the
+       previous set that the new one lacks are removed, and the new manifest is renamed into
+       place **last**; then ``.cnlab-commit`` is removed.
+
+    A reader therefore sees either a complete set whose manifest matches every file
+    (:func:`verify_outputs`), or, only after a crash inside step 3, no manifest and a
+    ``.cnlab-commit`` directory: :func:`recover_outputs` (run first by every call of
+    :func:`write_outputs`) then finishes the interrupted commit, giving the complete new set.
+    Single-file renames are atomic, so no file is ever half-written.  Two processes writing
+    the same ``outdir`` at once are not supported.
     """
     unknown = [k for k in frames if k not in OUTPUTS]
     if unknown:
         raise KeyError(f"unknown output key(s) {unknown}; expected {list(OUTPUTS)}")
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
-    files, pq, absent_all, extra_all, rows = {}, {}, {}, {}, {}
-    for key, frame in frames.items():
-        stem, columns = OUTPUTS[key]
-        if participants is not None:
-            frame = restore_ids(frame, participants)
-        conformed, absent, extra = conform(frame, columns, where=key)
-        path = out / f"{stem}.tsv"
-        _atomic_write(path, lambda tmp, f=conformed: f.to_csv(tmp, sep="\t", index=False, header=True))
-        files[key], absent_all[key], extra_all[key], rows[key] = path, absent, extra, len(conformed)
-        if parquet:
-            ppath = out / f"{stem}.parquet"
-            try:
-                _atomic_write(ppath, lambda tmp, f=conformed: _to_parquet(f, tmp))
-                pq[key] = ppath
-            except Exception as e:  # parquet copy is a convenience; the TSV is the contract
-                pq[key] = f"not written: {type(e).__name__}: {e}"
-    return WriteReport(files, pq, absent_all, extra_all, rows)
+    recover_outputs(out)
+    staging = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=out))
+    try:
+        files, pq, absent_all, extra_all, rows = {}, {}, {}, {}, {}
+        names: list[str] = []
+        for key, frame in frames.items():
+            stem, columns = OUTPUTS[key]
+            if participants is not None:
+                frame = restore_ids(frame, participants)
+            conformed, absent, extra = conform(frame, columns, where=key)
+            _write_file(staging / f"{stem}.tsv",
+                        lambda tmp, f=conformed: f.to_csv(tmp, sep="\t", index=False, header=True))
+            names.append(f"{stem}.tsv")
+            files[key], absent_all[key], extra_all[key], rows[key] = out / f"{stem}.tsv", absent, extra, len(conformed)
+            if parquet:
+                try:
+                    _write_file(staging / f"{stem}.parquet", lambda tmp, f=conformed: _to_parquet(f, tmp))
+                    names.append(f"{stem}.parquet")
+                    pq[key] = out / f"{stem}.parquet"
+                except Exception as e:  # parquet copy is a convenience; the TSV is the contract
+                    pq[key] = f"not written: {type(e).__name__}: {e}"
+        funnel_path = None
+        if funnel is not None:
+            _write_file(staging / FUNNEL_FILE, lambda tmp: funnel.to_csv(tmp, sep="\t", index=False, header=True))
+            names.append(FUNNEL_FILE)
+            funnel_path = out / FUNNEL_FILE
+        previous = _manifest_names(out)
+        obsolete = sorted(n for n in previous if n not in names)
+        _write_file(staging / _OBSOLETE, lambda tmp: Path(tmp).write_text(json.dumps(obsolete)))
+        manifest = {"format": MANIFEST_FORMAT,
+                    "files": [{"name": n, "bytes": (staging / n).stat().st_size, "sha256": _sha256(staging / n)}
+                              for n in names]}
+        _write_file(staging / MANIFEST, lambda tmp: Path(tmp).write_text(json.dumps(manifest, indent=1) + "\n"))
+        _fsync_dir(staging)
+        _rename(staging, out / _COMMIT_DIR)  # the commit point
+        _fsync_dir(out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    recover_outputs(out)
+    return WriteReport(files, pq, absent_all, extra_all, rows, manifest=out / MANIFEST, funnel=funnel_path)
+
+
+def recover_outputs(outdir) -> str:
+    """Bring ``outdir`` back to a complete output set after an interrupted :func:`write_outputs`.
+
+    A committed but unfinished replacement (``.cnlab-commit``) is finished: its files are moved
+    into place, the files of the previous set it lists as obsolete are removed and its manifest
+    is moved in last.  Uncommitted staging directories (``.cnlab-staging-*``) are removed.
+
+    Returns
+    -------
+    str
+        ``"rolled forward"``, ``"cleaned"`` (only staging directories removed) or ``"clean"``.
+    """
+    out = Path(outdir)
+    if not out.is_dir():
+        return "clean"
+    what = "clean"
+    for stale in out.glob(f"{_STAGING_PREFIX}*"):
+        shutil.rmtree(stale, ignore_errors=True)
+        what = "cleaned"
+    commit = out / _COMMIT_DIR
+    if commit.is_dir():
+        # the old manifest goes first: from here on the directory has no manifest until the new
+        # one is moved in (each step below is idempotent, so a roll-forward can itself be killed)
+        if (commit / MANIFEST).exists():
+            _unlink(out / MANIFEST)
+        obsolete = json.loads((commit / _OBSOLETE).read_text()) if (commit / _OBSOLETE).exists() else []
+        for p in sorted(commit.iterdir()):
+            if p.name not in (MANIFEST, _OBSOLETE):
+                _rename(p, out / p.name)
+        for name in obsolete:
+            _unlink(out / name)
+        if (commit / MANIFEST).exists():
+            _rename(commit / MANIFEST, out / MANIFEST)
+        _fsync_dir(out)
+        shutil.rmtree(commit, ignore_errors=True)
+        what = "rolled forward"
+    return what
+
+
+def verify_outputs(outdir) -> dict | None:
+    """The manifest of ``outdir`` if it names a complete output set, else ``None``.
+
+    Complete: ``cnlab-outputs.json`` exists and every file it lists exists with the listed
+    size and sha256.  A directory without a manifest (never written by :func:`write_outputs`,
+    or a replacement interrupted after its commit point: see :func:`recover_outputs`) gives
+    ``None``.
+    """
+    path = Path(outdir) / MANIFEST
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    for entry in manifest.get("files", ()):
+        f = Path(outdir) / entry["name"]
+        if not f.is_file() or f.stat().st_size != entry["bytes"] or _sha256(f) != entry["sha256"]:
+            return None
+    return manifest
+
+
+def _manifest_names(out: Path) -> list[str]:
+    try:
+        return [e["name"] for e in json.loads((out / MANIFEST).read_text()).get("files", ())]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _write_file(path: Path, write) -> None:
+    """Write ``path`` (in a staging directory) with the usual permissions, fsynced."""
+    write(str(path))
+    os.chmod(path, 0o666 & ~_UMASK)
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())
+
+
+def _rename(src: Path, dst: Path) -> None:
+    # one function for every rename of a commit, so that tests can slow it down
+    os.replace(src, dst)
+
+
+def _unlink(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # not supported (e.g. some platforms): best effort
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _to_parquet(frame: pd.DataFrame, path) -> None:
