@@ -644,6 +644,32 @@ def assign_topics(
     return out
 
 
+def seed_label_topics(notes: pd.DataFrame, *, config: TopicConfig = TopicConfig()) -> pd.DataFrame:
+    """``[noteId, noteTopic]`` from the seed labels alone (spec 05 §A.5), without the classifier.
+
+    cnlab's fallback when a dataset is too small for the topic model: a post gets a topic when its
+    notes' text matches the seed terms of exactly one topic; every note on it receives that topic.
+    The official scorer has no fallback: it aborts (see :class:`TopicAccuracyError`).
+
+    >>> import pandas as pd
+    >>> notes = pd.DataFrame({"noteId": [1, 2, 3], "tweetId": [10, 10, 11],
+    ...                       "summary": ["Gaza ceasefire", "more context", "a recipe"]})
+    >>> seed_label_topics(notes).to_dict("list")
+    {'noteId': [1, 2], 'noteTopic': ['GazaConflict', 'GazaConflict']}
+    """
+    schema.require_columns(notes, [schema.NOTE_ID, schema.TWEET_ID, schema.SUMMARY], where="seed_label_topics")
+    post = prepare_post_text(notes, config=config)
+    labels = seed_labels(post["text"].to_numpy(dtype=object)).labels
+    names = np.asarray(schema.TOPICS, dtype=object)
+    topic_of = dict(zip(post[schema.TWEET_ID], names[labels]))
+    topic = _tweet_key(notes[schema.TWEET_ID]).map(topic_of)
+    keep = topic.notna().to_numpy() & (topic != schema.TOPICS[UNASSIGNED]).to_numpy()
+    out = pd.DataFrame({schema.NOTE_ID: notes[schema.NOTE_ID].to_numpy()[keep],
+                        NOTE_TOPIC: topic.to_numpy()[keep]})
+    out[NOTE_TOPIC] = out[NOTE_TOPIC].astype(str)
+    return out
+
+
 class TopicModel:
     """Object façade over the module functions (mirrors the official ``TopicModel``).
 

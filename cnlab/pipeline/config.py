@@ -76,6 +76,11 @@ class ScoringConfig:
         ``"none"``: no pflip label (a note in stabilization counts as "will flip", official
         semantics of a missing prediction), ``pflipProba`` / ``abovePcrhThresholdTime`` / pcrh
         aux columns empty, NSH ``abovePcrhThresholdTime`` carried over.
+    topic_fallback
+        What happens when the topic model cannot be used on the data (too few posts, or its accuracy
+        on the seed labels at or below 0.35, spec 05 §A.7): ``"seed_labels"`` (default) warns and
+        assigns topics from the seed terms alone (:func:`cnlab.models.topics.seed_label_topics`);
+        ``"raise"`` stops with the error, as the official scorer does.
     extra
         Configs of any other registered scorer family (:data:`cnlab.scorers.base.FAMILIES`), run
         after the built-in ones; their meta rules come with them unless their family's
@@ -95,6 +100,7 @@ class ScoringConfig:
     pflip: Any = "fit"
     pcrh: Any = "fit"
     extra: tuple[Any, ...] = ()
+    topic_fallback: str = "seed_labels"
 
     @classmethod
     def official_mf(cls, **changes: Any) -> "ScoringConfig":

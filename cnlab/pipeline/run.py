@@ -269,10 +269,24 @@ def _topics(config: ScoringConfig, notes: pd.DataFrame, note_topics, seed, timer
         return nt.reset_index(drop=True)
     if given in (None, "none"):
         return empty
-    from cnlab.models.topics import assign_topics, train_topic_classifier  # scikit-learn: only when used
+    from cnlab.models.topics import (  # scikit-learn: only when used
+        TopicModelError,
+        assign_topics,
+        seed_label_topics,
+        train_topic_classifier,
+    )
 
     with timer.stage("topic model", len(notes)) as st:
-        nt = assign_topics(notes, train_topic_classifier(notes, seed=seed))
+        try:
+            nt = assign_topics(notes, train_topic_classifier(notes, seed=seed))
+        except TopicModelError as exc:
+            # the official scorer aborts here; a subset too small for the model still gets scored
+            if config.topic_fallback != "seed_labels":
+                raise
+            log.warning("topic model: %s; falling back to seed-label topics (ScoringConfig.topic_fallback="
+                        "'raise' reproduces the official abort)", exc)
+            nt = seed_label_topics(notes)
+            st["note"] = f"fallback to seed labels: {exc}"
         nt = nt[[schema.NOTE_ID, "noteTopic"]]
         nt = nt[nt["noteTopic"].notna() & (nt["noteTopic"].astype(str) != "Unassigned")]
         st["rows_out"] = len(nt)

@@ -1,0 +1,84 @@
+"""Degenerate data runs with a warning instead of an abort (issue 10): a subset too small for the
+topic model, the official scorer's abort kept behind a setting."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import cnlab
+from cnlab.models.topics import TopicAccuracyError, seed_label_topics
+from cnlab.pipeline import ScoringConfig
+
+REPO = Path(__file__).resolve().parents[1]
+#: The first 200 notes (by noteId) of the bundled sample: a subset a user might cut.
+SUBSET_NOTES = 200
+
+
+def _subset(ds, n: int):
+    ids = set(ds.notes["noteId"].drop_duplicates().sort_values().iloc[:n])
+
+    def keep(f):
+        return f[f["noteId"].isin(ids)].reset_index(drop=True)
+
+    return dataclasses.replace(ds, notes=keep(ds.notes), ratings=keep(ds.ratings),
+                               status_history=keep(ds.status_history))
+
+
+@pytest.fixture(scope="module")
+def subset():
+    return _subset(cnlab.load_sample(), SUBSET_NOTES)
+
+
+def test_seed_label_topics_hand_case():
+    notes = pd.DataFrame({"noteId": [1, 2, 3, 4], "tweetId": [10, 10, 11, 12],
+                          "summary": ["Gaza ceasefire", "more context", "Ukraine and Gaza", "a recipe"]})
+    out = seed_label_topics(notes)
+    # post 10 matches one topic (its two notes get it); post 11 matches two (conflict: none); 12 none
+    assert out.to_dict("list") == {"noteId": [1, 2], "noteTopic": ["GazaConflict", "GazaConflict"]}
+
+
+def test_small_subset_falls_back_to_seed_labels_with_a_warning(subset, caplog):
+    with caplog.at_level("WARNING", logger="cnlab"):
+        res = cnlab.score(subset, ScoringConfig(seed=42))
+    assert any("falling back to seed-label topics" in r.getMessage() for r in caplog.records)
+    expected = seed_label_topics(res.preprocessed.notes)
+    assert res.note_topics.reset_index(drop=True).equals(expected.reset_index(drop=True))
+    sn = res.outputs()["scored_notes"]
+    assert len(sn) == SUBSET_NOTES and sn["finalRatingStatus"].notna().all()
+
+
+def test_topic_fallback_raise_reproduces_the_official_abort(subset):
+    with pytest.raises(TopicAccuracyError, match="official run would abort"):
+        cnlab.score(subset, ScoringConfig(seed=42, topic_fallback="raise"))
+
+
+@pytest.mark.slow
+def test_cli_whole_roster_on_a_200_note_subset_writes_every_file(tmp_path, subset):
+    """The issue's case: a 200-note cut of the sample through `cnlab score` (whole roster)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    sample = REPO / "cnlab" / "data" / "sample"
+    ids = set(subset.notes["noteId"])
+    for name in ("notes", "ratings", "noteStatusHistory"):
+        f = pd.read_csv(sample / f"{name}-00000.tsv.gz", sep="\t", dtype=str, keep_default_na=False)
+        f = f[f["noteId"].astype("int64").isin(ids)]
+        f.to_csv(data / f"{name}-00000.tsv", sep="\t", index=False)
+    e = pd.read_csv(sample / "userEnrollment-00000.tsv.gz", sep="\t", dtype=str, keep_default_na=False)
+    e.to_csv(data / "userEnrollment-00000.tsv", sep="\t", index=False)
+    out = tmp_path / "out"
+    p = subprocess.run([sys.executable, "-m", "cnlab.cli", "score", str(data), "-o", str(out), "--quiet",
+                        "--no-parquet"], cwd=REPO, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr[-3000:]
+    for name in ("scored_notes", "helpfulness_scores", "note_status_history", "aux_note_info"):
+        frame = pd.read_csv(out / f"{name}.tsv", sep="\t")
+        assert len(frame) > 0, name
+    assert len(pd.read_csv(out / "scored_notes.tsv", sep="\t")) == SUBSET_NOTES
+    manifest = json.loads((out / "cnlab-outputs.json").read_text())
+    assert "funnel.tsv" in json.dumps(manifest)
