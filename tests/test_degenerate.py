@@ -82,3 +82,34 @@ def test_cli_whole_roster_on_a_200_note_subset_writes_every_file(tmp_path, subse
     assert len(pd.read_csv(out / "scored_notes.tsv", sep="\t")) == SUBSET_NOTES
     manifest = json.loads((out / "cnlab-outputs.json").read_text())
     assert "funnel.tsv" in json.dumps(manifest)
+
+
+def _only_notes(ds, ids):
+    def keep(f):
+        return f[f["noteId"].isin(ids)].reset_index(drop=True)
+
+    return dataclasses.replace(ds, notes=keep(ds.notes), ratings=keep(ds.ratings),
+                               status_history=keep(ds.status_history))
+
+
+@pytest.mark.parametrize("case", ["no ratings", "one note", "no status history"])
+def test_degenerate_datasets_are_scored(case):
+    """Every scorer's slice empty (no ratings), a single note, no status history: the four frames
+    come out with one row per note and a status each, instead of an error."""
+    ds = cnlab.load_sample()
+    if case == "no ratings":
+        d = dataclasses.replace(ds, ratings=ds.ratings.iloc[:0])
+    elif case == "one note":
+        d = _only_notes(ds, {int(ds.notes["noteId"].iloc[0])})
+    else:
+        d = dataclasses.replace(ds, status_history=ds.status_history.iloc[:0])
+    res = cnlab.score(d, ScoringConfig(seed=42))
+    out = res.outputs()
+    sn = out["scored_notes"]
+    # one row per note of the (preprocessed) status history, which gains a row for every new note
+    n_notes = res.preprocessed.status_history["noteId"].nunique()
+    assert n_notes >= d.notes["noteId"].nunique() > 0
+    assert len(sn) == n_notes and sn["finalRatingStatus"].notna().all()
+    assert len(out["note_status_history"]) == n_notes and len(out["aux_note_info"]) == n_notes
+    if case != "no status history":
+        assert (sn["finalRatingStatus"] == "NEEDS_MORE_RATINGS").all()  # nothing can be rated without ratings

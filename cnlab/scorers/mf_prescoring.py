@@ -344,8 +344,10 @@ def prescore(
 
 def combine(outputs: list[PrescoringOutput], pss: pd.DataFrame | None = None) -> PrescoringOutput:
     """Concatenate several scorers' prescoring outputs; append the PSS rows (spec 04 §8.4)."""
-    notes = pd.concat([o.note_model_output for o in outputs if len(o.note_model_output)],
-                      ignore_index=True) if outputs else pd.DataFrame(columns=list(NOTE_MODEL_OUTPUT_COLUMNS))
+    note_frames = [o.note_model_output for o in outputs if len(o.note_model_output)]
+    # every scorer empty (no ratings in any scope): an empty frame of the official columns
+    notes = pd.concat(note_frames, ignore_index=True) if note_frames else pd.DataFrame(
+        columns=list(NOTE_MODEL_OUTPUT_COLUMNS))
     raters = [o.rater_model_output for o in outputs if len(o.rater_model_output)]
     if pss is not None and len(pss):
         raters.append(pss.reindex(columns=list(RATER_MODEL_OUTPUT_COLUMNS)))
