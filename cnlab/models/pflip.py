@@ -48,50 +48,31 @@ import dataclasses
 import inspect
 import logging
 import warnings
-from collections.abc import Mapping, Sequence  # noqa: F401  (Sequence: kept in dir(pflip))
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal  # noqa: F401  (Literal: kept in dir(pflip))
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from cnlab import schema as S
-from cnlab._compat.numpy126_argsort import np1_avx512_argsort  # noqa: F401  (re-exported)
 from cnlab._compat.sklearn102_kbins import LegacyKMeansBins
 
-# The feature builders and the config (spec 06 §A.2–§A.7). Every name this module defined before
-# they moved stays importable from it, private helpers included (tests read some of them).
-from cnlab.models.pflip_features import (  # noqa: F401  (re-exported)
-    _NSH_FIRST_NON_NMR,
-    _NSH_FIRST_NON_NMR_TS,
-    _NSH_FIRST_STAB,
+# The feature builders and the config (spec 06 §A.2–§A.7), re-exported: callers import them from here.
+from cnlab.models import pflip_features as _features
+from cnlab.models.pflip_features import (  # noqa: F401  (the feature names are re-exported)
     BUCKET_COUNT_COLUMNS,
     CRH_LABEL,
     CUTOFF,
     FLIP_LABEL,
     LABEL,
     LATENCY,
-    LEVELS,
-    LOCAL,
-    MINUTE_MILLIS,
-    NOTE_CREATION,
-    PEER_MISLEADING,
-    PEER_NON_MISLEADING,
+    PFlipConfig,
     PREFIXES,
     RATER_FACTOR,
     STATS_COLUMNS,
-    TWEET_CREATION,
-    TWITTER_EPOCH_MILLIS,
-    USER_HELPFUL_TAGS,
     USER_HELPFULNESS,
+    USER_HELPFUL_TAGS,
     USER_NOT_HELPFUL_TAGS,
-    VIEWPOINTS,
-    PFlipConfig,
-    _apply_cutoff,
-    _counts,
-    _int_ids,
-    _rating_frame,
-    _split_groups,
-    _token_lists,
     burst_rating_stats,
     candidate_notes,
     label_notes,
@@ -105,34 +86,19 @@ from cnlab.models.pflip_features import (  # noqa: F401  (re-exported)
     scoring_cutoffs,
     training_frame,
     tweet_creation_millis,
+    _int_ids,
 )
 
 log = logging.getLogger("cnlab")
 
 __all__ = [
-    "PFlipConfig",
     "PFlipModel",
-    "LABEL",
     "PFLIP_PROBA",
-    "CRH_LABEL",
-    "FLIP_LABEL",
-    "tweet_creation_millis",
-    "candidate_notes",
-    "label_notes",
-    "scoring_cutoffs",
-    "rater_factors",
-    "peer_ratings",
-    "quick_rating_stats",
-    "burst_rating_stats",
-    "recent_rating_stats",
-    "peer_note_counts",
-    "rating_set_features",
-    "note_info",
-    "training_frame",
     "pre_transform",
     "clip_thresholds",
     "roc_threshold",
     "build_pipeline",
+    *_features.__all__,
 ]
 
 #: Output column of P(FLIP) (official ``PFLIP_PROBA`` / scored-notes ``pflipProba``).

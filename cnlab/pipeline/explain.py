@@ -57,6 +57,29 @@ def _float(v: Any) -> float:
     return float("nan") if _missing(v) else float(v)
 
 
+#: Rule (display name without version) → the RuleThresholds fields it compares against, and whether
+#: it also needs ``min_ratings_needed`` ratings.
+_RULE_FIELDS: dict[str, tuple[tuple[str, ...], bool]] = {
+    "GeneralCRH": (("crh_threshold",), True),
+    "GeneralCRNH": (("crnh_threshold_intercept", "crnh_threshold_note_factor_multiplier"), True),
+    "UcbCRNH": (("crnh_threshold_ucb_intercept",), True),
+    "RatioCRNH": (("ratio_crnh_min_sign_count", "ratio_crnh_max_side_mean", "ratio_crnh_max_mean"), True),
+    "NmCRNH": (("crnh_threshold_nm_intercept",), False),
+    "GeneralCRHInertia": (("crh_threshold", "inertia_delta"), True),
+    "CRHSuperThreshold": (("crh_super_threshold",), True),
+    "ElevatedCRHInertia": (("crh_super_threshold", "inertia_delta"), True),
+    "TagFilter": (("tag_filter_percentile", "tag_min_adjusted_total"), False),
+    "FilterIncorrect": (("incorrect_tag_threshold", "incorrect_vote_threshold", "incorrect_filter_threshold"), False),
+    "FilterLowDiligence": (("low_diligence_threshold",), False),
+    "FilterLargeFactor": (("factor_threshold",), False),
+    "RejectLowIntercept": (("firm_reject_threshold",), False),
+    "MinMinorityRaters": (("min_minority_net_helpful_ratings",), False),
+    "RaterBalance": (("min_minority_net_helpful_ratio", "rater_balance_min_net", "rater_balance_max_net"), False),
+    "NoHighVolIntercept": (("crh_threshold_no_high_vol",), False),
+    "NoCorrelatedIntercept": (("crh_threshold_no_correlated",), False),
+}
+
+
 def rule_thresholds(rule: str, thresholds: Any) -> dict[str, Any]:
     """The :class:`~cnlab.scoring.config.RuleThresholds` fields a per-scorer rule compares against.
 
@@ -85,6 +108,17 @@ def rule_thresholds(rule: str, thresholds: Any) -> dict[str, Any]:
     t = thresholds
     if t is None:
         return {}
+    name = _base(rule)
+    fields, with_min = _RULE_FIELDS.get(name, ((), False))
+    out = {f: getattr(t, f) for f in fields}
+    if name == "GeneralCRNH":
+        a, m = t.crnh_threshold_intercept, t.crnh_threshold_note_factor_multiplier
+        out["bound"] = f"intercept <= {a:g} {'-' if m < 0 else '+'} {abs(m):g}*|factor|"
+    elif name == "GeneralCRHInertia":
+        out["effective_threshold"] = round(t.crh_threshold - t.inertia_delta, 10)
+    if with_min:
+        out["min_ratings_needed"] = t.min_ratings_needed
+    return out
     name = _base(rule)
     k = {"min_ratings_needed": t.min_ratings_needed}
     if name == "GeneralCRH":

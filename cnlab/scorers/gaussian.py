@@ -42,18 +42,11 @@ from cnlab.scoring.config import RuleThresholds
 
 # The kernel model (06 §E.2, §E.4, §E.5); every name this module defined before it moved stays
 # importable from here.
-from cnlab.scorers.gaussian_kernel import (  # noqa: F401  (re-exported)
-    _HALF,
+from cnlab.scorers.gaussian_kernel import (  # noqa: F401  (the kernel's public names are re-exported)
     CRH_PARAMS,
     CRNH_PARAMS,
-    INSUFFICIENT_SIDE_PRIOR,
-    KERNEL_BLOCK_ROWS,
-    MIN_SIDE_ROWS,
     QUANTILE_RANGE,
     SMOOTHED_RANGE,
-    SURPRISE_SCALE_CAP,
-    SURPRISE_STEEPNESS,
-    SURPRISE_WINDOW,
     GaussianParams,
     KernelPass,
     combine_passes,
