@@ -10,8 +10,24 @@ from typing import Any, Iterator
 log = logging.getLogger("cnlab")
 
 
+def memory_gib() -> tuple[float, float]:
+    """(resident, peak resident) of this process in GiB, from ``/proc/self/status``; NaN where
+    there is no such file (not Linux)."""
+    try:
+        with open("/proc/self/status", "rb") as fh:
+            fields = dict(line.split(b":", 1) for line in fh if line.startswith((b"VmRSS", b"VmHWM")))
+        rss, hwm = (int(fields[k].split()[0]) / 2**20 for k in (b"VmRSS", b"VmHWM"))
+        return rss, hwm
+    except (OSError, KeyError, ValueError):
+        return float("nan"), float("nan")
+
+
 class StageTimer:
-    """Collects ``(stage, rows_in, rows_out, seconds, note)`` records."""
+    """Collects ``(stage, rows_in, rows_out, seconds, note, rss_gib, peak_gib)`` records.
+
+    ``rss_gib`` is the process's resident memory when the stage ended and ``peak_gib`` its peak so
+    far (a stage that raised ``peak_gib`` over the previous one set the process's peak).
+    """
 
     def __init__(self, prefix: str = "") -> None:
         self.prefix = prefix
@@ -26,11 +42,14 @@ class StageTimer:
             yield rec
         finally:
             rec["seconds"] = time.perf_counter() - t0
+            rec["rss_gib"], rec["peak_gib"] = memory_gib()
             self.records.append(rec)
-            log.info("%s: rows in=%s out=%s (%.2f s)%s", rec["stage"], rec["rows_in"],
-                     rec["rows_out"], rec["seconds"], f" — {rec['note']}" if rec["note"] else "")
+            log.info("%s: rows in=%s out=%s (%.2f s; %.2f GiB, peak %.2f GiB)%s", rec["stage"],
+                     rec["rows_in"], rec["rows_out"], rec["seconds"], rec["rss_gib"], rec["peak_gib"],
+                     f" — {rec['note']}" if rec["note"] else "")
 
     def to_frame(self):
         import pandas as pd
 
-        return pd.DataFrame(self.records, columns=["stage", "rows_in", "rows_out", "seconds", "note"])
+        return pd.DataFrame(self.records,
+                            columns=["stage", "rows_in", "rows_out", "seconds", "note", "rss_gib", "peak_gib"])

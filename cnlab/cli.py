@@ -30,6 +30,7 @@ import sys
 import time
 from pathlib import Path
 
+from cnlab._timing import StageTimer
 from cnlab.errors import CnlabInputError
 from cnlab.schema import SchemaError
 
@@ -219,20 +220,25 @@ def cmd_score(args) -> int:
     if args.prescoring_dir is not None and not Path(args.prescoring_dir).is_dir():
         raise CnlabInputError("--prescoring-dir: not a directory", path=args.prescoring_dir)
     console.info("loading ...")
-    if kind == "sample":
-        ds = load_sample(progress=not args.quiet)
-    elif kind == "directory":
-        ds = load(source, progress=not args.quiet)
-    else:
-        ds = load(notes=source["notes"], ratings=source["ratings"], status=source["status"],
-                  enrollment=source["enrollment"], progress=not args.quiet)
+    timer = StageTimer()
+    with timer.stage("load") as st:
+        if kind == "sample":
+            ds = load_sample(progress=not args.quiet)
+        elif kind == "directory":
+            ds = load(source, progress=not args.quiet)
+        else:
+            ds = load(notes=source["notes"], ratings=source["ratings"], status=source["status"],
+                      enrollment=source["enrollment"], progress=not args.quiet)
+        st["rows_out"] = len(ds.ratings)
     console.info(ds.summary())
     for w in ds.report.warnings:
         console.info(f"warning: {w}")
     frames, n_status, funnel = _run_scoring(ds, config, console, prescoring=args.prescoring_dir,
                                             verbose=args.verbose)
-    _write(frames, args.outdir, parquet=not args.no_parquet, participants=ds.participants, console=console,
-           funnel=funnel.to_frame())
+    with timer.stage("write outputs") as st:
+        _write(frames, args.outdir, parquet=not args.no_parquet, participants=ds.participants,
+               console=console, funnel=funnel.to_frame())
+        st["rows_in"] = st["rows_out"] = len(frames["scored_notes"])
     print(
         f"cnlab score: {len(ds.ratings):,} ratings, {len(ds.notes):,} notes -> {n_status} "
         f"-> {args.outdir} in {console.elapsed():.1f} s",

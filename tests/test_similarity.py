@@ -20,6 +20,7 @@ from cnlab.models.similarity import (
     co_rating_counts,
     co_rating_suspect_pairs,
     connected_components,
+    min_edge_count,
     post_selection_similarity,
     quasi_clique_pair_counts,
     quasi_cliques,
@@ -339,14 +340,68 @@ def _consistent(rows):
 
 
 @settings(max_examples=80, deadline=None)
-@given(_rating_rows, st.sampled_from([0, 5, 20]), st.integers(1, 50))
-def test_co_rating_counts_match_definition(rows, window, chunk):
+@given(_rating_rows, st.sampled_from([0, 5, 20]), st.integers(1, 50), st.sampled_from([2**40, 64, 1]))
+def test_co_rating_counts_match_definition(rows, window, chunk, memory):
+    # memory=1 byte forces one partition per raw pair: the bounded-memory path must count the same
     rows = _consistent(rows)
     if not rows:
         return
     notes, ratings = _frames([(tw, n, u, t * MIN) for tw, n, u, t in rows])
-    counts, _, _ = _counts(notes, ratings, window_millis=window * MIN, max_pairs_per_chunk=chunk)
+    counts, _, _ = _counts(notes, ratings, window_millis=window * MIN, max_pairs_per_chunk=chunk,
+                           pair_memory_bytes=memory)
     assert counts == _brute_force_counts([(tw, n, u, t * MIN) for tw, n, u, t in rows], window * MIN)
+
+
+def test_partitioned_quasi_clique_counts_equal_one_pass():
+    notes, ratings = _clique_frames()
+    one = quasi_clique_pair_counts(notes, ratings)
+    parts = quasi_clique_pair_counts(notes, ratings, config=QuasiCliqueConfig(pair_memory_bytes=1000))
+    pd.testing.assert_frame_equal(one, parts)
+    assert len(one) == 15 + 6 and sorted(one["count"].unique()) == [10, 60]
+
+
+@pytest.mark.parametrize("N", [2, 30, 600, 10_000, 10**6, 10**8, 10**10])
+def test_min_edge_count_is_the_exact_floor(N):
+    """Below the floor no pair passes NPMI or minSim for any totals; at it, the most favourable does."""
+    cfg = PssConfig()
+    floor = min_edge_count(N, cfg)
+    co = np.arange(1, floor, dtype=np.float64)
+    for t in (cfg.min_unique_posts, cfg.min_unique_posts + 1, 40, 1000, 10**5):
+        tl = np.full_like(co, t)
+        for tr in (tl, tl * 3):
+            with np.errstate(divide="ignore", invalid="ignore"):
+                npmi = np.log(co * N / ((tl + 500) * (tr + 500))) / -np.log(co / N)
+            min_sim = co / (np.minimum(tl, tr) + 10)
+            assert not ((npmi >= 0.55) | (min_sim >= 0.4)).any()
+    if floor <= N:
+        t = cfg.min_unique_posts
+        with np.errstate(divide="ignore"):
+            npmi = np.log(floor * N / (t + 500) ** 2) / -np.log(floor / N)
+        assert npmi >= 0.55 or floor / (t + 10) >= 0.4
+
+
+@settings(max_examples=60, deadline=None)
+@given(_rating_rows, st.integers(0, 4))
+def test_pruned_suspect_pairs_equal_unpruned(rows, extra_posts):
+    """co_rating_suspect_pairs prunes pairs below min_edge_count; the edges must be those of the
+    full count table."""
+    rows = _consistent(rows)
+    if not rows:
+        return
+    # small thresholds so that some pairs pass on tiny data
+    cfg = PssConfig(min_unique_posts=1 + extra_posts, window_millis=60 * MIN)
+    notes, ratings = _frames([(tw, n, u, t * MIN) for tw, n, u, t in rows])
+    got = co_rating_suspect_pairs(notes, ratings, config=cfg)
+    full, totals, N = co_rating_counts(notes, ratings, config=cfg)
+    eligible = totals[totals >= cfg.min_unique_posts]
+    tl, tr = full["left"].map(eligible), full["right"].map(eligible)
+    ok = tl.notna() & tr.notna()
+    co, tl, tr = full["coCount"][ok].to_numpy(float), tl[ok].to_numpy(float), tr[ok].to_numpy(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        npmi = np.log(co * N / ((tl + 500) * (tr + 500))) / -np.log(co / N)
+    keep = (npmi >= cfg.smoothed_npmi_threshold) | (co / (np.minimum(tl, tr) + 10) >= 0.4)
+    want = full[ok][keep]
+    assert sorted(zip(got["left"], got["right"])) == sorted(zip(want["left"], want["right"]))
 
 
 @settings(max_examples=80, deadline=None)
@@ -510,3 +565,35 @@ def test_final_scoring_dropna_quirk_matches_log(official):
     assert len(ratings) == before
     assert abs(rep.dropped - (before - after)) <= ALLOWED_REMOVED_COUNT_DIFFERENCE
     assert rep.correlated_ratings == corr
+
+
+_qc_rows = st.lists(
+    st.tuples(st.integers(0, 3), st.integers(0, 5), st.integers(0, 6), st.sampled_from(
+        ["HELPFUL", "NOT_HELPFUL", "SOMEWHAT_HELPFUL"])),
+    max_size=80,
+).map(lambda rows: list({(n, u): (tw, n, u, lvl) for tw, n, u, lvl in rows}.values()))
+
+
+@settings(max_examples=100, deadline=None)
+@given(_qc_rows, st.integers(1, 40))
+def test_quasi_clique_pair_counts_match_definition(rows, budget):
+    """The sparse-product count, with its per-tweet surplus correction and its row blocks, equals
+    the definition: the number of tweets on which two raters rated some note with the same level."""
+    tweet_of = {}
+    rows = [(tweet_of.setdefault(n, tw), n, u, lvl) for tw, n, u, lvl in rows]
+    if not rows:
+        return
+    notes, ratings = _frames([(tw, n, f"u{u}", 0, lvl) for tw, n, u, lvl in rows])
+    cfg = QuasiCliqueConfig(min_aligned_ratings=1, max_pairs_per_chunk=budget)
+    got = {(a, b): c for a, b, c in quasi_clique_pair_counts(notes, ratings, config=cfg).itertuples(index=False)}
+    events = {}
+    for tw, n, u, lvl in rows:
+        events.setdefault((tw, n, lvl), set()).add(f"u{u}")
+    per_tweet = {}
+    for (tw, _n, _lvl), raters in events.items():
+        per_tweet.setdefault(tw, set()).update(combinations(sorted(raters), 2))
+    want = {}
+    for pairs in per_tweet.values():
+        for p in pairs:
+            want[p] = want.get(p, 0) + 1
+    assert got == want

@@ -7,7 +7,7 @@ boundaries, so no Python loop runs per rating or per pair.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -64,3 +64,72 @@ def _unique_rows(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _not_missing_tweet(tweet: pd.Series) -> np.ndarray:
     """Official filter ``tweetId != -1 and != "-1"`` (works for int or str tweet ids)."""
     return (tweet.astype(str) != "-1").to_numpy()
+
+
+#: Bytes held per raw pair while a partition is counted: its int64 code, the concatenated copy and
+#: the sort's working copy (measured peak of ``np.unique`` over int64 is about 3× the input).
+BYTES_PER_RAW_PAIR = 24
+
+
+def _distinct_codes_per_group(group: np.ndarray, codes: np.ndarray, n_codes: int) -> np.ndarray:
+    """``codes`` with duplicates inside one group removed (groups contiguous and ascending).
+
+    One int64 key per row when ``group span × n_codes`` fits, so one sort instead of a two-key
+    lexsort; the ``_unique_rows`` fallback otherwise.
+    """
+    if len(codes) == 0:
+        return codes
+    g0 = int(group.min())
+    span = int(group.max()) - g0 + 1
+    if span * n_codes < 2**62:
+        keys = np.unique((group - g0) * np.int64(n_codes) + codes)
+        return keys % np.int64(n_codes)
+    return _unique_rows(group, codes)[1]
+
+
+def count_pairs(
+    chunks: Callable[[], Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]],
+    n_raters: int,
+    raw_pairs: int,
+    *,
+    min_count: int = 1,
+    memory_bytes: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Count rater pairs once per post, in bounded memory.
+
+    ``chunks()`` yields ``(post, a, b)`` arrays of rater codes (``a != b``), posts contiguous and
+    never split across chunks; it is called once per partition. A pair's count is the number of
+    posts on which it occurs. When the ``raw_pairs`` the chunks hold would take more than
+    ``memory_bytes`` to count at once, the pairs are counted in ``P`` partitions by ``min(a, b)
+    mod P``: each pass re-enumerates the chunks but keeps only its partition, so memory is bounded
+    by ``memory_bytes`` whatever the data size, and the result is the same for every ``P``.
+
+    Returns
+    -------
+    codes, counts
+        ``min(a, b) · n_raters + max(a, b)`` ascending, and the count of each; pairs counted fewer
+        than ``min_count`` times are left out.
+    """
+    n = max(n_raters, 1)
+    n_parts = max(1, -(-raw_pairs * BYTES_PER_RAW_PAIR // max(memory_bytes, 1)))
+    out_codes, out_counts = [], []
+    for part in range(n_parts):
+        collected = []
+        for post, a, b in chunks():
+            lo, hi = np.minimum(a, b), np.maximum(a, b)
+            if n_parts > 1:
+                mine = (lo % n_parts) == part
+                post, lo, hi = post[mine], lo[mine], hi[mine]
+            collected.append(_distinct_codes_per_group(post, _pair_codes(lo, hi, n), n * n))
+        codes = np.concatenate(collected) if collected else np.empty(0, np.int64)
+        del collected
+        codes, counts = np.unique(codes, return_counts=True)
+        keep = counts >= min_count
+        out_codes.append(codes[keep])
+        out_counts.append(counts[keep])
+    codes = np.concatenate(out_codes)
+    counts = np.concatenate(out_counts)
+    if n_parts > 1:
+        order = np.argsort(codes, kind="stable")
+        codes, counts = codes[order], counts[order]
+    return codes, counts.astype(np.int64)

@@ -21,13 +21,7 @@ import numpy as np
 import pandas as pd
 
 from cnlab import schema
-from cnlab.models._rating_pairs import (
-    _chunks_by_group,
-    _not_missing_tweet,
-    _pair_codes,
-    _range_pairs,
-    _unique_rows,
-)
+from cnlab.models._rating_pairs import _not_missing_tweet, _pair_codes, _range_pairs
 
 __all__ = ["QuasiCliqueConfig", "quasi_clique_pair_counts", "quasi_cliques", "QUASI_CLIQUE_VALUE"]
 
@@ -61,6 +55,12 @@ class QuasiCliqueConfig:
         Official ``minRaterPairCount=50``: seed pairs need a count strictly above this.
     min_aligned_ratings
         Official ``_get_pair_counts(minAlignedRatings=5)``: pairs kept with count ≥ this.
+    max_pairs_per_chunk
+        cnlab memory bound (no official counterpart): rating pairs materialised at once.
+    pair_memory_bytes
+        cnlab memory bound (no official counterpart): memory for counting the pairs; above it
+        they are counted in partitions (:func:`cnlab.models._rating_pairs.count_pairs`), same
+        result.
     """
 
     recency_cutoff_millis: int = 13 * 7 * 24 * 60 * 60 * 1000
@@ -73,11 +73,17 @@ class QuasiCliqueConfig:
     min_rater_pair_count: int = 50
     min_aligned_ratings: int = 5
     max_pairs_per_chunk: int = 20_000_000
+    pair_memory_bytes: int = 2 * 2**30
 
 
 @dataclass(frozen=True)
 class _EventTable:
-    """Rows of ``raterRatings`` as codes (§C.1)."""
+    """Rows of ``raterRatings`` as codes (§C.1), indexed by event and by rater.
+
+    A growth step touches only the rows of the clique's shared events and of the one rater it
+    adds, so the rows are kept grouped by event (``by_event``, ``event_ptr``) and by rater
+    (``by_rater``, ``rater_ptr``), CSR-style.
+    """
 
     rater: np.ndarray  # int64 code into rater_ids
     tweet: np.ndarray  # int64
@@ -85,6 +91,44 @@ class _EventTable:
     rater_ids: np.ndarray
     n_events: int
     n_tweets: int
+    by_event: np.ndarray
+    event_ptr: np.ndarray
+    by_rater: np.ndarray
+    rater_ptr: np.ndarray
+    event_tweet: np.ndarray  # the tweet of each event (an event belongs to one tweet)
+
+    def rows_of_events(self, events: np.ndarray) -> np.ndarray:
+        return _gather(self.by_event, self.event_ptr, events)
+
+    def events_of_rater(self, rater: int) -> np.ndarray:
+        return self.event[self.by_rater[self.rater_ptr[rater]:self.rater_ptr[rater + 1]]]
+
+
+def _gather(order: np.ndarray, ptr: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Concatenated ``order[ptr[k]:ptr[k + 1]]`` for every k in ``keys``, vectorised."""
+    lo, hi = ptr[keys], ptr[keys + 1]
+    n = hi - lo
+    total = int(n.sum())
+    if total == 0:
+        return np.empty(0, np.int64)
+    offsets = np.repeat(lo - (np.cumsum(n) - n), n)
+    return order[np.arange(total, dtype=np.int64) + offsets]
+
+
+def _csr(keys: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray]:
+    order = np.argsort(keys, kind="stable")
+    ptr = np.zeros(n_keys + 1, dtype=np.int64)
+    np.cumsum(np.bincount(keys, minlength=n_keys), out=ptr[1:])
+    return order.astype(np.int64), ptr
+
+
+def _event_table(rater, tweet, event, rater_ids, n_events, n_tweets) -> _EventTable:
+    by_event, event_ptr = _csr(event, n_events)
+    by_rater, rater_ptr = _csr(rater, len(rater_ids))
+    event_tweet = np.zeros(n_events, dtype=np.int64)
+    event_tweet[event] = tweet
+    return _EventTable(rater, tweet, event, rater_ids, n_events, n_tweets, by_event, event_ptr,
+                       by_rater, rater_ptr, event_tweet)
 
 
 def _quasi_clique_inputs(notes: pd.DataFrame, ratings: pd.DataFrame, config: QuasiCliqueConfig):
@@ -139,34 +183,99 @@ def quasi_clique_pair_counts(
     return pairs[["left", "right", "count"]].reset_index(drop=True)
 
 
+def _event_pairs(rater: np.ndarray, tweet: np.ndarray, event: np.ndarray):
+    """Rater pairs sharing an event, as ``(tweet, a, b)`` per chunk-sized piece (enumerated)."""
+    order = np.lexsort((rater, event))
+    r_s, t_s, e_s = rater[order], tweet[order], event[order]
+    n = len(r_s)
+    if n == 0:
+        return
+    start = np.ones(n, dtype=bool)
+    start[1:] = e_s[1:] != e_s[:-1]
+    run_start = np.maximum.accumulate(np.where(start, np.arange(n), 0))
+    run_id = np.cumsum(start) - 1
+    hi = run_start + np.bincount(run_id)[run_id]
+    lo = np.arange(n, dtype=np.int64) + 1
+    i, j = _range_pairs(lo, hi)
+    yield t_s[i], r_s[i], r_s[j]
+
+
+def _aligned_pair_counts(rater, tweet, event, n_r: int, n_events: int, config: QuasiCliqueConfig):
+    """Aligned-rating counts of rater pairs (spec 05 §C.1) as sparse products, in row blocks.
+
+    With ``A`` the binary raters × events matrix, ``A·Aᵀ`` counts the events two raters share. The
+    official count is per tweet: two raters who share two events of one tweet (two notes on it,
+    rated alike) count once there. Only raters with two or more events on a tweet can do that, so
+    those rows alone are enumerated pair by pair and the surplus ``Σ_t (shared events on t − 1)``
+    subtracted. The product runs over blocks of rows sized so that each holds at most
+    ``max_pairs_per_chunk`` partial products: memory is bounded and no pair list is sorted.
+
+    Returns pair codes ``a · n_r + b`` (a < b) ascending and their counts, counts ≥
+    ``min_aligned_ratings``.
+    """
+    from scipy import sparse  # scikit-learn's dependency; only here
+
+    n = max(n_r, 1)
+    if len(rater) == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    A = sparse.csr_matrix((np.ones(len(rater), np.int32), (rater, event)), shape=(n_r, n_events))
+    A.sum_duplicates()
+    A.data[:] = 1
+    At = A.T.tocsr()
+    # surplus of raters with several events on one tweet
+    rt = rater * np.int64(max(int(tweet.max()) + 1, 1)) + tweet
+    _, inv, per_rt = np.unique(rt, return_inverse=True, return_counts=True)
+    multi = per_rt[inv] >= 2
+    surplus_codes = np.empty(0, np.int64)
+    surplus = np.empty(0, np.int64)
+    if multi.any():
+        coll_t, coll_c = [], []
+        for t, a, b in _event_pairs(rater[multi], tweet[multi], event[multi]):
+            coll_t.append(t)
+            coll_c.append(_pair_codes(np.minimum(a, b), np.maximum(a, b), n))
+        if coll_t:
+            t, c = np.concatenate(coll_t), np.concatenate(coll_c)
+            order = np.lexsort((c, t))
+            t, c = t[order], c[order]
+            new = np.ones(len(t), dtype=bool)
+            new[1:] = (t[1:] != t[:-1]) | (c[1:] != c[:-1])
+            shared = np.diff(np.append(np.flatnonzero(new), len(t)))  # events shared on that tweet
+            c = c[new][shared >= 2]
+            extra = shared[shared >= 2] - 1
+            surplus_codes, inv = np.unique(c, return_inverse=True)
+            surplus = np.bincount(inv, weights=extra).astype(np.int64)
+    # rows cut so that each block holds at most max_pairs_per_chunk partial products
+    k = np.diff(At.indptr)  # raters per event
+    work = np.bincount(np.repeat(np.arange(n_r), np.diff(A.indptr)), weights=k[A.indices], minlength=n_r)
+    cum = np.concatenate([[0], np.cumsum(work)])
+    out_codes, out_counts = [], []
+    r0 = 0
+    while r0 < n_r:
+        r1 = int(np.searchsorted(cum, cum[r0] + config.max_pairs_per_chunk, side="right")) - 1
+        r1 = min(max(r1, r0 + 1), n_r)
+        C = (A[r0:r1] @ At).tocsr()
+        C.sort_indices()
+        rows = np.repeat(np.arange(r0, r1, dtype=np.int64), np.diff(C.indptr))
+        cols = C.indices.astype(np.int64)
+        upper = cols > rows
+        codes = rows[upper] * n + cols[upper]
+        counts = C.data[upper].astype(np.int64)
+        if len(surplus_codes):
+            pos = np.searchsorted(surplus_codes, codes)
+            hit = pos < len(surplus_codes)
+            hit[hit] = surplus_codes[pos[hit]] == codes[hit]
+            counts[hit] -= surplus[pos[hit]]
+        keep = counts >= config.min_aligned_ratings
+        out_codes.append(codes[keep])
+        out_counts.append(counts[keep])
+        r0 = r1
+    return np.concatenate(out_codes), np.concatenate(out_counts)
+
+
 def _quasi_clique_pairs(notes, ratings, config):
     rater, tweet, event, rater_ids, n_events, n_tweets = _quasi_clique_inputs(notes, ratings, config)
     n_r = len(rater_ids)
-    order = np.lexsort((rater, event, tweet))  # tweets contiguous, events contiguous inside
-    r_s, t_s, e_s = rater[order], tweet[order], event[order]
-    n = len(r_s)
-    start = np.ones(n, dtype=bool)
-    tweet_start = np.ones(n, dtype=bool)
-    if n:
-        start[1:] = e_s[1:] != e_s[:-1]
-        tweet_start[1:] = t_s[1:] != t_s[:-1]
-    run_start = np.maximum.accumulate(np.where(start, np.arange(n), 0)) if n else np.empty(0, np.int64)
-    run_id = np.cumsum(start) - 1
-    run_len = np.bincount(run_id) if n else np.empty(0, np.int64)
-    hi = (run_start + run_len[run_id]) if n else np.empty(0, np.int64)
-    idx = np.arange(n, dtype=np.int64)
-    lo = idx + 1
-    collected = []
-    for a, b in _chunks_by_group(tweet_start, np.maximum(hi - lo, 0), config.max_pairs_per_chunk):
-        i, j = _range_pairs(lo[a:b], hi[a:b])
-        i += a
-        codes = _pair_codes(np.minimum(r_s[i], r_s[j]), np.maximum(r_s[i], r_s[j]), max(n_r, 1))
-        _, uc = _unique_rows(t_s[i], codes)  # once per tweet
-        collected.append(uc)
-    all_codes = np.concatenate(collected) if collected else np.empty(0, np.int64)
-    codes, counts = np.unique(all_codes, return_counts=True)
-    keep = counts >= config.min_aligned_ratings
-    codes, counts = codes[keep], counts[keep]
+    codes, counts = _aligned_pair_counts(rater, tweet, event, n_r, n_events, config)
     l_code, r_code = codes // max(n_r, 1), codes % max(n_r, 1)
     pairs = pd.DataFrame(
         {"left": rater_ids[l_code], "right": rater_ids[r_code], "count": counts.astype(np.int64),
@@ -176,44 +285,54 @@ def _quasi_clique_pairs(notes, ratings, config):
     in_pair[l_code] = True
     in_pair[r_code] = True
     rows = in_pair[rater]
-    table = _EventTable(rater[rows], tweet[rows], event[rows], rater_ids, n_events, n_tweets)
+    table = _event_table(rater[rows], tweet[rows], event[rows], rater_ids, n_events, n_tweets)
     return pairs, table
 
 
-def _clique_events(table: _EventTable, members: np.ndarray, size: int, config: QuasiCliqueConfig) -> np.ndarray:
-    """Boolean mask over events shared by enough of ``members`` (rows: raterRatings)."""
-    rows = members[table.rater]
-    counts = np.bincount(table.event[rows], minlength=table.n_events)
+def _clique_events(counts: np.ndarray, size: int, config: QuasiCliqueConfig) -> np.ndarray:
+    """Events shared by enough of a clique of ``size`` raters, from ``counts`` (the clique's raters
+    per event)."""
     need = max(config.note_inclusion_threshold * size, 0)
-    return (counts >= need) & (counts >= min(size, config.min_inclusion_ratings)) & (counts > 0)
+    return np.flatnonzero((counts >= need) & (counts >= min(size, config.min_inclusion_ratings)) & (counts > 0))
 
 
-def _distinct_tweets_per_rater(table: _EventTable, rows: np.ndarray) -> np.ndarray:
-    r, _ = _unique_rows(table.rater[rows], table.tweet[rows])
-    return np.bincount(r, minlength=len(table.rater_ids))
+def _distinct_tweets_by_rater(table: _EventTable, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rater codes, distinct tweets of each) over ``rows``; raters ascending."""
+    pairs = np.unique(table.rater[rows] * max(table.n_tweets, 1) + table.tweet[rows])
+    return np.unique(pairs // max(table.n_tweets, 1), return_counts=True)
 
 
 def _grow_clique(table: _EventTable, seed: tuple[int, int], config: QuasiCliqueConfig) -> np.ndarray:
+    """Greedy growth from a seed pair (spec 05 §C.2).
+
+    Each step reads only the rows of the clique's shared events and of the rater it tries, and
+    keeps the per-event member counts up to date, so a step costs O(those rows + events) instead of
+    O(all rows).
+    """
     members = np.zeros(len(table.rater_ids), dtype=bool)
-    members[list(seed)] = True
+    counts = np.zeros(table.n_events, dtype=np.int64)
+    for r in seed:
+        members[r] = True
+        np.add.at(counts, table.events_of_rater(r), 1)
     for _ in range(config.max_clique_size):
         size = int(members.sum())
-        g = _clique_events(table, members, size, config)
-        matching = g[table.event]
-        cand_rows = matching & ~members[table.rater]
-        if not cand_rows.any():
+        rows = table.rows_of_events(_clique_events(counts, size, config))
+        cand_rows = rows[~members[table.rater[rows]]]
+        if len(cand_rows) == 0:
             break  # official code would fail on `.item()`; stop growing instead
-        per_rater = _distinct_tweets_per_rater(table, cand_rows)
-        candidate = int(np.argmax(per_rater))  # ties → smallest id (official order unspecified)
+        raters, n_tweets = _distinct_tweets_by_rater(table, cand_rows)
+        candidate = int(raters[np.argmax(n_tweets)])  # ties → smallest id (official order unspecified)
         trial = members.copy()
         trial[candidate] = True
-        g2 = _clique_events(table, trial, size + 1, config)
-        rows2 = g2[table.event]
-        satisfied = len(np.unique(table.tweet[rows2]))
-        per_member = _distinct_tweets_per_rater(table, rows2 & trial[table.rater])[trial]
+        counts2 = counts.copy()
+        np.add.at(counts2, table.events_of_rater(candidate), 1)
+        g2 = _clique_events(counts2, size + 1, config)
+        satisfied = len(np.unique(table.event_tweet[g2]))
+        rows2 = table.rows_of_events(g2)
+        _, per_member = _distinct_tweets_by_rater(table, rows2[trial[table.rater[rows2]]])
         below = int(((per_member > 0) & (per_member < config.rater_inclusion_threshold * satisfied)).sum())
         if satisfied >= config.min_clique_tweets and below == 0:
-            members = trial
+            members, counts = trial, counts2
         else:
             break
     return np.flatnonzero(members)

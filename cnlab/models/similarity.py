@@ -34,6 +34,7 @@ official nested loop visits too; no Python loop runs per rating or per pair.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,9 +44,9 @@ from cnlab import schema
 from cnlab.models._rating_pairs import (
     _chunks_by_group,
     _not_missing_tweet,
-    _pair_codes,
     _range_pairs,
     _unique_rows,
+    count_pairs,
 )
 from cnlab.models.quasi_cliques import (
     QUASI_CLIQUE_VALUE,
@@ -63,6 +64,7 @@ __all__ = [
     "writer_rater_suspect_pairs",
     "co_rating_counts",
     "co_rating_suspect_pairs",
+    "min_edge_count",
     "connected_components",
     "post_selection_similarity",
     "quasi_clique_pair_counts",
@@ -110,6 +112,9 @@ class PssConfig:
     max_pairs_per_chunk
         cnlab memory bound (no official counterpart): in-window pairs
         materialised at once.
+    pair_memory_bytes
+        cnlab memory bound (no official counterpart): memory for counting the
+        pairs; above it they are counted in partitions, same result.
     """
 
     pmi_regularization: int = 500
@@ -123,6 +128,7 @@ class PssConfig:
     rater_affinity_thresholds: tuple[tuple[int, float], ...] = ((1, 0.2), (5, 0.45), (20, 0.7))
     min_denominator: int = 10
     max_pairs_per_chunk: int = 20_000_000
+    pair_memory_bytes: int = 2 * 2**30
 
 
 # ---------------------------------------------------------------------------
@@ -223,13 +229,17 @@ def _sorted_pairs(a: pd.Series, b: pd.Series) -> pd.DataFrame:
 
 
 def co_rating_counts(
-    notes: pd.DataFrame, ratings: pd.DataFrame, *, config: PssConfig = PssConfig()
+    notes: pd.DataFrame, ratings: pd.DataFrame, *, config: PssConfig = PssConfig(),
+    min_count: int | Callable[[int], int] = 1,
 ) -> tuple[pd.DataFrame, pd.Series, int]:
     """Windowed co-rating counts (spec 05 §B.2).
 
     For each note, ratings sorted by time; rating *i* pairs with each earlier
     rating *j* of another rater on the same note with ``t_i − t_j ≤ window``
-    (inclusive).  A pair is counted at most once per tweet.
+    (inclusive).  A pair is counted at most once per tweet.  Pairs counted fewer
+    than ``min_count`` times are left out (a callable receives ``N`` and returns
+    the floor: :func:`co_rating_suspect_pairs` passes the count below which no
+    pair can become an edge).
 
     Returns
     -------
@@ -291,24 +301,57 @@ def co_rating_counts(
 
     tweet_start_flag = np.ones(n, dtype=bool)
     tweet_start_flag[1:] = tw[1:] != tw[:-1]
-    collected = []
-    for a, b in _chunks_by_group(tweet_start_flag, per_row, config.max_pairs_per_chunk):
-        i, j = _range_pairs(lo[a:b], idx[a:b])
-        i += a
-        ri, rj = rc[i], rc[j]
-        diff = ri != rj
-        i, ri, rj = i[diff], ri[diff], rj[diff]
-        codes = _pair_codes(np.minimum(ri, rj), np.maximum(ri, rj), n_raters)
-        _, uc = _unique_rows(tw[i], codes)  # one count per (tweet, pair)
-        collected.append(uc)
-    all_codes = np.concatenate(collected) if collected else np.empty(0, np.int64)
-    codes, counts = np.unique(all_codes, return_counts=True)
+
+    def chunks():
+        for a, b in _chunks_by_group(tweet_start_flag, per_row, config.max_pairs_per_chunk):
+            i, j = _range_pairs(lo[a:b], idx[a:b])
+            i += a
+            ri, rj = rc[i], rc[j]
+            diff = ri != rj
+            yield tw[i[diff]], ri[diff], rj[diff]
+
+    floor = min_count(N) if callable(min_count) else min_count
+    codes, counts = count_pairs(chunks, n_raters, int(per_row.sum()), min_count=floor,
+                                memory_bytes=config.pair_memory_bytes)
     left = codes // n_raters
     right = codes % n_raters
     pairs = pd.DataFrame(
         {"left": rater_ids[left], "right": rater_ids[right], "coCount": counts.astype(np.int64)}
     )
     return pairs, totals, N
+
+
+def _edge_tests(co: np.ndarray, tl: np.ndarray, tr: np.ndarray, N: int, config: PssConfig) -> np.ndarray:
+    """NPMI and minSim of pairs, and whether each is kept (spec 05 §B.2)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pmi = np.log(co * N / ((tl + config.pmi_regularization) * (tr + config.pmi_regularization)))
+        npmi = pmi / -np.log(co / N)
+    min_sim = co / (np.minimum(tl, tr) + config.min_sim_pseudocounts)
+    keep = (npmi >= config.smoothed_npmi_threshold) | (min_sim >= config.min_rating_proportion)
+    return npmi, min_sim, keep
+
+
+def min_edge_count(N: int, config: PssConfig = PssConfig()) -> int:
+    """The smallest co-rating count with which a pair can pass NPMI or minSim (spec 05 §B.2).
+
+    Both scores fall as a rater's post total ``T`` grows (``T`` sits in their denominators) and,
+    at the smallest total ``T = min_unique_posts``, rise with the count ``co`` (NPMI's derivative
+    in ``ln co`` is ``ln(N² / (T + 500)²) / (ln N − ln co)²``, positive wherever its numerator is
+    positive; where not, PMI is negative and NPMI fails). So a pair whose count fails both tests at
+    ``T = min_unique_posts`` fails them for every ``T``, and pairs below this count need not be
+    kept: an exact pruning that bounds the pair table by edges, not by co-ratings.
+    """
+    if N <= 1:
+        return 1
+    t = float(config.min_unique_posts)
+    co = np.arange(1, min(N, 1_000_000) + 1, dtype=np.float64)
+    _, _, keep = _edge_tests(co, np.full_like(co, t), np.full_like(co, t), N, config)
+    first = np.flatnonzero(keep)
+    if len(first) == 0:
+        return int(co[-1]) + 1
+    if not keep[first[0]:].all():  # not monotone (cannot happen by the argument above): keep all
+        return 1
+    return int(first[0]) + 1
 
 
 def co_rating_suspect_pairs(
@@ -325,18 +368,15 @@ def co_rating_suspect_pairs(
 
     Returns ``[left, right, coCount, npmi, minSim]``.
     """
-    pairs, totals, N = co_rating_counts(notes, ratings, config=config)
+    pairs, totals, N = co_rating_counts(notes, ratings, config=config,
+                                        min_count=lambda n: min_edge_count(n, config))
     eligible = totals[totals >= config.min_unique_posts]
     tl = pairs["left"].map(eligible).to_numpy(np.float64)
     tr = pairs["right"].map(eligible).to_numpy(np.float64)
     ok = ~(np.isnan(tl) | np.isnan(tr))
     pairs, tl, tr = pairs.loc[ok].reset_index(drop=True), tl[ok], tr[ok]
     co = pairs["coCount"].to_numpy(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        pmi = np.log(co * N / ((tl + config.pmi_regularization) * (tr + config.pmi_regularization)))
-        npmi = pmi / -np.log(co / N)
-    min_sim = co / (np.minimum(tl, tr) + config.min_sim_pseudocounts)
-    keep = (npmi >= config.smoothed_npmi_threshold) | (min_sim >= config.min_rating_proportion)
+    npmi, min_sim, keep = _edge_tests(co, tl, tr, N, config)
     out = pairs.loc[keep].reset_index(drop=True)
     out["npmi"] = npmi[keep]
     out["minSim"] = min_sim[keep]

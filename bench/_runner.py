@@ -1,0 +1,74 @@
+"""Run a command in its own process group, sample its memory, stop it past a limit.
+
+Shared by the benchmarks that run ``cnlab`` in fresh processes (``bench/scale.py``). The peak is
+the largest resident set of the whole process tree seen by a sampler every ``interval`` seconds
+(children included, which ``/usr/bin/time`` does not add up); a run whose tree passes
+``rss_limit_gib`` is killed, so that a benchmark never takes the machine down with it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+@dataclass(frozen=True)
+class Measured:
+    cmd: list[str]
+    rc: int
+    wall_s: float
+    peak_gib: float
+    killed_for_memory: bool
+    log: Path
+
+
+def _tree_rss_bytes(root: int) -> int:
+    """Resident bytes of ``root`` and its descendants (from /proc; 0 once it is gone)."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        pid, ppid = int(entry), int(fields[1])
+        children.setdefault(ppid, []).append(pid)
+        rss[pid] = int(fields[21]) * _PAGE
+    total, stack = 0, [root]
+    while stack:
+        pid = stack.pop()
+        total += rss.get(pid, 0)
+        stack.extend(children.get(pid, ()))
+    return total
+
+
+def run_measured(cmd: list[str], log: Path, *, rss_limit_gib: float = 20.0, interval: float = 0.25,
+                 env: dict | None = None, timeout_s: float | None = None) -> Measured:
+    """Run ``cmd`` with stdout and stderr to ``log``; return wall time, sampled peak and exit code."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    limit = rss_limit_gib * 2**30
+    peak, killed = 0, False
+    t0 = time.perf_counter()
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        while proc.poll() is None:
+            rss = _tree_rss_bytes(proc.pid)
+            peak = max(peak, rss)
+            over_time = timeout_s is not None and time.perf_counter() - t0 > timeout_s
+            if rss > limit or over_time:
+                killed = rss > limit
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                break
+            time.sleep(interval)
+    return Measured(cmd=list(cmd), rc=proc.returncode, wall_s=time.perf_counter() - t0,
+                    peak_gib=peak / 2**30, killed_for_memory=killed, log=log)
