@@ -96,6 +96,9 @@ class _EventTable:
     by_rater: np.ndarray
     rater_ptr: np.ndarray
     event_tweet: np.ndarray  # the tweet of each event (an event belongs to one tweet)
+    # rows whose rater has other rows on the same tweet (several notes on it): only these can
+    # repeat a (rater, tweet) when distinct tweets are counted
+    multi_row: np.ndarray
 
     def rows_of_events(self, events: np.ndarray) -> np.ndarray:
         return _gather(self.by_event, self.event_ptr, events)
@@ -127,8 +130,14 @@ def _event_table(rater, tweet, event, rater_ids, n_events, n_tweets) -> _EventTa
     by_rater, rater_ptr = _csr(rater, len(rater_ids))
     event_tweet = np.zeros(n_events, dtype=np.int64)
     event_tweet[event] = tweet
+    if len(rater):
+        _, inv, per_rt = np.unique(rater * np.int64(max(n_tweets, 1)) + tweet, return_inverse=True,
+                                   return_counts=True)
+        multi_row = per_rt[inv] >= 2
+    else:
+        multi_row = np.zeros(0, dtype=bool)
     return _EventTable(rater, tweet, event, rater_ids, n_events, n_tweets, by_event, event_ptr,
-                       by_rater, rater_ptr, event_tweet)
+                       by_rater, rater_ptr, event_tweet, multi_row)
 
 
 def _quasi_clique_inputs(notes: pd.DataFrame, ratings: pd.DataFrame, config: QuasiCliqueConfig):
@@ -296,10 +305,20 @@ def _clique_events(counts: np.ndarray, size: int, config: QuasiCliqueConfig) -> 
     return np.flatnonzero((counts >= need) & (counts >= min(size, config.min_inclusion_ratings)) & (counts > 0))
 
 
-def _distinct_tweets_by_rater(table: _EventTable, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(rater codes, distinct tweets of each) over ``rows``; raters ascending."""
-    pairs = np.unique(table.rater[rows] * max(table.n_tweets, 1) + table.tweet[rows])
-    return np.unique(pairs // max(table.n_tweets, 1), return_counts=True)
+def _distinct_tweets_by_rater(table: _EventTable, rows: np.ndarray) -> np.ndarray:
+    """Distinct tweets of each rater (dense over rater codes) among ``rows``.
+
+    A rater has one row per event and an event one tweet, so only rows flagged ``multi_row`` can
+    repeat a (rater, tweet): those alone are de-duplicated, the rest are counted directly.
+    """
+    n_r = len(table.rater_ids)
+    multi = table.multi_row[rows]
+    counts = np.bincount(table.rater[rows[~multi]], minlength=n_r)
+    if multi.any():
+        m = rows[multi]
+        rt = np.unique(table.rater[m] * np.int64(max(table.n_tweets, 1)) + table.tweet[m])
+        counts += np.bincount(rt // max(table.n_tweets, 1), minlength=n_r)
+    return counts
 
 
 def _grow_clique(table: _EventTable, seed: tuple[int, int], config: QuasiCliqueConfig) -> np.ndarray:
@@ -320,8 +339,7 @@ def _grow_clique(table: _EventTable, seed: tuple[int, int], config: QuasiCliqueC
         cand_rows = rows[~members[table.rater[rows]]]
         if len(cand_rows) == 0:
             break  # official code would fail on `.item()`; stop growing instead
-        raters, n_tweets = _distinct_tweets_by_rater(table, cand_rows)
-        candidate = int(raters[np.argmax(n_tweets)])  # ties → smallest id (official order unspecified)
+        candidate = int(np.argmax(_distinct_tweets_by_rater(table, cand_rows)))  # ties → smallest id
         trial = members.copy()
         trial[candidate] = True
         counts2 = counts.copy()
@@ -329,7 +347,7 @@ def _grow_clique(table: _EventTable, seed: tuple[int, int], config: QuasiCliqueC
         g2 = _clique_events(counts2, size + 1, config)
         satisfied = len(np.unique(table.event_tweet[g2]))
         rows2 = table.rows_of_events(g2)
-        _, per_member = _distinct_tweets_by_rater(table, rows2[trial[table.rater[rows2]]])
+        per_member = _distinct_tweets_by_rater(table, rows2[trial[table.rater[rows2]]])[trial]
         below = int(((per_member > 0) & (per_member < config.rater_inclusion_threshold * satisfied)).sum())
         if satisfied >= config.min_clique_tweets and below == 0:
             members, counts = trial, counts2
