@@ -2,7 +2,26 @@
 
 * :mod:`cnlab.lab.parity` — compare two runs' output files column by column
   (:func:`~cnlab.lab.parity.compare_columns`), e.g. a run against the official outputs;
-* :mod:`cnlab.lab.evaluation` — rule metrics against a planted truth with Wilson intervals, McNemar's test.
+* :mod:`cnlab.lab.evaluation` — rule metrics against a planted truth with Wilson intervals, McNemar's test;
+* :mod:`cnlab.lab.status_diff` — :func:`diff` compares two runs note by note (status transitions,
+  deciding rules, shifts of every intercept and factor) → :class:`StatusDiff`;
+* :mod:`cnlab.lab.counterfactuals` — :func:`counterfactual` scores the download without some
+  raters, notes or ratings, or as of an earlier time, and diffs it with the baseline;
+* :mod:`cnlab.lab.published` — :func:`compare_with_published` sets cnlab's statuses beside the
+  ones the input ``noteStatusHistory`` publishes and says why they differ.
+
+``ScoringResult`` has no ``diff`` method: the pipeline may not import this package (the layering
+contract, ``docs/architecture.md``); call ``cnlab.lab.diff(old, new)``. The modules are
+``status_diff`` and ``counterfactuals`` so that the functions ``diff`` and ``counterfactual``
+exported here do not shadow them.
 """
 
-__all__: list[str] = []
+from cnlab.lab.counterfactuals import Counterfactual, counterfactual, reduce_dataset, select_raters
+from cnlab.lab.status_diff import StatusDiff, diff
+from cnlab.lab.published import PublishedComparison, compare_with_published
+
+__all__: list[str] = [
+    "diff", "StatusDiff",
+    "counterfactual", "Counterfactual", "select_raters", "reduce_dataset",
+    "compare_with_published", "PublishedComparison",
+]

@@ -28,6 +28,7 @@ One module per pipeline stage; use them through this package
 ``helpfulness``           contributor-helpfulness filter (spec 03 §3)
 ``rules``                 pseudo-raters, rule flow, tag filter, net helpful (spec 03 §2, §4–§6)
 ``evaluation``            status changes between runs, agreement with a planted truth
+``lab``                   research tools: a StatusDiff's transitions and shifts, published-status reasons
 ``post_likes``            the "liked by different perspectives" pilot (spec 07 B)
 ========================  ==============================================================
 
@@ -65,6 +66,7 @@ import pandas as pd  # noqa: E402
 
 from cnlab.plotting.data import funnel, rating_counts  # noqa: E402
 from cnlab.plotting.evaluation import status_confusion, status_crosstab, truth_agreement  # noqa: E402
+from cnlab.plotting.lab import published_reasons, shift_scatter, status_transitions  # noqa: E402
 from cnlab.plotting.helpfulness import (  # noqa: E402
     helpfulness_distributions,
     helpfulness_removed,
@@ -126,6 +128,9 @@ __all__ = [
     "threshold_hist",
     "rater_factor_buckets",
     "post_likes_by_side",
+    "status_transitions",
+    "shift_scatter",
+    "published_reasons",
     # constants (public before the split, now listed)
     "STATUS_SHORT",
     "STATUS_LONG",
