@@ -1,4 +1,4 @@
-"""Command line: ``cnlab score | demo | synth``.
+"""Command line: ``cnlab score | demo | synth | cache``.
 
 ``cnlab score`` reads a folder of the public download (any layout :func:`cnlab.io.load`
 accepts), the bundled sample, or the four files named by the flags of the official ``main.py``
@@ -11,6 +11,13 @@ accepts), the bundled sample, or the four files named by the flags of the offici
         --seed 42 --epoch-millis 1794709800000
 
 TensorFlow's start-up messages (oneDNN, CPU features, absl) are hidden unless ``--verbose``.
+
+``cnlab cache DIRECTORY --cache CACHE`` parses a folder of the public download once into a cache
+folder (:mod:`cnlab.io.cache`); ``cnlab score DIRECTORY --cache CACHE`` (or ``cnlab.load(...,
+cache=CACHE)``) then reads that instead of the TSVs while the inputs are unchanged::
+
+    cnlab cache path/to/download/ --cache cache/
+    cnlab score path/to/download/ --cache cache/ --outdir out
 
 ``cnlab score`` writes the four files, their parquet copies (unless ``--no-parquet``) and the
 preprocessing funnel ``funnel.tsv`` as one set with a manifest, ``cnlab-outputs.json``
@@ -26,6 +33,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -33,6 +41,9 @@ from pathlib import Path
 from cnlab._timing import StageTimer
 from cnlab.errors import CnlabInputError
 from cnlab.schema import SchemaError
+
+#: Folder inside ``--outdir`` where ``cnlab score`` keeps its checkpoint until the outputs are written.
+CHECKPOINT_DIR = ".cnlab-checkpoint"
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -88,7 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--nopseudoraters", dest="pseudoraters", action="store_false", help="skip pseudo-rater intervals")
     s.add_argument("--epoch-millis", type=int, default=None, help='"now" in ms since the epoch')
     s.add_argument("--prescoring-dir", default=None, help="start final scoring from these prescoring outputs")
+    s.add_argument("--cache", default=None, metavar="CACHE", help="read the inputs through this cache folder "
+                   "(written on the first run, rebuilt when the inputs change; see `cnlab cache`)")
     s.add_argument("--no-parquet", action="store_true", help="skip parquet copies of the outputs")
+    s.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run with the same inputs and flags: reuse the phases "
+                        "finished in OUTDIR/.cnlab-checkpoint (rater clustering, each scorer's prescoring)")
     s.add_argument("--quiet", action="store_true", help="no progress output")
     s.add_argument("--verbose", action="store_true", help="show TensorFlow's start-up log messages")
 
@@ -108,6 +124,14 @@ def build_parser() -> argparse.ArgumentParser:
     y.add_argument("--seed", type=int, default=0)
     y.add_argument("--dims", type=int, default=1, help="number of planted viewpoint factors")
     y.add_argument("--quiet", action="store_true")
+
+    c = sub.add_parser("cache", help="parse a public-data folder once into a cache folder that later loads read "
+                       "instead of the TSVs (cnlab score --cache, cnlab.load(..., cache=))")
+    c.add_argument("directory", help="folder of the public download (as for score)")
+    c.add_argument("--cache", required=True, metavar="CACHE", help="cache folder (created if needed)")
+    c.add_argument("--full-hash", action="store_true", help="key the cache on every byte of the input files "
+                   "(default: their names, sizes, mtimes and first and last MiB)")
+    c.add_argument("--quiet", action="store_true")
     return p
 
 
@@ -222,23 +246,28 @@ def cmd_score(args) -> int:
     console.info("loading ...")
     timer = StageTimer()
     with timer.stage("load") as st:
+        opts = {"progress": not args.quiet, "cache": args.cache}
         if kind == "sample":
-            ds = load_sample(progress=not args.quiet)
+            ds = load_sample(**opts)
         elif kind == "directory":
-            ds = load(source, progress=not args.quiet)
+            ds = load(source, **opts)
         else:
             ds = load(notes=source["notes"], ratings=source["ratings"], status=source["status"],
-                      enrollment=source["enrollment"], progress=not args.quiet)
+                      enrollment=source["enrollment"], **opts)
         st["rows_out"] = len(ds.ratings)
+    if ds.report.cache is not None:
+        console.info(f"cache: {ds.report.cache}")
     console.info(ds.summary())
     for w in ds.report.warnings:
         console.info(f"warning: {w}")
+    checkpoint = Path(args.outdir) / CHECKPOINT_DIR
     frames, n_status, funnel = _run_scoring(ds, config, console, prescoring=args.prescoring_dir,
-                                            verbose=args.verbose)
+                                            verbose=args.verbose, checkpoint=checkpoint, resume=args.resume)
     with timer.stage("write outputs") as st:
         _write(frames, args.outdir, parquet=not args.no_parquet, participants=ds.participants,
                console=console, funnel=funnel.to_frame())
         st["rows_in"] = st["rows_out"] = len(frames["scored_notes"])
+    shutil.rmtree(checkpoint, ignore_errors=True)  # the outputs are complete: nothing to resume
     print(
         f"cnlab score: {len(ds.ratings):,} ratings, {len(ds.notes):,} notes -> {n_status} "
         f"-> {args.outdir} in {console.elapsed():.1f} s",
@@ -255,13 +284,16 @@ def _status_line(scored) -> str:
     return ", ".join(f"{k} {v:,}" for k, v in vc.items())
 
 
-def _run_scoring(ds, config, console: _Console, *, prescoring=None, verbose: bool = False):
+def _run_scoring(ds, config, console: _Console, *, prescoring=None, verbose: bool = False,
+                 checkpoint=None, resume: bool = False):
     from cnlab.pipeline import score
 
     if not verbose:
         _import_tensorflow_quietly()
     console.info("scoring ...")
     kwargs = {} if prescoring is None else {"prescoring": str(prescoring)}
+    if checkpoint is not None and prescoring is None:
+        kwargs.update(checkpoint=checkpoint, resume=resume)
     result = score(ds, config, **kwargs)
     console.info(result.summary())
     frames = result.outputs()
@@ -333,7 +365,24 @@ def cmd_synth(args) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"score": cmd_score, "demo": cmd_demo, "synth": cmd_synth}
+def cmd_cache(args) -> int:
+    from cnlab.io import load
+
+    console = _Console(args.quiet)
+    if not Path(args.directory).is_dir():
+        raise CnlabInputError("DIRECTORY: not a directory", path=args.directory)
+    ds = load(args.directory, cache=args.cache, cache_hash="full" if args.full_hash else "edges",
+              progress=not args.quiet)
+    note = ds.report.cache or ""
+    if note.startswith("not written"):
+        raise CnlabInputError(f"--cache: {note}")
+    console.info(ds.report.summary())
+    print(f"cnlab cache: {len(ds.ratings):,} ratings, {len(ds.notes):,} notes: {note} in {console.elapsed():.1f} s",
+          flush=True)
+    return EXIT_OK
+
+
+COMMANDS = {"score": cmd_score, "demo": cmd_demo, "synth": cmd_synth, "cache": cmd_cache}
 
 
 #: TensorFlow's C++ log threshold set at start-up unless --verbose (2: errors only).

@@ -347,6 +347,8 @@ def score(
     prescoring: PrescoringOutput | str | None = None,
     note_topics: pd.DataFrame | None = None,
     progress: bool = False,
+    checkpoint: Any = None,
+    resume: bool = False,
 ) -> ScoringResult:
     """Score a dataset with the configured scorers (Core by default; ``ScoringConfig.official()``:
     the whole roster).
@@ -368,10 +370,18 @@ def score(
     progress
         Show one line per stage as it finishes (rows in / out, seconds; the lines ``cnlab score``
         prints), through ``tqdm.auto`` so that they appear in a notebook cell as in a terminal.
+    checkpoint
+        A folder where each finished prescoring phase (rater clustering, then each scorer) is
+        stored (:mod:`cnlab.pipeline.checkpoint`); ``cnlab score`` uses ``OUTDIR/.cnlab-checkpoint``.
+    resume
+        With ``checkpoint``: reuse the phases found there (they must come from the same inputs,
+        configuration and seed) and compute only the others; the outputs are those of an
+        uninterrupted run.
     """
     if progress:
         with _progress_lines():
-            return score(dataset, config, seed=seed, prescoring=prescoring, note_topics=note_topics)
+            return score(dataset, config, seed=seed, prescoring=prescoring, note_topics=note_topics,
+                         checkpoint=checkpoint, resume=resume)
     if seed is not None:
         config = dataclasses.replace(config, seed=seed)
     seed = config.seed
@@ -401,22 +411,38 @@ def score(
     # -- prescoring ---------------------------------------------------------------------
     pss = None
     if prescoring is None:
+        ckpt = None
+        if checkpoint is not None:
+            from cnlab.pipeline.checkpoint import Checkpoint, run_key
+
+            ckpt = Checkpoint.open(checkpoint, run_key(dataset, config), participants, resume=resume)
         if config.use_pss:
-            with timer.stage("rater clustering (PSS + quasi-cliques)", len(ratings)) as st:
-                pss = rater_clustering(notes, ratings).reindex(columns=list(PSS_COLUMNS))
-                st["rows_out"] = len(pss)
+            pss = ckpt.load_pss() if ckpt is not None else None
+            if pss is not None:
+                log.info("rater clustering: resumed from the checkpoint (%d rows)", len(pss))
+            else:
+                with timer.stage("rater clustering (PSS + quasi-cliques)", len(ratings)) as st:
+                    pss = rater_clustering(notes, ratings).reindex(columns=list(PSS_COLUMNS))
+                    if ckpt is not None:
+                        pss = ckpt.save_pss(pss)
+                    st["rows_out"] = len(pss)
         with timer.stage("PSS coalescing (prescoring)", len(ratings)) as st:
             pre_ratings = apply_pss(notes, ratings, pss)
             st["rows_out"] = len(pre_ratings)
         outs = []
         for sc in config.roster():
+            out = ckpt.load_scorer(sc.name) if ckpt is not None else None
+            if out is not None:
+                log.info("%s prescoring: resumed from the checkpoint", sc.name)
+                outs.append(out)
+                continue
             t = StageTimer(prefix=f"{sc.name} prescoring: ")
             out = family_for(sc).prescore(sc, pre_ratings, context, timer=t)
             if out is None:  # no prescoring phase (Gaussian scorers)
                 continue
-            outs.append(out)
             timer.records.extend(out.intermediates.get(sc.name, {}).get(
                 "timings", pd.DataFrame()).to_dict("records"))
+            outs.append(ckpt.save_scorer(sc.name, out) if ckpt is not None else out)
         prescoring = combine(outs, pss)
         coalesced = pre_ratings
     else:

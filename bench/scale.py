@@ -1,0 +1,204 @@
+"""Scale benchmark: public-shaped synthetic data from 1M to 206M ratings, every stage timed.
+
+Usage::
+
+    .venv/bin/python bench/scale.py [--sizes 1e6,1e7,5e7,2.06e8] [--rosters core,all]
+                                    [--out out/scale] [--rss-limit-gib 22] [--timeout-min 240]
+
+For each size the data are written by ``cnlab synth`` (streaming to disk) with notes and raters
+scaled as in the public download (2.5M notes and 1.2M raters for 206M ratings), once, then
+``cnlab score DIR --scorers X`` runs for each roster in its own process. Every process runs
+under a sampler (``bench/_runner.py``) that records the peak resident memory of its process tree
+and stops it past ``--rss-limit-gib`` (recorded as "killed for memory", never as a result).
+
+Each run's stage lines (``stage: rows in=… (s; GiB, peak GiB)``, the stage timer of
+:mod:`cnlab._timing`) are grouped into the stages of the issue: load, preprocess, PSS, each
+scorer's prescoring and final scoring, pflip/PCRH, meta, contributors, write. The per-stage table
+gives seconds and the process peak when the stage ended, and the fitted growth exponent ``b`` of
+``seconds ∝ ratings^b`` over the sizes measured (least squares on logs; two or more sizes).
+
+Results accumulate in ``OUT/results.json`` (a size already measured at the same commit is not
+rerun unless ``--force``), so a long series can be run size by size across sessions; the markdown
+tables go to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _runner import run_measured  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+CNLAB = str(REPO / ".venv" / "bin" / "cnlab")
+#: Public download shape (2026): notes and raters per rating.
+PUBLIC_RATINGS, PUBLIC_NOTES, PUBLIC_RATERS = 206_000_000, 2_500_000, 1_200_000
+ROSTERS = {"core": "MFCoreScorer", "all": "all"}
+STAGE_LINE = re.compile(
+    r"^(?P<stage>.+?): rows in=(?P<rin>\S+) out=(?P<rout>\S+) \((?P<s>[\d.]+) s; (?P<rss>[\d.na]+) GiB, "
+    r"peak (?P<peak>[\d.na]+) GiB\)")
+
+
+def shape(n_ratings: int) -> dict[str, int]:
+    return {"ratings": n_ratings,
+            "notes": max(100, round(n_ratings * PUBLIC_NOTES / PUBLIC_RATINGS)),
+            "raters": max(100, round(n_ratings * PUBLIC_RATERS / PUBLIC_RATINGS))}
+
+
+def group(stage: str) -> str:
+    """The issue's stage a stage line belongs to."""
+    s = stage
+    if s.startswith(("load",)):
+        return "load"
+    if s.startswith("preprocess"):
+        return "preprocess"
+    if s.startswith(("rater clustering", "PSS coalescing")):
+        return "PSS"
+    if s.startswith("topic model"):
+        return "topic model"
+    if s.startswith(("pflip", "PCRH")):
+        return "pflip/PCRH"
+    m = re.match(r"^(\S+) (prescoring|final): ", s)
+    if m:
+        return f"{m.group(1)} {m.group(2)}"
+    if s.startswith(("combine", "note stats", "meta scoring", "note status history")):
+        return "meta"
+    if s.startswith("contributor"):
+        return "contributors"
+    if s.startswith("write"):
+        return "write"
+    return "other"
+
+
+def parse_stages(log: Path) -> list[dict]:
+    out = []
+    for line in log.read_text(errors="replace").splitlines():
+        m = STAGE_LINE.match(line)
+        if m:
+            out.append({"stage": m["stage"], "group": group(m["stage"]), "seconds": float(m["s"]),
+                        "rss_gib": float(m["rss"]), "peak_gib": float(m["peak"])})
+    return out
+
+
+def grouped(stages: list[dict]) -> dict[str, dict]:
+    g: dict[str, dict] = {}
+    for st in stages:
+        rec = g.setdefault(st["group"], {"seconds": 0.0, "peak_gib": 0.0})
+        rec["seconds"] += st["seconds"]
+        rec["peak_gib"] = max(rec["peak_gib"], st["peak_gib"])
+    return g
+
+
+def commit() -> str:
+    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def exponent(points: list[tuple[float, float]]) -> float | None:
+    pts = [(math.log(x), math.log(y)) for x, y in points if x > 0 and y > 0]
+    if len(pts) < 2:
+        return None
+    mx = sum(p[0] for p in pts) / len(pts)
+    my = sum(p[1] for p in pts) / len(pts)
+    sxx = sum((p[0] - mx) ** 2 for p in pts)
+    return sum((p[0] - mx) * (p[1] - my) for p in pts) / sxx if sxx else None
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", default="1e6,1e7,5e7,2.06e8")
+    ap.add_argument("--rosters", default="core,all")
+    ap.add_argument("--out", default=str(REPO / "out" / "scale"))
+    ap.add_argument("--rss-limit-gib", type=float, default=22.0)
+    ap.add_argument("--timeout-min", type=float, default=240.0)
+    ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--force", action="store_true", help="rerun sizes already in results.json")
+    ap.add_argument("--report-only", action="store_true", help="print the tables of results.json")
+    args = ap.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results_path = out / "results.json"
+    results = json.loads(results_path.read_text()) if results_path.exists() else {}
+    env = dict(os.environ, MPLBACKEND="Agg", TF_CPP_MIN_LOG_LEVEL="2")
+    rev = commit()
+    if not args.report_only:
+        for size in (int(float(x)) for x in args.sizes.split(",")):
+            sh = shape(size)
+            data = out / f"r{size}" / "data"
+            key_synth = f"{size}/synth"
+            if not (data / "meta.json").exists():
+                m = run_measured([CNLAB, "synth", "--out", str(data), "--notes", str(sh["notes"]),
+                                  "--raters", str(sh["raters"]), "--ratings", str(size), "--seed",
+                                  str(args.seed), "--quiet"], out / f"r{size}" / "synth.log",
+                                 rss_limit_gib=args.rss_limit_gib, env=env)
+                results[key_synth] = {"wall_s": m.wall_s, "peak_gib": m.peak_gib, "rc": m.rc, **sh}
+                results_path.write_text(json.dumps(results, indent=1))
+                if m.rc != 0:
+                    print(f"synth {size}: rc {m.rc}", file=sys.stderr)
+                    continue
+            for roster in args.rosters.split(","):
+                key = f"{size}/{roster}"
+                if key in results and results[key].get("commit") == rev and not args.force:
+                    continue
+                outdir = out / f"r{size}" / roster
+                log = out / f"r{size}" / f"{roster}.log"
+                print(f"scoring {size:,} ratings, roster {roster} ...", file=sys.stderr, flush=True)
+                m = run_measured([CNLAB, "score", str(data), "--outdir", str(outdir), "--scorers",
+                                  ROSTERS[roster], "--no-parquet"], log, rss_limit_gib=args.rss_limit_gib,
+                                 env=env, timeout_s=args.timeout_min * 60)
+                stages = parse_stages(log)
+                results[key] = {"commit": rev, "rc": m.rc, "wall_s": m.wall_s, "peak_gib": m.peak_gib,
+                                "killed_for_memory": m.killed_for_memory, "stages": stages, **sh}
+                results_path.write_text(json.dumps(results, indent=1))
+                print(f"  rc {m.rc}, {m.wall_s:.0f} s, peak {m.peak_gib:.2f} GiB", file=sys.stderr, flush=True)
+    print(report(results))
+    return 0
+
+
+def report(results: dict) -> str:
+    lines = []
+    sizes = sorted({int(k.split("/")[0]) for k in results})
+    for roster in ROSTERS:
+        runs = {s: results.get(f"{s}/{roster}") for s in sizes if f"{s}/{roster}" in results}
+        if not runs:
+            continue
+        lines.append(f"\n### Roster `{ROSTERS[roster]}`\n")
+        lines.append("| ratings | notes | raters | commit | result | wall s | peak GiB | wall / 1M run |")
+        lines.append("|---:|---:|---:|---|---|---:|---:|---:|")
+        base = runs.get(min(runs))
+        for s, r in runs.items():
+            res = "ok" if r["rc"] == 0 else ("killed: memory" if r["killed_for_memory"] else f"rc {r['rc']}")
+            ratio = r["wall_s"] / base["wall_s"] if base and base["rc"] == 0 and r["rc"] == 0 else float("nan")
+            lines.append(f"| {s:,} | {r['notes']:,} | {r['raters']:,} | {r['commit']} | {res} | {r['wall_s']:.0f} "
+                         f"| {r['peak_gib']:.2f} | {ratio:.1f} |")
+        groups: list[str] = []
+        per = {s: grouped(r["stages"]) for s, r in runs.items()}
+        for g in per.values():
+            groups += [k for k in g if k not in groups]
+        lines.append("")
+        lines.append("| stage | " + " | ".join(f"{s:,}: s (peak GiB)" for s in runs) + " | b (s ∝ ratings^b) |")
+        lines.append("|---|" + "---:|" * (len(runs) + 1))
+        for g in groups:
+            cells, pts = [], []
+            for s in runs:
+                rec = per[s].get(g)
+                if rec is None:
+                    cells.append("–")
+                    continue
+                cells.append(f"{rec['seconds']:.1f} ({rec['peak_gib']:.1f})")
+                if runs[s]["rc"] == 0:
+                    pts.append((s, rec["seconds"]))
+            b = exponent(pts)
+            lines.append(f"| {g} | " + " | ".join(cells) + f" | {'–' if b is None else f'{b:.2f}'} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

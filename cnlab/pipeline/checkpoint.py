@@ -1,0 +1,152 @@
+"""Checkpoints of a scoring run, so that an interrupted run resumes where it stopped.
+
+A run is a sequence of phases: rater clustering (PSS + quasi-cliques), then each scorer's
+prescoring, then the rest (confidence models, final scoring, meta rules, contributors), which is
+short next to prescoring at scale. :class:`Checkpoint` stores each finished phase of the first two
+kinds in a folder, in the official prescoring file layout (:func:`~cnlab.scorers.outputs.write_prescoring`,
+readable by ``--prescoring-dir``), each file renamed into place when complete. A resumed run
+(``resume=True``) reads what is there and recomputes the rest.
+
+So that a resumed run gives the same bytes as an uninterrupted one, every run that checkpoints
+reads its phase outputs back from the files (a fresh phase is written, then read), instead of
+mixing in-memory frames with read-back ones.
+
+A checkpoint belongs to one run: ``run.json`` holds a key made of the inputs (names, sizes and
+modification times of the input files), the configuration, the seed and the cnlab version; a
+resume against another key is refused with a message, never silently mixed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from cnlab.errors import CnlabInputError
+from cnlab.scorers.outputs import PrescoringOutput, load_official_prescoring, map_participant_ids, write_prescoring
+
+__all__ = ["Checkpoint", "run_key"]
+
+#: Bumped when the checkpoint layout or the meaning of its files changes.
+CHECKPOINT_FORMAT = 1
+_PSS_FILE = "pss.parquet"
+
+
+def run_key(dataset: Any, config: Any) -> dict[str, Any]:
+    """What a checkpoint must match to be resumed: inputs, configuration, seed, cnlab version."""
+    import cnlab
+
+    files = []
+    report_files = getattr(getattr(dataset, "report", None), "files", None) or ()
+    for path in sorted(str(f.get("path", "")) for f in report_files):
+        p = Path(path)
+        try:
+            st = p.stat()
+            files.append([p.name, st.st_size, st.st_mtime_ns])
+        except OSError:
+            files.append([p.name, None, None])
+    shape = {"notes": len(dataset.notes), "ratings": len(dataset.ratings),
+             "status": len(dataset.status_history), "enrollment": len(dataset.enrollment)}
+    cfg = hashlib.sha256(repr(config).encode()).hexdigest()[:16]
+    return {"format": CHECKPOINT_FORMAT, "cnlab": cnlab.__version__, "files": files, "rows": shape,
+            "config": cfg, "seed": getattr(config, "seed", None)}
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A run's checkpoint folder.
+
+    Parameters
+    ----------
+    directory
+        Folder of the checkpoint (``cnlab score`` uses ``OUTDIR/.cnlab-checkpoint``).
+    key
+        :func:`run_key` of the run.
+    participants
+        The dataset's participant ids (written files carry the original id strings).
+    resume
+        Read finished phases; without it an existing checkpoint is cleared first.
+    """
+
+    directory: Path
+    key: dict[str, Any]
+    participants: Any
+    resume: bool = False
+
+    @classmethod
+    def open(cls, directory: str | Path, key: dict[str, Any], participants: Any, *,
+             resume: bool) -> "Checkpoint":
+        d = Path(directory)
+        run = d / "run.json"
+        if resume and run.exists():
+            found = json.loads(run.read_text())
+            if found != key:
+                diff = sorted(k for k in set(found) | set(key) if found.get(k) != key.get(k))
+                raise CnlabInputError(
+                    f"--resume: the checkpoint in {d} is from another run (differs in: {', '.join(diff)}); "
+                    "run without --resume to start afresh", path=str(d))
+        elif d.exists():
+            shutil.rmtree(d)
+        d.mkdir(parents=True, exist_ok=True)
+        if not run.exists():
+            _atomic_text(run, json.dumps(key, indent=1))
+        return cls(d, key, participants, resume)
+
+    # -- rater clustering -------------------------------------------------------------------
+    def load_pss(self) -> pd.DataFrame | None:
+        p = self.directory / _PSS_FILE
+        return pd.read_parquet(p) if self.resume and p.exists() else None
+
+    def save_pss(self, pss: pd.DataFrame) -> pd.DataFrame:
+        p = self.directory / _PSS_FILE
+        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".pss.", suffix=".tmp")
+        os.close(fd)
+        try:
+            pss.reset_index(drop=True).to_parquet(tmp, index=False)
+            os.replace(tmp, p)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        return pd.read_parquet(p)
+
+    # -- prescoring, one scorer at a time -----------------------------------------------------
+    def _scorer_dir(self, name: str) -> Path:
+        return self.directory / "prescoring" / name
+
+    def load_scorer(self, name: str) -> PrescoringOutput | None:
+        d = self._scorer_dir(name)
+        if not (self.resume and (d / "done").exists()):
+            return None
+        return self._read(d)
+
+    def save_scorer(self, name: str, out: PrescoringOutput) -> PrescoringOutput:
+        """Write one scorer's prescoring, then return it as read back (intermediates kept)."""
+        d = self._scorer_dir(name)
+        if d.exists():
+            shutil.rmtree(d)
+        write_prescoring(replace(out, pss=None), d, self.participants)
+        _atomic_text(d / "done", "")
+        return replace(self._read(d), intermediates=out.intermediates, source="cnlab")
+
+    def _read(self, d: Path) -> PrescoringOutput:
+        out = load_official_prescoring(d, self.participants)
+        return replace(map_participant_ids(out, self.participants), source=f"checkpoint:{d.name}")
+
+    def remove(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)

@@ -1,0 +1,90 @@
+"""``cnlab score --resume``: a run killed between phases resumes with only the unfinished phases
+recomputed, and gives the bytes of an uninterrupted run (cnlab.pipeline.checkpoint)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+OUTPUTS = ("scored_notes.tsv", "helpfulness_scores.tsv", "note_status_history.tsv", "aux_note_info.tsv")
+#: Two MF scorers, so that a kill can fall between two prescoring phases.
+ROSTER = "MFCoreScorer,MFExpansionScorer"
+#: Seconds to wait for the first scorer's checkpoint before giving up (the sample takes ~10 s).
+WAIT_S = 300
+
+
+def _cmd(outdir: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "cnlab.cli", "score", "--sample", "--scorers", ROSTER, "--seed", "5",
+            "--no-parquet", "--outdir", str(outdir), *extra]
+
+
+def _env() -> dict:
+    return dict(os.environ, MPLBACKEND="Agg", TF_CPP_MIN_LOG_LEVEL="2")
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("full")
+    subprocess.run(_cmd(out), check=True, env=_env(), capture_output=True)
+    assert not (out / ".cnlab-checkpoint").exists(), "a finished run leaves no checkpoint"
+    return out
+
+
+def _kill_after(outdir: Path, marker: Path) -> None:
+    proc = subprocess.Popen(_cmd(outdir), env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    t0 = time.monotonic()
+    while not marker.exists():
+        assert proc.poll() is None, "the run ended before the phase to interrupt was checkpointed"
+        assert time.monotonic() - t0 < WAIT_S, "no checkpoint appeared"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def test_killed_run_resumes_only_unfinished_phases(tmp_path, uninterrupted):
+    out = tmp_path / "out"
+    ckpt = out / ".cnlab-checkpoint"
+    _kill_after(out, ckpt / "prescoring" / "MFCoreScorer" / "done")
+    # killed mid-run: no final output file, the finished phases on disk
+    assert not any((out / f).exists() for f in OUTPUTS)
+    assert (ckpt / "pss.parquet").exists() and (ckpt / "run.json").exists()
+
+    res = subprocess.run(_cmd(out, "--resume"), env=_env(), capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-2000:]
+    log = res.stderr
+    assert "rater clustering: resumed from the checkpoint" in log
+    assert "MFCoreScorer prescoring: resumed from the checkpoint" in log
+    assert "MFCoreScorer prescoring: round-1 MF" not in log  # not recomputed
+    assert "MFExpansionScorer prescoring: round-1 MF" in log  # the unfinished phase, recomputed
+    for f in OUTPUTS:
+        assert (out / f).read_bytes() == (uninterrupted / f).read_bytes(), f
+    assert not ckpt.exists()
+
+
+def test_resume_refuses_a_checkpoint_of_another_run(tmp_path):
+    out = tmp_path / "out"
+    _kill_after(out, out / ".cnlab-checkpoint" / "pss.parquet")
+    cmd = _cmd(out, "--resume")
+    cmd[cmd.index("--seed") + 1] = "6"  # another seed: the checkpoint does not belong to this run
+    res = subprocess.run(cmd, env=_env(), capture_output=True, text=True)
+    assert res.returncode == 2
+    assert "from another run" in res.stderr and "seed" in res.stderr and ".cnlab-checkpoint" in res.stderr
+
+
+def test_without_resume_a_stale_checkpoint_is_cleared(tmp_path, uninterrupted):
+    out = tmp_path / "out"
+    _kill_after(out, out / ".cnlab-checkpoint" / "pss.parquet")
+    res = subprocess.run(_cmd(out), env=_env(), capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "resumed from the checkpoint" not in res.stderr
+    for f in OUTPUTS:
+        assert (out / f).read_bytes() == (uninterrupted / f).read_bytes(), f
