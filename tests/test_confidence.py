@@ -392,6 +392,42 @@ def test_author_stats_windows_and_strict_reference():
     assert (a["pcrh_author_crh_14d"], a["pcrh_author_crh_90d"], a["pcrh_author_crnh_14d"]) == (1, 2, 0)
 
 
+def _author_stats_by_merge(note_ids, nsh, ref):
+    """The definition, pair by pair: every (query note, other note of its author) row."""
+    authors = nsh[[NID, S.AUTHOR_ID]].drop_duplicates(NID)
+    q = pd.DataFrame({NID: note_ids}).merge(authors, on=NID, how="left")
+    q["_ref"] = ref.reindex(q[NID].to_numpy()).to_numpy(dtype=float) if isinstance(ref, pd.Series) else ref
+    m = q.merge(nsh.rename(columns={NID: "_o", "currentStatus": "_s", "timestampMillisOfCurrentStatus": "_t"}),
+                on=S.AUTHOR_ID, how="inner")
+    t, r = m["_t"].to_numpy(float), m["_ref"].to_numpy(float)
+    ok = (m[NID] != m["_o"]).to_numpy() & ~np.isnan(t) & (t < r)
+    out = {}
+    for days, suf in ((14, "14d"), (90, "90d")):
+        for st_, lab in ((S.CRH, "crh"), (S.CRNH, "crnh"), (S.NMR, "nmr")):
+            sel = m[NID].to_numpy()[ok & (r - t <= days * 24 * HOUR) & (m["_s"].astype(object) == st_).to_numpy()]
+            out[f"pcrh_author_{lab}_{suf}"] = pd.Series(sel).value_counts().reindex(note_ids, fill_value=0).to_numpy(float)
+    return pd.DataFrame(out)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.sampled_from([S.CRH, S.CRNH, S.NMR]),
+                          st.one_of(st.none(), st.integers(0, 200))), min_size=1, max_size=30),
+       st.integers(0, 200), st.booleans())
+def test_author_stats_equal_the_pairwise_definition(rows, ref_days, per_note):
+    """The window-query counts equal the author × notes merge they replace (which is quadratic in a
+    prolific author's notes)."""
+    nsh = _nsh([{NID: i + 1, S.AUTHOR_ID: a, "currentStatus": s,
+                 "timestampMillisOfCurrentStatus": np.nan if d is None else d * 24 * HOUR}
+                for i, (a, s, d) in enumerate(rows)])
+    ids = np.arange(1, len(rows) + 2)  # one id without an NSH row
+    ref = (pd.Series((ids * 37 % 200) * 24 * HOUR, index=ids, dtype=float) if per_note
+           else float(ref_days * 24 * HOUR))
+    got = pcrh.author_stats(ids, nsh, ref)
+    want = _author_stats_by_merge(ids, nsh, ref)
+    for c in want.columns:
+        np.testing.assert_array_equal(got[c].to_numpy(), want[c].to_numpy(), err_msg=c)
+
+
 def test_first_n_ratings_and_scored_raters_up_to_the_nth_time():
     r = pd.DataFrame({NID: [1, 1, 1, 2], RID: [1, 2, 3, 1], T: [10, 20, 20, 5],
                       S.HELPFULNESS_LEVEL: [S.HELPFUL] * 4})

@@ -289,32 +289,81 @@ def author_stats(note_ids: np.ndarray, status_history: pd.DataFrame, ref_millis:
                  ) -> pd.DataFrame:
     """``pcrh_author_{crh,crnh,nmr}_{14d,90d}``: the author's *other* notes whose
     ``timestampMillisOfCurrentStatus`` t satisfies ``t < ref`` and ``ref − t ≤ window``, counted by
-    their ``currentStatus`` (spec 06 §B.3). ``ref_millis``: per note (Series by noteId) or one value."""
+    their ``currentStatus`` (spec 06 §B.3). ``ref_millis``: per note (Series by noteId) or one value.
+
+    Each count is a window query on the author's notes of one status sorted by t (two binary
+    searches), minus the note's own row where it falls in the window; so the cost is
+    O((notes + queries) log notes), not the product of an author's notes and queries, which a
+    prolific author makes quadratic.
+    """
     nid = S.NOTE_ID
     nsh = status_history[[nid, S.AUTHOR_ID, "currentStatus", "timestampMillisOfCurrentStatus"]]
     authors = nsh[[nid, S.AUTHOR_ID]].drop_duplicates(nid)
-    ids = pd.DataFrame({nid: np.asarray(note_ids)})
-    scored = ids.merge(authors, on=nid, how="left")
+    ids = np.asarray(note_ids)
+    q_author = pd.Series(ids).map(authors.set_index(nid)[S.AUTHOR_ID])
     if isinstance(ref_millis, pd.Series):
-        scored["_ref"] = ref_millis.reindex(scored[nid].to_numpy()).to_numpy(dtype=np.float64)
+        ref = ref_millis.reindex(ids).to_numpy(dtype=np.float64)
     else:
-        scored["_ref"] = float(ref_millis)
-    other = nsh.rename(columns={nid: "_other", "currentStatus": "_status",
-                                "timestampMillisOfCurrentStatus": "_t"})
-    m = scored.merge(other, on=S.AUTHOR_ID, how="inner")
-    t = pd.to_numeric(m["_t"], errors="coerce").to_numpy(dtype=np.float64)
-    ref = m["_ref"].to_numpy(dtype=np.float64)
-    ok = (m[nid] != m["_other"]).to_numpy() & ~np.isnan(t) & (t < ref)
-    status = m["_status"].astype(object).to_numpy()
-    out = {nid: ids[nid].to_numpy()}
-    keys = m[nid].to_numpy()
+        ref = np.full(len(ids), float(ref_millis))
+    t = pd.to_numeric(nsh["timestampMillisOfCurrentStatus"], errors="coerce").to_numpy(dtype=np.float64)
+    status = nsh["currentStatus"].astype(object).to_numpy()
+    # author codes shared by the queries and the NSH rows (NaN authors form one group, as a merge
+    # on the author column pairs them)
+    a_codes, _ = pd.factorize(pd.concat([nsh[S.AUTHOR_ID], q_author], ignore_index=True),
+                              use_na_sentinel=False)
+    row_author, q_code = a_codes[:len(nsh)].astype(np.int64), a_codes[len(nsh):].astype(np.int64)
+    own = nsh[[nid]].assign(_t=t, _status=status).reset_index(drop=True)
+    own_rows = pd.DataFrame({nid: ids, "_q": np.arange(len(ids))}).merge(own, on=nid, how="inner")
+    out = {nid: ids}
     for days, suffix in ((14, "14d"), (90, "90d")):
-        win = ok & (ref - t <= days * DAY_MILLIS)
+        window = days * DAY_MILLIS
         for st, lab in ((S.CRH, "crh"), (S.CRNH, "crnh"), (S.NMR, "nmr")):
-            sel = keys[win & (status == st)]
+            keep = (status == st) & ~np.isnan(t)
+            order = np.lexsort((t[keep], row_author[keep]))
+            g, tt = row_author[keep][order], t[keep][order]
+            # rows of the query's author with ref − window ≤ t < ref
+            lo = _searchsorted2(g, tt, q_code, ref - window, side="left")
+            hi = _searchsorted2(g, tt, q_code, ref, side="left")
+            counts = np.where(~np.isnan(ref), hi - lo, 0).astype(np.float64)
+            # the note's own row is not "another" note
+            o_t, o_ref = own_rows["_t"].to_numpy(), ref[own_rows["_q"].to_numpy()]
+            in_win = ((own_rows["_status"].to_numpy() == st) & ~np.isnan(o_t) & (o_t < o_ref)
+                      & (o_ref - o_t <= window))
+            np.subtract.at(counts, own_rows["_q"].to_numpy()[in_win], 1.0)
+            # duplicate query ids share their counts, as a per-id count of merged rows would
             out[f"{AUTHOR_PREFIX}{lab}_{suffix}"] = (
-                pd.Series(sel).value_counts().reindex(out[nid], fill_value=0).to_numpy(dtype=np.float64))
+                pd.Series(counts).groupby(ids).transform("sum").to_numpy(dtype=np.float64))
     return pd.DataFrame(out)
+
+
+def _searchsorted2(group: np.ndarray, t: np.ndarray, q_group: np.ndarray, q_t: np.ndarray, *,
+                   side: str) -> np.ndarray:
+    """Positions of queries ``(q_group, q_t)`` among rows sorted by ``(group, t)``.
+
+    Millisecond times are integers, so one int64 key ``group · span + t`` orders the rows and one
+    binary search serves all queries (query times clipped to the rows' range, which keeps each
+    query's position inside its group); other values fall back to one search per query.
+    """
+    if len(q_group) == 0:
+        return np.empty(0, dtype=np.int64)
+    q_t = np.nan_to_num(q_t, nan=0.0)
+    if len(t) == 0:
+        return np.zeros(len(q_group), dtype=np.int64)
+    lo_t, hi_t = float(t.min()) - 1.0, float(t.max()) + 1.0
+    span = hi_t - lo_t + 1.0
+    integral = np.all(t == np.floor(t)) and np.all(q_t == np.floor(q_t))
+    n_groups = float(max(group.max(), q_group.max()) + 1)
+    if integral and n_groups * span < 2.0**62:
+        key = group * np.int64(span) + (t - lo_t).astype(np.int64)
+        qk = q_group * np.int64(span) + (np.clip(q_t, lo_t, hi_t) - lo_t).astype(np.int64)
+        return np.searchsorted(key, qk, side=side)
+    start = np.searchsorted(group, q_group, side="left")
+    end = np.searchsorted(group, q_group, side="right")
+    out = np.empty(len(q_group), dtype=np.int64)
+    for i in range(len(q_group)):
+        a, b = start[i], end[i]
+        out[i] = a + np.searchsorted(t[a:b], q_t[i], side=side)
+    return out
 
 
 def first_n_ratings(ranked: pd.DataFrame, scored_raters: np.ndarray, n: int
