@@ -142,6 +142,14 @@ POSITIONAL = {
     "enrollment": {8: S.ENROLLMENT_FILE_COLUMNS},
 }
 
+#: the public file name stems (``notes-00000.tsv`` ...): zip members are matched against them
+FILE_STEMS = {
+    "notes": "notes",
+    "ratings": "ratings",
+    "status_history": "noteStatusHistory",
+    "enrollment": "userEnrollment",
+}
+
 #: which column holds participant ids in each file
 PID_COLUMN = {
     "notes": S.AUTHOR_ID,

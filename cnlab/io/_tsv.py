@@ -13,12 +13,14 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import lzma
 import os
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -36,8 +38,17 @@ ZIP_MAGIC = b"PK\x03\x04"
 NULL_VALUES = tuple(pacsv.ConvertOptions().null_values)
 _NULLS = frozenset(NULL_VALUES)
 
-_INT_RE = re.compile(r"^[+-]?\d+$")
+#: decimal integers as pyarrow parses them: an optional minus and ASCII digits, blanks around
+#: (no hex, no "+": pyarrow rejects "+5", so it is reported with its line; pandas would read 5)
+_INT_RE = re.compile(r"^[ \t]*-?[0-9]+[ \t]*\Z")
+#: floats as pyarrow parses them (Python's float() also takes "1_000" and non-ASCII digits)
+_FLOAT_RE = re.compile(r"^[ \t]*[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf(?:inity)?|nan)[ \t]*\Z", re.I)
 _INT_RANGE = {L.INT64: (-(2**63), 2**63 - 1), L.INT8: (-128, 127), L.TAG: (-128, 127)}
+
+#: bytes pyarrow asks for per read: a file is parsed block by block, never read whole
+BLOCK_SIZE = 1 << 22
+#: what a damaged compressed stream raises while being read (gzip, zip deflate / bzip2 / lzma)
+STREAM_ERRORS = (OSError, EOFError, zipfile.BadZipFile, zlib.error, lzma.LZMAError)
 
 
 # ---------------------------------------------------------------------------
@@ -48,12 +59,18 @@ class ReportBuilder:
     files: list = field(default_factory=list)
     warnings: list = field(default_factory=list)
     recoveries: list = field(default_factory=list)
+    counts: dict = field(default_factory=dict)
 
     def warn(self, msg: str) -> None:
         self.warnings.append(msg)
 
     def recover(self, path, what: str, count: int = 1) -> None:
         self.recoveries.append((str(path), what, int(count)))
+
+    def count(self, key: str, n: int) -> None:
+        """Add ``n`` to the named count (see ``LoadReport.counts``); zero counts are not kept."""
+        if n:
+            self.counts[key] = self.counts.get(key, 0) + int(n)
 
 
 # ---------------------------------------------------------------------------
@@ -71,31 +88,174 @@ class Source:
     def label(self) -> str:
         return f"{self.path}!{self.member}" if self.member else str(self.path)
 
+    def _zip_member(self):
+        zf = zipfile.ZipFile(self.path)
+        try:
+            return zf.open(self.member)
+        finally:
+            zf.close()  # the member keeps the archive's file open until it is closed itself
+
     def open_binary(self):
         """Decompressed binary stream (pyarrow native for plain / gzip)."""
         if self.compression == "gzip":
             return pa.CompressedInputStream(pa.OSFile(str(self.path)), "gzip")
         if self.compression == "zip":
-            zf = zipfile.ZipFile(self.path)
-            return zf.open(self.member)
+            return self._zip_member()
         return pa.OSFile(str(self.path))
 
     def open_python_binary(self):
         if self.compression == "gzip":
             return gzip.open(self.path, "rb")
         if self.compression == "zip":
-            return zipfile.ZipFile(self.path).open(self.member)
+            return self._zip_member()
         return open(self.path, "rb")
 
-    def open_text(self):
-        return io.TextIOWrapper(self.open_python_binary(), encoding="utf-8", newline="", errors="strict")
+
+class _Salvage(io.RawIOBase):
+    """Binary stream that ends, instead of raising, where its decompression fails.
+
+    The error is kept in :attr:`error`, and :attr:`newlines` counts the line ends delivered
+    before it, so a truncated or damaged stream is reported in the line where its data ends
+    (``newlines + 1``), after every complete line before it has been checked.  Reads go through
+    ``read1`` (one decompression step) so that data decompressed before the failure is kept.
+    """
+
+    #: bytes per read: the line of a decompression error is exact to within one read
+    CHUNK = 1 << 13
+
+    def __init__(self, raw):
+        super().__init__()
+        self._raw = raw
+        self._read = getattr(raw, "read1", raw.read)
+        self.error: BaseException | None = None
+        self.newlines = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:
+        if self.error is not None:
+            return 0
+        try:
+            data = self._read(min(len(buf), self.CHUNK))
+        except STREAM_ERRORS as e:
+            self.error = e
+            return 0
+        n = len(data)
+        buf[:n] = data
+        self.newlines += data.count(b"\n")
+        return n
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
+        super().close()
 
 
-def sniff_sources(path, report: ReportBuilder | None = None) -> list[Source]:
+def _stream_error(src: "Source", err: BaseException, line: int) -> CnlabInputError:
+    if isinstance(err, EOFError):
+        what = f"compressed data is truncated: the stream ends in this line, before its end marker ({err})"
+    elif isinstance(err, zipfile.BadZipFile) and "CRC" in str(err):
+        what = ("the zip member fails its CRC-32 check: its data is corrupt (found where the member ends, "
+                "in this line; the damage may be anywhere before)")
+    else:
+        what = f"compressed data is corrupt: decompression fails in or shortly after this line ({type(err).__name__}: {err})"
+    return CnlabInputError(what, path=src.label, line=line)
+
+
+def _open_salvaged(src: "Source", line: int = 1) -> _Salvage:
+    try:
+        return _Salvage(src.open_python_binary())
+    except STREAM_ERRORS as e:
+        raise CnlabInputError(f"cannot read ({e})", path=src.label, line=line) from None
+
+
+# zip members -------------------------------------------------------------
+#: zipfile's methods: stored, deflate, bzip2, lzma
+_ZIP_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA})
+_COMPRESSED_SUFFIXES = (".gz", ".gzip", ".zip", ".bz2", ".xz", ".zst", ".7z")
+
+
+def unsafe_member_name(name: str) -> bool:
+    """Whether a zip member name would escape the folder it were extracted into (absolute, a
+    drive letter, a ``..`` component, a backslash or NUL).  cnlab never extracts: members are
+    streamed from the archive; such members are still not read."""
+    if "\\" in name or "\x00" in name or name.startswith("/") or re.match(r"^[A-Za-z]:", name):
+        return True
+    return ".." in name.split("/")
+
+
+def member_matches(kind: str, name: str) -> bool:
+    """Whether a member's file name (its last path component) is a public ``kind`` file name:
+    ``<stem>``, ``<stem>.tsv`` / ``.txt`` or ``<stem>-<anything>`` (``notes-00000.tsv``), not
+    itself compressed; stems: notes, ratings, noteStatusHistory, userEnrollment."""
+    base = name.rsplit("/", 1)[-1]
+    if base.lower().endswith(_COMPRESSED_SUFFIXES):
+        return False
+    stem = re.escape(L.FILE_STEMS[kind])
+    return re.fullmatch(rf"{stem}(?:-[^/]*|\.tsv|\.txt)?", base) is not None
+
+
+def _folder(name: str) -> str:
+    return name.rsplit("/", 1)[0] if "/" in name else ""
+
+
+def zip_members(p: Path, zf: zipfile.ZipFile, kind: str | None, report: ReportBuilder | None) -> list[str]:
+    """The members of a zip archive that are read as ``kind`` (rules in :mod:`cnlab.io`)."""
+    unsafe: list[str] = []
+    usable: list[zipfile.ZipInfo] = []
+    for info in zf.infolist():
+        name = info.filename
+        base = name.rsplit("/", 1)[-1]
+        if info.is_dir() or name.startswith("__MACOSX/") or base.startswith(".") or not base:
+            continue  # archiver metadata (resource forks, .DS_Store), folders
+        if unsafe_member_name(name):
+            unsafe.append(name)
+        else:
+            usable.append(info)
+    if unsafe and report is not None:
+        report.warn(f"{p}: ignored {len(unsafe)} zip member(s) with an unsafe path (absolute or '..'; "
+                    f"never extracted, not read): {', '.join(map(repr, unsafe[:5]))}")
+        report.count("unsafe_zip_members", len(unsafe))
+    if not usable:
+        raise CnlabInputError("zip archive has no readable files" + (" (only unsafe paths)" if unsafe else ""), path=p)
+    chosen = usable
+    if kind is not None:
+        expected = [i for i in usable if member_matches(kind, i.filename)]
+        if expected:
+            # the shallowest folder holding such members: an archive of a folder has them one level down
+            folder = min((i.filename.count("/"), _folder(i.filename)) for i in expected)[1]
+            chosen = [i for i in expected if _folder(i.filename) == folder]
+            if folder and report is not None:
+                report.recover(p, f"{kind} member(s) read from folder {folder}/ of the archive", len(chosen))
+        elif len(usable) == 1:
+            if report is not None:
+                report.recover(f"{p}!{usable[0].filename}",
+                               f"the archive's only member is read as {kind} (not a public {kind} file name)")
+        else:
+            raise CnlabInputError(
+                f"zip archive holds no {kind} member (expected a name like {L.FILE_STEMS[kind]}-00000.tsv); "
+                f"members: {', '.join(i.filename for i in usable[:8])}", path=p)
+    others = [i.filename for i in usable if i not in chosen]
+    if others and report is not None:
+        report.warn(f"{p}: ignored {len(others)} unexpected zip member(s) (not read): "
+                    + ", ".join(map(repr, others[:8])) + (" ..." if len(others) > 8 else ""))
+        report.count("ignored_zip_members", len(others))
+    for info in chosen:
+        where = f"{p}!{info.filename}"
+        if info.flag_bits & 0x1:
+            raise CnlabInputError("zip member is encrypted", path=where)
+        if info.compress_type not in _ZIP_METHODS:
+            raise CnlabInputError(f"zip member uses an unsupported compression method ({info.compress_type})", path=where)
+    return sorted(i.filename for i in chosen)
+
+
+def sniff_sources(path, report: ReportBuilder | None = None, kind: str | None = None) -> list[Source]:
     """Sources in ``path`` (by magic bytes, not by name).
 
     A gzip file without a ``.gz`` suffix (or a plain file with one) is read by
-    its content and counted as a recovery.
+    its content and counted as a recovery.  Of a zip archive only the members that
+    :func:`zip_members` selects for ``kind`` are read (all safe ones when ``kind`` is None).
     """
     p = Path(path)
     if not p.exists():
@@ -111,14 +271,10 @@ def sniff_sources(path, report: ReportBuilder | None = None) -> list[Source]:
         return [Source(p, "gzip")]
     if head == ZIP_MAGIC:
         try:
-            zf = zipfile.ZipFile(p)
-        except zipfile.BadZipFile as e:
+            with zipfile.ZipFile(p) as zf:
+                members = zip_members(p, zf, kind, report)
+        except (zipfile.BadZipFile, *STREAM_ERRORS) as e:
             raise CnlabInputError(f"corrupt zip archive ({e})", path=p) from None
-        members = sorted(
-            i.filename for i in zf.infolist() if not i.is_dir() and not i.filename.startswith("__MACOSX")
-        )
-        if not members:
-            raise CnlabInputError("zip archive has no files", path=p)
         return [Source(p, "zip", m) for m in members]
     if name.endswith((".gz", ".zip")) and report is not None:
         report.recover(p, "file named as compressed but holds plain text: read as plain TSV")
@@ -127,15 +283,15 @@ def sniff_sources(path, report: ReportBuilder | None = None) -> list[Source]:
 
 def read_first_line(src: Source) -> str | None:
     """The first physical line (no newline), or None for an empty stream."""
-    try:
-        with src.open_python_binary() as fh:
-            raw = fh.readline()
-    except (OSError, EOFError, zipfile.BadZipFile) as e:
-        raise CnlabInputError(f"cannot read ({e})", path=src.label, line=1) from None
-    if not raw:
+    raw = _open_salvaged(src)
+    with io.BufferedReader(raw, 1 << 16) as fh:
+        first = fh.readline()
+    if raw.error is not None and not first.endswith(b"\n"):
+        raise _stream_error(src, raw.error, 1)
+    if not first:
         return None
     try:
-        text = raw.decode("utf-8")
+        text = first.decode("utf-8")
     except UnicodeDecodeError:
         raise CnlabInputError("header is not valid UTF-8", path=src.label, line=1) from None
     return text.lstrip("\ufeff").rstrip("\r\n")
@@ -257,7 +413,7 @@ def read_arrow(
     layout = L.LAYOUTS[kind]
     read_opts = pacsv.ReadOptions(
         use_threads=use_threads,
-        block_size=1 << 22,
+        block_size=BLOCK_SIZE,
         column_names=None if header.has_header else list(header.names),
     )
     parse_opts = pacsv.ParseOptions(
@@ -274,7 +430,7 @@ def read_arrow(
         strings_can_be_null=True,
         quoted_strings_can_be_null=True,
     )
-    errors = (pa.ArrowInvalid, pa.ArrowException, OSError, EOFError, zipfile.BadZipFile)
+    errors = (pa.ArrowInvalid, pa.ArrowException, *STREAM_ERRORS)
     scan = _HexTokenScan(src.open_binary())
     try:
         try:
@@ -356,12 +512,25 @@ def _pinpoint(src, header, column, predicate: Callable[[str], bool], message, ro
 # ---------------------------------------------------------------------------
 # slow path: line-by-line scan
 # ---------------------------------------------------------------------------
-def _iter_rows(src: Source, header: Header):
-    """Yield (line number of the record's first line, fields) for every data record."""
-    with src.open_text() as fh:
-        reader = csv.reader(fh, delimiter="\t", quotechar='"', doublequote=True, strict=False)
+_SURROGATE = re.compile("[\udc80-\udcff]")
+
+
+def _iter_rows(src: Source, header: Header, check_utf8: Sequence[int] = ()):
+    """Yield (line number of the record's first line, fields) for every data record.
+
+    Bytes that are not UTF-8 are kept as surrogate escapes; in the fields at positions
+    ``check_utf8`` they raise :class:`CnlabInputError` naming line and column.  A stream whose
+    decompression fails raises naming the line where its data ends, once the complete
+    records before it have been yielded (the last, possibly cut, record is not).
+    """
+    raw = _open_salvaged(src)
+    text = io.TextIOWrapper(io.BufferedReader(raw, 1 << 16), encoding="utf-8", errors="surrogateescape", newline="")
+    checks = [(pos, header.names[pos]) for pos in check_utf8]
+    with text:
+        reader = csv.reader(text, delimiter="\t", quotechar='"', doublequote=True, strict=False)
         prev = 0
         first = True
+        pending = None
         try:
             for row in reader:
                 start = prev + 1
@@ -372,13 +541,44 @@ def _iter_rows(src: Source, header: Header):
                 first = False
                 if not row:
                     continue
-                yield start, row
-        except UnicodeDecodeError as e:
-            raise CnlabInputError(f"invalid UTF-8 ({e.reason})", path=src.label, line=prev + 1) from None
-        except (OSError, EOFError) as e:
-            raise CnlabInputError(
-                f"compressed stream is corrupt or truncated ({e})", path=src.label, line=prev + 1
-            ) from None
+                if pending is not None:
+                    yield _checked_utf8(src, pending, checks)
+                pending = (start, row)
+        except csv.Error as e:
+            raise CnlabInputError(f"malformed record ({e})", path=src.label, line=prev + 1) from None
+        if raw.error is not None:
+            raise _stream_error(src, raw.error, raw.newlines + 1)
+        if pending is not None:
+            yield _checked_utf8(src, pending, checks)
+
+
+def _checked_utf8(src: Source, record, checks):
+    line, row = record
+    for pos, name in checks:
+        if pos < len(row) and not row[pos].isascii():
+            m = _SURROGATE.search(row[pos])
+            if m is not None:
+                byte = ord(m.group()) - 0xDC00
+                raise CnlabInputError(f"invalid UTF-8 (byte 0x{byte:02x} at character {m.start() + 1})",
+                                      path=src.label, line=line, column=name)
+    return record
+
+
+def lines_of_rows(src: Source, header: Header, rows) -> dict[int, int]:
+    """Line numbers (1-based, header = 1) of the data records with 0-based indices ``rows``,
+    as pyarrow counts records (blank lines skipped, a quoted newline inside a record).
+    A slow streaming re-scan that stops at the last index asked for."""
+    want = set(int(r) for r in rows)
+    out: dict[int, int] = {}
+    if not want:
+        return out
+    last = max(want)
+    for k, (line, _row) in enumerate(_iter_rows(src, header)):
+        if k in want:
+            out[k] = line
+        if k >= last:
+            break
+    return out
 
 
 def _value_error(col: L.Col, v: str) -> str | None:
@@ -386,14 +586,13 @@ def _value_error(col: L.Col, v: str) -> str | None:
         return "missing value in a required column" if col.non_null else None
     if col.kind in _INT_RANGE:
         if not _INT_RE.match(v):
-            return f"not an integer: {v!r}"
+            plus = " (a leading '+' is not accepted)" if v.strip()[:1] == "+" else ""
+            return f"not an integer: {v!r}{plus}"
         lo, hi = _INT_RANGE[col.kind]
         if not lo <= int(v) <= hi:
             return f"integer out of range: {v!r}"
     elif col.kind == L.FLOAT:
-        try:
-            float(v)
-        except ValueError:
+        if not _FLOAT_RE.match(v):
             return f"not a number: {v!r}"
     elif col.kind == L.ENUM and v not in col.enum:
         return f"unknown value {v!r} (allowed: {', '.join(col.enum)})"
@@ -405,7 +604,7 @@ def locate_problem(src: Source, kind: str, header: Header, include: list[str]) -
     layout = L.LAYOUTS[kind]
     n = len(header.names)
     checks = [(header.names.index(c), layout[c]) for c in include]
-    for line, row in _iter_rows(src, header):
+    for line, row in _iter_rows(src, header, check_utf8=[pos for pos, _c in checks]):
         if len(row) != n:
             return CnlabInputError(
                 f"expected {n} tab-separated fields, got {len(row)} (truncated or malformed row)",

@@ -17,37 +17,68 @@ from cnlab.errors import CnlabInputError
 
 from . import _layouts as L
 from ._tsv import ReportBuilder
-from .readers import OFFICIAL_LEGACY_NSH, Part, read_parts
+from .readers import OFFICIAL_LEGACY_NSH, Part, check_duplicate_notes, expand_paths, read_parts
 
 PID_COLUMNS = (S.AUTHOR_ID, S.RATER_ID, S.PARTICIPANT_ID)
 
 
+#: the named counts of :attr:`LoadReport.counts`, with what they count
+COUNTS = {
+    "ratings_of_deleted_notes": "ratings of notes absent from the notes file but in the status history "
+                                "(deleted notes: kept and scored, as officially)",
+    "ratings_of_unknown_notes": "ratings of notes in neither the notes file nor the status history "
+                                "(kept here; preprocessing drops them, as officially)",
+    "duplicate_note_rows": "note rows that repeat an earlier row exactly (kept; preprocessing drops them)",
+    "future_timestamps": "createdAtMillis values after the wall clock at load time",
+    "missing_integer_values": "empty integer cells kept as <NA>",
+    "empty_tag_cells": "empty rating tag cells read as 0 (tag not given)",
+    "infinite_values": "±inf in float columns (kept)",
+    "nonstandard_participant_ids": "participant ids that are not 64 hexadecimal characters (kept)",
+    "ignored_zip_members": "zip members not read (not a file of the expected kind)",
+    "unsafe_zip_members": "zip members not read (absolute or '..' paths)",
+}
+
+
 @dataclass(frozen=True)
 class LoadReport:
-    """What :func:`load` read: files, warnings and counted recoveries.
+    """What :func:`load` read: files, warnings, counted recoveries and named counts.
 
     ``files`` holds one dict per file (kind, path, rows, bytes, compression,
     seconds); ``recoveries`` holds ``(path, what, count)`` tuples: every input
-    that was not in the official format but was read anyway.
+    that was not in the official format but was read anyway; ``counts`` holds
+    ``(name, count)`` pairs of rows or cells that are legitimate or were read anyway
+    but are worth knowing (names in :data:`COUNTS`; zero counts are left out; read
+    one with :meth:`count`).  ``cache`` says what a ``load(..., cache=DIR)`` did
+    with the cache (None without one).
     """
 
     files: tuple = ()
     warnings: tuple[str, ...] = ()
     recoveries: tuple[tuple[str, str, int], ...] = ()
     seconds: float = 0.0
+    counts: tuple[tuple[str, int], ...] = ()
+    cache: str | None = None
 
     @property
     def n_recoveries(self) -> int:
         return sum(r[2] for r in self.recoveries)
 
+    def count(self, name: str) -> int:
+        """The named count (0 when nothing was counted); names in :data:`COUNTS`."""
+        return sum(n for k, n in self.counts if k == name)
+
     def summary(self) -> str:
         lines = [f"read {len(self.files)} file(s) in {self.seconds:.1f} s"]
+        if self.cache is not None:
+            lines.append(f"  cache: {self.cache}")
         for f in self.files:
             lines.append(f"  {f['kind']:<15} {f['rows']:>12,} rows  {f['path']}")
         for w in self.warnings:
             lines.append(f"  warning: {w}")
         for path, what, count in self.recoveries:
             lines.append(f"  recovered ({count}x): {path}: {what}")
+        for name, count in self.counts:
+            lines.append(f"  counted {count:,}: {COUNTS.get(name, name)}")
         return "\n".join(lines)
 
     __str__ = summary
@@ -94,6 +125,10 @@ class Dataset:
             f"  memory:         {mem / 2**20:>12,.1f} MiB",
             f"  warnings: {len(self.report.warnings)}, recoveries: {self.report.n_recoveries}",
         ]
+        deleted, unknown = (self.report.count(k) for k in ("ratings_of_deleted_notes", "ratings_of_unknown_notes"))
+        if deleted or unknown:
+            lines.append(f"  ratings of notes not in the notes file: {deleted:,} of deleted notes (in the status "
+                         f"history), {unknown:,} of unknown notes")
         return "\n".join(lines)
 
     def __repr__(self) -> str:  # keep notebooks from printing four big frames
@@ -183,6 +218,8 @@ def load(
     columns=None,
     progress: bool = False,
     legacy_nsh_official: bool = OFFICIAL_LEGACY_NSH,
+    cache=None,
+    cache_hash: str = "edges",
 ) -> Dataset:
     """Read the four public files into a :class:`Dataset`.
 
@@ -203,6 +240,13 @@ def load(
     legacy_nsh_official
         For a 23-column note status history, reproduce the official quirk of
         also nulling ``timestampMillisOfFirstNmrDueToMinStableCrhTime``.
+    cache
+        A folder for a parsed copy of the dataset (:mod:`cnlab.io.cache`): the first load
+        parses the TSVs and writes it, later loads of the same inputs with the same options
+        read it instead (``Dataset.report.cache`` says which happened).
+    cache_hash
+        What of each input file the cache key hashes besides its name, size and mtime:
+        ``"edges"`` (its first and last MiB, the default) or ``"full"`` (every byte).
 
     Raises
     ------
@@ -211,6 +255,40 @@ def load(
         :mod:`cnlab.io` for what is recovered instead).
     """
     t0 = time.perf_counter()
+    paths = _resolve_paths(directory, notes, ratings, status, enrollment)
+
+    def parse():
+        return _read_tsv(paths, columns=columns, progress=progress, legacy_nsh_official=legacy_nsh_official)
+
+    cache_note = None
+    if cache is None:
+        participants, frames, report = parse()
+    else:
+        from .cache import cached_read
+
+        files = {kind: expand_paths(p, kind) for kind, p in paths.items()}
+        options = {"columns": columns if columns in (None, "all") else sorted(columns),
+                   "legacy_nsh_official": bool(legacy_nsh_official)}
+        participants, frames, report, cache_note = cached_read(cache, files, options, parse, hash_mode=cache_hash)
+    check_future_timestamps(frames, report, wall_clock_millis())
+    return Dataset(
+        notes=frames["notes"],
+        ratings=frames["ratings"],
+        status_history=frames["status_history"],
+        enrollment=frames["enrollment"],
+        participants=participants,
+        report=LoadReport(
+            files=tuple(report.files),
+            warnings=tuple(report.warnings),
+            recoveries=tuple(report.recoveries),
+            seconds=time.perf_counter() - t0,
+            counts=tuple(sorted(report.counts.items())),
+            cache=cache_note,
+        ),
+    )
+
+
+def _resolve_paths(directory, notes, ratings, status, enrollment) -> dict[str, object]:
     paths = {"notes": notes, "ratings": ratings, "status_history": status, "enrollment": enrollment}
     if directory is not None:
         found = find_files(directory) if any(v is None for v in paths.values()) else {}
@@ -218,6 +296,11 @@ def load(
     missing = [k for k, v in paths.items() if v is None]
     if missing:
         raise CnlabInputError(f"no path given for: {', '.join(missing)} (pass a directory or all four paths)")
+    return paths
+
+
+def _read_tsv(paths, *, columns, progress, legacy_nsh_official) -> tuple[pd.Index, dict[str, pd.DataFrame], ReportBuilder]:
+    """Parse the four inputs: (participants, frames, report), nothing that depends on the clock."""
     report = ReportBuilder()
     order = ["notes", "ratings", "status_history", "enrollment"]
     it = order
@@ -239,20 +322,61 @@ def load(
             progress=progress,
             legacy_nsh_official=legacy_nsh_official,
         )
+        if kind == "notes":
+            check_duplicate_notes(parts[kind], report)
+    count_ratings_of_absent_notes(parts, report)
     participants, frames = joint_codes(parts)
-    return Dataset(
-        notes=frames["notes"],
-        ratings=frames["ratings"],
-        status_history=frames["status_history"],
-        enrollment=frames["enrollment"],
-        participants=participants,
-        report=LoadReport(
-            files=tuple(report.files),
-            warnings=tuple(report.warnings),
-            recoveries=tuple(report.recoveries),
-            seconds=time.perf_counter() - t0,
-        ),
-    )
+    return participants, frames, report
+
+
+def count_ratings_of_absent_notes(parts: dict[str, Part], report: ReportBuilder) -> None:
+    """Count ratings whose note is not in the notes file: of deleted notes (still in the status
+    history; the official scorer keeps and scores them, spec 04 §4.8) and of notes in neither
+    file (the official preprocessing drops them; a warning).  Nothing is dropped here."""
+    ids = pa.array(parts["ratings"].frame[S.NOTE_ID].to_numpy())
+    if not len(ids):
+        return
+    in_notes = pc.is_in(ids, value_set=pa.array(parts["notes"].frame[S.NOTE_ID].to_numpy()))
+    absent = pc.invert(in_notes)
+    n_absent = pc.sum(absent).as_py() or 0
+    if not n_absent:
+        return
+    in_nsh = pc.is_in(ids.filter(absent), value_set=pa.array(parts["status_history"].frame[S.NOTE_ID].to_numpy()))
+    deleted = pc.sum(in_nsh).as_py() or 0
+    unknown = n_absent - deleted
+    report.count("ratings_of_deleted_notes", deleted)
+    report.count("ratings_of_unknown_notes", unknown)
+    if unknown:
+        notes = len(pc.unique(ids.filter(absent).filter(pc.invert(in_nsh))))
+        report.warn(f"ratings: {unknown:,} rating(s) of {notes:,} note(s) in neither the notes file nor the status "
+                    "history (kept; preprocessing drops them, as officially)")
+
+
+def wall_clock_millis() -> int:
+    """Now, in milliseconds since the epoch (the wall clock; a function so tests can move it)."""
+    return int(time.time() * 1000)
+
+
+def check_future_timestamps(frames: dict[str, pd.DataFrame], report: ReportBuilder, now_millis: int) -> None:
+    """Warn about (and count) ``createdAtMillis`` values after ``now_millis``: no note or rating
+    can be created after the data was downloaded, so such values are corrupt or in other units.
+    They are kept (scoring takes "now" from ``--epoch-millis`` or the latest timestamp)."""
+    for kind in ("notes", "ratings", "status_history"):
+        col = frames[kind][S.CREATED_AT].to_numpy()
+        later = int((col > now_millis).sum()) if len(col) else 0
+        if later:
+            report.warn(f"{kind}: {later:,} createdAtMillis value(s) after the wall clock at load time "
+                        f"({_iso(now_millis)}), the latest {_iso(int(col.max()))}")
+            report.count("future_timestamps", later)
+
+
+def _iso(millis: int) -> str:
+    import datetime as dt
+
+    try:
+        return dt.datetime.fromtimestamp(millis / 1000, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    except (OverflowError, OSError, ValueError):
+        return f"{millis} ms"
 
 
 def joint_codes(parts: dict[str, Part]) -> tuple[pd.Index, dict[str, pd.DataFrame]]:

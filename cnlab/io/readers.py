@@ -23,7 +23,16 @@ from cnlab import schema as S
 from cnlab.errors import CnlabInputError
 
 from . import _layouts as L
-from ._tsv import ReportBuilder, Source, file_size, read_arrow, resolve_header, sniff_sources
+from ._tsv import (
+    Header,
+    ReportBuilder,
+    Source,
+    file_size,
+    lines_of_rows,
+    read_arrow,
+    resolve_header,
+    sniff_sources,
+)
 
 #: official behaviour for 23-column (legacy) note status history files: the
 #: fallback reader also nulls ``timestampMillisOfFirstNmrDueToMinStableCrhTime``
@@ -32,14 +41,35 @@ OFFICIAL_LEGACY_NSH = True
 
 _NULLABLE_SMALL = ("helpful", "notHelpful", "version", "agree", "disagree")
 
+#: a participant id of the public data: 64 hexadecimal characters
+PUBLIC_ID_PATTERN = "^[0-9A-Fa-f]{64}$"
+
 
 @dataclass
 class Part:
-    """One file kind, read: frame with local pid codes + the vocabulary."""
+    """One file kind, read: frame with local pid codes + the vocabulary.
+
+    ``origin`` lists the sources the rows came from, in order, as (source, header, rows), so
+    that a row can be traced back to its file and line (:func:`row_lines`).
+    """
 
     kind: str
     frame: pd.DataFrame
     vocab: pa.Array  # distinct participant id strings; local code = position
+    origin: tuple = ()
+
+
+def row_lines(part: Part, rows) -> dict[int, tuple[str, int | None]]:
+    """(file label, line) of rows of ``part`` (0-based positions in its frame); re-scans the files."""
+    out: dict[int, tuple[str, int | None]] = {}
+    start = 0
+    for src, header, n in part.origin:
+        local = {int(r) - start: int(r) for r in rows if start <= int(r) < start + n}
+        lines = lines_of_rows(src, header, local) if local else {}
+        for k, r in local.items():
+            out[r] = (src.label, lines.get(k))
+        start += n
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -189,11 +219,13 @@ def read_source(
     data: dict[str, object] = {}
     vocab = pa.array([], pa.string())
     tag_bits = {}
+    notes = _Anomalies(src, header, report)
     if kind == "ratings":
         for bits_name, tags in ((S.HELPFUL_TAG_BITS, S.HELPFUL_TAGS), (S.NOT_HELPFUL_TAG_BITS, S.NOT_HELPFUL_TAGS)):
             bits = np.zeros(n, dtype=np.uint16)
             for k, tag in enumerate(tags):
                 if tag in include:
+                    notes.nulls(tag, table.column(tag), "empty_tag_cells")
                     vals = pc.fill_null(table.column(tag), 0).to_numpy()
                     bits |= (vals > 0).astype(np.uint16) << np.uint16(k)
                     table = table.drop_columns([tag])
@@ -210,10 +242,13 @@ def read_source(
         if col.kind == L.PID:
             codes, vocab = _pid_codes(arr)
             data[name] = codes
+            notes.participant_ids(name, codes, vocab)
         else:
+            if col.kind in (L.INT64, L.INT8):
+                notes.nulls(name, arr, "missing_integer_values")
+            elif col.kind == L.FLOAT:
+                notes.infinite(name, arr)
             data[name] = _convert(name, col, arr, kind)
-            if isinstance(data[name], pd.arrays.IntegerArray) and data[name].isna().any() and col.kind == L.INT64:
-                report.warn(f"{src.label}: column {name!r} has {int(data[name].isna().sum())} missing value(s) (kept as <NA>)")
         table = table.drop_columns([name])
         if kind == "ratings" and name == S.HELPFULNESS_LEVEL:
             data.update(tag_bits)
@@ -231,6 +266,7 @@ def read_source(
         else:
             report.recover(src.label, "legacy 23-column note status history: abovePcrhThresholdTime set to NaN")
 
+    notes.report_all()
     frame = pd.DataFrame(data, copy=False)
     if kind == "ratings":
         order = [c for c in _ratings_order(wanted) if c in frame.columns]
@@ -245,7 +281,62 @@ def read_source(
             seconds=round(time.perf_counter() - t0, 3),
         )
     )
-    return Part(kind, frame, vocab)
+    return Part(kind, frame, vocab, ((src, header, n),))
+
+
+class _Anomalies:
+    """Values of one source that load, but not as the public data has them: each becomes one
+    warning naming the column, the count and the line of the first (one re-scan of the file for
+    all of them, up to the last first line, and only when there is something to report), and
+    a named count in the report."""
+
+    def __init__(self, src: Source, header: Header, report: ReportBuilder):
+        self.src, self.header, self.report = src, header, report
+        self.found: list[tuple[str, str, int, int, str]] = []  # (count key, column, n, first row, what)
+
+    def _first(self, mask: pa.ChunkedArray | np.ndarray) -> int:
+        if isinstance(mask, np.ndarray):
+            return int(np.argmax(mask))
+        offset = 0
+        for chunk in mask.chunks:
+            i = pc.index(chunk, True).as_py()
+            if i >= 0:
+                return offset + i
+            offset += len(chunk)
+        return 0
+
+    def nulls(self, name: str, arr: pa.ChunkedArray, key: str) -> None:
+        if arr.null_count:
+            what = ("empty tag cell(s) read as 0 (tag not given)" if key == "empty_tag_cells"
+                    else "missing value(s) kept as <NA>")
+            self.found.append((key, name, arr.null_count, self._first(pc.is_null(arr)), what))
+
+    def infinite(self, name: str, arr: pa.ChunkedArray) -> None:
+        mask = pc.fill_null(pc.is_inf(arr), False)
+        n = pc.sum(mask).as_py() or 0
+        if n:
+            self.found.append(("infinite_values", name, n, self._first(mask), "infinite value(s) kept as ±inf"))
+
+    def participant_ids(self, name: str, codes: np.ndarray, vocab: pa.Array) -> None:
+        if not len(vocab):
+            return
+        odd = np.flatnonzero(~pc.match_substring_regex(vocab, PUBLIC_ID_PATTERN).to_numpy(zero_copy_only=False))
+        if not len(odd):
+            return
+        mask = np.isin(codes, odd)
+        first = self._first(mask)
+        value = vocab[int(codes[first])].as_py()
+        self.found.append(("nonstandard_participant_ids", name, int(mask.sum()), first,
+                           f"id(s) that are not 64 hexadecimal characters (kept as opaque strings; "
+                           f"{len(odd)} distinct; first {value!r})"))
+
+    def report_all(self) -> None:
+        if not self.found:
+            return
+        lines = lines_of_rows(self.src, self.header, {f[3] for f in self.found})
+        for key, name, n, first, what in self.found:
+            self.report.warn(f"{self.src.label}: column {name!r} has {n} {what}, first in line {lines.get(first)}")
+            self.report.count(key, n)
 
 
 def _ratings_order(wanted: list[str]) -> list[str]:
@@ -274,11 +365,52 @@ def merge_parts(parts: list[Part]) -> Part:
         f = f.assign(**{pid_col: np.where(codes >= 0, lut[np.maximum(codes, 0)] if len(lut) else -1, -1).astype(np.int32)})
         frames.append(f)
     frame = pd.concat(frames, ignore_index=True)
+    origin = tuple(o for p in parts for o in p.origin)
     # concat of categoricals with identical categories stays categorical; open-set ones may not
     for name, col in L.LAYOUTS[kind].items():
         if name in frame.columns and col.kind == L.CAT and not isinstance(frame[name].dtype, pd.CategoricalDtype):
             frame[name] = frame[name].astype("category")
-    return Part(kind, frame, vocab)
+    return Part(kind, frame, vocab, origin)
+
+
+def check_duplicate_notes(part: Part, report: ReportBuilder) -> None:
+    """Repeated ``noteId`` in the notes file(s).
+
+    Rows identical in every column are kept and counted (``duplicate_note_rows``): preprocessing
+    drops them, as the official ``remove_duplicate_notes`` does.  Two *different* rows of one
+    note (another author, time, text ...) raise, naming both lines and the first column where
+    they differ: the official scorer aborts on them too (spec 04 §4.5), after the whole load.
+    """
+    f = part.frame
+    if not f[S.NOTE_ID].duplicated().any():
+        return
+    exact = f.duplicated(keep="first").to_numpy()
+    rest = f.loc[~exact]
+    conflict = rest[S.NOTE_ID].duplicated(keep=False).to_numpy()
+    if conflict.any():
+        note_id = int(rest[S.NOTE_ID].to_numpy()[conflict][0])
+        i, j = (int(k) for k in rest.index[(rest[S.NOTE_ID] == note_id).to_numpy()][:2])
+        column = next(c for c in f.columns if not _same(f.at[i, c], f.at[j, c]))
+
+        def shown(k):
+            v = f.at[k, column]
+            return part.vocab[int(v)].as_py() if column == S.AUTHOR_ID and v >= 0 else v
+
+        where = row_lines(part, [i, j])
+        (p1, l1), (p2, l2) = where[i], where[j]
+        first = f"line {l1}" if p1 == p2 else f"file {p1}, line {l1}"
+        raise CnlabInputError(
+            f"noteId {note_id} is repeated with a different {column} ({shown(j)!r} here, {shown(i)!r} in {first}); "
+            "two different rows of one note are ambiguous (the official scorer aborts on them)",
+            path=p2, line=l2, column=column)
+    n = int(exact.sum())
+    report.warn(f"notes: {n} row(s) repeat an earlier row exactly (kept; preprocessing drops them, as officially)")
+    report.count("duplicate_note_rows", n)
+
+
+def _same(a, b) -> bool:
+    na, nb = pd.isna(a), pd.isna(b)
+    return bool(na and nb) if (na or nb) else bool(a == b)
 
 
 # ---------------------------------------------------------------------------
@@ -311,7 +443,7 @@ def read_parts(path, kind: str, report: ReportBuilder, *, columns=None, progress
     files = expand_paths(path, kind)
     sources: list[Source] = []
     for f in files:
-        sources += sniff_sources(f, report)
+        sources += sniff_sources(f, report, kind)
     it = sources
     if progress and len(sources) > 1:
         from tqdm.auto import tqdm
@@ -341,7 +473,8 @@ def _public(kind, path, columns=None, **kw) -> pd.DataFrame:
     report = ReportBuilder()
     part = read_parts(path, kind, report, columns=columns, **kw)
     df = decode_part(part)
-    df.attrs["cnlab_report"] = {"warnings": list(report.warnings), "recoveries": list(report.recoveries)}
+    df.attrs["cnlab_report"] = {"warnings": list(report.warnings), "recoveries": list(report.recoveries),
+                                "counts": dict(report.counts)}
     return df
 
 
