@@ -25,8 +25,9 @@ reasons:
 ``unexplained``     none of the above
 ==================  ===========================================================================
 
-Notes that agree get ``agree``; notes without a published status (created after the file was
-written) ``not_published``; notes of the status history cnlab did not score ``not_scored``.
+Notes that agree get ``agree``; notes without a published status (not in the file, or an empty
+``currentStatus``: created after it was written) ``not_published``; notes with a published status
+that cnlab did not score ``not_scored``.
 
 No TensorFlow is imported here.
 """
@@ -283,8 +284,7 @@ def compare_with_published(
         reason[flag] = name
     reason[agree] = "agree"
     reason[~in_ours] = "not_scored"
-    reason[in_pub & in_ours & np.array([p is None for p in published])] = "not_published"
-    reason[~in_pub] = "not_published"
+    reason[~in_pub | np.array([p is None for p in published])] = "not_published"
 
     table = pd.DataFrame({
         nid: ids,

@@ -24,7 +24,7 @@ from cnlab.plotting._common import (
 )
 from cnlab.plotting.evaluation import status_confusion
 
-_UNCHANGED_COLOR = "#bdbdbd"
+_UNCHANGED_COLOR = "#d9d9d9"
 
 
 def status_transitions(diff: Any, *, column: str = "finalRatingStatus", ax: Axes | None = None) -> Axes:
@@ -71,8 +71,8 @@ def shift_scatter(
 ) -> Axes:
     """Scatter of a model column's shift (new − old, y) against its old value (x).
 
-    Notes whose ``status_col`` is the same in both runs are grey; the others are coloured by
-    their new status (legend: ``"→ NMR = needs more ratings (6)"``). A horizontal line marks no
+    Notes whose ``status_col`` is the same in both runs are light grey; the others are outlined
+    and coloured by their new status (legend: ``"→ NMR = needs more ratings (6)"``). A horizontal line marks no
     shift (``gid="zero-shift"``); for an intercept column a vertical line marks the CRH
     threshold on the old value (``gid="crh-threshold"``; ``crh_threshold=None`` leaves it out).
     Notes not in both runs, or without a value in both, are left out and counted in the title.
@@ -108,16 +108,17 @@ def shift_scatter(
         same = np.ones(len(notes), dtype=bool)
     ax = _axes(ax)
     m = ok & same
-    ax.scatter(x[m], y[m], s=point_size, color=_UNCHANGED_COLOR, alpha=0.7, linewidths=0,
+    ax.scatter(x[m], y[m], s=point_size, color=_UNCHANGED_COLOR, alpha=0.6, linewidths=0,
                label=f"{status_col} unchanged ({int(m.sum()):,})")
     for st in _status_order(new_s[ok & ~same]):
         m = ok & ~same & (new_s == st)
-        ax.scatter(x[m], y[m], s=point_size * 2, color=STATUS_COLORS.get(st, _OTHER_COLOR), alpha=0.9,
-                   linewidths=0, label="→ " + status_label(st, int(m.sum())))
+        # outlined: an NMR grey must stand out from the unchanged notes' grey
+        ax.scatter(x[m], y[m], s=point_size * 2.5, color=STATUS_COLORS.get(st, _OTHER_COLOR), alpha=0.95,
+                   edgecolors="k", linewidths=0.6, label="→ " + status_label(st, int(m.sum())))
     m = ok & ~same & pd.isna(new_s)
     if m.any():
-        ax.scatter(x[m], y[m], s=point_size * 2, color=_OTHER_COLOR, alpha=0.9, linewidths=0,
-                   label=f"→ no {status_col} ({int(m.sum()):,})")
+        ax.scatter(x[m], y[m], s=point_size * 2.5, color=_OTHER_COLOR, alpha=0.95, edgecolors="k",
+                   linewidths=0.6, label=f"→ no {status_col} ({int(m.sum()):,})")
     ax.axhline(0.0, color="k", lw=0.8, gid="zero-shift")
     if crh_threshold is not None and "NoteIntercept" in column:
         ax.axvline(crh_threshold, color=STATUS_COLORS[schema.CRH], ls="--", lw=1.2, gid="crh-threshold",
