@@ -171,27 +171,30 @@ def _allowed(t: pa.DataType) -> bool:
             or pa.types.is_string(t) or pa.types.is_large_string(t))
 
 
-def _read_table(path: Path, entry: dict) -> pd.DataFrame:
+def _verified(path: Path, entry: dict) -> pa.Buffer:
+    """The bytes of a cache file (memory-mapped), once its size and SHA-256 are those in the manifest."""
     try:
         size = path.stat().st_size
     except OSError as e:
         raise CorruptCache(f"{path.name} is missing ({e.strerror})") from None
     if size != entry["bytes"]:
         raise CorruptCache(f"{path.name} has {size} bytes, the manifest says {entry['bytes']} (truncated?)")
-    source = pa.memory_map(str(path), "r")
+    with pa.memory_map(str(path), "r") as source:
+        buf = source.read_buffer()  # the mapping outlives the file object while buf is referenced
+    if hashlib.sha256(memoryview(buf)).hexdigest() != entry["sha256"]:
+        raise CorruptCache(f"{path.name}: SHA-256 differs from the manifest (the file was altered or damaged)")
+    return buf
+
+
+def _frame(name: str, buf: pa.Buffer) -> pd.DataFrame:
     try:
-        buf = source.read_buffer()
-        if hashlib.sha256(memoryview(buf)).hexdigest() != entry["sha256"]:
-            raise CorruptCache(f"{path.name}: SHA-256 differs from the manifest (the file was altered or damaged)")
         reader = pa.ipc.open_file(buf)
         bad = [f"{f.name}: {f.type}" for f in reader.schema if not _allowed(f.type)]
         if bad:
-            raise CorruptCache(f"{path.name}: column types cnlab never writes ({'; '.join(bad[:3])})")
+            raise CorruptCache(f"{name}: column types cnlab never writes ({'; '.join(bad[:3])})")
         frame = reader.read_all().to_pandas()
     except (pa.ArrowException, ValueError, TypeError, KeyError) as e:
-        raise CorruptCache(f"{path.name}: not a readable Arrow file ({type(e).__name__}: {e})") from None
-    finally:
-        source.close()
+        raise CorruptCache(f"{name}: not a readable Arrow file ({type(e).__name__}: {e})") from None
     for c in frame.columns:  # categorical codes come zero-copy from Arrow (read-only): writable, as parsed
         if isinstance(frame[c].dtype, pd.CategoricalDtype):
             frame[c] = pd.Categorical.from_codes(frame[c].cat.codes.to_numpy().copy(), dtype=frame[c].dtype)
@@ -227,8 +230,11 @@ def read_cache(cache_dir, key: dict):
         data_name = manifest["data"]
         if not isinstance(data_name, str) or not _DATA_NAME.match(data_name):
             raise CorruptCache(f"the manifest names an unexpected data folder {data_name!r}")
-        frames = {name: _read_table(d / data_name / f"{name}.arrow", manifest["files"][f"{name}.arrow"])
-                  for name in TABLES}
+        # every file is verified before any is parsed: nothing damaged is ever read as data
+        bufs = {name: _verified(d / data_name / f"{name}.arrow", manifest["files"][f"{name}.arrow"])
+                for name in TABLES}
+        frames = {name: _frame(f"{name}.arrow", buf) for name, buf in bufs.items()}
+        del bufs
         part = frames.pop("participants")
         participants = pd.Index(part["participantId"], dtype="str", name="participantId")
         report = _report_from_json(manifest["report"])
