@@ -213,3 +213,15 @@ def test_status_diff_is_exported():
 
     assert cnlab.lab.diff is diff and cnlab.lab.StatusDiff is StatusDiff
     assert {"status_transitions", "shift_scatter", "published_reasons"} <= set(P.__all__)
+
+
+def test_docstring_examples_run():
+    """The numpydoc examples of the lab modules run (those that score are skipped there)."""
+    import doctest
+
+    from cnlab.lab import counterfactuals, published, status_diff
+
+    for module in (status_diff, counterfactuals, published):
+        failures, attempted = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+        assert failures == 0, module.__name__
+        assert attempted > 0, module.__name__

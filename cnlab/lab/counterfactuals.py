@@ -427,8 +427,11 @@ def counterfactual(
 
     if reuse == "none":
         res = score(reduced, run_config)
-        res = dataclasses.replace(res, config=config, recomputed=REUSED_STAGES, reused=(),
-                                  rescore_reasons={s: ("dataset",) for s in REUSED_STAGES})
+        ran = {"topics": True, "pss": bool(config.use_pss), "prescoring": True,
+               "confidence_models": not (_is_none(config.pflip) and _is_none(config.pcrh))}
+        stages = tuple(s for s in REUSED_STAGES if ran[s])
+        res = dataclasses.replace(res, config=config, recomputed=stages, reused=(),
+                                  rescore_reasons={s: ("dataset",) for s in stages})
     else:
         models: dict[str, Any] = {}
         conf = baseline.confidence

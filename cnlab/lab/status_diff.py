@@ -166,8 +166,9 @@ class StatusDiff:
     @property
     def n_changed(self) -> int:
         """Number of notes whose ``finalRatingStatus`` changed (or that are in one run only)."""
-        return int(self._changed_mask("finalRatingStatus").sum()) if "finalRatingStatus" in self.status_columns \
-            else int((self.notes["presence"] != "both").sum())
+        if "finalRatingStatus" not in self.status_columns:
+            return int((self.notes["presence"] != "both").sum())
+        return int(self._changed_mask("finalRatingStatus").sum())
 
     @property
     def is_empty(self) -> bool:
@@ -289,8 +290,7 @@ def diff(old: Any, new: Any, *, labels: tuple[str, str] = ("old", "new")) -> Sta
     >>> print(diff(a, b).summary())                                       # doctest: +SKIP
     """
     a, b = _scored_notes(old), _scored_notes(new)
-    status = [c for c in _status_columns(a) + _status_columns(b)]
-    status = list(dict.fromkeys(c for c in status if c in a.columns or c in b.columns))
+    status = list(dict.fromkeys(_status_columns(a) + _status_columns(b)))
     if not ("decidingRule" in a.columns and "decidingRule" in b.columns):
         status = [c for c in status if c != "decidingRule"]
     models = [c for c in model_columns(a) if c in set(model_columns(b))]
