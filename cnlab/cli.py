@@ -102,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--cache", default=None, metavar="CACHE", help="read the inputs through this cache folder "
                    "(written on the first run, rebuilt when the inputs change; see `cnlab cache`)")
     s.add_argument("--no-parquet", action="store_true", help="skip parquet copies of the outputs")
+    s.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="worker processes for the scorers' prescoring (outputs identical for every N; "
+                        "memory grows with N)")
     s.add_argument("--resume", action="store_true",
                    help="continue an interrupted run with the same inputs and flags: reuse the phases "
                         "finished in OUTDIR/.cnlab-checkpoint (rater clustering, each scorer's prescoring)")
@@ -238,6 +241,8 @@ def cmd_score(args) -> int:
     from cnlab.io import load, load_sample
 
     console = _Console(args.quiet)
+    if args.jobs < 1:
+        raise CnlabInputError(f"--jobs {args.jobs}: give at least 1 worker process")
     config = _scoring_config(args)  # a bad --scorers fails before a long load
     kind, source = _input_source(args)
     _check_writable(args.outdir)  # before the (long) loading and scoring
@@ -262,7 +267,8 @@ def cmd_score(args) -> int:
         console.info(f"warning: {w}")
     checkpoint = Path(args.outdir) / CHECKPOINT_DIR
     frames, n_status, funnel = _run_scoring(ds, config, console, prescoring=args.prescoring_dir,
-                                            verbose=args.verbose, checkpoint=checkpoint, resume=args.resume)
+                                            verbose=args.verbose, checkpoint=checkpoint, resume=args.resume,
+                                            jobs=args.jobs)
     with timer.stage("write outputs") as st:
         _write(frames, args.outdir, parquet=not args.no_parquet, participants=ds.participants,
                console=console, funnel=funnel.to_frame())
@@ -285,7 +291,7 @@ def _status_line(scored) -> str:
 
 
 def _run_scoring(ds, config, console: _Console, *, prescoring=None, verbose: bool = False,
-                 checkpoint=None, resume: bool = False):
+                 checkpoint=None, resume: bool = False, jobs: int = 1):
     from cnlab.pipeline import score
 
     if not verbose:
@@ -293,7 +299,7 @@ def _run_scoring(ds, config, console: _Console, *, prescoring=None, verbose: boo
     console.info("scoring ...")
     kwargs = {} if prescoring is None else {"prescoring": str(prescoring)}
     if checkpoint is not None and prescoring is None:
-        kwargs.update(checkpoint=checkpoint, resume=resume)
+        kwargs.update(checkpoint=checkpoint, resume=resume, jobs=jobs)
     result = score(ds, config, **kwargs)
     console.info(result.summary())
     frames = result.outputs()

@@ -88,3 +88,18 @@ def test_without_resume_a_stale_checkpoint_is_cleared(tmp_path, uninterrupted):
     assert "resumed from the checkpoint" not in res.stderr
     for f in OUTPUTS:
         assert (out / f).read_bytes() == (uninterrupted / f).read_bytes(), f
+
+
+def test_jobs_give_the_bytes_of_a_sequential_run(tmp_path, uninterrupted):
+    """Scorers prescored in two worker processes: the same four files, byte for byte."""
+    out = tmp_path / "out"
+    res = subprocess.run(_cmd(out, "--jobs", "2"), env=_env(), capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "MFExpansionScorer prescoring: done in a worker process (jobs=2" in res.stderr
+    for f in OUTPUTS:
+        assert (out / f).read_bytes() == (uninterrupted / f).read_bytes(), f
+
+
+def test_jobs_must_be_positive(tmp_path):
+    res = subprocess.run(_cmd(tmp_path / "out", "--jobs", "0"), env=_env(), capture_output=True, text=True)
+    assert res.returncode == 2 and "--jobs 0" in res.stderr

@@ -32,10 +32,12 @@ import pandas as pd
 from cnlab.errors import CnlabInputError
 from cnlab.scorers.outputs import PrescoringOutput, load_official_prescoring, map_participant_ids, write_prescoring
 
-__all__ = ["Checkpoint", "run_key"]
+__all__ = ["Checkpoint", "NO_PRESCORING", "run_key"]
 
 #: Bumped when the checkpoint layout or the meaning of its files changes.
 CHECKPOINT_FORMAT = 1
+#: :meth:`Checkpoint.read_scorer` of a scorer that has no prescoring phase (Gaussian scorers).
+NO_PRESCORING = "no prescoring phase"
 _PSS_FILE = "pss.parquet"
 
 
@@ -119,17 +121,30 @@ class Checkpoint:
     def _scorer_dir(self, name: str) -> Path:
         return self.directory / "prescoring" / name
 
-    def load_scorer(self, name: str) -> PrescoringOutput | None:
+    def load_scorer(self, name: str) -> PrescoringOutput | None | str:
+        """This scorer's finished prescoring when resuming: a :class:`PrescoringOutput`,
+        :data:`NO_PRESCORING` for a scorer without that phase, or None (not finished / not resuming)."""
+        return self.read_scorer(name) if self.resume else None
+
+    def read_scorer(self, name: str) -> PrescoringOutput | None | str:
+        """As :meth:`load_scorer`, whether resuming or not (phases written by worker processes)."""
         d = self._scorer_dir(name)
-        if not (self.resume and (d / "done").exists()):
+        if (d / "none").exists():
+            return NO_PRESCORING
+        if not (d / "done").exists():
             return None
         return self._read(d)
 
-    def save_scorer(self, name: str, out: PrescoringOutput) -> PrescoringOutput:
-        """Write one scorer's prescoring, then return it as read back (intermediates kept)."""
+    def save_scorer(self, name: str, out: PrescoringOutput | None) -> PrescoringOutput | None:
+        """Write one scorer's prescoring, then return it as read back (intermediates kept);
+        ``None`` (no prescoring phase) is recorded as such."""
         d = self._scorer_dir(name)
         if d.exists():
             shutil.rmtree(d)
+        if out is None:
+            d.mkdir(parents=True)
+            _atomic_text(d / "none", "")
+            return None
         write_prescoring(replace(out, pss=None), d, self.participants)
         _atomic_text(d / "done", "")
         return replace(self._read(d), intermediates=out.intermediates, source="cnlab")
@@ -137,6 +152,46 @@ class Checkpoint:
     def _read(self, d: Path) -> PrescoringOutput:
         out = load_official_prescoring(d, self.participants)
         return replace(map_participant_ids(out, self.participants), source=f"checkpoint:{d.name}")
+
+    # -- inputs shared with worker processes (cnlab.pipeline.parallel) -----------------------
+    def save_inputs(self, ratings: pd.DataFrame, context: Any) -> None:
+        """Write what a prescoring worker reads: the prescoring ratings and the run context, as
+        uncompressed Arrow files (memory-mapped by the workers; pandas dtypes kept exactly)."""
+        import pyarrow.feather as feather
+
+        d = self.directory / "inputs"
+        d.mkdir(parents=True, exist_ok=True)
+        frames = {"ratings": ratings, "status_history": context.status_history,
+                  "enrollment": context.enrollment}
+        if context.note_topics is not None:
+            frames["note_topics"] = context.note_topics
+        if self.participants is not None:
+            frames["participants"] = pd.DataFrame({"id": pd.Index(self.participants).astype(str)})
+        for name, frame in frames.items():
+            tmp = d / f".{name}.arrow.tmp"
+            feather.write_feather(frame.reset_index(drop=True), tmp, compression="uncompressed")
+            os.replace(tmp, d / f"{name}.arrow")
+        scalars = {k: getattr(context, k) for k in ("seed", "epoch_millis", "pseudoraters", "check_train_error")}
+        _atomic_text(d / "context.json", json.dumps(scalars))
+
+    @staticmethod
+    def read_inputs(directory: str | Path) -> tuple[pd.DataFrame, Any, pd.Index | None]:
+        """(ratings, ScoringContext, participants) written by :meth:`save_inputs`."""
+        import pyarrow.feather as feather
+
+        from cnlab.scorers.base import ScoringContext
+
+        d = Path(directory) / "inputs"
+
+        def read(name: str) -> pd.DataFrame | None:
+            p = d / f"{name}.arrow"
+            return feather.read_table(p, memory_map=True).to_pandas() if p.exists() else None
+
+        scalars = json.loads((d / "context.json").read_text())
+        context = ScoringContext(status_history=read("status_history"), enrollment=read("enrollment"),
+                                 note_topics=read("note_topics"), **scalars)
+        parts = read("participants")
+        return read("ratings"), context, (None if parts is None else pd.Index(parts["id"]))
 
     def remove(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)

@@ -349,6 +349,7 @@ def score(
     progress: bool = False,
     checkpoint: Any = None,
     resume: bool = False,
+    jobs: int = 1,
 ) -> ScoringResult:
     """Score a dataset with the configured scorers (Core by default; ``ScoringConfig.official()``:
     the whole roster).
@@ -377,11 +378,16 @@ def score(
         With ``checkpoint``: reuse the phases found there (they must come from the same inputs,
         configuration and seed) and compute only the others; the outputs are those of an
         uninterrupted run.
+    jobs
+        Worker processes for the scorers' prescoring (:mod:`cnlab.pipeline.parallel`); the
+        outputs are byte-identical for every value. Each worker holds its own copy of the
+        prescoring ratings in memory, so memory grows with ``jobs``. Without ``checkpoint`` the
+        workers exchange data through a temporary folder.
     """
     if progress:
         with _progress_lines():
             return score(dataset, config, seed=seed, prescoring=prescoring, note_topics=note_topics,
-                         checkpoint=checkpoint, resume=resume)
+                         checkpoint=checkpoint, resume=resume, jobs=jobs)
     if seed is not None:
         config = dataclasses.replace(config, seed=seed)
     seed = config.seed
@@ -412,6 +418,11 @@ def score(
     pss = None
     if prescoring is None:
         ckpt = None
+        scratch = None
+        if checkpoint is None and jobs > 1:
+            import tempfile
+
+            scratch = checkpoint = tempfile.mkdtemp(prefix="cnlab-jobs-")
         if checkpoint is not None:
             from cnlab.pipeline.checkpoint import Checkpoint, run_key
 
@@ -429,20 +440,31 @@ def score(
         with timer.stage("PSS coalescing (prescoring)", len(ratings)) as st:
             pre_ratings = apply_pss(notes, ratings, pss)
             st["rows_out"] = len(pre_ratings)
-        outs = []
-        for sc in config.roster():
-            out = ckpt.load_scorer(sc.name) if ckpt is not None else None
+        from cnlab.pipeline.checkpoint import NO_PRESCORING
+
+        found = {sc.name: ckpt.load_scorer(sc.name) if ckpt is not None else None for sc in config.roster()}
+        for name, out in found.items():
             if out is not None:
-                log.info("%s prescoring: resumed from the checkpoint", sc.name)
-                outs.append(out)
-                continue
+                log.info("%s prescoring: resumed from the checkpoint", name)
+        todo = [sc for sc in config.roster() if found[sc.name] is None]
+        if jobs > 1 and len(todo) > 1:
+            from cnlab.pipeline.parallel import prescore_in_parallel
+
+            try:
+                timer.records.extend(prescore_in_parallel(ckpt, todo, pre_ratings, context, jobs=jobs, log=log))
+                found.update({sc.name: ckpt.read_scorer(sc.name) for sc in todo})
+            finally:
+                if scratch is not None:
+                    ckpt.remove()
+            todo = []
+        for sc in todo:
             t = StageTimer(prefix=f"{sc.name} prescoring: ")
             out = family_for(sc).prescore(sc, pre_ratings, context, timer=t)
-            if out is None:  # no prescoring phase (Gaussian scorers)
-                continue
-            timer.records.extend(out.intermediates.get(sc.name, {}).get(
-                "timings", pd.DataFrame()).to_dict("records"))
-            outs.append(ckpt.save_scorer(sc.name, out) if ckpt is not None else out)
+            if out is not None:
+                timer.records.extend(out.intermediates.get(sc.name, {}).get(
+                    "timings", pd.DataFrame()).to_dict("records"))
+            found[sc.name] = ckpt.save_scorer(sc.name, out) if ckpt is not None else out
+        outs = [out for out in found.values() if out is not None and out is not NO_PRESCORING]
         prescoring = combine(outs, pss)
         coalesced = pre_ratings
     else:

@@ -1,0 +1,72 @@
+"""Prescoring of independent scorers in parallel worker processes (``score(..., jobs=N)``).
+
+Each scorer's prescoring reads only the run's prescoring ratings and context and writes only its
+own outputs, so scorers can run side by side. The workers are fresh interpreters (the ``spawn``
+start method: TensorFlow's runtime does not survive a ``fork``), started by
+:class:`concurrent.futures.ProcessPoolExecutor`. They share the inputs through the run's
+checkpoint (:mod:`cnlab.pipeline.checkpoint`): uncompressed Arrow files, memory-mapped, so the
+operating system's page cache holds one copy; and each worker writes its scorer's outputs there,
+as a sequential run does. The parent reads every scorer back from those files in roster order,
+so the outputs are byte-identical to a sequential run whatever ``jobs`` is.
+
+``concurrent.futures`` is the standard library's executor; a cluster backend with the same
+interface (e.g. ``dask.distributed``'s ``Client.get_executor()``) can stand in for it, see the
+scaling page of the documentation.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any, Iterable
+
+__all__ = ["prescore_in_parallel"]
+
+
+def _worker(directory: str, scorer_config: Any) -> list[dict]:
+    """Prescore one scorer from the checkpoint's inputs and store its outputs there."""
+    from cnlab._timing import StageTimer
+    from cnlab.pipeline.checkpoint import Checkpoint
+    from cnlab.scorers.base import family_for
+
+    ratings, context, participants = Checkpoint.read_inputs(directory)
+    ckpt = Checkpoint(Path(directory), {}, participants)
+    timer = StageTimer(prefix=f"{scorer_config.name} prescoring: ")
+    out = family_for(scorer_config).prescore(scorer_config, ratings, context, timer=timer)
+    ckpt.save_scorer(scorer_config.name, out)
+    if out is None:
+        return []
+    timings = out.intermediates.get(scorer_config.name, {}).get("timings")
+    return [] if timings is None else timings.to_dict("records")
+
+
+def prescore_in_parallel(checkpoint: Any, scorers: Iterable[Any], ratings: Any, context: Any, *,
+                         jobs: int, log: Any = None) -> list[dict]:
+    """Run ``scorers``' prescoring in ``jobs`` worker processes; their outputs land in
+    ``checkpoint``. Returns the workers' stage records (in completion order).
+
+    Raises the first worker's exception (the other scorers' finished outputs stay in the
+    checkpoint, so ``resume`` picks them up).
+    """
+    scorers = list(scorers)
+    checkpoint.save_inputs(ratings, context)
+    records: list[dict] = []
+    ctx = multiprocessing.get_context("spawn")
+    # TensorFlow threads per worker stay as configured (one by default): jobs × threads ≤ cores
+    env_threads = os.environ.get("CNLAB_TF_THREADS")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+        futures = {pool.submit(_worker, str(checkpoint.directory), sc): sc for sc in scorers}
+        for fut in as_completed(futures):
+            sc = futures[fut]
+            recs = fut.result()
+            records.extend(recs)
+            if log is not None:
+                for r in recs:
+                    log.info("%s: rows in=%s out=%s (%.2f s; %.2f GiB, peak %.2f GiB)%s", r["stage"], r["rows_in"],
+                             r["rows_out"], r["seconds"], r.get("rss_gib", float("nan")),
+                             r.get("peak_gib", float("nan")), f" — {r['note']}" if r.get("note") else "")
+                log.info("%s prescoring: done in a worker process (jobs=%d, CNLAB_TF_THREADS=%s)", sc.name,
+                         jobs, env_threads or "1")
+    return records
