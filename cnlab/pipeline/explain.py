@@ -119,53 +119,6 @@ def rule_thresholds(rule: str, thresholds: Any) -> dict[str, Any]:
     if with_min:
         out["min_ratings_needed"] = t.min_ratings_needed
     return out
-    name = _base(rule)
-    k = {"min_ratings_needed": t.min_ratings_needed}
-    if name == "GeneralCRH":
-        return {"crh_threshold": t.crh_threshold, **k}
-    if name == "GeneralCRNH":
-        a, m = t.crnh_threshold_intercept, t.crnh_threshold_note_factor_multiplier
-        return {"crnh_threshold_intercept": a, "crnh_threshold_note_factor_multiplier": m,
-                "bound": f"intercept <= {a:g} {'-' if m < 0 else '+'} {abs(m):g}*|factor|", **k}
-    if name == "UcbCRNH":
-        return {"crnh_threshold_ucb_intercept": t.crnh_threshold_ucb_intercept, **k}
-    if name == "RatioCRNH":
-        return {"ratio_crnh_min_sign_count": t.ratio_crnh_min_sign_count,
-                "ratio_crnh_max_side_mean": t.ratio_crnh_max_side_mean,
-                "ratio_crnh_max_mean": t.ratio_crnh_max_mean, **k}
-    if name == "NmCRNH":
-        return {"crnh_threshold_nm_intercept": t.crnh_threshold_nm_intercept}
-    if name == "GeneralCRHInertia":
-        return {"crh_threshold": t.crh_threshold, "inertia_delta": t.inertia_delta,
-                "effective_threshold": round(t.crh_threshold - t.inertia_delta, 10), **k}
-    if name == "CRHSuperThreshold":
-        return {"crh_super_threshold": t.crh_super_threshold, **k}
-    if name == "ElevatedCRHInertia":
-        return {"crh_super_threshold": t.crh_super_threshold, "inertia_delta": t.inertia_delta, **k}
-    if name == "TagFilter":
-        return {"tag_filter_percentile": t.tag_filter_percentile,
-                "tag_min_adjusted_total": t.tag_min_adjusted_total}
-    if name == "FilterIncorrect":
-        return {"incorrect_tag_threshold": t.incorrect_tag_threshold,
-                "incorrect_vote_threshold": t.incorrect_vote_threshold,
-                "incorrect_filter_threshold": t.incorrect_filter_threshold}
-    if name == "FilterLowDiligence":
-        return {"low_diligence_threshold": t.low_diligence_threshold}
-    if name == "FilterLargeFactor":
-        return {"factor_threshold": t.factor_threshold}
-    if name == "RejectLowIntercept":
-        return {"firm_reject_threshold": t.firm_reject_threshold}
-    if name == "MinMinorityRaters":
-        return {"min_minority_net_helpful_ratings": t.min_minority_net_helpful_ratings}
-    if name == "RaterBalance":
-        return {"min_minority_net_helpful_ratio": t.min_minority_net_helpful_ratio,
-                "rater_balance_min_net": t.rater_balance_min_net,
-                "rater_balance_max_net": t.rater_balance_max_net}
-    if name == "NoHighVolIntercept":
-        return {"crh_threshold_no_high_vol": t.crh_threshold_no_high_vol}
-    if name == "NoCorrelatedIntercept":
-        return {"crh_threshold_no_correlated": t.crh_threshold_no_correlated}
-    return {}
 
 
 @dataclass(frozen=True)
