@@ -119,6 +119,7 @@ def main(argv=None) -> int:
     ap.add_argument("--rss-limit-gib", type=float, default=22.0)
     ap.add_argument("--timeout-min", type=float, default=240.0)
     ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--jobs", type=int, default=1, help="cnlab score --jobs (recorded with the run)")
     ap.add_argument("--force", action="store_true", help="rerun sizes already in results.json")
     ap.add_argument("--report-only", action="store_true", help="print the tables of results.json")
     args = ap.parse_args(argv)
@@ -143,18 +144,22 @@ def main(argv=None) -> int:
                 if m.rc != 0:
                     print(f"synth {size}: rc {m.rc}", file=sys.stderr)
                     continue
+            cfg = json.loads((data / "meta.json").read_text()).get("config", {})
+            sh = {"ratings": size, "notes": cfg.get("n_notes", sh["notes"]), "raters": cfg.get("n_raters", sh["raters"])}
             for roster in args.rosters.split(","):
-                key = f"{size}/{roster}"
+                key = f"{size}/{roster}" + (f"/jobs{args.jobs}" if args.jobs > 1 else "")
                 if key in results and results[key].get("commit") == rev and not args.force:
                     continue
-                outdir = out / f"r{size}" / roster
-                log = out / f"r{size}" / f"{roster}.log"
+                tag = roster + (f"-jobs{args.jobs}" if args.jobs > 1 else "")
+                outdir = out / f"r{size}" / tag
+                log = out / f"r{size}" / f"{tag}.log"
                 print(f"scoring {size:,} ratings, roster {roster} ...", file=sys.stderr, flush=True)
                 m = run_measured([CNLAB, "score", str(data), "--outdir", str(outdir), "--scorers",
-                                  ROSTERS[roster], "--no-parquet"], log, rss_limit_gib=args.rss_limit_gib,
+                                  ROSTERS[roster], "--no-parquet", "--jobs", str(args.jobs)], log,
+                                 rss_limit_gib=args.rss_limit_gib,
                                  env=env, timeout_s=args.timeout_min * 60)
                 stages = parse_stages(log)
-                results[key] = {"commit": rev, "rc": m.rc, "wall_s": m.wall_s, "peak_gib": m.peak_gib,
+                results[key] = {"commit": rev, "jobs": args.jobs, "rc": m.rc, "wall_s": m.wall_s, "peak_gib": m.peak_gib,
                                 "killed_for_memory": m.killed_for_memory, "stages": stages, **sh}
                 results_path.write_text(json.dumps(results, indent=1))
                 print(f"  rc {m.rc}, {m.wall_s:.0f} s, peak {m.peak_gib:.2f} GiB", file=sys.stderr, flush=True)
@@ -165,11 +170,14 @@ def main(argv=None) -> int:
 def report(results: dict) -> str:
     lines = []
     sizes = sorted({int(k.split("/")[0]) for k in results})
-    for roster in ROSTERS:
-        runs = {s: results.get(f"{s}/{roster}") for s in sizes if f"{s}/{roster}" in results}
+    variants = sorted({k.split("/", 1)[1] for k in results if not k.endswith("/synth")})
+    for variant in variants:
+        roster = variant.split("/")[0]
+        runs = {s: results.get(f"{s}/{variant}") for s in sizes if f"{s}/{variant}" in results}
         if not runs:
             continue
-        lines.append(f"\n### Roster `{ROSTERS[roster]}`\n")
+        jobs = variant.split("/jobs")[1] if "/jobs" in variant else "1"
+        lines.append(f"\n### Roster `{ROSTERS[roster]}`, `--jobs {jobs}`\n")
         lines.append("| ratings | notes | raters | commit | result | wall s | peak GiB | wall / 1M run |")
         lines.append("|---:|---:|---:|---|---|---:|---:|---:|")
         base = runs.get(min(runs))
