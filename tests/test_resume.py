@@ -103,3 +103,24 @@ def test_jobs_give_the_bytes_of_a_sequential_run(tmp_path, uninterrupted):
 def test_jobs_must_be_positive(tmp_path):
     res = subprocess.run(_cmd(tmp_path / "out", "--jobs", "0"), env=_env(), capture_output=True, text=True)
     assert res.returncode == 2 and "--jobs 0" in res.stderr
+
+
+def test_any_executor_gives_the_bytes_of_a_sequential_run(tmp_path):
+    """score(executor=...) takes any concurrent.futures executor (a cluster's, in production): a
+    thread pool here, compared with a sequential run in the same process."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import pandas as pd
+
+    from cnlab.io import load_sample
+    from cnlab.pipeline import ScoringConfig, score
+    from cnlab.scorers.mf_config import SCORERS, meta_scorer_names
+
+    ds = load_sample()
+    scorers = tuple(SCORERS[n] for n in ROSTER.split(","))
+    cfg = ScoringConfig(scorers=scorers, enabled_meta_scorers=meta_scorer_names(scorers), seed=5)
+    seq = score(ds, cfg)
+    with ThreadPoolExecutor(2) as ex:
+        par = score(ds, cfg, executor=ex, checkpoint=tmp_path / "ckpt")
+    for name, frame in seq.outputs().items():
+        pd.testing.assert_frame_equal(frame, par.outputs()[name], check_exact=True)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -43,9 +43,13 @@ def _worker(directory: str, scorer_config: Any) -> list[dict]:
 
 
 def prescore_in_parallel(checkpoint: Any, scorers: Iterable[Any], ratings: Any, context: Any, *,
-                         jobs: int, log: Any = None) -> list[dict]:
+                         jobs: int, log: Any = None, executor: Executor | None = None) -> list[dict]:
     """Run ``scorers``' prescoring in ``jobs`` worker processes; their outputs land in
     ``checkpoint``. Returns the workers' stage records (in completion order).
+
+    ``executor``: any :class:`concurrent.futures.Executor` to use instead of the local process
+    pool, e.g. a cluster's (``dask.distributed.Client(...).get_executor()``); its workers must see
+    the checkpoint folder (a shared file system). It is not shut down here.
 
     Raises the first worker's exception (the other scorers' finished outputs stay in the
     checkpoint, so ``resume`` picks them up).
@@ -53,10 +57,12 @@ def prescore_in_parallel(checkpoint: Any, scorers: Iterable[Any], ratings: Any, 
     scorers = list(scorers)
     checkpoint.save_inputs(ratings, context)
     records: list[dict] = []
-    ctx = multiprocessing.get_context("spawn")
     # TensorFlow threads per worker stay as configured (one by default): jobs × threads ≤ cores
     env_threads = os.environ.get("CNLAB_TF_THREADS")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+    own = executor is None
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) if own \
+        else executor
+    try:
         futures = {pool.submit(_worker, str(checkpoint.directory), sc): sc for sc in scorers}
         for fut in as_completed(futures):
             sc = futures[fut]
@@ -69,4 +75,7 @@ def prescore_in_parallel(checkpoint: Any, scorers: Iterable[Any], ratings: Any, 
                              r.get("peak_gib", float("nan")), f" — {r['note']}" if r.get("note") else "")
                 log.info("%s prescoring: done in a worker process (jobs=%d, CNLAB_TF_THREADS=%s)", sc.name,
                          jobs, env_threads or "1")
+    finally:
+        if own:
+            pool.shutdown(cancel_futures=True)
     return records

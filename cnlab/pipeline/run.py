@@ -350,6 +350,7 @@ def score(
     checkpoint: Any = None,
     resume: bool = False,
     jobs: int = 1,
+    executor: Any = None,
 ) -> ScoringResult:
     """Score a dataset with the configured scorers (Core by default; ``ScoringConfig.official()``:
     the whole roster).
@@ -383,11 +384,16 @@ def score(
         outputs are byte-identical for every value. Each worker holds its own copy of the
         prescoring ratings in memory, so memory grows with ``jobs``. Without ``checkpoint`` the
         workers exchange data through a temporary folder.
+    executor
+        A :class:`concurrent.futures.Executor` for the prescoring workers instead of a local
+        process pool of ``jobs`` processes (e.g. a Dask cluster's
+        ``Client.get_executor()``; its workers must see ``checkpoint``). Implies parallel
+        prescoring.
     """
     if progress:
         with _progress_lines():
             return score(dataset, config, seed=seed, prescoring=prescoring, note_topics=note_topics,
-                         checkpoint=checkpoint, resume=resume, jobs=jobs)
+                         checkpoint=checkpoint, resume=resume, jobs=jobs, executor=executor)
     if seed is not None:
         config = dataclasses.replace(config, seed=seed)
     seed = config.seed
@@ -419,7 +425,8 @@ def score(
     if prescoring is None:
         ckpt = None
         scratch = None
-        if checkpoint is None and jobs > 1:
+        parallel = jobs > 1 or executor is not None
+        if checkpoint is None and parallel:
             import tempfile
 
             scratch = checkpoint = tempfile.mkdtemp(prefix="cnlab-jobs-")
@@ -447,11 +454,12 @@ def score(
             if out is not None:
                 log.info("%s prescoring: resumed from the checkpoint", name)
         todo = [sc for sc in config.roster() if found[sc.name] is None]
-        if jobs > 1 and len(todo) > 1:
+        if parallel and len(todo) > 1:
             from cnlab.pipeline.parallel import prescore_in_parallel
 
             try:
-                timer.records.extend(prescore_in_parallel(ckpt, todo, pre_ratings, context, jobs=jobs, log=log))
+                timer.records.extend(prescore_in_parallel(ckpt, todo, pre_ratings, context, jobs=jobs, log=log,
+                                                          executor=executor))
                 found.update({sc.name: ckpt.read_scorer(sc.name) for sc in todo})
             finally:
                 if scratch is not None:
