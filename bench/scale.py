@@ -96,6 +96,16 @@ def grouped(stages: list[dict]) -> dict[str, dict]:
     return g
 
 
+def save(path: Path, key: str, value: dict) -> dict:
+    """Merge one result into ``path`` (re-read first: several sizes may run at once) and return all."""
+    results = json.loads(path.read_text()) if path.exists() else {}
+    results[key] = value
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(results, indent=1))
+    os.replace(tmp, path)
+    return results
+
+
 def commit() -> str:
     return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
                           text=True).stdout.strip()
@@ -140,7 +150,7 @@ def main(argv=None) -> int:
                                   str(args.seed), "--quiet"], out / f"r{size}" / "synth.log",
                                  rss_limit_gib=args.rss_limit_gib, env=env)
                 results[key_synth] = {"wall_s": m.wall_s, "peak_gib": m.peak_gib, "rc": m.rc, **sh}
-                results_path.write_text(json.dumps(results, indent=1))
+                results = save(results_path, key_synth, results[key_synth])
                 if m.rc != 0:
                     print(f"synth {size}: rc {m.rc}", file=sys.stderr)
                     continue
@@ -161,7 +171,7 @@ def main(argv=None) -> int:
                 stages = parse_stages(log)
                 results[key] = {"commit": rev, "jobs": args.jobs, "rc": m.rc, "wall_s": m.wall_s, "peak_gib": m.peak_gib,
                                 "killed_for_memory": m.killed_for_memory, "stages": stages, **sh}
-                results_path.write_text(json.dumps(results, indent=1))
+                results = save(results_path, key, results[key])
                 print(f"  rc {m.rc}, {m.wall_s:.0f} s, peak {m.peak_gib:.2f} GiB", file=sys.stderr, flush=True)
     print(report(results))
     return 0

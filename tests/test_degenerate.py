@@ -113,3 +113,42 @@ def test_degenerate_datasets_are_scored(case):
     assert len(out["note_status_history"]) == n_notes and len(out["aux_note_info"]) == n_notes
     if case != "no status history":
         assert (sn["finalRatingStatus"] == "NEEDS_MORE_RATINGS").all()  # nothing can be rated without ratings
+
+
+def _degenerate(ds, case):
+    r = ds.ratings
+    if case == "all ratings identical":
+        levels = r["helpfulnessLevel"].cat.categories
+        same = r.assign(helpfulnessLevel=pd.Categorical(["HELPFUL"] * len(r), categories=levels), helpful=1,
+                        notHelpful=0)
+        same["helpful"] = same["helpful"].astype(r["helpful"].dtype)
+        same["notHelpful"] = same["notHelpful"].astype(r["notHelpful"].dtype)
+        return dataclasses.replace(ds, ratings=same)
+    if case == "no enrollment rows":
+        return dataclasses.replace(ds, enrollment=ds.enrollment.iloc[:0])
+    top = r["raterParticipantId"].value_counts().index[0]
+    return dataclasses.replace(ds, ratings=r[r["raterParticipantId"] == top].reset_index(drop=True))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["all ratings identical", "no enrollment rows", "one rater"])
+def test_degenerate_ratings_are_scored_by_the_whole_roster(case, caplog):
+    """Every scorer of the official roster on data the official scorer aborts on (no enrollment:
+    no stable-init notes) or cannot learn from (one rater, one rating value): a status per note,
+    with a warning where cnlab departs from the official abort."""
+    d = _degenerate(cnlab.load_sample(), case)
+    with caplog.at_level("WARNING", logger="cnlab"):
+        res = cnlab.score(d, ScoringConfig.official(seed=42))
+    sn = res.outputs()["scored_notes"]
+    assert len(sn) == res.preprocessed.status_history["noteId"].nunique()
+    assert sn["finalRatingStatus"].notna().all()
+    if case == "one rater":  # one rater can never meet the minimum ratings per note
+        assert (sn["finalRatingStatus"] == "NEEDS_MORE_RATINGS").all()
+    if case == "no enrollment rows":
+        assert any("stable_init_fallback='raise'" in r.message for r in caplog.records)
+    if case == "all ratings identical":
+        # every rating HELPFUL: no rating can be "valid" against a round-1 status (spec 03), so the
+        # helpfulness filter has nothing to learn from; the scorers stop with empty outputs and a
+        # warning where the official MF aborts on zero ratings
+        assert any(("no valid ratings" in r.message or "no final-round ratings" in r.message)
+                   and r.message.startswith("MFCoreScorer") for r in caplog.records)

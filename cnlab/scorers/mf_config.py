@@ -66,6 +66,11 @@ class ScorerConfig:
         Round-1 two-pass stable initialization (official ``useStableInitialization``).
     stable_init_group
         Modeling group of the stable-init subset (official ``_stableInitModelingGroup``, 13).
+    stable_init_fallback
+        What happens when no note qualifies for the stable initialisation (e.g. a subset without
+        enrollment rows for group 13): ``"random"`` (default) warns and fits round 1 from a
+        random start, as with ``use_stable_init=False``; ``"raise"`` stops with the official
+        abort (cnlab only; the official MF always aborts).
     use_reputation
         Helpfulness (reputation) filtering between the two prescoring rounds
         (official ``useReputation``; False only for topic scorers).
@@ -129,6 +134,7 @@ class ScorerConfig:
     topic_scope: TopicScope = "exclude_all"
     use_stable_init: bool = True
     stable_init_group: int = 13
+    stable_init_fallback: str = "random"
     use_reputation: bool = True
     pseudoraters: bool = True
     min_ratings_per_rater: int = 10

@@ -107,17 +107,23 @@ def fit_round1(ratings: pd.DataFrame, enrollment: pd.DataFrame, scorer: ScorerCo
                mf_cfg: Any, seed: int | None) -> Any:
     """Round-1 MF: stable two-pass init (01 §5.1) or a single fresh fit.
 
+    When no note qualifies for the stable initialisation (the official MF aborts), round 1
+    starts from random factors with a warning (``ScorerConfig.stable_init_fallback="random"``).
+
     Raises
     ------
     CnlabInputError
-        The stable initialisation has no notes to start from; the message names the setting
-        that turns it off (``ScorerConfig.use_stable_init``).
+        No note qualifies and ``stable_init_fallback="raise"``; the message names the setting
+        that turns the stable initialisation off (``ScorerConfig.use_stable_init``).
     """
     if scorer.use_stable_init:
         try:
             return mf.fit_stable(ratings, enrollment, mf_cfg, seed=seed, initial_group=scorer.stable_init_group)
         except CnlabInputError as exc:
-            raise CnlabInputError(f"{scorer.name}: {exc}. {stable_init_hint(scorer)}") from exc
+            if scorer.stable_init_fallback == "raise":
+                raise CnlabInputError(f"{scorer.name}: {exc}. {stable_init_hint(scorer)}") from exc
+            log.warning("%s: %s; round 1 starts from random factors instead (ScorerConfig."
+                        "stable_init_fallback='raise' reproduces the official abort)", scorer.name, exc)
     return mf.fit(ratings, mf_cfg, seed=seed)
 
 
@@ -266,6 +272,10 @@ def prescore(
             st["rows_out"] = len(frr)
             st["note"] = f"{int(len(_above(h)))} above threshold, {frr[rid].nunique()} raters in final round"
         inter["helpfulness"] = h
+        if frr.empty:  # the official MF aborts on zero ratings; nothing left to fit here
+            log.warning("%s: no rater above the helpfulness threshold, no final-round ratings; empty "
+                        "prescoring output", scorer.name)
+            return empty_output(scorer)
 
         with timer.stage("final-round MF", len(frr)) as st:
             final = mf.fit(frr[[nid, rid, schema.HELPFUL_NUM]], mf_cfg, seed=seed,
