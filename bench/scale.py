@@ -67,7 +67,9 @@ def group(stage: str) -> str:
         return "pflip/PCRH"
     m = re.match(r"^(\S+) (prescoring|final): ", s)
     if m:
-        return f"{m.group(1)} {m.group(2)}"
+        # the many small group and topic scorers are summed per kind
+        name = re.sub(r"^(MF|Gaussian)(Group|Topic|MultiGroup)Scorer_\S+$", r"\1\2Scorer_*", m.group(1))
+        return f"{name} {m.group(2)}"
     if s.startswith(("combine", "note stats", "meta scoring", "note status history")):
         return "meta"
     if s.startswith("contributor"):

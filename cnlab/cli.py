@@ -105,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--jobs", type=int, default=1, metavar="N",
                    help="worker processes for the scorers' prescoring (outputs identical for every N; "
                         "memory grows with N)")
+    s.add_argument("--no-memory-check", action="store_true",
+                   help="score even when the estimated peak memory exceeds what the machine has free")
     s.add_argument("--resume", action="store_true",
                    help="continue an interrupted run with the same inputs and flags: reuse the phases "
                         "finished in OUTDIR/.cnlab-checkpoint (rater clustering, each scorer's prescoring)")
@@ -237,6 +239,28 @@ def _check_writable(outdir) -> None:
         raise CnlabInputError(f"--outdir {out}: not writable ({e.strerror or e})") from None
 
 
+def _check_memory(ds, config, args, console: _Console) -> None:
+    """Stop before scoring when the estimated peak does not fit in the free memory (hours of work
+    would end in an out-of-memory kill); the message names what lowers the estimate."""
+    from cnlab.pipeline.memory import available_gib, estimate_peak
+
+    n_scorers = len(config.roster())
+    est = estimate_peak(len(ds.ratings), n_scorers=n_scorers, jobs=args.jobs)
+    free = available_gib()
+    console.info(f"memory: {est.summary()}; {free:.1f} GiB available")
+    if est.peak_gib <= free or args.no_memory_check:
+        return
+    lower = []
+    if args.jobs > 1:
+        lower.append(f"--jobs 1 ({estimate_peak(len(ds.ratings), n_scorers=n_scorers).peak_gib:.1f} GiB)")
+    if n_scorers > 1:
+        lower.append(f"--scorers MFCoreScorer ({estimate_peak(len(ds.ratings)).peak_gib:.1f} GiB)")
+    lower.append("a subset of the ratings (cnlab.lab.counterfactual or your own cut)")
+    raise CnlabInputError(
+        f"{est.summary()}, more than the {free:.1f} GiB this machine has free; lower it with "
+        f"{'; '.join(lower)}, or score anyway with --no-memory-check (estimate: cnlab.pipeline.memory)")
+
+
 def cmd_score(args) -> int:
     from cnlab.io import load, load_sample
 
@@ -265,6 +289,7 @@ def cmd_score(args) -> int:
     console.info(ds.summary())
     for w in ds.report.warnings:
         console.info(f"warning: {w}")
+    _check_memory(ds, config, args, console)
     checkpoint = Path(args.outdir) / CHECKPOINT_DIR
     frames, n_status, funnel = _run_scoring(ds, config, console, prescoring=args.prescoring_dir,
                                             verbose=args.verbose, checkpoint=checkpoint, resume=args.resume,

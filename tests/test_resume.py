@@ -124,3 +124,28 @@ def test_any_executor_gives_the_bytes_of_a_sequential_run(tmp_path):
         par = score(ds, cfg, executor=ex, checkpoint=tmp_path / "ckpt")
     for name, frame in seq.outputs().items():
         pd.testing.assert_frame_equal(frame, par.outputs()[name], check_exact=True)
+
+
+def test_a_run_that_will_not_fit_stops_before_scoring(tmp_path):
+    """The peak estimated from the input sizes exceeds the free memory: exit 2 at once, naming
+    what lowers it; --no-memory-check scores anyway."""
+    env = dict(_env(), CNLAB_MEMORY_AVAILABLE_GIB="0.5")
+    out = tmp_path / "out"
+    res = subprocess.run(_cmd(out, "--jobs", "2"), env=env, capture_output=True, text=True)
+    assert res.returncode == 2
+    assert "more than the 0.5 GiB" in res.stderr and "--jobs 1" in res.stderr and "--scorers MFCoreScorer" in res.stderr
+    assert "--no-memory-check" in res.stderr and "rater clustering" not in res.stderr  # nothing scored
+    assert not (out / "scored_notes.tsv").exists()
+    res = subprocess.run(_cmd(out, "--no-memory-check"), env=env, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-2000:]
+
+
+def test_memory_estimate_is_the_measured_model():
+    from cnlab.pipeline.memory import estimate_peak
+
+    core = estimate_peak(10_000_000)
+    assert abs(core.peak_gib - 10.4) < 0.1  # the 10M Core run of bench/scale.py
+    roster = estimate_peak(10_000_000, n_scorers=30)
+    assert roster.peak_gib > core.peak_gib
+    assert estimate_peak(10_000_000, n_scorers=30, jobs=2).peak_gib > roster.peak_gib
+    assert estimate_peak(10_000_000, n_scorers=1, jobs=4).peak_gib == core.peak_gib  # one scorer: one worker
