@@ -323,6 +323,8 @@ def _run_scoring(ds, config, console: _Console, *, prescoring=None, verbose: boo
         _import_tensorflow_quietly()
     console.info("scoring ...")
     kwargs = {} if prescoring is None else {"prescoring": str(prescoring)}
+    # a bar over the phases with the time left, on a terminal only: a log file gets the stage lines
+    kwargs["progress_bar"] = False if console.quiet else None
     if checkpoint is not None and prescoring is None:
         kwargs.update(checkpoint=checkpoint, resume=resume, jobs=jobs)
     result = score(ds, config, **kwargs)

@@ -1,5 +1,6 @@
-"""``cnlab score --resume``: a run killed between phases resumes with only the unfinished phases
-recomputed, and gives the bytes of an uninterrupted run (cnlab.pipeline.checkpoint)."""
+"""Long runs: ``cnlab score --resume`` after a kill recomputes only the unfinished phases and gives
+the bytes of an uninterrupted run (cnlab.pipeline.checkpoint); ``--jobs`` gives the same bytes;
+the memory check stops a run that will not fit; the phase bar."""
 
 from __future__ import annotations
 
@@ -149,3 +150,20 @@ def test_memory_estimate_is_the_measured_model():
     assert roster.peak_gib > core.peak_gib
     assert estimate_peak(10_000_000, n_scorers=30, jobs=2).peak_gib > roster.peak_gib
     assert estimate_peak(10_000_000, n_scorers=1, jobs=4).peak_gib == core.peak_gib  # one scorer: one worker
+
+
+def test_phase_bar_counts_every_phase(capsys):
+    """score(progress_bar=True): one step per phase (rater clustering, prescoring and final scoring
+    per scorer, confidence models, meta), with the time left; never in a log file (CLI, no TTY)."""
+    from cnlab.io import load_sample
+    from cnlab.pipeline import ScoringConfig, score
+
+    score(load_sample(), ScoringConfig(seed=5), progress_bar=True)
+    err = capsys.readouterr().err
+    assert "5/5 phases" in err and "meta rules, status history, contributors" in err
+
+
+def test_cli_without_a_terminal_prints_stage_lines_not_a_bar(uninterrupted, tmp_path):
+    res = subprocess.run(_cmd(tmp_path / "out"), env=_env(), capture_output=True, text=True)
+    assert res.returncode == 0
+    assert "phases" not in res.stderr and "MFCoreScorer prescoring: round-1 MF" in res.stderr

@@ -351,6 +351,7 @@ def score(
     resume: bool = False,
     jobs: int = 1,
     executor: Any = None,
+    progress_bar: bool | None = False,
 ) -> ScoringResult:
     """Score a dataset with the configured scorers (Core by default; ``ScoringConfig.official()``:
     the whole roster).
@@ -371,7 +372,11 @@ def score(
         noteTopics to use instead of ``config.topics``.
     progress
         Show one line per stage as it finishes (rows in / out, seconds; the lines ``cnlab score``
-        prints), through ``tqdm.auto`` so that they appear in a notebook cell as in a terminal.
+        prints), through ``tqdm.auto`` so that they appear in a notebook cell as in a terminal,
+        and a bar over the run's phases with the time left.
+    progress_bar
+        The phase bar alone: ``True`` always, ``None`` on a terminal only (``cnlab score``),
+        ``False`` never.
     checkpoint
         A folder where each finished prescoring phase (rater clustering, then each scorer) is
         stored (:mod:`cnlab.pipeline.checkpoint`); ``cnlab score`` uses ``OUTDIR/.cnlab-checkpoint``.
@@ -393,7 +398,8 @@ def score(
     if progress:
         with _progress_lines():
             return score(dataset, config, seed=seed, prescoring=prescoring, note_topics=note_topics,
-                         checkpoint=checkpoint, resume=resume, jobs=jobs, executor=executor)
+                         checkpoint=checkpoint, resume=resume, jobs=jobs, executor=executor,
+                         progress_bar=True)
     if seed is not None:
         config = dataclasses.replace(config, seed=seed)
     seed = config.seed
@@ -403,14 +409,25 @@ def score(
     with timer.stage("preprocess", len(dataset.ratings)) as st:
         pre = preprocess(dataset)
         st["rows_out"] = len(pre.ratings)
+    nt = _topics(config, pre.notes, note_topics, seed, timer)
+    from cnlab.pipeline.progress import PhaseBar
+
+    bar = PhaseBar(len(config.roster()), enabled=progress_bar)
+    try:
+        return _score_phases(dataset, config, seed, prescoring, checkpoint, resume, jobs, executor, bar,
+                             timer, participants, pre, nt)
+    finally:
+        bar.close()
+
+
+def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, jobs, executor, bar, timer,
+                  participants, pre, nt) -> ScoringResult:
     notes, ratings, nsh = pre.notes, pre.ratings, pre.status_history
     enrollment = dataset.enrollment
     epoch = config.epoch_millis
     if epoch is None:
         epoch = int(max(ratings[schema.CREATED_AT].max() if len(ratings) else 0,
                         notes[schema.CREATED_AT].max() if len(notes) else 0))
-
-    nt = _topics(config, notes, note_topics, seed, timer)
     context = ScoringContext(status_history=nsh, enrollment=enrollment, note_topics=nt, seed=seed,
                              epoch_millis=epoch, pseudoraters=config.pseudoraters,
                              check_train_error=config.check_train_error)
@@ -434,6 +451,7 @@ def score(
             from cnlab.pipeline.checkpoint import Checkpoint, run_key
 
             ckpt = Checkpoint.open(checkpoint, run_key(dataset, config), participants, resume=resume)
+        bar.start("rater clustering")
         if config.use_pss:
             pss = ckpt.load_pss() if ckpt is not None else None
             if pss is not None:
@@ -447,6 +465,7 @@ def score(
         with timer.stage("PSS coalescing (prescoring)", len(ratings)) as st:
             pre_ratings = apply_pss(notes, ratings, pss)
             st["rows_out"] = len(pre_ratings)
+        bar.done()
         from cnlab.pipeline.checkpoint import NO_PRESCORING
 
         found = {sc.name: ckpt.load_scorer(sc.name) if ckpt is not None else None for sc in config.roster()}
@@ -454,24 +473,29 @@ def score(
             if out is not None:
                 log.info("%s prescoring: resumed from the checkpoint", name)
         todo = [sc for sc in config.roster() if found[sc.name] is None]
+        bar.done(len(found) - len(todo))
         if parallel and len(todo) > 1:
             from cnlab.pipeline.parallel import prescore_in_parallel
 
+            bar.start(f"prescoring ({len(todo)} scorers, {jobs if executor is None else 'executor'} jobs)")
             try:
                 timer.records.extend(prescore_in_parallel(ckpt, todo, pre_ratings, context, jobs=jobs, log=log,
                                                           executor=executor))
                 found.update({sc.name: ckpt.read_scorer(sc.name) for sc in todo})
+                bar.done(len(todo))
             finally:
                 if scratch is not None:
                     ckpt.remove()
             todo = []
         for sc in todo:
+            bar.start(f"{sc.name} prescoring")
             t = StageTimer(prefix=f"{sc.name} prescoring: ")
             out = family_for(sc).prescore(sc, pre_ratings, context, timer=t)
             if out is not None:
                 timer.records.extend(out.intermediates.get(sc.name, {}).get(
                     "timings", pd.DataFrame()).to_dict("records"))
             found[sc.name] = ckpt.save_scorer(sc.name, out) if ckpt is not None else out
+            bar.done()
         outs = [out for out in found.values() if out is not None and out is not NO_PRESCORING]
         prescoring = combine(outs, pss)
         coalesced = pre_ratings
@@ -479,7 +503,9 @@ def score(
         pss = prescoring.pss
         pre_ratings = ratings
         coalesced = None  # given prescoring: the confidence models coalesce with its PSS frame
+        bar.done(1 + len(config.roster()))
     # spec 04 §8 step 5: pflip and PCRH are trained at the end of prescoring
+    bar.start("confidence models (pflip, PCRH)")
     conf = fit_confidence_models(config, notes, coalesced, ratings, nsh, enrollment, prescoring, nt,
                                  seed=seed, timer=timer)
 
@@ -489,14 +515,17 @@ def score(
     conf = predict_pflip(conf, notes, ratings, nsh, prescoring, final_pss, epoch_millis=epoch, timer=timer)
     conf = predict_pcrh(conf, notes, ratings, nsh, prescoring, enrollment, nt, epoch_millis=epoch,
                         timer=timer)
+    bar.done()
     with timer.stage("PSS coalescing (final, dropna'd rows)", len(ratings)) as st:
         fin_ratings = apply_pss(notes, ratings, final_pss)
         st["rows_out"] = len(fin_ratings)
         st["note"] = f"{0 if final_pss is None else len(final_pss)} PSS rows"
     finals: dict[str, FinalOutput] = {}
     for sc in config.roster():
+        bar.start(f"{sc.name} final scoring")
         t = StageTimer(prefix=f"{sc.name} final: ")
         out = family_for(sc).score_final(sc, fin_ratings, prescoring, context, timer=t)
+        bar.done()
         if out is None:  # prescoring-only (MFGroupScorer_15, MFTopicScorer_InDimensionTwo)
             log.info("%s: prescoring only; final scoring skipped", sc.name)
             continue
@@ -506,6 +535,7 @@ def score(
 
     # -- combine, note stats, meta, NSH ---------------------------------------------------
     nid = schema.NOTE_ID
+    bar.start("meta rules, status history, contributors")
     with timer.stage("combine scorers (merge + coalesce group/topic columns)", len(nsh)) as st:
         sn, aux = combine_final_results(finals.values(), nsh)
         st["rows_out"] = len(sn)
@@ -573,6 +603,7 @@ def score(
         st["note"] = (f"{len(raters)} prescoring rater rows; {n_unknown} dropped "
                       "(participant not in the dataset, code -1)")
 
+    bar.done()
     frames = {
         "scored_notes": sn,
         "helpfulness_scores": contributors,
