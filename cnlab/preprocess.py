@@ -169,9 +169,17 @@ def drop_duplicate_ratings(ratings: pd.DataFrame) -> pd.DataFrame:
         If two different rows share (raterParticipantId, noteId); the message
         lists up to five examples.
     """
-    dup = ratings.duplicated(keep="first")
-    out = ratings.loc[~dup] if dup.any() else ratings
     key = [S.RATER_ID, S.NOTE_ID]
+    # Only rows sharing a (rater, note) key can be exact duplicates: hash the two key columns, then
+    # compare whole rows among those few (hashing every column of every row costs ~135 bytes per
+    # rating at peak).
+    same_key = ratings.duplicated(subset=key, keep=False).to_numpy()
+    dup = np.zeros(len(ratings), dtype=bool)
+    if same_key.any():
+        dup[same_key] = ratings.loc[same_key].duplicated(keep="first").to_numpy()
+    out = ratings.loc[~dup] if dup.any() else ratings
+    if not same_key.any():
+        return out
     conflict = out.duplicated(subset=key, keep=False)
     if conflict.any():
         ex = out.loc[conflict].sort_values(key)
