@@ -352,6 +352,17 @@ def test_co_rating_counts_match_definition(rows, window, chunk, memory):
     assert counts == _brute_force_counts([(tw, n, u, t * MIN) for tw, n, u, t in rows], window * MIN)
 
 
+def test_duplicated_note_rows_count_as_the_merge_does():
+    """A note listed twice (same post) gives the counts of the official merge, which pairs each
+    rating with itself too (dropped: same rater) and counts a pair once per post."""
+    rows = [(1, 1, "a", 0), (1, 1, "b", MIN), (1, 1, "c", 2 * MIN), (2, 2, "a", 0), (2, 2, "b", 0)]
+    notes, ratings = _frames(rows)
+    want = _counts(notes, ratings)
+    twice = pd.concat([notes, notes.iloc[:1]], ignore_index=True)
+    assert _counts(twice, ratings) == want
+    assert want[0] == {("a", "b"): 2, ("a", "c"): 1, ("b", "c"): 1}
+
+
 def test_partitioned_quasi_clique_counts_equal_one_pass():
     notes, ratings = _clique_frames()
     one = quasi_clique_pair_counts(notes, ratings)

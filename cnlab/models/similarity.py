@@ -45,7 +45,6 @@ from cnlab.models._rating_pairs import (
     _chunks_by_group,
     _not_missing_tweet,
     _range_pairs,
-    _unique_rows,
     count_pairs,
 )
 from cnlab.models.quasi_cliques import (
@@ -228,6 +227,40 @@ def _sorted_pairs(a: pd.Series, b: pd.Series) -> pd.DataFrame:
 # ---------------------------------------------------------------------------
 
 
+def _co_rating_arrays(notes: pd.DataFrame, ratings: pd.DataFrame):
+    """Per rating of a note with a post (spec 05 §B.2): time, post code, post-is-NaN flag, note
+    code, rater code (int32 codes, raters in sorted id order) and the rater ids.
+
+    Looked up per note rather than merged per rating, and the ``tweetId != -1`` test (official
+    ``"-1"`` too) made on the notes, so no per-rating strings or merged frame are built.
+    """
+    nid = schema.NOTE_ID
+    note_ids = notes[nid]
+    if not note_ids.is_unique:  # duplicated notes multiply ratings, as the official merge does
+        m = notes[[nid, schema.TWEET_ID]].merge(ratings[[schema.RATER_ID, nid, schema.CREATED_AT]], on=nid)
+        m = m.loc[_not_missing_tweet(m[schema.TWEET_ID])]
+        tweet_codes, _ = pd.factorize(m[schema.TWEET_ID], sort=False, use_na_sentinel=False)
+        note_codes, _ = pd.factorize(m[nid], sort=False)
+        rater_codes, rater_ids = pd.factorize(m[schema.RATER_ID], sort=True)
+        return (m[schema.CREATED_AT].to_numpy(np.int64), tweet_codes.astype(np.int32),
+                m[schema.TWEET_ID].isna().to_numpy(), note_codes.astype(np.int32),
+                rater_codes.astype(np.int32), np.asarray(rater_ids))
+    tweet = notes[schema.TWEET_ID]
+    note_ok = _not_missing_tweet(tweet)
+    tweet_code_of_note, _ = pd.factorize(tweet, sort=False, use_na_sentinel=False)
+    pos = pd.Index(note_ids).get_indexer(ratings[nid])
+    rows = pos >= 0
+    rows[rows] = note_ok[pos[rows]]
+    pos = pos[rows].astype(np.int32)
+    rater_codes, rater_ids = pd.factorize(ratings[schema.RATER_ID].to_numpy()[rows], sort=True)
+    return (ratings[schema.CREATED_AT].to_numpy(np.int64)[rows],
+            tweet_code_of_note[pos].astype(np.int32),
+            tweet.isna().to_numpy()[pos],
+            pos,
+            rater_codes.astype(np.int32),
+            np.asarray(rater_ids))
+
+
 def co_rating_counts(
     notes: pd.DataFrame, ratings: pd.DataFrame, *, config: PssConfig = PssConfig(),
     min_count: int | Callable[[int], int] = 1,
@@ -254,29 +287,21 @@ def co_rating_counts(
     schema.require_columns(
         ratings, [schema.NOTE_ID, schema.RATER_ID, schema.CREATED_AT], where="co_rating_counts(ratings)"
     )
-    R = notes[[schema.NOTE_ID, schema.TWEET_ID]].merge(
-        ratings[[schema.RATER_ID, schema.NOTE_ID, schema.CREATED_AT]], on=schema.NOTE_ID, how="inner"
-    )
-    R = R.loc[_not_missing_tweet(R[schema.TWEET_ID])]
-    rater_codes, rater_ids = pd.factorize(R[schema.RATER_ID], sort=True)
-    # NaN tweets: the official groupby skips them for pair counting, but they
-    # still count once in N and in rater totals (drop_duplicates keeps NaN).
-    tweet_codes, _ = pd.factorize(R[schema.TWEET_ID], sort=False, use_na_sentinel=False)
-    tweet_na = R[schema.TWEET_ID].isna().to_numpy()
-    note_codes, _ = pd.factorize(R[schema.NOTE_ID], sort=False)
+    t_all, tweet_codes, tweet_na, note_codes, rater_codes, rater_ids = _co_rating_arrays(notes, ratings)
     n_raters = len(rater_ids)
 
-    tr_a, tr_b = _unique_rows(tweet_codes.astype(np.int64), rater_codes.astype(np.int64))
-    N = len(tr_a)
-    totals = pd.Series(np.bincount(tr_b, minlength=n_raters), index=pd.Index(rater_ids, name=schema.RATER_ID))
+    # distinct (tweet, rater) pairs: N and each rater's post total
+    tr = np.unique(tweet_codes.astype(np.int64) * max(n_raters, 1) + rater_codes)
+    N = len(tr)
+    totals = pd.Series(np.bincount(tr % max(n_raters, 1), minlength=n_raters),
+                       index=pd.Index(rater_ids, name=schema.RATER_ID))
+    del tr
 
     keep = ~tweet_na
-    t = R[schema.CREATED_AT].to_numpy(np.int64)[keep]
-    tw = tweet_codes[keep].astype(np.int64)
-    nt = note_codes[keep].astype(np.int64)
-    rc = rater_codes[keep].astype(np.int64)
-    order = np.lexsort((t, nt, tw))  # by tweet, then note, then time
-    t, tw, nt, rc = t[order], tw[order], nt[order], rc[order]
+    order = np.lexsort((t_all[keep], note_codes[keep], tweet_codes[keep]))  # by tweet, note, time
+    t = t_all[keep][order]
+    tw, nt, rc = tweet_codes[keep][order], note_codes[keep][order], rater_codes[keep][order]
+    del t_all, tweet_codes, note_codes, rater_codes, keep, order
     n = len(t)
     empty = pd.DataFrame({"left": rater_ids[:0], "right": rater_ids[:0], "coCount": np.empty(0, np.int64)})
     if n == 0:
@@ -285,26 +310,28 @@ def co_rating_counts(
     # Window start per rating: first row of the same note with t >= t_i - window.
     note_start_flag = np.ones(n, dtype=bool)
     note_start_flag[1:] = (nt[1:] != nt[:-1]) | (tw[1:] != tw[:-1])
+    del nt
     note_id_run = np.cumsum(note_start_flag) - 1
     span = int(t.max() - t.min()) + config.window_millis + 1
     if (int(note_id_run[-1]) + 1) * span < 2**62:
         key = note_id_run.astype(np.int64) * np.int64(span) + (t - t.min())
+        del note_id_run
         lo = np.searchsorted(key, key - config.window_millis, side="left")
+        del key
     else:  # extremely wide data: per-note searchsorted (still vectorised within notes)
         lo = np.empty(n, dtype=np.int64)
         starts = np.flatnonzero(note_start_flag)
         ends = np.append(starts[1:], n)
         for s, e in zip(starts, ends):
             lo[s:e] = s + np.searchsorted(t[s:e], t[s:e] - config.window_millis, side="left")
-    idx = np.arange(n, dtype=np.int64)
-    per_row = idx - lo
-
+    del t, note_start_flag
+    per_row = np.arange(n, dtype=np.int64) - lo
     tweet_start_flag = np.ones(n, dtype=bool)
     tweet_start_flag[1:] = tw[1:] != tw[:-1]
 
     def chunks():
         for a, b in _chunks_by_group(tweet_start_flag, per_row, config.max_pairs_per_chunk):
-            i, j = _range_pairs(lo[a:b], idx[a:b])
+            i, j = _range_pairs(lo[a:b], np.arange(a, b, dtype=np.int64))
             i += a
             ri, rj = rc[i], rc[j]
             diff = ri != rj
