@@ -135,6 +135,22 @@ def test_burst_rating_stats_max_over_aligned_windows():
     assert pflip.burst_rating_stats(notes, r2).set_index(NID).loc[1, "BURST_5_TOTAL"] == 2
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 3), st.integers(0, 200 * 60_000)), max_size=40))
+def test_burst_equals_the_shifted_window_definition(rows):
+    """BURST_w by one binary search per rating equals the spec's definition: the largest bucket
+    over the w minute offsets of ⌊(t + o·1 min) / w min⌋ (which copies the ratings w times)."""
+    notes = pd.DataFrame({NID: [1, 2, 3, 4]})
+    r = pd.DataFrame({NID: [n for n, _ in rows], T: np.array([t for _, t in rows], dtype=np.int64)})
+    got = pflip.burst_rating_stats(notes, r).set_index(NID)
+    for w in (1, 5, 15, 60):
+        for nid in (1, 2, 3, 4):
+            t = r.loc[r[NID] == nid, T].to_numpy()
+            want = max((pd.Series((t + o * 60_000) // (w * 60_000)).value_counts().max() for o in range(w)),
+                       default=0) if len(t) else 0
+            assert got.loc[nid, f"BURST_{w}_TOTAL"] == want, (w, nid)
+
+
 def test_recent_rating_stats_prediction_uses_the_latest_rating():
     notes, r = _timing_case()
     rec = pflip.recent_rating_stats(notes, r, int(r[T].max())).set_index(NID)
