@@ -504,6 +504,9 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _configure_logging(quiet=getattr(args, "quiet", False), verbose=getattr(args, "verbose", False))
+    from cnlab._timing import return_freed_memory_to_the_os
+
+    return_freed_memory_to_the_os()
     try:
         return COMMANDS[args.command](args)
     except (CnlabInputError, SchemaError) as e:
