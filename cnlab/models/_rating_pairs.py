@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import pandas as pd
 
+from cnlab._arrays import unique
+
 
 def _range_pairs(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """All (i, j) with ``lo[i] <= j < hi[i]`` as two int64 arrays, vectorised."""
@@ -82,7 +84,7 @@ def _distinct_codes_per_group(group: np.ndarray, codes: np.ndarray, n_codes: int
     g0 = int(group.min())
     span = int(group.max()) - g0 + 1
     if span * n_codes < 2**62:
-        keys = np.unique((group - g0) * np.int64(n_codes) + codes)
+        keys = unique((group - g0) * np.int64(n_codes) + codes)
         return keys % np.int64(n_codes)
     return _unique_rows(group, codes)[1]
 

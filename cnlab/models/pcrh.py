@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cnlab._arrays import unique
 from cnlab import schema as S
 from cnlab._compat.pandas22_skew import group_skew
 from cnlab._compat.sklearn102_hist_binning import LegacyHistBinning
@@ -203,7 +204,7 @@ def rater_factor_lookup(prescoring_rater_output: pd.DataFrame, model_name: str =
     pro = prescoring_rater_output
     scored = pro.loc[(pro["scorerName"].astype(object) == model_name) & pro[S.RATER_FACTOR1].notna(),
                      S.RATER_ID].to_numpy()
-    return lookup, np.unique(scored)
+    return lookup, unique(scored)
 
 
 def topic_factor_lookups(prescoring_rater_output: pd.DataFrame) -> dict[str, pd.DataFrame]:

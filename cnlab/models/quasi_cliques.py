@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from cnlab._arrays import unique
 from cnlab import schema
 from cnlab.models._rating_pairs import _not_missing_tweet, _pair_codes, _range_pairs
 
@@ -316,7 +317,7 @@ def _distinct_tweets_by_rater(table: _EventTable, rows: np.ndarray) -> np.ndarra
     counts = np.bincount(table.rater[rows[~multi]], minlength=n_r)
     if multi.any():
         m = rows[multi]
-        rt = np.unique(table.rater[m] * np.int64(max(table.n_tweets, 1)) + table.tweet[m])
+        rt = unique(table.rater[m] * np.int64(max(table.n_tweets, 1)) + table.tweet[m])
         counts += np.bincount(rt // max(table.n_tweets, 1), minlength=n_r)
     return counts
 
@@ -345,7 +346,7 @@ def _grow_clique(table: _EventTable, seed: tuple[int, int], config: QuasiCliqueC
         counts2 = counts.copy()
         np.add.at(counts2, table.events_of_rater(candidate), 1)
         g2 = _clique_events(counts2, size + 1, config)
-        satisfied = len(np.unique(table.event_tweet[g2]))
+        satisfied = len(unique(table.event_tweet[g2]))
         rows2 = table.rows_of_events(g2)
         per_member = _distinct_tweets_by_rater(table, rows2[trial[table.rater[rows2]]])[trial]
         below = int(((per_member > 0) & (per_member < config.rater_inclusion_threshold * satisfied)).sum())

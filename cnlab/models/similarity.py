@@ -40,6 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from cnlab._arrays import unique
 from cnlab import schema
 from cnlab.models._rating_pairs import (
     _chunks_by_group,
@@ -291,7 +292,7 @@ def co_rating_counts(
     n_raters = len(rater_ids)
 
     # distinct (tweet, rater) pairs: N and each rater's post total
-    tr = np.unique(tweet_codes.astype(np.int64) * max(n_raters, 1) + rater_codes)
+    tr = unique(tweet_codes.astype(np.int64) * max(n_raters, 1) + rater_codes)
     N = len(tr)
     totals = pd.Series(np.bincount(tr % max(n_raters, 1), minlength=n_raters),
                        index=pd.Index(rater_ids, name=schema.RATER_ID))
