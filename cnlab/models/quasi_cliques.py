@@ -245,8 +245,12 @@ def _aligned_pair_counts(rater, tweet, event, n_r: int, n_events: int, config: Q
             coll_c.append(_pair_codes(np.minimum(a, b), np.maximum(a, b), n))
         if coll_t:
             t, c = np.concatenate(coll_t), np.concatenate(coll_c)
-            order = np.lexsort((c, t))
-            t, c = t[order], c[order]
+            if len(t) == 0 or (int(t.max()) + 1) * n * n < 2**63:  # one int64 key: a plain sort
+                key = np.sort(t * np.int64(n * n) + c)
+                t, c = key // np.int64(n * n), key % np.int64(n * n)
+            else:
+                order = np.lexsort((c, t))
+                t, c = t[order], c[order]
             new = np.ones(len(t), dtype=bool)
             new[1:] = (t[1:] != t[:-1]) | (c[1:] != c[:-1])
             shared = np.diff(np.append(np.flatnonzero(new), len(t)))  # events shared on that tweet
@@ -263,8 +267,7 @@ def _aligned_pair_counts(rater, tweet, event, n_r: int, n_events: int, config: Q
     while r0 < n_r:
         r1 = int(np.searchsorted(cum, cum[r0] + config.max_pairs_per_chunk, side="right")) - 1
         r1 = min(max(r1, r0 + 1), n_r)
-        C = (A[r0:r1] @ At).tocsr()
-        C.sort_indices()
+        C = (A[r0:r1] @ At).tocsr()  # columns unsorted within a row: the kept codes are sorted below
         rows = np.repeat(np.arange(r0, r1, dtype=np.int64), np.diff(C.indptr))
         cols = C.indices.astype(np.int64)
         upper = cols > rows
@@ -279,7 +282,9 @@ def _aligned_pair_counts(rater, tweet, event, n_r: int, n_events: int, config: Q
         out_codes.append(codes[keep])
         out_counts.append(counts[keep])
         r0 = r1
-    return np.concatenate(out_codes), np.concatenate(out_counts)
+    codes, counts = np.concatenate(out_codes), np.concatenate(out_counts)
+    order = np.argsort(codes, kind="stable")
+    return codes[order], counts[order]
 
 
 def _quasi_clique_pairs(notes, ratings, config):
