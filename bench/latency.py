@@ -94,9 +94,9 @@ def _inputs(name: str, data: dict) -> list[str]:
             "-s", str(files["noteStatusHistory"])]
 
 
-def fresh(root: Path, name: str, roster: str, data: dict, outdir: Path) -> dict:
+def fresh(root: Path, name: str, roster: str, data: dict, outdir: Path, extra: tuple[str, ...] = ()) -> dict:
     cmd = ["/usr/bin/time", "-v", sys.executable, "-m", "cnlab.cli", "score", *_inputs(name, data),
-           "--seed", "42", "--scorers", roster, "--no-parquet", "--quiet", "-o", str(outdir)]
+           "--seed", "42", "--scorers", roster, "--no-parquet", "--quiet", "-o", str(outdir), *extra]
     t0 = time.perf_counter()
     p = subprocess.run(cmd, cwd=root, env=_env(root), capture_output=True, text=True)
     wall = time.perf_counter() - t0
@@ -127,6 +127,7 @@ def main() -> int:
     ap.add_argument("--baseline-rev", default=DEFAULT_BASELINE)
     ap.add_argument("--skip-baseline", action="store_true")
     ap.add_argument("--out", type=Path, default=REPO / "out" / "latency")
+    ap.add_argument("--jobs", type=int, default=0, help="also run the whole roster with --jobs N (HEAD only)")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
@@ -160,6 +161,14 @@ def main() -> int:
                 row["HEAD score() 1st s"], row["HEAD score() 2nd s"] = first, second
                 print(dname, rname, "second call", first, second, flush=True)
                 rows.append(row)
+        jobs_rows = []
+        if args.jobs > 1:
+            for dname in ("fixture", "synth 150k"):
+                key = "fixture" if dname == "fixture" else "synth"
+                r = fresh(REPO, key, "all", data, args.out / f"HEAD-{key}-all-jobs{args.jobs}",
+                          ("--jobs", str(args.jobs)))
+                print(dname, f"whole roster --jobs {args.jobs}", r, flush=True)
+                jobs_rows.append((dname, r))
         p = subprocess.run([sys.executable, "-c", _MF_FIXED], cwd=REPO, env=_env(REPO), capture_output=True, text=True)
         if p.returncode != 0:
             raise RuntimeError(p.stderr[-3000:])
@@ -178,6 +187,10 @@ def main() -> int:
         print("\nratios (baseline / HEAD, fresh process):")
         for r in rows:
             print(f"  {r['data']}, {r['roster']}: {r[f'{base} fresh s'] / r[f'HEAD {head} fresh s']:.2f}x")
+    for dname, r in jobs_rows:
+        seq = next(x for x in rows if x["data"] == dname and x["roster"] == "whole roster")
+        print(f"\n{dname}, whole roster, --jobs {args.jobs}: {r['wall_s']:.1f} s, peak {r['peak_gib']:.2f} GiB "
+              f"(--jobs 1: {seq[f'HEAD {head} fresh s']:.1f} s; ratio {seq[f'HEAD {head} fresh s'] / r['wall_s']:.2f}x)")
     print("\nMF fit fixed cost (seconds: 1st fit, 2nd fit; steps):")
     for k, v in mf.items():
         print(f"  {k}: {v[0]:.3f} s, {v[1]:.3f} s; {v[2]} steps")
