@@ -44,6 +44,9 @@ from cnlab.schema import SchemaError
 
 #: Folder inside ``--outdir`` where ``cnlab score`` keeps its checkpoint until the outputs are written.
 CHECKPOINT_DIR = ".cnlab-checkpoint"
+#: ``--checkpoint auto`` keeps checkpoints from this many ratings on: below, a whole run takes
+#: seconds to a minute and writing every phase to disk would cost more than a rerun saves.
+CHECKPOINT_MIN_RATINGS = 1_000_000
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -110,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--resume", action="store_true",
                    help="continue an interrupted run with the same inputs and flags: reuse the phases "
                         "finished in OUTDIR/.cnlab-checkpoint (rater clustering, each scorer's prescoring)")
+    s.add_argument("--checkpoint", choices=("auto", "on", "off"), default="auto",
+                   help="keep finished phases in OUTDIR/.cnlab-checkpoint for --resume: auto (default) "
+                        f"from {CHECKPOINT_MIN_RATINGS:,} ratings on, where a run takes minutes")
     s.add_argument("--quiet", action="store_true", help="no progress output")
     s.add_argument("--verbose", action="store_true", help="show TensorFlow's start-up log messages")
 
@@ -290,7 +296,9 @@ def cmd_score(args) -> int:
     for w in ds.report.warnings:
         console.info(f"warning: {w}")
     _check_memory(ds, config, args, console)
-    checkpoint = Path(args.outdir) / CHECKPOINT_DIR
+    use_checkpoint = args.checkpoint == "on" or args.resume or (
+        args.checkpoint == "auto" and len(ds.ratings) >= CHECKPOINT_MIN_RATINGS)
+    checkpoint = Path(args.outdir) / CHECKPOINT_DIR if use_checkpoint and args.checkpoint != "off" else None
     frames, n_status, funnel = _run_scoring(ds, config, console, prescoring=args.prescoring_dir,
                                             verbose=args.verbose, checkpoint=checkpoint, resume=args.resume,
                                             jobs=args.jobs)
@@ -298,7 +306,8 @@ def cmd_score(args) -> int:
         _write(frames, args.outdir, parquet=not args.no_parquet, participants=ds.participants,
                console=console, funnel=funnel.to_frame())
         st["rows_in"] = st["rows_out"] = len(frames["scored_notes"])
-    shutil.rmtree(checkpoint, ignore_errors=True)  # the outputs are complete: nothing to resume
+    if checkpoint is not None:
+        shutil.rmtree(checkpoint, ignore_errors=True)  # the outputs are complete: nothing to resume
     print(
         f"cnlab score: {len(ds.ratings):,} ratings, {len(ds.notes):,} notes -> {n_status} "
         f"-> {args.outdir} in {console.elapsed():.1f} s",

@@ -113,6 +113,9 @@ def test_degenerate_datasets_are_scored(case):
     assert len(out["note_status_history"]) == n_notes and len(out["aux_note_info"]) == n_notes
     if case != "no status history":
         assert (sn["finalRatingStatus"] == "NEEDS_MORE_RATINGS").all()  # nothing can be rated without ratings
+    # no labels for the confidence models (no status history, or nothing rated): pflip and PCRH
+    # are left unfitted with a warning where the official fits raise
+    assert not res.confidence.pflip.fitted and not res.confidence.pcrh.fitted
 
 
 def _degenerate(ds, case):
