@@ -194,3 +194,14 @@ def test_without_checkpoints_the_same_bytes(tmp_path, uninterrupted):
     assert res.returncode == 0, res.stderr[-2000:]
     for f in OUTPUTS:
         assert (out / f).read_bytes() == (uninterrupted / f).read_bytes(), f
+
+
+def test_tf_thread_counts_give_the_same_bytes(tmp_path, uninterrupted):
+    """CNLAB_TF_THREADS sizes TensorFlow's inter-op pool; no op is split across threads (one
+    intra-op thread), so the files are those of the one-thread run."""
+    out = tmp_path / "out"
+    env = dict(_env(), CNLAB_TF_THREADS="4")
+    res = subprocess.run(_cmd(out), env=env, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-2000:]
+    for f in OUTPUTS:
+        assert (out / f).read_bytes() == (uninterrupted / f).read_bytes(), f

@@ -62,6 +62,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ._tsv import ReportBuilder
+from .writers import _fsync_dir
 
 #: bump when what the cache holds or how it is laid out changes (older caches are rebuilt)
 CACHE_FORMAT_VERSION = 1
@@ -248,19 +249,6 @@ def read_cache(cache_dir, key: dict):
 # ---------------------------------------------------------------------------
 # writing
 # ---------------------------------------------------------------------------
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _write_table(frame: pd.DataFrame, path: Path) -> dict:
     table = pa.Table.from_pandas(frame, preserve_index=None)
     with pa.OSFile(str(path), "wb") as sink:

@@ -27,6 +27,7 @@ from ._tsv import (
     Header,
     ReportBuilder,
     Source,
+    _first_index,
     file_size,
     lines_of_rows,
     read_arrow,
@@ -297,13 +298,8 @@ class _Anomalies:
     def _first(self, mask: pa.ChunkedArray | np.ndarray) -> int:
         if isinstance(mask, np.ndarray):
             return int(np.argmax(mask))
-        offset = 0
-        for chunk in mask.chunks:
-            i = pc.index(chunk, True).as_py()
-            if i >= 0:
-                return offset + i
-            offset += len(chunk)
-        return 0
+        i = _first_index(mask)
+        return 0 if i is None else i
 
     def nulls(self, name: str, arr: pa.ChunkedArray, key: str) -> None:
         if arr.null_count:

@@ -3,10 +3,12 @@
 TensorFlow splits large reductions (the loss, per-note sums) across its intra-op thread pool, and
 the split depends on the pool size and on scheduling: two runs with the same seed can then differ
 in the last float32 bit, the official stopping rule can stop one step apart, and a note near a
-threshold can change status. cnlab therefore runs TensorFlow with one intra-op and one inter-op
-thread unless ``CNLAB_TF_THREADS`` asks for more (``0`` = TensorFlow's default, all cores).
-Parallel speed comes from running independent fits in separate processes, which keeps each fit's
-arithmetic fixed.
+threshold can change status. cnlab therefore never splits an op across threads: one intra-op
+thread, always. ``CNLAB_TF_THREADS`` sets the inter-op pool (independent ops run side by side,
+each computed whole, so the results do not depend on it; default 1). Parallel speed comes from
+running independent fits in separate processes (``--jobs``), which keeps each fit's arithmetic
+fixed. ``CNLAB_TF_INTRA_THREADS`` (default 1; ``0`` = all cores) is the one setting that trades
+byte-identical results for speed inside one fit.
 
 The graph optimizer's algebraic rewrites (reassociating sums, folding divisions into products,
 fusing ops) are switched off too: TensorFlow then evaluates float32 expressions in the order they are
@@ -21,8 +23,10 @@ import os
 
 log = logging.getLogger("cnlab")
 
-#: Environment variable with the TensorFlow thread count (default 1: deterministic).
+#: Environment variable with TensorFlow's inter-op thread count (default 1; any value keeps results).
 THREADS_ENV = "CNLAB_TF_THREADS"
+#: Environment variable with TensorFlow's intra-op thread count (default 1; more changes float sums).
+INTRA_THREADS_ENV = "CNLAB_TF_INTRA_THREADS"
 #: Grappler passes that rewrite float arithmetic (off: expressions are evaluated as written).
 REWRITES_OFF = {"arithmetic_optimization": False, "constant_folding": False, "remapping": False,
                 "loop_optimization": False, "dependency_optimization": False}
@@ -37,15 +41,16 @@ class _RetracingNoise(logging.Filter):
         return "triggered tf.function retracing" not in record.getMessage()
 
 
-def tf_threads() -> int:
-    """The configured TensorFlow thread count (``CNLAB_TF_THREADS``, default 1; 0 = TF default)."""
-    raw = os.environ.get(THREADS_ENV, "1").strip() or "1"
+def tf_threads(variable: str = THREADS_ENV) -> int:
+    """A configured TensorFlow thread count (default 1; 0 = TensorFlow's default, all cores):
+    ``CNLAB_TF_THREADS`` (inter-op) or ``CNLAB_TF_INTRA_THREADS`` (intra-op)."""
+    raw = os.environ.get(variable, "1").strip() or "1"
     try:
         n = int(raw)
     except ValueError:
-        raise ValueError(f"{THREADS_ENV} must be a non-negative integer, got {raw!r}") from None
+        raise ValueError(f"{variable} must be a non-negative integer, got {raw!r}") from None
     if n < 0:
-        raise ValueError(f"{THREADS_ENV} must be a non-negative integer, got {raw!r}")
+        raise ValueError(f"{variable} must be a non-negative integer, got {raw!r}")
     return n
 
 
@@ -60,15 +65,14 @@ def import_tensorflow():
     import tensorflow as tf
 
     if not _configured:
-        n = tf_threads()
+        intra, inter = tf_threads(INTRA_THREADS_ENV), tf_threads(THREADS_ENV)
         try:
-            tf.config.threading.set_intra_op_parallelism_threads(n)
-            tf.config.threading.set_inter_op_parallelism_threads(n)
+            tf.config.threading.set_intra_op_parallelism_threads(intra)
+            tf.config.threading.set_inter_op_parallelism_threads(inter)
         except RuntimeError:
-            if (tf.config.threading.get_intra_op_parallelism_threads() != n
-                    or tf.config.threading.get_inter_op_parallelism_threads() != n):
-                log.warning("TensorFlow was initialised before cnlab could set %d thread(s) (%s): "
-                            "repeated runs may differ in the last bits", n, THREADS_ENV)
+            if tf.config.threading.get_intra_op_parallelism_threads() != intra:
+                log.warning("TensorFlow was initialised before cnlab could set %d intra-op thread(s) "
+                            "(%s): repeated runs may differ in the last bits", intra, INTRA_THREADS_ENV)
         tf.config.optimizer.set_experimental_options(REWRITES_OFF)
         tf.get_logger().addFilter(_RetracingNoise())
         _configured = True
