@@ -62,7 +62,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ._tsv import ReportBuilder
-from .writers import _fsync_dir
+from ._fs import fsync_dir
 
 #: bump when what the cache holds or how it is laid out changes (older caches are rebuilt)
 CACHE_FORMAT_VERSION = 1
@@ -273,7 +273,7 @@ def write_cache(cache_dir, key: dict, participants: pd.Index, frames: dict[str, 
         tables["participants"] = pd.DataFrame({"participantId": participants.to_numpy()}).astype({"participantId": participants.dtype})
         files = {f"{name}.arrow": _write_table(tables[name], tmp / f"{name}.arrow") for name in TABLES}
         data_name = f"data-{_digest(key)[:16]}-{uuid.uuid4().hex[:12]}"
-        _fsync_dir(tmp)
+        fsync_dir(tmp)
         os.rename(tmp, d / data_name)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -297,7 +297,7 @@ def write_cache(cache_dir, key: dict, participants: pd.Index, frames: dict[str, 
     except BaseException:
         Path(mtmp).unlink(missing_ok=True)
         raise
-    _fsync_dir(d)
+    fsync_dir(d)
     for old in d.glob("data-*"):
         if old.name != data_name and old.is_dir() and _DATA_NAME.match(old.name):
             shutil.rmtree(old, ignore_errors=True)

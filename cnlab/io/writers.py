@@ -18,6 +18,7 @@ from cnlab import schema as S
 from cnlab.errors import CnlabInputError
 
 from .dataset import LoadReport, restore_ids
+from ._fs import fsync_dir
 
 #: output key -> (file stem, official column order)
 OUTPUTS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -176,9 +177,9 @@ def write_outputs(
                     "files": [{"name": n, "bytes": (staging / n).stat().st_size, "sha256": _sha256(staging / n)}
                               for n in names]}
         _write_file(staging / MANIFEST, lambda tmp: Path(tmp).write_text(json.dumps(manifest, indent=1) + "\n"))
-        _fsync_dir(staging)
+        fsync_dir(staging)
         _rename(staging, out / _COMMIT_DIR)  # the commit point
-        _fsync_dir(out)
+        fsync_dir(out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -219,7 +220,7 @@ def recover_outputs(outdir) -> str:
             _unlink(out / name)
         if (commit / MANIFEST).exists():
             _rename(commit / MANIFEST, out / MANIFEST)
-        _fsync_dir(out)
+        fsync_dir(out)
         shutil.rmtree(commit, ignore_errors=True)
         what = "rolled forward"
     return what
@@ -278,19 +279,6 @@ def _unlink(path: Path) -> None:
         os.unlink(path)
     except FileNotFoundError:
         pass
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # not supported (e.g. some platforms): best effort
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _to_parquet(frame: pd.DataFrame, path) -> None:
