@@ -155,3 +155,19 @@ def test_degenerate_ratings_are_scored_by_the_whole_roster(case, caplog):
         # warning where the official MF aborts on zero ratings
         assert any(("no valid ratings" in r.message or "no final-round ratings" in r.message)
                    and r.message.startswith("MFCoreScorer") for r in caplog.records)
+
+
+@pytest.mark.slow
+def test_topic_without_a_seed_match_leaves_its_scorer_empty(caplog):
+    """No note mentions a topic's seed terms (MessiRonaldo): the topic model assigns it nowhere,
+    its scorer's slice is empty, it warns and writes nothing, and the rest of the roster scores."""
+    ds = cnlab.load_sample()
+    summary = ds.notes["summary"].astype(str)
+    assert summary.str.contains(r"messi\b|ronaldo", case=False, regex=True).sum() > 0
+    notes = ds.notes.assign(summary=summary.str.replace(r"(?i)messi\b|ronaldo", "player", regex=True))
+    with caplog.at_level("WARNING", logger="cnlab"):
+        res = cnlab.score(dataclasses.replace(ds, notes=notes), ScoringConfig.official(seed=42))
+    assert "MessiRonaldo" not in set(res.note_topics["noteTopic"].astype(str))
+    assert any(r.message.startswith("MFTopicScorer_MessiRonaldo: no ratings in scope") for r in caplog.records)
+    sn = res.outputs()["scored_notes"]
+    assert sn["finalRatingStatus"].notna().all() and sn["topicNoteIntercept"].notna().any()
