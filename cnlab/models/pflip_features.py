@@ -591,13 +591,10 @@ def note_info(
     training = mode is not None
     scored = candidate_notes(notes, status_history)
     rep["candidates"] = len(scored)
-    # tags stay packed until the ratings are cut to the scored notes' posts (unpacked, 22 bytes a
-    # rating: 4.6 GiB of transient memory on 10M ratings when done for all of them)
-    r_all = ratings
     if training:
         scored = scored[scored[S.TWEET_ID] > config.min_tweet_id]
         rep["recent_posts"] = len(scored)
-        scored = scored[scored[nid].isin(r_all[nid])]
+        scored = scored[scored[nid].isin(ratings[nid])]
         rep["with_ratings"] = len(scored)
         nsh_s = status_history[status_history[nid].isin(scored[nid])]
         if (pd.to_numeric(nsh_s[_NSH_FIRST_STAB], errors="coerce") < 0).any():
@@ -605,7 +602,7 @@ def note_info(
                              "on a candidate note (spec 06 §A.5)")
         labels, lab_counts = label_notes(nsh_s)
         rep.update(lab_counts)
-        cut = scoring_cutoffs(nsh_s, r_all[r_all[nid].isin(scored[nid])], mode,
+        cut = scoring_cutoffs(nsh_s, ratings[ratings[nid].isin(scored[nid])], mode,
                               recency_cutoff_minutes=config.rating_recency_cutoff_minutes,
                               min_ratings=config.min_ratings_for_cutoff)
         scored = scored.merge(cut, on=nid, how="inner")
@@ -621,7 +618,8 @@ def note_info(
                               S.TWEET_ID: _int_ids(notes[S.TWEET_ID]),
                               S.CLASSIFICATION: notes[S.CLASSIFICATION].astype(object).to_numpy()})
     adjacent = all_notes.loc[all_notes[S.TWEET_ID].isin(scored[S.TWEET_ID]), nid]
-    r = _rating_frame(r_all[r_all[nid].isin(adjacent)]).merge(factors, on=S.RATER_ID, how="left")
+    # tags are unpacked (22 bytes a rating) only for the ratings on the scored notes' posts
+    r = _rating_frame(ratings[ratings[nid].isin(adjacent)]).merge(factors, on=S.RATER_ID, how="left")
     local = r[r[nid].isin(scored[nid])].reset_index(drop=True)
     peer = peer_ratings(r, all_notes, scored)
     sets = {

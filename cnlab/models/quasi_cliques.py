@@ -126,17 +126,20 @@ def _csr(keys: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray]:
     return order.astype(np.int64), ptr
 
 
-def _event_table(rater, tweet, event, rater_ids, n_events, n_tweets) -> _EventTable:
+def _several_on_tweet(rater: np.ndarray, tweet: np.ndarray, n_tweets: int) -> np.ndarray:
+    """Rows whose rater has other rows on the same tweet (rated several of its notes)."""
+    if len(rater) == 0:
+        return np.zeros(0, dtype=bool)
+    _, inv, per_rt = np.unique(rater * np.int64(max(n_tweets, 1)) + tweet, return_inverse=True,
+                               return_counts=True)
+    return per_rt[inv] >= 2
+
+
+def _event_table(rater, tweet, event, rater_ids, n_events, n_tweets, multi_row) -> _EventTable:
     by_event, event_ptr = _csr(event, n_events)
     by_rater, rater_ptr = _csr(rater, len(rater_ids))
     event_tweet = np.zeros(n_events, dtype=np.int64)
     event_tweet[event] = tweet
-    if len(rater):
-        _, inv, per_rt = np.unique(rater * np.int64(max(n_tweets, 1)) + tweet, return_inverse=True,
-                                   return_counts=True)
-        multi_row = per_rt[inv] >= 2
-    else:
-        multi_row = np.zeros(0, dtype=bool)
     return _EventTable(rater, tweet, event, rater_ids, n_events, n_tweets, by_event, event_ptr,
                        by_rater, rater_ptr, event_tweet, multi_row)
 
@@ -210,7 +213,7 @@ def _event_pairs(rater: np.ndarray, tweet: np.ndarray, event: np.ndarray):
     yield t_s[i], r_s[i], r_s[j]
 
 
-def _aligned_pair_counts(rater, tweet, event, n_r: int, n_events: int, config: QuasiCliqueConfig):
+def _aligned_pair_counts(rater, tweet, event, multi, n_r: int, n_events: int, config: QuasiCliqueConfig):
     """Aligned-rating counts of rater pairs (spec 05 §C.1) as sparse products, in row blocks.
 
     With ``A`` the binary raters × events matrix, ``A·Aᵀ`` counts the events two raters share. The
@@ -232,10 +235,7 @@ def _aligned_pair_counts(rater, tweet, event, n_r: int, n_events: int, config: Q
     A.sum_duplicates()
     A.data[:] = 1
     At = A.T.tocsr()
-    # surplus of raters with several events on one tweet
-    rt = rater * np.int64(max(int(tweet.max()) + 1, 1)) + tweet
-    _, inv, per_rt = np.unique(rt, return_inverse=True, return_counts=True)
-    multi = per_rt[inv] >= 2
+    # surplus of raters with several events on one tweet (``multi``: :func:`_several_on_tweet`)
     surplus_codes = np.empty(0, np.int64)
     surplus = np.empty(0, np.int64)
     if multi.any():
@@ -290,7 +290,8 @@ def _aligned_pair_counts(rater, tweet, event, n_r: int, n_events: int, config: Q
 def _quasi_clique_pairs(notes, ratings, config):
     rater, tweet, event, rater_ids, n_events, n_tweets = _quasi_clique_inputs(notes, ratings, config)
     n_r = len(rater_ids)
-    codes, counts = _aligned_pair_counts(rater, tweet, event, n_r, n_events, config)
+    multi = _several_on_tweet(rater, tweet, n_tweets)
+    codes, counts = _aligned_pair_counts(rater, tweet, event, multi, n_r, n_events, config)
     l_code, r_code = codes // max(n_r, 1), codes % max(n_r, 1)
     pairs = pd.DataFrame(
         {"left": rater_ids[l_code], "right": rater_ids[r_code], "count": counts.astype(np.int64),
@@ -299,8 +300,8 @@ def _quasi_clique_pairs(notes, ratings, config):
     in_pair = np.zeros(n_r, dtype=bool)
     in_pair[l_code] = True
     in_pair[r_code] = True
-    rows = in_pair[rater]
-    table = _event_table(rater[rows], tweet[rows], event[rows], rater_ids, n_events, n_tweets)
+    rows = in_pair[rater]  # all rows of a kept rater stay, so each row's multi flag does too
+    table = _event_table(rater[rows], tweet[rows], event[rows], rater_ids, n_events, n_tweets, multi[rows])
     return pairs, table
 
 
