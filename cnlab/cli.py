@@ -103,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--pseudoraters", dest="pseudoraters", action="store_true", default=True)
     g.add_argument("--nopseudoraters", dest="pseudoraters", action="store_false", help="skip pseudo-rater intervals")
     s.add_argument("--epoch-millis", type=int, default=None, help='"now" in ms since the epoch')
+    s.add_argument("--fidelity", choices=("official", "fast"), default="official",
+                   help="official (default): the official MF training loop; fast: the exact solver for every "
+                        "MF fit whose objective it supports (ScoringConfig.fidelity)")
     s.add_argument("--prescoring-dir", default=None, help="start final scoring from these prescoring outputs")
     s.add_argument("--cache", default=None, metavar="CACHE", help="read the inputs through this cache folder "
                    "(written on the first run, rebuilt when the inputs change; see `cnlab cache`)")
@@ -163,6 +166,8 @@ def _scoring_config(args):
         changes["seed"] = args.seed
     if args.epoch_millis is not None:
         changes["epoch_millis"] = args.epoch_millis
+    if getattr(args, "fidelity", "official") != "official":  # `cnlab demo` has no --fidelity
+        changes["fidelity"] = args.fidelity
     # without --scorers the whole roster runs, as the official main.py does (drop-in default)
     names = tuple(n.strip() for n in (args.scorers or "all").split(",") if n.strip())
     if names:

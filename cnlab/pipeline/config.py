@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from cnlab.scorers.mf_config import (  # noqa: F401  (re-exported: the roster a config is built from)
     ALL_MF_SCORERS,
@@ -85,6 +85,17 @@ class ScoringConfig:
         Configs of any other registered scorer family (:data:`cnlab.scorers.base.FAMILIES`), run
         after the built-in ones; their meta rules come with them unless their family's
         ``meta_rules_configurable`` is true.
+    fidelity
+        ``"official"`` (default): every MF fit runs the official Adam loop and stopping rule.
+        ``"fast"``: every MF fit whose objective the exact solver (:mod:`cnlab.mf.exact`,
+        ``MFConfig(solver="exact")``) minimises uses it instead — the MF scorers' rounds, final
+        fits, pseudo-rater refits and sub-fits, the Gaussian scorers' MF note-factor refit and
+        the ReputationScorer's stable-init fit. The others keep the official loop: the harassment
+        tag model (BCE loss: no closed-form block update), the low-diligence and
+        helpfulness-reputation models (a different model with its own training loop), and any
+        fit with a diamond term and ``n_factors > 1``. Applied in one place,
+        :meth:`resolved`, which :func:`cnlab.pipeline.score` calls; the same seed gives the same
+        outputs in either mode.
     """
 
     scorers: tuple[ScorerConfig, ...] = (CORE,)
@@ -101,6 +112,7 @@ class ScoringConfig:
     pcrh: Any = "fit"
     extra: tuple[Any, ...] = ()
     topic_fallback: str = "seed_labels"
+    fidelity: Literal["official", "fast"] = "official"
 
     @classmethod
     def official_mf(cls, **changes: Any) -> "ScoringConfig":
@@ -136,6 +148,49 @@ class ScoringConfig:
         rep = () if self.reputation is None else (self.reputation,)
         return (*self.scorers, *rep, *self.gaussian, *self.extra)
 
+    def resolved(self) -> "ScoringConfig":
+        """The configuration the run executes: with ``fidelity="fast"``, every roster entry whose
+        MF objective the exact solver supports (:func:`exact_supported`) gets its resolved
+        :class:`~cnlab.mf.config.MFConfig` with ``solver="exact"``; ``"official"`` returns
+        ``self`` unchanged (so official runs stay bit-identical).
+
+        Examples
+        --------
+        >>> from cnlab.pipeline import ScoringConfig
+        >>> ScoringConfig(fidelity="fast").resolved().scorers[0].mf.solver
+        'exact'
+        >>> ScoringConfig().resolved() == ScoringConfig()
+        True
+        """
+        if self.fidelity == "official":
+            return self
+        if self.fidelity != "fast":
+            raise ValueError(f"fidelity must be 'official' or 'fast', got {self.fidelity!r}")
+        return dataclasses.replace(
+            self, scorers=tuple(_fast(s) for s in self.scorers),
+            reputation=None if self.reputation is None else _fast(self.reputation),
+            gaussian=tuple(_fast(s) for s in self.gaussian), extra=tuple(_fast(s) for s in self.extra))
+
     def with_(self, **changes: Any) -> "ScoringConfig":
         """Return a copy with ``changes`` applied (``dataclasses.replace``)."""
         return dataclasses.replace(self, **changes)
+
+
+def exact_supported(mf: Any) -> bool:
+    """Whether the exact solver (:mod:`cnlab.mf.exact`) minimises this
+    :class:`~cnlab.mf.config.MFConfig`'s objective: MSE loss, and no diamond term with more than
+    one factor (BCE and a k-D diamond term have no closed-form block update)."""
+    return mf.loss == "mse" and not (mf.diamond_lambda and mf.n_factors > 1)
+
+
+def _fast(sc: Any) -> Any:
+    """``sc`` with its MF fits on the exact solver where supported (``fidelity="fast"``)."""
+    changes = {}
+    if hasattr(sc, "mf") and callable(getattr(sc, "mf_config", None)):  # MF and Gaussian scorers
+        mf = sc.mf_config()
+        if exact_supported(mf):
+            changes["mf"] = mf.replace(solver="exact")
+    stable = getattr(sc, "stable_init_mf", None)  # the ReputationScorer's stable-init MF
+    if stable is not None and exact_supported(stable):
+        changes["stable_init_mf"] = stable.replace(solver="exact")
+    return dataclasses.replace(sc, **changes) if changes else sc

@@ -9,8 +9,8 @@ invalidates all of them):
   changed;
 * ``pss`` (rater clustering): when prescoring is recomputed and ``use_pss`` is on;
 * ``prescoring``: when ``dataset``, ``scorers`` (except a change of final-only thresholds,
-  :data:`FINAL_ONLY_THRESHOLDS`), ``reputation``, ``use_pss``, ``seed``, ``epoch_millis`` or
-  ``extra`` changed, or the topics were recomputed;
+  :data:`FINAL_ONLY_THRESHOLDS`), ``reputation``, ``use_pss``, ``seed``, ``epoch_millis``,
+  ``extra`` or ``fidelity`` changed, or the topics were recomputed;
 * ``confidence_models``: when prescoring is recomputed, or ``pflip`` / ``pcrh`` changed (each
   model separately; a fitted model given in the new config is used as is).
 
@@ -30,7 +30,7 @@ __all__ = ["rescore", "PRESCORING_SETTINGS", "FINAL_ONLY_THRESHOLDS", "STAGES"]
 STAGES = ("topics", "pss", "prescoring", "confidence_models")
 #: ScoringConfig fields whose change invalidates the prescoring outputs (``scorers``: see
 #: :data:`FINAL_ONLY_THRESHOLDS`).
-PRESCORING_SETTINGS = ("scorers", "reputation", "use_pss", "seed", "epoch_millis", "extra")
+PRESCORING_SETTINGS = ("scorers", "reputation", "use_pss", "seed", "epoch_millis", "extra", "fidelity")
 #: :class:`~cnlab.scoring.config.RuleThresholds` fields that only final-round rules read: changing
 #: them keeps the prescoring outputs. Every other field (``crh_threshold`` and the CRNH bounds label
 #: the round-1 notes behind the helpfulness filter, ``tag_filter_percentile`` sets the tag

@@ -403,6 +403,9 @@ def score(
     if seed is not None:
         config = dataclasses.replace(config, seed=seed)
     seed = config.seed
+    given = config
+    # the one place where fidelity="fast" reaches the MF fits; the result keeps the given config
+    config = config.resolved()
     timer = StageTimer()
     participants = getattr(dataset, "participants", None)
 
@@ -414,8 +417,9 @@ def score(
 
     bar = PhaseBar(len(config.roster()), enabled=progress_bar)
     try:
-        return _score_phases(dataset, config, seed, prescoring, checkpoint, resume, jobs, executor, bar,
-                             timer, participants, pre, nt)
+        result = _score_phases(dataset, config, seed, prescoring, checkpoint, resume, jobs, executor, bar,
+                               timer, participants, pre, nt)
+        return result if config is given else dataclasses.replace(result, config=given)
     finally:
         bar.close()
 
