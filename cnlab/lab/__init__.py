@@ -8,7 +8,9 @@
 * :mod:`cnlab.lab.counterfactuals` — :func:`counterfactual` scores the download without some
   raters, notes or ratings, or as of an earlier time, and diffs it with the baseline;
 * :mod:`cnlab.lab.published` — :func:`compare_with_published` sets cnlab's statuses beside the
-  ones the input ``noteStatusHistory`` publishes and says why they differ.
+  ones the input ``noteStatusHistory`` publishes and says why they differ;
+* :mod:`cnlab.lab.stability` — :func:`seed_stability` scores under several seeds (official loop and
+  exact solver) and measures status probabilities, CRH churn and parameter spread.
 
 ``ScoringResult`` has no ``diff`` method: the pipeline may not import this package (the layering
 contract, ``docs/architecture.md``); call ``cnlab.lab.diff(old, new)``. The modules are
@@ -19,9 +21,11 @@ exported here do not shadow them.
 from cnlab.lab.counterfactuals import Counterfactual, counterfactual, reduce_dataset, select_raters
 from cnlab.lab.status_diff import StatusDiff, diff
 from cnlab.lab.published import PublishedComparison, compare_with_published
+from cnlab.lab.stability import SeedStability, seed_stability
 
 __all__: list[str] = [
     "diff", "StatusDiff",
     "counterfactual", "Counterfactual", "select_raters", "reduce_dataset",
     "compare_with_published", "PublishedComparison",
+    "seed_stability", "SeedStability",
 ]
