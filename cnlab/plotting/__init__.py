@@ -29,6 +29,7 @@ One module per pipeline stage; use them through this package
 ``rules``                 pseudo-raters, rule flow, tag filter, net helpful (spec 03 §2, §4–§6)
 ``evaluation``            status changes between runs, agreement with a planted truth
 ``lab``                   research tools: a StatusDiff's transitions and shifts, published-status reasons
+``factors``               choosing k: held-out fit by number of factors, recovery of planted factors
 ``post_likes``            the "liked by different perspectives" pilot (spec 07 B)
 ========================  ==============================================================
 
@@ -67,6 +68,7 @@ import pandas as pd  # noqa: E402
 from cnlab.plotting.data import funnel, rating_counts  # noqa: E402
 from cnlab.plotting.evaluation import status_confusion, status_crosstab, truth_agreement  # noqa: E402
 from cnlab.plotting.lab import published_reasons, shift_scatter, status_transitions  # noqa: E402
+from cnlab.plotting.factors import factor_recovery_scatter, k_selection_curve  # noqa: E402
 from cnlab.plotting.helpfulness import (  # noqa: E402
     helpfulness_distributions,
     helpfulness_removed,
@@ -131,6 +133,7 @@ __all__ = [
     "status_transitions",
     "shift_scatter",
     "published_reasons",
+    "k_selection_curve", "factor_recovery_scatter",
     # constants (public before the split, now listed)
     "STATUS_SHORT",
     "STATUS_LONG",
