@@ -230,6 +230,10 @@ def rater_parameter_columns(
 
     def renamed(mask, mapping: Mapping[str, str]) -> pd.DataFrame:
         rows = pro.loc[np.asarray(mask, dtype=bool)]
+        if S.RATER_FACTOR1 in mapping:  # axes 2..k of a k-factor run, named like axis 1
+            fcol = mapping[S.RATER_FACTOR1]
+            axes = S.factor_axis_columns(S.RATER_FACTOR1, rows.columns)[1:]
+            mapping = {**mapping, **{c: S.factor_axis_column(fcol, j) for j, c in enumerate(axes, start=2)}}
         cols = {k: v for k, v in mapping.items() if k in rows.columns}
         frame = rows[[S.RATER_ID, *cols]].rename(columns=cols)
         for v in mapping.values():  # a scorer run without some export: NaN column
@@ -268,13 +272,14 @@ def rater_parameter_columns(
                                       "(coalescing needs at most one)", column=S.RATER_ID)
             out = out.merge(fam, on=S.RATER_ID, how="left")
 
-    for c in RATER_PARAMETER_COLUMNS:
+    cols = S.with_extra_factor_columns(RATER_PARAMETER_COLUMNS, out.columns)
+    for c in cols:
         if c not in out.columns:
             out[c] = np.nan
         elif c != "aboveHelpfulnessThreshold":
             out[c] = _float(out[c])
     out["aboveHelpfulnessThreshold"] = out["aboveHelpfulnessThreshold"].astype("boolean")
-    return out[[S.RATER_ID, *RATER_PARAMETER_COLUMNS]]
+    return out[[S.RATER_ID, *cols]]
 
 
 # ---------------------------------------------------------------------------
@@ -829,6 +834,8 @@ def contributor_scores(
         out[c] = _to_int(out[c])
     out[EMERGING] = out[EMERGING].astype("boolean")
     out = out.sort_values(S.RATER_ID, kind="mergesort").reset_index(drop=True)
-    out = out[list(S.HELPFULNESS_SCORES_COLUMNS)]
-    S.check_output_columns(out, S.HELPFULNESS_SCORES_COLUMNS, where="contributor_scores")
+    # k-factor runs (ScoringConfig.n_factors): rater axes 2..k after their axis-1 column
+    cols = S.with_extra_factor_columns(S.HELPFULNESS_SCORES_COLUMNS, out.columns)
+    out = out[cols]
+    S.check_output_columns(out, cols, where="contributor_scores")
     return out

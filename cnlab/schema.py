@@ -23,6 +23,7 @@ to materialise the ``int8`` tag columns a stage needs.
 
 from __future__ import annotations
 
+import re as _re
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -672,3 +673,94 @@ def check_output_columns(frame: pd.DataFrame, expected: Sequence[str], *, where:
             f"{where}: columns differ from the official layout "
             f"(missing={missing}, extra={extra}, order_ok={not extra and not missing})"
         )
+
+
+# ---------------------------------------------------------------------------
+# Extra factor axes (k-factor research runs, ``ScoringConfig.n_factors``)
+# ---------------------------------------------------------------------------
+#: A factor column of axis ≥ 1: ``<stem>Factor<j>`` with an optional ``_<id>`` family suffix
+#: (``coreNoteFactor2``, ``groupRaterFactor3_13``, ``internalNoteFactor2``). Pseudo-rater
+#: columns (``internalNoteFactor1_max``) do not match: their suffix is not an id.
+_FACTOR_COLUMN_RE = _re.compile(r"^(?P<stem>[A-Za-z]*(?:Note|Rater)Factor)(?P<axis>[1-9][0-9]*)"
+                                r"(?P<suffix>_[A-Za-z0-9]+)?$")
+_NOT_AN_ID = frozenset({"_max", "_min", "_median", "_refit_orig"})
+
+
+def factor_axis_column(column: str, axis: int) -> str:
+    """The axis-``axis`` sibling of a factor column (1-based): axes 2..k of a k-factor run are
+    named like axis 1 with the axis number changed (``coreNoteFactor1`` → ``coreNoteFactor2``,
+    ``groupNoteFactor1_13`` → ``groupNoteFactor2_13``).
+
+    Examples
+    --------
+    >>> factor_axis_column("internalNoteFactor1", 2)
+    'internalNoteFactor2'
+    >>> factor_axis_column("groupRaterFactor1_13", 3)
+    'groupRaterFactor3_13'
+    """
+    m = _FACTOR_COLUMN_RE.match(column)
+    if m is None or (m.group("suffix") or "") in _NOT_AN_ID:
+        raise ValueError(f"{column!r} is not a factor column (<stem>Factor<j>[_<id>])")
+    return f"{m.group('stem')}{axis}{m.group('suffix') or ''}"
+
+
+def factor_axis_columns(column: str, present: Iterable[str]) -> list[str]:
+    """``column`` (axis 1) and its axes 2, 3, … that are in ``present``, stopping at the first
+    missing axis: the factor vector of a k-factor run (just ``[column]`` when k = 1).
+
+    Examples
+    --------
+    >>> factor_axis_columns("internalNoteFactor1", ["internalNoteFactor1", "internalNoteFactor2"])
+    ['internalNoteFactor1', 'internalNoteFactor2']
+    >>> factor_axis_columns("coreNoteFactor1", ["coreNoteFactor1"])
+    ['coreNoteFactor1']
+    """
+    have = set(present)
+    out = [column]
+    j = 2
+    while (c := factor_axis_column(column, j)) in have:
+        out.append(c)
+        j += 1
+    return out
+
+
+def is_extra_factor_column(column: str) -> bool:
+    """Whether ``column`` is the factor of an axis ≥ 2 (absent from every official layout).
+
+    Examples
+    --------
+    >>> is_extra_factor_column("coreNoteFactor2"), is_extra_factor_column("coreNoteFactor1")
+    (True, False)
+    >>> is_extra_factor_column("internalNoteFactor1_max")
+    False
+    """
+    if not isinstance(column, str):
+        return False
+    m = _FACTOR_COLUMN_RE.match(column)
+    return (m is not None and int(m.group("axis")) >= 2
+            and (m.group("suffix") or "") not in _NOT_AN_ID)
+
+
+def with_extra_factor_columns(columns: Iterable[str], present: Iterable[str]) -> list[str]:
+    """An official column layout plus the axis-2..k factor columns of ``present`` (a frame's
+    columns), each placed right after its axis-(j−1) column when that is in the layout, else at
+    the end. With no extra axis (k = 1) the layout is returned unchanged, so k = 1 files keep the
+    official layout byte for byte.
+
+    Examples
+    --------
+    >>> with_extra_factor_columns(["noteId", "coreNoteFactor1", "coreRatingStatus"],
+    ...                           ["coreNoteFactor2", "noteId"])
+    ['noteId', 'coreNoteFactor1', 'coreNoteFactor2', 'coreRatingStatus']
+    """
+    out = list(columns)
+    extra = sorted((c for c in present if is_extra_factor_column(c) and c not in out),
+                   key=lambda c: int(_FACTOR_COLUMN_RE.match(c).group("axis")))
+    for c in extra:
+        m = _FACTOR_COLUMN_RE.match(c)
+        prev = f"{m.group('stem')}{int(m.group('axis')) - 1}{m.group('suffix') or ''}"
+        if prev in out:
+            out.insert(out.index(prev) + 1, c)
+        else:
+            out.append(c)
+    return out

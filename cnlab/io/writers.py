@@ -76,8 +76,12 @@ _UMASK = _current_umask()
 
 
 def conform(frame: pd.DataFrame, columns, *, where: str = "") -> tuple[pd.DataFrame, list[str], list[str]]:
-    """Reindex ``frame`` to ``columns`` (absent -> empty); returns (frame, absent, extra)."""
-    columns = list(columns)
+    """Reindex ``frame`` to ``columns`` (absent -> empty); returns (frame, absent, extra).
+
+    The axis-2..k factor columns of a k-factor run (``coreNoteFactor2`` …,
+    :func:`cnlab.schema.with_extra_factor_columns`) are kept next to their axis-1 column; with
+    one factor the layout is exactly ``columns``."""
+    columns = S.with_extra_factor_columns(columns, frame.columns)
     absent = [c for c in columns if c not in frame.columns]
     extra = [c for c in frame.columns if c not in columns]
     out = frame.reindex(columns=columns)

@@ -46,6 +46,34 @@ def _pseudo_ids(dtype, n=3):
     return np.array([str(-1 - i) for i in range(n)], dtype=object)
 
 
+def pseudo_rater_factors(F: np.ndarray, rule: str = "norm") -> tuple[np.ndarray, np.ndarray]:
+    """Factor vectors of the "most negative" and "most positive" pseudo-raters (spec 01 §10 step
+    2: ``min f_u`` and ``max f_u``), k-D.
+
+    ``"norm"``: the factor vectors of the raters with the smallest and largest signed norm
+    ``s_u = sign(f_u,1)·‖f_u‖₂`` (the extreme raters along axis 1's sides, whole vectors);
+    ``"axis"``: the per-axis minima and maxima ``(min_u f_u,1, …, min_u f_u,k)`` and
+    ``(max_u f_u,1, …)`` (corners of the raters' bounding box). With k = 1 both are
+    ``(min f_u, max f_u)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> F = np.array([[-0.2, 0.9], [-0.5, 0.0], [0.3, -0.4]])
+    >>> pseudo_rater_factors(F, "norm")
+    (array([-0.2,  0.9]), array([ 0.3, -0.4]))
+    >>> pseudo_rater_factors(F, "axis")
+    (array([-0.5, -0.4]), array([0.3, 0.9]))
+    """
+    if rule not in ("norm", "axis"):  # cnlab.scoring.factors.FACTOR_RULES (mf may not import scoring)
+        raise ValueError(f"factor_rule must be 'norm' or 'axis', got {rule!r}")
+    F = np.asarray(F, dtype=np.float64)
+    if F.shape[1] == 1 or rule == "axis":
+        return np.nanmin(F, axis=0), np.nanmax(F, axis=0)
+    s = np.where(F[:, 0] < 0, -1.0, 1.0) * np.sqrt(np.sum(F * F, axis=1))
+    return F[int(np.nanargmin(s))], F[int(np.nanargmax(s))]
+
+
 def pseudo_rater_bounds(
     ratings: pd.DataFrame,
     result: MFResult,
@@ -53,6 +81,7 @@ def pseudo_rater_bounds(
     *,
     label_col: str = schema.HELPFUL_NUM,
     solver: str | None = None,
+    factor_rule: str = "norm",
 ) -> pd.DataFrame:
     """Spec 01 §10: noteId + the 11 uncertainty columns (:data:`PSEUDO_RATER_COLUMNS`).
 
@@ -68,23 +97,26 @@ def pseudo_rater_bounds(
     solver
         "official" (default: ``config.solver``) runs the official loop four times; "exact" solves
         each refit in one closed-form pass (per-note 2×2 ridge systems).
+    factor_rule
+        k-factor fits (``config.n_factors = k > 1``, not official): the factor vectors of the
+        two extreme pseudo-raters (:func:`pseudo_rater_factors`). The ``internalNoteFactor1_*``
+        bound columns and the ``ratingCount_{neg,pos}_fac`` sides read axis 1.
     """
     from .engine import fit
 
     config = result.config if config is None else config
-    if config.n_factors != 1:
-        raise NotImplementedError("pseudo-raters are defined for n_factors == 1 (as the official code)")
     solver = solver or config.solver
     cfg = dataclasses.replace(config, **PSEUDO_RATER_REFIT_OVERRIDES)
     rp = result.rater_params
     ri_min = float(rp[schema.RATER_INTERCEPT].min())
-    f = rp[schema.RATER_FACTOR1]
-    factors = [float(f.min()), 0.0, float(f.max())]
+    k = int(config.n_factors)
+    fcols = [schema.rater_factor_col(j) for j in range(1, k + 1)]
+    lo, hi = pseudo_rater_factors(rp[fcols].to_numpy(np.float64), factor_rule)
     ids = _pseudo_ids(ratings[schema.RATER_ID].dtype)
-    pseudo = pd.DataFrame(
-        {schema.RATER_ID: ids, schema.RATER_INTERCEPT: np.float32(ri_min), schema.RATER_FACTOR1: np.float32(factors)}
-    )
-    rater_init = pd.concat([rp[[schema.RATER_ID, schema.RATER_INTERCEPT, schema.RATER_FACTOR1]], pseudo], ignore_index=True)
+    vecs = np.stack([lo, np.zeros(k), hi]).astype(np.float32)
+    pseudo = pd.DataFrame({schema.RATER_ID: ids, schema.RATER_INTERCEPT: np.float32(ri_min),
+                           **{c: vecs[:, j] for j, c in enumerate(fcols)}})
+    rater_init = pd.concat([rp[[schema.RATER_ID, schema.RATER_INTERCEPT, *fcols]], pseudo], ignore_index=True)
     base = ratings[[schema.NOTE_ID, schema.RATER_ID, label_col]]
     notes = pd.unique(base[schema.NOTE_ID])
     fits = []

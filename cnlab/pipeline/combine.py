@@ -106,11 +106,26 @@ def coalesce_columns(frame: pd.DataFrame, prefix: str, *, key: str = schema.NOTE
 
 def coalesce_families(frame: pd.DataFrame, families: Iterable[Sequence[str]], *,
                       key: str = schema.NOTE_ID) -> pd.DataFrame:
-    """:func:`coalesce_columns` for every column of every family, in order."""
+    """:func:`coalesce_columns` for every column of every family, in order (with the axes
+    2..k of a k-factor run's ``…Factor1`` columns, :func:`_factor_axes`)."""
     for fam in families:
-        for prefix in fam:
+        for prefix in _factor_axes(fam, frame):
             frame = coalesce_columns(frame, prefix, key=key)
     return frame
+
+
+def _factor_axes(family: Sequence[str], frame: pd.DataFrame) -> list[str]:
+    """``family`` plus ``<stem>Factor2``, ``<stem>Factor3`` … after each ``<stem>Factor1`` whose
+    suffixed axis-j columns are in ``frame`` (k-factor runs; nothing added when k = 1)."""
+    out: list[str] = []
+    for prefix in family:
+        out.append(prefix)
+        if prefix.endswith("Factor1"):
+            j = 2
+            while _suffixed(frame, f"{prefix[:-1]}{j}"):
+                out.append(f"{prefix[:-1]}{j}")
+                j += 1
+    return out
 
 
 def merge_unique(base: pd.DataFrame, part: pd.DataFrame, *, key: str, what: str,

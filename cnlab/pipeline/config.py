@@ -23,6 +23,7 @@ from cnlab.scorers.mf_config import (  # noqa: F401  (re-exported: the roster a 
     ScorerConfig,
     meta_scorer_names,
 )
+from cnlab.scoring.factors import FactorRule
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,21 @@ class ScoringConfig:
         assigned a topic; or a ``noteTopics`` frame (noteId, noteTopic) to use as is.
     check_train_error
         Abort when the round-1 train MSE exceeds the scorer's limit (official always).
+    n_factors
+        Factors per note and rater of every MF scorer of the roster (research runs; not
+        official): each fits ``n_factors`` in prescoring and final scoring — its rounds, stable
+        initialisation, final fits and pseudo-rater refits — as
+        ``dataclasses.replace(scorer, mf=scorer.mf_config().replace(n_factors=k))`` would
+        (:meth:`ScorerConfig.with_factors`, applied by :meth:`roster`). ``None`` (default) keeps
+        every scorer's own setting, the official 1. The harassment tag model, the low-diligence
+        and ReputationScorer models and the Gaussian scorers stay one-dimensional (they read
+        axis 1). Axes 2..k are written as ``…NoteFactor2`` … ``…NoteFactork`` and
+        ``…RaterFactor2`` … in the scored-notes and helpfulness outputs, absent when k = 1.
+    factor_rule
+        With ``n_factors`` set: how the rules that read "the factor" read the k-vector
+        (:mod:`cnlab.scoring.factors`): ``"norm"`` (Euclidean norm; sign of axis 1 where a rule
+        needs a side) or ``"axis"`` (the 1-D rule on every axis, combined so that a note must
+        look bridging on every axis). Both are the official rule when k = 1.
     gaussian
         Gaussian scorers to run in final scoring (:class:`cnlab.scorers.gaussian.GaussianConfig`, spec
         06 §E; e.g. ``tuple(cnlab.scorers.gaussian.GAUSSIAN_SCORERS.values())``); none by default. Each
@@ -106,6 +122,8 @@ class ScoringConfig:
     use_pss: bool = True
     topics: Any = "model"
     check_train_error: bool = True
+    n_factors: int | None = None
+    factor_rule: FactorRule = "norm"
     gaussian: tuple[Any, ...] = ()
     reputation: Any = None
     pflip: Any = "fit"
@@ -144,9 +162,14 @@ class ScoringConfig:
     def roster(self) -> tuple[Any, ...]:
         """Every scorer config of the run in the official call order: the MF scorers, the
         ReputationScorer, the Gaussian scorers, then ``extra`` (each run by its family,
-        :mod:`cnlab.scorers.base`)."""
+        :mod:`cnlab.scorers.base`). With ``n_factors`` set, the MF scorers come with that many
+        factors and ``factor_rule`` (:meth:`ScorerConfig.with_factors`)."""
         rep = () if self.reputation is None else (self.reputation,)
-        return (*self.scorers, *rep, *self.gaussian, *self.extra)
+        mf = self.scorers
+        if self.n_factors is not None:
+            mf = tuple(s.with_factors(self.n_factors, self.factor_rule) if isinstance(s, ScorerConfig) else s
+                       for s in mf)
+        return (*mf, *rep, *self.gaussian, *self.extra)
 
     def resolved(self) -> "ScoringConfig":
         """The configuration the run executes: with ``fidelity="fast"``, every roster entry whose

@@ -30,7 +30,8 @@ __all__ = ["rescore", "PRESCORING_SETTINGS", "FINAL_ONLY_THRESHOLDS", "STAGES"]
 STAGES = ("topics", "pss", "prescoring", "confidence_models")
 #: ScoringConfig fields whose change invalidates the prescoring outputs (``scorers``: see
 #: :data:`FINAL_ONLY_THRESHOLDS`).
-PRESCORING_SETTINGS = ("scorers", "reputation", "use_pss", "seed", "epoch_millis", "extra", "fidelity")
+PRESCORING_SETTINGS = ("scorers", "reputation", "use_pss", "seed", "epoch_millis", "extra", "fidelity",
+                       "n_factors", "factor_rule")
 #: :class:`~cnlab.scoring.config.RuleThresholds` fields that only final-round rules read: changing
 #: them keeps the prescoring outputs. Every other field (``crh_threshold`` and the CRNH bounds label
 #: the round-1 notes behind the helpfulness filter, ``tag_filter_percentile`` sets the tag

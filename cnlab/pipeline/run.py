@@ -58,6 +58,7 @@ from cnlab.scorers.outputs import (
     map_participant_ids,
 )
 from cnlab.preprocess import Funnel, Preprocessed, preprocess
+from cnlab.scoring.config import MetaConfig
 from cnlab.scoring.meta import META_AUX_COLUMNS, meta_score
 from cnlab.scoring.note_stats import compute_note_stats
 from cnlab.scoring.rescoring import rescoring_active_rules
@@ -566,7 +567,9 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, jobs, e
             fam = family_for(sc)
             if not fam.meta_rules_configurable:
                 meta_names += [m for m in fam.meta_scorers(sc) if m not in meta_names]
-        meta = meta_score(sn, aux, nsh, epoch_millis=epoch, scorers=meta_names, pflip_labels=pflip_labels)
+        meta_kw = {"config": MetaConfig(factor_rule=config.factor_rule)} if config.factor_rule != "norm" else {}
+        meta = meta_score(sn, aux, nsh, epoch_millis=epoch, scorers=meta_names, pflip_labels=pflip_labels,
+                          **meta_kw)
         st["rows_out"] = len(meta)
         st["note"] = ", ".join(f"{k}={v}" for k, v in meta["decidedBy"].value_counts().items())
     aux_meta_cols = list(META_AUX_COLUMNS)
@@ -590,7 +593,9 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, jobs, e
         sn = sn.drop(columns=["timestampMillisOfNmrDueToMinStableCrhTime"], errors="ignore").merge(
             new_nsh[[nid, "timestampMillisOfNmrDueToMinStableCrhTime"]], on=nid, how="left")
     sn["timestampMinuteOfFinalScoringOutput"] = np.nan
-    sn = sn.reindex(columns=list(schema.SCORED_NOTES_COLUMNS)).sort_values(nid).reset_index(drop=True)
+    # k-factor runs: axes 2..k (coreNoteFactor2 …) right after their axis-1 column; none when k = 1
+    sn = sn.reindex(columns=schema.with_extra_factor_columns(schema.SCORED_NOTES_COLUMNS, sn.columns)) \
+        .sort_values(nid).reset_index(drop=True)
     aux = aux.reindex(columns=list(schema.AUX_NOTE_INFO_COLUMNS)).sort_values(nid).reset_index(drop=True)
     new_nsh = new_nsh.reindex(columns=list(schema.NOTE_STATUS_HISTORY_COLUMNS)) \
         .sort_values(nid).reset_index(drop=True)

@@ -530,6 +530,11 @@ def gaussian_score_final(
     if pr.empty or meta is None:
         log.warning("%s: no %s prescoring rows/meta; empty final output", config.name, config.prescoring_name)
         return _empty_final(config)
+    f2 = schema.rater_factor_col(2)
+    if f2 in pr.columns and pr[f2].notna().any():
+        # the kernel smooths over a 1-D rater-factor grid (06 §E): no k-D form, axis 1 only
+        log.warning("%s: %s was prescored with several factors; the Gaussian kernel reads axis 1 "
+                    "(internalRaterFactor1) only", config.name, config.prescoring_name)
     with timer.stage("filter input", len(ratings)) as st:
         r = prepare_ratings(ratings)
         scoped, nsh, slice_counts = slice_input(r, status_history, enrollment, config, note_topics=note_topics)

@@ -122,6 +122,12 @@ class ScorerConfig:
         False for scorers that exist only in prescoring (``MFGroupScorer_15`` and
         ``MFTopicScorer_InDimensionTwo``: final scoring uses Gaussian scorers reading their
         prescoring rows, spec 04 §9.3); :func:`cnlab.pipeline.score` skips their final scoring.
+    factor_rule
+        With ``mf.n_factors = k > 1`` (research runs, not official): how the rules that read
+        "the factor" read the k-vector — ``"norm"`` (Euclidean norm; sign of axis 1 where a
+        side is needed) or ``"axis"`` (the 1-D rule on every axis, combined so that a note must
+        pass on every axis); :mod:`cnlab.scoring.factors`. Both equal the official rule when
+        k = 1. ``ScoringConfig.factor_rule`` sets it for the whole roster.
     """
 
     name: str = "MFCoreScorer"
@@ -154,6 +160,7 @@ class ScorerConfig:
     topic: str | None = None
     num_confidence_ratings: int = 4
     final_scoring: bool = True
+    factor_rule: str = "norm"
 
     # ------------------------------------------------------------------
     @property
@@ -179,6 +186,34 @@ class ScorerConfig:
         if self.family == "multi_group":
             return f"modelingMultiGroup{self.suffix}"
         return None
+
+    @property
+    def n_factors(self) -> int:
+        """Factors per note and rater of this scorer's MF fits (``mf_config().n_factors``; 1 in
+        every official preset)."""
+        return int(self.mf_config().n_factors)
+
+    def with_factors(self, n_factors: int | None, factor_rule: str = "norm") -> "ScorerConfig":
+        """This scorer fitting ``n_factors`` factors in prescoring and final scoring (its own MF
+        preset otherwise unchanged), its factor rules reading them with ``factor_rule``;
+        ``None`` keeps the scorer's own ``n_factors``. ``self`` when nothing changes.
+
+        Examples
+        --------
+        >>> from cnlab.scorers.mf_config import CORE
+        >>> CORE.with_factors(2).n_factors, CORE.with_factors(None) is CORE
+        (2, True)
+        """
+        import dataclasses
+
+        from cnlab.scoring.factors import check_rule  # lazy: sibling package
+
+        changes: dict[str, Any] = {}
+        if n_factors is not None and int(n_factors) != self.n_factors:
+            changes["mf"] = self.mf_config().replace(n_factors=int(n_factors))
+        if check_rule(factor_rule) != self.factor_rule:
+            changes["factor_rule"] = factor_rule
+        return dataclasses.replace(self, **changes) if changes else self
 
     # ------------------------------------------------------------------
     def rules(self) -> Any:
@@ -217,6 +252,8 @@ class ScorerConfig:
             m["negFactor_populationSampledRatingCount"] = f"{p}NegFactor_populationSampledRatingCount"
             m["posFactor_populationSampledRatingCount"] = f"{p}PosFactor_populationSampledRatingCount"
         m["lowDiligenceNoteIntercept"] = "lowDiligenceIntercept"
+        # axes 2..k of a k-factor run, named like axis 1 (absent when k = 1)
+        m.update({schema.note_factor_col(j): f"{p}NoteFactor{j}{s}" for j in range(2, self.n_factors + 1)})
         return m
 
     def rater_column_map(self) -> dict[str, str]:
@@ -229,12 +266,14 @@ class ScorerConfig:
         if self.keep_first_round:
             m["internalFirstRoundRaterIntercept"] = f"{p}FirstRoundRaterIntercept"
             m["internalFirstRoundRaterFactor1"] = f"{p}FirstRoundRaterFactor1"
+        m.update({schema.rater_factor_col(j): f"{p}RaterFactor{j}{s}" for j in range(2, self.n_factors + 1)})
         return m
 
     def scored_note_columns(self) -> list[str]:
         """External scored-notes columns this scorer outputs (besides noteId)."""
         cols = [v for k, v in self.note_column_map().items()
                 if not k.startswith(("negFactor", "posFactor", "lowDiligence"))]
+        cols = schema.with_extra_factor_columns([c for c in cols if not schema.is_extra_factor_column(c)], cols)
         if self.has_aux:
             cols.append(schema.ACTIVE_FILTER_TAGS)
         if self.modeling_column is not None:
@@ -264,7 +303,8 @@ class ScorerConfig:
         if self.family == "topic":  # official: topic scorers drop every helpfulness column
             return []
         m = self.rater_column_map()
-        cols = [m[schema.RATER_INTERCEPT], m[schema.RATER_FACTOR1]]
+        cols = [m[schema.RATER_INTERCEPT], m[schema.RATER_FACTOR1],
+                *(m[schema.rater_factor_col(j)] for j in range(2, self.n_factors + 1))]
         if self.modeling_column is not None:
             cols.append(self.modeling_column)
         if self.keep_first_round:

@@ -131,19 +131,24 @@ def score_notes_and_users(
     mf_cfg = scorer.mf_config()
     rho = rating_per_note_ratio if rating_per_note_ratio is not None else meta.rating_per_note_ratio
     cfg = mf_cfg.replace(flip_factors=False, rating_per_note_loss_ratio=rho)
-    note_init = prescoring_notes[[nid, schema.NOTE_INTERCEPT, schema.NOTE_FACTOR1]]
+    # k-factor runs: the prescoring axes 2..k (internalNoteFactor2 …) initialise the fit too
+    nf_cols = [schema.note_factor_col(j) for j in range(1, cfg.n_factors + 1)]
+    rf_cols = [schema.rater_factor_col(j) for j in range(1, cfg.n_factors + 1)]
+    _require_axes(prescoring_notes, prescoring_raters, nf_cols, rf_cols, scorer)
+    note_init = prescoring_notes[[nid, schema.NOTE_INTERCEPT, *nf_cols]]
     rater_init = prescoring_raters.loc[prescoring_raters[schema.RATER_INTERCEPT].notna(),
-                                       [rid, schema.RATER_INTERCEPT, schema.RATER_FACTOR1]]
+                                       [rid, schema.RATER_INTERCEPT, *rf_cols]]
     res = mf.fit(f[[nid, rid, schema.HELPFUL_NUM]], cfg, seed=seed,
                  note_init=note_init, rater_init=rater_init,
                  global_init=meta.global_intercept, freeze=("raters", "global"))
-    note_params = res.note_params[[nid, schema.NOTE_INTERCEPT, schema.NOTE_FACTOR1]]
+    note_params = res.note_params[[nid, schema.NOTE_INTERCEPT, *nf_cols]]
     rater_params = res.rater_params
     if not score:
         return CallResult(name, f, res, note_params, None, rater_params, counts)
 
     if pseudoraters:
-        bounds = mf.pseudo_rater_bounds(f[[nid, rid, schema.HELPFUL_NUM]], res, cfg)
+        bounds = mf.pseudo_rater_bounds(f[[nid, rid, schema.HELPFUL_NUM]], res, cfg,
+                                        factor_rule=scorer.factor_rule)
         note_params = note_params.merge(bounds[[nid, *UNCERTAINTY_COLUMNS]], on=nid, how="left")
     else:
         note_params = note_params.assign(**{c: np.nan for c in UNCERTAINTY_COLUMNS})
@@ -165,13 +170,23 @@ def score_notes_and_users(
         no_high_vol=extra.get("internalNoteInterceptNoHighVol"),
         no_correlated=extra.get("internalNoteInterceptNoCorrelated"),
         population_sampled=extra.get("internalNoteInterceptPopulationSampled"),
+        factor_rule=scorer.factor_rule,
     )
     hcols = [c for c in ("crhCrnhRatioDifference", "meanNoteScore", "raterAgreeRatio",
                          "aboveHelpfulnessThreshold", "internalFirstRoundRaterIntercept",
                          "internalFirstRoundRaterFactor1") if c in prescoring_raters.columns]
-    helpfulness = rater_params[[rid, schema.RATER_INTERCEPT, schema.RATER_FACTOR1]].merge(
+    helpfulness = rater_params[[rid, schema.RATER_INTERCEPT, *rf_cols]].merge(
         prescoring_raters[[rid, *hcols]], on=rid, how="outer")
     return CallResult(name, f, res, note_params, scored, helpfulness, counts)
+
+
+def _require_axes(notes: pd.DataFrame, raters: pd.DataFrame, nf_cols: list[str], rf_cols: list[str],
+                  scorer: ScorerConfig) -> None:
+    """Final scoring of a k-factor scorer needs prescoring outputs with the same k axes."""
+    missing = [c for c in nf_cols if c not in notes.columns] + [c for c in rf_cols if c not in raters.columns]
+    if missing:
+        raise ValueError(f"{scorer.name} fits {len(nf_cols)} factors but its prescoring outputs lack "
+                         f"{missing}: prescore with the same n_factors (ScoringConfig.n_factors)")
 
 
 def _intercept_frame(call: CallResult | None, new_name: str) -> pd.DataFrame:

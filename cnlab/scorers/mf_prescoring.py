@@ -50,6 +50,7 @@ from cnlab.scoring.helpfulness import (
     valid_ratings,
 )
 from cnlab.scoring.incorrect_filter import user_incorrect_ratio
+from cnlab.scoring.factors import factor_columns
 from cnlab.scoring.scored_notes import compute_scored_notes
 from cnlab.scoring.tag_filter import note_tag_aggregates, tag_thresholds
 
@@ -234,7 +235,7 @@ def prescore(
             sn1 = compute_scored_notes(
                 scoped, round1.note_params, round1.rater_params, nsh,
                 thresholds=thresholds, final_round=False, tag_thresholds=None,
-                epoch_millis=epoch_millis,
+                epoch_millis=epoch_millis, factor_rule=scorer.factor_rule,
             )
             st["rows_out"] = len(sn1)
             st["note"] = ", ".join(f"{k}={v}" for k, v in
@@ -297,11 +298,14 @@ def prescore(
         st["rows_out"] = len(dil.note_params)
     inter["diligence"] = dil
 
-    note_out = final.note_params[[nid, schema.NOTE_INTERCEPT, schema.NOTE_FACTOR1]].merge(
+    # k-factor runs keep axes 2..k (internalNoteFactor2 …) after the official columns
+    nf_cols = factor_columns(final.note_params, schema.NOTE_FACTOR1)
+    rf_cols = factor_columns(final.rater_params, schema.RATER_FACTOR1)
+    note_out = final.note_params[[nid, schema.NOTE_INTERCEPT, *nf_cols]].merge(
         dil.note_params, on=nid, how="inner")
     if harass is not None:
         note_out = note_out.merge(harass, on=nid, how="left")
-    rater_out = final.rater_params[[rid, schema.RATER_INTERCEPT, schema.RATER_FACTOR1]].merge(
+    rater_out = final.rater_params[[rid, schema.RATER_INTERCEPT, *rf_cols]].merge(
         dil.rater_params, on=rid, how="inner")
 
     tag_thr: dict[str, float] = {}
@@ -312,14 +316,15 @@ def prescore(
             sn1 = compute_scored_notes(
                 scoped, round1.note_params, round1.rater_params, nsh,
                 thresholds=thresholds, final_round=False, tag_thresholds=None,
-                epoch_millis=epoch_millis,
+                epoch_millis=epoch_millis, factor_rule=scorer.factor_rule,
             )
             st["rows_out"] = len(sn1)
         inter["scored_notes_round1"] = sn1
     if sn1 is not None:
         with timer.stage("tag-filter thresholds", len(scoped)) as st:
             # tag weights from the final-round factors; CRH flags from round-1 labels (02 §3.2)
-            aggs = note_tag_aggregates(scoped, final.note_params, final.rater_params)
+            aggs = note_tag_aggregates(scoped, final.note_params, final.rater_params,
+                                       factor_rule=scorer.factor_rule)
             crh_ids = sn1.loc[sn1[schema.RATING_STATUS] == schema.CRH, nid]
             tag_thr = tag_thresholds(aggs, crh_ids, percentile=thresholds.tag_filter_percentile)
             st["rows_out"] = len(tag_thr)
@@ -334,8 +339,8 @@ def prescore(
     rater_out = rater_out.merge(_first_round_rater_cols(round1.rater_params), on=rid, how="left")
     rater_out["scorerName"] = scorer.name
     note_out["scorerName"] = scorer.name
-    note_out = note_out.reindex(columns=list(NOTE_MODEL_OUTPUT_COLUMNS))
-    rater_out = rater_out.reindex(columns=list(RATER_MODEL_OUTPUT_COLUMNS))
+    note_out = note_out.reindex(columns=[*NOTE_MODEL_OUTPUT_COLUMNS, *nf_cols[1:]])
+    rater_out = rater_out.reindex(columns=[*RATER_MODEL_OUTPUT_COLUMNS, *rf_cols[1:]])
 
     g = dil.global_intercepts
     meta = PrescoringMeta(

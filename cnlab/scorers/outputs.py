@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cnlab import schema
 from cnlab.errors import CnlabInputError
 
 NOTE_MODEL_OUTPUT_COLUMNS: tuple[str, ...] = (
@@ -184,6 +185,14 @@ class PrescoringOutput:
         return "\n".join(lines)
 
 
+def _with_axes(columns, frame: pd.DataFrame) -> list[str]:
+    """The official prescoring columns plus the ``internal{Note,Rater}Factor2..k`` axes of a
+    k-factor run found in ``frame`` (appended in axis order; none when k = 1)."""
+    base = list(columns)
+    return base + [c for c in schema.with_extra_factor_columns([], frame.columns)
+                   if c.startswith(("internalNoteFactor", "internalRaterFactor"))]
+
+
 def _codes(values: pd.Series, participants: pd.Index | None) -> np.ndarray:
     """Map original id strings to int32 codes (position in ``participants``; −1 if unknown)."""
     if participants is None:
@@ -226,8 +235,11 @@ def load_official_prescoring(
             raise CnlabInputError(f"missing official prescoring file {p.name}", path=str(p))
     if participants is not None and not isinstance(participants, pd.Index):
         participants = participants.participants
-    notes = pd.read_parquet(paths["notes"]).reindex(columns=list(NOTE_MODEL_OUTPUT_COLUMNS))
-    raters = pd.read_parquet(paths["raters"]).reindex(columns=list(RATER_MODEL_OUTPUT_COLUMNS))
+    notes = pd.read_parquet(paths["notes"])
+    raters = pd.read_parquet(paths["raters"])
+    # axes 2..k of a cnlab k-factor run are kept after the official columns
+    notes = notes.reindex(columns=_with_axes(NOTE_MODEL_OUTPUT_COLUMNS, notes))
+    raters = raters.reindex(columns=_with_axes(RATER_MODEL_OUTPUT_COLUMNS, raters))
     notes["noteId"] = notes["noteId"].astype(np.int64)
     # aboveHelpfulnessThreshold is object (True/False/None) in the official parquet.
     raters["aboveHelpfulnessThreshold"] = raters["aboveHelpfulnessThreshold"].astype("boolean")
@@ -291,8 +303,10 @@ def write_prescoring(
     d.mkdir(parents=True, exist_ok=True)
     if participants is not None and not isinstance(participants, pd.Index):
         participants = participants.participants
-    notes = prescoring.note_model_output.reindex(columns=list(NOTE_MODEL_OUTPUT_COLUMNS))
-    raters = prescoring.rater_model_output.reindex(columns=list(RATER_MODEL_OUTPUT_COLUMNS))
+    notes = prescoring.note_model_output
+    raters = prescoring.rater_model_output
+    notes = notes.reindex(columns=_with_axes(NOTE_MODEL_OUTPUT_COLUMNS, notes))
+    raters = raters.reindex(columns=_with_axes(RATER_MODEL_OUTPUT_COLUMNS, raters))
     if participants is not None and np.issubdtype(raters["raterParticipantId"].dtype, np.integer):
         raters = restore_ids(raters, participants, ("raterParticipantId",))
     frames: dict[str, pd.DataFrame] = {"notes": notes, "raters": raters}

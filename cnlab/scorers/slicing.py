@@ -166,6 +166,7 @@ def topic_note_confident(
     helpfulness: pd.DataFrame,
     raw_ratings: pd.DataFrame,
     n: int,
+    factor_rule: str = "norm",
 ) -> np.ndarray:
     """Topic confidence bit per scored-note row (spec 05 A.9, 02 §5).
 
@@ -174,8 +175,19 @@ def topic_note_confident(
     helpfulness level counts)::
 
         confident = (#ratings with f_u ≥ 0 > n) ∧ (#ratings with f_u < 0 > n)
+
+    With k factors (``internalRaterFactor2..k`` in ``helpfulness``): ``"norm"`` reads the sign
+    of axis 1; ``"axis"`` requires the condition on every axis (both sides of every axis
+    represented).
     """
     nid, rid = schema.NOTE_ID, schema.RATER_ID
+    axes = schema.factor_axis_columns(schema.RATER_FACTOR1, helpfulness.columns)
+    if factor_rule == "axis" and len(axes) > 1:
+        ok = np.ones(len(scored_notes), dtype=bool)
+        for c in axes:
+            one = helpfulness[[rid, c]].rename(columns={c: schema.RATER_FACTOR1})
+            ok &= topic_note_confident(scored_notes, one, raw_ratings, n)
+        return ok
     scored_ids = scored_notes.loc[scored_notes[schema.NOTE_INTERCEPT].notna(), nid].to_numpy()
     fac = helpfulness[[rid, schema.RATER_FACTOR1]].dropna().drop_duplicates(rid)
     f = pd.Series(fac[schema.RATER_FACTOR1].to_numpy(dtype=np.float64), index=fac[rid].to_numpy())
@@ -211,7 +223,8 @@ def postprocess_family(
         sn = scored_notes.assign(**{scorer.modeling_column: scorer.group_id})
         return sn, restrict_to_group_members(helpfulness, enrollment, scorer)
     if scorer.family == "topic":
-        conf = topic_note_confident(scored_notes, helpfulness, raw_ratings, scorer.num_confidence_ratings)
+        conf = topic_note_confident(scored_notes, helpfulness, raw_ratings, scorer.num_confidence_ratings,
+                                    factor_rule=scorer.factor_rule)
         sn = scored_notes.assign(**{f"noteTopic{scorer.suffix}": scorer.topic,
                                     f"topicNoteConfident{scorer.suffix}": conf})
         return sn, helpfulness

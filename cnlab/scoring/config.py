@@ -221,3 +221,7 @@ class MetaConfig:
     """MFCoreScorer crhThreshold (cap of group promotion when the core intercept is used)."""
     expansion_crh_threshold: float = 0.40
     """MFExpansionScorer crhThreshold (cap of group promotion when the expansion intercept is used)."""
+    factor_rule: str = "norm"
+    """k-factor runs (``ScoringConfig.n_factors``): form of the topic veto's ``|topicNoteFactor1|``
+    when ``topicNoteFactor2..k`` are present — ``"norm"`` (Euclidean norm) or ``"axis"`` (any
+    axis above the threshold); :mod:`cnlab.scoring.factors`. Unused with one factor."""

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from cnlab import schema as S
+from cnlab.scoring import factors as FX
 
 __all__ = ["user_incorrect_ratio", "incorrect_aggregates", "INTERVAL_HALF_WIDTH", "FACTOR_CLIP"]
 
@@ -36,6 +37,7 @@ def user_incorrect_ratio(ratings: pd.DataFrame) -> pd.DataFrame:
 def incorrect_aggregates(
     ratings: pd.DataFrame, note_params: pd.DataFrame, rater_params_with_counts: pd.DataFrame,
     *, interval_half_width: float = INTERVAL_HALF_WIDTH, factor_clip: float = FACTOR_CLIP,
+    factor_rule: str = "norm",
 ) -> pd.DataFrame:
     """Per-note incorrect-tag tf-idf within a factor interval (spec 03 §6, final scoring).
 
@@ -48,14 +50,34 @@ def incorrect_aggregates(
         tf_idf_incorrect_interval    = notHelpfulIncorrect_interval / ln(1 + p_incorrect_user_interval)
 
     Notes with no kept rating are absent (NaN after the caller's join).
+
+    With k factors (axes 2..k in both frames) every axis is clipped and the interval test reads
+    :func:`cnlab.scoring.factors.factor_distance`: ``‖clip(f_u) − clip(f_n)‖₂ < 0.3``
+    (``factor_rule="norm"``) or ``∀j: |clip(f_u,j) − clip(f_n,j)| < 0.3`` (``"axis"``).
     """
     r = _nh_tagged(ratings)
+    ncols = FX.factor_columns(note_params, S.NOTE_FACTOR1)
+    ucols = FX.factor_columns(rater_params_with_counts, S.RATER_FACTOR1)
+    if len(ncols) > 1 and len(ncols) == len(ucols):
+        # rater axes renamed apart from the note axes (both are "...Factor<j>" of their own frame)
+        ren = {c: f"_u{c}" for c in ucols}
+        u = rater_params_with_counts[[S.RATER_ID, *ucols, "incorrectTagRatingsMadeByRater",
+                                      "totalRatingsMadeByRater"]].rename(columns=ren)
+        df = r.merge(note_params[[S.NOTE_ID, *ncols]], on=S.NOTE_ID, how="inner").merge(u, on=S.RATER_ID, how="inner")
+        fu = np.clip(df[list(ren.values())].to_numpy(dtype=np.float64), -factor_clip, factor_clip)
+        fn = np.clip(df[ncols].to_numpy(dtype=np.float64), -factor_clip, factor_clip)
+        kept = df[FX.factor_distance(fu, fn, factor_rule) < interval_half_width]
+        return _incorrect_sums(kept)
     n = note_params[[S.NOTE_ID, S.NOTE_FACTOR1]]
     u = rater_params_with_counts[[S.RATER_ID, S.RATER_FACTOR1, "incorrectTagRatingsMadeByRater", "totalRatingsMadeByRater"]]
     df = r.merge(n, on=S.NOTE_ID, how="inner").merge(u, on=S.RATER_ID, how="inner")
     fu = np.clip(df[S.RATER_FACTOR1].to_numpy(dtype=np.float64), -factor_clip, factor_clip)
     fn = np.clip(df[S.NOTE_FACTOR1].to_numpy(dtype=np.float64), -factor_clip, factor_clip)
     kept = df[np.abs(fu - fn) < interval_half_width]
+    return _incorrect_sums(kept)
+
+
+def _incorrect_sums(kept: pd.DataFrame) -> pd.DataFrame:
     with np.errstate(invalid="ignore", divide="ignore"):
         p = (kept["incorrectTagRatingsMadeByRater"].to_numpy(dtype=np.float64)
              / kept["totalRatingsMadeByRater"].to_numpy(dtype=np.float64))

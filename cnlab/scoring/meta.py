@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from cnlab import schema as S
+from cnlab.scoring import factors as FX
 from cnlab.scoring.config import MetaConfig
 from cnlab.scoring.explanation_tags import top_two_tags
 from cnlab.scoring.rules import Rule, _col, _is, _mask, _updates, apply_rules, display_name, initial_nmr
@@ -160,17 +161,27 @@ def apply_coverage_model_result(
 
 def apply_topic_model_result(
     stats: pd.DataFrame, labels: pd.Series, *, topic: str, intercept_threshold: float = 0.24,
-    factor_threshold: float = 0.51,
+    factor_threshold: float = 0.51, factor_rule: str = "norm",
 ) -> pd.Series:
     """``ApplyTopicModelResult``: topic veto → NMR (spec 04 §11.6).
 
     label ∈ {CRH, NYH} ∧ noteTopic == topic ∧ topicNoteConfident ∧
     (topicNoteIntercept < 0.24 ∨ |topicNoteFactor1| > 0.51).
+
+    With k factors (``topicNoteFactor2..k`` present) ``|f|`` is
+    :func:`cnlab.scoring.factors.factor_magnitude`: ``‖f‖₂`` (``"norm"``) or ``max_j |f_j|``
+    (``"axis"``).
     """
     i, f = _col(stats, "topicNoteIntercept"), _col(stats, "topicNoteFactor1")
+    if "topicNoteFactor1" in stats.columns and len(FX.factor_columns(stats, "topicNoteFactor1")) > 1:
+        F = np.column_stack([_col(stats, c).to_numpy() for c in FX.factor_columns(stats, "topicNoteFactor1")])
+        with np.errstate(invalid="ignore"):
+            big = FX.factor_magnitude(F, factor_rule) > factor_threshold
+    else:
+        big = _mask(f.abs() > factor_threshold)
     m = (_in(labels.astype(object), (S.CRH, S.NYH)) & _mask(_obj(stats, "noteTopic") == topic)
          & _truthy(_obj(stats, "topicNoteConfident"))
-         & (_mask(i < intercept_threshold) | _mask(f.abs() > factor_threshold)))
+         & (_mask(i < intercept_threshold) | big))
     return _updates(m, S.NMR, stats.index)
 
 
@@ -346,7 +357,9 @@ def meta_rules(
     ]
     for k, (topic, it, ft) in sorted(config.topic_vetoes.items()):
         items.append(("MFTopicScorer", Rule(display_name(f"TopicModel{k:02d}", v10), apply_topic_model_result,
-                                            {"topic": topic, "intercept_threshold": it, "factor_threshold": ft})))
+                                            {"topic": topic, "intercept_threshold": it, "factor_threshold": ft,
+                                             **({"factor_rule": config.factor_rule}
+                                                if config.factor_rule != "norm" else {})})))
     items += [
         (None, Rule(display_name("PopulationSampledIntercept", v10), population_sampled_intercept,
                     {"min_ratings": config.min_population_sampled_ratings,

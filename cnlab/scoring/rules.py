@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from cnlab import schema as S
+from cnlab.scoring import factors as FX
 from cnlab.scoring.config import RuleThresholds
 
 log = logging.getLogger(__name__)
@@ -165,13 +166,19 @@ def general_crh(
 def general_crnh(
     stats: pd.DataFrame, labels: pd.Series, *, min_ratings_needed: int,
     crnh_threshold_intercept: float, crnh_threshold_note_factor_multiplier: float,
-    status: str = S.CRNH,
+    status: str = S.CRNH, factor_rule: str = "norm",
 ) -> pd.Series:
     """GeneralCRNH (rule 3): ``k ≥ 5 ∧ i ≤ a + m·|f|`` (code uses ≤; doc says <).
 
-    With defaults ``i ≤ −0.05 − 0.8·|f|``.
+    With defaults ``i ≤ −0.05 − 0.8·|f|``. With k factors (``internalNoteFactor2..k`` in
+    ``stats``) the wedge is :func:`cnlab.scoring.factors.crnh_wedge`: ``i ≤ a + m·‖f‖₂``
+    (``factor_rule="norm"``) or ``∀j: i ≤ a + m·|f_j|`` (``"axis"``).
     """
     i, f = _col(stats, S.NOTE_INTERCEPT), _col(stats, S.NOTE_FACTOR1)
+    if len(FX.factor_columns(stats)) > 1:
+        wedge = FX.crnh_wedge(i.to_numpy(), FX.factor_matrix(stats), offset=crnh_threshold_intercept,
+                              slope=crnh_threshold_note_factor_multiplier, rule=factor_rule)
+        return _updates(_enough_ratings(stats, min_ratings_needed) & wedge, status, stats.index)
     bound = crnh_threshold_intercept + crnh_threshold_note_factor_multiplier * f.abs()
     m = _enough_ratings(stats, min_ratings_needed) & _mask(i <= bound)
     return _updates(m, status, stats.index)
@@ -335,8 +342,17 @@ def filter_low_diligence(
 
 def filter_large_factor(
     stats: pd.DataFrame, labels: pd.Series, *, factor_threshold: float, status: str = S.NMR,
+    factor_rule: str = "norm",
 ) -> pd.Series:
-    """FilterLargeFactor (rule 12): label == CRH ∧ ``|f| > 0.5`` (``|f| == 0.5`` passes)."""
+    """FilterLargeFactor (rule 12): label == CRH ∧ ``|f| > 0.5`` (``|f| == 0.5`` passes).
+
+    With k factors ``|f|`` is :func:`cnlab.scoring.factors.factor_magnitude`: ``‖f‖₂ > 0.5``
+    (``factor_rule="norm"``) or ``∃j: |f_j| > 0.5`` (``"axis"``: CRH needs every axis within).
+    """
+    if len(FX.factor_columns(stats)) > 1:
+        with np.errstate(invalid="ignore"):
+            big = FX.factor_magnitude(FX.factor_matrix(stats), factor_rule) > factor_threshold
+        return _updates(_is(labels, S.CRH) & big, status, stats.index)
     m = _is(labels, S.CRH) & _mask(_col(stats, S.NOTE_FACTOR1).abs() > factor_threshold)
     return _updates(m, status, stats.index)
 
@@ -521,7 +537,7 @@ def apply_rules(
 def scorer_rules(
     thresholds: RuleThresholds, *, final_round: bool, has_no_high_vol: bool = False,
     has_no_correlated: bool = False, tag_thresholds: Mapping[str, float] | None = None,
-    on_violation: str = "warn",
+    on_violation: str = "warn", factor_rule: str = "norm",
 ) -> list[Rule]:
     """Ordered rule list of one MF scorer (spec 03 §4 table).
 
@@ -538,8 +554,14 @@ def scorer_rules(
         skipped when None.
     on_violation
         What the inertia rules do when the official assertion would fail (``"warn"``/``"raise"``).
+    factor_rule
+        k-factor form of GeneralCRNH and FilterLargeFactor (:mod:`cnlab.scoring.factors`);
+        only read when the statistics hold ``internalNoteFactor2..k``. Passed to the two rules
+        only when it is ``"axis"``, so the rule parameters of the official path are unchanged.
     """
     t = thresholds
+    FX.check_rule(factor_rule)
+    fr = {"factor_rule": factor_rule} if factor_rule != "norm" else {}
     k = t.min_ratings_needed
     fs = t.filter_status
     rules = [
@@ -548,7 +570,7 @@ def scorer_rules(
              {"min_ratings_needed": k, "crh_threshold": t.crh_threshold}),
         Rule(display_name("GeneralCRNH", "1.0"), general_crnh,
              {"min_ratings_needed": k, "crnh_threshold_intercept": t.crnh_threshold_intercept,
-              "crnh_threshold_note_factor_multiplier": t.crnh_threshold_note_factor_multiplier}),
+              "crnh_threshold_note_factor_multiplier": t.crnh_threshold_note_factor_multiplier, **fr}),
         Rule(display_name("UcbCRNH", "1.0"), ucb_crnh,
              {"min_ratings_needed": k, "crnh_threshold_ucb_intercept": t.crnh_threshold_ucb_intercept}),
     ]
@@ -580,7 +602,7 @@ def scorer_rules(
         Rule(display_name("FilterLowDiligence", "1.0"), filter_low_diligence,
              {"low_diligence_threshold": t.low_diligence_threshold, "status": fs}),
         Rule(display_name("FilterLargeFactor", "1.0"), filter_large_factor,
-             {"factor_threshold": t.factor_threshold, "status": fs}),
+             {"factor_threshold": t.factor_threshold, "status": fs, **fr}),
     ]
     if t.firm_reject_threshold is not None:
         rules.append(Rule(display_name("RejectLowIntercept", "1.0"), reject_low_intercept,

@@ -10,6 +10,7 @@ import pandas as pd
 from cnlab import schema as S
 from cnlab.scoring import rules as R
 from cnlab.scoring.config import RuleThresholds
+from cnlab.scoring.factors import factor_columns
 from cnlab.scoring.incorrect_filter import incorrect_aggregates
 from cnlab.scoring.note_stats import (
     compute_note_stats,
@@ -52,6 +53,7 @@ def compute_scored_notes(
     no_correlated: pd.DataFrame | None = None,
     population_sampled: pd.DataFrame | None = None,
     on_violation: str = "warn",
+    factor_rule: str = "norm",
 ) -> pd.DataFrame:
     """Statuses of one scorer's notes: statistics + ordered rules (spec 03 §4).
 
@@ -86,6 +88,11 @@ def compute_scored_notes(
         NoHighVolIntercept / NoCorrelatedIntercept run only when their frame is given.
     on_violation
         ``"warn"`` or ``"raise"`` when the inertia rule's official assertion fails.
+    factor_rule
+        ``"norm"`` or ``"axis"``: the k-D form of the rules that read the factor when
+        ``note_params`` / ``rater_params`` hold ``internal{Note,Rater}Factor2..k``
+        (:mod:`cnlab.scoring.factors`); the axis-2..k note factors are kept in the output. The
+        per-side counts (rater factor < 0 / ≥ 0) read the sign of axis 1 under both rules.
 
     Returns
     -------
@@ -106,7 +113,7 @@ def compute_scored_notes(
     for c in ("negFactor_ratingCount", "posFactor_ratingCount"):
         stats[c] = stats[c].fillna(0).astype(np.int64)
 
-    pcols = [S.NOTE_ID, S.NOTE_INTERCEPT, S.NOTE_FACTOR1]
+    pcols = [S.NOTE_ID, S.NOTE_INTERCEPT, *factor_columns(note_params, S.NOTE_FACTOR1)]
     if final_round and R.LOW_DILIGENCE_INTERCEPT in note_params.columns:
         pcols.append(R.LOW_DILIGENCE_INTERCEPT)
     pcols += [c for c in note_params.columns if c.startswith(_UNCERTAINTY_PREFIX) and c not in pcols]
@@ -127,10 +134,10 @@ def compute_scored_notes(
     if final_round:
         # Left joins keep one row per NSH note (the official outer join can only add notes
         # that have params but no NSH row, which compute_note_stats already rules out).
-        tags = note_tag_aggregates(ratings, note_params, rater_params)
+        tags = note_tag_aggregates(ratings, note_params, rater_params, factor_rule=factor_rule)
         stats = stats.merge(tags, on=S.NOTE_ID, how="left")
         if {"incorrectTagRatingsMadeByRater", "totalRatingsMadeByRater"} <= set(rater_params.columns):
-            inc = incorrect_aggregates(ratings, note_params, rater_params)
+            inc = incorrect_aggregates(ratings, note_params, rater_params, factor_rule=factor_rule)
             stats = stats.merge(inc, on=S.NOTE_ID, how="left")
 
     rule_list = R.scorer_rules(
@@ -138,6 +145,7 @@ def compute_scored_notes(
         has_no_high_vol=final_round and (no_high_vol is not None or R.NOTE_INTERCEPT_NO_HIGH_VOL in note_params.columns),
         has_no_correlated=final_round and (no_correlated is not None or R.NOTE_INTERCEPT_NO_CORRELATED in note_params.columns),
         tag_thresholds=tag_thresholds if final_round else None, on_violation=on_violation,
+        factor_rule=factor_rule,
     )
     outcome = R.apply_rules(stats, rule_list).to_frame()
     if S.ACTIVE_FILTER_TAGS not in outcome.columns:

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from cnlab import schema as S
+from cnlab.scoring import factors as FX
 
 __all__ = ["note_tag_aggregates", "tag_thresholds", "rating_weights", "TAG_DISTANCE_PERCENTILE", "WEIGHT_EXPONENT"]
 
@@ -23,13 +24,22 @@ def _znorm(x: pd.Series) -> pd.Series:
 
 def rating_weights(
     ratings: pd.DataFrame, note_params: pd.DataFrame, rater_params: pd.DataFrame,
-    *, percentile: float = TAG_DISTANCE_PERCENTILE,
+    *, percentile: float = TAG_DISTANCE_PERCENTILE, factor_rule: str = "norm",
 ) -> pd.DataFrame:
     """Ratings joined to z-normalised factors with their weight (spec 03 §5 steps 1–4).
 
     ``d = |f̃_u − f̃_n|``, ``p40 = nanpercentile(d, 40)``, ``w = 1 / (1 + (d / p40)^5)``.
     Ratings whose note or rater lacks params are dropped (inner joins).
+
+    With k factors (``internal{Note,Rater}Factor2..k`` in both frames) every axis is
+    z-normalised separately and ``d`` is :func:`cnlab.scoring.factors.factor_distance`:
+    ``‖f̃_u − f̃_n‖₂`` (``factor_rule="norm"``) or ``max_j |f̃_u,j − f̃_n,j|`` (``"axis"``: a
+    rating is near the note only when it is near on every axis).
     """
+    ncols = FX.factor_columns(note_params, S.NOTE_FACTOR1)
+    ucols = FX.factor_columns(rater_params, S.RATER_FACTOR1)
+    if len(ncols) > 1 and len(ncols) == len(ucols):
+        return _rating_weights_k(ratings, note_params, rater_params, ncols, ucols, percentile, factor_rule)
     n = note_params[[S.NOTE_ID, S.NOTE_FACTOR1]].copy()
     n["_fn"] = _znorm(n[S.NOTE_FACTOR1])
     u = rater_params[[S.RATER_ID, S.RATER_FACTOR1]].copy()
@@ -43,9 +53,25 @@ def rating_weights(
     return df
 
 
+def _rating_weights_k(ratings, note_params, rater_params, ncols, ucols, percentile, rule):
+    n = note_params[[S.NOTE_ID]].copy()
+    u = rater_params[[S.RATER_ID]].copy()
+    zn = [f"_fn{j}" for j in range(len(ncols))]
+    zu = [f"_fu{j}" for j in range(len(ucols))]
+    for a, b, c, d in zip(zn, ncols, zu, ucols):
+        n[a] = _znorm(note_params[b]).to_numpy()
+        u[c] = _znorm(rater_params[d]).to_numpy()
+    df = ratings.merge(n, on=S.NOTE_ID, how="inner").merge(u, on=S.RATER_ID, how="inner")
+    d = FX.factor_distance(df[zu].to_numpy(), df[zn].to_numpy(), rule)
+    p = np.nanpercentile(d, percentile) if len(d) else np.nan
+    with np.errstate(divide="ignore", invalid="ignore"):
+        df["ratingWeight"] = 1.0 / (1.0 + (d / p) ** WEIGHT_EXPONENT)
+    return df.drop(columns=zn + zu)
+
+
 def note_tag_aggregates(
     ratings: pd.DataFrame, note_params: pd.DataFrame, rater_params: pd.DataFrame,
-    *, percentile: float = TAG_DISTANCE_PERCENTILE,
+    *, percentile: float = TAG_DISTANCE_PERCENTILE, factor_rule: str = "norm",
 ) -> pd.DataFrame:
     """Weighted not-helpful tag totals per note (spec 03 §5 step 5).
 
@@ -57,7 +83,7 @@ def note_tag_aggregates(
     r = S.unpack_tags(ratings[[c for c in ratings.columns if c in
                                (S.NOTE_ID, S.RATER_ID, S.NOT_HELPFUL_TAG_BITS, *S.NOT_HELPFUL_TAGS)]],
                       S.NOT_HELPFUL_TAGS)
-    df = rating_weights(r, note_params, rater_params, percentile=percentile)
+    df = rating_weights(r, note_params, rater_params, percentile=percentile, factor_rule=factor_rule)
     w = df["ratingWeight"].to_numpy()
     data = {S.NOTE_ID: df[S.NOTE_ID].to_numpy(), "ratingWeight": w}
     for tag in S.NOT_HELPFUL_TAGS:
