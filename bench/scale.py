@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import math
 import os
 import re
@@ -132,6 +133,9 @@ def main(argv=None) -> int:
     ap.add_argument("--timeout-min", type=float, default=240.0)
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--jobs", type=int, default=1, help="cnlab score --jobs (recorded with the run)")
+    ap.add_argument("--score-args", default="", metavar="ARGS",
+                    help="extra arguments for every `cnlab score` run, e.g. '--fidelity fast' or "
+                         "'--no-memory-check'; they name a variant of their own in results.json")
     ap.add_argument("--force", action="store_true", help="rerun sizes already in results.json")
     ap.add_argument("--report-only", action="store_true", help="print the tables of results.json")
     args = ap.parse_args(argv)
@@ -141,6 +145,7 @@ def main(argv=None) -> int:
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
     env = dict(os.environ, MPLBACKEND="Agg", TF_CPP_MIN_LOG_LEVEL="2")
     rev = commit()
+    extra = shlex.split(args.score_args)
     if not args.report_only:
         for size in (int(float(x)) for x in args.sizes.split(",")):
             sh = shape(size)
@@ -159,24 +164,40 @@ def main(argv=None) -> int:
             cfg = json.loads((data / "meta.json").read_text()).get("config", {})
             sh = {"ratings": size, "notes": cfg.get("n_notes", sh["notes"]), "raters": cfg.get("n_raters", sh["raters"])}
             for roster in args.rosters.split(","):
-                key = f"{size}/{roster}" + (f"/jobs{args.jobs}" if args.jobs > 1 else "")
+                key = f"{size}/{roster}" + (f"/jobs{args.jobs}" if args.jobs > 1 else "") + variant_tag(extra)
                 if key in results and results[key].get("commit") == rev and not args.force:
                     continue
-                tag = roster + (f"-jobs{args.jobs}" if args.jobs > 1 else "")
+                tag = roster + (f"-jobs{args.jobs}" if args.jobs > 1 else "") + variant_tag(extra).replace("/", "-")
                 outdir = out / f"r{size}" / tag
                 log = out / f"r{size}" / f"{tag}.log"
                 print(f"scoring {size:,} ratings, roster {roster} ...", file=sys.stderr, flush=True)
                 m = run_measured([CNLAB, "score", str(data), "--outdir", str(outdir), "--scorers",
-                                  ROSTERS[roster], "--no-parquet", "--jobs", str(args.jobs)], log,
+                                  ROSTERS[roster], "--no-parquet", "--jobs", str(args.jobs), *extra], log,
                                  rss_limit_gib=args.rss_limit_gib,
                                  env=env, timeout_s=args.timeout_min * 60)
                 stages = parse_stages(log)
-                results[key] = {"commit": rev, "jobs": args.jobs, "rc": m.rc, "wall_s": m.wall_s, "peak_gib": m.peak_gib,
+                results[key] = {"commit": rev, "jobs": args.jobs, "score_args": extra, "rc": m.rc, "wall_s": m.wall_s, "peak_gib": m.peak_gib,
                                 "killed_for_memory": m.killed_for_memory, "stages": stages, **sh}
                 results = save(results_path, key, results[key])
                 print(f"  rc {m.rc}, {m.wall_s:.0f} s, peak {m.peak_gib:.2f} GiB", file=sys.stderr, flush=True)
     print(report(results))
     return 0
+
+
+def variant_tag(extra: list[str]) -> str:
+    """``/fidelity=fast,no-memory-check`` for ``--fidelity fast --no-memory-check``; ``""`` for none."""
+    if not extra:
+        return ""
+    words, i = [], 0
+    while i < len(extra):
+        flag = extra[i].lstrip("-")
+        if i + 1 < len(extra) and not extra[i + 1].startswith("-"):
+            words.append(f"{flag}={extra[i + 1]}")
+            i += 2
+        else:
+            words.append(flag)
+            i += 1
+    return "/" + ",".join(words)
 
 
 def report(results: dict) -> str:
@@ -188,8 +209,10 @@ def report(results: dict) -> str:
         runs = {s: results.get(f"{s}/{variant}") for s in sizes if f"{s}/{variant}" in results}
         if not runs:
             continue
-        jobs = variant.split("/jobs")[1] if "/jobs" in variant else "1"
-        lines.append(f"\n### Roster `{ROSTERS[roster]}`, `--jobs {jobs}`\n")
+        parts = variant.split("/")[1:]
+        jobs = next((x[4:] for x in parts if x.startswith("jobs")), "1")
+        extras = [x for x in parts if not x.startswith("jobs")]
+        lines.append(f"\n### Roster `{ROSTERS[roster]}`, `--jobs {jobs}`" + "".join(f", `{x}`" for x in extras) + "\n")
         lines.append("| ratings | notes | raters | commit | result | wall s | peak GiB | wall / 1M run |")
         lines.append("|---:|---:|---:|---|---|---:|---:|---:|")
         base = runs.get(min(runs))

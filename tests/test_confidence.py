@@ -183,6 +183,13 @@ def test_peer_ratings_exclude_the_note_itself():
     assert p[RID].tolist() == [11, 12] and set(p[NID]) == {1} and set(p["ratedOnNoteId"]) == {2}
 
 
+def _tokens(cell, kind):
+    """The token strings of a pflip token cell (integer codes, :mod:`cnlab.models.pflip_tokens`)."""
+    from cnlab.models.pflip_tokens import decode
+
+    return decode(cell, kind)
+
+
 # ================================================================== pflip: per-set features
 def test_rating_set_features_hand_computed():
     r = _ratings([(1, 10, 0, S.HELPFUL, 0.5), (1, 11, 0, S.HELPFUL, -0.4), (1, 12, 0, S.NOT_HELPFUL, 0.1),
@@ -190,10 +197,10 @@ def test_rating_set_features_hand_computed():
                  tags={0: ["helpfulClear"], 2: ["notHelpfulIncorrect"]})
     f = pflip.rating_set_features(np.array([1, 2]), r).set_index(NID)
     a, b = f.loc[1], f.loc[2]
-    assert a[pflip.USER_HELPFULNESS] == ["10:HELPFUL", "11:HELPFUL", "12:NOT_HELPFUL",
+    assert _tokens(a[pflip.USER_HELPFULNESS], "helpfulness") == ["10:HELPFUL", "11:HELPFUL", "12:NOT_HELPFUL",
                                          "13:SOMEWHAT_HELPFUL", "14:HELPFUL"]
-    assert a[pflip.USER_HELPFUL_TAGS] == ["10:helpfulClear"]
-    assert a[pflip.USER_NOT_HELPFUL_TAGS] == ["12:notHelpfulIncorrect"]
+    assert _tokens(a[pflip.USER_HELPFUL_TAGS], "helpful_tags") == ["10:helpfulClear"]
+    assert _tokens(a[pflip.USER_NOT_HELPFUL_TAGS], "not_helpful_tags") == ["12:notHelpfulIncorrect"]
     counts = {c: a[c] for c in pflip.BUCKET_COUNT_COLUMNS if a[c]}
     assert counts == {"POSITIVE_HELPFUL": 1, "NEGATIVE_HELPFUL": 1, "NEUTRAL_HELPFUL": 1,
                       "NEUTRAL_NOT_HELPFUL": 1}  # rater 13 has no factor: not counted
@@ -203,7 +210,7 @@ def test_rating_set_features_hand_computed():
     assert a["MAX_DIFF"] == pytest.approx(0.9) and a["MEAN_DIFF"] == pytest.approx(0.75)
     assert a["helpfulClear"] == pytest.approx(0.2) and a["notHelpfulIncorrect"] == pytest.approx(0.2)
     assert a["helpfulOther"] == 0
-    assert b[pflip.USER_HELPFULNESS] == [] and b["POSITIVE_HELPFUL"] == 0
+    assert _tokens(b[pflip.USER_HELPFULNESS], "helpfulness") == [] and b["POSITIVE_HELPFUL"] == 0
     assert np.isnan(b["STD_HELPFUL"]) and np.isnan(b["helpfulClear"])
 
 

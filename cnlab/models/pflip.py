@@ -171,20 +171,14 @@ def _fill_minus_one(x: pd.DataFrame) -> np.ndarray:
     return x.fillna(-1).to_numpy()
 
 
-def _tokens(doc: Any) -> Any:
-    """Identity analyzer: each cell already is the list of tokens."""
-    return doc
-
-
 def _sklearn():
     """scikit-learn imports (lazy: only a run that uses pflip pays for them)."""
     from sklearn.compose import ColumnTransformer
-    from sklearn.feature_extraction.text import CountVectorizer
     from sklearn.feature_selection import SelectPercentile, VarianceThreshold, chi2
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, PolynomialFeatures
 
-    return dict(ColumnTransformer=ColumnTransformer, CountVectorizer=CountVectorizer,
+    return dict(ColumnTransformer=ColumnTransformer,
                 SelectPercentile=SelectPercentile, VarianceThreshold=VarianceThreshold, chi2=chi2,
                 Pipeline=Pipeline, FunctionTransformer=FunctionTransformer,
                 OneHotEncoder=OneHotEncoder, PolynomialFeatures=PolynomialFeatures)
@@ -209,6 +203,8 @@ def build_pipeline(train: pd.DataFrame, config: PFlipConfig, random_state: Any, 
     Returns ``(pipeline, block_names)``.
     """
     sk = _sklearn()
+    from cnlab.models.pflip_bag import TokenBag  # imports scikit-learn
+
     P, VT, FT, PF = sk["Pipeline"], sk["VarianceThreshold"], sk["FunctionTransformer"], sk["PolynomialFeatures"]
 
     def bins(n: int):
@@ -226,12 +222,12 @@ def build_pipeline(train: pd.DataFrame, config: PFlipConfig, random_state: Any, 
         (S.AUTHOR_ID, sk["OneHotEncoder"](handle_unknown="ignore"), [S.AUTHOR_ID])]
     for p in PREFIXES:
         col = f"{p}_{USER_HELPFULNESS}"
-        blocks.append((col, sk["CountVectorizer"](analyzer=_tokens, min_df=config.helpfulness_rater_min), col))
-    for kind, pct in ((USER_HELPFUL_TAGS, config.helpful_tag_percentile),
-                      (USER_NOT_HELPFUL_TAGS, config.not_helpful_tag_percentile)):
+        blocks.append((col, TokenBag("helpfulness", min_df=config.helpfulness_rater_min), col))
+    for kind, pct, token_kind in ((USER_HELPFUL_TAGS, config.helpful_tag_percentile, "helpful_tags"),
+                                  (USER_NOT_HELPFUL_TAGS, config.not_helpful_tag_percentile, "not_helpful_tags")):
         for p in PREFIXES:
             col = f"{p}_{kind}"
-            blocks.append((col, P([("bag", sk["CountVectorizer"](analyzer=_tokens, min_df=config.tag_rater_min)),
+            blocks.append((col, P([("bag", TokenBag(token_kind, min_df=config.tag_rater_min)),
                                    ("select", sk["SelectPercentile"](sk["chi2"], percentile=pct))]), col))
     for col in _ratio_columns():
         vals = train[col]

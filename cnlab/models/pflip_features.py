@@ -32,6 +32,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from cnlab import schema as S
+from cnlab.models import pflip_tokens as _tok
 from cnlab._compat.numpy126_argsort import np1_avx512_argsort
 
 log = logging.getLogger("cnlab")
@@ -468,22 +469,6 @@ def peer_note_counts(scored: pd.DataFrame, notes: pd.DataFrame, status_history: 
     })
 
 
-def _token_lists(keys: np.ndarray, tokens: np.ndarray, ids: np.ndarray) -> list[list[str]]:
-    """Sorted distinct tokens per id (empty list for ids without tokens)."""
-    if len(tokens) == 0:
-        return [[] for _ in ids]
-    f = pd.DataFrame({"k": keys, "t": tokens}).drop_duplicates().sort_values(["k", "t"], kind="stable")
-    grouped = {k: list(v) for k, v in zip(*_split_groups(f["k"].to_numpy(), f["t"].to_numpy()))}
-    return [grouped.get(i, []) for i in ids]
-
-
-def _split_groups(keys: np.ndarray, values: np.ndarray) -> tuple[list, list]:
-    if len(keys) == 0:
-        return [], []
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-    return list(keys[starts]), np.split(values, starts[1:])
-
-
 def rating_set_features(note_ids: np.ndarray, ratings: pd.DataFrame, *,
                         factor_bound: float = 0.3) -> pd.DataFrame:
     """Features of one rating set (LOCAL, PEER_MISLEADING or PEER_NON_MISLEADING) per scored note
@@ -494,6 +479,8 @@ def rating_set_features(note_ids: np.ndarray, ratings: pd.DataFrame, *,
 
     * ``USER_HELPFULNESS_RATINGS``: distinct ``"<rater>:<level>"`` (missing level → ``"nan"``);
       ``USER_HELPFUL_TAGS`` / ``USER_NOT_HELPFUL_TAGS``: distinct ``"<rater>:<tag>"`` for tags = 1;
+      each token held as one integer code, in token-string order (:mod:`cnlab.models.pflip_tokens`;
+      ``pflip_tokens.decode(cell, kind)`` gives the strings);
     * ``{NEGATIVE,NEUTRAL,POSITIVE}_{level}``: ratings with f < −0.3 / |f| ≤ 0.3 / f > 0.3 and that
       level (no factor or no level → not counted);
     * over HELPFUL ratings with a factor: ``MAX_POS_HELPFUL = max f (f > 0)``,
@@ -504,18 +491,20 @@ def rating_set_features(note_ids: np.ndarray, ratings: pd.DataFrame, *,
     nid = S.NOTE_ID
     ids = np.asarray(note_ids)
     keys = ratings[nid].to_numpy()
-    raters = ratings[S.RATER_ID].to_numpy().astype(np.int64).astype(str).astype(object)
+    raters = ratings[S.RATER_ID].to_numpy().astype(np.int64)
     level = ratings[S.HELPFULNESS_LEVEL].astype(object)
-    level_str = level.where(level.notna(), "nan").astype(str).to_numpy().astype(object)
+    level_str = level.where(level.notna(), "nan").astype(str).to_numpy()
     out: dict[str, Any] = {nid: ids}
-    out[USER_HELPFULNESS] = _token_lists(keys, raters + ":" + level_str, ids)
-    for col, tags in ((USER_HELPFUL_TAGS, S.HELPFUL_TAGS), (USER_NOT_HELPFUL_TAGS, S.NOT_HELPFUL_TAGS)):
-        kk, tt = [], []
+    out[USER_HELPFULNESS] = _tok.token_lists(keys, _tok.encode(raters, level_str, "helpfulness"), ids,
+                                             "helpfulness")
+    for col, tags, kind in ((USER_HELPFUL_TAGS, S.HELPFUL_TAGS, "helpful_tags"),
+                            (USER_NOT_HELPFUL_TAGS, S.NOT_HELPFUL_TAGS, "not_helpful_tags")):
+        kk, cc = [], []
         for tag in tags:
             on = ratings[tag].to_numpy() == 1
             kk.append(keys[on])
-            tt.append(raters[on] + (":" + tag))
-        out[col] = _token_lists(np.concatenate(kk), np.concatenate(tt), ids)
+            cc.append(_tok.encode(raters[on], tag, kind))
+        out[col] = _tok.token_lists(np.concatenate(kk), np.concatenate(cc), ids, kind)
 
     f = ratings[RATER_FACTOR].to_numpy()
     if f.dtype not in (np.float32, np.float64):
