@@ -9,6 +9,8 @@
   raters, notes or ratings, or as of an earlier time, and diffs it with the baseline;
 * :mod:`cnlab.lab.published` — :func:`compare_with_published` sets cnlab's statuses beside the
   ones the input ``noteStatusHistory`` publishes and says why they differ;
+* :mod:`cnlab.lab.factors` — :func:`select_k` compares k = 1, 2, 3 … factors on held-out ratings;
+  :func:`factor_recovery` compares fitted note factors with a planted truth;
 * :mod:`cnlab.lab.stability` — :func:`seed_stability` scores under several seeds (official loop and
   exact solver) and measures status probabilities, CRH churn and parameter spread.
 
@@ -21,11 +23,13 @@ exported here do not shadow them.
 from cnlab.lab.counterfactuals import Counterfactual, counterfactual, reduce_dataset, select_raters
 from cnlab.lab.status_diff import StatusDiff, diff
 from cnlab.lab.published import PublishedComparison, compare_with_published
+from cnlab.lab.factors import FactorRecovery, KSelection, factor_recovery, select_k
 from cnlab.lab.stability import SeedStability, seed_stability
 
 __all__: list[str] = [
     "diff", "StatusDiff",
     "counterfactual", "Counterfactual", "select_raters", "reduce_dataset",
     "compare_with_published", "PublishedComparison",
+    "select_k", "KSelection", "factor_recovery", "FactorRecovery",
     "seed_stability", "SeedStability",
 ]
