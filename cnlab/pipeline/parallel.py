@@ -25,13 +25,32 @@ from typing import Any, Iterable
 __all__ = ["prescore_in_parallel"]
 
 
+#: The inputs a worker process last read: (folder, stamp of the inputs) -> (ratings, context,
+#: participants). A worker prescores many scorers of one run; it reads and converts the inputs once
+#: (a sequential run also hands every scorer the same frames, which scorers never modify).
+_INPUTS: dict[tuple, tuple[Any, Any, Any]] = {}
+
+
+def _inputs(directory: str) -> tuple[Any, Any, Any]:
+    from cnlab.pipeline.checkpoint import Checkpoint
+
+    # files are replaced atomically when a run writes them: a new inode is a new run
+    stamp = tuple((st.st_ino, st.st_mtime_ns, st.st_size) for st in
+                  ((Path(directory) / "inputs" / f).stat() for f in ("context.json", "ratings.arrow")))
+    key = (str(Path(directory).resolve()), stamp)
+    if key not in _INPUTS:
+        _INPUTS.clear()  # one run's inputs at a time
+        _INPUTS[key] = Checkpoint.read_inputs(directory)
+    return _INPUTS[key]
+
+
 def _worker(directory: str, scorer_config: Any) -> list[dict]:
     """Prescore one scorer from the checkpoint's inputs and store its outputs there."""
     from cnlab._timing import StageTimer
     from cnlab.pipeline.checkpoint import Checkpoint
     from cnlab.scorers.base import family_for
 
-    ratings, context, participants = Checkpoint.read_inputs(directory)
+    ratings, context, participants = _inputs(directory)
     ckpt = Checkpoint(Path(directory), {}, participants)
     timer = StageTimer(prefix=f"{scorer_config.name} prescoring: ")
     out = family_for(scorer_config).prescore(scorer_config, ratings, context, timer=timer)
