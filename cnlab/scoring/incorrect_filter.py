@@ -51,9 +51,10 @@ def incorrect_aggregates(
 
     Notes with no kept rating are absent (NaN after the caller's join).
 
-    With k factors (axes 2..k in both frames) every axis is clipped and the interval test reads
-    :func:`cnlab.scoring.factors.factor_distance`: ``‖clip(f_u) − clip(f_n)‖₂ < 0.3``
-    (``factor_rule="norm"``) or ``∀j: |clip(f_u,j) − clip(f_n,j)| < 0.3`` (``"axis"``).
+    With k factors (axes 2..k in both frames): ``factor_rule="norm"`` clips radially,
+    ``c(f) = f · min(1, 0.4 / ‖f‖₂)``, and keeps ``‖c(f_u) − c(f_n)‖₂ < 0.3`` (unchanged by a
+    rotation of the factor space); ``"axis"`` clips every axis to [−0.4, 0.4] and keeps
+    ``∀j: |clip(f_u,j) − clip(f_n,j)| < 0.3``. Both are the 1-D test when k = 1.
     """
     r = _nh_tagged(ratings)
     ncols = FX.factor_columns(note_params, S.NOTE_FACTOR1)
@@ -64,8 +65,8 @@ def incorrect_aggregates(
         u = rater_params_with_counts[[S.RATER_ID, *ucols, "incorrectTagRatingsMadeByRater",
                                       "totalRatingsMadeByRater"]].rename(columns=ren)
         df = r.merge(note_params[[S.NOTE_ID, *ncols]], on=S.NOTE_ID, how="inner").merge(u, on=S.RATER_ID, how="inner")
-        fu = np.clip(df[list(ren.values())].to_numpy(dtype=np.float64), -factor_clip, factor_clip)
-        fn = np.clip(df[ncols].to_numpy(dtype=np.float64), -factor_clip, factor_clip)
+        fu = _clip_k(df[list(ren.values())].to_numpy(dtype=np.float64), factor_clip, factor_rule)
+        fn = _clip_k(df[ncols].to_numpy(dtype=np.float64), factor_clip, factor_rule)
         kept = df[FX.factor_distance(fu, fn, factor_rule) < interval_half_width]
         return _incorrect_sums(kept)
     n = note_params[[S.NOTE_ID, S.NOTE_FACTOR1]]
@@ -75,6 +76,15 @@ def incorrect_aggregates(
     fn = np.clip(df[S.NOTE_FACTOR1].to_numpy(dtype=np.float64), -factor_clip, factor_clip)
     kept = df[np.abs(fu - fn) < interval_half_width]
     return _incorrect_sums(kept)
+
+
+def _clip_k(F: np.ndarray, clip: float, rule: str) -> np.ndarray:
+    """Per-axis clip (``"axis"``) or radial clip to the ball of radius ``clip`` (``"norm"``)."""
+    if rule == "axis":
+        return np.clip(F, -clip, clip)
+    norm = np.sqrt(np.sum(F * F, axis=1, keepdims=True))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return F * np.minimum(1.0, clip / norm)
 
 
 def _incorrect_sums(kept: pd.DataFrame) -> pd.DataFrame:

@@ -31,10 +31,13 @@ def rating_weights(
     ``d = |f̃_u − f̃_n|``, ``p40 = nanpercentile(d, 40)``, ``w = 1 / (1 + (d / p40)^5)``.
     Ratings whose note or rater lacks params are dropped (inner joins).
 
-    With k factors (``internal{Note,Rater}Factor2..k`` in both frames) every axis is
-    z-normalised separately and ``d`` is :func:`cnlab.scoring.factors.factor_distance`:
-    ``‖f̃_u − f̃_n‖₂`` (``factor_rule="norm"``) or ``max_j |f̃_u,j − f̃_n,j|`` (``"axis"``: a
-    rating is near the note only when it is near on every axis).
+    With k factors (``internal{Note,Rater}Factor2..k`` in both frames):
+
+    * ``factor_rule="norm"``: ``f̃ = (f − f̄) / s`` with the mean vector ``f̄`` and one scale
+      ``s = (mean ‖f − f̄‖₂² / k)^½`` per table (the 1-D population std when k = 1), and
+      ``d = ‖f̃_u − f̃_n‖₂`` — unchanged by a rotation of the factor space;
+    * ``"axis"``: every axis z-normalised on its own and ``d = max_j |f̃_u,j − f̃_n,j|`` (a
+      rating is near the note only when it is near on every axis).
     """
     ncols = FX.factor_columns(note_params, S.NOTE_FACTOR1)
     ucols = FX.factor_columns(rater_params, S.RATER_FACTOR1)
@@ -53,14 +56,27 @@ def rating_weights(
     return df
 
 
+def _znorm_k(F: np.ndarray, rule: str) -> np.ndarray:
+    """k-D z-normalisation: per axis (``"axis"``) or isotropic (``"norm"``: mean vector, one
+    scale ``(mean ‖f − f̄‖² / k)^½``, NaN rows ignored)."""
+    centred = F - np.nanmean(F, axis=0)
+    if rule == "axis":
+        return centred / np.nanstd(F, axis=0)
+    ok = ~np.isnan(centred).any(axis=1)
+    scale = np.sqrt(np.mean(np.sum(centred[ok] ** 2, axis=1)) / F.shape[1]) if ok.any() else np.nan
+    return centred / scale
+
+
 def _rating_weights_k(ratings, note_params, rater_params, ncols, ucols, percentile, rule):
     n = note_params[[S.NOTE_ID]].copy()
     u = rater_params[[S.RATER_ID]].copy()
     zn = [f"_fn{j}" for j in range(len(ncols))]
     zu = [f"_fu{j}" for j in range(len(ucols))]
-    for a, b, c, d in zip(zn, ncols, zu, ucols):
-        n[a] = _znorm(note_params[b]).to_numpy()
-        u[c] = _znorm(rater_params[d]).to_numpy()
+    nz = _znorm_k(note_params[ncols].to_numpy(np.float64), rule)
+    uz = _znorm_k(rater_params[ucols].to_numpy(np.float64), rule)
+    for j in range(len(ncols)):
+        n[zn[j]] = nz[:, j]
+        u[zu[j]] = uz[:, j]
     df = ratings.merge(n, on=S.NOTE_ID, how="inner").merge(u, on=S.RATER_ID, how="inner")
     d = FX.factor_distance(df[zu].to_numpy(), df[zn].to_numpy(), rule)
     p = np.nanpercentile(d, percentile) if len(d) else np.nan
