@@ -50,7 +50,6 @@ import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -108,7 +107,8 @@ class SeedStability:
     status_columns
         The status columns compared (those the runs filled).
     runs
-        (fidelity, seed) → the run's ``scored_notes`` (with ``decidingRule`` when scored here).
+        (fidelity, seed) → the run's ``scored_notes`` (with ``decidingRule`` when scored here); read
+        it, do not change it (the other attributes were computed from it).
     probabilities
         Long frame: ``fidelity``, ``column``, ``noteId``, ``status``, ``probability`` (share of the
         seeds giving the note that value; a note a run did not score counts as ``"(absent)"``).
@@ -190,7 +190,7 @@ class SeedStability:
         ordered = {k: frames[k] for k in sorted(frames, key=lambda k: (fidelities.index(k[0]), k[1]))}
         return cls(
             seeds=seeds, fidelities=fidelities, status_columns=status_columns,
-            runs=MappingProxyType(ordered),
+            runs=ordered,
             probabilities=_probabilities(ordered, fidelities, seeds, status_columns),
             pairs=_pairs(ordered, fidelities, seeds, status_columns, locked),
             per_note=_per_note(ordered, fidelities, seeds, status_columns, prefix, th),
@@ -375,9 +375,13 @@ def _numeric(frame: pd.DataFrame, column: str, notes: np.ndarray) -> np.ndarray:
 def _nan_stats(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Row mean and population standard deviation ignoring NaN (NaN for all-NaN rows)."""
     cnt = np.sum(~np.isnan(m), axis=1)
+    # deviations from each row's first value: identical values give a spread of exactly 0
+    first = np.where(cnt > 0, m[np.arange(len(m)), np.argmax(~np.isnan(m), axis=1)] if m.size else 0.0, 0.0)
+    dev = m - first[:, None]
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(cnt > 0, np.nansum(m, axis=1) / np.maximum(cnt, 1), np.nan)
-        sd = np.sqrt(np.where(cnt > 0, np.nansum((m - mean[:, None]) ** 2, axis=1) / np.maximum(cnt, 1), np.nan))
+        mdev = np.nansum(dev, axis=1) / np.maximum(cnt, 1)
+        mean = np.where(cnt > 0, first + mdev, np.nan)
+        sd = np.sqrt(np.where(cnt > 0, np.nansum((dev - mdev[:, None]) ** 2, axis=1) / np.maximum(cnt, 1), np.nan))
     return mean, sd
 
 

@@ -30,6 +30,7 @@ One module per pipeline stage; use them through this package
 ``evaluation``            status changes between runs, agreement with a planted truth
 ``lab``                   research tools: a StatusDiff's transitions and shifts, published-status reasons
 ``factors``               choosing k: held-out fit by number of factors, recovery of planted factors
+``stability``             seed stability: status probabilities, CRH churn vs the guards, intercept spread
 ``post_likes``            the "liked by different perspectives" pilot (spec 07 B)
 ========================  ==============================================================
 
@@ -69,6 +70,7 @@ from cnlab.plotting.data import funnel, rating_counts  # noqa: E402
 from cnlab.plotting.evaluation import status_confusion, status_crosstab, truth_agreement  # noqa: E402
 from cnlab.plotting.lab import published_reasons, shift_scatter, status_transitions  # noqa: E402
 from cnlab.plotting.factors import factor_recovery_scatter, k_selection_curve  # noqa: E402
+from cnlab.plotting.stability import churn_by_fidelity, spread_vs_distance, status_probability_hist  # noqa: E402
 from cnlab.plotting.helpfulness import (  # noqa: E402
     helpfulness_distributions,
     helpfulness_removed,
@@ -134,6 +136,7 @@ __all__ = [
     "shift_scatter",
     "published_reasons",
     "k_selection_curve", "factor_recovery_scatter",
+    "status_probability_hist", "churn_by_fidelity", "spread_vs_distance",
     # constants (public before the split, now listed)
     "STATUS_SHORT",
     "STATUS_LONG",
