@@ -309,6 +309,31 @@ def test_score_with_two_factors(sample, core_default, tmp_path):
     # prescoring outputs carry the axes (they initialise final scoring and survive a checkpoint)
     assert S.note_factor_col(2) in res.prescoring.note_model_output.columns
     assert S.rater_factor_col(2) in res.prescoring.rater_model_output.columns
-    rep = write_outputs(res.frames, tmp_path)
-    header = (tmp_path / "scored_notes.tsv").read_text().split("\n", 1)[0].split("\t")
+    rep = write_outputs(res.frames, tmp_path / "out")
+    header = (tmp_path / "out" / "scored_notes.tsv").read_text().split("\n", 1)[0].split("\t")
     assert "coreNoteFactor2" in header and "coreNoteFactor2" not in rep.absent_columns.get("scored_notes", [])
+    # a written prescoring keeps the axes, and final scoring from it gives the same statuses
+    from cnlab.scorers.outputs import load_official_prescoring, write_prescoring
+
+    write_prescoring(res.prescoring, tmp_path / "pre", sample.participants)
+    again = load_official_prescoring(tmp_path / "pre", sample.participants)
+    np.testing.assert_array_equal(again.note_model_output[S.note_factor_col(2)].to_numpy(),
+                                  res.prescoring.note_model_output[S.note_factor_col(2)].to_numpy())
+    np.testing.assert_array_equal(again.rater_model_output[S.rater_factor_col(2)].to_numpy(),
+                                  res.prescoring.rater_model_output[S.rater_factor_col(2)].to_numpy())
+
+
+def test_factor_settings_invalidate_prescoring_on_rescore():
+    from cnlab.pipeline.rescore import PRESCORING_SETTINGS
+
+    assert {"n_factors", "factor_rule"} <= set(PRESCORING_SETTINGS)
+
+
+def test_final_scoring_needs_the_prescored_axes():
+    from cnlab.scorers.mf_final import _require_axes
+
+    notes = pd.DataFrame(columns=[S.NOTE_ID, S.NOTE_INTERCEPT, F1])
+    raters = pd.DataFrame(columns=[S.RATER_ID, S.RATER_INTERCEPT, U1, U2])
+    with pytest.raises(ValueError, match="prescore with the same n_factors"):
+        _require_axes(notes, raters, [F1, F2], [U1, U2], CORE.with_factors(2))
+    _require_axes(notes.assign(**{F2: []}), raters, [F1, F2], [U1, U2], CORE.with_factors(2))
