@@ -8,7 +8,8 @@ One command::
 1. ``cnlab synth`` data (default 8,000 notes, 6,000 raters, 250,000 ratings; seed 11), Core only:
    :func:`cnlab.lab.seed_stability` with ``--seeds`` seeds (default 5) per fidelity → the
    seed-stability table (churn mean / max against the official guards, share of notes with an
-   unstable status, intercept spread, seconds per run; official vs fast).
+   unstable status, intercept spread, seconds per run; official vs fast); then the same with the
+   topic model and pflip / PCRH off, so that the seed reaches the MF fits alone.
 2. Issue 9: on the parity fixture ``../shared/fixtures/small`` (pass 2 inputs, official topics and
    epoch) and on a larger synthetic set (default 500,000 ratings), seeds 42 and 43 in both
    fidelities: fast vs official under the same seed, next to official vs official under another seed.
@@ -117,7 +118,7 @@ def main() -> int:
     ap.add_argument("--big-ratings", type=int, default=500_000)
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--out", default=str(REPO / "out" / "seeds"))
-    ap.add_argument("--skip", default="", help="comma-separated parts to skip: stability,fixture,big")
+    ap.add_argument("--skip", default="", help="comma-separated parts to skip: stability,isolated,fixture,big")
     ap.add_argument("--no-write", action="store_true", help="do not insert the section into bench/RESULTS.md")
     a = ap.parse_args()
     out = Path(a.out)
@@ -140,6 +141,14 @@ def main() -> int:
         sections["stability"] = (len(ds.ratings), st)
         res["stability"] = {"ratings": len(ds.ratings), "table": st.table().to_dict("records"),
                             "spread": st.spread.to_dict("records"), "cross": st.cross.to_dict("records")}
+    if "isolated" not in skip:  # the MF start alone: topics fixed (none), pflip / PCRH off
+        d = synth(out / f"synth-{a.ratings}", a.notes, a.raters, a.ratings)
+        ds = cnlab.load(d)
+        st = seed_stability(ds, seeds=range(a.seeds), config=ScoringConfig(topics="none", pflip="none", pcrh="none"),
+                            jobs=a.jobs)
+        print(st.summary(), flush=True)
+        sections["isolated"] = (len(ds.ratings), st)
+        res["isolated"] = {"table": st.table().to_dict("records"), "spread": st.spread.to_dict("records")}
     agree: list[dict] = []
     if "fixture" not in skip and FIX.exists():
         ds, cfg = fixture()
@@ -178,6 +187,13 @@ def main() -> int:
         if o == o and f == f and f > 0:
             md += ["", f"Time per run: official {o:.1f} s, fast {f:.1f} s (ratio official / fast "
                        f"{o / f:.2f}×)."]
+        md.append("")
+    if "isolated" in sections:
+        n, st = sections["isolated"]
+        md += [f"**The MF start alone**: the same data and seeds with the topic model off (`topics=\"none\"`) "
+               f"and no pflip / PCRH models, so that the seed reaches only the fits (in \"fast\", only those "
+               f"the exact solver does not cover: the harassment tag model and the low-diligence model).", ""]
+        md += table_md(st)
         md.append("")
     if agree:
         md += ["**Fast vs official** (issue 9): share of notes with the same status, fast and official "
