@@ -140,6 +140,27 @@ def test_topic_veto_norm_vs_axis():
         [False, True]
 
 
+@pytest.mark.parametrize("solver", ["official", "exact"])
+@pytest.mark.parametrize("rule", ["norm", "axis"])
+def test_pseudo_rater_bounds_with_two_factors(solver, rule):
+    from _mf_helpers import planted
+
+    from cnlab.mf import PSEUDO_RATER_COLUMNS, fit, pseudo_rater_bounds
+    from cnlab.mf.config import CORE_MF
+
+    df, _ = planted(n_notes=60, n_raters=80, n_ratings=2500, seed=3, k=2)
+    base = fit(df, CORE_MF.replace(n_factors=2), seed=0, solver="exact")
+    cfg = CORE_MF.replace(n_factors=2, rating_per_note_loss_ratio=12.0, flip_factors=False)
+    r = fit(df, cfg, note_init=base.note_params, rater_init=base.rater_params,
+            global_init=base.global_intercept, freeze=("raters", "global"), solver="exact")
+    b = pseudo_rater_bounds(df, r, cfg, solver=solver, factor_rule=rule)
+    assert list(b.columns) == ["noteId", *PSEUDO_RATER_COLUMNS]
+    assert b[list(PSEUDO_RATER_COLUMNS)].notna().all().all()
+    assert (b.internalNoteIntercept_max >= b.internalNoteIntercept_refit_orig - 1e-6).all()
+    # a helpful pseudo-rating raises the upper bound of the intercept
+    assert (b.internalNoteIntercept_max - b.internalNoteIntercept_refit_orig).mean() > 0.01
+
+
 def test_factor_column_names():
     assert S.factor_axis_column("groupNoteFactor1_13", 2) == "groupNoteFactor2_13"
     assert S.is_extra_factor_column("topicNoteFactor3_Scams")
