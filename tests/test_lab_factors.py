@@ -274,3 +274,11 @@ def test_figures(rank1_selection):
     assert "200 not drawn" in ax.get_title()
     assert len(ax.collections) == 2
     plt.close(ax.figure)
+
+
+def test_docstring_examples_run():
+    """The module's numpydoc examples run (select_k's, which fits, is skipped there and run above)."""
+    import doctest
+
+    failures, attempted = doctest.testmod(F, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert attempted >= 8 and failures == 0
