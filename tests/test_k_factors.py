@@ -90,7 +90,39 @@ def test_scorer_rules_pass_axis_only_when_asked():
     axis = {r.name: r.kwargs for r in R.scorer_rules(CORE_T, final_round=True, factor_rule="axis")}
     assert not any("factor_rule" in p for p in norm.values())
     assert sorted(n for n, p in axis.items() if p.get("factor_rule") == "axis") == \
-        sorted([R.display_name("GeneralCRNH", "1.0"), R.display_name("FilterLargeFactor", "1.0")])
+        sorted(R.display_name(n, "1.0") for n in ("GeneralCRNH", "FilterLargeFactor", "RatioCRNH",
+                                                    "MinMinorityRaters", "RaterBalance"))
+
+
+def _sides(**axes):
+    """Side statistics per axis: axes = {1: (minSignCount, μ₋, μ₊, netMin, ratio), 2: (…)}."""
+    d = {S.NOTE_ID: [0], S.NUM_RATINGS: [20]}
+    for j, values in axes.items():
+        for c, v in zip(R.SIDE_COLUMNS, values):
+            d[R.side_axis_column(c, int(j[1:]))] = [v]
+    return pd.DataFrame(d)
+
+
+def test_side_rules_per_axis():
+    crh = pd.Series([S.CRH])
+    # axis 1 has 5 net helpful minority ratings, axis 2 only 2: "axis" demotes, axis 1 alone does not
+    st = _sides(a1=(6, 0.8, 0.9, 5, 0.25), a2=(6, 0.8, 0.9, 2, 0.1))
+    kw = dict(min_minority_net_helpful_ratings=4)
+    assert _fired(R.min_minority_raters(st, crh, **kw)).tolist() == [False]
+    assert _fired(R.min_minority_raters(st, crh, **kw, factor_rule="axis")).tolist() == [True]
+    # RaterBalance: 4 ≤ net < 10 and ratio < 0.05 on axis 2 only
+    st = _sides(a1=(6, 0.8, 0.9, 12, 0.3), a2=(6, 0.8, 0.9, 5, 0.04))
+    kw = dict(min_minority_net_helpful_ratio=0.05)
+    assert _fired(R.rater_balance(st, crh, **kw)).tolist() == [False]
+    assert _fired(R.rater_balance(st, crh, **kw, factor_rule="axis")).tolist() == [True]
+    # RatioCRNH: low means on both sides of axis 1 but not of axis 2 → CRNH needs every axis
+    nmr = pd.Series([S.NMR])
+    kw = dict(min_ratings_needed=5)
+    st = _sides(a1=(4, 0.2, 0.3, 0, 0.0), a2=(4, 0.2, 0.6, 0, 0.0))
+    assert _fired(R.ratio_crnh(st, nmr, **kw)).tolist() == [True]
+    assert _fired(R.ratio_crnh(st, nmr, **kw, factor_rule="axis")).tolist() == [False]
+    st = _sides(a1=(4, 0.2, 0.3, 0, 0.0), a2=(3, 0.1, 0.2, 0, 0.0))
+    assert _fired(R.ratio_crnh(st, nmr, **kw, factor_rule="axis")).tolist() == [True]
 
 
 def _incorrect_case(rater_factor):
@@ -309,11 +341,12 @@ def test_k1_knob_is_the_official_path_byte_for_byte(sample, core_default, tmp_pa
         assert (tmp_path / "b" / f.name).read_bytes() == f.read_bytes(), f.name
 
 
-def test_score_with_two_factors(sample, core_default, tmp_path):
+@pytest.mark.parametrize("rule", ["norm", "axis"])
+def test_score_with_two_factors(sample, core_default, tmp_path, rule):
     from cnlab.io.writers import write_outputs
     from cnlab.pipeline import score
 
-    res = score(sample, ScoringConfig(n_factors=2))
+    res = score(sample, ScoringConfig(n_factors=2, factor_rule=rule))
     sn, hs = res.frames["scored_notes"], res.frames["helpfulness_scores"]
     i = list(sn.columns).index("coreNoteFactor1")
     assert list(sn.columns)[i + 1] == "coreNoteFactor2"

@@ -14,8 +14,10 @@ form; two are offered, selected by ``factor_rule`` (``ScoringConfig.factor_rule`
     the 1-D rule is applied on every axis separately and the per-axis answers are combined so
     that a note must look "bridging" on *every* axis: a gate a note must pass (CRH needs
     ``|f| ≤ 0.5``; a rating counts as near the note) must pass on all axes, a rule that demotes
-    a polarised note fires when any axis is polarised. For the magnitude rules this is the max
-    norm ``‖f‖_∞ = max_j |f_j|``.
+    a polarised note fires when any axis is polarised; the CRNH wedge and RatioCRNH must hold on
+    every axis; MinMinorityRaters / RaterBalance demote when they hold on any axis (both sides of
+    every axis must support a CRH note). For the magnitude rules this is the max norm
+    ``‖f‖_∞ = max_j |f_j|``.
 
 For k = 1 both reduce to the official rule exactly (the code path is the 1-D one). The
 equations of every rule are listed in the user guide (``docs/lab.md``, "k factors").

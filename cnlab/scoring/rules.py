@@ -73,6 +73,35 @@ NEG_MEAN = "negFactor_meanHelpfulNum"
 POS_MEAN = "posFactor_meanHelpfulNum"
 NET_MIN_HELPFUL = "netMinHelpful"
 NET_MIN_HELPFUL_RATIO = "netMinHelpfulRatio"
+#: Per-note statistics of the two rater-factor sides (spec 03 §2.2) read by RatioCRNH,
+#: MinMinorityRaters and RaterBalance.
+SIDE_COLUMNS = (MIN_SIGN_COUNT, NEG_MEAN, POS_MEAN, NET_MIN_HELPFUL, NET_MIN_HELPFUL_RATIO)
+#: k-factor runs with ``factor_rule="axis"``: the side statistics of axis j ≥ 2 are ``<col>@<j>``.
+SIDE_AXIS_SEP = "@"
+
+
+def side_axis_column(column: str, axis: int) -> str:
+    """Name of a side statistic of factor axis ``axis`` (1 = the official column)."""
+    return column if axis == 1 else f"{column}{SIDE_AXIS_SEP}{axis}"
+
+
+def _side_views(stats: pd.DataFrame) -> list[pd.DataFrame]:
+    """``stats`` as seen from every factor axis: axis 1 itself, then for j = 2, 3 … a view whose
+    side columns hold axis j's statistics (only the axes present in ``stats``)."""
+    views = [stats]
+    j = 2
+    while side_axis_column(MIN_SIGN_COUNT, j) in stats.columns:
+        views.append(stats.assign(**{c: stats[side_axis_column(c, j)] for c in SIDE_COLUMNS}))
+        j += 1
+    return views
+
+
+def _per_axis(rule, stats: pd.DataFrame, labels: pd.Series, combine: str, *, status: str,
+              **kwargs) -> pd.Series:
+    """The 1-D side rule on every axis's view (:func:`_side_views`), the notes it returns
+    combined with ``"all"`` (returned on every axis) or ``"any"``."""
+    masks = np.stack([rule(v, labels, status=status, **kwargs).notna().to_numpy() for v in _side_views(stats)])
+    return _updates(masks.all(axis=0) if combine == "all" else masks.any(axis=0), status, stats.index)
 
 # Tags the tag-outlier filter tests: the 13 not-helpful tags except HardToUnderstand (spec 03 §5).
 TAG_FILTER_TAGS: tuple[str, ...] = tuple(t for t in S.NOT_HELPFUL_TAGS if t != "notHelpfulHardToUnderstand")
@@ -197,13 +226,19 @@ def ucb_crnh(
 
 def ratio_crnh(
     stats: pd.DataFrame, labels: pd.Series, *, min_ratings_needed: int, min_sign_count: int = 3,
-    max_side_mean: float = 0.4, max_mean: float = 0.3, status: str = S.CRNH,
+    max_side_mean: float = 0.4, max_mean: float = 0.3, status: str = S.CRNH, factor_rule: str = "norm",
 ) -> pd.Series:
     """RatioCRNH (rule 5, final round): low mean helpfulness on *both* factor sides.
 
     ``k ≥ 5 ∧ minSignCount ≥ 3 ∧ μ₋ ≤ 0.4 ∧ μ₊ ≤ 0.4 ∧ (μ₋ + μ₊)/2 ≤ 0.3``, evaluated in
     float32 like the official float32 columns (spec 03 §2.2: 0.2, 0.4 → 0.3 ≤ 0.3 is True).
+
+    k factors: the sides are those of axis 1; with ``factor_rule="axis"`` and the side statistics
+    of axes 2..k in ``stats`` (``<col>@<j>``), CRNH only when the condition holds on every axis.
     """
+    if factor_rule == "axis":
+        return _per_axis(ratio_crnh, stats, labels, "all", status=status, min_ratings_needed=min_ratings_needed,
+                         min_sign_count=min_sign_count, max_side_mean=max_side_mean, max_mean=max_mean)
     neg, pos = _f32(_col(stats, NEG_MEAN)), _f32(_col(stats, POS_MEAN))
     side_max, avg_max = np.float32(max_side_mean), np.float32(max_mean)
     with np.errstate(invalid="ignore"):
@@ -367,20 +402,33 @@ def reject_low_intercept(
 
 def min_minority_raters(
     stats: pd.DataFrame, labels: pd.Series, *, min_minority_net_helpful_ratings: int, status: str = S.NYH,
+    factor_rule: str = "norm",
 ) -> pd.Series:
-    """MinMinorityRaters (rule 14): label == CRH ∧ ``netMinHelpful < 4`` → NYH."""
+    """MinMinorityRaters (rule 14): label == CRH ∧ ``netMinHelpful < 4`` → NYH.
+
+    k factors: the sides are those of axis 1; with ``factor_rule="axis"`` (side statistics of
+    axes 2..k in ``stats``) NYH when the condition holds on any axis (``min_j netMinHelpful_j < 4``).
+    """
+    if factor_rule == "axis":
+        return _per_axis(min_minority_raters, stats, labels, "any", status=status,
+                         min_minority_net_helpful_ratings=min_minority_net_helpful_ratings)
     m = _is(labels, S.CRH) & _mask(_col(stats, NET_MIN_HELPFUL) < min_minority_net_helpful_ratings)
     return _updates(m, status, stats.index)
 
 
 def rater_balance(
     stats: pd.DataFrame, labels: pd.Series, *, min_minority_net_helpful_ratio: float,
-    min_net: int = 4, max_net: int = 10, status: str = S.NYH,
+    min_net: int = 4, max_net: int = 10, status: str = S.NYH, factor_rule: str = "norm",
 ) -> pd.Series:
     """RaterBalance (rule 15): label == CRH ∧ ``4 ≤ netMinHelpful < 10 ∧ netMinHelpfulRatio < 0.05``.
 
-    The ratio is float32 in the official code, so the comparison is done in float32.
+    The ratio is float32 in the official code, so the comparison is done in float32. k factors:
+    as :func:`min_minority_raters` (``"axis"``: NYH when the condition holds on any axis).
     """
+    if factor_rule == "axis":
+        return _per_axis(rater_balance, stats, labels, "any", status=status,
+                         min_minority_net_helpful_ratio=min_minority_net_helpful_ratio, min_net=min_net,
+                         max_net=max_net)
     net = _col(stats, NET_MIN_HELPFUL)
     ratio = _f32(_col(stats, NET_MIN_HELPFUL_RATIO))
     with np.errstate(invalid="ignore"):
@@ -555,9 +603,11 @@ def scorer_rules(
     on_violation
         What the inertia rules do when the official assertion would fail (``"warn"``/``"raise"``).
     factor_rule
-        k-factor form of GeneralCRNH and FilterLargeFactor (:mod:`cnlab.scoring.factors`);
-        only read when the statistics hold ``internalNoteFactor2..k``. Passed to the two rules
-        only when it is ``"axis"``, so the rule parameters of the official path are unchanged.
+        k-factor form of GeneralCRNH, FilterLargeFactor (:mod:`cnlab.scoring.factors`) and, with
+        ``"axis"``, of the side rules RatioCRNH, MinMinorityRaters and RaterBalance; only read
+        when the statistics hold ``internalNoteFactor2..k`` (or the side statistics of axes
+        2..k). Passed to the rules only when it is ``"axis"``, so the rule parameters of the
+        official path are unchanged.
     """
     t = thresholds
     FX.check_rule(factor_rule)
@@ -577,7 +627,7 @@ def scorer_rules(
     if final_round:
         rules.append(Rule(display_name("RatioCRNH", "1.0"), ratio_crnh,
                           {"min_ratings_needed": k, "min_sign_count": t.ratio_crnh_min_sign_count,
-                           "max_side_mean": t.ratio_crnh_max_side_mean, "max_mean": t.ratio_crnh_max_mean}))
+                           "max_side_mean": t.ratio_crnh_max_side_mean, "max_mean": t.ratio_crnh_max_mean, **fr}))
     rules.append(Rule(display_name("NmCRNH", "1.0"), nm_crnh,
                       {"crnh_threshold_nm_intercept": t.crnh_threshold_nm_intercept}))
     if not final_round:
@@ -609,11 +659,11 @@ def scorer_rules(
                           {"firm_reject_threshold": t.firm_reject_threshold}))
     if t.min_minority_net_helpful_ratings is not None:
         rules.append(Rule(display_name("MinMinorityRaters", "1.0"), min_minority_raters,
-                          {"min_minority_net_helpful_ratings": t.min_minority_net_helpful_ratings}))
+                          {"min_minority_net_helpful_ratings": t.min_minority_net_helpful_ratings, **fr}))
     if t.min_minority_net_helpful_ratio is not None:
         rules.append(Rule(display_name("RaterBalance", "1.0"), rater_balance,
                           {"min_minority_net_helpful_ratio": t.min_minority_net_helpful_ratio,
-                           "min_net": t.rater_balance_min_net, "max_net": t.rater_balance_max_net}))
+                           "min_net": t.rater_balance_min_net, "max_net": t.rater_balance_max_net, **fr}))
     if has_no_high_vol:
         rules.append(Rule(display_name("NoHighVolIntercept", "1.0"), no_high_vol_intercept,
                           {"crh_threshold_no_high_vol": t.crh_threshold_no_high_vol}))

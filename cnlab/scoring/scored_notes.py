@@ -39,6 +39,16 @@ def _intercept_frame(frame: pd.DataFrame | None, target: str) -> pd.DataFrame | 
     return frame[[S.NOTE_ID, src]].rename(columns={src: target})
 
 
+def _fill_sides(stats: pd.DataFrame) -> pd.DataFrame:
+    """Notes without sign counts: 0 for counts/ratio, means stay NaN (spec 03 §2.2)."""
+    stats[R.MIN_SIGN_COUNT] = stats[R.MIN_SIGN_COUNT].fillna(0).astype(np.int32)
+    stats[R.NET_MIN_HELPFUL] = stats[R.NET_MIN_HELPFUL].fillna(0).astype(np.int32)
+    stats[R.NET_MIN_HELPFUL_RATIO] = stats[R.NET_MIN_HELPFUL_RATIO].fillna(0).astype(np.float32)
+    for c in ("negFactor_ratingCount", "posFactor_ratingCount"):
+        stats[c] = stats[c].fillna(0).astype(np.int64)
+    return stats
+
+
 def compute_scored_notes(
     ratings: pd.DataFrame,
     note_params: pd.DataFrame,
@@ -92,7 +102,9 @@ def compute_scored_notes(
         ``"norm"`` or ``"axis"``: the k-D form of the rules that read the factor when
         ``note_params`` / ``rater_params`` hold ``internal{Note,Rater}Factor2..k``
         (:mod:`cnlab.scoring.factors`); the axis-2..k note factors are kept in the output. The
-        per-side counts (rater factor < 0 / ≥ 0) read the sign of axis 1 under both rules.
+        per-side statistics (rater factor < 0 / ≥ 0) read the sign of axis 1; with ``"axis"``
+        those of axes 2..k are added for RatioCRNH, MinMinorityRaters and RaterBalance (and
+        dropped after the rules).
 
     Returns
     -------
@@ -107,11 +119,18 @@ def compute_scored_notes(
     signs = note_counts_by_rater_sign(ratings, rater_params)
     stats = stats.merge(signs, on=S.NOTE_ID, how="left")
     # Notes without sign counts: 0 for counts/ratio, means stay NaN (spec 03 §2.2).
-    stats[R.MIN_SIGN_COUNT] = stats[R.MIN_SIGN_COUNT].fillna(0).astype(np.int32)
-    stats[R.NET_MIN_HELPFUL] = stats[R.NET_MIN_HELPFUL].fillna(0).astype(np.int32)
-    stats[R.NET_MIN_HELPFUL_RATIO] = stats[R.NET_MIN_HELPFUL_RATIO].fillna(0).astype(np.float32)
-    for c in ("negFactor_ratingCount", "posFactor_ratingCount"):
-        stats[c] = stats[c].fillna(0).astype(np.int64)
+    stats = _fill_sides(stats)
+    axis_cols: list[str] = []
+    if factor_rule == "axis":
+        # k-factor "axis" rule: the side statistics of every axis j ≥ 2 as "<col>@<j>" columns;
+        # RatioCRNH / MinMinorityRaters / RaterBalance combine them (rules.SIDE_AXIS_SEP)
+        for j, col in enumerate(factor_columns(rater_params, S.RATER_FACTOR1)[1:], start=2):
+            one = rater_params[[S.RATER_ID, col]].rename(columns={col: S.RATER_FACTOR1})
+            sj = _fill_sides(stats[[S.NOTE_ID]].merge(note_counts_by_rater_sign(ratings, one), on=S.NOTE_ID,
+                                                      how="left"))
+            sj = sj[[S.NOTE_ID, *R.SIDE_COLUMNS]].rename(columns={c: R.side_axis_column(c, j) for c in R.SIDE_COLUMNS})
+            axis_cols += [c for c in sj.columns if c != S.NOTE_ID]
+            stats = stats.merge(sj, on=S.NOTE_ID, how="left")
 
     pcols = [S.NOTE_ID, S.NOTE_INTERCEPT, *factor_columns(note_params, S.NOTE_FACTOR1)]
     if final_round and R.LOW_DILIGENCE_INTERCEPT in note_params.columns:
@@ -150,7 +169,8 @@ def compute_scored_notes(
     outcome = R.apply_rules(stats, rule_list).to_frame()
     if S.ACTIVE_FILTER_TAGS not in outcome.columns:
         outcome[S.ACTIVE_FILTER_TAGS] = pd.Series(np.nan, index=outcome.index, dtype=object)
-    out = stats.drop(columns=[c for c in DROPPED_AFTER_RULES if c in stats.columns]).reset_index(drop=True)
+    out = stats.drop(columns=[c for c in (*DROPPED_AFTER_RULES, *axis_cols) if c in stats.columns]
+                     ).reset_index(drop=True)
     for c in outcome.columns:
         if c != S.NOTE_ID:
             out[c] = outcome[c].to_numpy()
