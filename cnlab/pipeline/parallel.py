@@ -1,13 +1,18 @@
-"""Prescoring of independent scorers in parallel worker processes (``score(..., jobs=N)``).
+"""Independent scorers in parallel worker processes (``score(..., jobs=N)``).
 
 Each scorer's prescoring reads only the run's prescoring ratings and context and writes only its
-own outputs, so scorers can run side by side. The workers are fresh interpreters (the ``spawn``
-start method: TensorFlow's runtime does not survive a ``fork``), started by
-:class:`concurrent.futures.ProcessPoolExecutor`. They share the inputs through the run's
-checkpoint (:mod:`cnlab.pipeline.checkpoint`): uncompressed Arrow files, memory-mapped, so the
-operating system's page cache holds one copy; and each worker writes its scorer's outputs there,
-as a sequential run does. The parent reads every scorer back from those files in roster order,
-so the outputs are byte-identical to a sequential run whatever ``jobs`` is.
+own outputs; each scorer's final scoring reads only the final ratings, the context and the run's
+prescoring. So scorers can run side by side, in both phases. The workers are fresh interpreters
+(the ``spawn`` start method: TensorFlow's runtime does not survive a ``fork``), started by
+:class:`concurrent.futures.ProcessPoolExecutor` when the run starts, so that their start-up
+(Python, TensorFlow) overlaps the run's first stages; one pool serves both phases. They share the
+inputs through the run's checkpoint (:mod:`cnlab.pipeline.checkpoint`): uncompressed Arrow files,
+memory-mapped, so the operating system's page cache holds one copy, read once per worker and
+phase. Prescoring workers write each scorer's outputs to the checkpoint, as a sequential run does;
+final-scoring workers send theirs back. While the workers score the final phase, the parent fits
+the confidence models (pflip, PCRH), which do not depend on it. The parent takes every scorer's
+outputs in roster order, so the output files are byte-identical to a sequential run whatever
+``jobs`` is.
 
 ``concurrent.futures`` is the standard library's executor; a cluster backend with the same
 interface (e.g. ``dask.distributed``'s ``Client.get_executor()``) can stand in for it, see the
@@ -18,39 +23,53 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, Iterable
 
-__all__ = ["prescore_in_parallel"]
+__all__ = ["WorkerPool", "prescore_in_parallel"]
+
+#: What a worker process last read: (phase, folder, stamp of the files) -> the inputs. A worker
+#: scores many scorers of one run and phase; it reads and converts the inputs once (a sequential
+#: run also hands every scorer the same frames, which scorers never modify). One entry at a time.
+_INPUTS: dict[tuple, Any] = {}
+_PHASE_FILES = {"prescoring": ("context.json", "ratings.arrow"),
+                "final": ("context.json", "final_ratings.arrow", "prescoring.pkl")}
 
 
-#: The inputs a worker process last read: (folder, stamp of the inputs) -> (ratings, context,
-#: participants). A worker prescores many scorers of one run; it reads and converts the inputs once
-#: (a sequential run also hands every scorer the same frames, which scorers never modify).
-_INPUTS: dict[tuple, tuple[Any, Any, Any]] = {}
-
-
-def _inputs(directory: str) -> tuple[Any, Any, Any]:
+def _inputs(directory: str, phase: str) -> Any:
     from cnlab.pipeline.checkpoint import Checkpoint
 
     # files are replaced atomically when a run writes them: a new inode is a new run
-    stamp = tuple((st.st_ino, st.st_mtime_ns, st.st_size) for st in
-                  ((Path(directory) / "inputs" / f).stat() for f in ("context.json", "ratings.arrow")))
-    key = (str(Path(directory).resolve()), stamp)
+    d = Path(directory) / "inputs"
+    stamp = tuple((st.st_ino, st.st_mtime_ns, st.st_size) for st in ((d / f).stat() for f in _PHASE_FILES[phase]))
+    key = (phase, str(Path(directory).resolve()), stamp)
     if key not in _INPUTS:
-        _INPUTS.clear()  # one run's inputs at a time
-        _INPUTS[key] = Checkpoint.read_inputs(directory)
+        _INPUTS.clear()
+        if phase == "prescoring":
+            _INPUTS[key] = Checkpoint.read_inputs(directory)
+        else:
+            ratings, context, _ = Checkpoint.read_inputs(directory, ratings="final_ratings")
+            _INPUTS[key] = (ratings, context, Checkpoint.read_prescoring(directory))
     return _INPUTS[key]
 
 
-def _worker(directory: str, scorer_config: Any) -> list[dict]:
+def _warm_up() -> int:
+    """Import what a scoring task needs (TensorFlow first), so that the first task does not wait."""
+    from cnlab.mf._tf_setup import import_tensorflow
+    import cnlab.scorers.base  # noqa: F401
+
+    import_tensorflow()
+    return os.getpid()
+
+
+def _prescore_worker(directory: str, scorer_config: Any) -> list[dict]:
     """Prescore one scorer from the checkpoint's inputs and store its outputs there."""
     from cnlab._timing import StageTimer
     from cnlab.pipeline.checkpoint import Checkpoint
     from cnlab.scorers.base import family_for
 
-    ratings, context, participants = _inputs(directory)
+    ratings, context, participants = _inputs(directory, "prescoring")
     ckpt = Checkpoint(Path(directory), {}, participants)
     timer = StageTimer(prefix=f"{scorer_config.name} prescoring: ")
     out = family_for(scorer_config).prescore(scorer_config, ratings, context, timer=timer)
@@ -61,40 +80,104 @@ def _worker(directory: str, scorer_config: Any) -> list[dict]:
     return [] if timings is None else timings.to_dict("records")
 
 
+def _final_worker(directory: str, scorer_config: Any) -> tuple[Any, list[dict]]:
+    """Final-score one scorer from the checkpoint's final inputs; returns (output, stage records)."""
+    from cnlab._timing import StageTimer
+    from cnlab.scorers.base import family_for
+
+    ratings, context, prescoring = _inputs(directory, "final")
+    timer = StageTimer(prefix=f"{scorer_config.name} final: ")
+    out = family_for(scorer_config).score_final(scorer_config, ratings, prescoring, context, timer=timer)
+    return out, list(timer.records)
+
+
+def _log_records(log: Any, records: list[dict]) -> None:
+    for r in records:
+        log.info("%s: rows in=%s out=%s (%.2f s; %.2f GiB, peak %.2f GiB)%s", r["stage"], r["rows_in"],
+                 r["rows_out"], r["seconds"], r.get("rss_gib", float("nan")),
+                 r.get("peak_gib", float("nan")), f" — {r['note']}" if r.get("note") else "")
+
+
+class WorkerPool:
+    """The worker processes of one run (``jobs`` of them, or a given executor).
+
+    Created when the run starts; :meth:`warm_up` starts every worker at once so that their
+    start-up overlaps the parent's first stages. :meth:`prescore` runs scorers' prescoring and
+    waits; :meth:`submit_final` starts scorers' final scoring and returns futures, so that the
+    parent can work meanwhile. Use as a context manager (a pool of its own is shut down on exit;
+    a given executor is left running).
+    """
+
+    def __init__(self, jobs: int, executor: Executor | None = None, *, log: Any = None):
+        self.jobs = jobs
+        self.own = executor is None
+        self.executor = executor or ProcessPoolExecutor(max_workers=jobs,
+                                                        mp_context=multiprocessing.get_context("spawn"))
+        self.log = log
+
+    def __enter__(self) -> "WorkerPool":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.own:
+            self.executor.shutdown(cancel_futures=True)
+
+    def warm_up(self) -> None:
+        """Start the workers now (their Python and TensorFlow start-up runs in the background)."""
+        if self.own:
+            for _ in range(self.jobs):
+                self.executor.submit(_warm_up)
+
+    def prescore(self, checkpoint: Any, scorers: Iterable[Any], ratings: Any, context: Any) -> list[dict]:
+        """Prescore ``scorers`` in the workers; their outputs land in ``checkpoint``. Returns the
+        workers' stage records (in completion order). Raises the first worker's exception (the
+        other scorers' finished outputs stay in the checkpoint, so ``resume`` picks them up)."""
+        scorers = list(scorers)
+        checkpoint.save_inputs(ratings, context)
+        records: list[dict] = []
+        env_threads = os.environ.get("CNLAB_TF_THREADS")
+        futures = {self.executor.submit(_prescore_worker, str(checkpoint.directory), sc): sc for sc in scorers}
+        try:
+            for fut in as_completed(futures):
+                sc = futures[fut]
+                recs = fut.result()
+                records.extend(recs)
+                if self.log is not None:
+                    _log_records(self.log, recs)
+                    self.log.info("%s prescoring: done in a worker process (jobs=%d, CNLAB_TF_THREADS=%s)",
+                                  sc.name, self.jobs, env_threads or "1")
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+        return records
+
+    def submit_final(self, checkpoint: Any, scorers: Iterable[Any], ratings: Any, context: Any,
+                     prescoring: Any) -> dict[str, Future]:
+        """Start ``scorers``' final scoring in the workers; ``{scorer name: future}`` of
+        ``(FinalOutput or None, stage records)``."""
+        checkpoint.save_final_inputs(ratings, context, prescoring)
+        return {sc.name: self.executor.submit(_final_worker, str(checkpoint.directory), sc) for sc in scorers}
+
+    def final_result(self, name: str, future: Future) -> Any:
+        """The output of one submitted final scoring (its stage records logged)."""
+        out, records = future.result()
+        if self.log is not None:
+            _log_records(self.log, records)
+        return out, records
+
+
 def prescore_in_parallel(checkpoint: Any, scorers: Iterable[Any], ratings: Any, context: Any, *,
                          jobs: int, log: Any = None, executor: Executor | None = None) -> list[dict]:
-    """Run ``scorers``' prescoring in ``jobs`` worker processes; their outputs land in
-    ``checkpoint``. Returns the workers' stage records (in completion order).
+    """Run ``scorers``' prescoring in ``jobs`` worker processes (a pool for this call only); their
+    outputs land in ``checkpoint``. Returns the workers' stage records (in completion order).
 
     ``executor``: any :class:`concurrent.futures.Executor` to use instead of the local process
     pool, e.g. a cluster's (``dask.distributed.Client(...).get_executor()``); its workers must see
     the checkpoint folder (a shared file system). It is not shut down here.
-
-    Raises the first worker's exception (the other scorers' finished outputs stay in the
-    checkpoint, so ``resume`` picks them up).
     """
-    scorers = list(scorers)
-    checkpoint.save_inputs(ratings, context)
-    records: list[dict] = []
-    # TensorFlow threads per worker stay as configured (one by default): jobs × threads ≤ cores
-    env_threads = os.environ.get("CNLAB_TF_THREADS")
-    own = executor is None
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) if own \
-        else executor
-    try:
-        futures = {pool.submit(_worker, str(checkpoint.directory), sc): sc for sc in scorers}
-        for fut in as_completed(futures):
-            sc = futures[fut]
-            recs = fut.result()
-            records.extend(recs)
-            if log is not None:
-                for r in recs:
-                    log.info("%s: rows in=%s out=%s (%.2f s; %.2f GiB, peak %.2f GiB)%s", r["stage"], r["rows_in"],
-                             r["rows_out"], r["seconds"], r.get("rss_gib", float("nan")),
-                             r.get("peak_gib", float("nan")), f" — {r['note']}" if r.get("note") else "")
-                log.info("%s prescoring: done in a worker process (jobs=%d, CNLAB_TF_THREADS=%s)", sc.name,
-                         jobs, env_threads or "1")
-    finally:
-        if own:
-            pool.shutdown(cancel_futures=True)
-    return records
+    with WorkerPool(jobs, executor, log=log) as pool:
+        return pool.prescore(checkpoint, scorers, ratings, context)

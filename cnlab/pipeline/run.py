@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import shutil
 from contextlib import contextmanager
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -386,15 +387,16 @@ def score(
         configuration and seed) and compute only the others; the outputs are those of an
         uninterrupted run.
     jobs
-        Worker processes for the scorers' prescoring (:mod:`cnlab.pipeline.parallel`); the
-        outputs are byte-identical for every value. Each worker holds its own copy of the
-        prescoring ratings in memory, so memory grows with ``jobs``. Without ``checkpoint`` the
-        workers exchange data through a temporary folder.
+        Worker processes for the scorers' prescoring and final scoring
+        (:mod:`cnlab.pipeline.parallel`), started when the run starts; while they final-score,
+        this process fits the confidence models. The outputs are byte-identical for every value.
+        Each worker holds its own copy of the phase's ratings in memory, so memory grows with
+        ``jobs``. Without ``checkpoint`` the workers exchange data through a temporary folder.
+        With ``prescoring`` given, everything runs in this process.
     executor
-        A :class:`concurrent.futures.Executor` for the prescoring workers instead of a local
-        process pool of ``jobs`` processes (e.g. a Dask cluster's
-        ``Client.get_executor()``; its workers must see ``checkpoint``). Implies parallel
-        prescoring.
+        A :class:`concurrent.futures.Executor` for the workers instead of a local process pool of
+        ``jobs`` processes (e.g. a Dask cluster's ``Client.get_executor()``; its workers must see
+        ``checkpoint``). Implies parallel scoring.
     """
     if progress:
         with _progress_lines():
@@ -409,6 +411,17 @@ def score(
     config = config.resolved()
     timer = StageTimer()
     participants = getattr(dataset, "participants", None)
+    pool = scratch = None
+    if (jobs > 1 or executor is not None) and prescoring is None:
+        # started now, so that the workers' start-up (TensorFlow) overlaps preprocessing and topics
+        from cnlab.pipeline.parallel import WorkerPool
+
+        pool = WorkerPool(jobs, executor, log=log)
+        pool.warm_up()
+        if checkpoint is None:  # the workers' inputs and outputs need a folder: a scratch one
+            import tempfile
+
+            scratch = checkpoint = tempfile.mkdtemp(prefix="cnlab-jobs-")
 
     with timer.stage("preprocess", len(dataset.ratings)) as st:
         pre = preprocess(dataset)
@@ -418,14 +431,18 @@ def score(
 
     bar = PhaseBar(len(config.roster()), enabled=progress_bar)
     try:
-        result = _score_phases(dataset, config, seed, prescoring, checkpoint, resume, jobs, executor, bar,
+        result = _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, bar,
                                timer, participants, pre, nt)
         return result if config is given else dataclasses.replace(result, config=given)
     finally:
         bar.close()
+        if pool is not None:
+            pool.close()
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, jobs, executor, bar, timer,
+def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, bar, timer,
                   participants, pre, nt) -> ScoringResult:
     notes, ratings, nsh = pre.notes, pre.ratings, pre.status_history
     enrollment = dataset.enrollment
@@ -444,14 +461,8 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, jobs, e
 
     # -- prescoring ---------------------------------------------------------------------
     pss = None
+    ckpt = None
     if prescoring is None:
-        ckpt = None
-        scratch = None
-        parallel = jobs > 1 or executor is not None
-        if checkpoint is None and parallel:
-            import tempfile
-
-            scratch = checkpoint = tempfile.mkdtemp(prefix="cnlab-jobs-")
         if checkpoint is not None:
             from cnlab.pipeline.checkpoint import Checkpoint, run_key
 
@@ -479,18 +490,11 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, jobs, e
                 log.info("%s prescoring: resumed from the checkpoint", name)
         todo = [sc for sc in config.roster() if found[sc.name] is None]
         bar.done(len(found) - len(todo))
-        if parallel and len(todo) > 1:
-            from cnlab.pipeline.parallel import prescore_in_parallel
-
-            bar.start(f"prescoring ({len(todo)} scorers, {jobs if executor is None else 'executor'} jobs)")
-            try:
-                timer.records.extend(prescore_in_parallel(ckpt, todo, pre_ratings, context, jobs=jobs, log=log,
-                                                          executor=executor))
-                found.update({sc.name: ckpt.read_scorer(sc.name) for sc in todo})
-                bar.done(len(todo))
-            finally:
-                if scratch is not None:
-                    ckpt.remove()
+        if pool is not None and len(todo) > 1:
+            bar.start(f"prescoring ({len(todo)} scorers, {pool.jobs if pool.own else 'executor'} jobs)")
+            timer.records.extend(pool.prescore(ckpt, todo, pre_ratings, context))
+            found.update({sc.name: ckpt.read_scorer(sc.name) for sc in todo})
+            bar.done(len(todo))
             todo = []
         for sc in todo:
             bar.start(f"{sc.name} prescoring")
@@ -509,27 +513,34 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, jobs, e
         pre_ratings = ratings
         coalesced = None  # given prescoring: the confidence models coalesce with its PSS frame
         bar.done(1 + len(config.roster()))
+    # -- final scoring ------------------------------------------------------------------
+    final_pss = prescoring.final_pss() if config.use_pss else None
+    with timer.stage("PSS coalescing (final, dropna'd rows)", len(ratings)) as st:
+        fin_ratings = apply_pss(notes, ratings, final_pss)
+        st["rows_out"] = len(fin_ratings)
+        st["note"] = f"{0 if final_pss is None else len(final_pss)} PSS rows"
+    # with workers, the scorers' final scoring runs there while this process fits the confidence
+    # models (neither reads the other's outputs)
+    running = pool.submit_final(ckpt, config.roster(), fin_ratings, context, prescoring) \
+        if pool is not None and ckpt is not None else {}
     # spec 04 §8 step 5: pflip and PCRH are trained at the end of prescoring
     bar.start("confidence models (pflip, PCRH)")
     conf = fit_confidence_models(config, notes, coalesced, ratings, nsh, enrollment, prescoring, nt,
                                  seed=seed, timer=timer)
-
-    # -- final scoring ------------------------------------------------------------------
-    final_pss = prescoring.final_pss() if config.use_pss else None
     # spec 04 §10.1 steps 2 and 6: pflip on the stabilization targets, PCRH on pre-PSS ratings
     conf = predict_pflip(conf, notes, ratings, nsh, prescoring, final_pss, epoch_millis=epoch, timer=timer)
     conf = predict_pcrh(conf, notes, ratings, nsh, prescoring, enrollment, nt, epoch_millis=epoch,
                         timer=timer)
     bar.done()
-    with timer.stage("PSS coalescing (final, dropna'd rows)", len(ratings)) as st:
-        fin_ratings = apply_pss(notes, ratings, final_pss)
-        st["rows_out"] = len(fin_ratings)
-        st["note"] = f"{0 if final_pss is None else len(final_pss)} PSS rows"
     finals: dict[str, FinalOutput] = {}
     for sc in config.roster():
         bar.start(f"{sc.name} final scoring")
         t = StageTimer(prefix=f"{sc.name} final: ")
-        out = family_for(sc).score_final(sc, fin_ratings, prescoring, context, timer=t)
+        if sc.name in running:
+            out, records = pool.final_result(sc.name, running[sc.name])
+            t.records.extend(records)
+        else:
+            out = family_for(sc).score_final(sc, fin_ratings, prescoring, context, timer=t)
         bar.done()
         if out is None:  # prescoring-only (MFGroupScorer_15, MFTopicScorer_InDimensionTwo)
             log.info("%s: prescoring only; final scoring skipped", sc.name)
