@@ -64,7 +64,8 @@ def incorrect_aggregates(
         ren = {c: f"_u{c}" for c in ucols}
         u = rater_params_with_counts[[S.RATER_ID, *ucols, "incorrectTagRatingsMadeByRater",
                                       "totalRatingsMadeByRater"]].rename(columns=ren)
-        df = r.merge(note_params[[S.NOTE_ID, *ncols]], on=S.NOTE_ID, how="inner").merge(u, on=S.RATER_ID, how="inner")
+        df = r.merge(note_params[[S.NOTE_ID, *ncols]], on=S.NOTE_ID, how="inner").merge(
+            u, on=S.RATER_ID, how="inner")
         fu = _clip_k(df[list(ren.values())].to_numpy(dtype=np.float64), factor_clip, factor_rule)
         fn = _clip_k(df[ncols].to_numpy(dtype=np.float64), factor_clip, factor_rule)
         kept = df[FX.factor_distance(fu, fn, factor_rule) < interval_half_width]
