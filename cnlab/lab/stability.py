@@ -123,7 +123,9 @@ class SeedStability:
         factor of ``prefix`` (``coreNoteIntercept`` …), the signed distances to the thresholds that
         decide a status (``d_crh`` = intercept − crh threshold; ``d_factor`` = factor threshold −
         \\|factor\\|, the CRH gate; ``d_crnh`` = intercept − (crnh intercept + crnh slope ·
-        \\|factor\\|)), ``nearest`` (which of the three is smallest in absolute value) and
+        \\|factor\\|); ``d_firm_reject`` = intercept − firm-reject threshold, below which an NMR
+        note becomes FIRM_REJECT, NaN for scorers without one), ``nearest`` (which is smallest in
+        absolute value) and
         ``distance`` (its value), and per status column ``<column>_modal``, ``<column>_p_modal``
         and ``<column>_unstable`` (more than one value across the seeds).
     spread
@@ -394,14 +396,17 @@ def _per_note(runs, fidelities, seeds, columns, prefix, th) -> pd.DataFrame:
         i_mean, i_sd = _nan_stats(np.stack([_numeric(runs[k], icol, notes) for k in keys], axis=1))
         f_mean, f_sd = _nan_stats(np.stack([_numeric(runs[k], fcol, notes) for k in keys], axis=1))
         af = np.abs(f_mean)
+        fr = th.firm_reject_threshold
         d = {"d_crh": i_mean - th.crh_threshold,
              "d_factor": th.factor_threshold - af,
-             "d_crnh": i_mean - (th.crnh_threshold_intercept + th.crnh_threshold_note_factor_multiplier * af)}
+             "d_crnh": i_mean - (th.crnh_threshold_intercept + th.crnh_threshold_note_factor_multiplier * af),
+             # RejectLowIntercept (Core, Expansion): below it NMR turns FIRM_REJECT
+             "d_firm_reject": i_mean - fr if fr is not None else np.full(len(notes), np.nan)}
         dm = np.stack(list(d.values()), axis=1)
         absd = np.where(np.isnan(dm), np.inf, np.abs(dm))
         which = np.argmin(absd, axis=1)
         has = np.isfinite(absd.min(axis=1))
-        names = np.array([k[2:] for k in d])  # crh, factor, crnh
+        names = np.array([k[2:] for k in d])  # crh, factor, crnh, firm_reject
         out = {"fidelity": f, S.NOTE_ID: notes, f"{icol}_mean": i_mean, f"{icol}_sd": i_sd,
                f"{fcol}_mean": f_mean, f"{fcol}_sd": f_sd, **d,
                "nearest": np.where(has, names[which], None),
