@@ -223,6 +223,15 @@ def test_config_knob_sets_every_mf_scorer():
     assert CORE.with_factors(None) is CORE and CORE.with_factors(1) is CORE
 
 
+def test_config_rejects_bad_factor_settings():
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="n_factors"):
+            ScoringConfig(n_factors=bad)
+    with pytest.raises(ValueError, match="factor_rule"):
+        ScoringConfig(factor_rule="l1")
+    assert ScoringConfig(n_factors=np.int64(2)).roster()[0].n_factors == 2
+
+
 def test_output_column_maps():
     assert "coreNoteFactor2" in CORE.with_factors(2).scored_note_columns()
     assert "coreNoteFactor2" not in CORE.scored_note_columns()

@@ -23,7 +23,7 @@ from cnlab.scorers.mf_config import (  # noqa: F401  (re-exported: the roster a 
     ScorerConfig,
     meta_scorer_names,
 )
-from cnlab.scoring.factors import FactorRule
+from cnlab.scoring.factors import FactorRule, check_rule
 
 
 @dataclass(frozen=True)
@@ -131,6 +131,13 @@ class ScoringConfig:
     extra: tuple[Any, ...] = ()
     topic_fallback: str = "seed_labels"
     fidelity: Literal["official", "fast"] = "official"
+
+    def __post_init__(self):
+        # k-factor settings are checked here, not first deep inside a run
+        if self.n_factors is not None and (isinstance(self.n_factors, bool) or int(self.n_factors) != self.n_factors
+                                           or self.n_factors < 1):
+            raise ValueError(f"n_factors must be None or an integer >= 1, got {self.n_factors!r}")
+        check_rule(self.factor_rule)
 
     @classmethod
     def official_mf(cls, **changes: Any) -> "ScoringConfig":
