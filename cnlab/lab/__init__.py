@@ -12,7 +12,10 @@
 * :mod:`cnlab.lab.factors` — :func:`select_k` compares k = 1, 2, 3 … factors on held-out ratings;
   :func:`factor_recovery` compares fitted note factors with a planted truth;
 * :mod:`cnlab.lab.stability` — :func:`seed_stability` scores under several seeds (official loop and
-  exact solver) and measures status probabilities, CRH churn and parameter spread.
+  exact solver) and measures status probabilities, CRH churn and parameter spread;
+* :mod:`cnlab.lab.attacks` — :func:`attack` injects coordinated attacker accounts, rescores and
+  measures pollution / suppression of the targets; :func:`attack_curve` over attacker counts and
+  defence settings.
 
 ``ScoringResult`` has no ``diff`` method: the pipeline may not import this package (the layering
 contract, ``docs/architecture.md``); call ``cnlab.lab.diff(old, new)``. The modules are
@@ -22,6 +25,7 @@ exported here do not shadow them.
 
 from cnlab.lab.counterfactuals import Counterfactual, counterfactual, reduce_dataset, select_raters
 from cnlab.lab.status_diff import StatusDiff, diff
+from cnlab.lab.attacks import AttackPlan, AttackResult, attack, attack_curve
 from cnlab.lab.published import PublishedComparison, compare_with_published
 from cnlab.lab.factors import FactorRecovery, KSelection, factor_recovery, select_k
 from cnlab.lab.stability import SeedStability, seed_stability
@@ -30,6 +34,7 @@ __all__: list[str] = [
     "diff", "StatusDiff",
     "counterfactual", "Counterfactual", "select_raters", "reduce_dataset",
     "compare_with_published", "PublishedComparison",
+    "attack", "attack_curve", "AttackResult", "AttackPlan",
     "select_k", "KSelection", "factor_recovery", "FactorRecovery",
     "seed_stability", "SeedStability",
 ]

@@ -31,6 +31,7 @@ One module per pipeline stage; use them through this package
 ``lab``                   research tools: a StatusDiff's transitions and shifts, published-status reasons
 ``factors``               choosing k: held-out fit by number of factors, recovery of planted factors
 ``stability``             seed stability: status probabilities, CRH churn vs the guards, intercept spread
+``attacks``               coordinated attacks: pollution / suppression vs attackers, per defence setting
 ``post_likes``            the "liked by different perspectives" pilot (spec 07 B)
 ========================  ==============================================================
 
@@ -71,6 +72,7 @@ from cnlab.plotting.evaluation import status_confusion, status_crosstab, truth_a
 from cnlab.plotting.lab import published_reasons, shift_scatter, status_transitions  # noqa: E402
 from cnlab.plotting.factors import factor_recovery_scatter, k_selection_curve  # noqa: E402
 from cnlab.plotting.stability import churn_by_fidelity, spread_vs_distance, status_probability_hist  # noqa: E402
+from cnlab.plotting.attacks import attack_curves  # noqa: E402
 from cnlab.plotting.helpfulness import (  # noqa: E402
     helpfulness_distributions,
     helpfulness_removed,
@@ -137,6 +139,7 @@ __all__ = [
     "published_reasons",
     "k_selection_curve", "factor_recovery_scatter",
     "status_probability_hist", "churn_by_fidelity", "spread_vs_distance",
+    "attack_curves",
     # constants (public before the split, now listed)
     "STATUS_SHORT",
     "STATUS_LONG",
