@@ -106,6 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--fidelity", choices=("official", "fast"), default="official",
                    help="official (default): the official MF training loop; fast: the exact solver for every "
                         "MF fit whose objective it supports (ScoringConfig.fidelity)")
+    s.add_argument("--factors", type=int, default=None, metavar="K",
+                   help="factors per note and rater in every MF scorer (ScoringConfig.n_factors; "
+                        "default: the official 1)")
+    s.add_argument("--factor-rule", choices=("norm", "axis"), default="norm",
+                   help="how the rules that read the factor use k of them: norm (default) or axis "
+                        "(ScoringConfig.factor_rule)")
     s.add_argument("--prescoring-dir", default=None, help="start final scoring from these prescoring outputs")
     s.add_argument("--cache", default=None, metavar="CACHE", help="read the inputs through this cache folder "
                    "(written on the first run, rebuilt when the inputs change; see `cnlab cache`)")
@@ -168,6 +174,12 @@ def _scoring_config(args):
         changes["epoch_millis"] = args.epoch_millis
     if getattr(args, "fidelity", "official") != "official":  # `cnlab demo` has no --fidelity
         changes["fidelity"] = args.fidelity
+    if getattr(args, "factors", None) is not None:
+        if args.factors < 1:
+            raise CnlabInputError(f"--factors {args.factors}: give at least 1 factor")
+        changes["n_factors"] = args.factors
+    if getattr(args, "factor_rule", "norm") != "norm":
+        changes["factor_rule"] = args.factor_rule
     # without --scorers the whole roster runs, as the official main.py does (drop-in default)
     names = tuple(n.strip() for n in (args.scorers or "all").split(",") if n.strip())
     if names:

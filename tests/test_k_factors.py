@@ -400,3 +400,18 @@ def test_final_scoring_needs_the_prescored_axes():
     with pytest.raises(ValueError, match="prescore with the same n_factors"):
         _require_axes(notes, raters, [F1, F2], [U1, U2], CORE.with_factors(2))
     _require_axes(notes.assign(**{F2: []}), raters, [F1, F2], [U1, U2], CORE.with_factors(2))
+
+
+def test_cli_factors_flags():
+    from cnlab import cli
+    from cnlab.errors import CnlabInputError
+
+    parser = cli.build_parser()
+    args = parser.parse_args(["score", "--sample", "--scorers", "MFCoreScorer", "--factors", "2",
+                              "--factor-rule", "axis"])
+    cfg = cli._scoring_config(args)
+    assert (cfg.n_factors, cfg.factor_rule) == (2, "axis")
+    default = cli._scoring_config(parser.parse_args(["score", "--sample", "--scorers", "MFCoreScorer"]))
+    assert (default.n_factors, default.factor_rule) == (None, "norm")
+    with pytest.raises(CnlabInputError, match="--factors 0"):
+        cli._scoring_config(parser.parse_args(["score", "--sample", "--factors", "0"]))
