@@ -112,9 +112,10 @@ def spread_vs_distance(stability: Any, *, fidelity: str | None = None, column: s
                        point_size: float = 9.0, ax: Axes | None = None) -> Axes:
     """Scatter: per note, the seed-to-seed standard deviation of the intercept (y) against its mean
     distance to the CRH threshold (x = mean intercept − crh threshold). Notes whose ``column``
-    changes with the seed are outlined and coloured by their most frequent status; a vertical
-    line marks the threshold (``gid="crh-threshold"``). Notes without an intercept are left out
-    and counted in the title.
+    changes with the seed are outlined and coloured by their most frequent status; vertical lines
+    mark the CRH threshold (``gid="crh-threshold"``) and, for a scorer with one, the firm-reject
+    threshold (``gid="firm-reject-threshold"``). Notes without an intercept are left out and
+    counted in the title.
 
     Examples
     --------
@@ -126,6 +127,8 @@ def spread_vs_distance(stability: Any, *, fidelity: str | None = None, column: s
     >>> ax = spread_vs_distance(SeedStability.from_runs({("official", 0): a, ("official", 1): b}))
     >>> ax.get_title()
     'official: intercept spread across 2 seeds (n=2; 1 change status)\\nleft out: 1 without an intercept'
+    >>> sorted(l.get_gid() for l in ax.lines if l.get_gid())
+    ['crh-threshold', 'firm-reject-threshold']
     >>> plt.close(ax.figure)
     """
     fidelity = fidelity or stability.fidelities[0]
@@ -147,6 +150,10 @@ def spread_vs_distance(stability: Any, *, fidelity: str | None = None, column: s
     th = stability.thresholds.crh_threshold
     ax.axvline(0.0, color=STATUS_COLORS[schema.CRH], ls="--", lw=1.2, gid="crh-threshold",
                label=f"CRH threshold ({icol} = {th:g})")
+    fr = getattr(stability.thresholds, "firm_reject_threshold", None)
+    if fr is not None:  # below it an NMR note becomes FIRM_REJECT (Core, Expansion)
+        ax.axvline(fr - th, color=STATUS_COLORS.get(schema.FIRM_REJECT, _OTHER_COLOR), ls=":", lw=1.2,
+                   gid="firm-reject-threshold", label=f"firm-reject threshold ({icol} = {fr:g})")
     ax.set_xlabel(f"mean {icol} − {th:g}")
     ax.set_ylabel(f"sd of {icol} across seeds")
     _title(ax, f"{fidelity}: intercept spread across {len(stability.seeds)} seeds (n={int(ok.sum()):,}; "
