@@ -3,15 +3,16 @@ attacker count, with the defences all on, all off and each one off.
 
 Usage::
 
-    .venv/bin/python bench/attacks.py                       # the full table (about an hour on 2 cores)
-    .venv/bin/python bench/attacks.py --table-only          # the table of the rows already measured
+    .venv/bin/python bench/attacks.py               # the table (~16 min per defence setting, 2 shared cores)
+    .venv/bin/python bench/attacks.py --table-only  # the table of the rows already measured
 
 Generates (once) ``out/attacks/data250k`` with ``cnlab synth --notes 8000 --raters 6000 --ratings
 250000 --seed 0``, then runs :func:`cnlab.lab.attack_curve` — Core scorer with post-selection
 similarity (topics, pflip and PCRH off: no Core rule reads them, and they would double each run) —
-for the strategies ``promote`` and ``suppress`` (and ``coordinated_block`` promoting), one defence
-setting at a time, appending every finished setting to ``out/attacks/bench.csv`` so that an
-interrupted run keeps what it measured. The printed table pools the seeds: count / n over the
+for the strategies ``promote``, ``suppress`` and ``coordinated_block`` (promoting), 20 targets
+per seed and 30 ratings per account (20 on the targets, 10 honest ones as camouflage), one defence
+setting at a time (all on, all off, then each one off), appending every finished setting to
+``out/attacks/bench.csv`` so that an interrupted run keeps what it measured. The printed table pools the seeds: count / n over the
 targets of every seed, with the Wilson interval of the pooled proportion; "× base" is the ratio
 to the same setting's 0-attacker value measured in the same run.
 """
@@ -73,7 +74,7 @@ def main() -> int:
     ap.add_argument("--settings", default="all on,all off,no pss,no reputation,no quasi-cliques,no high-volume")
     ap.add_argument("--strategies", default="promote,suppress,coordinated_block")
     ap.add_argument("--seeds", default="0,1")
-    ap.add_argument("--targets", type=int, default=50)
+    ap.add_argument("--targets", type=int, default=20)
     ap.add_argument("--budget", type=int, default=30)
     ap.add_argument("--table-only", action="store_true")
     args = ap.parse_args()
