@@ -173,12 +173,18 @@ def small_sample():
     return reduce_dataset(ds, drop_notes=ds.notes.loc[~keep, S.NOTE_ID].to_numpy())[0]
 
 
-def test_jobs_and_seed_order_do_not_change_the_result(small_sample):
+def test_jobs_executor_and_seed_order_do_not_change_the_result(small_sample):
     cfg = cnlab.ScoringConfig(topics="none", pflip="none", pcrh="none")
     one = seed_stability(small_sample, seeds=[0, 1], config=cfg, fidelities=("fast",), jobs=1)
     two = seed_stability(small_sample, seeds=[1, 0, 1], config=cfg, fidelities=("fast",), jobs=2)
     assert one.seeds == two.seeds == (0, 1)
+    # any concurrent.futures executor stands in for the process pool (here one thread)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        three = seed_stability(small_sample, seeds=[0, 1], config=cfg, fidelities=("fast",), executor=pool)
     for name in ("pairs", "per_note", "probabilities", "spread"):
         pd.testing.assert_frame_equal(getattr(one, name), getattr(two, name))
+        pd.testing.assert_frame_equal(getattr(one, name), getattr(three, name))
     assert list(one.timings["seed"]) == [0, 1] and (one.timings["seconds"] > 0).all()
     assert len(one.per_note) > 0
