@@ -267,6 +267,13 @@ def test_attack_rescored_with_the_attackers(ds, sample_baseline):
         a.plan = None  # type: ignore[misc]
 
 
+def test_defences_reported_as_they_ran(ds):
+    """PSS off in the given config: neither PSS nor the quasi-cliques (same rater clustering) ran."""
+    a = A.attack(ds, strategy="promote", n_attackers=0, targets=3, budget=5, seed=4,
+                 config=FAST.with_(use_pss=False), truth=SAMPLE_DIR, defences="no reputation")
+    assert a.defences == ("high_volume",) and a.result.pss is None
+
+
 def test_without_truth_the_baseline_is_the_truth(ds, sample_baseline):
     a = A.attack(ds, strategy="promote", n_attackers=0, targets=5, budget=10, seed=4, config=FAST,
                  baseline=sample_baseline)

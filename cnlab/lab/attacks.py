@@ -718,7 +718,8 @@ class AttackResult:
     plan: AttackPlan
     """What was injected."""
     defences: tuple[str, ...]
-    """The defences that were on (names of :data:`DEFENCES`)."""
+    """The defences that were on (names of :data:`DEFENCES`; with ``use_pss`` off neither ``"pss"``
+    nor ``"quasi_cliques"``, whose flag comes from the same rater clustering)."""
     config: Any
     """The :class:`cnlab.pipeline.ScoringConfig` of both runs (defences applied)."""
     baseline: Any
@@ -913,6 +914,8 @@ def attack(
     result = score(injection.dataset, dataclasses.replace(cfg, epoch_millis=epoch))
     result = dataclasses.replace(result, config=cfg)
     t = _targets_frame(target_ids, truth_frame, baseline, result)
+    if not cfg.use_pss:  # off in the given config already: rater clustering (and its quasi-cliques) never ran
+        on = on - {"pss", "quasi_cliques"}
     return AttackResult(plan=plan, defences=tuple(d for d in DEFENCES if d in on), config=cfg, baseline=baseline,
                         result=result, diff=diff(baseline, result, labels=("baseline", "attacked")),
                         injection=injection, targets=t, metrics=attack_metrics(t), truth_source=source)
