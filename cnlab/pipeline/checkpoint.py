@@ -160,21 +160,6 @@ class Checkpoint:
         self._save_context(context)
         self._save_frames({"ratings": ratings})
 
-    def save_final_inputs(self, ratings: pd.DataFrame, context: Any, prescoring: PrescoringOutput) -> None:
-        """Write what a final-scoring worker reads: the final (PSS-coalesced) ratings, the run
-        context and the run's prescoring (pickled without its intermediates, which final scoring
-        does not read)."""
-        import pickle
-
-        if not (self.directory / "inputs" / "context.json").exists():
-            self._save_context(context)
-        self._save_frames({"final_ratings": ratings})
-        d = self.directory / "inputs"
-        fd, tmp = tempfile.mkstemp(dir=d, prefix=".prescoring.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
-            pickle.dump(replace(prescoring, intermediates={}), fh, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, d / "prescoring.pkl")
-
     def _save_frames(self, frames: dict[str, pd.DataFrame]) -> None:
         import pyarrow.feather as feather
 
@@ -196,9 +181,8 @@ class Checkpoint:
         _atomic_text(self.directory / "inputs" / "context.json", json.dumps(scalars))
 
     @staticmethod
-    def read_inputs(directory: str | Path, ratings: str = "ratings") -> tuple[pd.DataFrame, Any, pd.Index | None]:
-        """(ratings, ScoringContext, participants) written by :meth:`save_inputs`
-        (``ratings="final_ratings"``: by :meth:`save_final_inputs`)."""
+    def read_inputs(directory: str | Path) -> tuple[pd.DataFrame, Any, pd.Index | None]:
+        """(ratings, ScoringContext, participants) written by :meth:`save_inputs`."""
         import pyarrow.feather as feather
 
         from cnlab.scorers.base import ScoringContext
@@ -213,15 +197,7 @@ class Checkpoint:
         context = ScoringContext(status_history=read("status_history"), enrollment=read("enrollment"),
                                  note_topics=read("note_topics"), **scalars)
         parts = read("participants")
-        return read(ratings), context, (None if parts is None else pd.Index(parts["id"]))
-
-    @staticmethod
-    def read_prescoring(directory: str | Path) -> PrescoringOutput:
-        """The prescoring written by :meth:`save_final_inputs`."""
-        import pickle
-
-        with open(Path(directory) / "inputs" / "prescoring.pkl", "rb") as fh:
-            return pickle.load(fh)
+        return read("ratings"), context, (None if parts is None else pd.Index(parts["id"]))
 
     def remove(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)

@@ -1,18 +1,18 @@
-"""Independent scorers in parallel worker processes (``score(..., jobs=N)``).
+"""Prescoring of independent scorers in parallel worker processes (``score(..., jobs=N)``).
 
 Each scorer's prescoring reads only the run's prescoring ratings and context and writes only its
-own outputs; each scorer's final scoring reads only the final ratings, the context and the run's
-prescoring. So scorers can run side by side, in both phases. The workers are fresh interpreters
-(the ``spawn`` start method: TensorFlow's runtime does not survive a ``fork``), started by
+own outputs, so scorers can run side by side. The workers are fresh interpreters (the ``spawn``
+start method: TensorFlow's runtime does not survive a ``fork``), started by
 :class:`concurrent.futures.ProcessPoolExecutor` when the run starts, so that their start-up
-(Python, TensorFlow) overlaps the run's first stages; one pool serves both phases. They share the
-inputs through the run's checkpoint (:mod:`cnlab.pipeline.checkpoint`): uncompressed Arrow files,
-memory-mapped, so the operating system's page cache holds one copy, read once per worker and
-phase. Prescoring workers write each scorer's outputs to the checkpoint, as a sequential run does;
-final-scoring workers send theirs back. While the workers score the final phase, the parent fits
-the confidence models (pflip, PCRH), which do not depend on it. The parent takes every scorer's
-outputs in roster order, so the output files are byte-identical to a sequential run whatever
-``jobs`` is.
+(Python, TensorFlow) overlaps the run's first stages. They share the inputs through the run's
+checkpoint (:mod:`cnlab.pipeline.checkpoint`): uncompressed Arrow files, memory-mapped, so the
+operating system's page cache holds one copy, read once per worker; and each worker writes its
+scorer's outputs there, as a sequential run does. The parent reads every scorer back from those
+files in roster order, so the outputs are byte-identical to a sequential run whatever ``jobs`` is.
+
+Final scoring stays in the parent: run in the workers beside the confidence models' fit, it held
+one more copy of the final ratings per worker and went past 22 GiB on 10M ratings (whole roster,
+``--jobs 2``; 19.8 GiB in the parent alone), and saved nothing measurable on small data.
 
 ``concurrent.futures`` is the standard library's executor; a cluster backend with the same
 interface (e.g. ``dask.distributed``'s ``Client.get_executor()``) can stand in for it, see the
@@ -23,34 +23,28 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, Iterable
 
 __all__ = ["WorkerPool", "prescore_in_parallel"]
 
-#: What a worker process last read: (phase, folder, stamp of the files) -> the inputs. A worker
-#: scores many scorers of one run and phase; it reads and converts the inputs once (a sequential
-#: run also hands every scorer the same frames, which scorers never modify). One entry at a time.
+#: What a worker process last read: (folder, stamp of the files) -> (ratings, context,
+#: participants). A worker prescores many scorers of one run; it reads and converts the inputs once
+#: (a sequential run also hands every scorer the same frames, which scorers never modify).
 _INPUTS: dict[tuple, Any] = {}
-_PHASE_FILES = {"prescoring": ("context.json", "ratings.arrow"),
-                "final": ("context.json", "final_ratings.arrow", "prescoring.pkl")}
 
 
-def _inputs(directory: str, phase: str) -> Any:
+def _inputs(directory: str) -> Any:
     from cnlab.pipeline.checkpoint import Checkpoint
 
     # files are replaced atomically when a run writes them: a new inode is a new run
     d = Path(directory) / "inputs"
-    stamp = tuple((st.st_ino, st.st_mtime_ns, st.st_size) for st in ((d / f).stat() for f in _PHASE_FILES[phase]))
-    key = (phase, str(Path(directory).resolve()), stamp)
+    stamp = tuple((st.st_ino, st.st_mtime_ns, st.st_size) for st in ((d / f).stat() for f in ("context.json", "ratings.arrow")))
+    key = (str(Path(directory).resolve()), stamp)
     if key not in _INPUTS:
-        _INPUTS.clear()
-        if phase == "prescoring":
-            _INPUTS[key] = Checkpoint.read_inputs(directory)
-        else:
-            ratings, context, _ = Checkpoint.read_inputs(directory, ratings="final_ratings")
-            _INPUTS[key] = (ratings, context, Checkpoint.read_prescoring(directory))
+        _INPUTS.clear()  # one run's inputs at a time
+        _INPUTS[key] = Checkpoint.read_inputs(directory)
     return _INPUTS[key]
 
 
@@ -69,7 +63,7 @@ def _prescore_worker(directory: str, scorer_config: Any) -> list[dict]:
     from cnlab.pipeline.checkpoint import Checkpoint
     from cnlab.scorers.base import family_for
 
-    ratings, context, participants = _inputs(directory, "prescoring")
+    ratings, context, participants = _inputs(directory)
     ckpt = Checkpoint(Path(directory), {}, participants)
     timer = StageTimer(prefix=f"{scorer_config.name} prescoring: ")
     out = family_for(scorer_config).prescore(scorer_config, ratings, context, timer=timer)
@@ -78,17 +72,6 @@ def _prescore_worker(directory: str, scorer_config: Any) -> list[dict]:
         return []
     timings = out.intermediates.get(scorer_config.name, {}).get("timings")
     return [] if timings is None else timings.to_dict("records")
-
-
-def _final_worker(directory: str, scorer_config: Any) -> tuple[Any, list[dict]]:
-    """Final-score one scorer from the checkpoint's final inputs; returns (output, stage records)."""
-    from cnlab._timing import StageTimer
-    from cnlab.scorers.base import family_for
-
-    ratings, context, prescoring = _inputs(directory, "final")
-    timer = StageTimer(prefix=f"{scorer_config.name} final: ")
-    out = family_for(scorer_config).score_final(scorer_config, ratings, prescoring, context, timer=timer)
-    return out, list(timer.records)
 
 
 def _log_records(log: Any, records: list[dict]) -> None:
@@ -102,9 +85,8 @@ class WorkerPool:
     """The worker processes of one run (``jobs`` of them, or a given executor).
 
     Created when the run starts; :meth:`warm_up` starts every worker at once so that their
-    start-up overlaps the parent's first stages. :meth:`prescore` runs scorers' prescoring and
-    waits; :meth:`submit_final` starts scorers' final scoring and returns futures, so that the
-    parent can work meanwhile. Use as a context manager (a pool of its own is shut down on exit;
+    start-up overlaps the parent's first stages; :meth:`prescore` runs scorers' prescoring. Use as
+    a context manager (a pool of its own is shut down on exit;
     a given executor is left running).
     """
 
@@ -122,6 +104,7 @@ class WorkerPool:
         self.close()
 
     def close(self) -> None:
+        """Stop a pool of its own (idempotent); a given executor is left running."""
         if self.own:
             self.executor.shutdown(cancel_futures=True)
 
@@ -154,21 +137,6 @@ class WorkerPool:
                 f.cancel()
             raise
         return records
-
-    def submit_final(self, checkpoint: Any, scorers: Iterable[Any], ratings: Any, context: Any,
-                     prescoring: Any) -> dict[str, Future]:
-        """Start ``scorers``' final scoring in the workers; ``{scorer name: future}`` of
-        ``(FinalOutput or None, stage records)``."""
-        checkpoint.save_final_inputs(ratings, context, prescoring)
-        return {sc.name: self.executor.submit(_final_worker, str(checkpoint.directory), sc) for sc in scorers}
-
-    def final_result(self, name: str, future: Future) -> Any:
-        """The output of one submitted final scoring (its stage records logged)."""
-        out, records = future.result()
-        if self.log is not None:
-            _log_records(self.log, records)
-        return out, records
-
 
 def prescore_in_parallel(checkpoint: Any, scorers: Iterable[Any], ratings: Any, context: Any, *,
                          jobs: int, log: Any = None, executor: Executor | None = None) -> list[dict]:

@@ -387,16 +387,15 @@ def score(
         configuration and seed) and compute only the others; the outputs are those of an
         uninterrupted run.
     jobs
-        Worker processes for the scorers' prescoring and final scoring
-        (:mod:`cnlab.pipeline.parallel`), started when the run starts; while they final-score,
-        this process fits the confidence models. The outputs are byte-identical for every value.
-        Each worker holds its own copy of the phase's ratings in memory, so memory grows with
-        ``jobs``. Without ``checkpoint`` the workers exchange data through a temporary folder.
-        With ``prescoring`` given, everything runs in this process.
+        Worker processes for the scorers' prescoring (:mod:`cnlab.pipeline.parallel`), started
+        when the run starts so that their start-up overlaps preprocessing. The outputs are
+        byte-identical for every value. Each worker holds its own copy of the prescoring ratings in
+        memory, so memory grows with ``jobs``. Without ``checkpoint`` the workers exchange data
+        through a temporary folder. With ``prescoring`` given, everything runs in this process.
     executor
         A :class:`concurrent.futures.Executor` for the workers instead of a local process pool of
         ``jobs`` processes (e.g. a Dask cluster's ``Client.get_executor()``; its workers must see
-        ``checkpoint``). Implies parallel scoring.
+        ``checkpoint``). Implies parallel prescoring.
     """
     if progress:
         with _progress_lines():
@@ -492,7 +491,10 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
         bar.done(len(found) - len(todo))
         if pool is not None and len(todo) > 1:
             bar.start(f"prescoring ({len(todo)} scorers, {pool.jobs if pool.own else 'executor'} jobs)")
-            timer.records.extend(pool.prescore(ckpt, todo, pre_ratings, context))
+            try:
+                timer.records.extend(pool.prescore(ckpt, todo, pre_ratings, context))
+            finally:
+                pool.close()  # the workers' copies of the ratings go now, before the final phase
             found.update({sc.name: ckpt.read_scorer(sc.name) for sc in todo})
             bar.done(len(todo))
             todo = []
@@ -513,34 +515,30 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
         pre_ratings = ratings
         coalesced = None  # given prescoring: the confidence models coalesce with its PSS frame
         bar.done(1 + len(config.roster()))
-    # -- final scoring ------------------------------------------------------------------
-    final_pss = prescoring.final_pss() if config.use_pss else None
-    with timer.stage("PSS coalescing (final, dropna'd rows)", len(ratings)) as st:
-        fin_ratings = apply_pss(notes, ratings, final_pss)
-        st["rows_out"] = len(fin_ratings)
-        st["note"] = f"{0 if final_pss is None else len(final_pss)} PSS rows"
-    # with workers, the scorers' final scoring runs there while this process fits the confidence
-    # models (neither reads the other's outputs)
-    running = pool.submit_final(ckpt, config.roster(), fin_ratings, context, prescoring) \
-        if pool is not None and ckpt is not None else {}
     # spec 04 §8 step 5: pflip and PCRH are trained at the end of prescoring
     bar.start("confidence models (pflip, PCRH)")
     conf = fit_confidence_models(config, notes, coalesced, ratings, nsh, enrollment, prescoring, nt,
                                  seed=seed, timer=timer)
+
+    # -- final scoring ------------------------------------------------------------------
+    final_pss = prescoring.final_pss() if config.use_pss else None
     # spec 04 §10.1 steps 2 and 6: pflip on the stabilization targets, PCRH on pre-PSS ratings
     conf = predict_pflip(conf, notes, ratings, nsh, prescoring, final_pss, epoch_millis=epoch, timer=timer)
     conf = predict_pcrh(conf, notes, ratings, nsh, prescoring, enrollment, nt, epoch_millis=epoch,
                         timer=timer)
     bar.done()
+    with timer.stage("PSS coalescing (final, dropna'd rows)", len(ratings)) as st:
+        fin_ratings = apply_pss(notes, ratings, final_pss)
+        st["rows_out"] = len(fin_ratings)
+        st["note"] = f"{0 if final_pss is None else len(final_pss)} PSS rows"
+    # Final scoring stays in this process: in workers it would run beside the confidence models'
+    # fit and hold one more copy of the final ratings per worker (10M ratings, whole roster, --jobs
+    # 2: past 22 GiB where the sequential final phase peaks at 19.8 GiB), for no gain on small data.
     finals: dict[str, FinalOutput] = {}
     for sc in config.roster():
         bar.start(f"{sc.name} final scoring")
         t = StageTimer(prefix=f"{sc.name} final: ")
-        if sc.name in running:
-            out, records = pool.final_result(sc.name, running[sc.name])
-            t.records.extend(records)
-        else:
-            out = family_for(sc).score_final(sc, fin_ratings, prescoring, context, timer=t)
+        out = family_for(sc).score_final(sc, fin_ratings, prescoring, context, timer=t)
         bar.done()
         if out is None:  # prescoring-only (MFGroupScorer_15, MFTopicScorer_InDimensionTwo)
             log.info("%s: prescoring only; final scoring skipped", sc.name)
