@@ -411,7 +411,7 @@ def score(
     timer = StageTimer()
     participants = getattr(dataset, "participants", None)
     pool = scratch = None
-    if (jobs > 1 or executor is not None) and prescoring is None:
+    if (jobs > 1 or executor is not None) and prescoring is None and len(config.roster()) > 1:
         # started now, so that the workers' start-up (TensorFlow) overlaps preprocessing and topics
         from cnlab.pipeline.parallel import WorkerPool
 
@@ -498,6 +498,8 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
             found.update({sc.name: ckpt.read_scorer(sc.name) for sc in todo})
             bar.done(len(todo))
             todo = []
+        if pool is not None:
+            pool.close()  # also when resumed phases left nothing for it to do
         for sc in todo:
             bar.start(f"{sc.name} prescoring")
             t = StageTimer(prefix=f"{sc.name} prescoring: ")
