@@ -27,7 +27,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, Iterable
 
-__all__ = ["WorkerPool", "prescore_in_parallel"]
+__all__ = ["WorkerPool"]
 
 #: What a worker process last read: (folder, stamp of the files) -> (ratings, context,
 #: participants). A worker prescores many scorers of one run; it reads and converts the inputs once
@@ -137,15 +137,3 @@ class WorkerPool:
                 f.cancel()
             raise
         return records
-
-def prescore_in_parallel(checkpoint: Any, scorers: Iterable[Any], ratings: Any, context: Any, *,
-                         jobs: int, log: Any = None, executor: Executor | None = None) -> list[dict]:
-    """Run ``scorers``' prescoring in ``jobs`` worker processes (a pool for this call only); their
-    outputs land in ``checkpoint``. Returns the workers' stage records (in completion order).
-
-    ``executor``: any :class:`concurrent.futures.Executor` to use instead of the local process
-    pool, e.g. a cluster's (``dask.distributed.Client(...).get_executor()``); its workers must see
-    the checkpoint folder (a shared file system). It is not shut down here.
-    """
-    with WorkerPool(jobs, executor, log=log) as pool:
-        return pool.prescore(checkpoint, scorers, ratings, context)
