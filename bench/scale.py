@@ -7,7 +7,9 @@ Usage::
 
 For each size the data are written by ``cnlab synth`` (streaming to disk) with notes and raters
 scaled as in the public download (2.5M notes and 1.2M raters for 206M ratings), once, then
-``cnlab score DIR --scorers X`` runs for each roster in its own process. Every process runs
+``cnlab score DIR --scorers X`` runs for each roster in its own process (``--rosters load``: no
+scoring, but ``cnlab.load`` from the TSVs, with a new cache and from that cache, each timed in a
+fresh process). Every process runs
 under a sampler (``bench/_runner.py``) that records the peak resident memory of its process tree
 and stops it past ``--rss-limit-gib`` (recorded as "killed for memory", never as a result).
 
@@ -42,6 +44,11 @@ CNLAB = str(REPO / ".venv" / "bin" / "cnlab")
 #: Public download shape (2026): notes and raters per rating.
 PUBLIC_RATINGS, PUBLIC_NOTES, PUBLIC_RATERS = 206_000_000, 2_500_000, 1_200_000
 ROSTERS = {"core": "MFCoreScorer", "all": "all"}
+#: ``--rosters load``: no scoring; three fresh processes time the load of the TSVs, the first load
+#: with a cache (parse + write it) and a load from that cache.
+LOAD_STEPS = (("tsv", False), ("cache_write", True), ("cache_read", True))
+LOAD_CODE = ("import sys, cnlab; ds = cnlab.load(sys.argv[1], cache=sys.argv[2] if len(sys.argv) > 2 else None); "
+             "print('loaded', len(ds.ratings), 'ratings')")
 STAGE_LINE = re.compile(
     r"^(?P<stage>.+?): rows in=(?P<rin>\S+) out=(?P<rout>\S+) \((?P<s>[\d.]+) s; (?P<rss>[\d.na]+) GiB, "
     r"peak (?P<peak>[\d.na]+) GiB\)")
@@ -164,6 +171,9 @@ def main(argv=None) -> int:
             cfg = json.loads((data / "meta.json").read_text()).get("config", {})
             sh = {"ratings": size, "notes": cfg.get("n_notes", sh["notes"]), "raters": cfg.get("n_raters", sh["raters"])}
             for roster in args.rosters.split(","):
+                if roster == "load":
+                    results = measure_load(args, data, out / f"r{size}", size, sh, rev, results, results_path, env)
+                    continue
                 key = f"{size}/{roster}" + (f"/jobs{args.jobs}" if args.jobs > 1 else "") + variant_tag(extra)
                 if key in results and results[key].get("commit") == rev and not args.force:
                     continue
@@ -182,6 +192,54 @@ def main(argv=None) -> int:
                 print(f"  rc {m.rc}, {m.wall_s:.0f} s, peak {m.peak_gib:.2f} GiB", file=sys.stderr, flush=True)
     print(report(results))
     return 0
+
+
+def measure_load(args, data: Path, folder: Path, size: int, sh: dict, rev: str, results: dict,
+                 results_path: Path, env: dict) -> dict:
+    """Time ``cnlab.load`` from the TSVs, with a new cache, and from that cache (fresh processes)."""
+    import shutil
+
+    cache = folder / "cache"
+    key = f"{size}/load"
+    if key in results and results[key].get("commit") == rev and not args.force:
+        return results
+    shutil.rmtree(cache, ignore_errors=True)
+    steps = {}
+    for name, with_cache in LOAD_STEPS:
+        print(f"loading {size:,} ratings: {name} ...", file=sys.stderr, flush=True)
+        cmd = [sys.executable, "-c", LOAD_CODE, str(data)] + ([str(cache)] if with_cache else [])
+        m = run_measured(cmd, folder / f"load-{name}.log", rss_limit_gib=args.rss_limit_gib, env=env,
+                         timeout_s=args.timeout_min * 60)
+        steps[name] = {"wall_s": m.wall_s, "peak_gib": m.peak_gib, "rc": m.rc,
+                       "killed_for_memory": m.killed_for_memory}
+        print(f"  rc {m.rc}, {m.wall_s:.0f} s, peak {m.peak_gib:.2f} GiB", file=sys.stderr, flush=True)
+    cache_bytes = sum(f.stat().st_size for f in cache.rglob("*") if f.is_file()) if cache.exists() else 0
+    input_bytes = sum(f.stat().st_size for f in data.iterdir() if f.is_file() and f.suffix == ".tsv")
+    return save(results_path, key, {"commit": rev, "steps": steps, "cache_bytes": cache_bytes,
+                                    "input_bytes": input_bytes, **sh})
+
+
+def load_report(results: dict) -> str:
+    runs = {int(k.split("/")[0]): r for k, r in results.items() if k.endswith("/load")}
+    if not runs:
+        return ""
+    lines = ["\n### Loading (`--rosters load`): TSVs, first load with a cache, load from the cache\n",
+             "| ratings | commit | TSV GB | cache GB | TSV s (peak GiB) | cache write s (peak GiB) "
+             "| cache read s (peak GiB) | read / TSV |", "|---:|---|---:|---:|---:|---:|---:|---:|"]
+    for s in sorted(runs):
+        r = runs[s]
+        st = r["steps"]
+
+        def cell(name):
+            x = st.get(name)
+            if x is None:
+                return "–"
+            return f"{x['wall_s']:.1f} ({x['peak_gib']:.2f})" if x["rc"] == 0 else f"rc {x['rc']}"
+        ok = all(st.get(n, {}).get("rc") == 0 for n in ("tsv", "cache_read"))
+        ratio = f"{st['cache_read']['wall_s'] / st['tsv']['wall_s']:.2f}" if ok else "–"
+        lines.append(f"| {s:,} | {r['commit']} | {r['input_bytes'] / 1e9:.2f} | {r['cache_bytes'] / 1e9:.2f} | "
+                     f"{cell('tsv')} | {cell('cache_write')} | {cell('cache_read')} | {ratio} |")
+    return "\n".join(lines)
 
 
 def variant_tag(extra: list[str]) -> str:
@@ -203,7 +261,7 @@ def variant_tag(extra: list[str]) -> str:
 def report(results: dict) -> str:
     lines = []
     sizes = sorted({int(k.split("/")[0]) for k in results})
-    variants = sorted({k.split("/", 1)[1] for k in results if not k.endswith("/synth")})
+    variants = sorted({k.split("/", 1)[1] for k in results if not k.endswith(("/synth", "/load"))})
     for variant in variants:
         roster = variant.split("/")[0]
         runs = {s: results.get(f"{s}/{variant}") for s in sizes if f"{s}/{variant}" in results}
@@ -240,6 +298,7 @@ def report(results: dict) -> str:
                     pts.append((s, rec["seconds"]))
             b = exponent(pts)
             lines.append(f"| {g} | " + " | ".join(cells) + f" | {'–' if b is None else f'{b:.2f}'} |")
+    lines.append(load_report(results))
     return "\n".join(lines)
 
 
