@@ -322,9 +322,11 @@ def cmd_score(args) -> int:
     use_checkpoint = args.checkpoint == "on" or args.resume or (
         args.checkpoint == "auto" and len(ds.ratings) >= LARGE_RUN_RATINGS)
     checkpoint = Path(args.outdir) / CHECKPOINT_DIR if use_checkpoint and args.checkpoint != "off" else None
+    # keep="outputs": only the four files are written, so each rating-level frame goes when the run
+    # is done with it (docs/scaling.md, memory model)
     frames, n_status, funnel = _run_scoring(ds, config, console, prescoring=args.prescoring_dir,
                                             verbose=args.verbose, checkpoint=checkpoint, resume=args.resume,
-                                            jobs=args.jobs)
+                                            jobs=args.jobs, keep="outputs")
     with timer.stage("write outputs") as st:
         _write(frames, args.outdir, parquet=not args.no_parquet, participants=ds.participants,
                console=console, funnel=funnel.to_frame())
@@ -348,7 +350,7 @@ def _status_line(scored) -> str:
 
 
 def _run_scoring(ds, config, console: _Console, *, prescoring=None, verbose: bool = False,
-                 checkpoint=None, resume: bool = False, jobs: int = 1):
+                 checkpoint=None, resume: bool = False, jobs: int = 1, keep: str = "all"):
     from cnlab.pipeline import score
 
     if not verbose:
@@ -357,6 +359,7 @@ def _run_scoring(ds, config, console: _Console, *, prescoring=None, verbose: boo
     kwargs = {} if prescoring is None else {"prescoring": str(prescoring)}
     # a bar over the phases with the time left, on a terminal only: a log file gets the stage lines
     kwargs["progress_bar"] = False if console.quiet else None
+    kwargs["keep"] = keep
     if prescoring is None:
         kwargs.update(checkpoint=checkpoint, resume=resume, jobs=jobs)
     result = score(ds, config, **kwargs)

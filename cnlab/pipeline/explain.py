@@ -383,6 +383,8 @@ def explain(result: Any, note_id: int) -> NoteExplanation:
     ------
     KeyError
         The note is not in the run's ``scored_notes``.
+    cnlab.pipeline.keep.ResultNotKeptError
+        ``result`` comes from a ``keep="outputs"`` run (no final ratings to count).
 
     Examples
     --------
@@ -390,6 +392,9 @@ def explain(result: Any, note_id: int) -> NoteExplanation:
     >>> res = cnlab.score(cnlab.load_sample(), seed=42)        # doctest: +SKIP
     >>> res.explain(res.frames["scored_notes"]["noteId"][0])    # doctest: +SKIP
     """
+    from cnlab.pipeline.keep import require_full
+
+    require_full(result, "explain()")
     row = _meta_row(result, note_id)
     meta_rules = _split(row.get("metaScorerActiveRules"))
     decided_by = row.get("decidedBy")

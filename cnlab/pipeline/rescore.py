@@ -90,9 +90,12 @@ def rescore(result: Any, config: Any = None, *, dataset: Any = None, score: Any)
     """Score again with ``config``, reusing what the change does not invalidate.
 
     See ``ScoringResult.rescore``, which delegates here and passes :func:`cnlab.pipeline.score`
-    as ``score`` (so this module does not import the runner back).
+    as ``score`` (so this module does not import the runner back). A lean result
+    (``keep="outputs"``) raises :class:`cnlab.pipeline.keep.ResultNotKeptError`.
     """
+    from cnlab.pipeline.keep import require_full
 
+    require_full(result, "rescore()")
     old = result.config
     new = old if config is None else config
     ds = result.dataset if dataset is None else dataset

@@ -49,6 +49,7 @@ from cnlab.pipeline.confidence import (
     predict_pflip,
 )
 from cnlab.pipeline.config import ScoringConfig
+from cnlab.pipeline.keep import check_keep, lean_confidence, lean_final, lean_prescoring, require_full
 from cnlab.scorers.base import ScoringContext, check_outputs, family_for
 from cnlab.scorers.mf_final import FinalOutput
 from cnlab.scorers.mf_prescoring import combine
@@ -124,6 +125,13 @@ class ScoringResult:
     rescore_reasons
         Set by :meth:`rescore`: recomputed stage → the changed settings that invalidated it
         (e.g. ``{"prescoring": ("seed",), ...}``).
+    keep
+        What the run kept (``score(keep=...)``): ``"all"``, every field above; ``"outputs"``, a
+        lean result without the rating-level frames (``dataset``, ``prescoring_ratings`` and
+        ``final_ratings`` are None, so is ``preprocessed.ratings``; the prescoring intermediates'
+        and the final MF calls' rating frames, the MF fits' per-rating weights and the confidence
+        models' training frames too). :meth:`outputs`, :meth:`summary`, :meth:`decisions` and
+        :meth:`final_helpfulness` work on both; :meth:`explain` and :meth:`rescore` need ``"all"``.
     """
 
     config: ScoringConfig
@@ -146,6 +154,7 @@ class ScoringResult:
     recomputed: tuple[str, ...] | None = None
     reused: tuple[str, ...] = ()
     rescore_reasons: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    keep: str = "all"
 
     @property
     def funnel(self) -> Funnel:
@@ -187,6 +196,7 @@ class ScoringResult:
         """
         from cnlab.pipeline.explain import explain
 
+        require_full(self, "ScoringResult.explain()")
         return explain(self, note_id)
 
     def decisions(self) -> pd.DataFrame:
@@ -242,13 +252,15 @@ class ScoringResult:
         """
         from cnlab.pipeline.rescore import rescore
 
+        require_full(self, "ScoringResult.rescore()")
         return rescore(self, config, dataset=dataset, score=score)
 
     def summary(self) -> str:
         sn = self.frames["scored_notes"]
         lines = [
             f"cnlab scoring run: {len(sn)} notes, seed={self.config.seed}, "
-            f"epoch_millis={self.epoch_millis}, prescoring={self.prescoring.source}",
+            f"epoch_millis={self.epoch_millis}, prescoring={self.prescoring.source}"
+            + ("" if self.keep == "all" else f", keep={self.keep!r}"),
             "  finalRatingStatus: " + ", ".join(
                 f"{k}={v}" for k, v in sn["finalRatingStatus"].value_counts().items()),
             "  decidedBy: " + ", ".join(f"{k}={v}" for k, v in sn["decidedBy"].value_counts().items()),
@@ -354,6 +366,7 @@ def score(
     jobs: int = 1,
     executor: Any = None,
     progress_bar: bool | None = False,
+    keep: str = "all",
 ) -> ScoringResult:
     """Score a dataset with the configured scorers (Core by default; ``ScoringConfig.official()``:
     the whole roster).
@@ -396,12 +409,29 @@ def score(
         A :class:`concurrent.futures.Executor` for the workers instead of a local process pool of
         ``jobs`` processes (e.g. a Dask cluster's ``Client.get_executor()``; its workers must see
         ``checkpoint``). Implies parallel prescoring.
+    keep
+        ``"all"`` (default): the result holds every rating-level frame of the run, for
+        :meth:`ScoringResult.explain` and :meth:`ScoringResult.rescore`. ``"outputs"``: each of
+        them is released as soon as the run no longer reads it (the prescoring training frames
+        once that scorer's prescoring is stored, the PSS-coalesced prescoring ratings once the
+        confidence models are fitted, their training frames after prediction, each final MF
+        call's ratings once that scorer's output is built, the final ratings after the note
+        stats), so that memory stops growing stage after stage; the outputs are identical, and
+        the result is lean (:attr:`ScoringResult.keep`). ``cnlab score`` uses ``"outputs"``.
+
+    Examples
+    --------
+    >>> import cnlab
+    >>> lean = cnlab.score(cnlab.load_sample(), keep="outputs")     # doctest: +SKIP
+    >>> lean.keep, lean.final_ratings is None                       # doctest: +SKIP
+    ('outputs', True)
     """
+    check_keep(keep)
     if progress:
         with _progress_lines():
             return score(dataset, config, seed=seed, prescoring=prescoring, note_topics=note_topics,
                          checkpoint=checkpoint, resume=resume, jobs=jobs, executor=executor,
-                         progress_bar=True)
+                         progress_bar=True, keep=keep)
     if seed is not None:
         config = dataclasses.replace(config, seed=seed)
     seed = config.seed
@@ -431,7 +461,7 @@ def score(
     bar = PhaseBar(len(config.roster()), enabled=progress_bar)
     try:
         result = _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, bar,
-                               timer, participants, pre, nt)
+                               timer, participants, pre, nt, keep)
         return result if config is given else dataclasses.replace(result, config=given)
     finally:
         bar.close()
@@ -442,7 +472,10 @@ def score(
 
 
 def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, bar, timer,
-                  participants, pre, nt) -> ScoringResult:
+                  participants, pre, nt, keep="all") -> ScoringResult:
+    # keep="outputs": each rating-level frame is dropped (set to None / stripped from its object)
+    # where the run last reads it, so that it is freed there and not when the result is built
+    lean = keep == "outputs"
     notes, ratings, nsh = pre.notes, pre.ratings, pre.status_history
     enrollment = dataset.enrollment
     epoch = config.epoch_millis
@@ -507,12 +540,18 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
             if out is not None:
                 timer.records.extend(out.intermediates.get(sc.name, {}).get(
                     "timings", pd.DataFrame()).to_dict("records"))
+                if lean:  # final scoring reads the note / rater outputs only
+                    out = lean_prescoring(out)
             found[sc.name] = ckpt.save_scorer(sc.name, out) if ckpt is not None else out
+            del out
             bar.done()
         outs = [out for out in found.values() if out is not None and out is not NO_PRESCORING]
         prescoring = combine(outs, pss)
+        del outs, found  # combine() copied their frames
         coalesced = pre_ratings
     else:
+        if lean:  # a full result's prescoring (rescore) still carries its training frames
+            prescoring = lean_prescoring(prescoring)
         pss = prescoring.pss
         pre_ratings = ratings
         coalesced = None  # given prescoring: the confidence models coalesce with its PSS frame
@@ -521,6 +560,8 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
     bar.start("confidence models (pflip, PCRH)")
     conf = fit_confidence_models(config, notes, coalesced, ratings, nsh, enrollment, prescoring, nt,
                                  seed=seed, timer=timer)
+    if lean:  # the PSS-coalesced prescoring ratings end with the confidence models' fit
+        pre_ratings = coalesced = None
 
     # -- final scoring ------------------------------------------------------------------
     final_pss = prescoring.final_pss() if config.use_pss else None
@@ -528,6 +569,8 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
     conf = predict_pflip(conf, notes, ratings, nsh, prescoring, final_pss, epoch_millis=epoch, timer=timer)
     conf = predict_pcrh(conf, notes, ratings, nsh, prescoring, enrollment, nt, epoch_millis=epoch,
                         timer=timer)
+    if lean:
+        conf = lean_confidence(conf)
     bar.done()
     with timer.stage("PSS coalescing (final, dropna'd rows)", len(ratings)) as st:
         fin_ratings = apply_pss(notes, ratings, final_pss)
@@ -546,7 +589,9 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
             log.info("%s: prescoring only; final scoring skipped", sc.name)
             continue
         check_outputs(sc, out)
-        finals[sc.name] = out
+        # lean: this scorer's call ratings go now, before the next scorer's fits
+        finals[sc.name] = lean_final(out) if lean else out
+        del out
         timer.records.extend(t.records)
 
     # -- combine, note stats, meta, NSH ---------------------------------------------------
@@ -562,6 +607,8 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
     with timer.stage("note stats (all final ratings)", len(fin_ratings)) as st:
         stats = compute_note_stats(fin_ratings, nsh, epoch_millis=epoch)
         st["rows_out"] = len(stats)
+    if lean:  # the last reader of the final ratings
+        fin_ratings = None
     sn = sn.merge(stats[[nid, schema.CLASSIFICATION, schema.CREATED_AT, schema.NUM_RATINGS]]
                   .drop_duplicates(nid), on=nid, how="left")
     aux_cols = [c for c in (schema.AUTHOR_ID, schema.CREATED_AT, "numRatingsLast28", "currentStatus",
@@ -630,10 +677,13 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
         "note_status_history": new_nsh,
         "aux_note_info": aux,
     }
+    if lean:  # contributor scoring was the last reader of the preprocessed ratings
+        pre = dataclasses.replace(pre, ratings=None)
+        ratings = dataset = None
     return ScoringResult(
         config=config, preprocessed=pre, note_topics=nt, pss=pss,
         prescoring_ratings=pre_ratings, final_ratings=fin_ratings, prescoring=prescoring,
         final=finals, note_stats=stats, meta=meta, contributors=contributors, frames=frames,
         timings=timer.to_frame(), participants=participants, epoch_millis=epoch, confidence=conf,
-        dataset=dataset,
+        dataset=dataset, keep=keep,
     )
