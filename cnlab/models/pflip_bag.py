@@ -1,8 +1,10 @@
-"""``TokenBag``: the pflip bag of rater tokens on integer codes (spec 06 §A.8).
+"""scikit-learn pieces of the pflip pipeline (spec 06 §A.8): ``TokenBag``, the bag of rater tokens on
+integer codes, and ``LeanColumnTransformer``, a ``ColumnTransformer`` whose sparse column stack
+costs one output matrix instead of three.
 
-A drop-in for ``CountVectorizer(analyzer=identity, min_df=…)`` on the integer documents of
-:func:`cnlab.models.pflip_tokens.token_lists`; see that module for the encoding. Imported only when a
-pflip pipeline is built (it imports scikit-learn).
+``TokenBag`` is a drop-in for ``CountVectorizer(analyzer=identity, min_df=…)`` on the integer
+documents of :func:`cnlab.models.pflip_tokens.token_lists`; see that module for the encoding.
+Imported only when a pflip pipeline is built (it imports scikit-learn).
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.compose import ColumnTransformer
 
 from cnlab.models.pflip_tokens import decode, string_order_key
 
-__all__ = ["TokenBag"]
+__all__ = ["TokenBag", "LeanColumnTransformer", "stack_csr", "drop_columns_inplace"]
 
 
 def _sparse_interface(x):
@@ -116,3 +119,149 @@ class TokenBag(TransformerMixin, BaseEstimator):
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         return np.asarray(decode(self.vocabulary_codes_, self.kind), dtype=object)
+
+
+# ================================================================== the column stack
+#: Entries copied per step of :func:`stack_csr` (bounds its temporary index arrays to ~16 MiB).
+_CHUNK = 1 << 20
+
+
+def _float32_exact(data: np.ndarray) -> bool:
+    """Every value of ``data`` is a float32 number (counts, one-hot ones: the pflip blocks)."""
+    for lo in range(0, len(data), _CHUNK):
+        part = data[lo:lo + _CHUNK]
+        if not np.array_equal(part.astype(np.float32), part):
+            return False
+    return True
+
+
+def stack_csr(blocks: Any, *, compact: bool = True):
+    """Horizontal stack of CSR blocks: the matrix ``scipy.sparse.hstack(blocks).tocsr()`` returns,
+    entry for entry and in the same order within each row, built in one output allocation.
+
+    scipy concatenates every block's data and indices first and then stacks them: with the blocks
+    still alive that is three copies of the entries at once (~36 bytes a non-zero in float64);
+    here the output is filled block by block, a bounded chunk of rows at a time.
+
+    Parameters
+    ----------
+    blocks
+        CSR matrices with the same number of rows.
+    compact
+        Store the values as float32 when every value is a float32 number (the pflip features are
+        counts and one-hot ones): 8 bytes a non-zero instead of 12. liblinear reads float32 input
+        as is and widens each value to the same double, and a float32 matrix times a float64
+        vector is computed in float64, so fits and decision values are unchanged bit for bit.
+        Otherwise (or with ``compact=False``) the values have the blocks' common dtype, as in scipy.
+
+    Returns
+    -------
+    CSR matrix (a sparse array if any block is one) with int32 indices when they fit.
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> a = sp.csr_matrix(np.array([[1, 0], [0, 2]]))
+    >>> b = sp.csr_matrix(np.array([[0.0, 3.0], [0.0, 0.0]]))
+    >>> x = stack_csr([a, b])
+    >>> x.toarray().tolist(), x.dtype.name
+    ([[1.0, 0.0, 0.0, 3.0], [0.0, 2.0, 0.0, 0.0]], 'float32')
+    """
+    import scipy.sparse as sp
+
+    blocks = list(blocks)
+    if not blocks:
+        raise ValueError("stack_csr: no blocks")
+    n_rows = blocks[0].shape[0]
+    if any(b.shape[0] != n_rows for b in blocks):
+        raise ValueError("stack_csr: blocks with different numbers of rows")
+    widths = np.array([b.shape[1] for b in blocks], dtype=np.int64)
+    offsets = np.r_[0, np.cumsum(widths)[:-1]]
+    per_row = np.zeros(n_rows, dtype=np.int64)
+    for b in blocks:
+        per_row += np.diff(b.indptr)
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(per_row, out=indptr[1:])
+    nnz, n_cols = int(indptr[-1]), int(widths.sum())
+    idx_dtype = np.int32 if max(nnz, n_cols - 1) <= np.iinfo(np.int32).max else np.int64
+    if compact and all(_float32_exact(b.data) for b in blocks):
+        dtype = np.dtype(np.float32)
+    else:
+        dtype = np.result_type(*(b.data.dtype for b in blocks))
+    data = np.empty(nnz, dtype=dtype)
+    indices = np.empty(nnz, dtype=idx_dtype)
+    cursor = indptr[:-1].copy()  # next free slot of each output row
+    for b, off in zip(blocks, offsets):
+        bp = b.indptr.astype(np.int64, copy=False)
+        r0 = 0
+        while r0 < n_rows:
+            # rows [r0, r1): at least one row, at most ~_CHUNK entries
+            r1 = int(np.searchsorted(bp, bp[r0] + _CHUNK, side="right")) - 1
+            r1 = min(max(r1, r0 + 1), n_rows)
+            lo, hi = int(bp[r0]), int(bp[r1])
+            if hi > lo:
+                cnt = np.diff(bp[r0:r1 + 1])
+                dest = np.repeat(cursor[r0:r1] - bp[r0:r1], cnt)
+                dest += np.arange(lo, hi, dtype=np.int64)
+                data[dest] = b.data[lo:hi]
+                indices[dest] = b.indices[lo:hi].astype(idx_dtype) + idx_dtype(off)
+                cursor[r0:r1] += cnt
+            r0 = r1
+    container = sp.csr_array if any(isinstance(b, sp.sparray) for b in blocks) else sp.csr_matrix
+    return container((data, indices, indptr.astype(idx_dtype)), shape=(n_rows, n_cols))
+
+
+def drop_columns_inplace(m: Any, keep: np.ndarray):
+    """``m[:, keep]`` for a CSR matrix ``m`` and a boolean column mask, built in ``m``'s own arrays:
+    the kept entries move down in place, chunk by chunk (``m`` is invalid afterwards; pass a
+    matrix nothing else holds). The same entries in the same order within each row as scipy's
+    column selection (which a variance filter's ``transform`` uses), without a second copy of the
+    matrix. The result's arrays are views of ``m``'s (the dropped entries' space is not returned).
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> m = sp.csr_matrix(np.array([[1.0, 2.0, 0.0], [0.0, 3.0, 4.0]]))
+    >>> drop_columns_inplace(m, np.array([True, False, True])).toarray().tolist()
+    [[1.0, 0.0], [0.0, 4.0]]
+    """
+    keep = np.asarray(keep, dtype=bool)
+    if m.format != "csr" or keep.shape != (m.shape[1],):
+        raise ValueError("drop_columns_inplace: a CSR matrix and one flag per column")
+    data, indices = m.data, m.indices
+    indptr = m.indptr.astype(np.int64)
+    new_col = (np.cumsum(keep) - 1).astype(indices.dtype)
+    new_indptr = np.zeros_like(indptr)
+    w = 0  # entries written so far; always <= the read position, so a chunk never overwrites unread input
+    for lo in range(0, len(indices), _CHUNK):
+        hi = min(lo + _CHUNK, len(indices))
+        k = keep[indices[lo:hi]]
+        kept_before = np.r_[0, np.cumsum(k)]  # kept entries of the chunk before each position
+        # row ends inside (lo, hi]: their kept count so far
+        a, b = np.searchsorted(indptr, [lo + 1, hi + 1])
+        new_indptr[a:b] = w + kept_before[indptr[a:b] - lo]
+        n = int(kept_before[-1])
+        data[w:w + n] = data[lo:hi][k]
+        indices[w:w + n] = new_col[indices[lo:hi][k]]
+        w += n
+    return type(m)((data[:w], indices[:w], new_indptr.astype(m.indptr.dtype)),
+                   shape=(m.shape[0], int(keep.sum())))
+
+
+class LeanColumnTransformer(ColumnTransformer):
+    """``ColumnTransformer`` whose sparse output is :func:`stack_csr` of the blocks (float32 when
+    exact): the same entries in the same order as scikit-learn's stack, without its two
+    intermediate copies of every entry. Everything else (fitting, dense output, parameters) is
+    scikit-learn's; a non-CSR block falls back to scikit-learn's stack. A stacked output is always
+    a new matrix that shares no array with anything (even of one block), so a caller may modify it
+    in place (:func:`drop_columns_inplace`).
+    """
+
+    def _hstack(self, Xs, *args, **kwargs):  # scikit-learn's documented hook for the stack
+        import scipy.sparse as sp
+
+        if (getattr(self, "sparse_output_", False) and len(Xs) >= 1
+                and all(sp.issparse(b) and b.format == "csr"
+                        and b.dtype.kind in "biuf" for b in Xs)):
+            return stack_csr(Xs)
+        return super()._hstack(Xs, *args, **kwargs)
