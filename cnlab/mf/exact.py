@@ -5,13 +5,23 @@ Block-exact alternating minimisation in float64 NumPy:
 * notes given raters and μ — for each note an independent (k+1)×(k+1) ridge system
   ``[Σw + N·c_ni , Σw f_uᵀ ; Σw f_u , Σw f_u f_uᵀ + N·c_nf·I] [i_n ; f_n] = [Σw y' ; Σw f_u y']``
   with ``y' = r − μ − i_u`` (spec 01 §7 gives the 2×2 form with c = λ·ρ/N or λ/M);
-  all notes are solved in one vectorised pass (``np.bincount`` + batched ``np.linalg.solve``);
+  all notes are solved in one vectorised pass (batched ``np.linalg.solve``);
 * raters given notes and μ — the same with roles swapped;
 * μ given both — ``μ = Σ w z / (Σ w + N λ_μ)``, ``z = r − i_u − i_n − f_u·f_n``.
 
 Each block update is an exact minimiser, so the objective decreases monotonically; the loop stops
 when the relative decrease is below ``config.exact_tol``.  When only notes are trainable the first
 pass *is* the optimum (``stop_reason="closed_form"``).
+
+Cost per pass.  Every sum above is linear in the per-rating weights, so the ratings are laid out
+once per fit as two sparse matrices with the same pattern (note × rater, entries ``w`` and
+``w·y``) and their transposes; a block update is then two sparse products with a few dense
+columns of the other side's parameters (``W @ [f, f fᵀ, i, i f]`` and ``(W∘y) @ f``) instead of
+gathers and ``np.bincount`` over all ratings.  The objective needed by the stopping rule is not
+re-evaluated over the ratings either: after the last block of a pass it is the block's minimised
+quadratic ``Σ (xᵀA x − 2bᵀx) + Σ w y'²`` (``Σ w y'²`` from per-row sums of ``w``, ``w y`` and
+``w y²`` fixed per fit) plus the μ update's exact change.  The first and the last values of the
+history are evaluated directly over the ratings.
 
 Diamond term λ◇ ≠ 0 (group 14): for k = 1 each note's problem ``q(i,f) + D|i·f|`` is solved exactly
 by enumerating the stationary points of the two sign regions and the two axes.  For k > 1 with
@@ -23,6 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 
 from ._common import Params, TrainData, reg_coeffs
 
@@ -36,30 +47,102 @@ class ExactOutput:
     n_restarts: int = 0
 
 
-def _block_solve(idx, n_rows, w, a_other, y_res, c_int, c_fac, N, c_diam=0.0):
-    """Minimise Σ_r w (y_res − i − a_other·f)² + N c_int i² + N c_fac |f|² (+ N c_diam Σ|f_j i|)
-    for every row (note or rater) at once.  Returns (intercepts, factors) in float64."""
-    k = a_other.shape[1]
+@dataclass
+class _Side:
+    """One side of the rating graph (notes or raters): its ratings as rows of sparse matrices over
+    the other side (only for a side that is trained), and its per-row sums of w and w·y (fixed for
+    the fit)."""
+
+    W: sparse.csr_matrix | None  # entries w
+    WY: sparse.csr_matrix | None  # entries w·y, same pattern
+    sw: np.ndarray
+    swy: np.ndarray
+
+
+def _layout(data: TrainData, w: np.ndarray, y: np.ndarray, notes: bool, raters: bool) -> tuple[_Side, _Side]:
+    """Both sides of the fit's ratings (at least one trained), with matrices for the sides asked
+    for.  Duplicated (note, rater) pairs simply add up: every sum the solver needs is linear in the
+    per-rating terms."""
+    M, U = data.M, data.U
+    Wn = sparse.csr_matrix((w, (data.n_idx, data.u_idx)), shape=(M, U))
+    WYn = sparse.csr_matrix((w * y, (data.n_idx, data.u_idx)), shape=(M, U))
+
+    def rows(m):
+        return np.asarray(m.sum(axis=1)).ravel()
+
+    def cols(m):
+        return np.asarray(m.sum(axis=0)).ravel()
+
+    note_side = _Side(Wn, WYn, rows(Wn), rows(WYn))
+    if raters:
+        Wu, WYu = Wn.T.tocsr(), WYn.T.tocsr()
+        rater_side = _Side(Wu, WYu, rows(Wu), rows(WYu))
+    else:
+        rater_side = _Side(None, None, cols(Wn), cols(WYn))
+    if not notes:
+        note_side.W = note_side.WY = None
+    return note_side, rater_side
+
+
+@dataclass
+class _Step:
+    """Result of one block update: the new rows and what the objective needs from them."""
+
+    inter: np.ndarray
+    fac: np.ndarray
+    quad: float  # Σ_rows xᵀA x − 2bᵀx (+ the diamond term): data + this side's penalty, less Σ w y'²
+    resid: float  # Σ w (y' − i − a·f): the weighted residual sum, for the μ update
+
+
+def _block(side: _Side, other: _Side, o_int, o_fac, shift, c_int, c_fac, N, c_diam=0.0) -> _Step:
+    """Minimise Σ_r w (y' − i − a·f)² + N c_int i² + N c_fac |f|² (+ N c_diam Σ|f_j i|) for every
+    row of ``side`` at once, with ``y' = y − shift − o_int`` and ``a = o_fac`` of the rated row of
+    the other side."""
+    k = o_fac.shape[1]
     K = k + 1
-    A = np.zeros((n_rows, K, K))
-    b = np.zeros((n_rows, K))
-    cols = [None] + [a_other[:, j] for j in range(k)]
-    for p in range(K):
-        xp = w if p == 0 else w * cols[p]
-        b[:, p] = np.bincount(idx, weights=xp * y_res, minlength=n_rows)
-        for q in range(p, K):
-            val = np.bincount(idx, weights=xp if q == 0 else xp * cols[q], minlength=n_rows)
-            A[:, p, q] = val
-            A[:, q, p] = val
-    A[:, 0, 0] += N * c_int
+    n = side.sw.shape[0]
+    pairs = [(p, q) for p in range(k) for q in range(p, k)]
+    # columns: a_j, a_p a_q (p ≤ q), o_int, o_int a_j — one sparse product gives every Σ w (·)
+    X = np.empty((o_fac.shape[0], k + len(pairs) + 1 + k))
+    X[:, :k] = o_fac
+    for j, (p, q) in enumerate(pairs):
+        X[:, k + j] = o_fac[:, p] * o_fac[:, q]
+    X[:, k + len(pairs)] = o_int
+    X[:, k + len(pairs) + 1:] = o_int[:, None] * o_fac
+    S = side.W @ X
+    Sy = side.WY @ o_fac
+    sa = S[:, :k]
+    A = np.empty((n, K, K))
+    A[:, 0, 0] = side.sw + N * c_int
+    A[:, 0, 1:] = sa
+    A[:, 1:, 0] = sa
+    for j, (p, q) in enumerate(pairs):
+        A[:, 1 + p, 1 + q] = S[:, k + j]
+        A[:, 1 + q, 1 + p] = S[:, k + j]
     for j in range(1, K):
         A[:, j, j] += N * c_fac
+    b = np.empty((n, K))
+    b[:, 0] = side.swy - shift * side.sw - S[:, k + len(pairs)]
+    b[:, 1:] = Sy - shift * sa - S[:, k + len(pairs) + 1:]
     if c_diam and c_diam > 0:
         if k != 1:
             raise NotImplementedError("exact solver: diamond term with n_factors > 1 has no closed form")
-        return _diamond_2x2(A, b, N * c_diam)
-    x = _solve(A, b)
-    return x[:, 0], x[:, 1:]
+        i, f = _diamond_2x2(A, b, N * c_diam)
+        x = np.column_stack([i, f])
+    else:
+        x = _solve(A, b)
+    Ax = np.einsum("nij,nj->ni", A, x)
+    quad = float(np.sum(x * Ax) - 2.0 * np.sum(b * x))
+    if c_diam and c_diam > 0:
+        quad += N * c_diam * float(np.sum(np.abs(x[:, 0] * x[:, 1])))
+    resid = float(np.sum(b[:, 0] - Ax[:, 0] + N * c_int * x[:, 0]))
+    return _Step(x[:, 0], x[:, 1:], quad, resid)
+
+
+def _sq_targets(other: _Side, o_int, shift, swyy: float) -> float:
+    """Σ_r w y'² with y' = y − shift − o_int, from the other side's per-row sums and Σ w y²."""
+    m = shift + o_int
+    return float(swyy - 2.0 * np.sum(m * other.swy) + np.sum(m * m * other.sw))
 
 
 def _solve(A, b):
@@ -110,7 +193,7 @@ def solve_exact(data: TrainData, p0: Params, trainable, cfg) -> ExactOutput:
     train_notes, train_raters, train_global = trainable
     c = reg_coeffs(cfg, data.N, data.M, data.U)
     N = data.N
-    w = np.ones(N) if data.w is None else data.w.astype(np.float64)
+    w = None if data.w is None else data.w.astype(np.float64)
     y = data.y.astype(np.float64)
     ni, nf = p0.ni.astype(np.float64), p0.nf.astype(np.float64)
     ri, rf = p0.ri.astype(np.float64), p0.rf.astype(np.float64)
@@ -122,16 +205,28 @@ def solve_exact(data: TrainData, p0: Params, trainable, cfg) -> ExactOutput:
         return Params(ni.astype(np.float32), nf.astype(np.float32), ri.astype(np.float32),
                       rf.astype(np.float32), np.float32(mu))
 
+    def reg_notes():
+        return c.c_nf * np.sum(nf**2) + c.c_ni * np.sum(ni**2) + c.c_nd * np.sum(np.abs(nf * ni[:, None]))
+
+    def reg_raters():
+        return c.c_uf * np.sum(rf**2) + c.c_ui * np.sum(ri**2)
+
+    def residual():
+        """r̂ − y per rating at the float64 iterate (μ included iff the model uses it)."""
+        e = ni[n_idx] + ri[u_idx]
+        for j in range(nf.shape[1]):  # column gathers: no (N, k) temporaries
+            e += nf[:, j][n_idx] * rf[:, j][u_idx]
+        e += g * mu - y
+        return e
+
     def J():
-        """float64 objective of the float64 iterate (same formula as ``_common.objective``)."""
-        pr = Params(ni, nf, ri, rf, mu)
-        pred = pr.ni[n_idx] + pr.ri[u_idx] + np.einsum("ij,ij->i", pr.nf[n_idx], pr.rf[u_idx]) + g * pr.mu
-        return float(
-            np.mean(w * (pred - y) ** 2)
-            + c.c_nf * np.sum(pr.nf**2) + c.c_ni * np.sum(pr.ni**2)
-            + c.c_nd * np.sum(np.abs(pr.nf * pr.ni[:, None]))
-            + c.c_uf * np.sum(pr.rf**2) + c.c_ui * np.sum(pr.ri**2) + c.c_mu * pr.mu**2
-        )
+        """float64 objective of the float64 iterate over the ratings (same formula as
+        ``_common.objective``)."""
+        e = residual()
+        e *= e
+        if w is not None:
+            e *= w
+        return float(np.mean(e) + reg_notes() + reg_raters() + c.c_mu * mu**2)
 
     hist = [J()]
     only_notes = train_notes and not train_raters and not train_global
@@ -140,20 +235,41 @@ def solve_exact(data: TrainData, p0: Params, trainable, cfg) -> ExactOutput:
     n_pass = 0
     if not any(trainable):
         return ExactOutput(cur(), np.array(hist), 0, "nothing_trainable")
+    w1 = np.ones(N) if w is None else w  # the weights, 1 when none
+    sw_all = float(np.sum(w1))
+    if train_notes or train_raters:
+        notes, raters = _layout(data, w1, y, train_notes, train_raters)
+        swyy = float(np.dot(w1 * y, y))
     for n_pass in range(1, cfg.exact_max_passes + 1):
+        last = None  # the block update whose quadratic gives this pass's objective
         if train_notes:
-            yres = y - g * mu - ri[u_idx]
-            ni, nf = _block_solve(n_idx, data.M, w, rf[u_idx], yres, c.c_ni, c.c_nf, N, c.c_nd)
+            st = _block(notes, raters, ri, rf, g * mu, c.c_ni, c.c_nf, N, c.c_nd)
+            ni, nf = st.inter, st.fac
+            last = (st, _sq_targets(raters, ri, g * mu, swyy), "notes")
         if train_raters:
-            yres = y - g * mu - ni[n_idx]
-            ri, rf = _block_solve(u_idx, data.U, w, nf[n_idx], yres, c.c_ui, c.c_uf, N)
+            st = _block(raters, notes, ni, nf, g * mu, c.c_ui, c.c_uf, N)
+            ri, rf = st.inter, st.fac
+            last = (st, _sq_targets(notes, ni, g * mu, swyy), "raters")
+        mu_old = mu
         if train_global:
             if cfg.use_global_intercept:
-                z = y - ri[u_idx] - ni[n_idx] - np.einsum("ij,ij->i", nf[n_idx], rf[u_idx])
-                mu = float(np.sum(w * z) / (np.sum(w) + N * c.c_mu)) if (np.sum(w) + N * c.c_mu) > 0 else mu
+                if last is not None:  # Σ w z = Σ w (y − i_u − i_n − f_u·f_n) from the last block
+                    sz = last[0].resid + mu_old * sw_all
+                else:  # only μ is trained: Σ w z = Σ w (g μ − residual)
+                    e = residual()
+                    sz = mu_old * sw_all - float(np.sum(e if w is None else w * e))
+                den = sw_all + N * c.c_mu
+                mu = sz / den if den > 0 else mu
             else:
                 mu = 0.0 if c.c_mu > 0 else mu
-        hist.append(J())
+        if last is None:
+            hist.append(J())
+        else:
+            st, sq, which = last
+            d = g * (mu - mu_old)
+            tot = st.quad + sq - 2.0 * d * st.resid + d * d * sw_all  # N·(data) + N·(this side's penalty)
+            other = reg_raters() if which == "notes" else reg_notes()
+            hist.append(float(tot / N + other + c.c_mu * mu**2))
         if only_notes or only_raters:
             stop = "closed_form"
             break
@@ -161,4 +277,5 @@ def solve_exact(data: TrainData, p0: Params, trainable, cfg) -> ExactOutput:
         if abs(prev - now) <= cfg.exact_tol * max(abs(now), 1e-300):
             stop = "converged"
             break
+    hist[-1] = J()  # the reported final loss over the ratings (the tracked value: same to round-off)
     return ExactOutput(cur(), np.asarray(hist), n_pass, stop)
