@@ -110,3 +110,28 @@ def test_token_bag_is_count_vectorizer(train, min_df, test):
     # (any non-negative integer is a code of any kind)
     other = [T.token_lists(np.zeros(len(d)), d, np.array([0.0]), kind)[0] for d in test[1]] + docs[:2]
     _same_matrix(ours.transform(other), theirs.transform(_strings(other, kind)))
+
+
+def test_order_key_is_the_documented_sum():
+    # "12:<rank 1>" with L = 4: c = 1, 2, 10 (the ":"), then zeros → Σ c_i 11^(10−i), times L, plus rank
+    assert T.string_order_key(np.array([12 * 4 + 1]), "helpfulness").tolist() == [
+        (1 * 11**10 + 2 * 11**9 + 10 * 11**8) * 4 + 1]
+    # rater 0 is the one-digit string "0"; the largest supported rater has ten digits and no zero tail
+    assert T.string_order_key(np.array([0]), "helpfulness").tolist() == [10 * 11**9 * 4]
+    top = 10**10 - 1
+    assert T.string_order_key(np.array([top * 4]), "helpfulness").tolist() == [
+        (sum(9 * 11**(10 - i) for i in range(10)) + 10) * 4]
+    with pytest.raises(ValueError, match="digits"):
+        T.string_order_key(np.array([10**10 * 4]), "helpfulness")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 10**10 - 1), min_size=1, max_size=30), st.integers(0, 3))
+def test_order_key_equals_the_digit_sum(rs, rank):
+    codes = np.array([r * 4 + rank for r in rs], dtype=np.int64)
+    want = []
+    for r in rs:
+        c = [int(ch) for ch in str(r)] + [10]
+        c += [0] * (11 - len(c))
+        want.append(sum(ci * 11**(10 - i) for i, ci in enumerate(c)) * 4 + rank)
+    assert T.string_order_key(codes, "helpfulness").tolist() == want

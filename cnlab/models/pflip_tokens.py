@@ -93,18 +93,22 @@ def string_order_key(codes: np.ndarray, kind: str) -> np.ndarray:
     """
     L = len(_labels(kind))
     c = np.asarray(codes, dtype=np.int64)
-    r, rank = c // L, c % L
+    r, rank = np.divmod(c, L)
     if len(r) and r.max() >= 10 ** _MAX_DIGITS:
         raise ValueError(f"pflip tokens: rater codes of more than {_MAX_DIGITS} digits")
+    # v = the decimal digits of r read in base 11; n = their count. Then
+    # key = (11·v + 10)·11^(10−n): the digits, the ":" (10), zeros — the sum above.
+    v = np.zeros(len(r), dtype=np.int64)
     n = np.ones(len(r), dtype=np.int64)
-    for k in range(1, _MAX_DIGITS):
-        n += r >= 10 ** k
-    key = np.zeros(len(r), dtype=np.int64)
-    for i in range(_MAX_DIGITS + 1):
-        shift = n - 1 - i  # digit i of r is (r // 10**shift) % 10 while shift >= 0
-        digit = (r // np.power(10, np.maximum(shift, 0), dtype=np.int64)) % 10
-        sym = np.where(shift >= 0, digit, np.where(shift == -1, 10, 0))
-        key += sym * _POW11[i]
+    q, p = r, 1
+    for _ in range(_MAX_DIGITS):
+        q, d = np.divmod(q, 10)
+        v += d * p
+        if not q.any():
+            break
+        n += q > 0
+        p *= 11
+    key = (11 * v + 10) * _POW11[n]
     return key * L + rank
 
 
