@@ -1,0 +1,168 @@
+"""pflip fit benchmark: seconds, peak memory and bytes per non-zero of each step, on the arguments of
+the fit captured from a Core run (the fit alone, without the rest of the run's memory).
+
+Usage::
+
+    .venv/bin/python bench/pflip_fit.py DATA_DIR [--repeat 2] [--out out/pflip_fit]
+    .venv/bin/python bench/pflip_fit.py --args ARGS.pkl [--repeat 2]
+
+With ``DATA_DIR`` (a public-shaped download, e.g. ``cnlab synth`` output) a Core run (seed 42, PCRH
+off) stops at the pflip fit and its arguments are saved to ``OUT/args-<folder>.pkl`` (reused when
+present). Each repeat fits in a fresh process and prints, per outermost step (training frame,
+pre-transform, the features' ``fit_transform``, the variance filter, liblinear, decision values),
+the seconds and the kernel's peak resident memory (``VmHWM``, reset at the step's start); then the
+fit's wall and CPU seconds, its peak above the inputs, the design matrix's non-zeros, the
+threshold and the sha256 of the training decision values' bytes (which must not change when the
+fit is reworked). To compare two versions, run the same command with ``PYTHONPATH`` set to an
+exported copy of the other version's ``cnlab`` (``git archive REV cnlab | tar -x -C DIR``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import hashlib
+import json
+import os
+import pickle
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _capture(data: Path, dst: Path) -> None:
+    """Run Core scoring on ``data`` until the pflip fit; pickle the fit's arguments to ``dst``."""
+    import cnlab.io as cio
+    from cnlab.models import pflip as P
+    from cnlab.pipeline import ScoringConfig, score
+
+    class _Captured(Exception):
+        pass
+
+    def fit(self, notes, ratings, nsh, pro, *, seed=None):
+        with open(dst, "wb") as f:
+            pickle.dump((notes, ratings, nsh, pro, seed), f, protocol=5)
+        raise _Captured
+
+    P.PFlipModel.fit = fit
+    try:
+        score(cio.load(directory=str(data)), ScoringConfig(seed=42, pcrh="none"))
+    except _Captured:
+        return
+    raise SystemExit(f"no pflip fit in a Core run of {data}")
+
+
+def _status(key: str) -> float:
+    for line in open("/proc/self/status"):
+        if line.startswith(key):
+            return int(line.split()[1]) / 2**20
+    return float("nan")
+
+
+def _rss() -> float:
+    return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**30
+
+
+def _reset_peak() -> None:
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+def _measure(args_path: Path) -> dict:
+    """One fit in this process; per-step seconds and peaks via wrappers on the steps' entry points."""
+    import numpy as np
+
+    with open(args_path, "rb") as f:
+        notes, ratings, nsh, pro, seed = pickle.load(f)
+    import cnlab.models.pflip as P
+    from sklearn.compose import ColumnTransformer
+    from sklearn.feature_selection import VarianceThreshold
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    steps, depth, top, nnz = [], [0], [0.0], [0]
+
+    def wrap(owner, name, label):
+        f = getattr(owner, name)
+
+        @functools.wraps(f)
+        def g(*a, **k):
+            if depth[0]:  # only the outermost wrapped call is a step
+                return f(*a, **k)
+            depth[0] += 1
+            top[0] = max(top[0], _status("VmHWM"))
+            _reset_peak()
+            r0, t = _rss(), time.perf_counter()
+            try:
+                out = f(*a, **k)
+                if label == "features" and hasattr(out, "nnz"):
+                    nnz[0] = int(out.nnz)
+                return out
+            finally:
+                depth[0] -= 1
+                h = _status("VmHWM")
+                top[0] = max(top[0], h)
+                steps.append({"step": label, "s": round(time.perf_counter() - t, 2),
+                              "rss_at_start": round(r0, 3), "peak": round(h, 3)})
+        setattr(owner, name, g)
+
+    wrap(P, "training_frame", "training frame")
+    wrap(P, "pre_transform", "pre-transform")
+    wrap(ColumnTransformer, "fit_transform", "features")
+    wrap(VarianceThreshold, "fit", "variance filter fit")
+    wrap(VarianceThreshold, "transform", "variance filter select")
+    wrap(LogisticRegression, "fit", "liblinear fit")
+    wrap(Pipeline, "decision_function", "pipeline decision values")
+    wrap(LogisticRegression, "decision_function", "decision values")
+    _reset_peak()
+    before = _rss()
+    t0, c0 = time.perf_counter(), time.process_time()
+    m = P.PFlipModel().fit(notes, ratings, nsh, pro, seed=seed)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    peak = max(top[0], _status("VmHWM"))
+    depth[0] = 1  # the check below is no step
+    d = m.pipeline.decision_function(P.pre_transform(m.train_frame, m.clip, m.config))
+    return {"steps": steps, "fit_s": round(wall, 2), "cpu_s": round(cpu, 2),
+            "rss_before_gib": round(before, 3), "peak_gib": round(peak, 3),
+            "peak_above_inputs_gib": round(peak - before, 3), "nnz": nnz[0],
+            "bytes_per_nnz_at_peak": round((peak - before) * 2**30 / nnz[0], 1) if nnz[0] else None,
+            "threshold": m.threshold, "features": m.metrics.get("features"),
+            "decision_sha": hashlib.sha256(np.ascontiguousarray(d).tobytes()).hexdigest()[:16]}
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("data", nargs="?", type=Path, help="data folder (captured once)")
+    ap.add_argument("--args", type=Path, help="captured arguments (instead of DATA)")
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--out", type=Path, default=REPO / "out" / "pflip_fit")
+    ap.add_argument("--one", type=Path, help=argparse.SUPPRESS)  # child: measure once, print JSON
+    a = ap.parse_args(argv)
+    if a.one:
+        print(json.dumps(_measure(a.one)))
+        return
+    if a.args is None:
+        if a.data is None:
+            ap.error("give DATA or --args")
+        a.out.mkdir(parents=True, exist_ok=True)
+        a.args = a.out / f"args-{a.data.resolve().name}.pkl"
+        if not a.args.exists():
+            _capture(a.data, a.args)
+    for i in range(a.repeat):
+        p = subprocess.run([sys.executable, __file__, "--one", str(a.args)], capture_output=True,
+                           text=True, check=True)
+        r = json.loads(p.stdout.strip().splitlines()[-1])
+        print(f"run {i + 1}: fit {r['fit_s']} s (CPU {r['cpu_s']} s), peak {r['peak_gib']} GiB "
+              f"(+{r['peak_above_inputs_gib']} above the inputs; {r['nnz']:,} non-zeros, "
+              f"{r['bytes_per_nnz_at_peak']} B each), threshold {r['threshold']!r}, "
+              f"decision sha {r['decision_sha']}")
+        for s in r["steps"]:
+            print(f"    {s['step']:<26} {s['s']:6.2f} s   RSS at start {s['rss_at_start']:.3f}   "
+                  f"peak {s['peak']:.3f} GiB")
+
+
+if __name__ == "__main__":
+    main()
