@@ -13,6 +13,8 @@ variants, interleaved round by round so that each comparison shares the machine'
   (``git archive`` into the output folder, put first on ``PYTHONPATH``);
 * ``fast`` — the working tree, ``--fidelity fast``.
 
+``--report-only`` rebuilds the tables from an earlier run's ``OUT/results.json`` and logs.
+
 Each run's stage lines are grouped as in ``bench/scale.py`` ("MFCoreScorer prescoring",
 "MFCoreScorer final", …); the table gives the median over the repeats of the wall time, the
 sampled peak of the process tree and the two Core stages, and the ratios to ``official``. The
@@ -39,6 +41,11 @@ from _runner import run_measured  # noqa: E402
 from scale import grouped, parse_stages  # noqa: E402
 
 STAGES = ("MFCoreScorer prescoring", "MFCoreScorer final")
+#: Stage lines inside Core prescoring: the MF rounds (the exact solver's fits in "fast") and the two
+#: fits it does not cover (cross-entropy losses: the official loop in both fidelities).
+SUBSTAGES = {"MF rounds": ("MFCoreScorer prescoring: round-1 MF", "MFCoreScorer prescoring: final-round MF"),
+             "tag + diligence": ("MFCoreScorer prescoring: harassment tag model",
+                                 "MFCoreScorer prescoring: low-diligence prescoring")}
 STATUS = ("finalRatingStatus", "coreRatingStatus")
 
 
@@ -70,13 +77,21 @@ def run_one(name: str, fidelity: str, data: Path, out: Path, rnd: int, pythonpat
     m = run_measured(cmd, out / f"{name}-{rnd}.log", env=env)
     if m.rc != 0:
         raise SystemExit(f"{name} run {rnd} failed (rc {m.rc}); see {m.log}")
-    g = grouped(parse_stages(m.log))
     rec = {"variant": name, "round": rnd, "wall_s": m.wall_s, "peak_gib": m.peak_gib, "outdir": str(outdir),
-           "cnlab": where}
-    for s in STAGES:
-        rec[s] = g.get(s, {}).get("seconds", float("nan"))
+           "cnlab": where, "log": str(m.log)}
+    rec.update(stage_seconds(m.log))
     print(f"{name} round {rnd} ({where}): wall {m.wall_s:.1f} s, peak {m.peak_gib:.2f} GiB, "
           + ", ".join(f"{s} {rec[s]:.1f} s" for s in STAGES), flush=True)
+    return rec
+
+
+def stage_seconds(log: Path) -> dict:
+    """The Core stages (as ``bench/scale.py`` groups them) and :data:`SUBSTAGES` of one run's log."""
+    stages = parse_stages(Path(log))
+    g = grouped(stages)
+    rec = {s: g.get(s, {}).get("seconds", float("nan")) for s in STAGES}
+    for name, prefixes in SUBSTAGES.items():
+        rec[name] = sum(st["seconds"] for st in stages if st["stage"].startswith(prefixes))
     return rec
 
 
@@ -99,19 +114,27 @@ def main() -> int:
     ap.add_argument("--baseline", default="cf2f07d", help="commit whose exact solver is the 'before'")
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--out", default=str(REPO / "out" / "exactfast" / "bench"))
+    ap.add_argument("--report-only", action="store_true",
+                    help="rebuild the tables from OUT/results.json and the runs' logs (no runs)")
     a = ap.parse_args()
     out = Path(a.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     base = a.baseline
-    src = baseline_tree(base, out)
-    variants = [("official", "official", None), (f"fast@{base}", "fast", src), ("fast", "fast", None)]
-    recs = []
-    for rnd in range(a.repeats):
-        order = variants if rnd % 2 == 0 else variants[::-1]  # alternate the order across rounds
-        for name, fid, pp in order:
-            recs.append(run_one(name, fid, Path(a.data).resolve(), out, rnd, pp))
+    if a.report_only:
+        recs = json.loads((out / "results.json").read_text())["runs"]
+        for r in recs:
+            r.update(stage_seconds(r.get("log") or out / f"{r['variant']}-{r['round']}.log"))
+    else:
+        src = baseline_tree(base, out)
+        variants = [("official", "official", None), (f"fast@{base}", "fast", src), ("fast", "fast", None)]
+        recs = []
+        for rnd in range(a.repeats):
+            order = variants if rnd % 2 == 0 else variants[::-1]  # alternate the order across rounds
+            for name, fid, pp in order:
+                recs.append(run_one(name, fid, Path(a.data).resolve(), out, rnd, pp))
     df = pd.DataFrame(recs)
-    med = df.groupby("variant", sort=False)[["wall_s", "peak_gib", *STAGES]].median()
+    cols = ["wall_s", "peak_gib", *STAGES, *SUBSTAGES]
+    med = df.groupby("variant", sort=False)[cols].median()
     o = med.loc["official"]
     last = {r["variant"]: r["outdir"] for r in recs}
     agree_fast = compare(last[f"fast@{base}"], last["fast"])
@@ -120,12 +143,14 @@ def main() -> int:
     dirty = " (+ uncommitted changes)" if _git("status", "--porcelain", "--", "cnlab") else ""
     lines = [f"Command: `.venv/bin/python bench/exact_fast.py {' '.join(sys.argv[1:])}`; working tree at {head}"
              f"{dirty}, baseline {base}; data {a.data}; median of {a.repeats} interleaved rounds.", "",
-             "| variant | wall s | peak GiB | Core prescoring s | Core final s | wall / official | "
-             "prescoring / official | final / official |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "| variant | wall s | peak GiB | Core prescoring s | of which MF rounds s | of which tag + "
+             "diligence s | Core final s | wall / official | prescoring / official | MF rounds / official | "
+             "final / official |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for v, r in med.iterrows():
-        lines.append(f"| {v} | {r['wall_s']:.1f} | {r['peak_gib']:.2f} | {r[STAGES[0]]:.1f} | {r[STAGES[1]]:.1f} | "
-                     f"{r['wall_s'] / o['wall_s']:.2f} | {r[STAGES[0]] / o[STAGES[0]]:.2f} | "
+        lines.append(f"| {v} | {r['wall_s']:.1f} | {r['peak_gib']:.2f} | {r[STAGES[0]]:.1f} | {r['MF rounds']:.2f} | "
+                     f"{r['tag + diligence']:.1f} | {r[STAGES[1]]:.1f} | {r['wall_s'] / o['wall_s']:.2f} | "
+                     f"{r[STAGES[0]] / o[STAGES[0]]:.2f} | {r['MF rounds'] / o['MF rounds']:.2f} | "
                      f"{r[STAGES[1]] / o[STAGES[1]]:.2f} |")
     lines += ["", f"fast vs fast@{base}: status agreement " + ", ".join(f"{c} {agree_fast[c]:.4f}" for c in STATUS)
               + f"; largest coreNoteIntercept difference {agree_fast['max_intercept_diff']:.2g}.",

@@ -21,7 +21,8 @@ gathers and ``np.bincount`` over all ratings.  The objective needed by the stopp
 re-evaluated over the ratings either: after the last block of a pass it is the block's minimised
 quadratic ``Σ (xᵀA x − 2bᵀx) + Σ w y'²`` (``Σ w y'²`` from per-row sums of ``w``, ``w y`` and
 ``w y²`` fixed per fit) plus the μ update's exact change.  The first and the last values of the
-history are evaluated directly over the ratings.
+history are evaluated directly over the ratings, and so is any value whose round-off (a difference
+of larger sums) could reach what the stopping rule compares: a near-perfect fit, tolerance 0.
 
 Diamond term λ◇ ≠ 0 (group 14): for k = 1 each note's problem ``q(i,f) + D|i·f|`` is solved exactly
 by enumerating the stationary points of the two sign regions and the two axes.  For k > 1 with
@@ -45,6 +46,7 @@ class ExactOutput:
     n_steps: int
     stop_reason: str
     n_restarts: int = 0
+    n_direct: int = 0  # objective values evaluated over the ratings (the others: tracked)
 
 
 @dataclass
@@ -64,24 +66,19 @@ def _layout(data: TrainData, w: np.ndarray, y: np.ndarray, notes: bool, raters: 
     for.  Duplicated (note, rater) pairs simply add up: every sum the solver needs is linear in the
     per-rating terms."""
     M, U = data.M, data.U
+    wy = w * y
     Wn = sparse.csr_matrix((w, (data.n_idx, data.u_idx)), shape=(M, U))
-    WYn = sparse.csr_matrix((w * y, (data.n_idx, data.u_idx)), shape=(M, U))
-
-    def rows(m):
-        return np.asarray(m.sum(axis=1)).ravel()
-
-    def cols(m):
-        return np.asarray(m.sum(axis=0)).ravel()
-
-    note_side = _Side(Wn, WYn, rows(Wn), rows(WYn))
+    WYn = sparse.csr_matrix((wy, (data.n_idx, data.u_idx)), shape=(M, U))
+    Wu = WYu = None
     if raters:
         Wu, WYu = Wn.T.tocsr(), WYn.T.tocsr()
-        rater_side = _Side(Wu, WYu, rows(Wu), rows(WYu))
-    else:
-        rater_side = _Side(None, None, cols(Wn), cols(WYn))
     if not notes:
-        note_side.W = note_side.WY = None
-    return note_side, rater_side
+        Wn = WYn = None
+
+    def sums(idx, n):
+        return np.bincount(idx, weights=w, minlength=n), np.bincount(idx, weights=wy, minlength=n)
+
+    return _Side(Wn, WYn, *sums(data.n_idx, M)), _Side(Wu, WYu, *sums(data.u_idx, U))
 
 
 @dataclass
@@ -91,6 +88,7 @@ class _Step:
     inter: np.ndarray
     fac: np.ndarray
     quad: float  # Σ_rows xᵀA x − 2bᵀx (+ the diamond term): data + this side's penalty, less Σ w y'²
+    mag: float  # Σ_rows |xᵀA x| + 2|bᵀx|: the size of the terms ``quad`` is a difference of
     resid: float  # Σ w (y' − i − a·f): the weighted residual sum, for the μ update
 
 
@@ -132,11 +130,13 @@ def _block(side: _Side, other: _Side, o_int, o_fac, shift, c_int, c_fac, N, c_di
     else:
         x = _solve(A, b)
     Ax = np.einsum("nij,nj->ni", A, x)
-    quad = float(np.sum(x * Ax) - 2.0 * np.sum(b * x))
+    xAx, bx = np.sum(x * Ax, axis=1), np.sum(b * x, axis=1)
+    quad = float(np.sum(xAx) - 2.0 * np.sum(bx))
+    mag = float(np.sum(np.abs(xAx)) + 2.0 * np.sum(np.abs(bx)))
     if c_diam and c_diam > 0:
         quad += N * c_diam * float(np.sum(np.abs(x[:, 0] * x[:, 1])))
     resid = float(np.sum(b[:, 0] - Ax[:, 0] + N * c_int * x[:, 0]))
-    return _Step(x[:, 0], x[:, 1:], quad, resid)
+    return _Step(x[:, 0], x[:, 1:], quad, mag, resid)
 
 
 def _sq_targets(other: _Side, o_int, shift, swyy: float) -> float:
@@ -229,17 +229,18 @@ def solve_exact(data: TrainData, p0: Params, trainable, cfg) -> ExactOutput:
         return float(np.mean(e) + reg_notes() + reg_raters() + c.c_mu * mu**2)
 
     hist = [J()]
+    n_direct = 1
     only_notes = train_notes and not train_raters and not train_global
     only_raters = train_raters and not train_notes and not train_global
     stop = "max_passes"
     n_pass = 0
     if not any(trainable):
-        return ExactOutput(cur(), np.array(hist), 0, "nothing_trainable")
+        return ExactOutput(cur(), np.array(hist), 0, "nothing_trainable", n_direct=1)
     w1 = np.ones(N) if w is None else w  # the weights, 1 when none
     sw_all = float(np.sum(w1))
     if train_notes or train_raters:
         notes, raters = _layout(data, w1, y, train_notes, train_raters)
-        swyy = float(np.dot(w1 * y, y))
+        swyy = float(np.sum(w1 * y * y))  # (not np.dot: a BLAS call, threaded, slow on a busy machine)
     for n_pass in range(1, cfg.exact_max_passes + 1):
         last = None  # the block update whose quadratic gives this pass's objective
         if train_notes:
@@ -262,14 +263,24 @@ def solve_exact(data: TrainData, p0: Params, trainable, cfg) -> ExactOutput:
                 mu = sz / den if den > 0 else mu
             else:
                 mu = 0.0 if c.c_mu > 0 else mu
-        if last is None:
-            hist.append(J())
-        else:
+        now = None
+        if last is not None:
             st, sq, which = last
             d = g * (mu - mu_old)
             tot = st.quad + sq - 2.0 * d * st.resid + d * d * sw_all  # N·(data) + N·(this side's penalty)
             other = reg_raters() if which == "notes" else reg_notes()
-            hist.append(float(tot / N + other + c.c_mu * mu**2))
+            now = float(tot / N + other + c.c_mu * mu**2)
+            # ``tot`` is a difference of sums of size ``scale``: trust it only where its round-off
+            # (≲ 1e-14·scale, a wide margin over float64's) is far below what the stopping rule
+            # compares — otherwise (a near-perfect fit, or tolerance 0) evaluate over the ratings
+            scale = (abs(sq) + st.mag + abs(2.0 * d * st.resid) + d * d * sw_all) / N
+            if 1e-14 * scale > 0.01 * cfg.exact_tol * abs(now):
+                now = None
+        tracked = now is not None
+        if not tracked:
+            now = J()
+            n_direct += 1
+        hist.append(now)
         if only_notes or only_raters:
             stop = "closed_form"
             break
@@ -277,5 +288,7 @@ def solve_exact(data: TrainData, p0: Params, trainable, cfg) -> ExactOutput:
         if abs(prev - now) <= cfg.exact_tol * max(abs(now), 1e-300):
             stop = "converged"
             break
-    hist[-1] = J()  # the reported final loss over the ratings (the tracked value: same to round-off)
-    return ExactOutput(cur(), np.asarray(hist), n_pass, stop)
+    if n_pass and tracked:
+        hist[-1] = J()  # the reported final loss over the ratings (the tracked value: same to round-off)
+        n_direct += 1
+    return ExactOutput(cur(), np.asarray(hist), n_pass, stop, n_direct=n_direct)
