@@ -121,6 +121,15 @@ def test_keep_values_and_the_error_message():
     assert isinstance(e.value, ValueError)
 
 
+def test_docstring_examples():
+    import doctest
+
+    from cnlab.pipeline import keep
+
+    failures, attempted = doctest.testmod(keep)
+    assert attempted >= 3 and failures == 0
+
+
 # -- property ----------------------------------------------------------------------------------------
 
 _frames = st.sampled_from(["rating", "note", "rater"]).map(
