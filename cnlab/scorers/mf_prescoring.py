@@ -42,7 +42,7 @@ from cnlab.scorers.outputs import (
     PrescoringMeta,
     PrescoringOutput,
 )
-from cnlab.scorers.slicing import filter_input
+from cnlab.scorers.slicing import filter_input_rows
 from cnlab.preprocess import filter_ratings
 from cnlab.scoring.helpfulness import (
     filter_ratings_by_helpfulness,
@@ -75,14 +75,39 @@ class TrainErrorTooHigh(RuntimeError):
     """Round-1 train MSE above ``maxFirstMFTrainError`` (official aborts the run)."""
 
 
-def prepare_ratings(ratings: pd.DataFrame) -> pd.DataFrame:
-    """Unpack tags and keep the prescoring rating columns (those present)."""
-    r = schema.unpack_tags(ratings, schema.ALL_TAGS) if (
-        schema.HELPFUL_TAG_BITS in ratings.columns or schema.NOT_HELPFUL_TAG_BITS in ratings.columns
-    ) else ratings
-    cols = [c for c in PRESCORING_RATING_COLUMNS if c in r.columns]
-    extra = [c for c in (schema.HIGH_VOLUME_RATER, schema.CORRELATED_RATER) if c in r.columns]
-    return r[cols + extra]
+def prepare_ratings(ratings: pd.DataFrame, rows: np.ndarray | None = None) -> pd.DataFrame:
+    """Unpack tags and keep the prescoring rating columns (those present).
+
+    ``rows`` (positions, e.g. from :func:`cnlab.scorers.slicing.filter_input_rows`) selects
+    rows first: the result equals ``prepare_ratings(ratings).iloc[rows]`` (same index labels,
+    columns and dtypes) but is built one column at a time, so neither the full-size prepared
+    frame nor a full copy of ``ratings`` ever exists.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> r = pd.DataFrame({"noteId": [1, 2, 3], "raterParticipantId": [7, 8, 9],
+    ...                   "helpfulNum": [1.0, 0.0, 0.5], "extra": ["a", "b", "c"]})
+    >>> prepare_ratings(r, np.array([0, 2])).to_dict("list")
+    {'noteId': [1, 3], 'raterParticipantId': [7, 9], 'helpfulNum': [1.0, 0.5]}
+    """
+    packed = schema.HELPFUL_TAG_BITS in ratings.columns or schema.NOT_HELPFUL_TAG_BITS in ratings.columns
+    extra = [c for c in (schema.HIGH_VOLUME_RATER, schema.CORRELATED_RATER) if c in ratings.columns]
+    data: dict[str, Any] = {}
+    for c in (*PRESCORING_RATING_COLUMNS, *extra):
+        if c in ratings.columns:
+            col = ratings[c] if rows is None else ratings[c].iloc[rows]
+            # numpy columns as plain arrays (one block per dtype); categoricals & co. keep their dtype
+            data[c] = col.to_numpy() if isinstance(col.dtype, np.dtype) and col.dtype != object else col.array
+        elif packed and c in schema.ALL_TAGS:
+            src, k = ((schema.HELPFUL_TAG_BITS, schema.HELPFUL_TAGS.index(c)) if c in schema.HELPFUL_TAGS
+                      else (schema.NOT_HELPFUL_TAG_BITS, schema.NOT_HELPFUL_TAGS.index(c)))
+            if src not in ratings.columns:
+                raise KeyError(f"ratings have neither {c!r} nor {src!r}")
+            bits = ratings[src].to_numpy()
+            data[c] = ((bits if rows is None else bits[rows]) >> k & 1).astype(np.int8)
+    index = ratings.index if rows is None else ratings.index[rows]
+    return pd.DataFrame(data, index=index, copy=False)
 
 
 def _above(h: pd.DataFrame) -> np.ndarray:
@@ -192,8 +217,10 @@ def prescore(
         epoch_millis = int(ratings[schema.CREATED_AT].max()) if len(ratings) else 0
 
     with timer.stage("filter input", len(ratings)) as st:
-        r = prepare_ratings(ratings)
-        scoped, nsh, rep = filter_input(r, status_history, enrollment, scorer, note_topics=note_topics)
+        # rows first, then one narrow copy of them: the full-size prepared frame never exists
+        rows, nsh, rep = filter_input_rows(ratings, status_history, enrollment, scorer, note_topics=note_topics)
+        scoped = prepare_ratings(ratings, rows)
+        del rows
         st["rows_out"] = len(scoped)
         st["note"] = (f"after topic filter {rep.after_topic_filter}, unassigned {rep.unassigned_ratings}, "
                       f"after group filter {rep.after_group_filter}; NSH {rep.nsh_in}->{rep.nsh_out}")
@@ -265,6 +292,7 @@ def prescore(
             )
             st["rows_out"] = len(harass)
         inter["harassment"] = harass
+        del r0  # a rating-level copy read by the tag model only
 
         with timer.stage("helpfulness (with harassment penalty)", len(rft)) as st:
             h = general_helpfulness_scores(sn1, valid, thresholds=thresholds, ratings_for_training=rft,

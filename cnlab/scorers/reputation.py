@@ -476,12 +476,15 @@ def coverage_status(intercepts: pd.Series | np.ndarray, threshold: float = 0.28)
 # ---------------------------------------------------------------------------------------------
 def _scope(ratings, status_history, enrollment, config, note_topics, timer, what):
     from cnlab.scorers.mf_prescoring import prepare_ratings
-    from cnlab.scorers.slicing import filter_input
+    from cnlab.scorers.slicing import filter_input_rows
     from cnlab.preprocess import filter_ratings
 
     with timer.stage("filter input", len(ratings)) as st:
-        r = prepare_ratings(ratings)
-        scoped, nsh, rep = filter_input(r, status_history, enrollment, config, note_topics=note_topics)
+        # rows first, then one narrow copy of them (no full-size prepared frame); the capture
+        # filter reads only noteId / raterParticipantId, which the input frame has as they are
+        rows, nsh, rep = filter_input_rows(ratings, status_history, enrollment, config, note_topics=note_topics)
+        scoped = prepare_ratings(ratings, rows)
+        r = ratings
         st["rows_out"] = len(scoped)
         st["note"] = (f"after topic filter {rep.after_topic_filter}, unassigned {rep.unassigned_ratings}, "
                       f"after group filter {rep.after_group_filter}; NSH {rep.nsh_in}->{rep.nsh_out}")

@@ -69,6 +69,71 @@ def in_group(
     return np.where(enrolled, member, include_unassigned)
 
 
+def filter_input_rows(
+    ratings: pd.DataFrame,
+    status_history: pd.DataFrame,
+    enrollment: pd.DataFrame,
+    scorer: ScorerConfig,
+    *,
+    note_topics: pd.DataFrame | None = None,
+) -> tuple[np.ndarray | None, pd.DataFrame, SliceReport]:
+    """The rows :func:`filter_input` keeps, as positions into ``ratings`` (spec 02 §2).
+
+    Reads only ``noteId`` and ``raterParticipantId``, so a caller can select (and narrow)
+    the scorer's slice in one copy instead of copying the full frame at each step.
+
+    Returns ``(positions, status_history, report)``: ``positions`` is an increasing int64
+    array, or ``None`` when no restriction applies (every row kept, the frame unchanged).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from cnlab.scorers.mf_config import CORE
+    >>> r = pd.DataFrame({"noteId": [1, 2, 1], "raterParticipantId": [7, 8, 9]})
+    >>> nsh = pd.DataFrame({"noteId": [1, 2]})
+    >>> enr = pd.DataFrame({"participantId": [7, 8], "modelingGroup": [1.0, 0.0]})
+    >>> pos, _, rep = filter_input_rows(r, nsh, enr, CORE)
+    >>> pos.tolist(), rep.after_group_filter   # rater 8: group 0; rater 9: not enrolled
+    ([0, 2], 2)
+    """
+    n_in, nsh_in = len(ratings), len(status_history)
+    nsh = status_history
+    pos: np.ndarray | None = None  # None: every row so far
+    notes = ratings[schema.NOTE_ID]
+
+    def narrow(keep: np.ndarray) -> None:
+        nonlocal pos
+        pos = np.flatnonzero(keep) if pos is None else pos[keep]
+
+    def current(col: pd.Series) -> pd.Series:
+        return col if pos is None else col.iloc[pos]
+
+    if scorer.topic is not None:
+        ids = notes_of_topic(note_topics, scorer.topic)
+        narrow(current(notes).isin(ids).to_numpy())
+        nsh = nsh[nsh[schema.NOTE_ID].isin(ids)]
+    if scorer.topic_scope == "exclude_all":
+        topic_ids = _topic_note_ids(note_topics)
+        if len(topic_ids):
+            narrow(~current(notes).isin(topic_ids).to_numpy())
+            nsh = nsh[~nsh[schema.NOTE_ID].isin(topic_ids)]
+    n_topic = n_in if pos is None else len(pos)
+    n_unassigned = 0
+    n_out = n_topic
+    if scorer.included_groups is not None:
+        raters = current(ratings[schema.RATER_ID])
+        enrolled = raters.isin(enrollment[schema.PARTICIPANT_ID])
+        n_unassigned = int((~enrolled).sum())
+        mask = in_group(raters, enrollment, scorer.included_groups, scorer.include_unassigned)
+        if scorer.strict_inclusion and scorer.capture_threshold is not None:
+            share = pd.Series(mask).groupby(current(notes).to_numpy()).transform("mean")
+            mask = mask & (share.to_numpy() >= scorer.capture_threshold)
+        narrow(np.asarray(mask, dtype=bool))
+        n_out = len(pos)
+    report = SliceReport(n_in, n_topic, n_unassigned, n_out, nsh_in, len(nsh))
+    return (None if pos is None else pos.astype(np.int64, copy=False)), nsh, report
+
+
 def filter_input(
     ratings: pd.DataFrame,
     status_history: pd.DataFrame,
@@ -87,32 +152,12 @@ def filter_input(
        with ``strict_inclusion`` first keep only notes whose in-group share ≥ the
        capture threshold. NSH is not filtered by groups.
 
-    Returns ``(ratings, status_history, report)``.
+    Returns ``(ratings, status_history, report)``; the kept rows keep their index labels
+    (:func:`filter_input_rows` gives their positions).
     """
-    n_in, nsh_in = len(ratings), len(status_history)
-    r, nsh = ratings, status_history
-    if scorer.topic is not None:
-        ids = notes_of_topic(note_topics, scorer.topic)
-        r = r[r[schema.NOTE_ID].isin(ids)]
-        nsh = nsh[nsh[schema.NOTE_ID].isin(ids)]
-    if scorer.topic_scope == "exclude_all":
-        topic_ids = _topic_note_ids(note_topics)
-        if len(topic_ids):
-            r = r[~r[schema.NOTE_ID].isin(topic_ids)]
-            nsh = nsh[~nsh[schema.NOTE_ID].isin(topic_ids)]
-    n_topic = len(r)
-    n_unassigned = 0
-    if scorer.included_groups is not None:
-        enrolled = r[schema.RATER_ID].isin(enrollment[schema.PARTICIPANT_ID])
-        n_unassigned = int((~enrolled).sum())
-        mask = in_group(r[schema.RATER_ID], enrollment, scorer.included_groups,
-                        scorer.include_unassigned)
-        if scorer.strict_inclusion and scorer.capture_threshold is not None:
-            share = pd.Series(mask, index=r.index).groupby(r[schema.NOTE_ID]).transform("mean")
-            mask = mask & (share.to_numpy() >= scorer.capture_threshold)
-        r = r[mask]
-    report = SliceReport(n_in, n_topic, n_unassigned, len(r), nsh_in, len(nsh))
-    return r, nsh, report
+    pos, nsh, report = filter_input_rows(ratings, status_history, enrollment, scorer,
+                                         note_topics=note_topics)
+    return (ratings if pos is None else ratings.iloc[pos]), nsh, report
 
 
 def capture_share(

@@ -1,0 +1,154 @@
+"""MF prescoring memory benchmark: resident memory and peak of each prescoring stage of one scorer,
+measured on the prescoring's own arguments captured from a Core run (without the rest of the run).
+
+Usage::
+
+    .venv/bin/python bench/prescoring_memory.py DATA_DIR [--repeat 2] [--out out/prescoring_memory]
+    .venv/bin/python bench/prescoring_memory.py --args ARGS.pkl [--repeat 2]
+
+With ``DATA_DIR`` (a public-shaped download, e.g. ``cnlab synth`` output) a Core run (seed 42) stops
+at the MFCoreScorer prescoring and its arguments are saved to ``OUT/args-<folder>.pkl`` (reused when
+present). Each repeat runs the prescoring in a fresh process and prints, per stage of its stage log,
+the seconds, the resident memory at the stage's end above the resident memory before the prescoring
+started, and the stage's own peak above that (``VmHWM``, reset at the stage's start); then the
+prescoring's wall seconds, its peak, both per rating of the scorer's slice, and the sha256 of the
+note and rater model outputs (which must not change when the prescoring is reworked). To compare two
+versions, run the same command with ``PYTHONPATH`` set to an exported copy of the other version's
+``cnlab`` (``git archive REV cnlab | tar -x -C DIR``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import pickle
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _capture(data: Path, dst: Path) -> None:
+    """Run Core scoring on ``data`` until its prescoring; pickle the prescoring's arguments to ``dst``."""
+    import cnlab.io as cio
+    import cnlab.scorers.mf_prescoring as M
+    from cnlab.pipeline import ScoringConfig, score
+    from cnlab.scorers.mf_config import CORE
+
+    class _Captured(Exception):
+        pass
+
+    def prescore(ratings, status_history, enrollment, scorer, **kw):
+        kw.pop("timer", None)
+        with open(dst, "wb") as f:
+            pickle.dump((ratings, status_history, enrollment, scorer, kw), f, protocol=5)
+        raise _Captured
+
+    M.prescore = prescore
+    try:
+        score(cio.load(directory=str(data)), ScoringConfig(seed=42, scorers=(CORE,)))
+    except _Captured:
+        return
+    raise SystemExit(f"no MFCoreScorer prescoring in a Core run of {data}")
+
+
+def _status(key: str) -> float:
+    for line in open("/proc/self/status"):
+        if line.startswith(key):
+            return int(line.split()[1]) / 2**20
+    return float("nan")
+
+
+def _reset_peak() -> None:
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+def _measure(args_path: Path) -> dict:
+    """One prescoring in this process; per-stage memory via a stage timer that resets the peak."""
+    from contextlib import contextmanager
+
+    import pandas as pd
+
+    from cnlab._timing import StageTimer, return_freed_memory_to_the_os
+    from cnlab.scorers.mf_prescoring import prescore
+
+    return_freed_memory_to_the_os()  # as `cnlab score` does from 1M ratings
+    with open(args_path, "rb") as f:
+        ratings, nsh, enrollment, scorer, kw = pickle.load(f)
+    import gc
+
+    from cnlab.mf._tf_setup import import_tensorflow
+
+    tf = import_tensorflow()  # with cnlab's thread settings (the fits' results depend on them)
+    # the TensorFlow runtime (~0.5 GiB) is loaded before the baseline: it is not the slice's memory
+    float(tf.reduce_sum(tf.ones((4, 4))))
+    gc.collect()
+    base = _status("VmRSS")
+    stages: list[dict] = []
+
+    class Timer(StageTimer):
+        @contextmanager
+        def stage(self, name, rows_in=None):
+            _reset_peak()
+            t0 = time.perf_counter()
+            with super().stage(name, rows_in) as rec:
+                yield rec
+            stages.append({"stage": name, "seconds": time.perf_counter() - t0,
+                           "rss": _status("VmRSS") - base, "peak": _status("VmHWM") - base})
+
+    _reset_peak()
+    t0 = time.perf_counter()
+    out = prescore(ratings, nsh, enrollment, scorer, timer=Timer(), **kw)
+    wall = time.perf_counter() - t0
+    end_rss = _status("VmRSS") - base
+    n_slice = int(out.intermediates[scorer.name]["slice_report"].after_group_filter)
+    digest = hashlib.sha256()
+    for frame in (out.note_model_output, out.rater_model_output):
+        digest.update(pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes())
+        digest.update(repr(list(frame.columns)).encode())
+    return {"stages": stages, "wall": wall, "end_rss": end_rss,
+            "peak": max(s["peak"] for s in stages), "n_slice": n_slice,
+            "sha": digest.hexdigest()[:16], "meta": repr(out.meta[scorer.name])}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("data", nargs="?", type=Path)
+    ap.add_argument("--args", type=Path, help="captured arguments (.pkl)")
+    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--out", type=Path, default=REPO / "out" / "prescoring_memory")
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    a = ap.parse_args(argv)
+    if a.child:
+        print(json.dumps(_measure(a.args)))
+        return 0
+    if a.args is None:
+        if a.data is None:
+            ap.error("give DATA_DIR or --args")
+        a.out.mkdir(parents=True, exist_ok=True)
+        a.args = a.out / f"args-{a.data.name if a.data.name != 'data' else a.data.parent.name}.pkl"
+        if not a.args.exists():
+            _capture(a.data, a.args)
+    env = dict(os.environ, MPLBACKEND="Agg", TF_CPP_MIN_LOG_LEVEL="2")
+    for i in range(a.repeat):
+        res = subprocess.run([sys.executable, __file__, "--child", "--args", str(a.args)], env=env,
+                             capture_output=True, text=True, check=True)
+        r = json.loads(res.stdout.strip().splitlines()[-1])
+        n = r["n_slice"]
+        print(f"repeat {i + 1}: {n} slice ratings; wall {r['wall']:.2f} s; peak +{r['peak']:.3f} GiB "
+              f"({r['peak'] * 2**30 / n:.0f} B/slice rating); end +{r['end_rss']:.3f} GiB "
+              f"({r['end_rss'] * 2**30 / n:.0f} B/slice rating); outputs sha {r['sha']}")
+        for s in r["stages"]:
+            print(f"  {s['stage']:<48} {s['seconds']:7.2f} s  resident +{s['rss']:.3f} GiB  "
+                  f"peak +{s['peak']:.3f} GiB ({s['peak'] * 2**30 / n:.0f} B/rating)")
+        print(f"  meta {r['meta']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
