@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from cnlab import schema as S
 from cnlab.scorers import mf_config
-from cnlab.scorers.mf_prescoring import PRESCORING_RATING_COLUMNS, prepare_ratings
+from cnlab.preprocess import filter_ratings
+from cnlab.scorers.mf_prescoring import PRESCORING_RATING_COLUMNS, prefilter, prepare_ratings
 from cnlab.scorers.slicing import filter_input, filter_input_rows
 from cnlab.scoring.note_stats import MILLIS_PER_DAY, compute_note_stats
 from cnlab.scoring.tag_filter import note_tag_aggregates, rating_weights
@@ -72,11 +73,11 @@ def ref_note_sums(ratings: pd.DataFrame, epoch_millis: int) -> pd.DataFrame:
     return g.groupby(S.NOTE_ID, sort=True).sum().reset_index()
 
 
-def ref_tag_aggregates(ratings, note_params, rater_params) -> pd.DataFrame:
+def ref_tag_aggregates(ratings, note_params, rater_params, factor_rule="norm") -> pd.DataFrame:
     r = S.unpack_tags(ratings[[c for c in ratings.columns if c in
                                (S.NOTE_ID, S.RATER_ID, S.NOT_HELPFUL_TAG_BITS, *S.NOT_HELPFUL_TAGS)]],
                       S.NOT_HELPFUL_TAGS)
-    df = rating_weights(r, note_params, rater_params)
+    df = rating_weights(r, note_params, rater_params, factor_rule=factor_rule)
     w = df["ratingWeight"].to_numpy()
     data = {S.NOTE_ID: df[S.NOTE_ID].to_numpy(), "ratingWeight": w}
     for tag in S.NOT_HELPFUL_TAGS:
@@ -249,3 +250,47 @@ def test_note_stats_property(n, n_notes, seed, packed):
         want[c] = want[c].fillna(0).astype(np.int64)
     want = want.sort_values(S.NOTE_ID, kind="mergesort").reset_index(drop=True)
     pd.testing.assert_frame_equal(got, want, check_exact=True)
+
+
+@pytest.mark.parametrize("case", ["unpacked", "nan_factor", "duplicate_ids", "k2"])
+def test_tag_aggregates_edge_cases_equal_frame(case):
+    r = make_ratings(3000, 80, 200, seed=8, packed=case != "unpacked")
+    rng = np.random.default_rng(9)
+    r = r.sample(frac=1.0, random_state=1)  # rating order is not note order
+    notes = pd.DataFrame({S.NOTE_ID: np.arange(1000, 1075, dtype=np.int64),
+                          S.NOTE_FACTOR1: rng.normal(size=75).astype(np.float32)})
+    raters = pd.DataFrame({S.RATER_ID: np.arange(5, 200, dtype=np.int32),
+                           S.RATER_FACTOR1: rng.normal(size=195).astype(np.float32)})
+    if case == "nan_factor":
+        notes.loc[3, S.NOTE_FACTOR1] = np.nan
+        raters.loc[[0, 7], S.RATER_FACTOR1] = np.nan
+    if case == "duplicate_ids":  # the joins repeat rows: the frame path
+        raters = pd.concat([raters, raters.iloc[:5]], ignore_index=True)
+    kw = {}
+    if case == "k2":
+        notes["internalNoteFactor2"] = rng.normal(size=75).astype(np.float32)
+        raters["internalRaterFactor2"] = rng.normal(size=len(raters)).astype(np.float32)
+        kw = {"factor_rule": "axis"}
+    got = note_tag_aggregates(r, notes, raters, **kw)
+    want = ref_tag_aggregates(r, notes, raters, **kw)
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+    assert len(got) > 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(0, 300), n_notes=st.integers(1, 40), n_raters=st.integers(1, 40),
+       seed=st.integers(0, 2**31 - 1), min_rater=st.integers(0, 12), min_note=st.integers(0, 6))
+def test_prefilter_equals_filter_ratings(n, n_notes, n_raters, seed, min_rater, min_note):
+    r = make_ratings(n, n_notes, n_raters, seed=seed)
+    got = prefilter(r, min_ratings_per_rater=min_rater, min_raters_per_note=min_note)
+    want = filter_ratings(r, min_ratings_per_rater=min_rater, min_raters_per_note=min_note)
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+    assert (got is r) == (want is r)
+
+
+def test_prefilter_known_answer():
+    # pass 1 drops note 2 (1 rating); pass 2 raters 6 and 7 (1 rating each); pass 3 note 3 (1 left)
+    r = pd.DataFrame({S.NOTE_ID: [1, 1, 2, 3, 3, 1], S.RATER_ID: [5, 7, 5, 6, 5, 5]}, index=[9, 8, 7, 6, 5, 4])
+    got = prefilter(r, min_ratings_per_rater=2, min_raters_per_note=2)
+    assert got[S.NOTE_ID].tolist() == [1, 1] and got[S.RATER_ID].tolist() == [5, 5]
+    assert got.index.tolist() == [0, 1]

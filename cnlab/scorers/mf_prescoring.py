@@ -43,7 +43,6 @@ from cnlab.scorers.outputs import (
     PrescoringOutput,
 )
 from cnlab.scorers.slicing import filter_input_rows
-from cnlab.preprocess import filter_ratings
 from cnlab.scoring.helpfulness import (
     filter_ratings_by_helpfulness,
     general_helpfulness_scores,
@@ -108,6 +107,33 @@ def prepare_ratings(ratings: pd.DataFrame, rows: np.ndarray | None = None) -> pd
             data[c] = ((bits if rows is None else bits[rows]) >> k & 1).astype(np.int8)
     index = ratings.index if rows is None else ratings.index[rows]
     return pd.DataFrame(data, index=index, copy=False)
+
+
+def prefilter(ratings: pd.DataFrame, *, min_ratings_per_rater: int, min_raters_per_note: int) -> pd.DataFrame:
+    """:func:`cnlab.preprocess.filter_ratings` (spec 01 §2) with one copy of the kept rows.
+
+    The three count passes run on id arrays and narrow a position array; the rows are copied
+    once at the end (the frame version copies the kept rows after each pass). Same rows, order,
+    columns and index (reset when rows were dropped; the input itself when none were).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> r = pd.DataFrame({"noteId": [1, 1, 2, 1], "raterParticipantId": [5, 6, 5, 5]})
+    >>> prefilter(r, min_ratings_per_rater=2, min_raters_per_note=2).to_dict("list")
+    {'noteId': [1, 1], 'raterParticipantId': [5, 5]}
+    """
+    pos = np.arange(len(ratings))
+    ids = {nid: ratings[nid].to_numpy() for nid in (schema.NOTE_ID, schema.RATER_ID)}
+    for col, minimum in ((schema.NOTE_ID, min_raters_per_note), (schema.RATER_ID, min_ratings_per_rater),
+                         (schema.NOTE_ID, min_raters_per_note)):
+        if minimum <= 0 or len(pos) == 0:
+            continue
+        codes, _ = pd.factorize(ids[col][pos], use_na_sentinel=False)  # NaN ids count as one id
+        keep = np.bincount(codes)[codes] >= minimum
+        if not keep.all():
+            pos = pos[keep]
+    return ratings if len(pos) == len(ratings) else ratings.iloc[pos].reset_index(drop=True)
 
 
 def _above(h: pd.DataFrame) -> np.ndarray:
@@ -230,8 +256,8 @@ def prescore(
         return empty_output(scorer)
 
     with timer.stage("prefilter (rater>=10, note>=5)", len(scoped)) as st:
-        rft = filter_ratings(scoped, min_ratings_per_rater=scorer.min_ratings_per_rater,
-                             min_raters_per_note=scorer.min_raters_per_note)
+        rft = prefilter(scoped, min_ratings_per_rater=scorer.min_ratings_per_rater,
+                        min_raters_per_note=scorer.min_raters_per_note)
         st["rows_out"] = len(rft)
         st["note"] = f"{rft[nid].nunique()} notes, {rft[rid].nunique()} raters"
     inter["ratings_for_training"] = rft

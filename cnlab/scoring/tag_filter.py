@@ -85,6 +85,37 @@ def _rating_weights_k(ratings, note_params, rater_params, ncols, ucols, percenti
     return df.drop(columns=zn + zu)
 
 
+def _tag_column(ratings: pd.DataFrame, tag: str) -> pd.Series:
+    """One not-helpful tag per rating, from its column or unpacked from its bit field."""
+    if tag in ratings.columns:
+        return ratings[tag]
+    return S.unpack_tags(ratings[[S.NOT_HELPFUL_TAG_BITS]], [tag], copy=False)[tag]
+
+
+def _weights_1d(ratings: pd.DataFrame, note_params: pd.DataFrame, rater_params: pd.DataFrame,
+                percentile: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """:func:`rating_weights` for one factor without building the joined frame: the positions
+    of the ratings whose note and rater have params (in rating order, as the inner joins keep
+    them) and their weights. ``None`` when the joins could repeat rows (duplicate or missing
+    ids in the params) or there are several factors: the caller takes the frame path."""
+    ncols = FX.factor_columns(note_params, S.NOTE_FACTOR1)
+    if len(ncols) > 1 and len(ncols) == len(FX.factor_columns(rater_params, S.RATER_FACTOR1)):
+        return None
+    n_ids, u_ids = note_params[S.NOTE_ID], rater_params[S.RATER_ID]
+    if not (n_ids.is_unique and u_ids.is_unique) or n_ids.isna().any() or u_ids.isna().any():
+        return None
+    jn = pd.Index(n_ids).get_indexer(ratings[S.NOTE_ID])
+    ju = pd.Index(u_ids).get_indexer(ratings[S.RATER_ID])
+    pos = np.flatnonzero((jn >= 0) & (ju >= 0))
+    fn = _znorm(note_params[S.NOTE_FACTOR1]).to_numpy()[jn[pos]]
+    fu = _znorm(rater_params[S.RATER_FACTOR1]).to_numpy()[ju[pos]]
+    d = np.abs(fu - fn)
+    p = np.nanpercentile(d, percentile) if len(d) else np.nan
+    with np.errstate(divide="ignore", invalid="ignore"):  # as rating_weights
+        w = 1.0 / (1.0 + (d / p) ** WEIGHT_EXPONENT)
+    return pos, w
+
+
 def note_tag_aggregates(
     ratings: pd.DataFrame, note_params: pd.DataFrame, rater_params: pd.DataFrame,
     *, percentile: float = TAG_DISTANCE_PERCENTILE, factor_rule: str = "norm",
@@ -96,25 +127,41 @@ def note_tag_aggregates(
 
     Returns noteId, ratingWeight, 13 ``<tag>Adjusted``, 13 ``<tag>AdjustedRatio``.
     """
-    r = S.unpack_tags(ratings[[c for c in ratings.columns if c in
-                               (S.NOTE_ID, S.RATER_ID, S.NOT_HELPFUL_TAG_BITS, *S.NOT_HELPFUL_TAGS)]],
-                      S.NOT_HELPFUL_TAGS)
-    df = rating_weights(r, note_params, rater_params, percentile=percentile, factor_rule=factor_rule)
-    w = df["ratingWeight"].to_numpy()
+    lean = _weights_1d(ratings, note_params, rater_params, percentile)
+    if lean is not None:
+        # one factor: weights on index arrays, tags read per column from the ratings' rows
+        pos, w = lean
+        notes = ratings[S.NOTE_ID].to_numpy()[pos]
+
+        def tag_values(tag: str) -> np.ndarray:
+            return _tag_column(ratings, tag).to_numpy(dtype=np.float64, na_value=0.0)[pos]
+    else:
+        r = S.unpack_tags(ratings[[c for c in ratings.columns if c in
+                                   (S.NOTE_ID, S.RATER_ID, S.NOT_HELPFUL_TAG_BITS, *S.NOT_HELPFUL_TAGS)]],
+                          S.NOT_HELPFUL_TAGS)
+        df = rating_weights(r, note_params, rater_params, percentile=percentile, factor_rule=factor_rule)
+        w, notes = df["ratingWeight"].to_numpy(), df[S.NOTE_ID].to_numpy()
+
+        def tag_values(tag: str) -> np.ndarray:
+            return df[tag].to_numpy(dtype=np.float64, na_value=0.0)
     # One column at a time (grouping a frame of the 14 weighted columns at once held two
-    # 112 B-per-rating copies); the same grouped sum per column, so the same floats.
-    codes, uniq = pd.factorize(df[S.NOTE_ID], sort=True)
+    # 112 B-per-rating copies); the same grouped sum per column, in the same row order, so the
+    # same floats.
+    codes, uniq = pd.factorize(pd.Series(notes), sort=True)
     keep = codes >= 0
-    codes = codes[keep] if not keep.all() else codes
+    all_kept = bool(keep.all())
+    codes = codes if all_kept else codes[keep]
+    # categorical keys from the codes: each column's groupby skips re-hashing the note ids
+    keys = pd.Categorical.from_codes(codes, categories=np.arange(len(uniq)))
 
     def per_note(values: np.ndarray) -> np.ndarray:
-        v = values[keep] if len(codes) != len(values) else values
-        return pd.Series(v).groupby(codes, sort=True).sum().to_numpy()
+        v = values if all_kept else values[keep]
+        return pd.Series(v).groupby(keys, sort=True, observed=True).sum().to_numpy()
 
     sums = pd.DataFrame({"ratingWeight": per_note(w)},
                         index=pd.Index(np.asarray(uniq), name=S.NOTE_ID))
     for tag in S.NOT_HELPFUL_TAGS:
-        sums[f"{tag}Adjusted"] = per_note(df[tag].to_numpy(dtype=np.float64, na_value=0.0) * w)
+        sums[f"{tag}Adjusted"] = per_note(tag_values(tag) * w)
     for tag in S.NOT_HELPFUL_TAGS:
         sums[f"{tag}AdjustedRatio"] = sums[f"{tag}Adjusted"] / sums["ratingWeight"]
     return sums.reset_index()
