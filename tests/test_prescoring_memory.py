@@ -294,3 +294,34 @@ def test_prefilter_known_answer():
     got = prefilter(r, min_ratings_per_rater=2, min_raters_per_note=2)
     assert got[S.NOTE_ID].tolist() == [1, 1] and got[S.RATER_ID].tolist() == [5, 5]
     assert got.index.tolist() == [0, 1]
+
+
+@pytest.mark.parametrize("packed", [True, False])
+def test_user_incorrect_ratio_equals_frame(packed):
+    from cnlab.scoring.incorrect_filter import _nh_tagged, user_incorrect_ratio
+
+    r = make_ratings(4000, 50, 120, seed=10, packed=packed)
+    if not packed:  # sparse tags, so that some ratings carry none
+        for tag in S.NOT_HELPFUL_TAGS:
+            r[tag] = (np.random.default_rng(11).random(len(r)) < 0.05).astype(np.int8)
+    t = _nh_tagged(r)
+    want = pd.DataFrame({S.RATER_ID: t[S.RATER_ID].to_numpy(),
+                         "incorrectTagRatingsMadeByRater": t[S.INCORRECT_TAG].to_numpy(dtype=np.int64, na_value=0),
+                         "totalRatingsMadeByRater": 1}).groupby(S.RATER_ID, sort=True).sum().reset_index()
+    got = user_incorrect_ratio(r)
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+    assert 0 < got["totalRatingsMadeByRater"].sum() < len(r) or packed
+
+
+def test_user_incorrect_ratio_known_answer():
+    from cnlab.scoring.incorrect_filter import user_incorrect_ratio
+
+    inc = S.NOT_HELPFUL_TAGS.index(S.INCORRECT_TAG)
+    other = 0 if inc != 0 else 1
+    r = pd.DataFrame({S.NOTE_ID: [1, 1, 2, 2], S.RATER_ID: [7, 8, 7, 9],
+                      S.NOT_HELPFUL_TAG_BITS: np.array([1 << inc, 1 << other, 0, (1 << inc) | (1 << other)],
+                                                       np.uint16)})
+    got = user_incorrect_ratio(r).set_index(S.RATER_ID)
+    assert got.index.tolist() == [7, 8, 9]  # rater 7's untagged rating does not count
+    assert got["incorrectTagRatingsMadeByRater"].tolist() == [1, 0, 1]
+    assert got["totalRatingsMadeByRater"].tolist() == [1, 1, 1]
