@@ -146,6 +146,11 @@ def _sq_targets(other: _Side, o_int, shift, swyy: float) -> float:
 
 
 def _solve(A, b):
+    if A.shape[1] == 2:  # one factor: Cramer's rule, where every system is positive definite
+        a, c, d = A[:, 0, 0], A[:, 0, 1], A[:, 1, 1]
+        det = a * d - c * c
+        if np.all(det > 0) and np.all(a > 0):
+            return np.column_stack([(d * b[:, 0] - c * b[:, 1]) / det, (a * b[:, 1] - c * b[:, 0]) / det])
     try:
         return np.linalg.solve(A, b[..., None])[..., 0]
     except np.linalg.LinAlgError:  # singular rows (e.g. no ratings and zero penalty): minimum-norm
