@@ -5,7 +5,8 @@ Block-exact alternating minimisation in float64 NumPy:
 * notes given raters and μ — for each note an independent (k+1)×(k+1) ridge system
   ``[Σw + N·c_ni , Σw f_uᵀ ; Σw f_u , Σw f_u f_uᵀ + N·c_nf·I] [i_n ; f_n] = [Σw y' ; Σw f_u y']``
   with ``y' = r − μ − i_u`` (spec 01 §7 gives the 2×2 form with c = λ·ρ/N or λ/M);
-  all notes are solved in one vectorised pass (batched ``np.linalg.solve``);
+  all notes are solved in one vectorised pass (Cramer's rule for k = 1, else batched
+  ``np.linalg.solve``);
 * raters given notes and μ — the same with roles swapped;
 * μ given both — ``μ = Σ w z / (Σ w + N λ_μ)``, ``z = r − i_u − i_n − f_u·f_n``.
 
