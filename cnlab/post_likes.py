@@ -384,6 +384,10 @@ def rater_factors_from_result(
     from cnlab.io import restore_ids as _restore
 
     r = result.preprocessed.ratings if ratings is None else ratings
+    if r is None:  # a lean result (score(keep="outputs"), as `cnlab score` runs) released them
+        raise CnlabInputError(
+            "this ScoringResult holds no ratings (it was scored with keep='outputs'): pass "
+            "ratings=dataset.ratings, or score with keep='all'")
     r = r[[S.NOTE_ID, S.RATER_ID, S.HELPFULNESS_LEVEL]]
     sn = result.frames["scored_notes"]
     hs = result.frames["helpfulness_scores"][[S.RATER_ID, CORE_RATER_FACTOR]]

@@ -143,7 +143,8 @@ class Preprocessed:
 
     def summary(self) -> str:
         return (
-            f"preprocessed: {len(self.ratings):,} ratings, {len(self.notes):,} notes, "
+            f"preprocessed: {'released' if self.ratings is None else f'{len(self.ratings):,}'} ratings, "
+            f"{len(self.notes):,} notes, "
             f"{len(self.status_history):,} status-history rows\n{self.funnel.to_text()}"
         )
 

@@ -278,3 +278,18 @@ def test_cli_files_are_those_of_a_full_result(tmp_path, monkeypatch):
     for name in ("scored_notes.tsv", "helpfulness_scores.tsv", "note_status_history.tsv",
                  "aux_note_info.tsv"):
         assert (tmp_path / "lean" / name).read_bytes() == (tmp_path / "full" / name).read_bytes(), name
+
+
+def test_lean_result_readers_say_what_is_missing(pair, sample):
+    """Readers of the released ratings name keep='outputs' instead of failing on None."""
+    from cnlab.errors import CnlabInputError
+    from cnlab.post_likes import rater_factors_from_result
+
+    full, lean = pair
+    assert "released ratings" in lean.preprocessed.summary()
+    assert f"{len(full.preprocessed.ratings):,} ratings" in full.preprocessed.summary()
+    with pytest.raises(CnlabInputError, match="keep='outputs'"):
+        rater_factors_from_result(lean)
+    # given the ratings explicitly, a lean result serves as well as a full one
+    pd.testing.assert_frame_equal(rater_factors_from_result(lean, ratings=full.preprocessed.ratings),
+                                  rater_factors_from_result(full))
