@@ -225,6 +225,7 @@ def test_tag_aggregates_equal_grouped_frame():
     assert len(got) == 140
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered in divide:RuntimeWarning")  # 1-note z-score
 def test_tag_aggregates_empty():
     r = make_ratings(50, 5, 10, seed=7)
     notes = pd.DataFrame({S.NOTE_ID: np.array([1], np.int64), S.NOTE_FACTOR1: np.float32(0.5)})
