@@ -42,6 +42,27 @@ def return_freed_memory_to_the_os() -> bool:
         return False
 
 
+#: Set by :func:`note_interrupt` (``cnlab score``'s SIGINT handler). Python runs a signal
+#: handler between any two bytecodes, also inside an object's ``__del__``, where the
+#: KeyboardInterrupt it raises is printed and dropped; the flag makes the next stage boundary
+#: raise it again, so a Ctrl-C is never lost.
+_interrupted = False
+
+
+def note_interrupt() -> None:
+    """Record an interrupt (SIGINT) so that :meth:`StageTimer.stage` raises it at the next boundary."""
+    global _interrupted
+    _interrupted = True
+
+
+def raise_if_interrupted() -> None:
+    """``KeyboardInterrupt`` when an interrupt was recorded and not yet raised through."""
+    global _interrupted
+    if _interrupted:
+        _interrupted = False
+        raise KeyboardInterrupt
+
+
 class StageTimer:
     """Collects ``(stage, rows_in, rows_out, seconds, note, rss_gib, peak_gib)`` records.
 
@@ -67,6 +88,7 @@ class StageTimer:
             log.info("%s: rows in=%s out=%s (%.2f s; %.2f GiB, peak %.2f GiB)%s", rec["stage"],
                      rec["rows_in"], rec["rows_out"], rec["seconds"], rec["rss_gib"], rec["peak_gib"],
                      f" — {rec['note']}" if rec["note"] else "")
+        raise_if_interrupted()
 
     def to_frame(self):
         import pandas as pd

@@ -540,8 +540,24 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     _configure_logging(quiet=getattr(args, "quiet", False), verbose=getattr(args, "verbose", False))
 
+    import signal
+
+    from cnlab._timing import note_interrupt, raise_if_interrupted
+
+    def on_sigint(signum, frame):
+        # raised where the signal lands; if that is inside a __del__ (which drops exceptions), the
+        # recorded flag raises it again when the current stage ends
+        note_interrupt()
+        raise KeyboardInterrupt
+
     try:
-        return COMMANDS[args.command](args)
+        previous = signal.signal(signal.SIGINT, on_sigint)
+    except ValueError:  # not the main thread (main() called from a worker thread): leave it as is
+        previous = None
+    try:
+        rc = COMMANDS[args.command](args)
+        raise_if_interrupted()  # one dropped after the last stage boundary
+        return rc
     except (CnlabInputError, SchemaError) as e:
         print(f"cnlab {args.command}: bad input: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -557,6 +573,13 @@ def main(argv=None) -> int:
         print(f"cnlab {args.command}: internal error: {type(e).__name__}: {e} "
               "(rerun with `cnlab --debug ...` for the traceback)", file=sys.stderr)
         return EXIT_INTERNAL
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+        try:  # an interrupt already raised through must not fire again in this process
+            raise_if_interrupted()
+        except KeyboardInterrupt:
+            pass
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -32,7 +32,7 @@ from cnlab._timing import StageTimer
 from cnlab.scorers.mf_config import ScorerConfig
 from cnlab.scorers.mf_prescoring import prepare_ratings
 from cnlab.scorers.outputs import PrescoringMeta, PrescoringOutput
-from cnlab.scorers.slicing import filter_input, postprocess_family, postprocess_output
+from cnlab.scorers.slicing import filter_input_rows, postprocess_family, postprocess_output
 from cnlab.preprocess import filter_ratings
 from cnlab.scoring.scored_notes import compute_scored_notes
 
@@ -256,8 +256,10 @@ def score_final(
         log.warning("%s: no prescoring rows/meta; empty final output", scorer.name)
         return empty_final(scorer)
     with timer.stage("filter input", len(ratings)) as st:
-        r = prepare_ratings(ratings)
-        scoped, nsh, rep = filter_input(r, status_history, enrollment, scorer, note_topics=note_topics)
+        # rows first, then one narrow copy of them (no full-size prepared frame), as in prescoring
+        rows, nsh, rep = filter_input_rows(ratings, status_history, enrollment, scorer, note_topics=note_topics)
+        scoped = prepare_ratings(ratings, rows)
+        del rows
         st["rows_out"] = len(scoped)
         st["note"] = (f"after topic filter {rep.after_topic_filter}, after group filter "
                       f"{rep.after_group_filter}; NSH {rep.nsh_in}->{rep.nsh_out}")
@@ -305,9 +307,9 @@ def score_final(
         sn = sn.assign(internalNoteInterceptPopulationSampled=np.nan)
 
     with timer.stage("postprocess (capture threshold, group / topic columns)", len(sn)) as st:
-        post = postprocess_output(sn, r, enrollment, scorer)
+        post = postprocess_output(sn, ratings, enrollment, scorer)
         # group: in-group helpfulness rows + modelingGroup_<i>; topic: noteTopic_<t> + confidence
-        post, helpfulness = postprocess_family(post, main.helpfulness, r, enrollment, scorer)
+        post, helpfulness = postprocess_family(post, main.helpfulness, ratings, enrollment, scorer)
         st["rows_out"] = len(post)
     nfr = num_final_round_ratings(scoped, helpfulness)
     post = post.merge(nfr, on=nid, how="left")
