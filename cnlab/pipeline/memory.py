@@ -5,9 +5,9 @@ outcome, so ``cnlab score`` compares this estimate with the memory the machine h
 at once, naming what lowers it, when it will not fit.
 
 The model is linear in the number of ratings, with coefficients measured by ``bench/scale.py``
-(public-shaped synthetic data, see ``docs/scaling.md``): the resident memory of a run grows by a
-roughly constant number of bytes per rating as it goes (rating-sized frames of successive stages
-stay alive), and the peak is reached in the confidence models' fit near the end.
+(public-shaped synthetic data, see ``docs/scaling.md``) on lean runs (``keep="outputs"``, what
+``cnlab score`` does): a Core run peaks in the pflip fit, a whole-roster run in the final phase
+(the Gaussian scorers' kernels) or, with ``--jobs``, while the workers prescore.
 """
 
 from __future__ import annotations
@@ -18,10 +18,13 @@ __all__ = ["MemoryEstimate", "available_gib", "estimate_peak"]
 
 #: Interpreter, pandas, scikit-learn and TensorFlow's runtime (GiB), measured on the bundled sample.
 BASE_GIB = 0.8
-#: Peak bytes per rating of a Core-only run: (10.4 GiB − base) / 10M ratings, bench/scale.py 10M run.
-CORE_BYTES_PER_RATING = 1030
-#: Whole roster over Core only at the same size: 3.53 / 1.93 GiB peak at 1M ratings (bench/scale.py).
-ROSTER_FACTOR = 1.8
+#: Peak bytes per rating of a Core-only ``cnlab score`` run (a lean run, ``keep="outputs"``):
+#: (6.88 GiB − base) / 10M ratings = 653 B measured (bench/scale.py, 10M Core), plus 10 %, because
+#: the 50M attempt grew a little faster than linearly (it stopped at 21.3 GiB in the pflip fit).
+CORE_BYTES_PER_RATING = 720
+#: Whole roster over Core only, lean runs at 10M ratings: (7.89 − base) / (6.88 − base) = 1.17
+#: (the parent's peak in the final phase; bench/scale.py).
+ROSTER_FACTOR = 1.2
 #: Each prescoring worker of ``--jobs``: its copy of the prescoring ratings (28 B) and one scorer's
 #: working set, about the Core prescoring phase's growth (3.7 − 2.3 GiB over 10M ratings).
 WORKER_BYTES_PER_RATING = 180
@@ -48,7 +51,7 @@ def estimate_peak(n_ratings: int, *, n_scorers: int = 1, jobs: int = 1) -> Memor
     (jobs − 1) · n · WORKER_BYTES_PER_RATING`` (GiB), the coefficients measured (module docstring).
 
     >>> round(estimate_peak(10_000_000).peak_gib, 1)
-    10.4
+    7.5
     """
     per_rating = CORE_BYTES_PER_RATING * (ROSTER_FACTOR if n_scorers > 1 else 1.0)
     extra_workers = max(min(jobs, n_scorers) - 1, 0)
