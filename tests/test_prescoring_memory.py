@@ -196,6 +196,15 @@ def test_prepare_without_rows_equals_reference():
     pd.testing.assert_frame_equal(prepare_ratings(r), ref_prepare(r), check_exact=True)
 
 
+def _expected_note_stats(r: pd.DataFrame, nsh: pd.DataFrame) -> pd.DataFrame:
+    """The grouped-frame computation: per-note sums joined to the NSH notes, 0 where none."""
+    sums = ref_note_sums(r, NOW)
+    want = nsh.merge(sums, on=S.NOTE_ID, how="left")
+    for c in sums.columns[1:]:
+        want[c] = want[c].fillna(0).astype(np.int64)
+    return want.sort_values(S.NOTE_ID, kind="mergesort").reset_index(drop=True)
+
+
 @pytest.mark.parametrize("packed", [True, False])
 def test_note_stats_equal_grouped_frame(packed):
     r = make_ratings(5000, 120, 300, seed=4, packed=packed)
@@ -203,12 +212,7 @@ def test_note_stats_equal_grouped_frame(packed):
         r[S.NOT_HELPFUL_TAGS[2]] = pd.array(np.where(np.arange(len(r)) % 7 == 0, None, 1), dtype="Int8")
     nsh = pd.DataFrame({S.NOTE_ID: np.arange(1000, 1125, dtype=np.int64), S.CREATED_AT: 0})
     got = compute_note_stats(r, nsh, epoch_millis=NOW)
-    sums = ref_note_sums(r, NOW)
-    want = nsh.merge(sums, on=S.NOTE_ID, how="left")
-    for c in sums.columns[1:]:
-        want[c] = want[c].fillna(0).astype(np.int64)
-    want = want.sort_values(S.NOTE_ID, kind="mergesort").reset_index(drop=True)
-    pd.testing.assert_frame_equal(got, want, check_exact=True)
+    pd.testing.assert_frame_equal(got, _expected_note_stats(r, nsh), check_exact=True)
     assert got[S.NUM_RATINGS].sum() == len(r)
 
 
@@ -245,12 +249,7 @@ def test_note_stats_property(n, n_notes, seed, packed):
     r = make_ratings(n, n_notes, 20, seed=seed, packed=packed)
     nsh = pd.DataFrame({S.NOTE_ID: np.arange(1000, 1000 + n_notes + 2, dtype=np.int64), S.CREATED_AT: 0})
     got = compute_note_stats(r, nsh, epoch_millis=NOW)
-    sums = ref_note_sums(r, NOW)
-    want = nsh.merge(sums, on=S.NOTE_ID, how="left")
-    for c in sums.columns[1:]:
-        want[c] = want[c].fillna(0).astype(np.int64)
-    want = want.sort_values(S.NOTE_ID, kind="mergesort").reset_index(drop=True)
-    pd.testing.assert_frame_equal(got, want, check_exact=True)
+    pd.testing.assert_frame_equal(got, _expected_note_stats(r, nsh), check_exact=True)
 
 
 @pytest.mark.parametrize("case", ["unpacked", "nan_factor", "duplicate_ids", "k2"])
