@@ -129,6 +129,7 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=REPO / "out" / "latency")
     ap.add_argument("--jobs", type=int, default=0, help="also run the whole roster with --jobs N (HEAD only)")
     args = ap.parse_args()
+    args.out = args.out.resolve()  # the baseline runs with its worktree as working directory
     args.out.mkdir(parents=True, exist_ok=True)
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
     synth = args.out / "synth150k"
