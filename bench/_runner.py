@@ -72,3 +72,17 @@ def run_measured(cmd: list[str], log: Path, *, rss_limit_gib: float = 20.0, inte
             time.sleep(interval)
     return Measured(cmd=list(cmd), rc=proc.returncode, wall_s=time.perf_counter() - t0,
                     peak_gib=peak / 2**30, killed_for_memory=killed, log=log)
+
+
+def proc_status_gib(key: str) -> float:
+    """A ``/proc/self/status`` memory line (``VmRSS``, ``VmHWM`` …) in GiB; NaN where absent."""
+    for line in open("/proc/self/status"):
+        if line.startswith(key):
+            return int(line.split()[1]) / 2**20
+    return float("nan")
+
+
+def reset_peak() -> None:
+    """Reset this process's ``VmHWM`` to its current resident size (Linux ``clear_refs`` 5)."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")

@@ -30,7 +30,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from statistics import median
 
 import pandas as pd
 

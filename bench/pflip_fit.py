@@ -30,6 +30,9 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _runner import proc_status_gib, reset_peak  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -55,20 +58,12 @@ def _capture(data: Path, dst: Path) -> None:
     raise SystemExit(f"no pflip fit in a Core run of {data}")
 
 
-def _status(key: str) -> float:
-    for line in open("/proc/self/status"):
-        if line.startswith(key):
-            return int(line.split()[1]) / 2**20
-    return float("nan")
 
 
 def _rss() -> float:
     return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**30
 
 
-def _reset_peak() -> None:
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
 
 
 def _measure(args_path: Path) -> dict:
@@ -93,8 +88,8 @@ def _measure(args_path: Path) -> dict:
             if depth[0]:  # only the outermost wrapped call is a step
                 return f(*a, **k)
             depth[0] += 1
-            top[0] = max(top[0], _status("VmHWM"))
-            _reset_peak()
+            top[0] = max(top[0], proc_status_gib("VmHWM"))
+            reset_peak()
             r0, t = _rss(), time.perf_counter()
             try:
                 out = f(*a, **k)
@@ -103,7 +98,7 @@ def _measure(args_path: Path) -> dict:
                 return out
             finally:
                 depth[0] -= 1
-                h = _status("VmHWM")
+                h = proc_status_gib("VmHWM")
                 top[0] = max(top[0], h)
                 steps.append({"step": label, "s": round(time.perf_counter() - t, 2),
                               "rss_at_start": round(r0, 3), "peak": round(h, 3)})
@@ -117,12 +112,12 @@ def _measure(args_path: Path) -> dict:
     wrap(LogisticRegression, "fit", "liblinear fit")
     wrap(Pipeline, "decision_function", "pipeline decision values")
     wrap(LogisticRegression, "decision_function", "decision values")
-    _reset_peak()
+    reset_peak()
     before = _rss()
     t0, c0 = time.perf_counter(), time.process_time()
     m = P.PFlipModel().fit(notes, ratings, nsh, pro, seed=seed)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    peak = max(top[0], _status("VmHWM"))
+    peak = max(top[0], proc_status_gib("VmHWM"))
     depth[0] = 1  # the check below is no step
     d = m.pipeline.decision_function(P.pre_transform(m.train_frame, m.clip, m.config))
     return {"steps": steps, "fit_s": round(wall, 2), "cpu_s": round(cpu, 2),

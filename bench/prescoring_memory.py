@@ -29,6 +29,9 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _runner import proc_status_gib, reset_peak  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -56,16 +59,8 @@ def _capture(data: Path, dst: Path) -> None:
     raise SystemExit(f"no MFCoreScorer prescoring in a Core run of {data}")
 
 
-def _status(key: str) -> float:
-    for line in open("/proc/self/status"):
-        if line.startswith(key):
-            return int(line.split()[1]) / 2**20
-    return float("nan")
 
 
-def _reset_peak() -> None:
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
 
 
 def _measure(args_path: Path) -> dict:
@@ -88,24 +83,24 @@ def _measure(args_path: Path) -> dict:
     # the TensorFlow runtime (~0.5 GiB) is loaded before the baseline: it is not the slice's memory
     float(tf.reduce_sum(tf.ones((4, 4))))
     gc.collect()
-    base = _status("VmRSS")
+    base = proc_status_gib("VmRSS")
     stages: list[dict] = []
 
     class Timer(StageTimer):
         @contextmanager
         def stage(self, name, rows_in=None):
-            _reset_peak()
+            reset_peak()
             t0 = time.perf_counter()
             with super().stage(name, rows_in) as rec:
                 yield rec
             stages.append({"stage": name, "seconds": time.perf_counter() - t0,
-                           "rss": _status("VmRSS") - base, "peak": _status("VmHWM") - base})
+                           "rss": proc_status_gib("VmRSS") - base, "peak": proc_status_gib("VmHWM") - base})
 
-    _reset_peak()
+    reset_peak()
     t0 = time.perf_counter()
     out = prescore(ratings, nsh, enrollment, scorer, timer=Timer(), **kw)
     wall = time.perf_counter() - t0
-    end_rss = _status("VmRSS") - base
+    end_rss = proc_status_gib("VmRSS") - base
     n_slice = int(out.intermediates[scorer.name]["slice_report"].after_group_filter)
     digest = hashlib.sha256()
     for frame in (out.note_model_output, out.rater_model_output):
