@@ -66,13 +66,16 @@ def _rss() -> float:
 
 
 
-def _measure(args_path: Path) -> dict:
+def _measure(args_path: Path, solver: str = "auto") -> dict:
     """One fit in this process; per-step seconds and peaks via wrappers on the steps' entry points."""
     import numpy as np
 
     with open(args_path, "rb") as f:
         notes, ratings, nsh, pro, seed = pickle.load(f)
     import cnlab.models.pflip as P
+    import cnlab.models.pflip_bag as B
+    from cnlab.models.l1_logistic import L1Logistic
+    from cnlab.models.pflip_features import PFlipConfig
     from sklearn.compose import ColumnTransformer
     from sklearn.feature_selection import VarianceThreshold
     from sklearn.linear_model import LogisticRegression
@@ -108,14 +111,17 @@ def _measure(args_path: Path) -> dict:
     wrap(P, "pre_transform", "pre-transform")
     wrap(ColumnTransformer, "fit_transform", "features")
     wrap(VarianceThreshold, "fit", "variance filter fit")
+    wrap(B, "fit_variance_filter", "variance filter fit")
     wrap(VarianceThreshold, "transform", "variance filter select")
+    wrap(L1Logistic, "fit", "L1 logistic fit")
     wrap(LogisticRegression, "fit", "liblinear fit")
     wrap(Pipeline, "decision_function", "pipeline decision values")
+    wrap(L1Logistic, "decision_function", "decision values")
     wrap(LogisticRegression, "decision_function", "decision values")
     reset_peak()
     before = _rss()
     t0, c0 = time.perf_counter(), time.process_time()
-    m = P.PFlipModel().fit(notes, ratings, nsh, pro, seed=seed)
+    m = P.PFlipModel(config=PFlipConfig(solver=solver)).fit(notes, ratings, nsh, pro, seed=seed)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     peak = max(top[0], proc_status_gib("VmHWM"))
     depth[0] = 1  # the check below is no step
@@ -124,7 +130,7 @@ def _measure(args_path: Path) -> dict:
             "rss_before_gib": round(before, 3), "peak_gib": round(peak, 3),
             "peak_above_inputs_gib": round(peak - before, 3), "nnz": nnz[0],
             "bytes_per_nnz_at_peak": round((peak - before) * 2**30 / nnz[0], 1) if nnz[0] else None,
-            "threshold": m.threshold, "features": m.metrics.get("features"),
+            "solver": m.pipeline.named_steps["lr"].solver_, "threshold": m.threshold, "features": m.metrics.get("features"),
             "decision_sha": hashlib.sha256(np.ascontiguousarray(d).tobytes()).hexdigest()[:16]}
 
 
@@ -134,10 +140,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--args", type=Path, help="captured arguments (instead of DATA)")
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--out", type=Path, default=REPO / "out" / "pflip_fit")
+    ap.add_argument("--solver", default="auto", choices=("auto", "liblinear", "working_set"),
+                    help="PFlipConfig.solver of the fit (default auto)")
     ap.add_argument("--one", type=Path, help=argparse.SUPPRESS)  # child: measure once, print JSON
     a = ap.parse_args(argv)
     if a.one:
-        print(json.dumps(_measure(a.one)))
+        print(json.dumps(_measure(a.one, a.solver)))
         return
     if a.args is None:
         if a.data is None:
@@ -147,10 +155,10 @@ def main(argv: list[str] | None = None) -> None:
         if not a.args.exists():
             _capture(a.data, a.args)
     for i in range(a.repeat):
-        p = subprocess.run([sys.executable, __file__, "--one", str(a.args)], capture_output=True,
+        p = subprocess.run([sys.executable, __file__, "--one", str(a.args), "--solver", a.solver], capture_output=True,
                            text=True, check=True)
         r = json.loads(p.stdout.strip().splitlines()[-1])
-        print(f"run {i + 1}: fit {r['fit_s']} s (CPU {r['cpu_s']} s), peak {r['peak_gib']} GiB "
+        print(f"run {i + 1} ({r['solver']}): fit {r['fit_s']} s (CPU {r['cpu_s']} s), peak {r['peak_gib']} GiB "
               f"(+{r['peak_above_inputs_gib']} above the inputs; {r['nnz']:,} non-zeros, "
               f"{r['bytes_per_nnz_at_peak']} B each), threshold {r['threshold']!r}, "
               f"decision sha {r['decision_sha']}")

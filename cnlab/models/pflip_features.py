@@ -112,6 +112,22 @@ class PFlipConfig:
         L1 logistic regression (liblinear) strength, iterations and tolerance (official ``C`` 0.04,
         ``maxIter`` 2500, ``tol`` 1e-4; ``penalty`` "l1", ``solver`` "liblinear", ``classWeight``
         {0: 1, 1: 1}).
+    solver
+        How the L1 logistic regression is fitted (:class:`cnlab.models.l1_logistic.L1Logistic`).
+        ``"liblinear"``: on the whole design matrix, the official solver (bit for bit).
+        ``"working_set"``: liblinear on a working set of columns grown until every column meets
+        the optimality condition (the same objective, solved to ``working_set_tol``; the matrix is
+        never copied). ``"auto"`` (default): liblinear while the matrix has at most
+        ``liblinear_max_nonzeros`` non-zeros, the working set above (liblinear's copies need 32
+        bytes a non-zero and it refuses more than 2³¹). ``ScoringConfig(fidelity="fast")`` uses the
+        working set at every size. Not an official setting.
+    liblinear_max_nonzeros
+        Largest design matrix ``"auto"`` fits with liblinear whole: 2²⁷ (134M non-zeros, ~11.5M
+        ratings on public-shaped data, 4 GiB of liblinear copies). Not an official setting.
+    working_set_tol
+        Stopping tolerance of the working-set fit: relative summed violation of the optimality
+        conditions, as liblinear's ``tol`` but 100× tighter, which puts the decision values within
+        1e-4 of the optimum (liblinear at ``tol`` 1e-4 stops ~0.04 from it). Not an official setting.
     train_size
         Share of the training rows used for fitting; the rest is a validation set whose metrics
         are only reported (official ``trainSize`` 0.9).
@@ -163,6 +179,9 @@ class PFlipConfig:
     C: float = 0.04
     max_iter: int = 2500
     tol: float = 1e-4
+    solver: Literal["auto", "liblinear", "working_set"] = "auto"
+    liblinear_max_nonzeros: int = 1 << 27
+    working_set_tol: float = 1e-6
     train_size: float = 0.9
     crh_fp_rate: float = 0.6
     tag_ratio_bins: int = 10

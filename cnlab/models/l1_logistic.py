@@ -1,0 +1,277 @@
+"""L1-regularised logistic regression on a working set of columns (the pflip model's classifier,
+spec 06 §A.8).
+
+The pflip design matrix is wide and the penalty strong: at 1M ratings 2,098 training rows by
+585,442 columns (11.5M non-zeros), of which 24 columns end with a non-zero coefficient. liblinear
+(scikit-learn's ``solver="liblinear"``, the official solver) copies the whole matrix twice, by
+rows and by columns (32 bytes a non-zero beside the matrix), and refuses matrices with more than
+2³¹ non-zeros. :class:`L1Logistic` minimises the same objective,
+
+.. math::
+
+    \\min_{w, b}\\; \\lVert w \\rVert_1 + |b| + C \\sum_i \\log\\bigl(1 + e^{-y_i (x_i \\cdot w + b)}\\bigr),
+    \\qquad y_i \\in \\{-1, +1\\}
+
+(liblinear's, with the intercept a penalised column of ones), by fitting liblinear on a working
+set of columns and growing it until the whole matrix satisfies the optimality conditions. A
+column ``j`` outside the set, whose coefficient is zero, is optimal when its gradient
+
+.. math::
+
+    g_j = C \\sum_i \\bigl(\\sigma(y_i m_i) - 1\\bigr)\\, y_i\\, x_{ij}, \\qquad m_i = x_i \\cdot w + b,
+
+satisfies :math:`|g_j| \\le 1`. The fit stops, as liblinear does on the whole matrix, when the
+summed violation :math:`\\sum_j \\max(|g_j| - 1, 0)` of the columns outside the set is at most
+``tol`` times its value at :math:`w = 0` (over every column). The gradient is computed in row
+blocks of the caller's matrix (float32 stays float32, only a block is widened), so the fit needs
+the matrix plus a few working-set-sized copies.
+
+The optimum's decision values are unique (the loss is strictly convex in the margins); liblinear's
+stopping rule leaves them ~0.04 from it at the official ``tol`` 1e-4 on the 1M-rating fit, while
+the working set, run with ``tol`` 1e-6, reaches it within 1e-4 in a sixteenth of the time.
+
+Examples
+--------
+>>> import numpy as np, scipy.sparse as sp
+>>> rng = np.random.default_rng(0)
+>>> x = sp.random(200, 2000, density=0.01, format="csr", random_state=1, dtype=np.float32)
+>>> x.data[:] = 1.0
+>>> y = (np.asarray(x[:, :5].sum(axis=1)).ravel() + rng.normal(0, 0.3, 200) > 0.2).astype(int)
+>>> model = L1Logistic(C=1.0, tol=1e-6, initial_size=16, random_state=0).fit(x, y)
+>>> model.solver_, model.converged_
+('working_set', True)
+>>> bool(np.all(model.violation(x, y) <= 1e-6 * model.initial_violation_ + 1e-12))
+True
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Literal
+
+import numpy as np
+from sklearn.base import BaseEstimator
+
+__all__ = ["L1Logistic", "l1_gradient"]
+
+#: Non-zeros per row block when the gradient widens the matrix to float64 (128 MiB of values).
+GRADIENT_BLOCK_NONZEROS = 1 << 24
+
+
+def _row_blocks(x, block_nonzeros: int):
+    """Views of ``x`` (CSR) as consecutive row blocks of about ``block_nonzeros`` non-zeros each
+    (no copy of the values or indices)."""
+    import scipy.sparse as sp
+
+    indptr = x.indptr
+    n = x.shape[0]
+    start = 0
+    while start < n:
+        stop = int(np.searchsorted(indptr, indptr[start] + block_nonzeros, side="right")) - 1
+        stop = min(max(stop, start + 1), n)
+        a, b = int(indptr[start]), int(indptr[stop])
+        yield start, stop, sp.csr_matrix((x.data[a:b], x.indices[a:b], indptr[start:stop + 1] - a),
+                                         shape=(stop - start, x.shape[1]), copy=False)
+        start = stop
+
+
+def _margins(x, coef: np.ndarray, intercept: float) -> np.ndarray:
+    """``x @ coef + intercept`` from the non-zero coefficients' columns only (the same sums: the
+    other terms are exact zeros)."""
+    support = np.flatnonzero(coef)
+    if support.size == 0:
+        return np.full(x.shape[0], intercept, dtype=np.float64)
+    return np.asarray(x[:, support] @ coef[support].astype(np.float64)).ravel() + intercept
+
+
+def l1_gradient(x, y: np.ndarray, coef: np.ndarray, intercept: float, C: float, *,
+                intercept_scaling: float = 1.0,
+                block_nonzeros: int = GRADIENT_BLOCK_NONZEROS) -> tuple[np.ndarray, float]:
+    """Gradient of the loss term of :class:`L1Logistic`'s objective at ``(coef, intercept)``.
+
+    .. math::
+
+        g = C\\, X^\\top r, \\qquad r_i = \\bigl(\\sigma(y_i m_i) - 1\\bigr) y_i,
+        \\qquad g_b = C s \\sum_i r_i
+
+    with ``y`` in {0, 1} (mapped to ±1), ``m = x @ coef + intercept`` and ``s`` the intercept
+    scaling (liblinear's bias column value). Returns ``(g, g_b)``; ``x`` is read in row blocks.
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> x = sp.csr_matrix(np.array([[1.0, 0.0], [0.0, 2.0]]))
+    >>> g, gb = l1_gradient(x, np.array([1, 0]), np.zeros(2), 0.0, C=1.0)
+    >>> g.tolist(), gb          # r = (-1/2, +1/2) at w = 0
+    ([-0.5, 1.0], 0.0)
+    """
+    from scipy.special import expit
+
+    s = np.where(np.asarray(y) == 1, 1.0, -1.0)
+    m = _margins(x, coef, intercept)
+    r = (expit(s * m) - 1.0) * s
+    g = np.zeros(x.shape[1], dtype=np.float64)
+    for a, b, block in _row_blocks(x, block_nonzeros):
+        g += block.T @ r[a:b]  # the block's values are widened here, one block at a time
+    return C * g, float(C * intercept_scaling * r.sum())
+
+
+class L1Logistic(BaseEstimator):
+    """Binary L1-regularised logistic regression (liblinear's objective, see the module text),
+    fitted with liblinear on the whole matrix or on a growing working set of columns.
+
+    A scikit-learn-style estimator (``fit``, ``decision_function``, ``predict_proba``,
+    ``coef_``, ``intercept_``, ``classes_``), used as the ``"lr"`` step of the pflip pipeline.
+
+    Parameters
+    ----------
+    C, max_iter, tol, random_state
+        As scikit-learn's ``LogisticRegression(solver="liblinear", penalty="l1")``; ``tol`` is the
+        whole fit's stopping tolerance (relative summed violation, see the module text).
+    solver
+        ``"liblinear"``: one liblinear fit on the whole matrix — the official solver, bit for bit.
+        ``"working_set"``: liblinear on working sets of columns (same objective, tolerance
+        ``working_set_tol``). ``"auto"``: liblinear while the matrix has at most
+        ``liblinear_max_nonzeros`` non-zeros, the working set above.
+    liblinear_max_nonzeros
+        Largest matrix ``"auto"`` gives liblinear whole.
+    working_set_tol
+        Stopping tolerance of the working-set fit (its inner liblinear fits and the final check).
+    initial_size
+        Columns of the first working set: those with the largest gradient at zero.
+    max_rounds
+        Most working-set rounds; a fit that reaches it warns and has ``converged_`` False.
+
+    Attributes
+    ----------
+    solver_
+        ``"liblinear"`` or ``"working_set"``: what the fit ran.
+    estimator_
+        The last fitted scikit-learn ``LogisticRegression`` (on the whole matrix or the last set).
+    coef_, intercept_, classes_, n_features_in_
+        As scikit-learn's (``coef_`` of shape (1, n_features), zeros outside the set).
+    rounds_
+        One dict per working-set round: ``columns``, ``nonzero``, ``violation`` (outside the set).
+    initial_violation_
+        Summed violation at zero over every column and the intercept (the tolerance's scale).
+    converged_
+        Whether the stopping rule was met.
+    """
+
+    def __init__(self, C: float = 1.0, *, max_iter: int = 100, tol: float = 1e-4,
+                 random_state: Any = None, solver: Literal["auto", "liblinear", "working_set"] = "auto",
+                 liblinear_max_nonzeros: int = 1 << 27, working_set_tol: float = 1e-6,
+                 initial_size: int = 256, max_rounds: int = 50):
+        self.C = C
+        self.max_iter = max_iter
+        self.tol = tol
+        self.random_state = random_state
+        self.solver = solver
+        self.liblinear_max_nonzeros = liblinear_max_nonzeros
+        self.working_set_tol = working_set_tol
+        self.initial_size = initial_size
+        self.max_rounds = max_rounds
+
+    def _liblinear(self, tol: float):
+        import inspect
+
+        from sklearn.linear_model import LogisticRegression
+
+        kw = dict(C=self.C, max_iter=self.max_iter, tol=tol, class_weight={0: 1, 1: 1},
+                  solver="liblinear", random_state=self.random_state)
+        # scikit-learn ≥ 1.8 deprecates ``penalty``: L1 is ``l1_ratio=1``.
+        if inspect.signature(LogisticRegression).parameters["penalty"].default == "deprecated":
+            return LogisticRegression(l1_ratio=1.0, **kw)
+        return LogisticRegression(penalty="l1", **kw)
+
+    def fit(self, x, y) -> "L1Logistic":
+        """Fit on ``x`` (sparse CSR or dense, any float dtype) and labels ``y`` in {0, 1}."""
+        import scipy.sparse as sp
+
+        if self.solver not in ("auto", "liblinear", "working_set"):
+            raise ValueError(f"solver must be 'auto', 'liblinear' or 'working_set', got {self.solver!r}")
+        y = np.asarray(y)
+        classes = np.unique(y)
+        if classes.size != 2 or not set(classes.tolist()) <= {0, 1}:
+            raise ValueError(f"L1Logistic needs labels 0 and 1, got {classes.tolist()}")
+        nnz = x.nnz if sp.issparse(x) else int(np.count_nonzero(x))
+        whole = self.solver == "liblinear" or (self.solver == "auto" and nnz <= self.liblinear_max_nonzeros)
+        self.n_features_in_ = x.shape[1]
+        self.rounds_ = []
+        if whole:
+            est = self._liblinear(self.tol).fit(x, y)
+            self.solver_, self.estimator_ = "liblinear", est
+            self.coef_, self.intercept_, self.classes_ = est.coef_, est.intercept_, est.classes_
+            self.initial_violation_, self.converged_ = float("nan"), bool(est.n_iter_.max() < self.max_iter)
+            return self
+        if not sp.issparse(x):
+            x = sp.csr_matrix(x)
+        x = x.tocsr()
+        self._fit_working_set(x, y)
+        return self
+
+    def _fit_working_set(self, x, y: np.ndarray) -> None:
+        d = x.shape[1]
+        tol = self.working_set_tol
+        g, gb = l1_gradient(x, y, np.zeros(d), 0.0, self.C)
+        over = np.maximum(np.abs(g) - 1.0, 0.0)
+        self.initial_violation_ = float(over.sum() + max(abs(gb) - 1.0, 0.0))
+        ws = np.sort(np.argsort(-np.abs(g), kind="stable")[:min(self.initial_size, d)])
+        self.converged_ = False
+        for _ in range(self.max_rounds):
+            est = self._liblinear(tol).fit(x[:, ws], y)
+            coef = np.zeros(d)
+            coef[ws] = est.coef_.ravel()
+            intercept = float(est.intercept_[0])
+            g, _ = l1_gradient(x, y, coef, intercept, self.C)
+            over = np.maximum(np.abs(g) - 1.0, 0.0)
+            over[ws] = 0.0
+            violation = float(over.sum())
+            self.rounds_.append({"columns": int(ws.size), "nonzero": int(np.count_nonzero(coef)),
+                                 "violation": violation})
+            if violation <= tol * self.initial_violation_:
+                self.converged_ = True
+                break
+            out = np.flatnonzero(over > 0)
+            # the worst violators first; the set at most doubles per round
+            add = out[np.argsort(-over[out], kind="stable")[:max(self.initial_size, ws.size)]]
+            ws = np.union1d(ws, add)
+        else:
+            warnings.warn(f"L1Logistic: working set not converged after {self.max_rounds} rounds "
+                          f"(violation {violation:.3g} > {tol:.3g} × {self.initial_violation_:.3g})",
+                          RuntimeWarning, stacklevel=3)
+        self.solver_, self.estimator_ = "working_set", est
+        self.coef_ = coef.reshape(1, -1)
+        self.intercept_ = np.array([intercept])
+        self.classes_ = est.classes_
+
+    def violation(self, x, y) -> np.ndarray:
+        """Per column, ``max(|g_j| − 1, 0)`` at the fitted coefficients, counted only where the
+        coefficient is zero (the optimality check of the module text)."""
+        g, _ = l1_gradient(x, y, self.coef_.ravel(), float(self.intercept_[0]), self.C)
+        over = np.maximum(np.abs(g) - 1.0, 0.0)
+        over[self.coef_.ravel() != 0] = 0.0
+        return over
+
+    def decision_function(self, x) -> np.ndarray:
+        """``x · coef + intercept``. After a whole-matrix fit, liblinear's estimator computes it (the
+        official values bit for bit); after a working-set fit, from the support's columns only."""
+        if self.solver_ == "liblinear":
+            return self.estimator_.decision_function(x)
+        import scipy.sparse as sp
+
+        if not sp.issparse(x):
+            x = sp.csr_matrix(x)
+        return _margins(x.tocsr(), self.coef_.ravel(), float(self.intercept_[0]))
+
+    def predict_proba(self, x) -> np.ndarray:
+        """Columns P(class 0), P(class 1): ``1 − σ(d)``, ``σ(d)`` (scikit-learn's binary form)."""
+        if self.solver_ == "liblinear":
+            return self.estimator_.predict_proba(x)
+        from scipy.special import expit
+
+        p = expit(self.decision_function(x))
+        return np.vstack([1 - p, p]).T
+
+    def predict(self, x) -> np.ndarray:
+        return self.classes_[(self.decision_function(x) > 0).astype(int)]
