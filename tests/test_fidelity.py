@@ -37,6 +37,23 @@ def test_fast_puts_supported_fits_on_the_exact_solver():
     assert dataclasses.replace(core, mf=None) == mc.CORE
 
 
+def test_fast_fits_pflip_on_the_working_set():
+    from cnlab.models.pflip import PFlipModel
+    from cnlab.models.pflip_features import PFlipConfig
+
+    assert ScoringConfig(fidelity="fast").resolved().pflip == PFlipConfig(solver="working_set")
+    mine = PFlipConfig(C=0.5)
+    assert ScoringConfig(pflip=mine, fidelity="fast").resolved().pflip == dataclasses.replace(
+        mine, solver="working_set")
+    # an explicit solver, "none" and a given model are left as they are
+    pinned = PFlipConfig(solver="liblinear")
+    assert ScoringConfig(pflip=pinned, fidelity="fast").resolved().pflip is pinned
+    assert ScoringConfig(pflip="none", fidelity="fast").resolved().pflip == "none"
+    model = PFlipModel()
+    assert ScoringConfig(pflip=model, fidelity="fast").resolved().pflip is model
+    assert ScoringConfig().resolved().pflip == "fit"
+
+
 def test_fast_keeps_unsupported_fits_official():
     bce = dataclasses.replace(mc.CORE, name="BceScorer", mf=TAG_CONSENSUS_MF)
     diamond_2d = dataclasses.replace(mc.CORE, name="Diamond2D", mf=GROUP14_MF.replace(n_factors=2))
