@@ -74,8 +74,12 @@ def _measure(args_path: Path, solver: str = "auto") -> dict:
         notes, ratings, nsh, pro, seed = pickle.load(f)
     import cnlab.models.pflip as P
     import cnlab.models.pflip_bag as B
-    from cnlab.models.l1_logistic import L1Logistic
     from cnlab.models.pflip_features import PFlipConfig
+
+    try:
+        from cnlab.models.l1_logistic import L1Logistic
+    except ImportError:  # an older cnlab: liblinear only
+        L1Logistic = None
     from sklearn.compose import ColumnTransformer
     from sklearn.feature_selection import VarianceThreshold
     from sklearn.linear_model import LogisticRegression
@@ -84,7 +88,9 @@ def _measure(args_path: Path, solver: str = "auto") -> dict:
     steps, depth, top, nnz = [], [0], [0.0], [0]
 
     def wrap(owner, name, label):
-        f = getattr(owner, name)
+        f = getattr(owner, name, None)
+        if f is None:  # an older cnlab (a baseline run): the step does not exist there
+            return
 
         @functools.wraps(f)
         def g(*a, **k):
@@ -113,15 +119,17 @@ def _measure(args_path: Path, solver: str = "auto") -> dict:
     wrap(VarianceThreshold, "fit", "variance filter fit")
     wrap(B, "fit_variance_filter", "variance filter fit")
     wrap(VarianceThreshold, "transform", "variance filter select")
-    wrap(L1Logistic, "fit", "L1 logistic fit")
+    if L1Logistic is not None:
+        wrap(L1Logistic, "fit", "L1 logistic fit")
+        wrap(L1Logistic, "decision_function", "decision values")
     wrap(LogisticRegression, "fit", "liblinear fit")
     wrap(Pipeline, "decision_function", "pipeline decision values")
-    wrap(L1Logistic, "decision_function", "decision values")
     wrap(LogisticRegression, "decision_function", "decision values")
     reset_peak()
     before = _rss()
     t0, c0 = time.perf_counter(), time.process_time()
-    m = P.PFlipModel(config=PFlipConfig(solver=solver)).fit(notes, ratings, nsh, pro, seed=seed)
+    cfg = PFlipConfig(solver=solver) if L1Logistic is not None else PFlipConfig()
+    m = P.PFlipModel(config=cfg).fit(notes, ratings, nsh, pro, seed=seed)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     peak = max(top[0], proc_status_gib("VmHWM"))
     depth[0] = 1  # the check below is no step
@@ -130,7 +138,7 @@ def _measure(args_path: Path, solver: str = "auto") -> dict:
             "rss_before_gib": round(before, 3), "peak_gib": round(peak, 3),
             "peak_above_inputs_gib": round(peak - before, 3), "nnz": nnz[0],
             "bytes_per_nnz_at_peak": round((peak - before) * 2**30 / nnz[0], 1) if nnz[0] else None,
-            "solver": m.pipeline.named_steps["lr"].solver_, "threshold": m.threshold, "features": m.metrics.get("features"),
+            "solver": getattr(m.pipeline.named_steps["lr"], "solver_", "liblinear (before L1Logistic)"), "threshold": m.threshold, "features": m.metrics.get("features"),
             "decision_sha": hashlib.sha256(np.ascontiguousarray(d).tobytes()).hexdigest()[:16]}
 
 
