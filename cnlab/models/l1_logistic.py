@@ -46,6 +46,8 @@ True
 
 from __future__ import annotations
 
+import logging
+import time
 import warnings
 from typing import Any, Literal
 
@@ -53,6 +55,8 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 __all__ = ["L1Logistic", "l1_gradient"]
+
+log = logging.getLogger(__name__)
 
 #: Non-zeros per row block when the gradient widens the matrix to float64 (128 MiB of values).
 GRADIENT_BLOCK_NONZEROS = 1 << 24
@@ -151,7 +155,8 @@ class L1Logistic(BaseEstimator):
     coef_, intercept_, classes_, n_features_in_
         As scikit-learn's (``coef_`` of shape (1, n_features), zeros outside the set).
     rounds_
-        One dict per working-set round: ``columns``, ``nonzero``, ``violation`` (outside the set).
+        One dict per working-set round: ``columns``, ``nonzero``, ``violation`` (outside the set),
+        ``liblinear_iterations``, ``seconds``.
     initial_violation_
         Summed violation at zero over every column and the intercept (the tolerance's scale).
     converged_
@@ -219,6 +224,7 @@ class L1Logistic(BaseEstimator):
         ws = np.sort(np.argsort(-np.abs(g), kind="stable")[:min(self.initial_size, d)])
         self.converged_ = False
         for _ in range(self.max_rounds):
+            t0 = time.perf_counter()
             est = self._liblinear(tol).fit(x[:, ws], y)
             coef = np.zeros(d)
             coef[ws] = est.coef_.ravel()
@@ -228,7 +234,9 @@ class L1Logistic(BaseEstimator):
             over[ws] = 0.0
             violation = float(over.sum())
             self.rounds_.append({"columns": int(ws.size), "nonzero": int(np.count_nonzero(coef)),
-                                 "violation": violation})
+                                 "violation": violation, "liblinear_iterations": int(est.n_iter_.max()),
+                                 "seconds": round(time.perf_counter() - t0, 3)})
+            log.info("L1Logistic working set round %d: %s", len(self.rounds_), self.rounds_[-1])
             if violation <= tol * self.initial_violation_:
                 self.converged_ = True
                 break
