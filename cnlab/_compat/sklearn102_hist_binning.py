@@ -39,24 +39,32 @@ class LegacyHistBinning:
         from sklearn.model_selection import train_test_split
 
         seed = np.random.RandomState(random_state).randint(np.iinfo(np.uint32).max, dtype="u8")
-        train = x
+        # the boosting's training rows: the split depends on y, the row count and the seed only, so
+        # splitting the row numbers gives its rows, and each column is gathered alone (no copy of x)
+        rows = np.arange(x.shape[0])
         if validation_fraction:
-            train, _ = train_test_split(x, stratify=y, test_size=validation_fraction, random_state=seed)
+            rows, _ = train_test_split(rows, stratify=y, test_size=validation_fraction, random_state=seed)
         pct = np.linspace(0, 100, num=self.MAX_BINS + 1)[1:-1]
         self.thresholds: list[np.ndarray] = []
+        self.seen: list[np.ndarray] = []
         for j in range(x.shape[1]):
-            d = np.unique(train[:, j])
+            col = x[rows, j]
+            d = np.unique(col)
             if len(d) <= self.MAX_BINS:
                 m = d[:-1] + d[1:]
                 m *= 0.5
             else:
-                m = np.percentile(train[:, j], pct, method="midpoint")
-            self.thresholds.append(np.minimum(m, np.finfo(np.float64).max))
-        self.seen = [np.unique(c) for c in self._codes(train).T]
+                m = np.percentile(col, pct, method="midpoint")
+            t = np.minimum(m, np.finfo(np.float64).max)
+            self.thresholds.append(t)
+            self.seen.append(np.unique(np.searchsorted(t, col, side="left")).astype(np.float64))
 
     def _codes(self, x: np.ndarray) -> np.ndarray:
-        return np.column_stack([np.searchsorted(t, x[:, j], side="left")
-                                for j, t in enumerate(self.thresholds)]).astype(np.float64)
+        """Per column ``#{thresholds < x}`` as float64, in ``x``'s memory order (one allocation)."""
+        out = np.empty(x.shape, dtype=np.float64, order="F" if np.isfortran(x) else "C")
+        for j, t in enumerate(self.thresholds):
+            out[:, j] = np.searchsorted(t, x[:, j], side="left")
+        return out
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         c = self._codes(x)

@@ -166,16 +166,55 @@ class PCRHConfig:
 
 
 # ================================================================== inputs
+def in_groups(ratings: pd.DataFrame, enrollment: pd.DataFrame | None,
+              groups: Iterable[int] | None) -> np.ndarray | None:
+    """Row mask of :func:`filter_ratings_by_group` (None: no filter)."""
+    if groups is None or enrollment is None:
+        return None
+    g = enrollment[S.MODELING_GROUP].to_numpy(dtype=np.float64)
+    ok = np.isin(g, np.array(sorted(groups), dtype=np.float64))
+    ids = enrollment.loc[ok, S.PARTICIPANT_ID].to_numpy()
+    return ratings[S.RATER_ID].isin(ids).to_numpy()
+
+
 def filter_ratings_by_group(ratings: pd.DataFrame, enrollment: pd.DataFrame | None,
                             groups: Iterable[int] | None) -> pd.DataFrame:
     """Ratings of raters whose enrollment ``modelingGroup`` is in ``groups`` (spec 06 §B.2;
     unenrolled raters are out). No filter without enrollment or groups."""
-    if groups is None or enrollment is None:
-        return ratings
-    g = enrollment[S.MODELING_GROUP].to_numpy(dtype=np.float64)
-    ok = np.isin(g, np.array(sorted(groups), dtype=np.float64))
-    ids = enrollment.loc[ok, S.PARTICIPANT_ID].to_numpy()
-    return ratings[ratings[S.RATER_ID].isin(ids)]
+    mask = in_groups(ratings, enrollment, groups)
+    return ratings if mask is None else ratings[mask]
+
+
+def _narrow(ratings: pd.DataFrame, rows: np.ndarray | None) -> pd.DataFrame:
+    """``noteId, raterParticipantId, createdAtMillis, helpfulnessLevel`` and the 22 tags (int8)
+    of the rows ``rows`` (a mask or positions; None: all), copied once with only these columns."""
+    wanted = (S.NOTE_ID, S.RATER_ID, S.CREATED_AT, S.HELPFULNESS_LEVEL, S.HELPFUL_TAG_BITS,
+              S.NOT_HELPFUL_TAG_BITS, *TAGS)
+    cols = [c for c in ratings.columns if c in wanted]
+    if rows is None:
+        r = ratings[cols].copy()
+    else:
+        pos = np.flatnonzero(rows) if rows.dtype == bool else rows
+        r = pd.DataFrame({c: ratings[c].iloc[pos].reset_index(drop=True) for c in cols})
+    return S.unpack_tags(r, TAGS, copy=False)[[S.NOTE_ID, S.RATER_ID, S.CREATED_AT,
+                                               S.HELPFULNESS_LEVEL, *TAGS]]
+
+
+def up_to_rank(note: np.ndarray, t: np.ndarray, rank: np.ndarray, n: int) -> np.ndarray:
+    """Mask of the ratings (sorted by note, then time) no later than their note's ``n``-th rating
+    (all of a note's ratings when it has fewer): what the first-``n`` features of every checkpoint
+    up to ``n`` read (spec 06 §B.4) — the first ``n`` ratings and the scored raters' ratings up to
+    the ``n``-th rating's time, ties included.
+
+    >>> up_to_rank(np.array([1, 1, 1, 2]), np.array([5, 6, 6, 9]), np.array([1, 2, 3, 1]), 2).tolist()
+    [True, True, True, True]
+    >>> up_to_rank(np.array([1, 1, 1]), np.array([5, 6, 7]), np.array([1, 2, 3]), 2).tolist()
+    [True, True, False]
+    """
+    at_n = rank == n
+    limit = pd.Series(t[at_n], index=note[at_n])
+    cut = limit.reindex(note).to_numpy(dtype=np.float64)  # NaN: fewer than n ratings
+    return np.isnan(cut) | (t <= cut)
 
 
 def factor_lookup(prescoring_rater_output: pd.DataFrame, scorer: str, *,
@@ -485,13 +524,6 @@ class PCRHModel:
     def fitted(self) -> bool:
         return self.model is not None
 
-    def _prepare(self, ratings: pd.DataFrame, enrollment: pd.DataFrame | None) -> pd.DataFrame:
-        r = filter_ratings_by_group(ratings, enrollment, self.config.groups())
-        return S.unpack_tags(r[[c for c in r.columns if c in (
-            S.NOTE_ID, S.RATER_ID, S.CREATED_AT, S.HELPFULNESS_LEVEL, S.HELPFUL_TAG_BITS,
-            S.NOT_HELPFUL_TAG_BITS, *TAGS)]], TAGS)[[S.NOTE_ID, S.RATER_ID, S.CREATED_AT,
-                                                     S.HELPFULNESS_LEVEL, *TAGS]]
-
     def fit(self, notes: pd.DataFrame, ratings: pd.DataFrame, status_history: pd.DataFrame,
             prescoring_rater_output: pd.DataFrame, *, enrollment: pd.DataFrame | None = None,
             note_topics: pd.DataFrame | None = None, seed: int | None = None) -> "PCRHModel":
@@ -500,8 +532,8 @@ class PCRHModel:
         nid = S.NOTE_ID
         cfg = self.config
         rep: dict[str, Any] = {}
-        r = self._prepare(ratings, enrollment)
-        rep["ratings_after_group_filter"] = len(r)
+        group = in_groups(ratings, enrollment, cfg.groups())
+        rep["ratings_after_group_filter"] = len(ratings) if group is None else int(group.sum())
         lookup, scored = rater_factor_lookup(prescoring_rater_output, cfg.model_name)
         tl = topic_factor_lookups(prescoring_rater_output)
         rep["topic_lookups"] = sorted(tl)
@@ -509,10 +541,23 @@ class PCRHModel:
                                "is_crh": (status_history["currentStatus"].astype(object) == S.CRH)
                                .to_numpy().astype(np.int64)})
         recent = notes.loc[notes[S.CREATED_AT].to_numpy() > cfg.training_cutoff_millis, nid]
-        rr = r[r[nid].isin(recent)]
-        rep["training_notes"], rep["training_ratings"] = len(recent), len(rr)
-        rr = rr.sort_values([nid, S.CREATED_AT], kind="stable")
-        rr = rr.assign(_rank=rr.groupby(nid).cumcount().to_numpy() + 1)
+        rows = ratings[nid].isin(recent).to_numpy()
+        if group is not None:
+            rows = rows & group
+        rep["training_notes"], rep["training_ratings"] = len(recent), int(rows.sum())
+        # rank on the ids and times alone, then copy (with the tags unpacked) only the ratings that
+        # the checkpoints read: those up to each note's ``max(cascade)``-th rating
+        key = ratings.iloc[np.flatnonzero(rows)][[nid, S.CREATED_AT]]
+        order = np.flatnonzero(rows)[np.lexsort((key[S.CREATED_AT].to_numpy(), key[nid].to_numpy()))]
+        del key
+        note, t = ratings[nid].to_numpy()[order], ratings[S.CREATED_AT].to_numpy()[order]
+        starts = np.r_[0, np.flatnonzero(note[1:] != note[:-1]) + 1] if len(note) else np.zeros(0, np.int64)
+        rank = np.arange(len(note)) - np.repeat(starts, np.diff(np.r_[starts, len(note)])) + 1
+        used = up_to_rank(note, t, rank, max(cfg.cascade))
+        rep["training_ratings_read"] = int(used.sum())
+        rr = _narrow(ratings, order[used])
+        rr["_rank"] = rank[used]
+        rr.index = pd.RangeIndex(len(rr))
         frames = []
         for n in cfg.cascade:
             f = training_rows(n, rr, status_history, lookup, scored, labels, note_topics=note_topics,
@@ -524,6 +569,7 @@ class PCRHModel:
             log.warning("PCRH: no checkpoint has %d training notes; model not fitted", cfg.min_notes_per_n)
             return dataclasses.replace(self, seed=seed, report=rep)
         pooled = pd.concat(frames, ignore_index=True)
+        del frames  # ~5,500 rows per 100k ratings at 123 columns: each copy counts at scale
         cols = [c for c in pooled.columns if c not in (nid, "is_crh") and pooled[c].dtype != object]
         y = pooled["is_crh"].to_numpy()
         if len(np.unique(y)) < 2:
@@ -532,9 +578,14 @@ class PCRHModel:
         from sklearn.ensemble import HistGradientBoostingClassifier
         from sklearn.preprocessing import StandardScaler
 
-        x = pooled[cols].fillna(0).to_numpy(dtype=np.float64)
+        # pooled[cols].fillna(0).to_numpy(float64), built a column at a time in the same (column)
+        # order, then scaled in place: one matrix instead of three
+        x = np.empty((len(pooled), len(cols)), dtype=np.float64, order="F")
+        for j, c in enumerate(cols):
+            x[:, j] = pooled[c].fillna(0).to_numpy(dtype=np.float64)
         scaler = StandardScaler()
-        xs = scaler.fit_transform(x)
+        xs = scaler.fit(x).transform(x, copy=False)
+        del x
         # an explicit integer seed, so that the legacy bins see the boosting's own split
         rs = seed if seed is not None else int(np.random.randint(np.iinfo(np.int32).max))
         binning = LegacyHistBinning(xs, y, rs, cfg.validation_fraction) if cfg.legacy_binning else None
@@ -565,15 +616,20 @@ class PCRHModel:
         empty = pd.DataFrame({nid: pd.Series(dtype=np.int64), ABOVE: pd.Series(dtype=bool)})
         if not self.fitted:
             return empty
-        r = self._prepare(ratings, enrollment)
+        group = in_groups(ratings, enrollment, cfg.groups())
         lookup, scored = rater_factor_lookup(prescoring_rater_output, cfg.model_name)
         tl = topic_factor_lookups(prescoring_rater_output)
-        counts = r.groupby(nid).size()
+        ids = ratings[nid] if group is None else ratings[nid][group]
+        counts = ids.groupby(ids.to_numpy()).size().rename_axis(nid)
+        del ids
         ok = (counts >= min(cfg.cascade)) & (counts <= cfg.max_ratings)
         eligible = counts[ok]
         if eligible.empty:
             return empty
-        re = r[r[nid].isin(eligible.index)]
+        rows = ratings[nid].isin(eligible.index).to_numpy()
+        if group is not None:
+            rows = rows & group
+        re = _narrow(ratings, rows)  # only the eligible notes' ratings, tags unpacked
         now = pd.to_numeric(status_history["timestampMillisOfCurrentStatus"], errors="coerce").max()
         feats = _features(re, re[re[S.RATER_ID].isin(scored)], lookup, note_topics, tl,
                           status_history, now)

@@ -1,0 +1,135 @@
+"""PCRH in bounded memory (spec 06 §B.4): the fit copies only the ratings its checkpoints read, and
+the pinned histogram bins are computed a column at a time — with the same results as the
+whole-frame formulation, which these tests keep as the reference.
+
+Tier 1: ``up_to_rank`` by hand (doctests). Tier 2 (hypothesis): the cut keeps every rating any
+checkpoint reads; the legacy bins equal the matrix formulation. Tier 3: the training frame on the
+bundled sample equals the one built from every rating.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cnlab import schema as S
+from cnlab._compat.sklearn102_hist_binning import LegacyHistBinning
+from cnlab.models import pcrh
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 6)), min_size=1, max_size=40),
+       st.integers(1, 6))
+def test_the_cut_keeps_every_rating_a_checkpoint_reads(pairs, n_max):
+    df = pd.DataFrame(pairs, columns=["note", "t"]).sort_values(["note", "t"], kind="stable")
+    note, t = df["note"].to_numpy(), df["t"].to_numpy()
+    rank = df.groupby("note").cumcount().to_numpy() + 1
+    keep = pcrh.up_to_rank(note, t, rank, n_max)
+    size = df.groupby("note")["t"].transform("size").to_numpy()
+    for n in range(1, n_max + 1):
+        enough = size >= n
+        first = enough & (rank <= n)
+        nth = pd.Series(t[first]).groupby(note[first]).max()
+        by_time = enough & (t <= nth.reindex(note).to_numpy(dtype=np.float64))
+        assert not (first & ~keep).any()          # the first n ratings
+        assert not (by_time & ~keep).any()        # every rating up to the n-th one's time (ties)
+    # and nothing beyond the n_max-th rating's time of a note that has n_max ratings
+    at = pd.Series(t[rank == n_max]).groupby(note[rank == n_max]).max()
+    limit = at.reindex(note).to_numpy(dtype=np.float64)
+    assert np.array_equal(keep, np.isnan(limit) | (t <= limit))
+    # a note keeps at least min(its ratings, n_max): the checkpoints' "enough ratings" test is unchanged
+    kept = pd.Series(keep).groupby(note).sum()
+    assert (kept >= np.minimum(pd.Series(size).groupby(note).first(), n_max)).all()
+
+
+def _reference_bins(x, y, seed, fraction):
+    """The whole-matrix formulation: split the matrix, stack all codes, unique per column."""
+    from sklearn.model_selection import train_test_split
+
+    s = np.random.RandomState(seed).randint(np.iinfo(np.uint32).max, dtype="u8")
+    train = train_test_split(x, stratify=y, test_size=fraction, random_state=s)[0] if fraction else x
+    pct = np.linspace(0, 100, num=256)[1:-1]
+    thr = []
+    for j in range(x.shape[1]):
+        d = np.unique(train[:, j])
+        m = (d[:-1] + d[1:]) * 0.5 if len(d) <= 255 else np.percentile(train[:, j], pct, method="midpoint")
+        thr.append(np.minimum(m, np.finfo(np.float64).max))
+    codes = np.column_stack([np.searchsorted(t, train[:, j], side="left")
+                             for j, t in enumerate(thr)]).astype(np.float64)
+    return thr, [np.unique(c) for c in codes.T]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 10_000), st.sampled_from([0.0, 0.1]), st.sampled_from([3, 300]),
+       st.booleans())
+def test_legacy_bins_equal_the_matrix_formulation(seed, fraction, distinct, fortran):
+    rng = np.random.default_rng(seed)
+    n = 400
+    x = rng.integers(0, distinct, size=(n, 5)).astype(np.float64) + rng.normal(0, 1e-3, (n, 5)) * (distinct > 3)
+    x = np.asfortranarray(x) if fortran else np.ascontiguousarray(x)
+    y = (rng.random(n) < 0.3).astype(int)
+    b = LegacyHistBinning(x, y, seed, fraction)
+    thr, seen = _reference_bins(x, y, seed, fraction)
+    assert all(np.array_equal(a, r) for a, r in zip(b.thresholds, thr))
+    assert all(np.array_equal(a, r) and a.dtype == r.dtype for a, r in zip(b.seen, seen))
+    c = b._codes(x)
+    assert np.isfortran(c) == np.isfortran(x)
+    ref = np.column_stack([np.searchsorted(t, x[:, j], side="left") for j, t in enumerate(thr)]).astype(np.float64)
+    assert np.array_equal(c, ref)
+
+
+@pytest.fixture(scope="module")
+def sample_inputs():
+    import cnlab
+    from cnlab.preprocess import preprocess
+
+    ds = cnlab.load_sample()
+    pre = preprocess(ds)
+    rs = np.random.RandomState(1)
+    ids = np.unique(pre.ratings[S.RATER_ID])
+    pro = pd.DataFrame({S.RATER_ID: ids, S.RATER_FACTOR1: rs.randn(len(ids)) * 0.5,
+                        "internalFirstRoundRaterFactor1": np.nan, "scorerName": "MFCoreScorer"})
+    return pre, pro, ds.enrollment
+
+
+def test_training_frame_equals_the_one_from_every_rating(sample_inputs):
+    pre, pro, enrollment = sample_inputs
+    cfg = pcrh.PCRHConfig(min_notes_per_n=1, training_cutoff_millis=0)
+    m = pcrh.PCRHModel(cfg).fit(pre.notes, pre.ratings, pre.status_history, pro, enrollment=enrollment)
+    assert m.training is not None and len(m.training) > 0
+    assert m.report["training_ratings_read"] < m.report["training_ratings"]  # the cut did cut
+
+    # reference: every rating of the recent notes, tags unpacked, ranked (the formulation before)
+    nid = S.NOTE_ID
+    r = pcrh.filter_ratings_by_group(pre.ratings, enrollment, cfg.groups())
+    r = S.unpack_tags(r, pcrh.TAGS)[[nid, S.RATER_ID, S.CREATED_AT, S.HELPFULNESS_LEVEL, *pcrh.TAGS]]
+    recent = pre.notes.loc[pre.notes[S.CREATED_AT].to_numpy() > cfg.training_cutoff_millis, nid]
+    rr = r[r[nid].isin(recent)].sort_values([nid, S.CREATED_AT], kind="stable")
+    rr = rr.assign(_rank=rr.groupby(nid).cumcount().to_numpy() + 1)
+    lookup, scored = pcrh.rater_factor_lookup(pro, cfg.model_name)
+    labels = pd.DataFrame({nid: pre.status_history[nid].to_numpy(),
+                           "is_crh": (pre.status_history["currentStatus"].astype(object) == S.CRH)
+                           .to_numpy().astype(np.int64)})
+    frames = [pcrh.training_rows(n, rr, pre.status_history, lookup, scored, labels,
+                                 exclude_already_decided=cfg.exclude_already_decided, min_notes=1)
+              for n in cfg.cascade]
+    ref = pd.concat([f for f in frames if f is not None], ignore_index=True)
+    pd.testing.assert_frame_equal(m.training.reset_index(drop=True), ref, check_exact=True)
+
+
+def test_predict_reads_only_the_eligible_notes(sample_inputs):
+    pre, pro, enrollment = sample_inputs
+    cfg = pcrh.PCRHConfig(min_notes_per_n=1, training_cutoff_millis=0)
+    m = pcrh.PCRHModel(cfg).fit(pre.notes, pre.ratings, pre.status_history, pro, enrollment=enrollment)
+    assert m.fitted
+    got = m.predict(pre.notes, pre.ratings, pre.status_history, pro, enrollment=enrollment)
+    # reference: the features of the eligible notes from the full, unpacked frame
+    nid = S.NOTE_ID
+    r = pcrh.filter_ratings_by_group(pre.ratings, enrollment, cfg.groups())
+    counts = r.groupby(nid).size()
+    eligible = counts[(counts >= min(cfg.cascade)) & (counts <= cfg.max_ratings)]
+    assert set(got[nid]) <= set(eligible.index) and len(got) > 0
+    assert got[nid].is_unique
