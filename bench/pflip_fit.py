@@ -45,7 +45,7 @@ def _capture(data: Path, dst: Path) -> None:
     class _Captured(Exception):
         pass
 
-    def fit(self, notes, ratings, nsh, pro, *, seed=None):
+    def fit(self, notes, ratings, nsh, pro, *, seed=None, **_):
         with open(dst, "wb") as f:
             pickle.dump((notes, ratings, nsh, pro, seed), f, protocol=5)
         raise _Captured
@@ -66,7 +66,7 @@ def _rss() -> float:
 
 
 
-def _measure(args_path: Path, solver: str = "auto") -> dict:
+def _measure(args_path: Path, solver: str = "auto", lean: bool = False) -> dict:
     """One fit in this process; per-step seconds and peaks via wrappers on the steps' entry points."""
     import numpy as np
 
@@ -129,11 +129,13 @@ def _measure(args_path: Path, solver: str = "auto") -> dict:
     before = _rss()
     t0, c0 = time.perf_counter(), time.process_time()
     cfg = PFlipConfig(solver=solver) if L1Logistic is not None else PFlipConfig()
-    m = P.PFlipModel(config=cfg).fit(notes, ratings, nsh, pro, seed=seed)
+    m = P.PFlipModel(config=cfg).fit(notes, ratings, nsh, pro, seed=seed,
+                                     **({"keep_frame": False} if lean else {}))
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     peak = max(top[0], proc_status_gib("VmHWM"))
     depth[0] = 1  # the check below is no step
-    d = m.pipeline.decision_function(P.pre_transform(m.train_frame, m.clip, m.config))
+    d = (np.zeros(0) if m.train_frame is None  # a lean fit keeps no training frame: no sha
+         else m.pipeline.decision_function(P.pre_transform(m.train_frame, m.clip, m.config)))
     return {"steps": steps, "fit_s": round(wall, 2), "cpu_s": round(cpu, 2),
             "rss_before_gib": round(before, 3), "peak_gib": round(peak, 3),
             "peak_above_inputs_gib": round(peak - before, 3), "nnz": nnz[0],
@@ -150,10 +152,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=REPO / "out" / "pflip_fit")
     ap.add_argument("--solver", default="auto", choices=("auto", "liblinear", "working_set"),
                     help="PFlipConfig.solver of the fit (default auto)")
+    ap.add_argument("--lean", action="store_true",
+                    help="fit without keeping the training frame (keep_frame=False, as a lean run)")
     ap.add_argument("--one", type=Path, help=argparse.SUPPRESS)  # child: measure once, print JSON
     a = ap.parse_args(argv)
     if a.one:
-        print(json.dumps(_measure(a.one, a.solver)))
+        print(json.dumps(_measure(a.one, a.solver, a.lean)))
         return
     if a.args is None:
         if a.data is None:
@@ -163,7 +167,7 @@ def main(argv: list[str] | None = None) -> None:
         if not a.args.exists():
             _capture(a.data, a.args)
     for i in range(a.repeat):
-        p = subprocess.run([sys.executable, __file__, "--one", str(a.args), "--solver", a.solver], capture_output=True,
+        p = subprocess.run([sys.executable, __file__, "--one", str(a.args), "--solver", a.solver, *(["--lean"] if a.lean else [])], capture_output=True,
                            text=True, check=True)
         r = json.loads(p.stdout.strip().splitlines()[-1])
         print(f"run {i + 1} ({r['solver']}): fit {r['fit_s']} s (CPU {r['cpu_s']} s), peak {r['peak_gib']} GiB "

@@ -133,3 +133,25 @@ def test_predict_reads_only_the_eligible_notes(sample_inputs):
     eligible = counts[(counts >= min(cfg.cascade)) & (counts <= cfg.max_ratings)]
     assert set(got[nid]) <= set(eligible.index) and len(got) > 0
     assert got[nid].is_unique
+
+
+def test_lean_fit_is_the_same_model(sample_inputs):
+    pre, pro, enrollment = sample_inputs
+    cfg = pcrh.PCRHConfig(min_notes_per_n=1, training_cutoff_millis=0)
+    args = (pre.notes, pre.ratings, pre.status_history, pro)
+    full = pcrh.PCRHModel(cfg).fit(*args, enrollment=enrollment, seed=3)
+    lean = pcrh.PCRHModel(cfg).fit(*args, enrollment=enrollment, seed=3, keep_training=False)
+    assert lean.training is None and full.training is not None
+    assert lean.feature_columns == full.feature_columns and lean.report == full.report
+    pd.testing.assert_frame_equal(lean.predict(*args, enrollment=enrollment),
+                                  full.predict(*args, enrollment=enrollment), check_exact=True)
+
+
+def test_codes_in_place_equal_the_new_array():
+    rng = np.random.default_rng(5)
+    x = np.asfortranarray(rng.normal(size=(300, 4)))
+    b = LegacyHistBinning(x, (rng.random(300) < 0.4).astype(int), 1, 0.1)
+    new = b.transform(x)
+    same = x.copy(order="F")
+    assert b.transform(same, out=same) is same
+    assert np.array_equal(same, new)

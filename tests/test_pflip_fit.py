@@ -233,3 +233,14 @@ def test_predict_transforms_once_with_the_pipelines_values(sample_frame):
     assert got[pflip.PFLIP_PROBA].to_numpy().tobytes() == p.tobytes()
     assert got[pflip.LABEL].tolist() == np.where(d > m.threshold, "FLIP", "CRH").tolist()
     assert got[pflip.LABEL].nunique() == 2
+
+
+def test_lean_fit_is_the_same_model(sample_frame):
+    pre, pro, cfg, _ = sample_frame
+    args = (pre.notes, pre.ratings, pre.status_history, pro)
+    full = pflip.PFlipModel(cfg).fit(*args, seed=5)
+    lean = pflip.PFlipModel(cfg).fit(*args, seed=5, keep_frame=False)
+    assert lean.train_frame is None and full.train_frame is not None
+    assert lean.threshold == full.threshold and lean.metrics == full.metrics
+    assert np.array_equal(lean.pipeline.named_steps["lr"].coef_, full.pipeline.named_steps["lr"].coef_)
+    pd.testing.assert_frame_equal(lean.predict(*args), full.predict(*args), check_exact=True)

@@ -59,15 +59,18 @@ class LegacyHistBinning:
             self.thresholds.append(t)
             self.seen.append(np.unique(np.searchsorted(t, col, side="left")).astype(np.float64))
 
-    def _codes(self, x: np.ndarray) -> np.ndarray:
-        """Per column ``#{thresholds < x}`` as float64, in ``x``'s memory order (one allocation)."""
-        out = np.empty(x.shape, dtype=np.float64, order="F" if np.isfortran(x) else "C")
+    def _codes(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Per column ``#{thresholds < x}`` as float64, in ``x``'s memory order (one allocation,
+        or none with ``out``, which may be ``x`` itself: each column is read before it is written)."""
+        if out is None:
+            out = np.empty(x.shape, dtype=np.float64, order="F" if np.isfortran(x) else "C")
         for j, t in enumerate(self.thresholds):
             out[:, j] = np.searchsorted(t, x[:, j], side="left")
         return out
 
-    def transform(self, x: np.ndarray) -> np.ndarray:
-        c = self._codes(x)
+    def transform(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """The codes of ``x`` (float64), written into ``out`` when given (``out=x`` overwrites x)."""
+        c = self._codes(x, out)
         for j, seen in enumerate(self.seen):
             k = np.searchsorted(seen, c[:, j], side="left")
             inside = k < len(seen)

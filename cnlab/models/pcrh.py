@@ -526,9 +526,13 @@ class PCRHModel:
 
     def fit(self, notes: pd.DataFrame, ratings: pd.DataFrame, status_history: pd.DataFrame,
             prescoring_rater_output: pd.DataFrame, *, enrollment: pd.DataFrame | None = None,
-            note_topics: pd.DataFrame | None = None, seed: int | None = None) -> "PCRHModel":
+            note_topics: pd.DataFrame | None = None, seed: int | None = None,
+            keep_training: bool = True) -> "PCRHModel":
         """Train on the PSS-coalesced prescoring ratings (spec 06 §B.4). Returns a fitted copy (or an
-        unfitted one, with the reason in ``report``, when no checkpoint has enough notes)."""
+        unfitted one, with the reason in ``report``, when no checkpoint has enough notes).
+
+        ``keep_training=False`` leaves :attr:`training` None and frees the pooled training frame
+        once its feature matrix is built (a lean run); the fitted model is the same."""
         nid = S.NOTE_ID
         cfg = self.config
         rep: dict[str, Any] = {}
@@ -586,6 +590,8 @@ class PCRHModel:
         scaler = StandardScaler()
         xs = scaler.fit(x).transform(x, copy=False)
         del x
+        if not keep_training:
+            pooled = None
         # an explicit integer seed, so that the legacy bins see the boosting's own split
         rs = seed if seed is not None else int(np.random.randint(np.iinfo(np.int32).max))
         binning = LegacyHistBinning(xs, y, rs, cfg.validation_fraction) if cfg.legacy_binning else None
@@ -593,9 +599,12 @@ class PCRHModel:
             max_iter=cfg.max_iter, max_depth=cfg.max_depth, learning_rate=cfg.learning_rate,
             random_state=rs, early_stopping=True, n_iter_no_change=cfg.n_iter_no_change,
             validation_fraction=cfg.validation_fraction)
+        if binning is not None:
+            xs = binning.transform(xs, out=xs)  # the scaled matrix is not read again: codes in place
         with _single_thread():
-            model.fit(xs if binning is None else binning.transform(xs), y)
-        rep.update(rows=len(pooled), features=len(cols), crh_rate=float(y.mean()),
+            model.fit(xs, y)
+        del xs
+        rep.update(rows=len(y), features=len(cols), crh_rate=float(y.mean()),
                    iterations=int(model.n_iter_))
         return dataclasses.replace(self, model=model, scaler=scaler, binning=binning,
                                    feature_columns=tuple(cols), seed=seed, report=rep, training=pooled)

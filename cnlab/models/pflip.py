@@ -336,6 +336,19 @@ def fit_pipeline(pipeline: Any, x: pd.DataFrame, y: np.ndarray) -> np.ndarray:
     return lr.decision_function(m)
 
 
+def _own_token_lists(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with each array-valued cell (the rater-token lists, views of a shared buffer,
+    :func:`~cnlab.models.pflip_tokens.token_lists`) replaced by its own copy."""
+    out = frame.copy(deep=False)
+    for col in frame.columns:
+        vals = frame[col].to_numpy()
+        if vals.dtype == object and len(vals) and isinstance(vals[0], np.ndarray):
+            copied = np.empty(len(vals), dtype=object)
+            copied[:] = [np.array(v) for v in vals]
+            out[col] = pd.Series(copied, index=frame.index)
+    return out
+
+
 def _release_free_heap() -> None:
     """Hand the C heap's free pages back to the system (glibc ``malloc_trim``; a no-op elsewhere).
 
@@ -439,13 +452,19 @@ class PFlipModel:
 
     # ------------------------------------------------------------------ fit
     def fit(self, notes: pd.DataFrame, ratings: pd.DataFrame, status_history: pd.DataFrame,
-            prescoring_rater_output: pd.DataFrame, *, seed: int | None = None) -> "PFlipModel":
+            prescoring_rater_output: pd.DataFrame, *, seed: int | None = None,
+            keep_frame: bool = True) -> "PFlipModel":
         """Train on notes with a known outcome (spec 06 §A.9; prescoring, PSS-coalesced ratings).
 
         ``seed`` drives the 90/10 train/validation split and liblinear's coordinate order exactly as
         the official ``np.random.seed(seed)`` does (one ``RandomState`` consumed in the same order:
         the split's permutation, then liblinear's seed). With no training rows the returned model
         stays unfitted (``fitted`` False) and predicts nothing.
+
+        ``keep_frame=False`` leaves :attr:`train_frame` None and lets the training frame go as soon
+        as the split is made: its rater-token lists (one entry per rating on a training note) are
+        then freed once the design matrix is built, before the classifier is fitted (what a lean
+        run, ``keep="outputs"``, does). The fitted model is the same.
         """
         cfg = self.config
         rep: dict[str, Any] = {}
@@ -460,6 +479,12 @@ class PFlipModel:
 
         rng = np.random.RandomState(seed)
         train, valid = train_test_split(frame, train_size=cfg.train_size, random_state=rng)
+        n_rows, frame_index = len(frame), frame.index
+        if not keep_frame:
+            frame = None
+            # the token lists are views of one buffer per kind: copies for the validation rows let
+            # the buffers go with the training rows
+            valid = _own_token_lists(valid)
         clip = clip_thresholds(train, cfg)
         pipe, blocks = build_pipeline(train, cfg, rng)
         yt = (train[LABEL] == FLIP_LABEL).to_numpy().astype(np.int8)
@@ -467,9 +492,11 @@ class PFlipModel:
         train_index, valid_index = train.index, valid.index
         try:
             with _quiet_single_thread():
-                # the pre-transformed training rows are a temporary: freed once the features exist
-                st = fit_pipeline(pipe, pre_transform(train, clip, cfg), yt)
+                # the pre-transformed rows go to fit_pipeline as its only reference, so that they
+                # (and the token lists, once ``train`` is gone too) are freed after the features
+                held = [pre_transform(train, clip, cfg)]
                 del train
+                st = fit_pipeline(pipe, held.pop(), yt)
                 xv = pre_transform(valid, clip, cfg)
                 del valid
                 sv = pipe.decision_function(xv) if len(xv) else np.zeros(0)
@@ -477,26 +504,27 @@ class PFlipModel:
             # The official fit raises and aborts the run; cnlab keeps scoring without pflip.
             log.warning("pflip: the feature pipeline could not be fitted (%s); model not fitted", e)
             return dataclasses.replace(self, seed=seed, report=rep, train_frame=frame,
-                                       metrics={"rows": len(frame), "error": str(e)})
+                                       metrics={"rows": n_rows, "error": str(e)})
         thr, tpr, fpr, auc_t = roc_threshold(yt, st, cfg.crh_fp_rate)
         vtpr, vfpr, vauc = _rates(yv, sv, thr) if len(xv) else (np.nan, np.nan, np.nan)
         n_feat = int(pipe.named_steps["drop_constants"].get_support().sum())
-        metrics = {"rows": len(frame), "train_rows": len(train_index), "validation_rows": len(valid_index),
+        metrics = {"rows": n_rows, "train_rows": len(train_index), "validation_rows": len(valid_index),
                    "train_flip": int(yt.sum()), "threshold": thr, "train_tpr": tpr, "train_fpr": fpr,
                    "train_auc": auc_t, "validation_tpr": vtpr, "validation_fpr": vfpr,
                    "validation_auc": vauc, "features": n_feat,
                    "features_before_variance_filter": int(
                        pipe.named_steps["drop_constants"].variances_.shape[0]),
                    "nonzero_coefficients": int((pipe.named_steps["lr"].coef_ != 0).sum())}
-        split = pd.Series("validation", index=frame.index)
-        split.loc[train_index] = "train"
-        position = pd.Series(0, index=frame.index)
-        position.loc[train_index] = np.arange(len(train_index))
-        position.loc[valid_index] = np.arange(len(valid_index))
+        kept = None
+        if frame is not None:
+            split = pd.Series("validation", index=frame_index)
+            split.loc[train_index] = "train"
+            position = pd.Series(0, index=frame_index)
+            position.loc[train_index] = np.arange(len(train_index))
+            position.loc[valid_index] = np.arange(len(valid_index))
+            kept = frame.assign(_split=split.to_numpy(), _position=position.to_numpy())
         return dataclasses.replace(self, pipeline=pipe, threshold=thr, clip=clip, seed=seed,
-                                   metrics=metrics, report=rep, blocks=tuple(blocks),
-                                   train_frame=frame.assign(_split=split.to_numpy(),
-                                                            _position=position.to_numpy()))
+                                   metrics=metrics, report=rep, blocks=tuple(blocks), train_frame=kept)
 
     # ------------------------------------------------------------------ predict
     def predict(self, notes: pd.DataFrame, ratings: pd.DataFrame, status_history: pd.DataFrame,

@@ -108,12 +108,14 @@ def fit_confidence_models(
     *,
     seed: int | None,
     timer: Any = None,
+    keep_training: bool = True,
 ) -> ConfidenceModels | None:
     """Train pflip and PCRH as the end of prescoring (spec 04 §8 step 5).
 
     ``coalesced_ratings`` are the PSS-coalesced prescoring ratings (None when prescoring was given:
     then ``ratings`` are coalesced here with the raw PSS frame of ``prescoring``). Returns None when
-    both models are off.
+    both models are off. ``keep_training=False`` (a lean run) fits the models without keeping their
+    training frames, which are then freed inside each fit, not after both.
     """
     from cnlab.models.pcrh import PCRHConfig, PCRHModel
     from cnlab.models.pflip import PFlipConfig, PFlipModel
@@ -132,14 +134,14 @@ def fit_confidence_models(
     pro = prescoring.rater_model_output
     if pf is not None and not pf.fitted:
         with _stage(timer, "pflip fit (spec 06 §A)", len(coalesced_ratings)) as st:
-            pf = pf.fit(notes, coalesced_ratings, status_history, pro, seed=seed)
+            pf = pf.fit(notes, coalesced_ratings, status_history, pro, seed=seed, keep_frame=keep_training)
             st["rows_out"] = int(pf.metrics.get("rows", 0))
             st["note"] = (f"threshold {pf.threshold:.6g}, {pf.metrics['features']} features"
                           if pf.fitted else "not fitted (no training data)")
     if pc is not None and not pc.fitted:
         with _stage(timer, "PCRH fit (spec 06 §B)", len(coalesced_ratings)) as st:
             pc = pc.fit(notes, coalesced_ratings, status_history, pro, enrollment=enrollment,
-                        note_topics=note_topics, seed=seed)
+                        note_topics=note_topics, seed=seed, keep_training=keep_training)
             st["rows_out"] = int(pc.report.get("rows", 0))
             st["note"] = (f"{pc.report['features']} features" if pc.fitted
                           else "not fitted (no training data)")

@@ -559,7 +559,7 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
     # spec 04 §8 step 5: pflip and PCRH are trained at the end of prescoring
     bar.start("confidence models (pflip, PCRH)")
     conf = fit_confidence_models(config, notes, coalesced, ratings, nsh, enrollment, prescoring, nt,
-                                 seed=seed, timer=timer)
+                                 seed=seed, timer=timer, keep_training=not lean)
     if lean:  # the PSS-coalesced prescoring ratings end with the confidence models' fit
         pre_ratings = coalesced = None
 
