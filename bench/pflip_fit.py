@@ -70,6 +70,9 @@ def _measure(args_path: Path, solver: str = "auto", lean: bool = False) -> dict:
     """One fit in this process; per-step seconds and peaks via wrappers on the steps' entry points."""
     import numpy as np
 
+    from cnlab._timing import return_freed_memory_to_the_os
+
+    return_freed_memory_to_the_os()  # as `cnlab score` does from 1M ratings
     with open(args_path, "rb") as f:
         notes, ratings, nsh, pro, seed = pickle.load(f)
     import cnlab.models.pflip as P
