@@ -293,3 +293,27 @@ def test_lean_result_readers_say_what_is_missing(pair, sample):
     # given the ratings explicitly, a lean result serves as well as a full one
     pd.testing.assert_frame_equal(rater_factors_from_result(lean, ratings=full.preprocessed.ratings),
                                   rater_factors_from_result(full))
+
+
+def test_lean_final_scoring_drops_sub_fit_ratings_as_each_fit_ends(pair):
+    """With ``ScoringContext.keep_ratings`` False (a lean run) the sub-fits' ratings go when each
+    sub-fit ends: the main fit is given the same intercepts, so the outputs are those of a full run."""
+    from cnlab.scorers.base import ScoringContext, family_for
+
+    full, _ = pair
+    sc = full.config.roster()[0]
+    assert sc.name == "MFCoreScorer"
+
+    pre = full.preprocessed
+    ctx = dict(status_history=pre.status_history, enrollment=full.dataset.enrollment,
+               note_topics=full.note_topics, seed=full.config.seed, epoch_millis=full.epoch_millis)
+    args = (sc, full.final_ratings, full.prescoring)
+    kept = family_for(sc).score_final(*args, ScoringContext(**ctx, keep_ratings=True))
+    lean = family_for(sc).score_final(*args, ScoringContext(**ctx, keep_ratings=False))
+    subfits = [k for k in kept.calls if k != "main"]
+    assert subfits and all(kept.calls[k].training_ratings is not None for k in subfits)
+    assert all(lean.calls[k].training_ratings is None for k in subfits)
+    assert lean.calls["main"].training_ratings is not None  # the main call is lean_final's to drop
+    pd.testing.assert_frame_equal(lean.scored_notes, kept.scored_notes, check_exact=True)
+    pd.testing.assert_frame_equal(lean.helpfulness_scores, kept.helpfulness_scores, check_exact=True)
+    assert lean.slice_counts == kept.slice_counts

@@ -484,7 +484,7 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
                         notes[schema.CREATED_AT].max() if len(notes) else 0))
     context = ScoringContext(status_history=nsh, enrollment=enrollment, note_topics=nt, seed=seed,
                              epoch_millis=epoch, pseudoraters=config.pseudoraters,
-                             check_train_error=config.check_train_error)
+                             check_train_error=config.check_train_error, keep_ratings=not lean)
 
     if isinstance(prescoring, str):
         prescoring = load_official_prescoring(prescoring, participants)

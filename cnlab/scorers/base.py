@@ -40,6 +40,10 @@ class ScoringContext:
         Pseudo-rater intervals in final scoring (official ``--pseudoraters``).
     check_train_error
         Abort when a round-1 train MSE exceeds its limit (official always).
+    keep_ratings
+        Keep each MF call's training ratings in the final output (``score(keep="all")``); False
+        (a lean run) drops a sub-fit's ratings as soon as the fit ends, so that they are not held
+        while the main fit runs.
     """
 
     status_history: pd.DataFrame
@@ -49,6 +53,7 @@ class ScoringContext:
     epoch_millis: int | None = None
     pseudoraters: bool = True
     check_train_error: bool = True
+    keep_ratings: bool = True
 
 
 @runtime_checkable

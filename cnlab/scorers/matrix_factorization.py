@@ -40,7 +40,8 @@ class MatrixFactorizationFamily:
 
         return score_final(ratings, context.status_history, context.enrollment, config, prescoring,
                            note_topics=context.note_topics, seed=context.seed,
-                           pseudoraters=context.pseudoraters, epoch_millis=context.epoch_millis, timer=timer)
+                           pseudoraters=context.pseudoraters, epoch_millis=context.epoch_millis, timer=timer,
+                           keep_ratings=context.keep_ratings)
 
     def meta_scorers(self, config: ScorerConfig) -> tuple[str, ...]:
         return (config.meta_scorer,) if config.final_scoring else ()

@@ -18,6 +18,8 @@ renames to the official external columns (02 §6).
 
 from __future__ import annotations
 
+import dataclasses
+
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -189,6 +191,15 @@ def _require_axes(notes: pd.DataFrame, raters: pd.DataFrame, nf_cols: list[str],
                          f"{missing}: prescore with the same n_factors (ScoringConfig.n_factors)")
 
 
+def _without_ratings(call: CallResult) -> CallResult:
+    """``call`` without its rating-level frames: the training ratings and the MF fit's per-rating
+    weights (what a lean result drops, :mod:`cnlab.pipeline.keep`)."""
+    mf = call.mf
+    if dataclasses.is_dataclass(mf) and getattr(mf, "weights", None) is not None:
+        mf = dataclasses.replace(mf, weights=None)
+    return dataclasses.replace(call, training_ratings=None, mf=mf)
+
+
 def _intercept_frame(call: CallResult | None, new_name: str) -> pd.DataFrame:
     nid = schema.NOTE_ID
     if call is None:
@@ -226,6 +237,7 @@ def score_final(
     pseudoraters: bool = True,
     epoch_millis: int | None = None,
     timer: StageTimer | None = None,
+    keep_ratings: bool = True,
 ) -> FinalOutput:
     """Final scoring of one scorer from its prescoring outputs (spec 02 §4).
 
@@ -246,6 +258,10 @@ def score_final(
         noteTopics table (for the Core topic exclusion).
     pseudoraters
         Run pseudo-raters when the scorer has them (official ``--pseudoraters``).
+    keep_ratings
+        Keep the sub-fits' (NoHighVol, NoCorrelated, PopulationSampled) training ratings and
+        per-rating weights in :attr:`FinalOutput.calls`; False drops them as each sub-fit ends
+        (a lean run: they are not held while the main fit runs). The outputs are the same.
     """
     timer = timer or StageTimer(prefix=f"{scorer.name} final: ")
     nid, rid = schema.NOTE_ID, schema.RATER_ID
@@ -268,18 +284,24 @@ def score_final(
 
     use_pr = pseudoraters and scorer.pseudoraters
     calls: dict[str, CallResult] = {}
-    subsets = {
-        "NoHighVol": scoped[~_bool(scoped[schema.HIGH_VOLUME_RATER])]
-        if schema.HIGH_VOLUME_RATER in scoped.columns else scoped,
-        "NoCorrelated": scoped[~_bool(scoped[schema.CORRELATED_RATER])]
-        if schema.CORRELATED_RATER in scoped.columns else scoped,
-    }
-    if schema.RATING_SOURCE in scoped.columns:
-        ps = scoped[scoped[schema.RATING_SOURCE].astype(str) == schema.SOURCE_POPULATION_SAMPLED]
-        if len(ps):
-            subsets["PopulationSampled"] = ps
+
+    def subset_of(key: str) -> pd.DataFrame | None:
+        """The sub-fit's rows of ``scoped``, made when its fit starts (None: no such fit)."""
+        if key == "PopulationSampled":
+            if schema.RATING_SOURCE not in scoped.columns:
+                return None
+            ps = scoped[scoped[schema.RATING_SOURCE].astype(str) == schema.SOURCE_POPULATION_SAMPLED]
+            return ps if len(ps) else None
+        col = schema.HIGH_VOLUME_RATER if key == "NoHighVol" else schema.CORRELATED_RATER
+        return scoped[~_bool(scoped[col])] if col in scoped.columns else scoped
+
+    sizes: dict[str, int] = {}
     extra: dict[str, pd.DataFrame] = {}
-    for key, subset in subsets.items():
+    for key in SUBFITS:
+        subset = subset_of(key)
+        if subset is None:
+            continue
+        sizes[key] = len(subset)
         with timer.stage(f"MF {key}", len(subset)) as st:
             # Official: the sub-fits also run pseudo-raters / diligence / rules, whose results
             # are discarded; only the intercept matters, so cnlab stops after the MF.
@@ -290,8 +312,9 @@ def score_final(
                 pseudoraters=False, seed=seed, score=False)
             st["rows_out"] = 0 if c is None else len(c.note_params)
             st["note"] = "" if c is None else str(c.counts)
+        del subset
         if c is not None:
-            calls[key] = c
+            calls[key] = c if keep_ratings else _without_ratings(c)
         extra[f"internalNoteIntercept{key}"] = _intercept_frame(c, f"internalNoteIntercept{key}")
     with timer.stage("MF main + pseudo-raters + diligence + rules", len(scoped)) as st:
         main = score_notes_and_users(scoped, nsh, scorer, pn, pr, meta, name="main",
@@ -325,4 +348,4 @@ def score_final(
     return FinalOutput(scorer, scored_notes.reset_index(drop=True), hs.reset_index(drop=True),
                        aux.reset_index(drop=True), sn, calls,
                        {"ratings_in": len(ratings), "scoped": len(scoped),
-                        **{k: len(v) for k, v in subsets.items()}})
+                        **sizes})
