@@ -237,3 +237,13 @@ def test_pflip_working_set_reaches_the_optimum_on_the_sample(sample_inputs):
     diff = np.abs(p_ws["pflipProba"] - p_whole["pflipProba"]).to_numpy()
     print("prediction |Δp| quantiles 0.5/0.9/0.99/max:", np.quantile(diff, [0.5, 0.9, 0.99, 1.0]))
     assert len(diff) > 0 and np.median(diff) <= TIGHT_DECISION_TOL
+
+
+def test_docstring_examples():
+    import doctest
+
+    from cnlab.models import l1_logistic, pcrh, pflip_bag
+
+    for mod in (l1_logistic, pflip_bag, pcrh):
+        failures, attempted = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
+        assert attempted > 0 and failures == 0, mod.__name__
