@@ -6,8 +6,9 @@ at once, naming what lowers it, when it will not fit.
 
 The model is linear in the number of ratings, with coefficients measured by ``bench/scale.py``
 (public-shaped synthetic data, see ``docs/scaling.md``) on lean runs (``keep="outputs"``, what
-``cnlab score`` does): a Core run peaks in the pflip fit, a whole-roster run in the final phase
-(the Gaussian scorers' kernels) or, with ``--jobs``, while the workers prescore.
+``cnlab score`` does): a Core run peaks in the pflip fit (liblinear's copies of the design matrix
+up to ~11.7M ratings, the matrix being built above), a whole-roster run in the final phase (the
+Gaussian scorers' kernels) or, with ``--jobs``, while the workers prescore.
 """
 
 from __future__ import annotations
@@ -18,10 +19,17 @@ __all__ = ["MemoryEstimate", "available_gib", "estimate_peak"]
 
 #: Interpreter, pandas, scikit-learn and TensorFlow's runtime (GiB), measured on the bundled sample.
 BASE_GIB = 0.8
-#: Peak bytes per rating of a Core-only ``cnlab score`` run (a lean run, ``keep="outputs"``):
-#: (6.88 GiB − base) / 10M ratings = 653 B measured (bench/scale.py, 10M Core), plus 10 %, because
-#: the 50M attempt grew a little faster than linearly (it stopped at 21.3 GiB in the pflip fit).
-CORE_BYTES_PER_RATING = 720
+#: Peak bytes per rating of a Core-only ``cnlab score`` run (a lean run, ``keep="outputs"``) whose
+#: pflip classifier runs on a working set of columns: (18.59 GiB − base) / 50M ratings = 382 B
+#: measured (bench/scale.py, 50M Core, the run's peak in the pflip design matrix), plus 5 %.
+CORE_BYTES_PER_RATING = 400
+#: Non-zeros of the pflip design matrix per rating (public-shaped data: 11.5M at 1M ratings,
+#: 109M at 10M); with at most ``PFlipConfig.liblinear_max_nonzeros`` of them liblinear gets the
+#: whole matrix and adds its row and column copies, 32 bytes a non-zero (10M Core: 6.68 GiB
+#: measured, this model 7.96).
+PFLIP_NONZEROS_PER_RATING = 11.5
+LIBLINEAR_BYTES_PER_NONZERO = 32
+LIBLINEAR_MAX_NONZEROS = 1 << 27
 #: Whole roster over Core only, lean runs at 10M ratings: (7.89 − base) / (6.88 − base) = 1.17
 #: (the parent's peak in the final phase; bench/scale.py).
 ROSTER_FACTOR = 1.2
@@ -48,14 +56,18 @@ def estimate_peak(n_ratings: int, *, n_scorers: int = 1, jobs: int = 1) -> Memor
     """Estimated peak resident memory of ``cnlab score``.
 
     ``peak = BASE + n · CORE_BYTES_PER_RATING · (ROSTER_FACTOR if several scorers) +
-    (jobs − 1) · n · WORKER_BYTES_PER_RATING`` (GiB), the coefficients measured (module docstring).
+    (jobs − 1) · n · WORKER_BYTES_PER_RATING + liblinear's copies`` (GiB), the last
+    ``n · PFLIP_NONZEROS_PER_RATING · LIBLINEAR_BYTES_PER_NONZERO`` while the pflip matrix is small
+    enough for liblinear to get it whole; the coefficients measured (module docstring).
 
-    >>> round(estimate_peak(10_000_000).peak_gib, 1)
-    7.5
+    >>> round(estimate_peak(10_000_000).peak_gib, 1), round(estimate_peak(50_000_000).peak_gib, 1)
+    (8.0, 19.4)
     """
     per_rating = CORE_BYTES_PER_RATING * (ROSTER_FACTOR if n_scorers > 1 else 1.0)
     extra_workers = max(min(jobs, n_scorers) - 1, 0)
-    peak = BASE_GIB + n_ratings * (per_rating + extra_workers * WORKER_BYTES_PER_RATING) / 2**30
+    nonzeros = n_ratings * PFLIP_NONZEROS_PER_RATING
+    liblinear = nonzeros * LIBLINEAR_BYTES_PER_NONZERO if nonzeros <= LIBLINEAR_MAX_NONZEROS else 0.0
+    peak = BASE_GIB + (n_ratings * (per_rating + extra_workers * WORKER_BYTES_PER_RATING) + liblinear) / 2**30
     return MemoryEstimate(peak_gib=peak, n_ratings=n_ratings, n_scorers=n_scorers, jobs=jobs)
 
 
