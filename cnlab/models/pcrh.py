@@ -551,10 +551,11 @@ class PCRHModel:
         rep["training_notes"], rep["training_ratings"] = len(recent), int(rows.sum())
         # rank on the ids and times alone, then copy (with the tags unpacked) only the ratings that
         # the checkpoints read: those up to each note's ``max(cascade)``-th rating
-        key = ratings.iloc[np.flatnonzero(rows)][[nid, S.CREATED_AT]]
-        order = np.flatnonzero(rows)[np.lexsort((key[S.CREATED_AT].to_numpy(), key[nid].to_numpy()))]
-        del key
-        note, t = ratings[nid].to_numpy()[order], ratings[S.CREATED_AT].to_numpy()[order]
+        pos = np.flatnonzero(rows)
+        note, t = ratings[nid].to_numpy()[pos], ratings[S.CREATED_AT].to_numpy()[pos]
+        by_time = np.lexsort((t, note))  # stable: ties keep the ratings' order
+        order, note, t = pos[by_time], note[by_time], t[by_time]
+        del pos, by_time
         starts = np.r_[0, np.flatnonzero(note[1:] != note[:-1]) + 1] if len(note) else np.zeros(0, np.int64)
         rank = np.arange(len(note)) - np.repeat(starts, np.diff(np.r_[starts, len(note)])) + 1
         used = up_to_rank(note, t, rank, max(cfg.cascade))
