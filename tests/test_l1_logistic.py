@@ -247,3 +247,49 @@ def test_docstring_examples():
     for mod in (l1_logistic, pflip_bag, pcrh):
         failures, attempted = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
         assert attempted > 0 and failures == 0, mod.__name__
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.data(), st.sampled_from([1, 2, 5, 1 << 20]))
+def test_csc_column_ranges_and_variances_equal_the_csr_ones(data, chunk):
+    from cnlab.models import pflip_bag
+
+    m = _random_csr(data)
+    c = m.tocsc()
+    old, pflip_bag._CHUNK = pflip_bag._CHUNK, chunk   # variances over runs of columns
+    try:
+        _check_csc_filter(m, c)
+    finally:
+        pflip_bag._CHUNK = old
+
+
+def _check_csc_filter(m, c):
+    assert all(np.array_equal(a, b) for a, b in zip(column_ranges(c), column_ranges(m)))
+    for threshold in (0.0, 0.001):
+        try:
+            ref = VarianceThreshold(threshold).fit(m)
+        except ValueError:
+            with pytest.raises(ValueError, match="No feature in X meets"):
+                fit_variance_filter(VarianceThreshold(threshold), c)
+            continue
+        ours = fit_variance_filter(VarianceThreshold(threshold), c)
+        # same sums per column, in the same (row) order: the same bits as on the CSR matrix
+        assert np.array_equal(ours.variances_, ref.variances_, equal_nan=True)
+
+
+@pytest.mark.parametrize("block", [1, 7, 1 << 24])
+def test_gradient_of_csc_equals_that_of_csr(block):
+    x, y = _problem(5)
+    coef = np.random.default_rng(1).normal(size=x.shape[1]) * (np.arange(x.shape[1]) % 5 == 0)
+    g_r, b_r = l1_gradient(x, y, coef, 0.3, 2.0, block_nonzeros=block)
+    g_c, b_c = l1_gradient(x.tocsc(), y, coef, 0.3, 2.0, block_nonzeros=block)
+    assert b_c == b_r
+    assert np.allclose(g_c, g_r, rtol=1e-12, atol=1e-12)
+
+
+def test_working_set_on_csc_meets_the_conditions_of_the_csr_fit():
+    x, y = _problem(9)
+    a = L1Logistic(C=2.0, solver="working_set").fit(x, y)
+    b = L1Logistic(C=2.0, solver="working_set").fit(x.tocsc(), y)
+    assert np.max(np.abs(a.decision_function(x) - b.decision_function(x.tocsc()))) < TIGHT_DECISION_TOL
+    assert b.violation(x.tocsc(), y).sum() <= 1e-6 * b.initial_violation_ + 1e-12

@@ -20,7 +20,14 @@ from hypothesis import strategies as st
 
 from cnlab import schema as S
 from cnlab.models import pflip, pflip_bag
-from cnlab.models.pflip_bag import LeanColumnTransformer, drop_columns_inplace, stack_csr
+from cnlab.models.pflip_bag import LeanColumnTransformer, drop_columns_inplace, stack_csc, stack_csr
+
+
+#: Largest decision-value difference between two working-set fits of one problem whose matrices
+#: differ only in storage (CSC vs CSR: the gradient's sums in another order). Both stop at a
+#: relative optimality violation of 1e-6, i.e. within ~1e-4 of the optimal margins; 1e-3 admits
+#: that and no other solution (decision values are O(1)).
+WS_ORDER_TOL = 1e-3
 
 
 def _csr(data, indices, indptr, n_cols, dtype=np.float64):
@@ -80,6 +87,27 @@ def test_drop_columns_inplace_by_hand():
     assert out.data.tolist() == [1.0, 3.0, 5.0]
 
 
+def test_csc_stack_by_hand_releases_each_block():
+    # a: row 0 lists column 2 before column 0 (unsorted); b holds a duplicate (1, 1), kept as scipy does
+    a = _csr([5, 7, 1], [2, 0, 1], [0, 2, 3], 3, dtype=np.int64)
+    b = _csr([1.0, 1.0, 1.0], [1, 1, 0], [0, 0, 3], 2)
+    x = stack_csc([a, b], consume=True)
+    assert x.format == "csc" and x.shape == (2, 5) and x.dtype == np.float32
+    assert x.indptr.tolist() == [0, 1, 2, 3, 4, 6]
+    assert x.indices.tolist() == [0, 1, 0, 1, 1, 1]         # column by column, rows ascending
+    assert x.data.tolist() == [7.0, 1.0, 5.0, 1.0, 1.0, 1.0]  # b's duplicate (row 1, column 1) kept
+    assert a.shape == (0, 0) and a.nnz == 0 and b.shape == (0, 0)   # released
+    with pytest.raises(ValueError, match="rows"):
+        stack_csc([_csr([1.0], [0], [0, 1], 1), _csr([1.0], [0], [0, 1, 1], 1)])
+
+
+def test_drop_columns_inplace_csc_by_hand():
+    m = sp.csc_matrix(np.array([[1.0, 0.0, 2.0, 0.0], [3.0, 4.0, 0.0, 5.0]]))
+    out = drop_columns_inplace(m, np.array([True, False, True, True]))
+    assert out.format == "csc" and out.shape == (2, 3)
+    assert out.toarray().tolist() == [[1.0, 2.0, 0.0], [3.0, 0.0, 5.0]]
+
+
 def test_fit_pipeline_drops_a_constant_column_like_pipeline_fit():
     from sklearn.feature_selection import VarianceThreshold
     from sklearn.linear_model import LogisticRegression
@@ -136,6 +164,37 @@ def test_stack_equals_scipy_hstack(blocks, chunk):
     _same(x, ref)
     exact = all(np.array_equal(b.data.astype(np.float32), b.data) for b in blocks)
     assert x.dtype == (np.float32 if exact else ref.dtype)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_blocks(), st.booleans(), st.sampled_from([1, 2, 3, 1 << 20]))
+def test_csc_stack_equals_scipy_hstack(blocks, consume, chunk):
+    ref = sp.hstack(blocks).tocsc()
+    exact = all(np.array_equal(b.data.astype(np.float32), b.data) for b in blocks)
+    copies = [b.copy() for b in blocks]
+    old, pflip_bag._CHUNK = pflip_bag._CHUNK, chunk   # small chunks split rows' runs of a column
+    try:
+        x = stack_csc(copies, consume=consume)
+    finally:
+        pflip_bag._CHUNK = old
+    _same(x, ref)
+    assert x.format == "csc"
+    assert x.dtype == (np.float32 if exact else ref.dtype)
+    assert all((c.nnz == 0) == consume or b.nnz == 0 for b, c in zip(blocks, copies))
+
+
+@settings(max_examples=150, deadline=None)
+@given(_blocks(), st.data(), st.sampled_from([1, 2, 3, 1 << 20]))
+def test_drop_columns_inplace_csc_equals_scipy_selection(blocks, data, chunk):
+    m = sp.hstack(blocks).tocsc().astype(np.float64)
+    keep = np.array(data.draw(st.lists(st.booleans(), min_size=m.shape[1], max_size=m.shape[1])), dtype=bool)
+    ref = m[:, np.flatnonzero(keep)]
+    old, pflip_bag._CHUNK = pflip_bag._CHUNK, chunk   # small chunks split and join columns
+    try:
+        got = drop_columns_inplace(m.copy(), keep)
+    finally:
+        pflip_bag._CHUNK = old
+    _same(got, ref)
 
 
 @settings(max_examples=150, deadline=None)
@@ -204,6 +263,30 @@ def test_fit_pipeline_equals_plain_pipeline_fit_on_the_sample(sample_frame):
         assert lean.decision_function(xv).tobytes() == stock.decision_function(xv).tobytes()
         assert lean.predict_proba(xv).tobytes() == stock.predict_proba(xv).tobytes()
         assert lean.decision_function(xt).tobytes() == ref.tobytes()
+
+
+def test_csc_stack_fits_the_same_working_set_model(sample_frame):
+    """Above ``csc_above`` the features are stacked CSC and the blocks released: the working-set fit
+    on it lands where the same fit on the CSR stack lands (same objective; sums in another order)."""
+    _, _, cfg, frame = sample_frame
+    ws = dataclasses.replace(cfg, solver="working_set")
+    fits = {}
+    for above in (0.0, float("inf")):
+        rng, train, _, clip, y = _split(frame, ws, seed=3)
+        pipe, _ = pflip.build_pipeline(train, ws, rng)
+        features = pipe.named_steps["features"]
+        original = features.fit_transform_stacked
+        features.fit_transform_stacked = lambda x, y=None, **kw: original(x, y, csc_above=above)
+        with pflip._quiet_single_thread():
+            d = pflip.fit_pipeline(pipe, pflip.pre_transform(train, clip, ws), y)
+        fits[above] = (d, pipe)
+    (d_csc, p_csc), (d_csr, p_csr) = fits[0.0], fits[float("inf")]
+    assert p_csc.named_steps["lr"].solver_ == "working_set"
+    assert np.array_equal(p_csc.named_steps["drop_constants"].get_support(),
+                          p_csr.named_steps["drop_constants"].get_support())
+    assert np.array_equal(p_csc.named_steps["drop_constants"].variances_,
+                          p_csr.named_steps["drop_constants"].variances_)
+    assert np.max(np.abs(d_csc - d_csr)) < WS_ORDER_TOL
 
 
 def test_model_threshold_is_that_of_the_plain_pipeline(sample_frame):

@@ -79,6 +79,32 @@ def _row_blocks(x, block_nonzeros: int):
         start = stop
 
 
+def _col_blocks(x, block_nonzeros: int):
+    """Views of ``x`` (CSC) as consecutive column blocks of about ``block_nonzeros`` non-zeros each
+    (no copy of the values or indices)."""
+    import scipy.sparse as sp
+
+    indptr = x.indptr
+    n = x.shape[1]
+    start = 0
+    while start < n:
+        stop = int(np.searchsorted(indptr, indptr[start] + block_nonzeros, side="right")) - 1
+        stop = min(max(stop, start + 1), n)
+        a, b = int(indptr[start]), int(indptr[stop])
+        yield start, stop, sp.csc_matrix((x.data[a:b], x.indices[a:b], indptr[start:stop + 1] - a),
+                                         shape=(x.shape[0], stop - start), copy=False)
+        start = stop
+
+
+def _sparse(x):
+    """``x`` as CSR or CSC (kept as it is when it is one of them)."""
+    import scipy.sparse as sp
+
+    if not sp.issparse(x):
+        return sp.csr_matrix(x)
+    return x if x.format in ("csr", "csc") else x.tocsr()
+
+
 def _margins(x, coef: np.ndarray, intercept: float) -> np.ndarray:
     """``x @ coef + intercept`` from the non-zero coefficients' columns only (the same sums: the
     other terms are exact zeros)."""
@@ -115,8 +141,12 @@ def l1_gradient(x, y: np.ndarray, coef: np.ndarray, intercept: float, C: float, 
     m = _margins(x, coef, intercept)
     r = (expit(s * m) - 1.0) * s
     g = np.zeros(x.shape[1], dtype=np.float64)
-    for a, b, block in _row_blocks(x, block_nonzeros):
-        g += block.T @ r[a:b]  # the block's values are widened here, one block at a time
+    if x.format == "csc":
+        for a, b, block in _col_blocks(x, block_nonzeros):
+            g[a:b] = block.T @ r  # the block's values are widened here, one block at a time
+    else:
+        for a, b, block in _row_blocks(x, block_nonzeros):
+            g += block.T @ r[a:b]
     return C * g, float(C * intercept_scaling * r.sum())
 
 
@@ -189,8 +219,18 @@ class L1Logistic(BaseEstimator):
             return LogisticRegression(l1_ratio=1.0, **kw)
         return LogisticRegression(penalty="l1", **kw)
 
+    def whole_matrix(self, nnz: float) -> bool:
+        """Whether a fit on a matrix of ``nnz`` non-zeros gives liblinear the whole matrix (the
+        official path) rather than working sets of its columns."""
+        if self.solver == "liblinear":
+            return True
+        return self.solver == "auto" and nnz <= self.liblinear_max_nonzeros
+
     def fit(self, x, y) -> "L1Logistic":
-        """Fit on ``x`` (sparse CSR or dense, any float dtype) and labels ``y`` in {0, 1}."""
+        """Fit on ``x`` (sparse CSR or CSC, or dense; any float dtype) and labels ``y`` in {0, 1}.
+
+        A CSC matrix suits the working set (its columns are selected without scanning the
+        matrix); liblinear on the whole matrix reads CSR (scikit-learn converts)."""
         import scipy.sparse as sp
 
         if self.solver not in ("auto", "liblinear", "working_set"):
@@ -200,7 +240,7 @@ class L1Logistic(BaseEstimator):
         if classes.size != 2 or not set(classes.tolist()) <= {0, 1}:
             raise ValueError(f"L1Logistic needs labels 0 and 1, got {classes.tolist()}")
         nnz = x.nnz if sp.issparse(x) else int(np.count_nonzero(x))
-        whole = self.solver == "liblinear" or (self.solver == "auto" and nnz <= self.liblinear_max_nonzeros)
+        whole = self.whole_matrix(nnz)
         self.n_features_in_ = x.shape[1]
         self.rounds_ = []
         if whole:
@@ -209,10 +249,7 @@ class L1Logistic(BaseEstimator):
             self.coef_, self.intercept_, self.classes_ = est.coef_, est.intercept_, est.classes_
             self.initial_violation_, self.converged_ = float("nan"), bool(est.n_iter_.max() < self.max_iter)
             return self
-        if not sp.issparse(x):
-            x = sp.csr_matrix(x)
-        x = x.tocsr()
-        self._fit_working_set(x, y)
+        self._fit_working_set(_sparse(x), y)  # CSR or CSC as given: no copy of the matrix
         return self
 
     def _fit_working_set(self, x, y: np.ndarray) -> None:
@@ -266,11 +303,7 @@ class L1Logistic(BaseEstimator):
         official values bit for bit); after a working-set fit, from the support's columns only."""
         if self.solver_ == "liblinear":
             return self.estimator_.decision_function(x)
-        import scipy.sparse as sp
-
-        if not sp.issparse(x):
-            x = sp.csr_matrix(x)
-        return _margins(x.tocsr(), self.coef_.ravel(), float(self.intercept_[0]))
+        return _margins(_sparse(x), self.coef_.ravel(), float(self.intercept_[0]))
 
     def predict_proba(self, x) -> np.ndarray:
         """Columns P(class 0), P(class 1): ``1 − σ(d)``, ``σ(d)`` (scikit-learn's binary form)."""

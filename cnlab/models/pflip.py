@@ -318,22 +318,39 @@ def fit_pipeline(pipeline: Any, x: pd.DataFrame, y: np.ndarray) -> np.ndarray:
     from cnlab.models.pflip_bag import LeanColumnTransformer, drop_columns_inplace, fit_variance_filter
 
     (_, features), (_, drop_constants), (_, lr) = pipeline.steps
-    m = features.fit_transform(x, y)
+    if isinstance(features, LeanColumnTransformer):
+        m = features.fit_transform_stacked(x, y, csc_above=_csc_above(lr))
+    else:
+        m = features.fit_transform(x, y)
     del x
     _release_free_heap()
-    if sp.issparse(m) and m.format == "csr":
+    if sp.issparse(m) and m.format in ("csr", "csc"):
         fit_variance_filter(drop_constants, m)
     else:
         drop_constants.fit(m)
     keep = drop_constants.get_support()
     if not keep.all():
-        if isinstance(features, LeanColumnTransformer) and sp.issparse(m) and m.format == "csr":
+        if isinstance(features, LeanColumnTransformer) and sp.issparse(m) and m.format in ("csr", "csc"):
             m = drop_columns_inplace(m, keep)  # a new stack, ours alone: compact it in place
         else:
             m = drop_constants.transform(m)  # rebinding releases the unfiltered matrix
     _release_free_heap()
     lr.fit(m, y)
     return lr.decision_function(m)
+
+
+def _csc_above(lr: Any) -> float:
+    """Non-zeros above which the features are stacked CSC (:meth:`LeanColumnTransformer.
+    fit_transform_stacked`): where :class:`~cnlab.models.l1_logistic.L1Logistic` fits working sets
+    of columns. Where liblinear gets the whole matrix the stack stays CSR, in the official entry
+    order (liblinear's sums follow it: the official bits)."""
+    from cnlab.models.l1_logistic import L1Logistic
+
+    if not isinstance(lr, L1Logistic):
+        return float("inf")
+    if lr.solver == "working_set":
+        return 0.0
+    return float("inf") if lr.solver == "liblinear" else float(lr.liblinear_max_nonzeros)
 
 
 def _own_token_lists(frame: pd.DataFrame) -> pd.DataFrame:

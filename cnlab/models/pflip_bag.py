@@ -17,8 +17,8 @@ from sklearn.compose import ColumnTransformer
 
 from cnlab.models.pflip_tokens import decode, string_order_key
 
-__all__ = ["TokenBag", "LeanColumnTransformer", "stack_csr", "drop_columns_inplace", "column_ranges",
-           "fit_variance_filter"]
+__all__ = ["TokenBag", "LeanColumnTransformer", "stack_csr", "stack_csc", "drop_columns_inplace",
+           "column_ranges", "fit_variance_filter"]
 
 
 def _sparse_interface(x):
@@ -219,6 +219,111 @@ def stack_csr(blocks: Any, *, compact: bool = True):
     return container((data, indices, indptr.astype(idx_dtype)), shape=(n_rows, n_cols))
 
 
+def stack_csc(blocks: Any, *, compact: bool = True, consume: bool = False):
+    """Horizontal stack of sparse blocks as one CSC matrix: ``scipy.sparse.hstack(blocks).tocsc()``
+    with sorted row indices in each column.
+
+    In CSC a block's columns are one contiguous run of the output, so the blocks are copied one
+    after the other. With ``consume=True`` each block's arrays are released as soon as it has been
+    copied (the block objects are left empty, 0 × 0): the blocks and the output then never hold
+    more than one copy of the entries between them, plus one block's share of the output (each
+    block is sorted into place by column a chunk of rows at a time, :func:`_csr_into_csc`). That is what the
+    pflip fit needs above liblinear's size (:class:`LeanColumnTransformer`), where the blocks in
+    float64 and a CSR stack beside them were the fit's peak.
+
+    Parameters
+    ----------
+    blocks
+        Sparse matrices (any format) with the same number of rows. With ``consume``, blocks that
+        nothing else uses: they are emptied.
+    compact
+        float32 values when every value is a float32 number (see :func:`stack_csr`).
+    consume
+        Release each block once copied.
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> a = sp.csr_matrix(np.array([[1, 0], [0, 2]]))
+    >>> b = sp.csr_matrix(np.array([[0.0, 3.0], [4.0, 0.0]]))
+    >>> x = stack_csc([a, b], consume=True)
+    >>> x.format, x.dtype.name, x.toarray().tolist(), a.shape
+    ('csc', 'float32', [[1.0, 0.0, 0.0, 3.0], [0.0, 2.0, 4.0, 0.0]], (0, 0))
+    """
+    import scipy.sparse as sp
+
+    blocks = list(blocks)
+    if not blocks:
+        raise ValueError("stack_csc: no blocks")
+    n_rows = blocks[0].shape[0]
+    if any(b.shape[0] != n_rows for b in blocks):
+        raise ValueError("stack_csc: blocks with different numbers of rows")
+    nnz = sum(int(b.nnz) for b in blocks)
+    n_cols = sum(int(b.shape[1]) for b in blocks)
+    idx_dtype = np.int32 if max(nnz, n_rows - 1, n_cols) <= np.iinfo(np.int32).max else np.int64
+    if compact and all(_float32_exact(b.data) for b in blocks):
+        dtype = np.dtype(np.float32)
+    else:
+        dtype = np.result_type(*(b.data.dtype for b in blocks))
+    sparse_array = any(isinstance(b, sp.sparray) for b in blocks)
+    # np.empty only reserves: pages are touched as each block is written, after the earlier blocks
+    # were released
+    data = np.empty(nnz, dtype=dtype)
+    indices = np.empty(nnz, dtype=idx_dtype)
+    indptr = np.empty(n_cols + 1, dtype=np.int64)
+    indptr[0] = 0
+    pos = col = 0
+    for i, b in enumerate(blocks):
+        k, w = int(b.nnz), int(b.shape[1])
+        _csr_into_csc(b.tocsr(), data[pos:pos + k], indices[pos:pos + k], indptr[col:col + w + 1], pos)
+        pos, col = pos + k, col + w
+        if consume:
+            _empty(b)
+            blocks[i] = None
+    container = sp.csc_array if sparse_array else sp.csc_matrix
+    return container((data[:pos], indices[:pos], indptr.astype(idx_dtype)), shape=(n_rows, n_cols))
+
+
+def _csr_into_csc(b: Any, data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, base: int) -> None:
+    """Write the CSR matrix ``b`` as CSC into ``data``, ``indices`` (its non-zeros' slices of the
+    output) and ``indptr`` (its ``width + 1`` slice, offset by ``base``): a counting sort by
+    column, a bounded chunk of rows at a time, so no whole copy of ``b`` is made. Entries keep
+    their CSR order within a column (rows ascending, duplicates kept): scipy's ``tocsc``."""
+    n_rows, width = b.shape
+    bp = b.indptr.astype(np.int64, copy=False)
+    counts = np.zeros(width, dtype=np.int64)
+    for lo in range(0, int(bp[-1]), _CHUNK):
+        counts += np.bincount(b.indices[lo:lo + _CHUNK], minlength=width)
+    indptr[0] = base
+    np.cumsum(counts, out=indptr[1:])
+    indptr[1:] += base
+    cursor = indptr[:-1] - base  # next free slot of each column, relative to this block
+    r0 = 0
+    while r0 < n_rows:
+        r1 = int(np.searchsorted(bp, bp[r0] + _CHUNK, side="right")) - 1
+        r1 = min(max(r1, r0 + 1), n_rows)
+        lo, hi = int(bp[r0]), int(bp[r1])
+        if hi > lo:
+            cols = b.indices[lo:hi]
+            order = np.argsort(cols, kind="stable")  # by column; CSR order within one
+            sorted_cols = cols[order]
+            starts = np.flatnonzero(np.r_[True, sorted_cols[1:] != sorted_cols[:-1]])
+            run = np.arange(hi - lo) - np.repeat(starts, np.diff(np.r_[starts, hi - lo]))
+            dest = cursor[sorted_cols] + run
+            rows = np.repeat(np.arange(r0, r1, dtype=np.int64), np.diff(bp[r0:r1 + 1]))
+            data[dest] = b.data[lo:hi][order]
+            indices[dest] = rows[order]
+            np.add.at(cursor, sorted_cols[starts], np.diff(np.r_[starts, hi - lo]))
+        r0 = r1
+
+
+def _empty(m: Any) -> None:
+    """Release a scipy sparse matrix's arrays in place (it becomes an empty 0 × 0 matrix)."""
+    if m.format in ("csr", "csc"):
+        m.data, m.indices, m.indptr = np.empty(0, m.data.dtype), np.empty(0, np.int32), np.zeros(1, np.int32)
+        m._shape = (0, 0)
+
+
 def drop_columns_inplace(m: Any, keep: np.ndarray):
     """``m[:, keep]`` for a CSR matrix ``m`` and a boolean column mask, built in ``m``'s own arrays:
     the kept entries move down in place, chunk by chunk (``m`` is invalid afterwards; pass a
@@ -234,8 +339,10 @@ def drop_columns_inplace(m: Any, keep: np.ndarray):
     [[1.0, 0.0], [0.0, 4.0]]
     """
     keep = np.asarray(keep, dtype=bool)
-    if m.format != "csr" or keep.shape != (m.shape[1],):
-        raise ValueError("drop_columns_inplace: a CSR matrix and one flag per column")
+    if m.format not in ("csr", "csc") or keep.shape != (m.shape[1],):
+        raise ValueError("drop_columns_inplace: a CSR or CSC matrix and one flag per column")
+    if m.format == "csc":
+        return _drop_csc_columns_inplace(m, keep)
     data, indices = m.data, m.indices
     indptr = m.indptr.astype(np.int64)
     new_col = (np.cumsum(keep) - 1).astype(indices.dtype)
@@ -256,6 +363,32 @@ def drop_columns_inplace(m: Any, keep: np.ndarray):
                    shape=(m.shape[0], int(keep.sum())))
 
 
+def _drop_csc_columns_inplace(m: Any, keep: np.ndarray):
+    """:func:`drop_columns_inplace` for CSC: the kept columns' runs of entries move down in place,
+    a bounded run of columns at a time."""
+    data, indices = m.data, m.indices
+    indptr = m.indptr.astype(np.int64)
+    lengths = np.diff(indptr)
+    n_cols = m.shape[1]
+    w = 0
+    c0 = 0
+    while c0 < n_cols:
+        # columns [c0, c1): at least one, at most ~_CHUNK entries
+        c1 = int(np.searchsorted(indptr, indptr[c0] + _CHUNK, side="right")) - 1
+        c1 = min(max(c1, c0 + 1), n_cols)
+        lo, hi = int(indptr[c0]), int(indptr[c1])
+        k = np.repeat(keep[c0:c1], lengths[c0:c1])
+        n = int(k.sum())
+        data[w:w + n] = data[lo:hi][k]
+        indices[w:w + n] = indices[lo:hi][k]
+        w += n
+        c0 = c1
+    new_indptr = np.zeros(int(keep.sum()) + 1, dtype=np.int64)
+    np.cumsum(lengths[keep], out=new_indptr[1:])
+    return type(m)((data[:w], indices[:w], new_indptr.astype(m.indptr.dtype)),
+                   shape=(m.shape[0], int(keep.sum())))
+
+
 def column_ranges(m: Any) -> tuple[np.ndarray, np.ndarray]:
     """Per column of the CSR matrix ``m``, the minimum and maximum of its values, the implicit
     zeros included (float64): scikit-learn's ``min_max_axis(m, axis=0)`` without its CSC copy of
@@ -269,6 +402,8 @@ def column_ranges(m: Any) -> tuple[np.ndarray, np.ndarray]:
     [[1.0, 2.0, 0.0], [1.0, 3.0, 0.0]]
     """
     n_rows, n_cols = m.shape
+    if m.format == "csc":
+        return _csc_column_ranges(m)
     # in the values' own float type: numpy's fast ``ufunc.at`` path needs matching types (10× faster)
     kind = m.data.dtype if m.data.dtype.kind == "f" else np.dtype(np.float64)
     lo = np.full(n_cols, np.inf, dtype=kind)
@@ -284,6 +419,24 @@ def column_ranges(m: Any) -> tuple[np.ndarray, np.ndarray]:
     return lo, hi
 
 
+def _csc_column_ranges(m: Any) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`column_ranges` of a CSC matrix: a reduction over each column's run of values."""
+    n_rows, n_cols = m.shape
+    indptr = m.indptr.astype(np.int64)
+    lengths = np.diff(indptr)
+    lo = np.zeros(n_cols, dtype=np.float64)
+    hi = np.zeros(n_cols, dtype=np.float64)
+    filled = np.flatnonzero(lengths > 0)
+    if filled.size:
+        starts, values = indptr[filled], m.data[:indptr[-1]]
+        lo[filled] = np.minimum.reduceat(values, starts).astype(np.float64)
+        hi[filled] = np.maximum.reduceat(values, starts).astype(np.float64)
+    partial = lengths < n_rows  # some rows hold an implicit zero
+    lo[partial] = np.minimum(lo[partial], 0.0)
+    hi[partial] = np.maximum(hi[partial], 0.0)
+    return lo, hi
+
+
 def fit_variance_filter(selector: Any, m: Any) -> Any:
     """Fit scikit-learn's ``VarianceThreshold`` ``selector`` on the CSR matrix ``m`` (float32 or
     float64) in place, with the fitted ``variances_`` of ``selector.fit(m)`` bit for bit, in a
@@ -292,7 +445,8 @@ def fit_variance_filter(selector: Any, m: Any) -> Any:
     ``selector.fit`` copies the matrix to float64 (12 bytes a non-zero from float32) and, for a
     zero threshold, to CSC for the column ranges (12 more). Here the variances come from the same
     scikit-learn function on a float64 copy of the values alone (8 bytes a non-zero, sharing the
-    indices), and the ranges from :func:`column_ranges` (no copy).
+    indices; for a CSC matrix one bounded run of columns at a time), and the ranges from
+    :func:`column_ranges` (no copy).
 
     Examples
     --------
@@ -305,11 +459,26 @@ def fit_variance_filter(selector: Any, m: Any) -> Any:
     import scipy.sparse as sp
     from sklearn.utils.sparsefuncs import mean_variance_axis
 
-    if not (sp.issparse(m) and m.format == "csr"):
-        raise ValueError("fit_variance_filter: a CSR matrix")
-    wide = type(m)((m.data.astype(np.float64), m.indices, m.indptr), shape=m.shape)
-    _, variances = mean_variance_axis(wide, axis=0)
-    del wide
+    if not (sp.issparse(m) and m.format in ("csr", "csc")):
+        raise ValueError("fit_variance_filter: a CSR or CSC matrix")
+    if m.format == "csc":
+        # columns are independent: the same function on runs of columns, widened one run at a
+        # time, gives the same bits as on the whole matrix
+        variances = np.empty(m.shape[1], dtype=np.float64)
+        indptr = m.indptr.astype(np.int64)
+        c0 = 0
+        while c0 < m.shape[1]:
+            c1 = int(np.searchsorted(indptr, indptr[c0] + _CHUNK, side="right")) - 1
+            c1 = min(max(c1, c0 + 1), m.shape[1])
+            a, b = int(indptr[c0]), int(indptr[c1])
+            part = sp.csc_matrix((m.data[a:b].astype(np.float64), m.indices[a:b], indptr[c0:c1 + 1] - a),
+                                 shape=(m.shape[0], c1 - c0))
+            variances[c0:c1] = mean_variance_axis(part, axis=0)[1]
+            c0 = c1
+    else:
+        wide = type(m)((m.data.astype(np.float64), m.indices, m.indptr), shape=m.shape)
+        _, variances = mean_variance_axis(wide, axis=0)
+        del wide
     if selector.threshold == 0:
         lo, hi = column_ranges(m)
         # what scikit-learn does for a zero threshold: the range decides constant columns
@@ -324,11 +493,22 @@ def fit_variance_filter(selector: Any, m: Any) -> Any:
 class LeanColumnTransformer(ColumnTransformer):
     """``ColumnTransformer`` whose sparse output is :func:`stack_csr` of the blocks (float32 when
     exact): the same entries in the same order as scikit-learn's stack, without its two
-    intermediate copies of every entry. Everything else (fitting, dense output, parameters) is
+    intermediate copies of every entry; or, for a large fit (:meth:`fit_transform_stacked`),
+    :func:`stack_csc` of them, releasing each block as it goes. Everything else (fitting, dense output, parameters) is
     scikit-learn's; a non-CSR block falls back to scikit-learn's stack. A stacked output is always
     a new matrix that shares no array with anything (even of one block), so a caller may modify it
     in place (:func:`drop_columns_inplace`).
     """
+
+    def fit_transform_stacked(self, X, y=None, *, csc_above: float = float("inf")):
+        """``fit_transform`` whose sparse output is CSC (:func:`stack_csc`, each block released as
+        it is copied) when the blocks hold more than ``csc_above`` non-zeros, CSR
+        (:func:`stack_csr`) otherwise. For the fit alone: ``transform`` always stacks CSR."""
+        self._csc_above = csc_above
+        try:
+            return self.fit_transform(X, y)
+        finally:
+            del self._csc_above
 
     def _hstack(self, Xs, *args, **kwargs):  # scikit-learn's documented hook for the stack
         import scipy.sparse as sp
@@ -336,5 +516,8 @@ class LeanColumnTransformer(ColumnTransformer):
         if (getattr(self, "sparse_output_", False) and len(Xs) >= 1
                 and all(sp.issparse(b) and b.format == "csr"
                         and b.dtype.kind in "biuf" for b in Xs)):
+            if sum(int(b.nnz) for b in Xs) > getattr(self, "_csc_above", float("inf")):
+                # the blocks are the fit's own (fit_transform's outputs): release them as copied
+                return stack_csc(Xs, consume=True)
             return stack_csr(Xs)
         return super()._hstack(Xs, *args, **kwargs)
