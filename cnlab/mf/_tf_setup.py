@@ -10,6 +10,13 @@ running independent fits in separate processes (``--jobs``), which keeps each fi
 fixed. ``CNLAB_TF_INTRA_THREADS`` (default 1; ``0`` = all cores) is the one setting that trades
 byte-identical results for speed inside one fit.
 
+On large runs (``cnlab score`` from 10M ratings) cnlab also turns off TensorFlow's oneDNN
+options before TensorFlow starts (:func:`release_memory_after_fits`): with them on, TensorFlow's
+CPU allocator keeps a pool sized by the largest fit so far and never hands it back (about 50 bytes
+per rating of that fit's slice, +0.5 GiB after a 10M-rating fit). The MF results are the same bit
+for bit either way (cnlab's loops run no oneDNN kernel); without the pool a large fit maps its
+temporaries afresh each step, ~10–20 % slower.
+
 The graph optimizer's algebraic rewrites (reassociating sums, folding divisions into products,
 fusing ops) are switched off too: TensorFlow then evaluates float32 expressions in the order they are
 written, as PyTorch's eager mode (the official scorer) does, and a training loop compiled into one
@@ -27,6 +34,8 @@ log = logging.getLogger("cnlab")
 THREADS_ENV = "CNLAB_TF_THREADS"
 #: Environment variable with TensorFlow's intra-op thread count (default 1; more changes float sums).
 INTRA_THREADS_ENV = "CNLAB_TF_INTRA_THREADS"
+#: TensorFlow's switch for its oneDNN options (and their pooling CPU allocator); read at start-up.
+ONEDNN_ENV = "TF_ENABLE_ONEDNN_OPTS"
 #: Grappler passes that rewrite float arithmetic (off: expressions are evaluated as written).
 REWRITES_OFF = {"arithmetic_optimization": False, "constant_folding": False, "remapping": False,
                 "loop_optimization": False, "dependency_optimization": False}
@@ -52,6 +61,22 @@ def tf_threads(variable: str = THREADS_ENV) -> int:
     if n < 0:
         raise ValueError(f"{variable} must be a non-negative integer, got {raw!r}")
     return n
+
+
+def release_memory_after_fits() -> bool:
+    """Turn off TensorFlow's oneDNN options (``TF_ENABLE_ONEDNN_OPTS=0``) so that the memory of a
+    fit goes back to the system when the fit ends, instead of staying in the allocator's pool.
+
+    Must run before TensorFlow is imported; does nothing if it already was, or if the user set
+    ``TF_ENABLE_ONEDNN_OPTS`` (their choice stands). Returns whether it changed the setting. Worker
+    processes started afterwards inherit it.
+    """
+    import sys
+
+    if "tensorflow" in sys.modules or ONEDNN_ENV in os.environ:
+        return False
+    os.environ[ONEDNN_ENV] = "0"
+    return True
 
 
 def import_tensorflow():
