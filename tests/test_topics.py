@@ -282,3 +282,82 @@ def test_topic_model_internals_match_official_log(fixture_topics):
     counts = [int(x) for x in re.search(r"Post Topic assignment results: \[([0-9 ]+)\]", log).group(1).split()]
     ours = result.posts["topic"].value_counts().reindex(list(topics.schema.TOPICS), fill_value=0).tolist()
     assert np.abs(np.subtract(ours, counts)).sum() <= round((1 - MIN_TOPIC_AGREEMENT) * len(result.posts))
+
+
+# ---------------------------------------------------------------- the seed-label screen (exact)
+def _plain_seed_labels(texts):
+    """The combined regex on every text, no screen (the definition the screen must reproduce)."""
+    regex = topics._SEED_REGEX
+    out = []
+    for text in texts:
+        found = {topics.TOPIC_IDS[name] for m in regex.finditer(str(text).lower())
+                 for name, value in m.groupdict().items() if value}
+        out.append((next(iter(found)) if len(found) == 1 else topics.UNASSIGNED,
+                    frozenset(found) if len(found) > 1 else None))
+    return out
+
+
+_PIECES = ["ukrain", "Russia", "kyiv", "putin", "gaza", "hamas", "Messi", "ronaldo", "scam", "SCAM",
+           "ſcam", "undisclosed", " ad", "terms", " of ", "service", "help.x.com", "x.com/tos", "spam",
+           "drop", "ship", "promotion", "ugc", "gc", "obc", "sc", "st", "ſc", "ſt", "ſ", "ı", "İ", "K",
+           "ﬆ", "आरक्षण", ",", ", ", " ", "\t", "\n", "-", "_", "a", "e", "science", "first", "x"]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(_PIECES), max_size=12).map("".join), min_size=1, max_size=8))
+def test_screened_seed_labels_equal_the_regex_on_every_text(texts):
+    got = seed_labels(texts)
+    assert list(zip(got.labels.tolist(), got.conflicts)) == _plain_seed_labels(texts)
+
+
+def test_screen_never_skips_a_text_the_regex_matches():
+    screen = topics._SCREENS[topics._SEED_REGEX]
+    for text in ["a scam", "ſcam!", "sc, st", "st sc", "x ugc y", "help.x.com", "Ukraine", "dropſhip",
+                 "terms of service", "terms\tof\nservice", "messi.", "आरक्षण"]:
+        lowered = text.lower()
+        assert topics._SEED_REGEX.search(lowered) is not None
+        assert screen.may_match(lowered), text
+    assert not screen.may_match("science discuss first")   # substrings, not the words
+
+
+def test_case_twins_are_complete():
+    """Every character a lowered text can hold that IGNORECASE matches to a character of a seed
+    term's literal runs is either that character or mapped to it by CASE_TWINS."""
+    screen = topics._SCREENS[topics._SEED_REGEX]
+    chars = sorted({c for runs, _ in screen.terms for r in runs for c in r})
+    cls = re.compile("[" + re.escape("".join(chars)) + "]", re.IGNORECASE)
+    found = {}
+    for cp in range(0x110000):
+        if 0xD800 <= cp <= 0xDFFF:
+            continue
+        for ch in chr(cp).lower():
+            if ch not in chars and cls.fullmatch(ch):
+                found[ch] = [c for c in chars if re.fullmatch(re.escape(c), ch, re.IGNORECASE)]
+    assert found, "the long s at least is matched case-insensitively"
+    for ch, twins in found.items():
+        assert topics.CASE_TWINS.get(ch) in twins, (hex(ord(ch)), twins)
+
+
+def test_literal_runs_of_the_term_syntax():
+    assert topics._literal_runs(r"\bsc[,\s]+st\b") == ("sc", "st")
+    assert topics._literal_runs(r"help\.x\.com") == ("help.x.com",)
+    assert topics._literal_runs(r"undisclosed\sad") == ("undisclosed", "ad")
+    with pytest.raises(ValueError):
+        topics._literal_runs("sc(a|b)")
+    # a term the screen cannot read: no screen, every text goes to the regex
+    custom = topics.compile_seed_regex({"Scams": ("sc(?:a|o)m",)})
+    assert custom not in topics._SCREENS
+    assert seed_labels(["a scom"], regex=custom).labels.tolist() == [topics.TOPIC_IDS["Scams"]]
+
+
+def test_fit_assign_is_train_then_assign_on_the_fixture(small_dir):
+    """One preparation of the posts for both steps: the same classifier and topics as the two calls."""
+    notes = pd.read_csv(small_dir / "inputs" / "notes-00000.tsv.gz", sep="\t", usecols=["noteId", "tweetId", "summary"],
+                        dtype={"noteId": "int64", "tweetId": "int64"})
+    clf, got = topics.fit_assign_topics(notes, seed=0)
+    ref_clf = train_topic_classifier(notes, seed=0)
+    ref = assign_topics(notes, ref_clf)
+    pd.testing.assert_frame_equal(got, ref)
+    assert np.array_equal(clf.pipeline.named_steps["Classifier"].coef_,
+                          ref_clf.pipeline.named_steps["Classifier"].coef_)
+    assert (got["noteTopic"] != "Unassigned").all() and len(got) > 0

@@ -59,6 +59,7 @@ __all__ = [
     "TopicAssignment",
     "TopicModel",
     "compile_seed_regex",
+    "fit_assign_topics",
     "filter_url_tokens",
     "prepare_post_text",
     "seed_labels",
@@ -192,18 +193,77 @@ def compile_seed_regex(seed_terms: dict[str, Sequence[str]] = SEED_TERMS) -> re.
     start of the text: ``(?:\\s|^)term``.  One named group per topic, joined
     with ``|``, case-insensitive.
     """
-    groups = []
-    for topic, terms in seed_terms.items():
-        alts = []
-        for term in terms:
-            if r"\." in term or term.startswith((r"\b", r"\s")):
-                alts.append(term)
+    groups = [f"(?P<{topic}>{'|'.join(_alternatives(terms))})" for topic, terms in seed_terms.items()]
+    pattern = re.compile("|".join(groups), re.IGNORECASE)
+    try:
+        _SCREENS[pattern] = _SeedScreen(
+            tuple((_literal_runs(term), re.compile(alt, re.IGNORECASE))
+                  for terms in seed_terms.values() for term, alt in zip(terms, _alternatives(terms))))
+    except ValueError:  # a term this screen cannot read: every text goes to the regex
+        _SCREENS.pop(pattern, None)
+    return pattern
+
+
+def _alternatives(terms: Sequence[str]) -> list[str]:
+    """Each term as :func:`compile_seed_regex` writes it into its topic's group."""
+    return [t if (r"\." in t or t.startswith((r"\b", r"\s"))) else r"(?:\s|^)" + t for t in terms]
+
+
+#: Characters that ``re.IGNORECASE`` matches to an ASCII letter and that survive ``str.lower()``
+#: (the dotless i, the long s); the screen maps them to that letter (completeness is tested).
+CASE_TWINS = {"\u0131": "i", "\u017f": "s"}
+_TWIN_TABLE = str.maketrans(CASE_TWINS)
+
+
+def _literal_runs(term: str) -> tuple[str, ...]:
+    """The literal runs of a seed term: the strings any match of it contains (``\\.`` is a period;
+    ``\\b``, ``\\s`` and ``[…]`` with an optional quantifier separate runs). ValueError for any other
+    regex syntax."""
+    runs, cur, i = [], [], 0
+    while i < len(term):
+        c = term[i]
+        if c == "\\" and i + 1 < len(term):
+            if term[i + 1] in "bs":
+                runs.append("".join(cur))
+                cur = []
+            elif term[i + 1] in ".-/":
+                cur.append(term[i + 1])
             else:
-                alts.append(r"(?:\s|^)" + term)
-        groups.append(f"(?P<{topic}>{'|'.join(alts)})")
-    return re.compile("|".join(groups), re.IGNORECASE)
+                raise ValueError(f"seed term {term!r}: unsupported escape")
+            i += 2
+        elif c == "[":
+            runs.append("".join(cur))
+            cur = []
+            i = term.index("]", i) + 1
+            if i < len(term) and term[i] in "+*?":
+                i += 1
+        elif c in "\\.^$*+?{}()|]":
+            raise ValueError(f"seed term {term!r}: unsupported syntax {c!r}")
+        else:
+            cur.append(c)
+            i += 1
+    runs.append("".join(cur))
+    return tuple(r for r in runs if r)
 
 
+@dataclass(frozen=True)
+class _SeedScreen:
+    """A fast exact test of whether the seed regex matches a lowered text at all.
+
+    A match of the combined regex is a match of one term's alternative, so the text contains that
+    term's literal runs (up to :data:`CASE_TWINS`) and the alternative alone finds a match: texts
+    failing both for every term have no match, and the others go to the combined regex. Substring
+    tests are C loops; the combined regex tries ~35 alternatives at every position."""
+
+    terms: tuple[tuple[tuple[str, ...], re.Pattern], ...]
+
+    def may_match(self, lowered: str) -> bool:
+        probe = lowered if lowered.isascii() else lowered.translate(_TWIN_TABLE)
+        return any(all(r in probe for r in runs) and alt.search(lowered) is not None
+                   for runs, alt in self.terms)
+
+
+_SCREENS: dict[re.Pattern, _SeedScreen] = {}
 _SEED_REGEX = compile_seed_regex()
 _URL_RE = re.compile(r"https?://[^\s)\]]+")
 _ALPHA_RUN_RE = re.compile(r"[a-zA-Z]+")
@@ -313,10 +373,16 @@ def seed_labels(texts: Iterable[str], *, regex: re.Pattern = _SEED_REGEX) -> See
     """
     labels: list[int] = []
     conflicts: list[frozenset[int] | None] = []
+    screen = _SCREENS.get(regex)
     for text in texts:
+        lowered = str(text).lower()
+        if screen is not None and not screen.may_match(lowered):
+            labels.append(UNASSIGNED)
+            conflicts.append(None)
+            continue
         found = {
             TOPIC_IDS[name]
-            for m in regex.finditer(str(text).lower())
+            for m in regex.finditer(lowered)
             for name, value in m.groupdict().items()
             if value
         }
@@ -457,13 +523,18 @@ def train_topic_classifier(
         If fewer than two distinct seed labels are available for training or
         the vocabulary is empty after stop-word removal.
     """
+    post = prepare_post_text(notes, config=config)
+    texts = post["text"].to_numpy(dtype=object)
+    return _train_on_posts(texts, seed_labels(texts), seed=seed, config=config)
+
+
+def _train_on_posts(texts: np.ndarray, labels: SeedLabels, *, seed: int | None,
+                    config: TopicConfig) -> TopicClassifier:
+    """:func:`train_topic_classifier` from the posts' prepared text and seed labels."""
     from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
 
-    post = prepare_post_text(notes, config=config)
-    texts = post["text"].to_numpy(dtype=object)
-    labels = seed_labels(texts)
     conflicted = labels.conflicted
     words = stop_words(texts)
     train_x = texts[~conflicted]
@@ -587,12 +658,18 @@ def predict_post_topics(
     TopicAccuracyError
         If ``check_accuracy`` and balanced accuracy ≤ ``config.min_balanced_accuracy``.
     """
-    from sklearn.metrics import balanced_accuracy_score
-
     config = classifier.config if config is None else config
     post = prepare_post_text(notes, config=config)
     texts = post["text"].to_numpy(dtype=object)
-    labels = seed_labels(texts)
+    return _predict_posts(post, texts, seed_labels(texts), classifier, config=config,
+                          check_accuracy=check_accuracy)
+
+
+def _predict_posts(post: pd.DataFrame, texts: np.ndarray, labels: SeedLabels, classifier: TopicClassifier,
+                   *, config: TopicConfig, check_accuracy: bool) -> TopicAssignment:
+    """:func:`predict_post_topics` from the posts' prepared text and seed labels."""
+    from sklearn.metrics import balanced_accuracy_score
+
     if len(texts) == 0:
         return TopicAssignment(post.assign(topic=pd.Series([], dtype=object)), float("nan"))
     probs = _full_probabilities(classifier, texts)
@@ -633,7 +710,25 @@ def assign_topics(
     """
     schema.require_columns(notes, [schema.NOTE_ID, schema.TWEET_ID, schema.SUMMARY], where="assign_topics")
     result = predict_post_topics(notes, classifier, config=config, check_accuracy=check_accuracy)
-    posts = result.posts
+    return _note_topics(notes, result.posts)
+
+
+def fit_assign_topics(notes: pd.DataFrame, *, seed: int | None = None, config: TopicConfig = TopicConfig(),
+                      check_accuracy: bool = True) -> tuple[TopicClassifier, pd.DataFrame]:
+    """Train on all notes and assign all notes (prescoring, spec 04 §8.1): the classifier and the
+    ``[noteId, noteTopic]`` frame of :func:`train_topic_classifier` followed by
+    :func:`assign_topics`, with the posts' text and seed labels computed once for both."""
+    schema.require_columns(notes, [schema.NOTE_ID, schema.TWEET_ID, schema.SUMMARY], where="fit_assign_topics")
+    post = prepare_post_text(notes, config=config)
+    texts = post["text"].to_numpy(dtype=object)
+    labels = seed_labels(texts)
+    classifier = _train_on_posts(texts, labels, seed=seed, config=config)
+    result = _predict_posts(post, texts, labels, classifier, config=config, check_accuracy=check_accuracy)
+    return classifier, _note_topics(notes, result.posts)
+
+
+def _note_topics(notes: pd.DataFrame, posts: pd.DataFrame) -> pd.DataFrame:
+    """Each note with its post's topic, notes on Unassigned posts left out (row order of ``notes``)."""
     topic_of = dict(zip(posts[schema.TWEET_ID], posts["topic"]))
     topic = _tweet_key(notes[schema.TWEET_ID]).map(topic_of)
     keep = topic.notna().to_numpy() & (topic != schema.TOPICS[UNASSIGNED]).to_numpy()
@@ -689,5 +784,4 @@ class TopicModel:
 
     def fit_assign(self, notes: pd.DataFrame, *, seed: int | None = None) -> tuple[TopicClassifier, pd.DataFrame]:
         """Prescoring use (spec 04 §8.1): train on all notes, assign all notes."""
-        clf = self.train(notes, seed=seed)
-        return clf, self.assign(notes, clf)
+        return fit_assign_topics(notes, seed=seed, config=self.config)

@@ -285,14 +285,13 @@ def _topics(config: ScoringConfig, notes: pd.DataFrame, note_topics, seed, timer
         return empty
     from cnlab.models.topics import (  # scikit-learn: only when used
         TopicModelError,
-        assign_topics,
+        fit_assign_topics,
         seed_label_topics,
-        train_topic_classifier,
     )
 
     with timer.stage("topic model", len(notes)) as st:
         try:
-            nt = assign_topics(notes, train_topic_classifier(notes, seed=seed))
+            nt = fit_assign_topics(notes, seed=seed)[1]
         except TopicModelError as exc:
             # the official scorer aborts here; a subset too small for the model still gets scored
             if config.topic_fallback != "seed_labels":
