@@ -598,25 +598,25 @@ def apply_post_selection_similarity(
         frame = frame.dropna()
     dropped_na = n_frame - len(frame)
 
-    out = ratings.copy()
+    # the ratings are read, never copied whole: the result is one take of them (rating-sized)
     correlated = frame.loc[(frame[QUASI_CLIQUE_VALUE] >= 1).to_numpy(), schema.RATER_ID].unique()
-    out[schema.CORRELATED_RATER] = out[schema.RATER_ID].isin(correlated).to_numpy()
+    correlated_flag = ratings[schema.RATER_ID].isin(correlated).to_numpy()
 
     psv = frame[[schema.RATER_ID, POST_SELECTION_VALUE]].dropna().drop_duplicates()
     # A rater with two different values would duplicate ratings in the official
     # merge; we use the first value (never happens for component output).
     value_of = psv.drop_duplicates(schema.RATER_ID).set_index(schema.RATER_ID)[POST_SELECTION_VALUE]
     author_of = notes.drop_duplicates(schema.NOTE_ID).set_index(schema.NOTE_ID)[schema.AUTHOR_ID]
-    rater_val = out[schema.RATER_ID].map(value_of).to_numpy(np.float64)
-    author_val = out[schema.NOTE_ID].map(author_of).map(value_of).to_numpy(np.float64)
+    rater_val = ratings[schema.RATER_ID].map(value_of).to_numpy(np.float64)
+    author_val = ratings[schema.NOTE_ID].map(author_of).map(value_of).to_numpy(np.float64)
 
     member = ~np.isnan(rater_val)
     same = member & (rater_val == author_val)
     candidates = np.flatnonzero(member & ~same)
     cand = pd.DataFrame(
         {
-            "note": out[schema.NOTE_ID].to_numpy()[candidates],
-            "time": out[schema.CREATED_AT].to_numpy()[candidates],
+            "note": ratings[schema.NOTE_ID].to_numpy()[candidates],
+            "time": ratings[schema.CREATED_AT].to_numpy()[candidates],
             "val": rater_val[candidates],
         }
     )
@@ -628,14 +628,15 @@ def apply_post_selection_similarity(
 
     skipped = len(notes) < min_notes
     if skipped:
-        result = out
+        result = ratings.assign(**{schema.CORRELATED_RATER: correlated_flag})
     else:
         non_members = np.flatnonzero(~member)
         take = np.concatenate([kept_rows, non_members])
-        result = out.iloc[take].copy()
+        result = ratings.take(take)
+        result[schema.CORRELATED_RATER] = correlated_flag[take]
         result[POST_SELECTION_VALUE] = rater_val[take]
         result[POST_SELECTION_VALUE + NOTE_AUTHOR_SUFFIX] = author_val[take]
-        result = result.reset_index(drop=True)
+        result.index = pd.RangeIndex(len(result))
     report = PssApplyReport(
         ratings_in=len(ratings),
         ratings_out=len(result),
@@ -645,7 +646,7 @@ def apply_post_selection_similarity(
         dropped_duplicate_in_clique=int(n_dup),
         dropped_pss_na_rows=int(dropped_na),
         correlated_raters=int(len(correlated)),
-        correlated_ratings=int(out[schema.CORRELATED_RATER].sum()),
+        correlated_ratings=int(correlated_flag.sum()),
         pss_raters=int(len(value_of)),
     )
     return result, report
