@@ -608,3 +608,10 @@ def test_quasi_clique_pair_counts_match_definition(rows, budget):
         for p in pairs:
             want[p] = want.get(p, 0) + 1
     assert got == want
+    # the codes come out strictly ascending (per-block sorts; later steps search them)
+    from cnlab.models import quasi_cliques as Q
+
+    rater, tweet, event, ids, n_events, n_tweets = Q._quasi_clique_inputs(notes, ratings, cfg)
+    codes, _ = Q._aligned_pair_counts(rater, tweet, event, Q._several_on_tweet(rater, tweet, n_tweets),
+                                      len(ids), n_events, cfg)
+    assert np.all(np.diff(codes) > 0)

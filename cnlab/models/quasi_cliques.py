@@ -279,12 +279,13 @@ def _aligned_pair_counts(rater, tweet, event, multi, n_r: int, n_events: int, co
             hit[hit] = surplus_codes[pos[hit]] == codes[hit]
             counts[hit] -= surplus[pos[hit]]
         keep = counts >= config.min_aligned_ratings
-        out_codes.append(codes[keep])
-        out_counts.append(counts[keep])
+        # a block's codes all lie above the previous block's (its rows do, and code = row · n + col
+        # with col < n): sorting each block sorts the whole, with no global sort or reordered copy
+        order = np.argsort(codes[keep], kind="stable")
+        out_codes.append(codes[keep][order])
+        out_counts.append(counts[keep][order])
         r0 = r1
-    codes, counts = np.concatenate(out_codes), np.concatenate(out_counts)
-    order = np.argsort(codes, kind="stable")
-    return codes[order], counts[order]
+    return np.concatenate(out_codes), np.concatenate(out_counts)
 
 
 def _quasi_clique_pairs(notes, ratings, config):
