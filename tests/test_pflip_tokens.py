@@ -135,3 +135,15 @@ def test_order_key_equals_the_digit_sum(rs, rank):
         c += [0] * (11 - len(c))
         want.append(sum(ci * 11**(10 - i) for i, ci in enumerate(c)) * 4 + rank)
     assert T.string_order_key(codes, "helpfulness").tolist() == want
+
+
+def test_token_lists_do_not_depend_on_the_key_chunk(monkeypatch):
+    rng = np.random.default_rng(4)
+    keys = rng.integers(0, 30, 500)
+    codes = rng.integers(0, 10_000, 500)
+    ids = np.arange(-2, 32)
+    whole = T.token_lists(keys, codes, ids, "helpful_tags")
+    monkeypatch.setattr(T, "_KEY_CHUNK", 7)   # chunks that split the rows anywhere
+    chunked = T.token_lists(keys, codes, ids, "helpful_tags")
+    assert len(whole) == len(chunked) and all(np.array_equal(a, b) for a, b in zip(whole, chunked))
+    assert sum(len(a) for a in whole) > 0

@@ -112,6 +112,10 @@ def string_order_key(codes: np.ndarray, kind: str) -> np.ndarray:
     return key * L + rank
 
 
+#: Codes per chunk of :func:`token_lists`' order key (its temporaries: ~7 int64 arrays of a chunk).
+_KEY_CHUNK = 1 << 20
+
+
 def token_lists(keys: np.ndarray, codes: np.ndarray, ids: np.ndarray, kind: str) -> list[np.ndarray]:
     """Per id of ``ids``: the distinct codes of its rows (``keys`` = the row's id), in token-string
     order; an empty array for ids without tokens."""
@@ -121,7 +125,12 @@ def token_lists(keys: np.ndarray, codes: np.ndarray, ids: np.ndarray, kind: str)
         return [empty for _ in ids]
     keys = np.asarray(keys)
     codes = np.asarray(codes, dtype=np.int64)
-    order = np.lexsort((string_order_key(codes, kind), keys))
+    # the key is elementwise: computed a bounded chunk at a time, its int64 temporaries stay small
+    skey = np.empty(len(codes), dtype=np.int64)
+    for a in range(0, len(codes), _KEY_CHUNK):
+        skey[a:a + _KEY_CHUNK] = string_order_key(codes[a:a + _KEY_CHUNK], kind)
+    order = np.lexsort((skey, keys))
+    del skey
     k, c = keys[order], codes[order]
     keep = np.r_[True, (k[1:] != k[:-1]) | (c[1:] != c[:-1])]
     k, c = k[keep], c[keep]
