@@ -49,11 +49,6 @@ CHECKPOINT_DIR = ".cnlab-checkpoint"
 #: every phase to disk would cost more than a rerun saves, and unmapping every large temporary
 #: costs ~6 % of the time (fixture, whole roster: 28.3 s → 30.1 s).
 LARGE_RUN_RATINGS = 1_000_000
-#: Ratings from which `cnlab score` turns off TensorFlow's pooling allocator before TensorFlow starts
-#: (:func:`cnlab.mf._tf_setup.release_memory_after_fits`): the pool keeps ~50 bytes per rating of
-#: the largest fit (+0.5 GiB at 10M, ~4.5 GiB at 50M) for the rest of the run; returning it costs
-#: ~10-20 % of the MF fits' time (same results), worth it where memory is what runs out.
-POOL_OFF_RATINGS = 10_000_000
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -126,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "memory grows with N)")
     s.add_argument("--no-memory-check", action="store_true",
                    help="score even when the estimated peak memory exceeds what the machine has free")
+    s.add_argument("--release-tf-memory", action="store_true",
+                   help="hand each TensorFlow fit's memory back when the fit ends (TF_ENABLE_ONEDNN_OPTS=0): "
+                        "same results, a lower peak on large runs, MF fits up to ~2x slower there")
     s.add_argument("--resume", action="store_true",
                    help="continue an interrupted run with the same inputs and flags: reuse the phases "
                         "finished in OUTDIR/.cnlab-checkpoint (rater clustering, each scorer's prescoring)")
@@ -285,6 +283,8 @@ def _check_memory(ds, config, args, console: _Console) -> None:
         lower.append(f"--jobs 1 ({estimate_peak(len(ds.ratings), n_scorers=n_scorers).peak_gib:.1f} GiB)")
     if n_scorers > 1:
         lower.append(f"--scorers MFCoreScorer ({estimate_peak(len(ds.ratings)).peak_gib:.1f} GiB)")
+    if not args.release_tf_memory and len(ds.ratings) >= LARGE_RUN_RATINGS:
+        lower.append("--release-tf-memory (~50 bytes a rating of the largest fit, at the cost of time)")
     lower.append("a subset of the ratings (cnlab.lab.counterfactual or your own cut)")
     raise CnlabInputError(
         f"{est.summary()}, more than the {free:.1f} GiB this machine has free; lower it with "
@@ -324,12 +324,15 @@ def cmd_score(args) -> int:
         from cnlab._timing import return_freed_memory_to_the_os
 
         return_freed_memory_to_the_os()
-    if len(ds.ratings) >= POOL_OFF_RATINGS:
+    if args.release_tf_memory:
         from cnlab.mf._tf_setup import release_memory_after_fits  # sets a variable, imports nothing
 
         if release_memory_after_fits():
             console.info("TensorFlow's pooling allocator off (TF_ENABLE_ONEDNN_OPTS=0): memory of each "
                          "fit is returned when it ends; results are the same")
+        else:
+            console.info("--release-tf-memory: TensorFlow already started or TF_ENABLE_ONEDNN_OPTS set; "
+                         "left as it is")
     use_checkpoint = args.checkpoint == "on" or args.resume or (
         args.checkpoint == "auto" and len(ds.ratings) >= LARGE_RUN_RATINGS)
     checkpoint = Path(args.outdir) / CHECKPOINT_DIR if use_checkpoint and args.checkpoint != "off" else None

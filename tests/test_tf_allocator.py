@@ -1,6 +1,6 @@
 """TensorFlow's pooling allocator off (``release_memory_after_fits``): the same fits bit for bit.
 
-`cnlab score` turns the oneDNN options off from 10M ratings so that each fit's memory goes back to
+`cnlab score --release-tf-memory` turns the oneDNN options off so that each fit's memory goes back to
 the system (docs/scaling.md); that is only admissible because it changes no result. Each case runs
 in a fresh process (the switch is read when TensorFlow starts).
 """
@@ -68,3 +68,14 @@ def test_switch_leaves_a_users_setting_and_a_started_tensorflow_alone(monkeypatc
     monkeypatch.setitem(sys.modules, "tensorflow", sys.modules.get("tensorflow", object()))
     assert _tf_setup.release_memory_after_fits() is False
     assert "TF_ENABLE_ONEDNN_OPTS" not in os.environ
+
+
+def test_cli_flag_turns_the_pool_off_before_tensorflow_starts(tmp_path):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", MPLBACKEND="Agg")
+    env.pop("TF_ENABLE_ONEDNN_OPTS", None)
+    out = subprocess.run([sys.executable, "-m", "cnlab.cli", "score", "--sample", "-o", str(tmp_path / "o"),
+                          "--no-parquet", "--release-tf-memory", "--scorers", "MFCoreScorer"],
+                         cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "pooling allocator off (TF_ENABLE_ONEDNN_OPTS=0)" in out.stdout + out.stderr
+    assert (tmp_path / "o" / "scored_notes.tsv").is_file()

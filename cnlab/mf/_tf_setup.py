@@ -10,12 +10,14 @@ running independent fits in separate processes (``--jobs``), which keeps each fi
 fixed. ``CNLAB_TF_INTRA_THREADS`` (default 1; ``0`` = all cores) is the one setting that trades
 byte-identical results for speed inside one fit.
 
-On large runs (``cnlab score`` from 10M ratings) cnlab also turns off TensorFlow's oneDNN
-options before TensorFlow starts (:func:`release_memory_after_fits`): with them on, TensorFlow's
-CPU allocator keeps a pool sized by the largest fit so far and never hands it back (about 50 bytes
-per rating of that fit's slice, +0.5 GiB after a 10M-rating fit). The MF results are the same bit
-for bit either way (cnlab's loops run no oneDNN kernel); without the pool a large fit maps its
-temporaries afresh each step, ~10–20 % slower.
+With its oneDNN options on (TensorFlow's default on x86), TensorFlow's CPU allocator keeps a pool
+sized by the largest fit so far and never hands it back (about 50 bytes per rating of that fit's
+slice: +0.5 GiB after a 10M-rating fit, +3.6 GiB after the first final-scoring fit of a 50M run).
+:func:`release_memory_after_fits` (``cnlab score --release-tf-memory``) turns them off before
+TensorFlow starts. The MF results are the same bit for bit either way (cnlab's loops run no oneDNN
+kernel); without the pool every large temporary is mapped afresh each step, so the fits are slower:
+10–20 % at 3M ratings, 2× on the 26M-rating slices of a 50M run. It is a memory-for-time switch,
+off by default.
 
 The graph optimizer's algebraic rewrites (reassociating sums, folding divisions into products,
 fusing ops) are switched off too: TensorFlow then evaluates float32 expressions in the order they are
