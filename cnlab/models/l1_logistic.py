@@ -62,37 +62,19 @@ log = logging.getLogger(__name__)
 GRADIENT_BLOCK_NONZEROS = 1 << 24
 
 
-def _row_blocks(x, block_nonzeros: int):
-    """Views of ``x`` (CSR) as consecutive row blocks of about ``block_nonzeros`` non-zeros each
-    (no copy of the values or indices)."""
-    import scipy.sparse as sp
-
+def _major_blocks(x, block_nonzeros: int):
+    """Views of ``x`` (CSR: rows, CSC: columns) as consecutive runs of about ``block_nonzeros``
+    non-zeros each, with the run's first and last index (no copy of the values or indices)."""
     indptr = x.indptr
-    n = x.shape[0]
+    n = x.shape[0] if x.format == "csr" else x.shape[1]
     start = 0
     while start < n:
         stop = int(np.searchsorted(indptr, indptr[start] + block_nonzeros, side="right")) - 1
         stop = min(max(stop, start + 1), n)
         a, b = int(indptr[start]), int(indptr[stop])
-        yield start, stop, sp.csr_matrix((x.data[a:b], x.indices[a:b], indptr[start:stop + 1] - a),
-                                         shape=(stop - start, x.shape[1]), copy=False)
-        start = stop
-
-
-def _col_blocks(x, block_nonzeros: int):
-    """Views of ``x`` (CSC) as consecutive column blocks of about ``block_nonzeros`` non-zeros each
-    (no copy of the values or indices)."""
-    import scipy.sparse as sp
-
-    indptr = x.indptr
-    n = x.shape[1]
-    start = 0
-    while start < n:
-        stop = int(np.searchsorted(indptr, indptr[start] + block_nonzeros, side="right")) - 1
-        stop = min(max(stop, start + 1), n)
-        a, b = int(indptr[start]), int(indptr[stop])
-        yield start, stop, sp.csc_matrix((x.data[a:b], x.indices[a:b], indptr[start:stop + 1] - a),
-                                         shape=(x.shape[0], stop - start), copy=False)
+        shape = (stop - start, x.shape[1]) if x.format == "csr" else (x.shape[0], stop - start)
+        yield start, stop, type(x)((x.data[a:b], x.indices[a:b], indptr[start:stop + 1] - a),
+                                   shape=shape, copy=False)
         start = stop
 
 
@@ -141,11 +123,11 @@ def l1_gradient(x, y: np.ndarray, coef: np.ndarray, intercept: float, C: float, 
     m = _margins(x, coef, intercept)
     r = (expit(s * m) - 1.0) * s
     g = np.zeros(x.shape[1], dtype=np.float64)
-    if x.format == "csc":
-        for a, b, block in _col_blocks(x, block_nonzeros):
-            g[a:b] = block.T @ r  # the block's values are widened here, one block at a time
-    else:
-        for a, b, block in _row_blocks(x, block_nonzeros):
+    for a, b, block in _major_blocks(x, block_nonzeros):
+        # the block's values are widened here, one block at a time
+        if x.format == "csc":
+            g[a:b] = block.T @ r
+        else:
             g += block.T @ r[a:b]
     return C * g, float(C * intercept_scaling * r.sum())
 

@@ -143,6 +143,35 @@ def _float32_exact(data: np.ndarray) -> bool:
     return True
 
 
+def _runs(indptr: np.ndarray, n: int):
+    """Consecutive runs ``[i0, i1)`` of the ``n`` rows (or columns) of a compressed matrix, each at
+    least one long and holding at most ~:data:`_CHUNK` entries: yields ``(i0, i1, lo, hi)`` with
+    ``[lo, hi)`` the run's entries."""
+    i0 = 0
+    while i0 < n:
+        i1 = int(np.searchsorted(indptr, indptr[i0] + _CHUNK, side="right")) - 1
+        i1 = min(max(i1, i0 + 1), n)
+        yield i0, i1, int(indptr[i0]), int(indptr[i1])
+        i0 = i1
+
+
+def _common_height(blocks: list, who: str) -> int:
+    """The blocks' common number of rows (ValueError naming ``who`` if none or they differ)."""
+    if not blocks:
+        raise ValueError(f"{who}: no blocks")
+    n_rows = blocks[0].shape[0]
+    if any(b.shape[0] != n_rows for b in blocks):
+        raise ValueError(f"{who}: blocks with different numbers of rows")
+    return n_rows
+
+
+def _stack_dtype(blocks: list, compact: bool) -> np.dtype:
+    """float32 when ``compact`` and every value is a float32 number, else the blocks' common type."""
+    if compact and all(_float32_exact(b.data) for b in blocks):
+        return np.dtype(np.float32)
+    return np.result_type(*(b.data.dtype for b in blocks))
+
+
 def stack_csr(blocks: Any, *, compact: bool = True):
     """Horizontal stack of CSR blocks: the matrix ``scipy.sparse.hstack(blocks).tocsr()`` returns,
     entry for entry and in the same order within each row, built in one output allocation.
@@ -178,11 +207,7 @@ def stack_csr(blocks: Any, *, compact: bool = True):
     import scipy.sparse as sp
 
     blocks = list(blocks)
-    if not blocks:
-        raise ValueError("stack_csr: no blocks")
-    n_rows = blocks[0].shape[0]
-    if any(b.shape[0] != n_rows for b in blocks):
-        raise ValueError("stack_csr: blocks with different numbers of rows")
+    n_rows = _common_height(blocks, "stack_csr")
     widths = np.array([b.shape[1] for b in blocks], dtype=np.int64)
     offsets = np.r_[0, np.cumsum(widths)[:-1]]
     per_row = np.zeros(n_rows, dtype=np.int64)
@@ -192,21 +217,12 @@ def stack_csr(blocks: Any, *, compact: bool = True):
     np.cumsum(per_row, out=indptr[1:])
     nnz, n_cols = int(indptr[-1]), int(widths.sum())
     idx_dtype = np.int32 if max(nnz, n_cols - 1) <= np.iinfo(np.int32).max else np.int64
-    if compact and all(_float32_exact(b.data) for b in blocks):
-        dtype = np.dtype(np.float32)
-    else:
-        dtype = np.result_type(*(b.data.dtype for b in blocks))
-    data = np.empty(nnz, dtype=dtype)
+    data = np.empty(nnz, dtype=_stack_dtype(blocks, compact))
     indices = np.empty(nnz, dtype=idx_dtype)
     cursor = indptr[:-1].copy()  # next free slot of each output row
     for b, off in zip(blocks, offsets):
         bp = b.indptr.astype(np.int64, copy=False)
-        r0 = 0
-        while r0 < n_rows:
-            # rows [r0, r1): at least one row, at most ~_CHUNK entries
-            r1 = int(np.searchsorted(bp, bp[r0] + _CHUNK, side="right")) - 1
-            r1 = min(max(r1, r0 + 1), n_rows)
-            lo, hi = int(bp[r0]), int(bp[r1])
+        for r0, r1, lo, hi in _runs(bp, n_rows):
             if hi > lo:
                 cnt = np.diff(bp[r0:r1 + 1])
                 dest = np.repeat(cursor[r0:r1] - bp[r0:r1], cnt)
@@ -214,7 +230,6 @@ def stack_csr(blocks: Any, *, compact: bool = True):
                 data[dest] = b.data[lo:hi]
                 indices[dest] = b.indices[lo:hi].astype(idx_dtype) + idx_dtype(off)
                 cursor[r0:r1] += cnt
-            r0 = r1
     container = sp.csr_array if any(isinstance(b, sp.sparray) for b in blocks) else sp.csr_matrix
     return container((data, indices, indptr.astype(idx_dtype)), shape=(n_rows, n_cols))
 
@@ -253,18 +268,11 @@ def stack_csc(blocks: Any, *, compact: bool = True, consume: bool = False):
     import scipy.sparse as sp
 
     blocks = list(blocks)
-    if not blocks:
-        raise ValueError("stack_csc: no blocks")
-    n_rows = blocks[0].shape[0]
-    if any(b.shape[0] != n_rows for b in blocks):
-        raise ValueError("stack_csc: blocks with different numbers of rows")
+    n_rows = _common_height(blocks, "stack_csc")
     nnz = sum(int(b.nnz) for b in blocks)
     n_cols = sum(int(b.shape[1]) for b in blocks)
     idx_dtype = np.int32 if max(nnz, n_rows - 1, n_cols) <= np.iinfo(np.int32).max else np.int64
-    if compact and all(_float32_exact(b.data) for b in blocks):
-        dtype = np.dtype(np.float32)
-    else:
-        dtype = np.result_type(*(b.data.dtype for b in blocks))
+    dtype = _stack_dtype(blocks, compact)
     sparse_array = any(isinstance(b, sp.sparray) for b in blocks)
     # np.empty only reserves: pages are touched as each block is written, after the earlier blocks
     # were released
@@ -298,11 +306,7 @@ def _csr_into_csc(b: Any, data: np.ndarray, indices: np.ndarray, indptr: np.ndar
     np.cumsum(counts, out=indptr[1:])
     indptr[1:] += base
     cursor = indptr[:-1] - base  # next free slot of each column, relative to this block
-    r0 = 0
-    while r0 < n_rows:
-        r1 = int(np.searchsorted(bp, bp[r0] + _CHUNK, side="right")) - 1
-        r1 = min(max(r1, r0 + 1), n_rows)
-        lo, hi = int(bp[r0]), int(bp[r1])
+    for r0, r1, lo, hi in _runs(bp, n_rows):
         if hi > lo:
             cols = b.indices[lo:hi]
             order = np.argsort(cols, kind="stable")  # by column; CSR order within one
@@ -314,7 +318,6 @@ def _csr_into_csc(b: Any, data: np.ndarray, indices: np.ndarray, indptr: np.ndar
             data[dest] = b.data[lo:hi][order]
             indices[dest] = rows[order]
             np.add.at(cursor, sorted_cols[starts], np.diff(np.r_[starts, hi - lo]))
-        r0 = r1
 
 
 def _empty(m: Any) -> None:
@@ -371,18 +374,12 @@ def _drop_csc_columns_inplace(m: Any, keep: np.ndarray):
     lengths = np.diff(indptr)
     n_cols = m.shape[1]
     w = 0
-    c0 = 0
-    while c0 < n_cols:
-        # columns [c0, c1): at least one, at most ~_CHUNK entries
-        c1 = int(np.searchsorted(indptr, indptr[c0] + _CHUNK, side="right")) - 1
-        c1 = min(max(c1, c0 + 1), n_cols)
-        lo, hi = int(indptr[c0]), int(indptr[c1])
+    for c0, c1, lo, hi in _runs(indptr, n_cols):
         k = np.repeat(keep[c0:c1], lengths[c0:c1])
         n = int(k.sum())
         data[w:w + n] = data[lo:hi][k]
         indices[w:w + n] = indices[lo:hi][k]
         w += n
-        c0 = c1
     new_indptr = np.zeros(int(keep.sum()) + 1, dtype=np.int64)
     np.cumsum(lengths[keep], out=new_indptr[1:])
     return type(m)((data[:w], indices[:w], new_indptr.astype(m.indptr.dtype)),
@@ -466,15 +463,10 @@ def fit_variance_filter(selector: Any, m: Any) -> Any:
         # time, gives the same bits as on the whole matrix
         variances = np.empty(m.shape[1], dtype=np.float64)
         indptr = m.indptr.astype(np.int64)
-        c0 = 0
-        while c0 < m.shape[1]:
-            c1 = int(np.searchsorted(indptr, indptr[c0] + _CHUNK, side="right")) - 1
-            c1 = min(max(c1, c0 + 1), m.shape[1])
-            a, b = int(indptr[c0]), int(indptr[c1])
+        for c0, c1, a, b in _runs(indptr, m.shape[1]):
             part = sp.csc_matrix((m.data[a:b].astype(np.float64), m.indices[a:b], indptr[c0:c1 + 1] - a),
                                  shape=(m.shape[0], c1 - c0))
             variances[c0:c1] = mean_variance_axis(part, axis=0)[1]
-            c0 = c1
     else:
         wide = type(m)((m.data.astype(np.float64), m.indices, m.indptr), shape=m.shape)
         _, variances = mean_variance_axis(wide, axis=0)
