@@ -49,6 +49,12 @@ CHECKPOINT_DIR = ".cnlab-checkpoint"
 #: every phase to disk would cost more than a rerun saves, and unmapping every large temporary
 #: costs ~6 % of the time (fixture, whole roster: 28.3 s → 30.1 s).
 LARGE_RUN_RATINGS = 1_000_000
+#: Ratings from which `cnlab score` prescores in a worker process even for one scorer
+#: (``score(isolate=True)``): TensorFlow's allocator keeps a pool as large as the biggest fit for
+#: the life of its process (~3.5 GiB after the Core prescoring at 50M); in a worker it is handed
+#: back before the pflip fit, the run's peak. A worker's start-up (a few seconds, overlapped with
+#: preprocessing) is nothing at this size.
+ISOLATE_RATINGS = 10_000_000
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -340,7 +346,8 @@ def cmd_score(args) -> int:
     # is done with it (docs/scaling.md, memory model)
     frames, n_status, funnel = _run_scoring(ds, config, console, prescoring=args.prescoring_dir,
                                             verbose=args.verbose, checkpoint=checkpoint, resume=args.resume,
-                                            jobs=args.jobs, keep="outputs")
+                                            jobs=args.jobs, keep="outputs",
+                                            isolate=len(ds.ratings) >= ISOLATE_RATINGS)
     with timer.stage("write outputs") as st:
         _write(frames, args.outdir, parquet=not args.no_parquet, participants=ds.participants,
                console=console, funnel=funnel.to_frame())
@@ -364,7 +371,8 @@ def _status_line(scored) -> str:
 
 
 def _run_scoring(ds, config, console: _Console, *, prescoring=None, verbose: bool = False,
-                 checkpoint=None, resume: bool = False, jobs: int = 1, keep: str = "all"):
+                 checkpoint=None, resume: bool = False, jobs: int = 1, keep: str = "all",
+                 isolate: bool = False):
     from cnlab.pipeline import score
 
     if not verbose:
@@ -375,7 +383,7 @@ def _run_scoring(ds, config, console: _Console, *, prescoring=None, verbose: boo
     kwargs["progress_bar"] = False if console.quiet else None
     kwargs["keep"] = keep
     if prescoring is None:
-        kwargs.update(checkpoint=checkpoint, resume=resume, jobs=jobs)
+        kwargs.update(checkpoint=checkpoint, resume=resume, jobs=jobs, isolate=isolate)
     result = score(ds, config, **kwargs)
     console.info(result.summary())
     frames = result.outputs()

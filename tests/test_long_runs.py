@@ -128,6 +128,26 @@ def test_any_executor_gives_the_bytes_of_a_sequential_run(tmp_path):
         pd.testing.assert_frame_equal(frame, par.outputs()[name], check_exact=True)
 
 
+def test_isolated_prescoring_of_one_scorer_gives_the_same_outputs(caplog):
+    """score(isolate=True): the Core prescoring runs in a worker process (whose TensorFlow pool goes
+    with it), and the outputs are those of the in-process run."""
+    import logging
+
+    import pandas as pd
+
+    from cnlab.io import load_sample
+    from cnlab.pipeline import ScoringConfig, score
+
+    ds = load_sample()
+    cfg = ScoringConfig(seed=5)
+    seq = score(ds, cfg, keep="outputs")
+    with caplog.at_level(logging.INFO, logger="cnlab"):
+        iso = score(ds, cfg, keep="outputs", isolate=True)
+    assert "MFCoreScorer prescoring: done in a worker process (jobs=1" in caplog.text
+    for name, frame in seq.outputs().items():
+        pd.testing.assert_frame_equal(frame, iso.outputs()[name], check_exact=True)
+
+
 def test_a_run_that_will_not_fit_stops_before_scoring(tmp_path):
     """The peak estimated from the input sizes exceeds the free memory: exit 2 at once, naming
     what lowers it; --no-memory-check scores anyway."""

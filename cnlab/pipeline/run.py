@@ -366,6 +366,7 @@ def score(
     executor: Any = None,
     progress_bar: bool | None = False,
     keep: str = "all",
+    isolate: bool = False,
 ) -> ScoringResult:
     """Score a dataset with the configured scorers (Core by default; ``ScoringConfig.official()``:
     the whole roster).
@@ -408,6 +409,11 @@ def score(
         A :class:`concurrent.futures.Executor` for the workers instead of a local process pool of
         ``jobs`` processes (e.g. a Dask cluster's ``Client.get_executor()``; its workers must see
         ``checkpoint``). Implies parallel prescoring.
+    isolate
+        Prescore in worker processes even a roster of one scorer (with ``jobs`` of them at most),
+        so that the memory of the prescoring fits (TensorFlow's allocator keeps its pool for the
+        life of a process) is handed back when prescoring ends, before the confidence models and
+        final scoring; the outputs are identical. ``cnlab score`` does this from 10M ratings.
     keep
         ``"all"`` (default): the result holds every rating-level frame of the run, for
         :meth:`ScoringResult.explain` and :meth:`ScoringResult.rescore`. ``"outputs"``: each of
@@ -430,7 +436,7 @@ def score(
         with _progress_lines():
             return score(dataset, config, seed=seed, prescoring=prescoring, note_topics=note_topics,
                          checkpoint=checkpoint, resume=resume, jobs=jobs, executor=executor,
-                         progress_bar=True, keep=keep)
+                         progress_bar=True, keep=keep, isolate=isolate)
     if seed is not None:
         config = dataclasses.replace(config, seed=seed)
     seed = config.seed
@@ -440,7 +446,8 @@ def score(
     timer = StageTimer()
     participants = getattr(dataset, "participants", None)
     pool = scratch = None
-    if (jobs > 1 or executor is not None) and prescoring is None and len(config.roster()) > 1:
+    parallel = (jobs > 1 or executor is not None) and len(config.roster()) > 1
+    if (parallel or isolate) and prescoring is None:
         # started now, so that the workers' start-up (TensorFlow) overlaps preprocessing and topics
         from cnlab.pipeline.parallel import WorkerPool
 
@@ -460,7 +467,7 @@ def score(
     bar = PhaseBar(len(config.roster()), enabled=progress_bar)
     try:
         result = _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, bar,
-                               timer, participants, pre, nt, keep)
+                               timer, participants, pre, nt, keep, isolate)
         return result if config is given else dataclasses.replace(result, config=given)
     finally:
         bar.close()
@@ -471,7 +478,7 @@ def score(
 
 
 def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, bar, timer,
-                  participants, pre, nt, keep="all") -> ScoringResult:
+                  participants, pre, nt, keep="all", isolate=False) -> ScoringResult:
     # keep="outputs": each rating-level frame is dropped (set to None / stripped from its object)
     # where the run last reads it, so that it is freed there and not when the result is built
     lean = keep == "outputs"
@@ -521,7 +528,7 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
                 log.info("%s prescoring: resumed from the checkpoint", name)
         todo = [sc for sc in config.roster() if found[sc.name] is None]
         bar.done(len(found) - len(todo))
-        if pool is not None and len(todo) > 1:
+        if pool is not None and todo and (len(todo) > 1 or isolate):
             bar.start(f"prescoring ({len(todo)} scorers, {pool.jobs if pool.own else 'executor'} jobs)")
             try:
                 timer.records.extend(pool.prescore(ckpt, todo, pre_ratings, context))
