@@ -20,13 +20,15 @@ __all__ = ["MemoryEstimate", "available_gib", "estimate_peak"]
 #: Interpreter, pandas, scikit-learn and TensorFlow's runtime (GiB), measured on the bundled sample.
 BASE_GIB = 0.8
 #: Peak bytes per rating of a Core-only ``cnlab score`` run (a lean run, ``keep="outputs"``) whose
-#: pflip classifier runs on a working set of columns: (18.59 GiB − base) / 50M ratings = 382 B
-#: measured (bench/scale.py, 50M Core, the run's peak in the pflip design matrix), plus 5 %.
-CORE_BYTES_PER_RATING = 400
+#: pflip classifier runs on a working set of columns: (16.04 GiB − base) / 50M ratings = 327 B
+#: measured (bench/scale.py, 50M Core at b7337b8: the process tree's peak, while the isolated Core
+#: prescoring's worker ran beside the parent; the parent's own peak, in the pflip fit, 14.64 GiB),
+#: plus 5 %.
+CORE_BYTES_PER_RATING = 345
 #: Non-zeros of the pflip design matrix per rating (public-shaped data: 11.5M at 1M ratings,
 #: 109M at 10M); with at most ``PFlipConfig.liblinear_max_nonzeros`` of them liblinear gets the
 #: whole matrix and adds its row and column copies, 32 bytes a non-zero (10M Core: 6.68 GiB
-#: measured, this model 7.96).
+#: measured at c8250c4, this model 7.44).
 PFLIP_NONZEROS_PER_RATING = 11.5
 LIBLINEAR_BYTES_PER_NONZERO = 32
 LIBLINEAR_MAX_NONZEROS = 1 << 27
