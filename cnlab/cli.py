@@ -51,9 +51,9 @@ CHECKPOINT_DIR = ".cnlab-checkpoint"
 LARGE_RUN_RATINGS = 1_000_000
 #: Ratings from which `cnlab score` prescores in a worker process even for one scorer
 #: (``score(isolate=True)``): TensorFlow's allocator keeps a pool as large as the biggest fit for
-#: the life of its process (~3.5 GiB after the Core prescoring at 50M); in a worker it is handed
-#: back before the pflip fit, the run's peak. A worker's start-up (a few seconds, overlapped with
-#: preprocessing) is nothing at this size.
+#: the life of its process; in a worker it goes before the pflip fit (50M Core: the parent's peak
+#: 16.3 → 14.6 GiB; the tree's 16.3 → 16.0, the worker's copy of the ratings being the rest). A
+#: worker's start-up (a few seconds, overlapped with preprocessing) is nothing at this size.
 ISOLATE_RATINGS = 10_000_000
 
 EXIT_OK = 0

@@ -201,12 +201,18 @@ class L1Logistic(BaseEstimator):
             return LogisticRegression(l1_ratio=1.0, **kw)
         return LogisticRegression(penalty="l1", **kw)
 
-    def whole_matrix(self, nnz: float) -> bool:
-        """Whether a fit on a matrix of ``nnz`` non-zeros gives liblinear the whole matrix (the
-        official path) rather than working sets of its columns."""
+    @property
+    def whole_matrix_limit(self) -> float:
+        """Non-zeros up to which a fit gives liblinear the whole matrix (the official path) rather
+        than working sets of its columns: ``inf`` for ``solver="liblinear"``, −1 (never) for
+        ``"working_set"``."""
         if self.solver == "liblinear":
-            return True
-        return self.solver == "auto" and nnz <= self.liblinear_max_nonzeros
+            return float("inf")
+        return float(self.liblinear_max_nonzeros) if self.solver == "auto" else -1.0
+
+    def whole_matrix(self, nnz: float) -> bool:
+        """Whether a fit on a matrix of ``nnz`` non-zeros gives liblinear the whole matrix."""
+        return nnz <= self.whole_matrix_limit
 
     def fit(self, x, y) -> "L1Logistic":
         """Fit on ``x`` (sparse CSR or CSC, or dense; any float dtype) and labels ``y`` in {0, 1}.

@@ -346,11 +346,7 @@ def _csc_above(lr: Any) -> float:
     order (liblinear's sums follow it: the official bits)."""
     from cnlab.models.l1_logistic import L1Logistic
 
-    if not isinstance(lr, L1Logistic):
-        return float("inf")
-    if lr.solver == "working_set":
-        return 0.0
-    return float("inf") if lr.solver == "liblinear" else float(lr.liblinear_max_nonzeros)
+    return lr.whole_matrix_limit if isinstance(lr, L1Logistic) else float("inf")
 
 
 def _own_token_lists(frame: pd.DataFrame) -> pd.DataFrame:

@@ -289,7 +289,7 @@ def stack_csc(blocks: Any, *, compact: bool = True, consume: bool = False):
             _empty(b)
             blocks[i] = None
     container = sp.csc_array if sparse_array else sp.csc_matrix
-    return container((data[:pos], indices[:pos], indptr.astype(idx_dtype)), shape=(n_rows, n_cols))
+    return container((data, indices, indptr.astype(idx_dtype)), shape=(n_rows, n_cols))
 
 
 def _csr_into_csc(b: Any, data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, base: int) -> None:
@@ -312,12 +312,12 @@ def _csr_into_csc(b: Any, data: np.ndarray, indices: np.ndarray, indptr: np.ndar
             order = np.argsort(cols, kind="stable")  # by column; CSR order within one
             sorted_cols = cols[order]
             starts = np.flatnonzero(np.r_[True, sorted_cols[1:] != sorted_cols[:-1]])
-            run = np.arange(hi - lo) - np.repeat(starts, np.diff(np.r_[starts, hi - lo]))
-            dest = cursor[sorted_cols] + run
+            lengths = np.diff(np.r_[starts, hi - lo])  # entries of each column in this chunk
+            dest = cursor[sorted_cols] + np.arange(hi - lo) - np.repeat(starts, lengths)
             rows = np.repeat(np.arange(r0, r1, dtype=np.int64), np.diff(bp[r0:r1 + 1]))
             data[dest] = b.data[lo:hi][order]
             indices[dest] = rows[order]
-            np.add.at(cursor, sorted_cols[starts], np.diff(np.r_[starts, hi - lo]))
+            cursor[sorted_cols[starts]] += lengths  # the columns are distinct: no ufunc.at needed
 
 
 def _empty(m: Any) -> None:
