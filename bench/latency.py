@@ -3,6 +3,7 @@
 Usage::
 
     .venv/bin/python bench/latency.py [--baseline-rev REV] [--out out/latency] [--skip-baseline]
+                                      [--sequential] [--jobs N]
 
 Datasets: ``../shared/fixtures/small`` (60k ratings, pass 2) and a 150,000-rating / 3,500-note
 synthetic set written by ``cnlab synth`` (seed 11). For each dataset and each roster
@@ -14,6 +15,9 @@ synthetic set written by ``cnlab synth`` (seed 11). For each dataset and each ro
   the same invocation, so the ratio compares like with like on the same machine state;
 * **second call**: ``score()`` twice in one Python process (the notebook case) — seconds of the
   first and of the second call.
+
+HEAD runs with its defaults (``threads``: the machine's cores on data this small); ``--sequential``
+adds HEAD with ``--threads 1`` / ``score(threads=1)``, one task at a time, for both measurements.
 
 Plus the fixed cost of one MF fit (``cnlab.mf.fit``, Core settings) on 1,000 and 100,000 planted
 ratings: first fit (tracing included) and a second fit of the same shape, for the compiled loop
@@ -52,8 +56,9 @@ cfg = ScoringConfig.official(seed=42) if spec["roster"] == "all" else ScoringCon
 if spec.get("epoch"):
     cfg = cfg.with_(epoch_millis=spec["epoch"])
 out = []
+kw = {"threads": spec["threads"]} if spec.get("threads") else {}
 for _ in range(2):
-    t0 = time.perf_counter(); score(ds, cfg); out.append(time.perf_counter() - t0)
+    t0 = time.perf_counter(); score(ds, cfg, **kw); out.append(time.perf_counter() - t0)
 print("SECONDS", json.dumps(out))
 """
 
@@ -106,7 +111,7 @@ def fresh(root: Path, name: str, roster: str, data: dict, outdir: Path, extra: t
     return {"wall_s": wall, "peak_gib": rss}
 
 
-def second_call(root: Path, name: str, roster: str, data: dict) -> list[float]:
+def second_call(root: Path, name: str, roster: str, data: dict, threads: int | None = None) -> list[float]:
     if name == "fixture":
         load = {"notes": str(FIX / "inputs" / "notes-00000.tsv.gz"), "ratings": str(FIX / "inputs" / "ratings-00000.tsv.gz"),
                 "enrollment": str(FIX / "inputs" / "userEnrollment-00000.tsv.gz"),
@@ -114,7 +119,7 @@ def second_call(root: Path, name: str, roster: str, data: dict) -> list[float]:
         epoch = int((FIX / "epoch_pass2").read_text().strip())
     else:
         load, epoch = {"directory": str(data["synth"])}, None
-    spec = json.dumps({"load": load, "roster": roster, "epoch": epoch})
+    spec = json.dumps({"load": load, "roster": roster, "epoch": epoch, "threads": threads})
     p = subprocess.run([sys.executable, "-c", _SECOND_CALL, spec], cwd=root, env=_env(root), capture_output=True,
                        text=True)
     if p.returncode != 0:
@@ -128,6 +133,7 @@ def main() -> int:
     ap.add_argument("--skip-baseline", action="store_true")
     ap.add_argument("--out", type=Path, default=REPO / "out" / "latency")
     ap.add_argument("--jobs", type=int, default=0, help="also run the whole roster with --jobs N (HEAD only)")
+    ap.add_argument("--sequential", action="store_true", help="also run HEAD with --threads 1")
     args = ap.parse_args()
     args.out = args.out.resolve()  # the baseline runs with its worktree as working directory
     args.out.mkdir(parents=True, exist_ok=True)
@@ -140,27 +146,34 @@ def main() -> int:
                        check=True)
         (synth / "SUCCESS").write_text("ok")
     data = {"synth": synth}
-    roots = {f"HEAD {head}": REPO}
+    roots = {f"HEAD {head}": (REPO, ())}
+    if args.sequential:
+        roots[f"HEAD {head} --threads 1"] = (REPO, ("--threads", "1"))
     tmp = None
     if not args.skip_baseline:
         tmp = Path(tempfile.mkdtemp(prefix="cnlab-baseline-", dir=args.out))
         subprocess.run(["git", "worktree", "add", "--detach", str(tmp / "tree"), args.baseline_rev], cwd=REPO,
                        check=True, capture_output=True)
-        roots[f"baseline {args.baseline_rev}"] = tmp / "tree"
+        roots[f"baseline {args.baseline_rev}"] = (tmp / "tree", ())
     rows = []
     try:
         for dname in ("fixture", "synth 150k"):
             key = "fixture" if dname == "fixture" else "synth"
             for rname, roster in ROSTERS.items():
                 row = {"data": dname, "roster": rname}
-                for label, root in roots.items():
-                    r = fresh(root, key, roster, data, args.out / f"{label.split()[0]}-{key}-{roster}")
+                for label, (root, extra) in roots.items():
+                    tag = re.sub(r"[^A-Za-z0-9]+", "-", label).strip("-")
+                    r = fresh(root, key, roster, data, args.out / f"{tag}-{key}-{roster}", extra)
                     row[f"{label} fresh s"] = r["wall_s"]
                     row[f"{label} peak GiB"] = r["peak_gib"]
                     print(dname, rname, label, r, flush=True)
                 first, second = second_call(REPO, key, roster, data)
                 row["HEAD score() 1st s"], row["HEAD score() 2nd s"] = first, second
                 print(dname, rname, "second call", first, second, flush=True)
+                if args.sequential:
+                    first, second = second_call(REPO, key, roster, data, threads=1)
+                    row["HEAD threads=1 1st s"], row["HEAD threads=1 2nd s"] = first, second
+                    print(dname, rname, "second call, threads=1", first, second, flush=True)
                 rows.append(row)
         jobs_rows = []
         if args.jobs > 1:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from contextlib import contextmanager
 from typing import Any, Iterator
@@ -20,6 +21,16 @@ def memory_gib() -> tuple[float, float]:
         return rss, hwm
     except (OSError, KeyError, ValueError):
         return float("nan"), float("nan")
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the system reports it)."""
+    import os
+
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except (AttributeError, OSError):
+        return max(os.cpu_count() or 1, 1)
 
 
 def return_freed_memory_to_the_os() -> bool:
@@ -56,11 +67,39 @@ def note_interrupt() -> None:
 
 
 def raise_if_interrupted() -> None:
-    """``KeyboardInterrupt`` when an interrupt was recorded and not yet raised through."""
+    """``KeyboardInterrupt`` when an interrupt was recorded and not yet raised through; in a thread
+    of :func:`cnlab.pipeline.parallel.in_threads` whose batch was cancelled, :class:`Cancelled`."""
     global _interrupted
+    if any(event.is_set() for event in getattr(_task, "cancel", ())):
+        raise Cancelled("a task beside this one failed or was interrupted")
     if _interrupted:
         _interrupted = False
         raise KeyboardInterrupt
+
+
+class Cancelled(Exception):
+    """Raised at a stage boundary of a task thread whose batch is being stopped."""
+
+
+#: Per thread: the cancel events of the task batches it runs in (its own batch's, and those of the
+#: batches that started the thread that started it). Set when a task beside it failed or the run
+#: was interrupted: the task then ends at its next stage boundary instead of running to completion.
+_task = threading.local()
+
+
+def task_thread(fn, cancel: threading.Event):
+    """``fn`` wrapped to run in a task thread of a batch with the event ``cancel`` (see
+    :func:`cnlab.pipeline.parallel.in_threads`); it inherits the starting thread's events."""
+    inherited = tuple(getattr(_task, "cancel", ()))
+
+    def run(*args, **kwargs):
+        _task.cancel = (*inherited, cancel)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _task.cancel = ()
+
+    return run
 
 
 class StageTimer:

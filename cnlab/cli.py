@@ -125,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--jobs", type=int, default=1, metavar="N",
                    help="worker processes for the scorers' prescoring (outputs identical for every N; "
                         "memory grows with N)")
+    s.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="scorers (and the pflip / PCRH fits) side by side in threads of this process "
+                        "(outputs identical for every N; default: the cores up to 2M ratings, 1 above)")
     s.add_argument("--no-memory-check", action="store_true",
                    help="score even when the estimated peak memory exceeds what the machine has free")
     s.add_argument("--release-tf-memory", action="store_true",
@@ -279,16 +282,17 @@ def _check_memory(ds, config, args, console: _Console) -> None:
     from cnlab.pipeline.memory import available_gib, estimate_peak
 
     n_scorers = len(config.roster())
-    est = estimate_peak(len(ds.ratings), n_scorers=n_scorers, jobs=args.jobs)
+    est = estimate_peak(len(ds.ratings), n_scorers=n_scorers, jobs=args.jobs, threads=args.threads)
     free = available_gib()
     console.info(f"memory: {est.summary()}; {free:.1f} GiB available")
     if est.peak_gib <= free or args.no_memory_check:
         return
     lower = []
-    if args.jobs > 1:
-        lower.append(f"--jobs 1 ({estimate_peak(len(ds.ratings), n_scorers=n_scorers).peak_gib:.1f} GiB)")
+    if args.jobs > 1 or est.threads > 1:
+        flags = " ".join(f for f, on in (("--jobs 1", args.jobs > 1), ("--threads 1", est.threads > 1)) if on)
+        lower.append(f"{flags} ({estimate_peak(len(ds.ratings), n_scorers=n_scorers, threads=1).peak_gib:.1f} GiB)")
     if n_scorers > 1:
-        lower.append(f"--scorers MFCoreScorer ({estimate_peak(len(ds.ratings)).peak_gib:.1f} GiB)")
+        lower.append(f"--scorers MFCoreScorer ({estimate_peak(len(ds.ratings), threads=args.threads).peak_gib:.1f} GiB)")
     if not args.release_tf_memory and len(ds.ratings) >= LARGE_RUN_RATINGS:
         lower.append("--release-tf-memory (~50 bytes a rating of the largest fit, at the cost of time)")
     lower.append("a subset of the ratings (cnlab.lab.counterfactual or your own cut)")
@@ -303,6 +307,8 @@ def cmd_score(args) -> int:
     console = _Console(args.quiet)
     if args.jobs < 1:
         raise CnlabInputError(f"--jobs {args.jobs}: give at least 1 worker process")
+    if args.threads is not None and args.threads < 1:
+        raise CnlabInputError(f"--threads {args.threads}: give at least 1 thread")
     config = _scoring_config(args)  # a bad --scorers fails before a long load
     kind, source = _input_source(args)
     _check_writable(args.outdir)  # before the (long) loading and scoring
@@ -346,7 +352,7 @@ def cmd_score(args) -> int:
     # is done with it (docs/scaling.md, memory model)
     frames, n_status, funnel = _run_scoring(ds, config, console, prescoring=args.prescoring_dir,
                                             verbose=args.verbose, checkpoint=checkpoint, resume=args.resume,
-                                            jobs=args.jobs, keep="outputs",
+                                            jobs=args.jobs, keep="outputs", threads=args.threads,
                                             isolate=len(ds.ratings) >= ISOLATE_RATINGS)
     with timer.stage("write outputs") as st:
         _write(frames, args.outdir, parquet=not args.no_parquet, participants=ds.participants,
@@ -372,7 +378,7 @@ def _status_line(scored) -> str:
 
 def _run_scoring(ds, config, console: _Console, *, prescoring=None, verbose: bool = False,
                  checkpoint=None, resume: bool = False, jobs: int = 1, keep: str = "all",
-                 isolate: bool = False):
+                 isolate: bool = False, threads: int | None = None):
     from cnlab.pipeline import score
 
     if not verbose:
@@ -382,6 +388,7 @@ def _run_scoring(ds, config, console: _Console, *, prescoring=None, verbose: boo
     # a bar over the phases with the time left, on a terminal only: a log file gets the stage lines
     kwargs["progress_bar"] = False if console.quiet else None
     kwargs["keep"] = keep
+    kwargs["threads"] = threads
     if prescoring is None:
         kwargs.update(checkpoint=checkpoint, resume=resume, jobs=jobs, isolate=isolate)
     result = score(ds, config, **kwargs)

@@ -34,8 +34,9 @@ def _env() -> dict:
 
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory) -> Path:
+    """The reference: one task at a time (the other runs use the default threads, or more)."""
     out = tmp_path_factory.mktemp("full")
-    subprocess.run(_cmd(out), check=True, env=_env(), capture_output=True)
+    subprocess.run(_cmd(out, "--threads", "1"), check=True, env=_env(), capture_output=True)
     assert not (out / ".cnlab-checkpoint").exists(), "a finished run leaves no checkpoint"
     return out
 
@@ -223,6 +224,22 @@ def test_without_checkpoints_the_same_bytes(tmp_path, uninterrupted):
     assert res.returncode == 0, res.stderr[-2000:]
     for f in OUTPUTS:
         assert (out / f).read_bytes() == (uninterrupted / f).read_bytes(), f
+
+
+def test_threads_give_the_bytes_of_a_sequential_run(tmp_path, uninterrupted):
+    """--threads 3: both scorers' prescoring side by side, then the confidence models and both
+    final scorings (and pflip beside PCRH), in one process; the files are those of --threads 1."""
+    out = tmp_path / "out"
+    res = subprocess.run(_cmd(out, "--threads", "3"), env=_env(), capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "--threads 3" in res.stderr  # the memory line states the count the run uses
+    for f in OUTPUTS:
+        assert (out / f).read_bytes() == (uninterrupted / f).read_bytes(), f
+
+
+def test_threads_must_be_positive(tmp_path):
+    res = subprocess.run(_cmd(tmp_path / "out", "--threads", "0"), env=_env(), capture_output=True, text=True)
+    assert res.returncode == 2 and "--threads 0" in res.stderr
 
 
 def test_tf_thread_counts_give_the_same_bytes(tmp_path, uninterrupted):

@@ -4,11 +4,12 @@ TensorFlow splits large reductions (the loss, per-note sums) across its intra-op
 the split depends on the pool size and on scheduling: two runs with the same seed can then differ
 in the last float32 bit, the official stopping rule can stop one step apart, and a note near a
 threshold can change status. cnlab therefore never splits an op across threads: one intra-op
-thread, always. ``CNLAB_TF_THREADS`` sets the inter-op pool (independent ops run side by side,
-each computed whole, so the results do not depend on it; default 1). Parallel speed comes from
-running independent fits in separate processes (``--jobs``), which keeps each fit's arithmetic
-fixed. ``CNLAB_TF_INTRA_THREADS`` (default 1; ``0`` = all cores) is the one setting that trades
-byte-identical results for speed inside one fit.
+thread, always. ``CNLAB_TF_THREADS`` sets the inter-op pool: independent ops of one step (the
+note-side and rater-side sums, say) and the fits of scorers run side by side in threads
+(:func:`cnlab.pipeline.parallel.in_threads`) each compute whole ops on its threads, so the results
+do not depend on its size (tested); default: the usable cores. ``CNLAB_TF_INTRA_THREADS`` (default
+1; ``0`` = all cores) is the one setting that trades byte-identical results for speed inside one
+fit.
 
 With its oneDNN options on (TensorFlow's default on x86), TensorFlow's CPU allocator keeps a pool
 sized by the largest fit so far and never hands it back (about 50 bytes per rating of that fit's
@@ -32,7 +33,8 @@ import os
 
 log = logging.getLogger("cnlab")
 
-#: Environment variable with TensorFlow's inter-op thread count (default 1; any value keeps results).
+#: Environment variable with TensorFlow's inter-op thread count (default: the usable cores; any
+#: value keeps the results).
 THREADS_ENV = "CNLAB_TF_THREADS"
 #: Environment variable with TensorFlow's intra-op thread count (default 1; more changes float sums).
 INTRA_THREADS_ENV = "CNLAB_TF_INTRA_THREADS"
@@ -53,9 +55,13 @@ class _RetracingNoise(logging.Filter):
 
 
 def tf_threads(variable: str = THREADS_ENV) -> int:
-    """A configured TensorFlow thread count (default 1; 0 = TensorFlow's default, all cores):
-    ``CNLAB_TF_THREADS`` (inter-op) or ``CNLAB_TF_INTRA_THREADS`` (intra-op)."""
-    raw = os.environ.get(variable, "1").strip() or "1"
+    """A configured TensorFlow thread count (0 = TensorFlow's default, all cores):
+    ``CNLAB_TF_THREADS`` (inter-op; default the usable cores) or ``CNLAB_TF_INTRA_THREADS``
+    (intra-op; default 1)."""
+    from cnlab._timing import usable_cores
+
+    default = str(usable_cores()) if variable == THREADS_ENV else "1"
+    raw = os.environ.get(variable, default).strip() or default
     try:
         n = int(raw)
     except ValueError:

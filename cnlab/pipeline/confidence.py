@@ -109,13 +109,15 @@ def fit_confidence_models(
     seed: int | None,
     timer: Any = None,
     keep_training: bool = True,
+    threads: int = 1,
 ) -> ConfidenceModels | None:
     """Train pflip and PCRH as the end of prescoring (spec 04 §8 step 5).
 
     ``coalesced_ratings`` are the PSS-coalesced prescoring ratings (None when prescoring was given:
     then ``ratings`` are coalesced here with the raw PSS frame of ``prescoring``). Returns None when
     both models are off. ``keep_training=False`` (a lean run) fits the models without keeping their
-    training frames, which are then freed inside each fit, not after both.
+    training frames, which are then freed inside each fit, not after both. With ``threads`` > 1
+    the two fits run side by side (:func:`cnlab.pipeline.parallel.in_threads`; the same models).
     """
     from cnlab.models.pcrh import PCRHConfig, PCRHModel
     from cnlab.models.pflip import PFlipConfig, PFlipModel
@@ -132,20 +134,40 @@ def fit_confidence_models(
 
             coalesced_ratings, _ = apply_post_selection_similarity(notes, ratings, prescoring.pss)
     pro = prescoring.rater_model_output
-    if pf is not None and not pf.fitted:
+
+    def fit_pflip(model):
         with _stage(timer, "pflip fit (spec 06 §A)", len(coalesced_ratings)) as st:
-            pf = pf.fit(notes, coalesced_ratings, status_history, pro, seed=seed, keep_frame=keep_training)
-            st["rows_out"] = int(pf.metrics.get("rows", 0))
-            st["note"] = (f"threshold {pf.threshold:.6g}, {pf.metrics['features']} features"
-                          if pf.fitted else "not fitted (no training data)")
-    if pc is not None and not pc.fitted:
+            model = model.fit(notes, coalesced_ratings, status_history, pro, seed=seed, keep_frame=keep_training)
+            st["rows_out"] = int(model.metrics.get("rows", 0))
+            st["note"] = (f"threshold {model.threshold:.6g}, {model.metrics['features']} features"
+                          if model.fitted else "not fitted (no training data)")
+        return model
+
+    def fit_pcrh(model):
         with _stage(timer, "PCRH fit (spec 06 §B)", len(coalesced_ratings)) as st:
-            pc = pc.fit(notes, coalesced_ratings, status_history, pro, enrollment=enrollment,
-                        note_topics=note_topics, seed=seed, keep_training=keep_training)
-            st["rows_out"] = int(pc.report.get("rows", 0))
-            st["note"] = (f"{pc.report['features']} features" if pc.fitted
+            model = model.fit(notes, coalesced_ratings, status_history, pro, enrollment=enrollment,
+                              note_topics=note_topics, seed=seed, keep_training=keep_training)
+            st["rows_out"] = int(model.report.get("rows", 0))
+            st["note"] = (f"{model.report['features']} features" if model.fitted
                           else "not fitted (no training data)")
-    return ConfidenceModels(pflip=pf, pcrh=pc)
+        return model
+
+    fits = [(fit, model) for fit, model in ((fit_pflip, pf), (fit_pcrh, pc))
+            if model is not None and not model.fitted]
+    fitted = {}
+    if threads > 1 and len(fits) > 1:
+        from threadpoolctl import threadpool_limits
+
+        from cnlab.pipeline.parallel import in_threads
+
+        # Both fits limit BLAS to one thread while they run. That limit is process-wide: set here
+        # around both, one fit ending cannot lift it under the other, nor leave it set afterwards.
+        with threadpool_limits(1, user_api="blas"):
+            for (fit, _), model in in_threads(lambda job: job[0](job[1]), fits, threads):
+                fitted[fit] = model
+    else:
+        fitted = {fit: fit(model) for fit, model in fits}
+    return ConfidenceModels(pflip=fitted.get(fit_pflip, pf), pcrh=fitted.get(fit_pcrh, pc))
 
 
 class _NullStage:

@@ -38,6 +38,9 @@ ROSTER_FACTOR = 1.2
 #: Each prescoring worker of ``--jobs``: its copy of the prescoring ratings (28 B) and one scorer's
 #: working set, about the Core prescoring phase's growth (3.7 − 2.3 GiB over 10M ratings).
 WORKER_BYTES_PER_RATING = 180
+#: Each extra thread of ``--threads``: one more scorer's working set at a time, the worker's figure
+#: without its copy of the ratings (threads share the run's).
+THREAD_BYTES_PER_RATING = WORKER_BYTES_PER_RATING - 28
 
 
 @dataclass(frozen=True)
@@ -48,29 +51,40 @@ class MemoryEstimate:
     n_ratings: int
     n_scorers: int
     jobs: int
+    threads: int = 1
 
     def summary(self) -> str:
         return (f"estimated peak {self.peak_gib:.1f} GiB for {self.n_ratings:,} ratings, "
-                f"{self.n_scorers} scorer(s), --jobs {self.jobs}")
+                f"{self.n_scorers} scorer(s), --jobs {self.jobs}, --threads {self.threads}")
 
 
-def estimate_peak(n_ratings: int, *, n_scorers: int = 1, jobs: int = 1) -> MemoryEstimate:
+def estimate_peak(n_ratings: int, *, n_scorers: int = 1, jobs: int = 1,
+                  threads: int | None = 1) -> MemoryEstimate:
     """Estimated peak resident memory of ``cnlab score``.
 
     ``peak = BASE + n · CORE_BYTES_PER_RATING · (ROSTER_FACTOR if several scorers) +
-    (jobs − 1) · n · WORKER_BYTES_PER_RATING + liblinear's copies`` (GiB), the last
-    ``n · PFLIP_NONZEROS_PER_RATING · LIBLINEAR_BYTES_PER_NONZERO`` while the pflip matrix is small
-    enough for liblinear to get it whole; the coefficients measured (module docstring).
+    (jobs − 1) · n · WORKER_BYTES_PER_RATING + (threads − 1) · n · THREAD_BYTES_PER_RATING +
+    liblinear's copies`` (GiB), the last ``n · PFLIP_NONZEROS_PER_RATING ·
+    LIBLINEAR_BYTES_PER_NONZERO`` while the pflip matrix is small enough for liblinear to get it
+    whole; the coefficients measured (module docstring). ``threads=None`` is resolved as the run
+    resolves it (:func:`cnlab.pipeline.parallel.resolve_threads`); a one-scorer roster counts two
+    tasks at most (its final scoring beside the confidence models).
 
     >>> round(estimate_peak(10_000_000).peak_gib, 1), round(estimate_peak(50_000_000).peak_gib, 1)
     (8.0, 19.4)
     """
     per_rating = CORE_BYTES_PER_RATING * (ROSTER_FACTOR if n_scorers > 1 else 1.0)
+    from cnlab.pipeline.parallel import resolve_threads
+
+    threads = resolve_threads(threads, n_ratings)
     extra_workers = max(min(jobs, n_scorers) - 1, 0)
+    extra_threads = max(min(threads, n_scorers + 1) - 1, 0)
     nonzeros = n_ratings * PFLIP_NONZEROS_PER_RATING
     liblinear = nonzeros * LIBLINEAR_BYTES_PER_NONZERO if nonzeros <= LIBLINEAR_MAX_NONZEROS else 0.0
-    peak = BASE_GIB + (n_ratings * (per_rating + extra_workers * WORKER_BYTES_PER_RATING) + liblinear) / 2**30
-    return MemoryEstimate(peak_gib=peak, n_ratings=n_ratings, n_scorers=n_scorers, jobs=jobs)
+    extra = extra_workers * WORKER_BYTES_PER_RATING + extra_threads * THREAD_BYTES_PER_RATING
+    peak = BASE_GIB + (n_ratings * (per_rating + extra) + liblinear) / 2**30
+    return MemoryEstimate(peak_gib=peak, n_ratings=n_ratings, n_scorers=n_scorers, jobs=jobs,
+                          threads=threads)
 
 
 def available_gib() -> float:

@@ -1,4 +1,21 @@
-"""Prescoring of independent scorers in parallel worker processes (``score(..., jobs=N)``).
+"""Independent scorers side by side: threads in this process (``score(..., threads=N)``, the
+default on small data) and worker processes for prescoring (``score(..., jobs=N)``).
+
+Threads
+-------
+Every scorer's prescoring reads the same prescoring ratings and writes only its own outputs, and
+every scorer's final scoring the same final ratings; the pflip and PCRH fits are independent too.
+:func:`in_threads` runs such tasks side by side in this process: nothing is copied, and most of a
+fit's time is spent in TensorFlow's and scikit-learn's compiled code, which runs outside Python's
+global lock. Each task's arithmetic is that of a sequential run (TensorFlow computes each op whole
+on one thread, :mod:`cnlab.mf._tf_setup`), and the caller collects the results in roster order,
+so the outputs are byte-identical for every thread count (tested). On the 150k-rating set the
+whole roster's second ``score()`` call drops from 35 s to 24 s on two cores (bench/RESULTS.md).
+Memory grows by what the extra tasks hold at once (one more scorer's working set per thread), so
+the default uses the machine's cores only up to :data:`AUTO_THREADS_MAX_RATINGS` ratings.
+
+Processes
+---------
 
 Each scorer's prescoring reads only the run's prescoring ratings and context and writes only its
 own outputs, so scorers can run side by side. The workers are fresh interpreters (the ``spawn``
@@ -10,9 +27,10 @@ operating system's page cache holds one copy, read once per worker; and each wor
 scorer's outputs there, as a sequential run does. The parent reads every scorer back from those
 files in roster order, so the outputs are byte-identical to a sequential run whatever ``jobs`` is.
 
-Final scoring stays in the parent: run in the workers beside the confidence models' fit, it held
-one more copy of the final ratings per worker and went past 22 GiB on 10M ratings (whole roster,
-``--jobs 2``; 19.8 GiB in the parent alone), and saved nothing measurable on small data.
+Final scoring stays in the parent process (in threads there, sharing its one copy of the final
+ratings): run in the workers beside the confidence models' fit, it held one more copy of the final
+ratings per worker and went past 22 GiB on 10M ratings (whole roster, ``--jobs 2``; 19.8 GiB in
+the parent alone).
 
 ``concurrent.futures`` is the standard library's executor; a cluster backend with the same
 interface (e.g. ``dask.distributed``'s ``Client.get_executor()``) can stand in for it, see the
@@ -23,11 +41,96 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, TypeVar
 
-__all__ = ["WorkerPool"]
+from cnlab._timing import usable_cores
+
+__all__ = ["AUTO_THREADS_MAX_RATINGS", "Once", "WorkerPool", "in_threads", "resolve_threads", "usable_cores"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+#: ``threads=None`` uses every core up to this many ratings, one thread above. Tasks side by side
+#: hold their working sets at once (about 150 bytes a rating of the slice per extra scorer, the
+#: Core prescoring's growth measured at 10M ratings): a few hundred MiB here, gigabytes at 10M,
+#: where a run's peak is what decides whether it finishes. Pass ``threads`` to choose.
+AUTO_THREADS_MAX_RATINGS = 2_000_000
+
+
+def resolve_threads(threads: int | None, n_ratings: int) -> int:
+    """The thread count of a run: ``threads`` as given (≥ 1), or for ``None`` the usable cores up
+    to :data:`AUTO_THREADS_MAX_RATINGS` ratings and 1 above.
+
+    >>> resolve_threads(3, 10**9), resolve_threads(None, 10**9)
+    (3, 1)
+    """
+    if threads is None:
+        return usable_cores() if n_ratings <= AUTO_THREADS_MAX_RATINGS else 1
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be a positive integer or None (automatic), got {threads!r}")
+    return threads
+
+
+def in_threads(fn: Callable[[T], R], items: Iterable[T], threads: int) -> Iterator[tuple[T, R]]:
+    """``(item, fn(item))`` for every item, ``threads`` of them running at a time, each pair as its
+    task finishes (in the items' order with one thread, where each task runs in the caller's thread
+    when the caller asks for its result).
+
+    If a task raises (or the caller is interrupted), the tasks not started are dropped, the running
+    ones stop at their next stage boundary (:class:`cnlab._timing.Cancelled`; also those of batches
+    they started in turn), and the first exception is raised once they have.
+
+    >>> sorted(in_threads(lambda x: x * x, [1, 2, 3], threads=2))
+    [(1, 1), (2, 4), (3, 9)]
+    """
+    from cnlab._timing import task_thread
+
+    items = list(items)
+    if threads <= 1 or len(items) <= 1:
+        for item in items:
+            yield item, fn(item)
+        return
+    cancel = threading.Event()
+    run = task_thread(fn, cancel)
+    executor = ThreadPoolExecutor(max_workers=min(threads, len(items)), thread_name_prefix="cnlab-task")
+    futures = {executor.submit(run, item): item for item in items}
+    try:
+        for fut in as_completed(futures):
+            yield futures[fut], fut.result()
+    except BaseException:
+        cancel.set()
+        raise
+    finally:
+        for fut in futures:
+            fut.cancel()
+        executor.shutdown(wait=True)
+
+
+class Once:
+    """A value built on first use, by one thread while the others asking for it wait.
+
+    >>> calls = []
+    >>> once = Once(lambda: calls.append(1) or 42)
+    >>> once.get(), once.get(), len(calls)
+    (42, 42, 1)
+    """
+
+    def __init__(self, make: Callable[[], R]) -> None:
+        self._make: Callable[[], R] | None = make
+        self._value: Any = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Any:
+        with self._lock:
+            if self._make is not None:
+                self._value = self._make()
+                self._make = None
+            return self._value
+
 
 #: What a worker process last read: (folder, stamp of the files) -> (ratings, context,
 #: participants). A worker prescores many scorers of one run; it reads and converts the inputs once

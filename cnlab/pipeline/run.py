@@ -66,6 +66,7 @@ from cnlab.scoring.note_stats import compute_note_stats
 from cnlab.scoring.rescoring import rescoring_active_rules
 from cnlab.scoring.status_history import update_status_history
 from cnlab.models.similarity import apply_post_selection_similarity, rater_clustering
+from cnlab.pipeline.parallel import Once, in_threads, resolve_threads
 
 log = logging.getLogger("cnlab")
 
@@ -367,6 +368,7 @@ def score(
     progress_bar: bool | None = False,
     keep: str = "all",
     isolate: bool = False,
+    threads: int | None = None,
 ) -> ScoringResult:
     """Score a dataset with the configured scorers (Core by default; ``ScoringConfig.official()``:
     the whole roster).
@@ -414,6 +416,13 @@ def score(
         so that the memory of the prescoring fits (TensorFlow's allocator keeps its pool for the
         life of a process) is handed back when prescoring ends, before the confidence models and
         final scoring; the outputs are identical. ``cnlab score`` does this from 10M ratings.
+    threads
+        Independent tasks side by side in this process (:func:`cnlab.pipeline.parallel.in_threads`):
+        the scorers' prescoring (unless worker processes do it), the pflip and PCRH fits, and the
+        scorers' final scoring. The outputs are byte-identical for every value. ``None``
+        (default): the machine's cores up to
+        :data:`~cnlab.pipeline.parallel.AUTO_THREADS_MAX_RATINGS` ratings, one above, because the
+        tasks' working sets are then held at once.
     keep
         ``"all"`` (default): the result holds every rating-level frame of the run, for
         :meth:`ScoringResult.explain` and :meth:`ScoringResult.rescore`. ``"outputs"``: each of
@@ -436,7 +445,7 @@ def score(
         with _progress_lines():
             return score(dataset, config, seed=seed, prescoring=prescoring, note_topics=note_topics,
                          checkpoint=checkpoint, resume=resume, jobs=jobs, executor=executor,
-                         progress_bar=True, keep=keep, isolate=isolate)
+                         progress_bar=True, keep=keep, isolate=isolate, threads=threads)
     if seed is not None:
         config = dataclasses.replace(config, seed=seed)
     seed = config.seed
@@ -445,6 +454,7 @@ def score(
     config = config.resolved()
     timer = StageTimer()
     participants = getattr(dataset, "participants", None)
+    n_threads = resolve_threads(threads, len(dataset.ratings))
     pool = scratch = None
     parallel = (jobs > 1 or executor is not None) and len(config.roster()) > 1
     if (parallel or isolate) and prescoring is None:
@@ -467,7 +477,7 @@ def score(
     bar = PhaseBar(len(config.roster()), enabled=progress_bar)
     try:
         result = _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, bar,
-                               timer, participants, pre, nt, keep, isolate)
+                               timer, participants, pre, nt, keep, isolate, n_threads)
         return result if config is given else dataclasses.replace(result, config=given)
     finally:
         bar.close()
@@ -478,7 +488,7 @@ def score(
 
 
 def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, bar, timer,
-                  participants, pre, nt, keep="all", isolate=False) -> ScoringResult:
+                  participants, pre, nt, keep="all", isolate=False, n_threads=1) -> ScoringResult:
     # keep="outputs": each rating-level frame is dropped (set to None / stripped from its object)
     # where the run last reads it, so that it is freed there and not when the result is built
     lean = keep == "outputs"
@@ -539,18 +549,28 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
             todo = []
         if pool is not None:
             pool.close()  # also when resumed phases left nothing for it to do
-        for sc in todo:
-            bar.start(f"{sc.name} prescoring")
+
+        def prescore_one(sc):
+            if n_threads == 1:
+                bar.start(f"{sc.name} prescoring")
             t = StageTimer(prefix=f"{sc.name} prescoring: ")
-            out = family_for(sc).prescore(sc, pre_ratings, context, timer=t)
+            return family_for(sc).prescore(sc, pre_ratings, context, timer=t)
+
+        if n_threads > 1 and len(todo) > 1:
+            bar.start(f"prescoring ({len(todo)} scorers, {min(n_threads, len(todo))} threads)")
+        # finished scorers are stored as they come; combine() below reads them in roster order
+        records: dict[str, list] = {}
+        for sc, out in in_threads(prescore_one, todo, n_threads):
             if out is not None:
-                timer.records.extend(out.intermediates.get(sc.name, {}).get(
-                    "timings", pd.DataFrame()).to_dict("records"))
+                records[sc.name] = out.intermediates.get(sc.name, {}).get(
+                    "timings", pd.DataFrame()).to_dict("records")
                 if lean:  # final scoring reads the note / rater outputs only
                     out = lean_prescoring(out)
             found[sc.name] = ckpt.save_scorer(sc.name, out) if ckpt is not None else out
             del out
             bar.done()
+        for sc in todo:
+            timer.records.extend(records.get(sc.name, ()))
         outs = [out for out in found.values() if out is not None and out is not NO_PRESCORING]
         prescoring = combine(outs, pss)
         del outs, found  # combine() copied their frames
@@ -562,43 +582,72 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
         pre_ratings = ratings
         coalesced = None  # given prescoring: the confidence models coalesce with its PSS frame
         bar.done(1 + len(config.roster()))
-    # spec 04 §8 step 5: pflip and PCRH are trained at the end of prescoring
-    bar.start("confidence models (pflip, PCRH)")
-    conf = fit_confidence_models(config, notes, coalesced, ratings, nsh, enrollment, prescoring, nt,
-                                 seed=seed, timer=timer, keep_training=not lean)
+    # -- confidence models and final scoring ------------------------------------------
+    # Independent tasks: the confidence models (spec 04 §8 step 5: pflip and PCRH trained at the
+    # end of prescoring; §10.1 steps 2 and 6: their predictions) and each scorer's final scoring,
+    # which does not read them. With threads they run side by side; with one, in this order, and
+    # the PSS-coalesced prescoring ratings are released before the final ratings are built.
+    final_pss = prescoring.final_pss() if config.use_pss else None
+    conf_inputs = [coalesced]
     if lean:  # the PSS-coalesced prescoring ratings end with the confidence models' fit
         pre_ratings = coalesced = None
 
-    # -- final scoring ------------------------------------------------------------------
-    final_pss = prescoring.final_pss() if config.use_pss else None
-    # spec 04 §10.1 steps 2 and 6: pflip on the stabilization targets, PCRH on pre-PSS ratings
-    conf = predict_pflip(conf, notes, ratings, nsh, prescoring, final_pss, epoch_millis=epoch, timer=timer)
-    conf = predict_pcrh(conf, notes, ratings, nsh, prescoring, enrollment, nt, epoch_millis=epoch,
-                        timer=timer)
-    if lean:
-        conf = lean_confidence(conf)
-    bar.done()
-    with timer.stage("PSS coalescing (final, dropna'd rows)", len(ratings)) as st:
-        fin_ratings = apply_pss(notes, ratings, final_pss)
-        st["rows_out"] = len(fin_ratings)
-        st["note"] = f"{0 if final_pss is None else len(final_pss)} PSS rows"
-    # Final scoring stays in this process: in workers it would run beside the confidence models'
-    # fit and hold one more copy of the final ratings per worker (10M ratings, whole roster, --jobs
-    # 2: past 22 GiB where the sequential final phase peaks at 19.8 GiB), for no gain on small data.
-    finals: dict[str, FinalOutput] = {}
-    for sc in config.roster():
-        bar.start(f"{sc.name} final scoring")
+    def confidence_task():
+        conf = fit_confidence_models(config, notes, conf_inputs.pop(), ratings, nsh, enrollment,
+                                     prescoring, nt, seed=seed, timer=timer, keep_training=not lean,
+                                     threads=n_threads)
+        conf = predict_pflip(conf, notes, ratings, nsh, prescoring, final_pss, epoch_millis=epoch, timer=timer)
+        conf = predict_pcrh(conf, notes, ratings, nsh, prescoring, enrollment, nt, epoch_millis=epoch,
+                            timer=timer)
+        return lean_confidence(conf) if lean else conf
+
+    def build_final_ratings():
+        with timer.stage("PSS coalescing (final, dropna'd rows)", len(ratings)) as st:
+            out = apply_pss(notes, ratings, final_pss)
+            st["rows_out"] = len(out)
+            st["note"] = f"{0 if final_pss is None else len(final_pss)} PSS rows"
+        return out
+
+    final_ratings = Once(build_final_ratings)
+
+    # Final scoring stays in this process: in workers it would hold one more copy of the final
+    # ratings per worker (10M ratings, whole roster, --jobs 2: past 22 GiB where the sequential
+    # final phase peaks at 19.8 GiB); threads share the one copy.
+    def final_task(sc):
         t = StageTimer(prefix=f"{sc.name} final: ")
-        out = family_for(sc).score_final(sc, fin_ratings, prescoring, context, timer=t)
+        out = family_for(sc).score_final(sc, final_ratings.get(), prescoring, context, timer=t)
+        if out is not None:
+            check_outputs(sc, out)
+            # lean: this scorer's call ratings go now, before the next scorer's fits
+            out = lean_final(out) if lean else out
+        return out, t.records
+
+    def run_task(sc):
+        if n_threads == 1:
+            bar.start("confidence models (pflip, PCRH)" if sc is None else f"{sc.name} final scoring")
+        return confidence_task() if sc is None else final_task(sc)
+
+    roster = config.roster()
+    tasks = [None, *roster]  # None: the confidence models
+    if n_threads > 1:
+        bar.start(f"confidence models and final scoring ({len(roster)} scorers, {n_threads} threads)")
+    done: dict[Any, Any] = {}
+    for task, value in in_threads(run_task, tasks, n_threads):
         bar.done()
+        done[None if task is None else task.name] = value
+        del value
+    conf = done.pop(None)
+    fin_ratings = final_ratings.get()  # built by the first final task (or here, for no scorer)
+    final_ratings = None  # the closures above hold it no longer
+    finals: dict[str, FinalOutput] = {}
+    for sc in roster:  # roster order, whatever order the threads finished in
+        out, records = done.pop(sc.name)
         if out is None:  # prescoring-only (MFGroupScorer_15, MFTopicScorer_InDimensionTwo)
             log.info("%s: prescoring only; final scoring skipped", sc.name)
             continue
-        check_outputs(sc, out)
-        # lean: this scorer's call ratings go now, before the next scorer's fits
-        finals[sc.name] = lean_final(out) if lean else out
-        del out
-        timer.records.extend(t.records)
+        finals[sc.name] = out
+        timer.records.extend(records)
+    del done
 
     # -- combine, note stats, meta, NSH ---------------------------------------------------
     nid = schema.NOTE_ID
