@@ -140,3 +140,22 @@ def test_compiled_mf_loop_traced_first_on_a_one_note_slice(monkeypatch):
 
     a, b = _fit_both(monkeypatch, df, CORE_MF)
     assert a.n_steps == b.n_steps and a.note_params.equals(b.note_params)
+
+
+def test_one_trace_serves_every_fit_of_a_loss_and_k():
+    """What a fit trains, its size, its weights and clipping are runtime inputs: fits that differ in
+    all of them run the one traced graph of their (loss, k)."""
+    import dataclasses
+
+    from _mf_helpers import planted
+    from cnlab.mf import _tf_loop, fit
+    from cnlab.mf.config import CORE_MF
+
+    small, _ = planted(n_notes=40, n_raters=50, n_ratings=600, seed=2)
+    large, _ = planted(n_notes=130, n_raters=170, n_ratings=4000, seed=3)
+    first = fit(small, CORE_MF, seed=0)
+    fit(large, dataclasses.replace(CORE_MF, clip_norm=None), seed=1)
+    fit(small, CORE_MF, seed=2, weights=np.full(len(small), 0.5, np.float32))
+    fit(small, CORE_MF, seed=3, rater_init=first.rater_params, freeze=("raters",))
+    start_fn = _tf_loop._functions(_tf_loop._Static(bce=False, k=1))[3]
+    assert start_fn.experimental_get_tracing_count() == 1

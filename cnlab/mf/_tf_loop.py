@@ -1,8 +1,15 @@
 """The official training loop (spec 01 §7) in TensorFlow.  The only module that imports TF.
 
-One compiled graph call per step: clip the stored gradients, Adam update (PyTorch formula, written
-by hand), then loss and gradients at the new parameters.  The stopping rule runs in Python on the
-float32 loss converted to a Python float, exactly as ``loss.item()`` in the official loop.
+A fit is one graph call: the loss and gradients at the start, then the loop (``tf.while_loop``)
+of steps: clip the stored gradients, Adam update (PyTorch formula, written by hand), loss and
+gradients at the new parameters; the stopping rule is evaluated in float64 on the float32 loss,
+as ``loss.item()`` is in the official loop. The step-by-step form (one graph call per step, the
+rule in Python) is the reference it is tested against bit for bit.
+
+The graph is traced once per process for each loss (MSE, BCE) and number of factors, with unknown
+sizes: what a fit trains, its weights, μ in the prediction and gradient clipping are runtime
+switches (``tf.cond``), so a frozen tensor's gradient and update are not computed, and every fit
+of every scorer reuses the trace (a whole roster traced 22 functions before, 2 now).
 
 Gradients are written out analytically (not with a tape) so that (a) frozen tensors cost nothing,
 (b) per-note / per-rater sums use ``tf.math.bincount`` with weights (a serial scatter-add on CPU:
@@ -28,14 +35,20 @@ _CACHE: dict = {}
 
 @dataclass(frozen=True)
 class _Static:
-    train_notes: bool
-    train_raters: bool
-    train_global: bool
+    """What shapes the graph: the loss and the number of factors. Everything else that varies
+    between fits (what is trained, weights, μ in the prediction, clipping) is a runtime input, so
+    one traced function serves every fit of a process with this loss and k."""
+
     bce: bool
-    has_w: bool
-    use_global: bool
-    clip: bool
     k: int
+
+
+#: Positions of the runtime switches in the ``flags`` input (a bool vector).
+TRAIN_NOTES, TRAIN_RATERS, TRAIN_GLOBAL, HAS_W, USE_GLOBAL, CLIP = range(6)
+
+
+def _flags(trainable, has_w: bool, use_global: bool, clip: bool):
+    return tf.constant([*trainable, has_w, use_global, clip], tf.bool)
 
 
 def _bincount(idx, weights, size):
@@ -44,8 +57,9 @@ def _bincount(idx, weights, size):
     return tf.math.bincount(idx, weights=weights, minlength=size, maxlength=size, dtype=F32)
 
 
-def _loss_and_grads(tn, tu, mu, n_idx, u_idx, y, w, hp, s: _Static):
-    """Regularised loss (spec 01 §6) and its gradients w.r.t. the trainable tensors.
+def _loss_and_grads(tn, tu, mu, n_idx, u_idx, y, w, hp, flags, s: _Static):
+    """Regularised loss (spec 01 §6) and its gradients w.r.t. the trainable tensors (zeros for the
+    frozen ones, which are not computed: each switch is a ``tf.cond``).
 
     tn = [i_n | f_n] (M, 1+k), tu = [i_u | f_u] (U, 1+k): one gather per side per step.
     hp = [c_nf, c_ni, c_nd, c_uf, c_ui, c_mu, pos_weight] (float32)."""
@@ -56,8 +70,7 @@ def _loss_and_grads(tn, tu, mu, n_idx, u_idx, y, w, hp, s: _Static):
     pred = gn[:, 0] + gu[:, 0]
     for j in range(1, k + 1):
         pred = pred + gn[:, j] * gu[:, j]
-    if s.use_global:
-        pred = pred + mu
+    pred = tf.cond(flags[USE_GLOBAL], lambda: pred + mu, lambda: pred)
     n = tf.cast(tf.shape(y)[0], F32)
     if s.bce:
         # BCEWithLogits with pos_weight (PyTorch): (1−y)z + (1+(pw−1)y)(log1p(e^{−|z|}) + max(−z,0))
@@ -68,9 +81,7 @@ def _loss_and_grads(tn, tu, mu, n_idx, u_idx, y, w, hp, s: _Static):
         e = pred - y
         per = e * e
         d = 2.0 * e
-    if s.has_w:
-        per = w * per
-        d = w * d
+    per, d = tf.cond(flags[HAS_W], lambda: (w * per, w * d), lambda: (per, d))
     ni, nf = tn[:, 0], tn[:, 1:]
     ri, rf = tu[:, 0], tu[:, 1:]
     prod = nf * tf.expand_dims(ni, 1)
@@ -84,116 +95,146 @@ def _loss_and_grads(tn, tu, mu, n_idx, u_idx, y, w, hp, s: _Static):
         + c_mu * mu * mu
     )
     d = d / n
-    grads = [None] * 3
-    if s.train_notes:
+
+    def note_grads():
         M = tf.shape(tn)[0]
         sg = tf.sign(prod)
         cols = [_bincount(n_idx, d, M) + 2.0 * c_ni * ni + c_nd * tf.reduce_sum(sg * nf, axis=1)]
         for j in range(1, k + 1):
             cols.append(_bincount(n_idx, d * gu[:, j], M) + 2.0 * c_nf * tn[:, j] + c_nd * sg[:, j - 1] * ni)
-        grads[0] = tf.stack(cols, axis=1)
-    if s.train_raters:
+        return tf.stack(cols, axis=1)
+
+    def rater_grads():
         U = tf.shape(tu)[0]
         cols = [_bincount(u_idx, d, U) + 2.0 * c_ui * ri]
         for j in range(1, k + 1):
             cols.append(_bincount(u_idx, d * gn[:, j], U) + 2.0 * c_uf * tu[:, j])
-        grads[1] = tf.stack(cols, axis=1)
-    if s.train_global:
+        return tf.stack(cols, axis=1)
+
+    def global_grad():
         gmu = 2.0 * c_mu * mu
-        if s.use_global:
-            gmu = gmu + tf.reduce_sum(d)
-        grads[2] = gmu
+        return tf.cond(flags[USE_GLOBAL], lambda: gmu + tf.reduce_sum(d), lambda: gmu)
+
+    grads = [
+        tf.cond(flags[TRAIN_NOTES], note_grads, lambda: tf.zeros_like(tn)),
+        tf.cond(flags[TRAIN_RATERS], rater_grads, lambda: tf.zeros_like(tu)),
+        tf.cond(flags[TRAIN_GLOBAL], global_grad, lambda: tf.zeros_like(mu)),
+    ]
     return loss, grads
 
 
-def _mask(s: _Static):
-    return (s.train_notes, s.train_raters, s.train_global)
+def _step(params, m, v, g, t, lr, opt, data, hp, flags, s: _Static):
+    """One official step: clip the stored gradients, Adam update (PyTorch formula, written by hand)
+    of the trainable tensors, then loss and gradients at the new parameters."""
+    # opt = [beta1, beta2, eps, max_norm, clip_eps] (float64)
+    b1, b2, eps, max_norm, clip_eps = (opt[i] for i in range(5))
+    mask = [flags[TRAIN_NOTES], flags[TRAIN_RATERS], flags[TRAIN_GLOBAL]]
 
+    def clipped():
+        # torch.nn.utils.clip_grad_norm_: total = ‖all gradients‖₂; coef = min(1, max/(total+1e-6)).
+        # A frozen tensor's norm enters as 0.0: x + 0.0 = x, the total of the trained ones unchanged.
+        norms = tf.stack([tf.cond(mk, lambda gi=gi: tf.norm(tf.reshape(gi, [-1])), lambda: tf.constant(0.0, F32))
+                          for gi, mk in zip(g, mask)])
+        total = tf.norm(norms)
+        coef = tf.minimum(tf.cast(max_norm, F32) / (total + tf.cast(clip_eps, F32)), 1.0)
+        return [tf.cond(mk, lambda gi=gi: gi * coef, lambda gi=gi: gi) for gi, mk in zip(g, mask)]
 
-def _functions(s: _Static):
-    """Compiled (init, step) pair for one static configuration, cached across fits."""
-    if s in _CACHE:
-        return _CACHE[s]
-    mask = _mask(s)
-
-    def _fill(grads):
-        return [g if m else tf.zeros((), F32) for g, m in zip(grads, mask)]
-
-    @tf.function(reduce_retracing=True)
-    def init_fn(params, data, hp):
-        loss, grads = _loss_and_grads(*params, *data, hp, s)
-        return loss, _fill(grads)
-
-    def step(params, m, v, g, t, lr, opt, data, hp):
-        # opt = [beta1, beta2, eps, max_norm, clip_eps] (float64)
-        b1, b2, eps, max_norm, clip_eps = (opt[i] for i in range(5))
-        g = list(g)
-        if s.clip:
-            # torch.nn.utils.clip_grad_norm_: total = ‖all gradients‖₂; coef = min(1, max/(total+1e-6))
-            norms = tf.stack([tf.norm(tf.reshape(gi, [-1])) for gi, mk in zip(g, mask) if mk])
-            total = tf.norm(norms)
-            coef = tf.minimum(tf.cast(max_norm, F32) / (total + tf.cast(clip_eps, F32)), 1.0)
-            g = [gi * coef if mk else gi for gi, mk in zip(g, mask)]
-        t = t + 1.0
-        bc1 = 1.0 - tf.pow(b1, t)
-        bc2_sqrt = tf.cast(tf.sqrt(1.0 - tf.pow(b2, t)), F32)
-        step_size = tf.cast(lr / bc1, F32)
-        b1f, b2f, epsf = tf.cast(b1, F32), tf.cast(b2, F32), tf.cast(eps, F32)
-        new_p, new_m, new_v = [], [], []
-        for p, mi, vi, gi, mk in zip(params, m, v, g, mask):
-            if not mk:
-                new_p.append(p)
-                new_m.append(mi)
-                new_v.append(vi)
-                continue
+    g = tf.cond(flags[CLIP], clipped, lambda: list(g))
+    t = t + 1.0
+    bc1 = 1.0 - tf.pow(b1, t)
+    bc2_sqrt = tf.cast(tf.sqrt(1.0 - tf.pow(b2, t)), F32)
+    step_size = tf.cast(lr / bc1, F32)
+    b1f, b2f, epsf = tf.cast(b1, F32), tf.cast(b2, F32), tf.cast(eps, F32)
+    new_p, new_m, new_v = [], [], []
+    for p, mi, vi, gi, mk in zip(params, m, v, g, mask):
+        def adam(p=p, mi=mi, vi=vi, gi=gi):
             mi = mi + (1.0 - b1f) * (gi - mi)  # torch: exp_avg.lerp_(grad, 1-β1)
             vi = vi * b2f + (1.0 - b2f) * gi * gi
             denom = tf.sqrt(vi) / bc2_sqrt + epsf
-            p = p - step_size * (mi / denom)
-            new_p.append(p)
-            new_m.append(mi)
-            new_v.append(vi)
-        loss, grads = _loss_and_grads(*new_p, *data, hp, s)
-        return new_p, new_m, new_v, _fill(grads), t, loss
+            return p - step_size * (mi / denom), mi, vi
 
-    step_fn = tf.function(step, reduce_retracing=True)
+        p, mi, vi = tf.cond(mk, adam, lambda p=p, mi=mi, vi=vi: (p, mi, vi))
+        new_p.append(p)
+        new_m.append(mi)
+        new_v.append(vi)
+    loss, grads = _loss_and_grads(*new_p, *data, hp, flags, s)
+    return new_p, new_m, new_v, grads, t, loss
 
-    @tf.function(reduce_retracing=True)
-    def loop_fn(params, m, v, g, t, lr, opt, data, hp, loss, prev, epoch, conv, rise, max_steps):
-        """The official loop from (loss, prev, epoch) on, in one graph call. Ends when the rule stops
-        it (flag 0), at max_steps (flag 1) or on a NaN loss (flag 2: the caller restarts)."""
-        hist = tf.TensorArray(tf.float64, size=0, dynamic_size=True)
 
-        def cond(params, m, v, g, t, loss, prev, epoch, hist, n, flag):
-            going = tf.logical_and(tf.abs(loss - prev) > conv,
-                                   tf.logical_not(tf.logical_and(epoch > rise, loss > prev)))
-            return tf.logical_and(going, tf.equal(flag, 0))
+def _loop(params, m, v, g, t, lr, opt, data, hp, flags, loss, prev, epoch, conv, rise, max_steps, s: _Static):
+    """The official loop from (loss, prev, epoch) on. Ends when the rule stops it (flag 0), at
+    max_steps (flag 1) or on a NaN loss (flag 2: the caller restarts)."""
+    hist = tf.TensorArray(tf.float64, size=0, dynamic_size=True)
 
-        def body(params, m, v, g, t, loss, prev, epoch, hist, n, flag):
-            def at_max():
-                return params, m, v, g, t, loss, prev, epoch, hist, n, tf.constant(1)
+    def cond(params, m, v, g, t, loss, prev, epoch, hist, n, flag):
+        going = tf.logical_and(tf.abs(loss - prev) > conv,
+                               tf.logical_not(tf.logical_and(epoch > rise, loss > prev)))
+        return tf.logical_and(going, tf.equal(flag, 0))
 
-            def one_step():
-                p2, m2, v2, g2, t2, l32 = step(params, m, v, g, t, lr, opt, data, hp)
-                l64 = tf.cast(l32, tf.float64)
-                nan = tf.math.is_nan(l64)
-                hist2, n2 = tf.cond(nan, lambda: (hist, n), lambda: (hist.write(n, l64), n + 1))
-                return (p2, m2, v2, g2, t2, l64, loss, tf.where(nan, epoch, epoch + 1), hist2, n2,
-                        tf.where(nan, 2, 0))
+    def body(params, m, v, g, t, loss, prev, epoch, hist, n, flag):
+        def at_max():
+            return params, m, v, g, t, loss, prev, epoch, hist, n, tf.constant(1)
 
-            return tf.cond(epoch >= max_steps, at_max, one_step)
+        def one_step():
+            p2, m2, v2, g2, t2, l32 = _step(params, m, v, g, t, lr, opt, data, hp, flags, s)
+            l64 = tf.cast(l32, tf.float64)
+            nan = tf.math.is_nan(l64)
+            hist2, n2 = tf.cond(nan, lambda: (hist, n), lambda: (hist.write(n, l64), n + 1))
+            return (p2, m2, v2, g2, t2, l64, loss, tf.where(nan, epoch, epoch + 1), hist2, n2,
+                    tf.where(nan, 2, 0))
 
-        state = (params, m, v, g, t, loss, prev, epoch, hist, tf.constant(0), tf.constant(0))
+        return tf.cond(epoch >= max_steps, at_max, one_step)
 
-        def free(x):  # sizes may be known at trace time while the gradients' are not: keep the rank only
-            return tf.TensorShape(None) if isinstance(x, tf.TensorArray) else tf.TensorShape([None] * x.shape.rank)
+    state = (params, m, v, g, t, loss, prev, epoch, hist, tf.constant(0), tf.constant(0))
 
-        out = tf.while_loop(cond, body, state, shape_invariants=tf.nest.map_structure(free, state),
-                            parallel_iterations=1)
-        params, m, v, g, t, loss, prev, epoch, hist, n, flag = out
-        return params, m, v, g, t, loss, prev, epoch, hist.stack()[:n], flag
+    def free(x):  # sizes may be known at trace time while the gradients' are not: keep the rank only
+        return tf.TensorShape(None) if isinstance(x, tf.TensorArray) else tf.TensorShape([None] * x.shape.rank)
 
-    _CACHE[s] = (init_fn, step_fn, loop_fn)
+    out = tf.while_loop(cond, body, state, shape_invariants=tf.nest.map_structure(free, state),
+                        parallel_iterations=1)
+    params, m, v, g, t, loss, prev, epoch, hist, n, flag = out
+    return params, m, v, g, t, loss, prev, epoch, hist.stack()[:n], flag
+
+
+def _functions(s: _Static):
+    """Compiled (init, step, loop, start) functions for one loss and k, cached across fits: traced
+    once per process, whatever each fit trains. ``start`` is ``init`` followed by ``loop`` in one
+    graph call (what a fit without a NaN restart runs)."""
+    if s in _CACHE:
+        return _CACHE[s]
+    # Signatures with unknown sizes: one trace per function, whatever the sizes of the fits.
+    spec = tf.TensorSpec
+    side, scalar32, scalar64 = spec([None, 1 + s.k], F32), spec([], F32), spec([], tf.float64)
+    tensors = [side, side, scalar32]  # [i_n | f_n], [i_u | f_u], μ; and their Adam moments, gradients
+    data_spec = (spec([None], tf.int32), spec([None], tf.int32), spec([None], F32), spec([None], F32))
+    common = [spec([7], F32), spec([6], tf.bool)]  # hp, flags
+    rule = [scalar64, spec([], tf.int32), spec([], tf.int32)]  # convergence, rise rule, max steps
+
+    @tf.function(input_signature=[tensors, data_spec, *common])
+    def init_fn(params, data, hp, flags):
+        return _loss_and_grads(*params, *data, hp, flags, s)
+
+    @tf.function(input_signature=[tensors, tensors, tensors, tensors, scalar64, scalar64, spec([5], tf.float64),
+                                  data_spec, *common])
+    def step_fn(params, m, v, g, t, lr, opt, data, hp, flags):
+        return _step(params, m, v, g, t, lr, opt, data, hp, flags, s)
+
+    @tf.function(input_signature=[tensors, tensors, tensors, tensors, scalar64, scalar64, spec([5], tf.float64),
+                                  data_spec, *common, scalar64, scalar64, spec([], tf.int32), *rule])
+    def loop_fn(params, m, v, g, t, lr, opt, data, hp, flags, loss, prev, epoch, conv, rise, max_steps):
+        return _loop(params, m, v, g, t, lr, opt, data, hp, flags, loss, prev, epoch, conv, rise, max_steps, s)
+
+    @tf.function(input_signature=[tensors, tensors, tensors, scalar64, scalar64, spec([5], tf.float64),
+                                  data_spec, *common, *rule])
+    def start_fn(params, m, v, t, lr, opt, data, hp, flags, conv, rise, max_steps):
+        loss, g = _loss_and_grads(*params, *data, hp, flags, s)
+        # the float32 loss as float64, as ``float(loss)`` gives it to the stepwise loop
+        loss64 = tf.cast(loss, tf.float64)
+        out = _loop(params, m, v, g, t, lr, opt, data, hp, flags, loss64, tf.constant(1e10, tf.float64),
+                    tf.constant(0), conv, rise, max_steps, s)
+        return (*out, loss64)
+
+    _CACHE[s] = (init_fn, step_fn, loop_fn, start_fn)
     return _CACHE[s]
 
 
@@ -220,7 +261,8 @@ class DeviceData:
         self.u_idx = tf.convert_to_tensor(data.u_idx, tf.int32)
         self.y = tf.convert_to_tensor(data.y, F32)
         self.has_w = data.w is not None
-        self.w = tf.convert_to_tensor(data.w if self.has_w else np.zeros((), np.float32), F32)
+        # rank 1 either way (one element when unused), so that weighted and unweighted fits share a trace
+        self.w = tf.convert_to_tensor(data.w if self.has_w else np.zeros(1, np.float32), F32)
 
     def tuple(self):
         return (self.n_idx, self.u_idx, self.y, self.w)
@@ -258,50 +300,45 @@ def run_loop(
     lr_t = tf.constant(lr, tf.float64)
     data = dd.tuple()
 
-    def setup(p: Params, tr):
-        s = _Static(*tr, cfg.loss == "bce", dd.has_w, cfg.use_global_intercept, cfg.clip_norm is not None, cfg.n_factors)
-        if not any(tr):
-            return s, None, None, None
-        fns = _functions(s)
-        params = _pack(p)
-        zeros = [tf.zeros_like(a) if mk else tf.zeros((), F32) for a, mk in zip(params, _mask(s))]
-        return s, fns, params, zeros
+    s = _Static(cfg.loss == "bce", cfg.n_factors)
+    init_fn, step_fn, loop_fn, start_fn = _functions(s)
 
-    s, fns, params, zeros = setup(p0, trainable)
-    if fns is None:  # everything frozen: just evaluate the loss
-        s0 = _Static(False, False, False, cfg.loss == "bce", dd.has_w, cfg.use_global_intercept, False, cfg.n_factors)
-        loss, _ = _functions(s0)[0](_pack(p0), data, hp)
+    def setup(p: Params, tr):
+        flags = _flags(tr, dd.has_w, cfg.use_global_intercept, cfg.clip_norm is not None)
+        params = _pack(p)
+        return flags, params, [tf.zeros_like(a) for a in params]
+
+    flags, params, zeros = setup(p0, trainable)
+    if not any(trainable):  # everything frozen: just evaluate the loss
+        loss, _ = init_fn(params, data, hp, flags)
         return LoopOutput(p0.copy(), np.array([float(loss)]), 0, "nothing_trainable", 0)
-    init_fn, step_fn, loop_fn = fns
     m, v = list(zeros), list(zeros)
     t = tf.constant(0.0, tf.float64)
-    loss_t, g = init_fn(params, data, hp)
-    L = float(loss_t)
     prev = 1e10
-    hist = [L]
     epoch = 0
     restarts = 0
     conv, rise = cfg.convergence, cfg.rise_rule_after
     stop = None
 
     def restart():
-        nonlocal restarts, s, init_fn, step_fn, loop_fn, params, m, v, t, g, L
+        nonlocal restarts, flags, params, m, v, t, g, L
         restarts += 1
         if reinit is None or restarts > cfg.max_nan_restarts:
             raise FloatingPointError(f"MF loss became NaN at step {epoch + 1} ({restarts} restart(s))")
         p_new, tr_new = reinit()
-        s, (init_fn, step_fn, loop_fn), params, zeros_ = setup(p_new, tr_new)
+        flags, params, zeros_ = setup(p_new, tr_new)
         m, v = list(zeros_), list(zeros_)
         t = tf.constant(0.0, tf.float64)
-        loss_t, g = init_fn(params, data, hp)
+        loss_t, g = init_fn(params, data, hp, flags)
         L = float(loss_t)
 
     if compiled:
         consts = (tf.constant(conv, tf.float64), tf.constant(rise, tf.int32), tf.constant(cfg.max_steps, tf.int32))
+        # the first call computes the starting loss and gradients too (one graph call, one trace)
+        *out, L0 = start_fn(params, m, v, t, lr_t, opt, data, hp, flags, *consts)
+        hist = [float(L0)]
         while True:
-            params, m, v, g, t, L_t, prev_t, epoch_t, h, flag = loop_fn(
-                params, m, v, g, t, lr_t, opt, data, hp, tf.constant(L, tf.float64), tf.constant(prev, tf.float64),
-                tf.constant(epoch, tf.int32), *consts)
+            params, m, v, g, t, L_t, prev_t, epoch_t, h, flag = out
             params, m, v, g = list(params), list(m), list(v), list(g)
             hist.extend(h.numpy().tolist())
             L, prev, epoch, flag = float(L_t), float(prev_t), int(epoch_t), int(flag)
@@ -312,13 +349,18 @@ def run_loop(
             restart()  # NaN: re-create from the inits, then go on counting epochs
             hist.append(L)
             epoch += 1
+            out = loop_fn(params, m, v, g, t, lr_t, opt, data, hp, flags, tf.constant(L, tf.float64),
+                          tf.constant(prev, tf.float64), tf.constant(epoch, tf.int32), *consts)
     else:
+        loss_t, g = init_fn(params, data, hp, flags)
+        L = float(loss_t)
+        hist = [L]
         while abs(L - prev) > conv and not (epoch > rise and L > prev):
             if epoch >= cfg.max_steps:
                 stop = "max_steps"
                 break
             prev = L
-            params, m, v, g, t, loss_t = step_fn(params, m, v, g, t, lr_t, opt, data, hp)
+            params, m, v, g, t, loss_t = step_fn(params, m, v, g, t, lr_t, opt, data, hp, flags)
             L = float(loss_t)
             if math.isnan(L):
                 restart()
