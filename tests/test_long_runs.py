@@ -145,6 +145,8 @@ def test_isolated_prescoring_of_one_scorer_gives_the_same_outputs(caplog):
     with caplog.at_level(logging.INFO, logger="cnlab"):
         iso = score(ds, cfg, keep="outputs", isolate=True)
     assert "MFCoreScorer prescoring: done in a worker process (jobs=1" in caplog.text
+    # the PSS-coalesced ratings left this process while the worker ran, and came back for pflip
+    assert "prescoring ratings read back from the checkpoint: rows in=None out=31715" in caplog.text
     for name, frame in seq.outputs().items():
         pd.testing.assert_frame_equal(frame, iso.outputs()[name], check_exact=True)
 

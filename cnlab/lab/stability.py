@@ -451,13 +451,14 @@ def _spread(runs, fidelities, seeds) -> pd.DataFrame:
 
 
 # ----------------------------------------------------------------------------------------------
-def _score_one(dataset: Any, config: Any, seed: int) -> tuple[pd.DataFrame, float]:
+def _score_one(dataset: Any, config: Any, seed: int, threads: int | None = None) -> tuple[pd.DataFrame, float]:
     """Score one (config, seed) and keep what the comparison reads: ``scored_notes`` with the
-    deciding rule, and the wall time. A module-level function: it runs in worker processes."""
+    deciding rule, and the wall time. A module-level function: it runs in worker processes (with
+    one thread each there, the processes being the parallelism)."""
     from cnlab.pipeline import score
 
     t0 = time.perf_counter()
-    res = score(dataset, config, seed=seed)
+    res = score(dataset, config, seed=seed, threads=threads)
     sec = time.perf_counter() - t0
     sn = res.frames["scored_notes"]
     rules = res.decisions()[[S.NOTE_ID, "decidingRule"]]
@@ -522,7 +523,7 @@ def seed_stability(dataset: Any, seeds: Iterable[int] = range(5), config: Any = 
         pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) if own \
             else executor
         try:
-            futures = {(f, s): pool.submit(_score_one, dataset, cfgs[f], s) for f, s in tasks}
+            futures = {(f, s): pool.submit(_score_one, dataset, cfgs[f], s, 1) for f, s in tasks}
             done = {k: fut.result() for k, fut in futures.items()}
         finally:
             if own:

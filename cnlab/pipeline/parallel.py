@@ -217,14 +217,17 @@ class WorkerPool:
             for _ in range(self.jobs):
                 self.executor.submit(_warm_up)
 
-    def prescore(self, checkpoint: Any, scorers: Iterable[Any], ratings: Any, context: Any) -> list[dict]:
-        """Prescore ``scorers`` in the workers; their outputs land in ``checkpoint``. Returns the
-        workers' stage records (in completion order). Raises the first worker's exception (the
-        other scorers' finished outputs stay in the checkpoint, so ``resume`` picks them up)."""
+    def prescore(self, checkpoint: Any, scorers: Iterable[Any]) -> list[dict]:
+        """Prescore ``scorers`` in the workers from the inputs saved in ``checkpoint``
+        (:meth:`~cnlab.pipeline.checkpoint.Checkpoint.save_inputs`); their outputs land there too.
+        Returns the workers' stage records (in completion order). Raises the first worker's
+        exception (the other scorers' finished outputs stay in the checkpoint, so ``resume`` picks
+        them up)."""
         scorers = list(scorers)
-        checkpoint.save_inputs(ratings, context)
         records: list[dict] = []
-        env_threads = os.environ.get("CNLAB_TF_THREADS")
+        from cnlab.mf._tf_setup import tf_threads  # the setting only: TensorFlow is not imported
+
+        inter_op = tf_threads()
         futures = {self.executor.submit(_prescore_worker, str(checkpoint.directory), sc): sc for sc in scorers}
         try:
             for fut in as_completed(futures):
@@ -234,7 +237,7 @@ class WorkerPool:
                 if self.log is not None:
                     _log_records(self.log, recs)
                     self.log.info("%s prescoring: done in a worker process (jobs=%d, CNLAB_TF_THREADS=%s)",
-                                  sc.name, self.jobs, env_threads or "1")
+                                  sc.name, self.jobs, inter_op)
         except BaseException:
             for f in futures:
                 f.cancel()

@@ -315,6 +315,15 @@ def apply_pss(notes: pd.DataFrame, ratings: pd.DataFrame, pss: pd.DataFrame | No
     return coalesced
 
 
+def _shares_memory(a: pd.DataFrame, b: pd.DataFrame) -> bool:
+    """Whether ``a`` still shares its rows' buffers with ``b`` (copy-on-write frames derived
+    without a copy, e.g. ``b.assign(...)``): releasing ``a`` would then free nothing."""
+    col = schema.NOTE_ID
+    if col not in a.columns or col not in b.columns:
+        return True
+    return bool(np.shares_memory(a[col].to_numpy(), b[col].to_numpy()))
+
+
 def known_rater_rows(rater_model_output: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     """Prescoring rater rows whose participant is in the dataset, and how many were not.
 
@@ -415,7 +424,10 @@ def score(
         Prescore in worker processes even a roster of one scorer (with ``jobs`` of them at most),
         so that the memory of the prescoring fits (TensorFlow's allocator keeps its pool for the
         life of a process) is handed back when prescoring ends, before the confidence models and
-        final scoring; the outputs are identical. ``cnlab score`` does this from 10M ratings.
+        final scoring; the outputs are identical. In a lean run (``keep="outputs"``) this process
+        does not hold the PSS-coalesced prescoring ratings while the workers run: they read the
+        checkpoint's copy, and this process reads it back for the confidence models. ``cnlab score``
+        does this from 10M ratings.
     threads
         Independent tasks side by side in this process (:func:`cnlab.pipeline.parallel.in_threads`):
         the scorers' prescoring (unless worker processes do it), the pflip and PCRH fits, and the
@@ -540,10 +552,22 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
         bar.done(len(found) - len(todo))
         if pool is not None and todo and (len(todo) > 1 or isolate):
             bar.start(f"prescoring ({len(todo)} scorers, {pool.jobs if pool.own else 'executor'} jobs)")
+            ckpt.save_inputs(pre_ratings, context)
+            index = pre_ratings.index
+            if lean and not _shares_memory(pre_ratings, ratings):
+                # the workers read the saved copy; this process reads it back when they are done
+                # instead of holding it beside them (50M ratings: ~2.3 GiB)
+                pre_ratings = None
             try:
-                timer.records.extend(pool.prescore(ckpt, todo, pre_ratings, context))
+                timer.records.extend(pool.prescore(ckpt, todo))
             finally:
                 pool.close()  # the workers' copies of the ratings go now, before the final phase
+            if pre_ratings is None:
+                with timer.stage("prescoring ratings read back from the checkpoint") as st:
+                    pre_ratings = ckpt.read_inputs(ckpt.directory)[0]
+                    pre_ratings.index = index  # saved without it
+                    st["rows_out"] = len(pre_ratings)
+            del index
             found.update({sc.name: ckpt.read_scorer(sc.name) for sc in todo})
             bar.done(len(todo))
             todo = []
