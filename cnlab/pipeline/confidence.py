@@ -154,19 +154,17 @@ def fit_confidence_models(
 
     fits = [(fit, model) for fit, model in ((fit_pflip, pf), (fit_pcrh, pc))
             if model is not None and not model.fitted]
-    fitted = {}
-    if threads > 1 and len(fits) > 1:
-        from threadpoolctl import threadpool_limits
+    from contextlib import nullcontext
 
-        from cnlab.pipeline.parallel import in_threads
+    from threadpoolctl import threadpool_limits
 
-        # Both fits limit BLAS to one thread while they run. That limit is process-wide: set here
-        # around both, one fit ending cannot lift it under the other, nor leave it set afterwards.
-        with threadpool_limits(1, user_api="blas"):
-            for (fit, _), model in in_threads(lambda job: job[0](job[1]), fits, threads):
-                fitted[fit] = model
-    else:
-        fitted = {fit: fit(model) for fit, model in fits}
+    from cnlab.pipeline.parallel import in_threads
+
+    # Each fit limits BLAS to one thread while it runs. That limit is process-wide: set around both
+    # when they run side by side, one fit ending cannot lift it under the other.
+    side_by_side = threads > 1 and len(fits) > 1
+    with threadpool_limits(1, user_api="blas") if side_by_side else nullcontext():
+        fitted = {fit: model for (fit, _), model in in_threads(lambda job: job[0](job[1]), fits, threads)}
     return ConfidenceModels(pflip=fitted.get(fit_pflip, pf), pcrh=fitted.get(fit_pcrh, pc))
 
 
