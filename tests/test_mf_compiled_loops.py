@@ -80,6 +80,25 @@ def test_nonfinite_loss_raises():
         m.train_round(w, dg.regularization(dg.DiligenceConfig(), third=False), ("note_bias",), dg.DiligenceConfig())
 
 
+def test_one_round_trace_per_trained_set(monkeypatch):
+    """A round is traced once per (loss, d, convergence check, trained set) and reused whatever the
+    sizes: a second problem of other sizes adds no trace, and a frozen parameter comes back
+    untouched (bit for bit) from a round that does not train it."""
+    from cnlab.mf import reputation_mf
+
+    monkeypatch.setattr(reputation_mf, "_ROUND_CACHE", {})
+    cfg = dg.DiligenceConfig()
+    for sizes in ((30, 20, 400), (50, 40, 900)):
+        ni, ri, y, params, w = _problem(2, *sizes)
+        for rnd, (trainable, kw) in ROUNDS.items():
+            m = ReputationMF(ni, ri, y, params)
+            m.train_round(w, dg.regularization(cfg, **kw), trainable, cfg)
+            for name in PARAMS:
+                if name not in trainable:
+                    np.testing.assert_array_equal(m.get(name), np.asarray(params[name], np.float32), err_msg=name)
+    assert len(reputation_mf._ROUND_CACHE) == len(ROUNDS)
+
+
 # ---------------------------------------------------------------------------------------------
 # the MF engine's official loop (cnlab.mf._tf_loop.run_loop)
 # ---------------------------------------------------------------------------------------------

@@ -65,8 +65,9 @@ def _loss_and_grads(tn, tu, mu, n_idx, u_idx, y, w, hp, flags, s: _Static):
     hp = [c_nf, c_ni, c_nd, c_uf, c_ui, c_mu, pos_weight] (float32)."""
     c_nf, c_ni, c_nd, c_uf, c_ui, c_mu, pw = (hp[i] for i in range(7))
     k = s.k
-    gn = tf.gather(tn, n_idx)
-    gu = tf.gather(tu, u_idx)
+    # gather_nd on an index column gathers the same rows ~1.5x faster than gather on CPU
+    gn = tf.gather_nd(tn, n_idx[:, None])
+    gu = tf.gather_nd(tu, u_idx[:, None])
     pred = gn[:, 0] + gu[:, 0]
     for j in range(1, k + 1):
         pred = pred + gn[:, j] * gu[:, j]
@@ -202,7 +203,9 @@ def _functions(s: _Static):
     graph call (what a fit without a NaN restart runs)."""
     if s in _CACHE:
         return _CACHE[s]
-    # Signatures with unknown sizes: one trace per function, whatever the sizes of the fits.
+    # Signatures with unknown sizes: one trace per function, whatever the sizes of the fits. No
+    # autograph: the control flow is tf.cond / tf.while_loop already, and its source conversion
+    # was most of the trace time.
     spec = tf.TensorSpec
     side, scalar32, scalar64 = spec([None, 1 + s.k], F32), spec([], F32), spec([], tf.float64)
     tensors = [side, side, scalar32]  # [i_n | f_n], [i_u | f_u], μ; and their Adam moments, gradients
@@ -210,21 +213,24 @@ def _functions(s: _Static):
     common = [spec([7], F32), spec([6], tf.bool)]  # hp, flags
     rule = [scalar64, spec([], tf.int32), spec([], tf.int32)]  # convergence, rise rule, max steps
 
-    @tf.function(input_signature=[tensors, data_spec, *common])
+    @tf.function(autograph=False, input_signature=[tensors, data_spec, *common])
     def init_fn(params, data, hp, flags):
         return _loss_and_grads(*params, *data, hp, flags, s)
 
-    @tf.function(input_signature=[tensors, tensors, tensors, tensors, scalar64, scalar64, spec([5], tf.float64),
+    @tf.function(autograph=False,
+                 input_signature=[tensors, tensors, tensors, tensors, scalar64, scalar64, spec([5], tf.float64),
                                   data_spec, *common])
     def step_fn(params, m, v, g, t, lr, opt, data, hp, flags):
         return _step(params, m, v, g, t, lr, opt, data, hp, flags, s)
 
-    @tf.function(input_signature=[tensors, tensors, tensors, tensors, scalar64, scalar64, spec([5], tf.float64),
+    @tf.function(autograph=False,
+                 input_signature=[tensors, tensors, tensors, tensors, scalar64, scalar64, spec([5], tf.float64),
                                   data_spec, *common, scalar64, scalar64, spec([], tf.int32), *rule])
     def loop_fn(params, m, v, g, t, lr, opt, data, hp, flags, loss, prev, epoch, conv, rise, max_steps):
         return _loop(params, m, v, g, t, lr, opt, data, hp, flags, loss, prev, epoch, conv, rise, max_steps, s)
 
-    @tf.function(input_signature=[tensors, tensors, tensors, scalar64, scalar64, spec([5], tf.float64),
+    @tf.function(autograph=False,
+                 input_signature=[tensors, tensors, tensors, scalar64, scalar64, spec([5], tf.float64),
                                   data_spec, *common, *rule])
     def start_fn(params, m, v, t, lr, opt, data, hp, flags, conv, rise, max_steps):
         loss, g = _loss_and_grads(*params, *data, hp, flags, s)

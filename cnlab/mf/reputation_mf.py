@@ -139,16 +139,15 @@ class ReputationMF:
         .. math:: m \\leftarrow β_1 m + (1-β_1) g,\\quad s \\leftarrow β_2 s + (1-β_2) g^2,\\quad
                   θ \\leftarrow θ - \\frac{η}{1-β_1^t}\\,\\frac{m}{\\sqrt{s}/\\sqrt{1-β_2^t} + ε}
 
-        The whole round is one ``tf.while_loop`` in one graph call, traced once per loss and
-        embedding size and reused by every round of every fit (sizes, the trainable set and the
-        regularization form are inputs): fixed cost per process instead of per epoch or round. A
-        frozen parameter's update is computed and discarded (selected away, never added), so the
-        trainable ones see the same operations in the same order as in
-        :meth:`train_round_stepwise`. Returns (last loss, history).
+        The whole round is one ``tf.while_loop`` in one graph call, traced once per loss, embedding
+        size and trained set (five sets in diligence) and reused by every round with that key (sizes
+        and the regularization form are inputs): a fixed cost per process, not per epoch or round.
+        Only the trained parameters get gradients and Adam updates, each by the operations (and
+        in the order) of :meth:`train_round_stepwise`. Returns (last loss, history).
         """
         tf = self._tf
-        trainable = tuple(trainable)
-        key = (self.loss_name, self.n_dim, config.convergence > 0)
+        mask = tuple(name in trainable for name in _PARAM_NAMES)
+        key = (self.loss_name, self.n_dim, config.convergence > 0, mask)
         fn = _ROUND_CACHE.get(key)
         if fn is None:
             fn = _ROUND_CACHE[key] = _compile_round(tf, *key)
@@ -160,18 +159,16 @@ class ReputationMF:
             config.learning_rate, config.adam_beta1, config.adam_beta2, config.adam_eps,
             self.n_ratings], dtype=f32))
         params = tuple(self.vars[name] for name in _PARAM_NAMES)
-        mask = tf.constant([name in trainable for name in _PARAM_NAMES])
         means = tf.constant([reg.per_note_ratio is None, reg.per_user_ratio is None])
         out = fn(self.note_idx, self.rater_idx, self.targets, tf.constant(np.asarray(weights, dtype=f32)),
-                 params, mask, means, hyper, tf.constant(float(config.convergence), tf.float64),
+                 params, means, hyper, tf.constant(float(config.convergence), tf.float64),
                  tf.constant(int(config.num_epochs), tf.int32), tf.constant(int(config.stable_period), tf.int32))
         new_params, loss_value, history, bad_epoch = out
         bad = int(bad_epoch.numpy())
         if bad >= 0:
             raise FloatingPointError(f"diligence: loss is {float(loss_value.numpy())} at epoch {bad}")
-        for name, value in zip(_PARAM_NAMES, new_params):
-            if name in trainable:
-                self.vars[name].assign(value)
+        for name, value in zip((n for n, t in zip(_PARAM_NAMES, mask) if t), new_params):
+            self.vars[name].assign(value)
         return float(loss_value.numpy()), tuple(float(x) for x in history.numpy())
 
     def train_round_stepwise(self, weights: np.ndarray, reg: Any, trainable: Sequence[str], config: Any):
@@ -235,31 +232,69 @@ class ReputationMF:
 
 
 
+def _side_gather(tf, idx, *params, need):
+    """``tf.gather(p, idx)`` for each of one side's parameters, in one gather.
+
+    A CPU gather costs per index, not per column, so the side's parameters are gathered side by
+    side. The gradient is written out as the one of separate gathers is computed (the per-rating
+    gradient summed per index by ``unsorted_segment_sum``, in rating order: the same bits), and
+    only for the parameters in ``need``: a frozen one's is never formed.
+    """
+    widths = [1 if p.shape.rank == 1 else p.shape[1] for p in params]
+
+    @tf.custom_gradient
+    def gather(*ps):
+        stacked = tf.concat([p if p.shape.rank == 2 else p[:, None] for p in ps], 1)
+        cols = tf.split(tf.gather_nd(stacked, idx[:, None]), widths, axis=1)  # faster than gather on CPU
+        outs = [c if p.shape.rank == 2 else c[:, 0] for c, p in zip(cols, ps)]
+
+        def grad(*upstream):
+            return [tf.math.unsorted_segment_sum(u, idx, tf.shape(p)[0]) if want else None
+                    for u, p, want in zip(upstream, ps, need)]
+
+        return outs, grad
+
+    return gather(*params)
+
+
 #: Compiled training rounds, one per (loss, embedding size, convergence check on).
 _ROUND_CACHE: dict = {}
 
 
-def _compile_round(tf, loss_name: str, n_dim: int, check: bool):
-    """Trace :meth:`ReputationMF.train_round` for one key (see there); parameters are loop state."""
+def _compile_round(tf, loss_name: str, n_dim: int, check: bool, trained: tuple[bool, ...]):
+    """Trace :meth:`ReputationMF.train_round` for one key (see there).
+
+    The trained set is part of the key: the tape watches only those parameters, so a round that
+    trains one vector builds one gradient, not six. The loss an epoch checks for convergence is the
+    one its step differentiates (the same forward ops, hence the same bits as a separate
+    evaluation); a converged or non-finite check discards that epoch's update.
+    """
     sqrt_d = np.float32(math.sqrt(n_dim))
     vec, mat = tf.TensorSpec([None], tf.float32), tf.TensorSpec([None, n_dim], tf.float32)
     param_specs = (mat, mat, vec, vec, vec, tf.TensorSpec([], tf.float32))
     ivec = tf.TensorSpec([None], tf.int32)
+    which = [i for i, t in enumerate(trained) if t]
 
-    @tf.function(input_signature=[ivec, ivec, vec, vec, param_specs, tf.TensorSpec([6], tf.bool),
-                                  tf.TensorSpec([2], tf.bool), tf.TensorSpec([12], tf.float32),
-                                  tf.TensorSpec([], tf.float64), tf.TensorSpec([], tf.int32),
-                                  tf.TensorSpec([], tf.int32)])
-    def run(note_idx, rater_idx, targets, w, params, mask, means, hyper, convergence, num_epochs, stable_period):
+    # Tracing without autograph: the control flow is written as tf.cond / tf.while_loop already,
+    # and autograph's source conversion was most of the trace time.
+    @tf.function(autograph=False,
+                 input_signature=[ivec, ivec, vec, vec, param_specs, tf.TensorSpec([2], tf.bool),
+                                  tf.TensorSpec([12], tf.float32), tf.TensorSpec([], tf.float64),
+                                  tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int32)])
+    def run(note_idx, rater_idx, targets, w, params, means, hyper, convergence, num_epochs, stable_period):
         lam, gmult, nbmult, rbmult, repmult, note_ratio, user_ratio, lr, b1, b2, eps, n = tf.unstack(hyper)
-        any_trainable = tf.reduce_any(mask)
 
         def loss_of(p):
             note_emb, rater_emb, note_bias, rater_bias, reputation, global_bias = p
-            dot = tf.reduce_sum(tf.gather(note_emb, note_idx) * tf.gather(rater_emb, rater_idx), axis=1)
+            # One gather per side: a CPU gather costs per index, not per column, so gathering the
+            # side's parameters side by side costs what one of them does. Same values, same bits.
+            ge, gb = _side_gather(tf, note_idx, note_emb, note_bias, need=(trained[0], trained[2]))
+            gue, gub, grep = _side_gather(tf, rater_idx, rater_emb, rater_bias, reputation,
+                                          need=(trained[1], trained[3], trained[4]))
+            dot = tf.reduce_sum(ge * gue, axis=1)
             pred = dot / sqrt_d
-            pred = pred + tf.gather(note_bias, note_idx) * tf.gather(reputation, rater_idx)
-            pred = pred + tf.gather(rater_bias, rater_idx) + global_bias
+            pred = pred + gb * grep
+            pred = pred + gub + global_bias
             if loss_name == "mse":
                 elementwise = tf.square(pred - targets)
             else:
@@ -273,59 +308,59 @@ def _compile_round(tf, loss_name: str, n_dim: int, check: bool):
                     reg = reg + tf.where(mean, lam * tf.reduce_mean(t), lam * tf.reduce_sum(t) / (n / ratio))
             return tf.reduce_mean(w * elementwise) + reg
 
-        zeros = tuple(tf.zeros_like(p) for p in params)
+        def loss_and_grads(trainable, frozen):
+            p = list(frozen)
+            with tf.GradientTape() as tape:
+                for t in trainable:
+                    tape.watch(t)
+                for i, t in zip(which, trainable):
+                    p[i] = t
+                lv = loss_of(p)
+            if not which:
+                return lv, []
+            return lv, tape.gradient(lv, list(trainable), unconnected_gradients=tf.UnconnectedGradients.ZERO)
+
+        trainable0 = tuple(params[i] for i in which)
+        zeros = tuple(tf.zeros_like(t) for t in trainable0)
         history = tf.TensorArray(tf.float32, size=0, dynamic_size=True)
         nan32 = tf.constant(np.nan, tf.float32)
         state = (tf.constant(0, tf.int32), tf.constant(False), tf.constant(-1, tf.int32), nan32,
-                 tf.constant(False), tf.constant(0.0, tf.float64), params, zeros, zeros,
+                 tf.constant(False), tf.constant(0.0, tf.float64), trainable0, zeros, zeros,
                  tf.constant(0.0, tf.float32), history, tf.constant(0, tf.int32))
 
         def cond(epoch, done, *_):
             return tf.logical_and(epoch <= num_epochs, tf.logical_not(done))
 
         def body(epoch, done, bad, loss_value, has_prior, prior, p, m, s, step, hist, nh):
+            lv, grads = loss_and_grads(p, params)
+            stop = tf.constant(False)
             if check:
                 at_check = tf.equal(tf.math.floormod(epoch, stable_period), 0)
-                checked = tf.cond(at_check, lambda: loss_of(p), lambda: loss_value)
-                finite = tf.math.is_finite(checked)
-                lv64 = tf.cast(checked, tf.float64)
-                converged = tf.logical_and(tf.logical_and(at_check, has_prior),
-                                           tf.abs(prior - lv64) < convergence)
-                stop_bad = tf.logical_and(at_check, tf.logical_not(finite))
+                lv64 = tf.cast(lv, tf.float64)
+                converged = tf.logical_and(tf.logical_and(at_check, has_prior), tf.abs(prior - lv64) < convergence)
+                stop_bad = tf.logical_and(at_check, tf.logical_not(tf.math.is_finite(lv)))
                 bad = tf.where(stop_bad, epoch, bad)
-                hist, nh = tf.cond(converged, lambda: (hist.write(nh, checked), nh + 1), lambda: (hist, nh))
-                loss_value = checked
-                done = tf.logical_or(converged, stop_bad)
                 prior = tf.where(at_check, lv64, prior)
                 has_prior = tf.logical_or(has_prior, at_check)
-
-            def take_step():
-                with tf.GradientTape() as tape:
-                    for t in p:
-                        tape.watch(t)
-                    lv = loss_of(p)
-                grads = tape.gradient(lv, list(p), unconnected_gradients=tf.UnconnectedGradients.ZERO)
-                st = tf.where(any_trainable, step + 1.0, step)
-                bc1 = 1.0 - tf.pow(b1, st)
-                bc2_sqrt = tf.sqrt(1.0 - tf.pow(b2, st))
-                new_p, new_m, new_s = [], [], []
-                for i, g in enumerate(grads):
-                    g = tf.convert_to_tensor(g)
-                    mv = b1 * m[i] + (1.0 - b1) * g
-                    sv = b2 * s[i] + (1.0 - b2) * g * g
-                    upd = p[i] - (lr / bc1) * mv / (tf.sqrt(sv) / bc2_sqrt + eps)
-                    new_p.append(tf.where(mask[i], upd, p[i]))
-                    new_m.append(tf.where(mask[i], mv, m[i]))
-                    new_s.append(tf.where(mask[i], sv, s[i]))
-                return lv, tuple(new_p), tuple(new_m), tuple(new_s), st
-
-            def skip():
-                return loss_value, p, m, s, step
-
-            lv, p2, m2, s2, st2 = tf.cond(done, skip, take_step)
-            hist, nh = tf.cond(done, lambda: (hist, nh), lambda: (hist.write(nh, lv), nh + 1))
-            epoch = tf.where(done, epoch, epoch + 1)
-            return epoch, done, bad, lv, has_prior, prior, p2, m2, s2, st2, hist, nh
+                stop = tf.logical_or(converged, stop_bad)
+            # a non-finite check stops without recording; every other epoch records its loss
+            hist, nh = tf.cond(tf.logical_and(stop, bad >= 0), lambda: (hist, nh),
+                               lambda: (hist.write(nh, lv), nh + 1))
+            go = tf.logical_not(stop)
+            st = tf.where(go, step + 1.0, step) if which else step
+            bc1 = 1.0 - tf.pow(b1, st)
+            bc2_sqrt = tf.sqrt(1.0 - tf.pow(b2, st))
+            new_p, new_m, new_s = [], [], []
+            for pi, mi, si, g in zip(p, m, s, grads):
+                g = tf.convert_to_tensor(g)
+                mv = b1 * mi + (1.0 - b1) * g
+                sv = b2 * si + (1.0 - b2) * g * g
+                upd = pi - (lr / bc1) * mv / (tf.sqrt(sv) / bc2_sqrt + eps)
+                new_p.append(tf.where(go, upd, pi))
+                new_m.append(tf.where(go, mv, mi))
+                new_s.append(tf.where(go, sv, si))
+            epoch = tf.where(go, epoch + 1, epoch)
+            return epoch, stop, bad, lv, has_prior, prior, tuple(new_p), tuple(new_m), tuple(new_s), st, hist, nh
 
         out = tf.while_loop(cond, body, state, parallel_iterations=1)
         _, _, bad, loss_value, _, _, p, _, _, _, hist, nh = out
