@@ -41,9 +41,9 @@ def uninterrupted(tmp_path_factory) -> Path:
     return out
 
 
-def _kill_after(outdir: Path, marker: Path) -> None:
-    proc = subprocess.Popen(_cmd(outdir), env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+def _kill_after(outdir: Path, marker: Path, *extra: str) -> None:
+    proc = subprocess.Popen(_cmd(outdir, *extra), env=_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
     t0 = time.monotonic()
     while not marker.exists():
         assert proc.poll() is None, "the run ended before the phase to interrupt was checkpointed"
@@ -56,7 +56,9 @@ def _kill_after(outdir: Path, marker: Path) -> None:
 def test_killed_run_resumes_only_unfinished_phases(tmp_path, uninterrupted):
     out = tmp_path / "out"
     ckpt = out / ".cnlab-checkpoint"
-    _kill_after(out, ckpt / "prescoring" / "MFCoreScorer" / "done")
+    # one task at a time, so that the second scorer's prescoring has not finished when the first's
+    # is checkpointed (side by side, either can finish first); the resumed run uses the default
+    _kill_after(out, ckpt / "prescoring" / "MFCoreScorer" / "done", "--threads", "1")
     # killed mid-run: no final output file, the finished phases on disk
     assert not any((out / f).exists() for f in OUTPUTS)
     assert (ckpt / "pss.parquet").exists() and (ckpt / "run.json").exists()

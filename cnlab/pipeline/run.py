@@ -430,8 +430,8 @@ def score(
         does this from 10M ratings.
     threads
         Independent tasks side by side in this process (:func:`cnlab.pipeline.parallel.in_threads`):
-        the scorers' prescoring (unless worker processes do it), the pflip and PCRH fits, and the
-        scorers' final scoring. The outputs are byte-identical for every value. ``None``
+        the topic model and rater clustering, the scorers' prescoring (unless worker processes do
+        it), the pflip and PCRH fits, and the scorers' final scoring. The outputs are byte-identical for every value. ``None``
         (default): the machine's cores up to
         :data:`~cnlab.pipeline.parallel.AUTO_THREADS_MAX_RATINGS` ratings, one above, because the
         tasks' working sets are then held at once.
@@ -483,13 +483,15 @@ def score(
     with timer.stage("preprocess", len(dataset.ratings)) as st:
         pre = preprocess(dataset)
         st["rows_out"] = len(pre.ratings)
-    nt = _topics(config, pre.notes, note_topics, seed, timer)
+    def topics() -> pd.DataFrame:
+        return _topics(config, pre.notes, note_topics, seed, timer)
+
     from cnlab.pipeline.progress import PhaseBar
 
     bar = PhaseBar(len(config.roster()), enabled=progress_bar)
     try:
         result = _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, bar,
-                               timer, participants, pre, nt, keep, isolate, n_threads)
+                               timer, participants, pre, topics, keep, isolate, n_threads)
         return result if config is given else dataclasses.replace(result, config=given)
     finally:
         bar.close()
@@ -500,7 +502,7 @@ def score(
 
 
 def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, bar, timer,
-                  participants, pre, nt, keep="all", isolate=False, n_threads=1) -> ScoringResult:
+                  participants, pre, topics, keep="all", isolate=False, n_threads=1) -> ScoringResult:
     # keep="outputs": each rating-level frame is dropped (set to None / stripped from its object)
     # where the run last reads it, so that it is freed there and not when the result is built
     lean = keep == "outputs"
@@ -510,9 +512,11 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
     if epoch is None:
         epoch = int(max(ratings[schema.CREATED_AT].max() if len(ratings) else 0,
                         notes[schema.CREATED_AT].max() if len(notes) else 0))
-    context = ScoringContext(status_history=nsh, enrollment=enrollment, note_topics=nt, seed=seed,
-                             epoch_millis=epoch, pseudoraters=config.pseudoraters,
-                             check_train_error=config.check_train_error, keep_ratings=not lean)
+
+    def with_topics(nt: pd.DataFrame) -> ScoringContext:
+        return ScoringContext(status_history=nsh, enrollment=enrollment, note_topics=nt, seed=seed,
+                              epoch_millis=epoch, pseudoraters=config.pseudoraters,
+                              check_train_error=config.check_train_error, keep_ratings=not lean)
 
     if isinstance(prescoring, str):
         prescoring = load_official_prescoring(prescoring, participants)
@@ -528,16 +532,24 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
 
             ckpt = Checkpoint.open(checkpoint, run_key(dataset, config), participants, resume=resume)
         bar.start("rater clustering")
-        if config.use_pss:
+
+        def clustering() -> pd.DataFrame | None:
             pss = ckpt.load_pss() if ckpt is not None else None
             if pss is not None:
                 log.info("rater clustering: resumed from the checkpoint (%d rows)", len(pss))
-            else:
-                with timer.stage("rater clustering (PSS + quasi-cliques)", len(ratings)) as st:
-                    pss = rater_clustering(notes, ratings).reindex(columns=list(PSS_COLUMNS))
-                    if ckpt is not None:
-                        pss = ckpt.save_pss(pss)
-                    st["rows_out"] = len(pss)
+                return pss
+            with timer.stage("rater clustering (PSS + quasi-cliques)", len(ratings)) as st:
+                pss = rater_clustering(notes, ratings).reindex(columns=list(PSS_COLUMNS))
+                if ckpt is not None:
+                    pss = ckpt.save_pss(pss)
+                st["rows_out"] = len(pss)
+            return pss
+
+        # the topic model (notes) and rater clustering (ratings) are independent: side by side
+        first = dict(in_threads(lambda job: job(), [topics, clustering] if config.use_pss else [topics],
+                                n_threads))
+        nt, pss = first[topics], first.get(clustering)
+        context = with_topics(nt)
         with timer.stage("PSS coalescing (prescoring)", len(ratings)) as st:
             pre_ratings = apply_pss(notes, ratings, pss)
             st["rows_out"] = len(pre_ratings)
@@ -605,6 +617,8 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
         pss = prescoring.pss
         pre_ratings = ratings
         coalesced = None  # given prescoring: the confidence models coalesce with its PSS frame
+        nt = topics()
+        context = with_topics(nt)
         bar.done(1 + len(config.roster()))
     # -- confidence models and final scoring ------------------------------------------
     # Independent tasks: the confidence models (spec 04 §8 step 5: pflip and PCRH trained at the
