@@ -5,7 +5,7 @@ Usage::
     .venv/bin/python bench/reputation_round.py [--baseline-rev REV] [--repeats 3]
 
 For each round the diligence model runs (round 1, round 2, round 3 / final phase B, final phase A,
-and a round that trains nothing) on two random problems, 3,000 ratings (300 notes, 100 raters: a
+and a round that trains nothing, "frozen") on two random problems, 3,000 ratings (300 notes, 100 raters: a
 group scorer's slice) and 66,000 ratings (2,000 notes, 1,500 raters: the Core slice of a 150k-rating
 set): the first call (trace included) and the best of the next ``--repeats`` calls, divided by the
 number of epochs the round ran. With ``--baseline-rev``, the same measurement runs in a git worktree
@@ -29,33 +29,14 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SIZES = {"3k": (300, 100, 3_000), "66k": (2_000, 1_500, 66_000)}
-#: (trained parameters, regularization keywords) of each round of the diligence model (spec 06 §D.5-D.6).
-ROUNDS = {
-    "round 1": (("note_emb", "rater_emb", "note_bias", "rater_bias", "global_bias"), dict(third=False)),
-    "round 2": (("note_emb", "rater_emb", "rater_bias", "reputation", "global_bias"), dict(third=False)),
-    "round 3 / final B": (("note_bias",), dict(third=True, per_note_ratio=17.0, per_user_ratio=23.0)),
-    "final A": (("note_emb",), dict(third=False, per_note_ratio=17.0, per_user_ratio=23.0)),
-    "nothing trained": ((), dict(third=False)),
-}
-PARAMS = ("note_emb", "rater_emb", "note_bias", "rater_bias", "reputation", "global_bias")
-
-
-def _problem(seed: int, n_notes: int, n_raters: int, n_ratings: int):
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    ni = rng.integers(0, n_notes, n_ratings)
-    ri = rng.integers(0, n_raters, n_ratings)
-    y = (rng.random(n_ratings) < 0.3).astype(np.float32)
-    params = dict(note_emb=rng.standard_normal(n_notes), rater_emb=rng.standard_normal(n_raters),
-                  note_bias=rng.standard_normal(n_notes), rater_bias=rng.standard_normal(n_raters),
-                  reputation=rng.random(n_raters) + 0.5, global_bias=float(rng.normal()))
-    return ni, ri, y, params, rng.random(n_ratings).astype(np.float32)
 
 
 def measure(repeats: int) -> dict:
     """Run every round on both problems in this process; the figures and a sha of the results."""
     import numpy as np
+
+    sys.path.insert(0, str(REPO / "tests"))  # the tests' random problems and the diligence rounds
+    from _mf_helpers import DILIGENCE_ROUNDS, REPUTATION_PARAMS, reputation_problem
 
     from cnlab.mf.reputation_mf import ReputationMF
     from cnlab.scorers import diligence as dg
@@ -64,8 +45,8 @@ def measure(repeats: int) -> dict:
     digest = hashlib.sha256()
     rows = []
     for size, dims in SIZES.items():
-        ni, ri, y, params, w = _problem(5, *dims)
-        for name, (trained, reg_kw) in ROUNDS.items():
+        ni, ri, y, params, w = reputation_problem(5, *dims)
+        for name, (trained, reg_kw) in DILIGENCE_ROUNDS.items():
             reg = dg.regularization(cfg, **reg_kw)
             times = []
             for _ in range(1 + repeats):
@@ -73,7 +54,7 @@ def measure(repeats: int) -> dict:
                 t0 = time.perf_counter()
                 _, history = model.train_round(w, reg, trained, cfg)
                 times.append(time.perf_counter() - t0)
-            for p in PARAMS:
+            for p in REPUTATION_PARAMS:
                 digest.update(np.ascontiguousarray(model.get(p)).tobytes())
             digest.update(np.asarray(history, np.float64).tobytes())
             best = min(times[1:])

@@ -1,4 +1,5 @@
-"""Shared helpers for the tests/test_mf_*.py files (synthetic planted-model ratings)."""
+"""Shared helpers for the tests/test_mf_*.py files (synthetic planted-model ratings) and
+bench/reputation_round.py (random reputation-MF problems, the diligence model's rounds)."""
 
 from __future__ import annotations
 
@@ -29,3 +30,27 @@ def planted(n_notes=300, n_raters=400, n_ratings=12000, seed=0, noise=0.15, mu=0
     )
     truth = dict(ni=ni, nf=nf, ri=ri, rf=rf, mu=mu)
     return df, truth
+
+
+#: (trained parameters, regularization keywords) of each round of the diligence model
+#: (spec 06 §D.5-D.6), and a round that trains nothing.
+DILIGENCE_ROUNDS = {
+    "round 1": (("note_emb", "rater_emb", "note_bias", "rater_bias", "global_bias"), dict(third=False)),
+    "round 2": (("note_emb", "rater_emb", "rater_bias", "reputation", "global_bias"), dict(third=False)),
+    "round 3 / final B": (("note_bias",), dict(third=True, per_note_ratio=17.0, per_user_ratio=23.0)),
+    "final A": (("note_emb",), dict(third=False, per_note_ratio=17.0, per_user_ratio=23.0)),
+    "frozen": ((), dict(third=False)),
+}
+REPUTATION_PARAMS = ("note_emb", "rater_emb", "note_bias", "rater_bias", "reputation", "global_bias")
+
+
+def reputation_problem(seed: int, n_notes: int, n_raters: int, n_ratings: int):
+    """Random indices, 0/1 targets, initial parameters and weights of a reputation-MF round."""
+    rng = np.random.default_rng(seed)
+    ni = rng.integers(0, n_notes, n_ratings)
+    ri = rng.integers(0, n_raters, n_ratings)
+    y = (rng.random(n_ratings) < 0.3).astype(np.float32)
+    params = dict(note_emb=rng.standard_normal(n_notes), rater_emb=rng.standard_normal(n_raters),
+                  note_bias=rng.standard_normal(n_notes), rater_bias=rng.standard_normal(n_raters),
+                  reputation=rng.random(n_raters) + 0.5, global_bias=float(rng.normal()))
+    return ni, ri, y, params, rng.random(n_ratings).astype(np.float32)

@@ -11,25 +11,9 @@ from hypothesis import strategies as st
 from cnlab.mf.reputation_mf import ReputationMF
 from cnlab.scorers import diligence as dg
 
-PARAMS = ("note_emb", "rater_emb", "note_bias", "rater_bias", "reputation", "global_bias")
-ROUNDS = {
-    "round 1": (("note_emb", "rater_emb", "note_bias", "rater_bias", "global_bias"), dict(third=False)),
-    "round 2": (("note_emb", "rater_emb", "rater_bias", "reputation", "global_bias"), dict(third=False)),
-    "round 3 / final B": (("note_bias",), dict(third=True, per_note_ratio=17.0, per_user_ratio=23.0)),
-    "final A": (("note_emb",), dict(third=False, per_note_ratio=17.0, per_user_ratio=23.0)),
-    "frozen": ((), dict(third=False)),
-}
-
-
-def _problem(seed: int, n_notes: int, n_raters: int, n_ratings: int):
-    rng = np.random.default_rng(seed)
-    ni = rng.integers(0, n_notes, n_ratings)
-    ri = rng.integers(0, n_raters, n_ratings)
-    y = (rng.random(n_ratings) < 0.3).astype(np.float32)
-    params = dict(note_emb=rng.standard_normal(n_notes), rater_emb=rng.standard_normal(n_raters),
-                  note_bias=rng.standard_normal(n_notes), rater_bias=rng.standard_normal(n_raters),
-                  reputation=rng.random(n_raters) + 0.5, global_bias=float(rng.normal()))
-    return ni, ri, y, params, rng.random(n_ratings).astype(np.float32)
+from _mf_helpers import DILIGENCE_ROUNDS as ROUNDS
+from _mf_helpers import REPUTATION_PARAMS as PARAMS
+from _mf_helpers import reputation_problem as _problem
 
 
 @settings(max_examples=6, deadline=None)
