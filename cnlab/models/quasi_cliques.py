@@ -269,10 +269,12 @@ def _aligned_pair_counts(rater, tweet, event, multi, n_r: int, n_events: int, co
         r1 = min(max(r1, r0 + 1), n_r)
         C = (A[r0:r1] @ At).tocsr()  # columns unsorted within a row: the kept codes are sorted below
         rows = np.repeat(np.arange(r0, r1, dtype=np.int64), np.diff(C.indptr))
-        cols = C.indices.astype(np.int64)
-        upper = cols > rows
-        codes = rows[upper] * n + cols[upper]
+        # the surplus only lowers a count: a pair below the minimum before it stays below after, so
+        # only the (few) pairs at the minimum are coded and looked up
+        upper = (C.indices > rows) & (C.data >= config.min_aligned_ratings)
+        codes = rows[upper] * n + C.indices[upper].astype(np.int64)
         counts = C.data[upper].astype(np.int64)
+        del rows, upper
         if len(surplus_codes):
             pos = np.searchsorted(surplus_codes, codes)
             hit = pos < len(surplus_codes)
