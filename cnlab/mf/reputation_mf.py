@@ -257,7 +257,7 @@ def _side_gather(tf, idx, *params, need):
     return gather(*params)
 
 
-#: Compiled training rounds, one per (loss, embedding size, convergence check on).
+#: Compiled training rounds, one per (loss, embedding size, convergence check on, trained set).
 _ROUND_CACHE: dict = {}
 
 
@@ -308,8 +308,8 @@ def _compile_round(tf, loss_name: str, n_dim: int, check: bool, trained: tuple[b
                     reg = reg + tf.where(mean, lam * tf.reduce_mean(t), lam * tf.reduce_sum(t) / (n / ratio))
             return tf.reduce_mean(w * elementwise) + reg
 
-        def loss_and_grads(trainable, frozen):
-            p = list(frozen)
+        def loss_and_grads(trainable, start):
+            p = list(start)  # the frozen parameters keep their starting values
             with tf.GradientTape() as tape:
                 for t in trainable:
                     tape.watch(t)

@@ -431,8 +431,8 @@ def score(
     threads
         Independent tasks side by side in this process (:func:`cnlab.pipeline.parallel.in_threads`):
         the topic model and rater clustering, the scorers' prescoring (unless worker processes do
-        it), the pflip and PCRH fits, and the scorers' final scoring. The outputs are byte-identical for every value. ``None``
-        (default): the machine's cores up to
+        it), the pflip and PCRH fits, and the scorers' final scoring. The outputs are
+        byte-identical for every value. ``None`` (default): the machine's cores up to
         :data:`~cnlab.pipeline.parallel.AUTO_THREADS_MAX_RATINGS` ratings, one above, because the
         tasks' working sets are then held at once.
     keep
@@ -483,7 +483,8 @@ def score(
     with timer.stage("preprocess", len(dataset.ratings)) as st:
         pre = preprocess(dataset)
         st["rows_out"] = len(pre.ratings)
-    def topics() -> pd.DataFrame:
+
+    def topics() -> pd.DataFrame:  # run beside rater clustering when threads allow
         return _topics(config, pre.notes, note_topics, seed, timer)
 
     from cnlab.pipeline.progress import PhaseBar
