@@ -82,8 +82,9 @@ class _EventTable:
     """Rows of ``raterRatings`` as codes (§C.1), indexed by event and by rater.
 
     A growth step touches only the rows of the clique's shared events and of the one rater it
-    adds, so the rows are kept grouped by event (``by_event``, ``event_ptr``) and by rater
-    (``by_rater``, ``rater_ptr``), CSR-style.
+    adds, so the rows are stored sorted by event (an event's rows are the contiguous range
+    ``event_ptr[e]:event_ptr[e + 1]``: reading them touches neighbouring memory) and indexed by
+    rater (``by_rater``, ``rater_ptr``), CSR-style.
     """
 
     rater: np.ndarray  # int64 code into rater_ids
@@ -92,7 +93,6 @@ class _EventTable:
     rater_ids: np.ndarray
     n_events: int
     n_tweets: int
-    by_event: np.ndarray
     event_ptr: np.ndarray
     by_rater: np.ndarray
     rater_ptr: np.ndarray
@@ -102,21 +102,22 @@ class _EventTable:
     multi_row: np.ndarray
 
     def rows_of_events(self, events: np.ndarray) -> np.ndarray:
-        return _gather(self.by_event, self.event_ptr, events)
+        return _gather(None, self.event_ptr, events)
 
     def events_of_rater(self, rater: int) -> np.ndarray:
         return self.event[self.by_rater[self.rater_ptr[rater]:self.rater_ptr[rater + 1]]]
 
 
-def _gather(order: np.ndarray, ptr: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """Concatenated ``order[ptr[k]:ptr[k + 1]]`` for every k in ``keys``, vectorised."""
+def _gather(order: np.ndarray | None, ptr: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Concatenated ``order[ptr[k]:ptr[k + 1]]`` for every k in ``keys``, vectorised (the
+    positions themselves when ``order`` is None)."""
     lo, hi = ptr[keys], ptr[keys + 1]
     n = hi - lo
     total = int(n.sum())
     if total == 0:
         return np.empty(0, np.int64)
-    offsets = np.repeat(lo - (np.cumsum(n) - n), n)
-    return order[np.arange(total, dtype=np.int64) + offsets]
+    positions = np.arange(total, dtype=np.int64) + np.repeat(lo - (np.cumsum(n) - n), n)
+    return positions if order is None else order[positions]
 
 
 def _csr(keys: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray]:
@@ -136,11 +137,14 @@ def _several_on_tweet(rater: np.ndarray, tweet: np.ndarray, n_tweets: int) -> np
 
 
 def _event_table(rater, tweet, event, rater_ids, n_events, n_tweets, multi_row) -> _EventTable:
+    # rows sorted by event: the rows of an event are one range (a growth step reads them whole)
     by_event, event_ptr = _csr(event, n_events)
+    rater, tweet, event, multi_row = rater[by_event], tweet[by_event], event[by_event], multi_row[by_event]
+    del by_event
     by_rater, rater_ptr = _csr(rater, len(rater_ids))
     event_tweet = np.zeros(n_events, dtype=np.int64)
     event_tweet[event] = tweet
-    return _EventTable(rater, tweet, event, rater_ids, n_events, n_tweets, by_event, event_ptr,
+    return _EventTable(rater, tweet, event, rater_ids, n_events, n_tweets, event_ptr,
                        by_rater, rater_ptr, event_tweet, multi_row)
 
 
