@@ -333,7 +333,7 @@ def _compile_round(tf, loss_name: str, n_dim: int, check: bool, trained: tuple[b
 
         def body(epoch, done, bad, loss_value, has_prior, prior, p, m, s, step, hist, nh):
             lv, grads = loss_and_grads(p, params)
-            stop = tf.constant(False)
+            stop = stop_bad = tf.constant(False)
             if check:
                 at_check = tf.equal(tf.math.floormod(epoch, stable_period), 0)
                 lv64 = tf.cast(lv, tf.float64)
@@ -344,8 +344,7 @@ def _compile_round(tf, loss_name: str, n_dim: int, check: bool, trained: tuple[b
                 has_prior = tf.logical_or(has_prior, at_check)
                 stop = tf.logical_or(converged, stop_bad)
             # a non-finite check stops without recording; every other epoch records its loss
-            hist, nh = tf.cond(tf.logical_and(stop, bad >= 0), lambda: (hist, nh),
-                               lambda: (hist.write(nh, lv), nh + 1))
+            hist, nh = tf.cond(stop_bad, lambda: (hist, nh), lambda: (hist.write(nh, lv), nh + 1))
             go = tf.logical_not(stop)
             st = tf.where(go, step + 1.0, step) if which else step
             bc1 = 1.0 - tf.pow(b1, st)

@@ -525,7 +525,6 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
         prescoring = map_participant_ids(prescoring, participants)
 
     # -- prescoring ---------------------------------------------------------------------
-    pss = None
     ckpt = None
     if prescoring is None:
         if checkpoint is not None:
