@@ -615,3 +615,44 @@ def test_quasi_clique_pair_counts_match_definition(rows, budget):
     codes, _ = Q._aligned_pair_counts(rater, tweet, event, Q._several_on_tweet(rater, tweet, n_tweets),
                                       len(ids), n_events, cfg)
     assert np.all(np.diff(codes) > 0)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 5)), max_size=60))
+def test_several_on_tweet_flags_exactly_the_repeated_rater_tweet_rows(rows):
+    """Each row whose (rater, tweet) occurs more than once is flagged, and no other."""
+    from cnlab.models import quasi_cliques as Q
+
+    rater = np.array([r for r, _ in rows], dtype=np.int32)
+    tweet = np.array([t for _, t in rows], dtype=np.int32)
+    want = np.array([rows.count(x) >= 2 for x in rows], dtype=bool)
+    assert Q._several_on_tweet(rater, tweet, 6).tolist() == want.tolist()
+
+
+@settings(max_examples=60, deadline=None)
+@given(_qc_rows, st.integers(1, 40), st.integers(0, 3))
+def test_seed_pairs_only_keep_the_same_pairs_and_rows(rows, budget, above):
+    """What the greedy search reads (pairs above the seed count, the event table of the raters in
+    some pair ≥ the minimum) is the same whether or not the weaker pairs are kept."""
+    from cnlab.models import quasi_cliques as Q
+
+    tweet_of = {}
+    rows = [(tweet_of.setdefault(n, tw), n, u, lvl) for tw, n, u, lvl in rows]
+    if not rows:
+        return
+    notes, ratings = _frames([(tw, n, f"u{u}", 0, lvl) for tw, n, u, lvl in rows])
+    cfg = QuasiCliqueConfig(min_aligned_ratings=1, max_pairs_per_chunk=budget)
+    full, t_full = Q._quasi_clique_pairs(notes, ratings, cfg)
+    seeds, t_seeds = Q._quasi_clique_pairs(notes, ratings, cfg, above=above)
+    pd.testing.assert_frame_equal(seeds.reset_index(drop=True),
+                                  full.loc[full["count"] > above].reset_index(drop=True),
+                                  check_dtype=False)  # an empty id column's dtype is pandas' guess
+    for field in ("rater", "tweet", "event", "event_ptr", "by_rater", "rater_ptr", "multi_row"):
+        assert np.array_equal(getattr(t_full, field), getattr(t_seeds, field)), field
+
+
+def test_duplicated_note_ids_are_refused_by_quasi_cliques():
+    notes, ratings = _frames([(1, 1, "a", 0), (1, 2, "b", 0)])
+    notes = pd.concat([notes, notes.iloc[[1]]], ignore_index=True)
+    with pytest.raises(ValueError, match="noteId 2 appears more than once"):
+        quasi_cliques(notes, ratings)

@@ -8,8 +8,11 @@ matches enough of them. Membership feeds ``correlatedRater`` (spec 05 §B.4) thr
 
 Complexity
 ----------
-Pair counts (§C.1) materialise the ``Σ k(k−1)/2`` rater pairs of each (tweet, note, helpfulNum)
-event in chunks (:mod:`cnlab.models._rating_pairs`); each greedy growth step is
+Pair counts (§C.1) are sparse products over blocks of raters (the raters × events matrix with its
+transpose, less a per-tweet surplus from a (rater, tweet) × events product), each block holding at
+most ``max_pairs_per_chunk`` partial products; the greedy search keeps only the seed pairs
+(count > ``min_rater_pair_count``) and a mask of the raters in some pair, so its memory is the
+input rows (int32 codes) and one block, whatever the number of pairs. Each greedy growth step is
 ``O(rows of candidate raters)``.
 """
 
@@ -22,7 +25,7 @@ import pandas as pd
 
 from cnlab._arrays import unique
 from cnlab import schema
-from cnlab.models._rating_pairs import _not_missing_tweet, _pair_codes, _range_pairs
+from cnlab.models._rating_pairs import _not_missing_tweet
 
 __all__ = ["QuasiCliqueConfig", "quasi_clique_pair_counts", "quasi_cliques", "QUASI_CLIQUE_VALUE"]
 
@@ -124,16 +127,34 @@ def _csr(keys: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray]:
     order = np.argsort(keys, kind="stable")
     ptr = np.zeros(n_keys + 1, dtype=np.int64)
     np.cumsum(np.bincount(keys, minlength=n_keys), out=ptr[1:])
-    return order.astype(np.int64), ptr
+    return order.astype(np.int64, copy=False), ptr
+
+
+#: Rows whose duplicate flag is looked up at once in :func:`_several_on_tweet`.
+_LOOKUP_CHUNK_ROWS = 1 << 24
 
 
 def _several_on_tweet(rater: np.ndarray, tweet: np.ndarray, n_tweets: int) -> np.ndarray:
-    """Rows whose rater has other rows on the same tweet (rated several of its notes)."""
+    """Rows whose rater has other rows on the same tweet (rated several of its notes).
+
+    One sorted copy of the (rater, tweet) keys gives the repeated keys; the rows are then flagged
+    a chunk at a time (no per-row inverse or count arrays).
+    """
     if len(rater) == 0:
         return np.zeros(0, dtype=bool)
-    _, inv, per_rt = np.unique(rater * np.int64(max(n_tweets, 1)) + tweet, return_inverse=True,
-                               return_counts=True)
-    return per_rt[inv] >= 2
+    width = np.int64(max(n_tweets, 1))
+    s = rater.astype(np.int64) * width + tweet
+    s.sort()
+    repeated = unique(s[1:][s[1:] == s[:-1]])
+    del s
+    out = np.zeros(len(rater), dtype=bool)
+    if len(repeated) == 0:
+        return out
+    for lo in range(0, len(rater), _LOOKUP_CHUNK_ROWS):
+        key = rater[lo:lo + _LOOKUP_CHUNK_ROWS].astype(np.int64) * width + tweet[lo:lo + _LOOKUP_CHUNK_ROWS]
+        pos = np.minimum(np.searchsorted(repeated, key), len(repeated) - 1)
+        out[lo:lo + _LOOKUP_CHUNK_ROWS] = repeated[pos] == key
+    return out
 
 
 def _event_table(rater, tweet, event, rater_ids, n_events, n_tweets, multi_row) -> _EventTable:
@@ -148,7 +169,38 @@ def _event_table(rater, tweet, event, rater_ids, n_events, n_tweets, multi_row) 
                        by_rater, rater_ptr, event_tweet, multi_row)
 
 
+#: Rating rows mapped to their note per chunk while the quasi-clique inputs are selected.
+_INPUT_CHUNK_ROWS = 1 << 24
+
+
+def _dense_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize(values, sort=True)`` as (int32 codes, sorted uniques).
+
+    Non-negative integer ids of moderate range (cnlab's compact rater codes) are coded through a
+    presence table, with no hash table and no sort over the rows.
+    """
+    if (values.dtype.kind in "iu" and len(values)
+            and int(values.min()) >= 0 and int(values.max()) < 4 * len(values) + 1024):
+        present = np.zeros(int(values.max()) + 1, dtype=bool)
+        present[values] = True
+        uniques = np.flatnonzero(present).astype(values.dtype)
+        code_of = np.cumsum(present, dtype=np.int64) - 1
+        return code_of[values].astype(np.int32), uniques
+    codes, uniques = pd.factorize(values, sort=True)
+    return codes.astype(np.int32), np.asarray(uniques)
+
+
 def _quasi_clique_inputs(notes: pd.DataFrame, ratings: pd.DataFrame, config: QuasiCliqueConfig):
+    """The rows of spec 05 §C.1 as int32 codes: ``(rater, tweet, event, rater_ids, n_events,
+    n_tweets)``.
+
+    The rows are the ratings of recent misleading notes on a known tweet (recent: created after
+    the latest rated note's time minus ``recency_cutoff_millis``), in ratings order. Raters are
+    coded in id order (the greedy growth breaks ties by it); tweet and event codes are labels
+    only (every count over them is the same under any relabelling), so they are built per note.
+    Each note is looked up once per rating, a chunk of ratings at a time, so no merged copy of the
+    ratings exists.
+    """
     schema.require_columns(
         notes,
         [schema.NOTE_ID, schema.TWEET_ID, schema.CLASSIFICATION, schema.CREATED_AT],
@@ -157,35 +209,59 @@ def _quasi_clique_inputs(notes: pd.DataFrame, ratings: pd.DataFrame, config: Qua
     schema.require_columns(
         ratings, [schema.NOTE_ID, schema.RATER_ID, schema.HELPFUL_NUM], where="quasi_cliques(ratings)"
     )
-    X = ratings[[schema.NOTE_ID, schema.RATER_ID, schema.HELPFUL_NUM]].merge(
-        notes[[schema.NOTE_ID, schema.TWEET_ID, schema.CLASSIFICATION, schema.CREATED_AT]].rename(
-            columns={schema.CREATED_AT: "noteMillis"}
-        ),
-        on=schema.NOTE_ID,
-        how="inner",
+    note_index = pd.Index(notes[schema.NOTE_ID].to_numpy())
+    if not note_index.is_unique:
+        dup = note_index[note_index.duplicated()][0]
+        raise ValueError(f"quasi_cliques(notes): noteId {dup} appears more than once")
+    n_notes = len(note_index)
+    rating_notes = ratings[schema.NOTE_ID].to_numpy()
+    note_pos = np.empty(len(ratings), dtype=np.int32)
+    for lo in range(0, len(ratings), _INPUT_CHUNK_ROWS):
+        note_pos[lo:lo + _INPUT_CHUNK_ROWS] = note_index.get_indexer(rating_notes[lo:lo + _INPUT_CHUNK_ROWS])
+    rated = np.zeros(n_notes + 1, dtype=bool)  # the last slot takes the unmatched (-1)
+    rated[note_pos] = True
+    rated = rated[:n_notes]
+    millis = notes[schema.CREATED_AT].to_numpy()
+    tweet_col = notes[schema.TWEET_ID]
+    eligible = (
+        _not_missing_tweet(tweet_col)
+        & (notes[schema.CLASSIFICATION].astype(object) == schema.MISLEADING).to_numpy()
+        & tweet_col.notna().to_numpy()
     )
-    if len(X):
-        cutoff = X["noteMillis"].max() - config.recency_cutoff_millis
-        X = X.loc[(X["noteMillis"] > cutoff).to_numpy()]
-    X = X.loc[
-        _not_missing_tweet(X[schema.TWEET_ID])
-        & (X[schema.CLASSIFICATION].astype(object) == schema.MISLEADING).to_numpy()
-        & X[schema.TWEET_ID].notna().to_numpy()
-    ]
-    rater, rater_ids = pd.factorize(X[schema.RATER_ID], sort=True)
-    tweet, tweet_ids = pd.factorize(X[schema.TWEET_ID], sort=True)
-    # event = (tweet, note, helpfulNum); a note has one tweet, so (note, helpfulNum) identifies it.
-    note, _ = pd.factorize(X[schema.NOTE_ID], sort=False)
-    level, levels = pd.factorize(X[schema.HELPFUL_NUM], sort=False, use_na_sentinel=False)
-    event, event_keys = pd.factorize(note.astype(np.int64) * max(len(levels), 1) + level, sort=False)
-    return (
-        rater.astype(np.int64),
-        tweet.astype(np.int64),
-        event.astype(np.int64),
-        np.asarray(rater_ids),
-        len(event_keys),
-        len(tweet_ids),
-    )
+    if rated.any():  # "recent": against the latest note that has a rating (the official merge)
+        eligible &= millis > millis[rated].max() - config.recency_cutoff_millis
+    eligible &= rated
+    keep_note = np.append(eligible, False)
+    rows = np.flatnonzero(keep_note[note_pos])
+    note_pos = note_pos[rows]
+    rater_col = ratings[schema.RATER_ID]
+    if isinstance(rater_col.dtype, np.dtype) and rater_col.dtype != object:
+        rater, rater_ids = _dense_codes(rater_col.to_numpy()[rows])
+    else:  # categoricals & co.: their own order, as the factorisation of the column gives it
+        codes, rater_ids = pd.factorize(rater_col.iloc[rows], sort=True)
+        rater = codes.astype(np.int32)
+    level, levels = pd.factorize(ratings[schema.HELPFUL_NUM].to_numpy()[rows], sort=False,
+                                 use_na_sentinel=False)
+    del rows
+    tweet_of_note = np.full(n_notes, -1, dtype=np.int64)
+    tweet_codes, tweet_ids = pd.factorize(tweet_col.to_numpy()[eligible], sort=True)
+    tweet_of_note[eligible] = tweet_codes
+    tweet = tweet_of_note[note_pos].astype(np.int32)
+    # event = (tweet, note, helpfulNum); a note has one tweet, so (note, helpfulNum) identifies it
+    key = note_pos.astype(np.int64) * max(len(levels), 1) + level
+    del note_pos, level
+    event, n_events = _dense_event_codes(key)
+    return rater, tweet, event, np.asarray(rater_ids), n_events, len(tweet_ids)
+
+
+def _dense_event_codes(key: np.ndarray) -> tuple[np.ndarray, int]:
+    """Codes 0..n-1 for the distinct non-negative ``key`` values (ascending), int32."""
+    if len(key) == 0:
+        return np.empty(0, np.int32), 0
+    present = np.zeros(int(key.max()) + 1, dtype=bool)
+    present[key] = True
+    code_of = np.cumsum(present, dtype=np.int64) - 1
+    return code_of[key].astype(np.int32), int(code_of[-1]) + 1
 
 
 def quasi_clique_pair_counts(
@@ -200,73 +276,49 @@ def quasi_clique_pair_counts(
     return pairs[["left", "right", "count"]].reset_index(drop=True)
 
 
-def _event_pairs(rater: np.ndarray, tweet: np.ndarray, event: np.ndarray):
-    """Rater pairs sharing an event, as ``(tweet, a, b)`` per chunk-sized piece (enumerated)."""
-    order = np.lexsort((rater, event))
-    r_s, t_s, e_s = rater[order], tweet[order], event[order]
-    n = len(r_s)
-    if n == 0:
-        return
-    start = np.ones(n, dtype=bool)
-    start[1:] = e_s[1:] != e_s[:-1]
-    run_start = np.maximum.accumulate(np.where(start, np.arange(n), 0))
-    run_id = np.cumsum(start) - 1
-    hi = run_start + np.bincount(run_id)[run_id]
-    lo = np.arange(n, dtype=np.int64) + 1
-    i, j = _range_pairs(lo, hi)
-    yield t_s[i], r_s[i], r_s[j]
-
-
-def _aligned_pair_counts(rater, tweet, event, multi, n_r: int, n_events: int, config: QuasiCliqueConfig):
-    """Aligned-rating counts of rater pairs (spec 05 §C.1) as sparse products, in row blocks.
+def _aligned_pair_blocks(rater, tweet, event, multi, n_r: int, n_events: int, config: QuasiCliqueConfig):
+    """Aligned-rating counts of rater pairs (spec 05 §C.1) as sparse products, block by block.
 
     With ``A`` the binary raters × events matrix, ``A·Aᵀ`` counts the events two raters share. The
     official count is per tweet: two raters who share two events of one tweet (two notes on it,
-    rated alike) count once there. Only raters with two or more events on a tweet can do that, so
-    those rows alone are enumerated pair by pair and the surplus ``Σ_t (shared events on t − 1)``
-    subtracted. The product runs over blocks of rows sized so that each holds at most
-    ``max_pairs_per_chunk`` partial products: memory is bounded and no pair list is sorted.
+    rated alike) count once there. Only rows whose rater has two or more rows on a tweet
+    (``multi``) can do that; with ``M`` the binary (rater, tweet) × events matrix of those rows,
+    ``M·Mᵀ`` holds the events two raters share on each tweet, and the surplus
+    ``Σ_t max(shared_t − 1, 0)`` is subtracted. Both products run over the same blocks of raters,
+    sized so that each holds at most ``max_pairs_per_chunk`` partial products: memory is bounded
+    whatever the data size, and no pair list is sorted or kept beyond its block.
 
-    Returns pair codes ``a · n_r + b`` (a < b) ascending and their counts, counts ≥
-    ``min_aligned_ratings``.
+    Yields, per block, pair codes ``a · n_r + b`` (a < b, ``a`` in the block) ascending and their
+    counts, counts ≥ ``min_aligned_ratings``; the blocks' codes ascend from block to block.
     """
     from scipy import sparse  # scikit-learn's dependency; only here
 
     n = max(n_r, 1)
     if len(rater) == 0:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
-    A = sparse.csr_matrix((np.ones(len(rater), np.int32), (rater, event)), shape=(n_r, n_events))
+        return
+    ones = np.ones(len(rater), np.int32)
+    A = sparse.csr_matrix((ones, (rater, event)), shape=(n_r, n_events))
     A.sum_duplicates()
     A.data[:] = 1
     At = A.T.tocsr()
-    # surplus of raters with several events on one tweet (``multi``: :func:`_several_on_tweet`)
-    surplus_codes = np.empty(0, np.int64)
-    surplus = np.empty(0, np.int64)
-    if multi.any():
-        coll_t, coll_c = [], []
-        for t, a, b in _event_pairs(rater[multi], tweet[multi], event[multi]):
-            coll_t.append(t)
-            coll_c.append(_pair_codes(np.minimum(a, b), np.maximum(a, b), n))
-        if coll_t:
-            t, c = np.concatenate(coll_t), np.concatenate(coll_c)
-            if len(t) == 0 or (int(t.max()) + 1) * n * n < 2**63:  # one int64 key: a plain sort
-                key = np.sort(t * np.int64(n * n) + c)
-                t, c = key // np.int64(n * n), key % np.int64(n * n)
-            else:
-                order = np.lexsort((c, t))
-                t, c = t[order], c[order]
-            new = np.ones(len(t), dtype=bool)
-            new[1:] = (t[1:] != t[:-1]) | (c[1:] != c[:-1])
-            shared = np.diff(np.append(np.flatnonzero(new), len(t)))  # events shared on that tweet
-            c = c[new][shared >= 2]
-            extra = shared[shared >= 2] - 1
-            surplus_codes, inv = np.unique(c, return_inverse=True)
-            surplus = np.bincount(inv, weights=extra).astype(np.int64)
-    # rows cut so that each block holds at most max_pairs_per_chunk partial products
+    # (rater, tweet) nodes of the multi rows, numbered in (rater, tweet) order: a block of raters
+    # owns one contiguous run of nodes
+    m_rater, m_tweet, m_event = rater[multi], tweet[multi], event[multi]
+    node_key, node = np.unique(m_rater.astype(np.int64) * max(int(tweet.max()) + 1, 1) + m_tweet,
+                               return_inverse=True)
+    node_rater = (node_key // max(int(tweet.max()) + 1, 1)).astype(np.int64)
+    del node_key, m_rater, m_tweet
+    M = sparse.csr_matrix((np.ones(len(node), np.int32), (node.ravel(), m_event)),
+                          shape=(len(node_rater), n_events))
+    del node, m_event
+    Mt = M.T.tocsr()
+    node_ptr = np.searchsorted(node_rater, np.arange(n_r + 1))
+    # rows cut so that each block holds at most max_pairs_per_chunk partial products (the surplus
+    # product of a block is a sub-product of its main product: the same bound holds for it)
     k = np.diff(At.indptr)  # raters per event
     work = np.bincount(np.repeat(np.arange(n_r), np.diff(A.indptr)), weights=k[A.indices], minlength=n_r)
     cum = np.concatenate([[0], np.cumsum(work)])
-    out_codes, out_counts = [], []
+    del work, k
     r0 = 0
     while r0 < n_r:
         r1 = int(np.searchsorted(cum, cum[r0] + config.max_pairs_per_chunk, side="right")) - 1
@@ -278,37 +330,83 @@ def _aligned_pair_counts(rater, tweet, event, multi, n_r: int, n_events: int, co
         upper = (C.indices > rows) & (C.data >= config.min_aligned_ratings)
         codes = rows[upper] * n + C.indices[upper].astype(np.int64)
         counts = C.data[upper].astype(np.int64)
-        del rows, upper
-        if len(surplus_codes):
-            pos = np.searchsorted(surplus_codes, codes)
-            hit = pos < len(surplus_codes)
-            hit[hit] = surplus_codes[pos[hit]] == codes[hit]
-            counts[hit] -= surplus[pos[hit]]
+        del rows, upper, C
+        s_codes, s_extra = _block_surplus(M, Mt, node_rater, int(node_ptr[r0]), int(node_ptr[r1]), n)
+        if len(s_codes) and len(codes):
+            pos = np.searchsorted(s_codes, codes)
+            hit = pos < len(s_codes)
+            hit[hit] = s_codes[pos[hit]] == codes[hit]
+            counts[hit] -= s_extra[pos[hit]]
         keep = counts >= config.min_aligned_ratings
         # a block's codes all lie above the previous block's (its rows do, and code = row · n + col
         # with col < n): sorting each block sorts the whole, with no global sort or reordered copy
-        order = np.argsort(codes[keep], kind="stable")
-        out_codes.append(codes[keep][order])
-        out_counts.append(counts[keep][order])
+        codes, counts = codes[keep], counts[keep]
+        order = np.argsort(codes, kind="stable")
+        yield codes[order], counts[order]
         r0 = r1
-    return np.concatenate(out_codes), np.concatenate(out_counts)
 
 
-def _quasi_clique_pairs(notes, ratings, config):
+def _block_surplus(M, Mt, node_rater: np.ndarray, lo: int, hi: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-tweet surplus ``Σ_t (shared_t − 1)`` of the pairs whose lower rater owns nodes
+    ``lo:hi`` of ``M`` (shared_t ≥ 2 only), as ascending pair codes and their surplus."""
+    if hi <= lo:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    S = (M[lo:hi] @ Mt).tocsr()  # two nodes share events only on one tweet (an event has one)
+    left = np.repeat(node_rater[lo:hi], np.diff(S.indptr))
+    right = node_rater[S.indices]
+    two = (S.data >= 2) & (right > left)
+    codes = left[two] * n + right[two]
+    extra = S.data[two].astype(np.int64) - 1
+    del S, left, right, two
+    if len(codes) == 0:
+        return codes, extra
+    codes, inv = np.unique(codes, return_inverse=True)
+    return codes, np.bincount(inv.ravel(), weights=extra, minlength=len(codes)).astype(np.int64)
+
+
+def _aligned_pair_counts(rater, tweet, event, multi, n_r: int, n_events: int, config: QuasiCliqueConfig):
+    """All pair codes (ascending) and counts ≥ ``min_aligned_ratings`` of :func:`_aligned_pair_blocks`."""
+    blocks = list(_aligned_pair_blocks(rater, tweet, event, multi, n_r, n_events, config))
+    if not blocks:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    return np.concatenate([b[0] for b in blocks]), np.concatenate([b[1] for b in blocks])
+
+
+def _quasi_clique_pairs(notes, ratings, config, *, above: int | None = None):
+    """Pair counts and the event table of the raters in some pair.
+
+    ``above``: keep only the pairs counted more than this (the seeds the greedy search reads);
+    the raters of every pair ≥ ``min_aligned_ratings`` still define the table's rows.
+    """
     rater, tweet, event, rater_ids, n_events, n_tweets = _quasi_clique_inputs(notes, ratings, config)
     n_r = len(rater_ids)
     multi = _several_on_tweet(rater, tweet, n_tweets)
-    codes, counts = _aligned_pair_counts(rater, tweet, event, multi, n_r, n_events, config)
+    in_pair = np.zeros(n_r, dtype=bool)
+    kept_codes, kept_counts = [], []
+    for codes, counts in _aligned_pair_blocks(rater, tweet, event, multi, n_r, n_events, config):
+        in_pair[codes // max(n_r, 1)] = True
+        in_pair[codes % max(n_r, 1)] = True
+        if above is not None:
+            strong = counts > above
+            codes, counts = codes[strong], counts[strong]
+        kept_codes.append(codes)
+        kept_counts.append(counts)
+    codes = np.concatenate(kept_codes) if kept_codes else np.empty(0, np.int64)
+    counts = np.concatenate(kept_counts) if kept_counts else np.empty(0, np.int64)
+    del kept_codes, kept_counts
     l_code, r_code = codes // max(n_r, 1), codes % max(n_r, 1)
     pairs = pd.DataFrame(
         {"left": rater_ids[l_code], "right": rater_ids[r_code], "count": counts.astype(np.int64),
          "_l": l_code, "_r": r_code}
     )
-    in_pair = np.zeros(n_r, dtype=bool)
-    in_pair[l_code] = True
-    in_pair[r_code] = True
     rows = in_pair[rater]  # all rows of a kept rater stay, so each row's multi flag does too
-    table = _event_table(rater[rows], tweet[rows], event[rows], rater_ids, n_events, n_tweets, multi[rows])
+    # each full-length array is released as its kept copy is made
+    rater = rater[rows]
+    tweet = tweet[rows]
+    event = event[rows]
+    multi = multi[rows]
+    del rows
+    table = _event_table(rater, tweet, event, rater_ids, n_events, n_tweets, multi)
     return pairs, table
 
 
@@ -384,7 +482,7 @@ def quasi_cliques(
     order; equal sizes keep discovery order).  A rater may appear in two
     cliques.  Degenerate data (no pair reaches 5) gives an empty frame.
     """
-    pairs, table = _quasi_clique_pairs(notes, ratings, config)
+    pairs, table = _quasi_clique_pairs(notes, ratings, config, above=config.min_rater_pair_count)
     empty = pd.DataFrame(
         {schema.RATER_ID: np.asarray(table.rater_ids)[:0], QUASI_CLIQUE_VALUE: np.empty(0, np.int64)}
     )

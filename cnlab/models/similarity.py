@@ -228,6 +228,10 @@ def _sorted_pairs(a: pd.Series, b: pd.Series) -> pd.DataFrame:
 # ---------------------------------------------------------------------------
 
 
+#: Rows whose window start is searched at once in :func:`co_rating_counts`.
+_WINDOW_CHUNK_ROWS = 1 << 24
+
+
 def _co_rating_arrays(notes: pd.DataFrame, ratings: pd.DataFrame):
     """Per rating of a note with a post (spec 05 §B.2): time, post code, post-is-NaN flag, note
     code, rater code (int32 codes, raters in sorted id order) and the rater ids.
@@ -298,41 +302,57 @@ def co_rating_counts(
                        index=pd.Index(rater_ids, name=schema.RATER_ID))
     del tr
 
-    keep = ~tweet_na
-    order = np.lexsort((t_all[keep], note_codes[keep], tweet_codes[keep]))  # by tweet, note, time
-    t = t_all[keep][order]
-    tw, nt, rc = tweet_codes[keep][order], note_codes[keep][order], rater_codes[keep][order]
-    del t_all, tweet_codes, note_codes, rater_codes, keep, order
+    # one array at a time: each is released as its filtered / sorted copy is made
+    if tweet_na.any():
+        keep = ~tweet_na
+        t_all, tweet_codes = t_all[keep], tweet_codes[keep]
+        note_codes, rater_codes = note_codes[keep], rater_codes[keep]
+        del keep
+    del tweet_na
+    order = np.lexsort((t_all, note_codes, tweet_codes))  # by tweet, note, time
+    t = t_all[order]
+    del t_all
+    tw = tweet_codes[order]
+    del tweet_codes
+    nt = note_codes[order]
+    del note_codes
+    rc = rater_codes[order]
+    del rater_codes, order
     n = len(t)
     empty = pd.DataFrame({"left": rater_ids[:0], "right": rater_ids[:0], "coCount": np.empty(0, np.int64)})
     if n == 0:
         return empty, totals, N
 
-    # Window start per rating: first row of the same note with t >= t_i - window.
+    # Window start per rating: first row of the same note with t >= t_i - window; kept as the
+    # number of earlier rows in the window (int32: a note's ratings, far below 2³¹)
     note_start_flag = np.ones(n, dtype=bool)
     note_start_flag[1:] = (nt[1:] != nt[:-1]) | (tw[1:] != tw[:-1])
     del nt
-    note_id_run = np.cumsum(note_start_flag) - 1
+    per_row = np.empty(n, dtype=np.int32)
     span = int(t.max() - t.min()) + config.window_millis + 1
-    if (int(note_id_run[-1]) + 1) * span < 2**62:
-        key = note_id_run.astype(np.int64) * np.int64(span) + (t - t.min())
-        del note_id_run
-        lo = np.searchsorted(key, key - config.window_millis, side="left")
+    n_runs = int(np.count_nonzero(note_start_flag))
+    if n_runs * span < 2**62:
+        key = np.cumsum(note_start_flag, dtype=np.int64)
+        key -= 1
+        key *= np.int64(span)
+        key += t - t.min()
+        for a in range(0, n, _WINDOW_CHUNK_ROWS):
+            b = min(a + _WINDOW_CHUNK_ROWS, n)
+            per_row[a:b] = np.arange(a, b) - np.searchsorted(key, key[a:b] - config.window_millis, side="left")
         del key
     else:  # extremely wide data: per-note searchsorted (still vectorised within notes)
-        lo = np.empty(n, dtype=np.int64)
         starts = np.flatnonzero(note_start_flag)
         ends = np.append(starts[1:], n)
         for s, e in zip(starts, ends):
-            lo[s:e] = s + np.searchsorted(t[s:e], t[s:e] - config.window_millis, side="left")
+            per_row[s:e] = np.arange(e - s) - np.searchsorted(t[s:e], t[s:e] - config.window_millis, side="left")
     del t, note_start_flag
-    per_row = np.arange(n, dtype=np.int64) - lo
     tweet_start_flag = np.ones(n, dtype=bool)
     tweet_start_flag[1:] = tw[1:] != tw[:-1]
 
     def chunks():
         for a, b in _chunks_by_group(tweet_start_flag, per_row, config.max_pairs_per_chunk):
-            i, j = _range_pairs(lo[a:b], np.arange(a, b, dtype=np.int64))
+            here = np.arange(a, b, dtype=np.int64)
+            i, j = _range_pairs(here - per_row[a:b], here)
             i += a
             ri, rj = rc[i], rc[j]
             diff = ri != rj
