@@ -656,3 +656,27 @@ def test_duplicated_note_ids_are_refused_by_quasi_cliques():
     notes = pd.concat([notes, notes.iloc[[1]]], ignore_index=True)
     with pytest.raises(ValueError, match="noteId 2 appears more than once"):
         quasi_cliques(notes, ratings)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 14), st.integers(0, 25 * 60_000),
+                          st.sampled_from(["HELPFUL", "HELPFUL", "NOT_HELPFUL"])), max_size=80),
+       st.dictionaries(st.integers(0, 14), st.integers(0, 3)), st.integers(1, 4))
+def test_writer_rater_pairs_equal_the_affinity_frame(rows, author_of, min_den):
+    """The array path of the writer→rater pairs gives exactly the pairs over a threshold in
+    :func:`affinity_and_coverage`'s frame (self-pairs and raters' other authors included)."""
+    rows = list({(n, u): (n % 7, n, u, t, lvl) for u, n, t, lvl in rows}.values())
+    if not rows:
+        return
+    notes, ratings = _frames(rows, authors={n: a for n, a in author_of.items()})
+    cfg = PssConfig(min_denominator=min_den)
+    ac = affinity_and_coverage(notes, ratings, config=cfg)
+    hit = np.zeros(len(ac), dtype=bool)
+    for L, thr in cfg.writer_coverage_thresholds:
+        hit |= (ac[f"writerCoverage{L}m"] >= thr).to_numpy()
+    for L, thr in cfg.rater_affinity_thresholds:
+        hit |= (ac[f"raterAffinity{L}m"] >= thr).to_numpy()
+    want = {tuple(sorted(p)) for p in zip(ac.loc[hit, "noteAuthorParticipantId"], ac.loc[hit, "raterParticipantId"])}
+    got = writer_rater_suspect_pairs(notes, ratings, config=cfg)
+    assert set(zip(got["left"], got["right"])) == want
+    assert not got.duplicated().any()

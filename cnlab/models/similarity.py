@@ -205,13 +205,88 @@ def writer_rater_suspect_pairs(
     A rater rating their own note can yield a self-pair (left == right); it is
     kept (the official union-merge turns it into a one-member clique).
     """
-    ac = affinity_and_coverage(notes, ratings, config=config)
+    if notes[schema.NOTE_ID].is_unique:
+        a, b = _writer_rater_hits(notes, ratings, config)
+        return _sorted_pairs(a, b)
+    ac = affinity_and_coverage(notes, ratings, config=config)  # duplicated notes: the merge's rows
     hit = np.zeros(len(ac), dtype=bool)
     for L, thr in config.writer_coverage_thresholds:
         hit |= (ac[f"writerCoverage{L}m"] >= thr).to_numpy()
     for L, thr in config.rater_affinity_thresholds:
         hit |= (ac[f"raterAffinity{L}m"] >= thr).to_numpy()
     return _sorted_pairs(ac.loc[hit, schema.AUTHOR_ID], ac.loc[hit, schema.RATER_ID])
+
+
+#: Ratings looked up per note at once in :func:`_writer_rater_hits`.
+_AFFINITY_CHUNK_ROWS = 1 << 24
+
+
+def _writer_rater_hits(notes: pd.DataFrame, ratings: pd.DataFrame, config: PssConfig):
+    """(author, rater) id arrays of the pairs over any threshold of :func:`writer_rater_suspect_pairs`.
+
+    The same counts as :func:`affinity_and_coverage` (notes with unique ids), from one int64
+    (author, rater) key and one latency per helpful rating instead of the merged frame: each
+    latency's pair totals are the runs of one sorted copy of the keys within it. Pairs absent at
+    a latency are never over its thresholds (the frame holds NaN there).
+    """
+    schema.require_columns(
+        notes, [schema.NOTE_ID, schema.AUTHOR_ID, schema.CREATED_AT], where="affinity_and_coverage(notes)"
+    )
+    schema.require_columns(
+        ratings,
+        [schema.NOTE_ID, schema.RATER_ID, schema.CREATED_AT, schema.HELPFULNESS_LEVEL],
+        where="affinity_and_coverage(ratings)",
+    )
+    author_code, author_ids = pd.factorize(notes[schema.AUTHOR_ID], sort=False)
+    writer_total = np.bincount(author_code[author_code >= 0], minlength=len(author_ids))
+    note_millis = notes[schema.CREATED_AT].to_numpy(np.int64)
+    note_index = pd.Index(notes[schema.NOTE_ID].to_numpy())
+    helpful = np.flatnonzero((ratings[schema.HELPFULNESS_LEVEL].astype(object) == schema.HELPFUL).to_numpy())
+    rater_code, rater_ids = pd.factorize(ratings[schema.RATER_ID].iloc[helpful], sort=False)
+    n_r = max(len(rater_ids), 1)
+    rating_notes = ratings[schema.NOTE_ID].to_numpy()
+    rating_millis = ratings[schema.CREATED_AT].to_numpy()
+    keys, lats = [], []
+    for lo in range(0, len(helpful), _AFFINITY_CHUNK_ROWS):
+        rows = helpful[lo:lo + _AFFINITY_CHUNK_ROWS]
+        pos = note_index.get_indexer(rating_notes[rows])
+        r = rater_code[lo:lo + _AFFINITY_CHUNK_ROWS]
+        ok = (pos >= 0) & (r >= 0)  # the inner merge; value_counts drops a missing rater id
+        # a missing author (code -1) gives a negative key: in its rater's total, in no pair
+        keys.append(author_code[pos[ok]].astype(np.int64) * n_r + r[ok])
+        lats.append(rating_millis[rows[ok]].astype(np.int64) - note_millis[pos[ok]])
+    del helpful, rater_code
+    key = np.concatenate(keys) if keys else np.empty(0, np.int64)
+    lat = np.concatenate(lats) if lats else np.empty(0, np.int64)
+    del keys, lats
+    coverage = dict(config.writer_coverage_thresholds)
+    affinity = dict(config.rater_affinity_thresholds)
+    hits = []
+    for L in sorted(set(coverage) | set(affinity)):
+        within = lat <= L * 60_000
+        rater_total = np.bincount(key[within] % n_r, minlength=n_r)
+        k = key[within & (key >= 0)]
+        del within
+        k.sort()
+        if len(k) == 0:
+            continue
+        start = np.ones(len(k), dtype=bool)
+        np.not_equal(k[1:], k[:-1], out=start[1:])
+        pair_key = k[start]
+        pair_total = np.diff(np.append(np.flatnonzero(start), len(k))).astype(np.float64)
+        del k, start
+        hit = np.zeros(len(pair_key), dtype=bool)
+        if L in coverage:
+            wt = writer_total[pair_key // n_r].astype(np.float64)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                hit |= (wt >= config.min_denominator) & (pair_total / wt >= coverage[L])
+        if L in affinity:
+            rt = rater_total[pair_key % n_r].astype(np.float64)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                hit |= (rt >= config.min_denominator) & (pair_total / rt >= affinity[L])
+        hits.append(pair_key[hit])
+    hit_keys = unique(np.concatenate(hits)) if hits else np.empty(0, np.int64)
+    return np.asarray(author_ids)[hit_keys // n_r], np.asarray(rater_ids)[hit_keys % n_r]
 
 
 def _sorted_pairs(a: pd.Series, b: pd.Series) -> pd.DataFrame:
