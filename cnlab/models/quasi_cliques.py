@@ -410,60 +410,80 @@ def _quasi_clique_pairs(notes, ratings, config, *, above: int | None = None):
     return pairs, table
 
 
-def _clique_events(counts: np.ndarray, size: int, config: QuasiCliqueConfig) -> np.ndarray:
+def _clique_events(counts: np.ndarray, active: np.ndarray, size: int, config: QuasiCliqueConfig) -> np.ndarray:
     """Events shared by enough of a clique of ``size`` raters, from ``counts`` (the clique's raters
-    per event)."""
+    per event), among ``active`` (the events some member has: the only ones with a count)."""
     need = max(config.note_inclusion_threshold * size, 0)
-    return np.flatnonzero((counts >= need) & (counts >= min(size, config.min_inclusion_ratings)) & (counts > 0))
+    c = counts[active]
+    return active[(c >= need) & (c >= min(size, config.min_inclusion_ratings)) & (c > 0)]
 
 
-def _distinct_tweets_by_rater(table: _EventTable, rows: np.ndarray) -> np.ndarray:
-    """Distinct tweets of each rater (dense over rater codes) among ``rows``.
+def _distinct_tweets(table: _EventTable, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The raters of ``rows`` (ascending) and each one's distinct tweets among them.
 
     A rater has one row per event and an event one tweet, so only rows flagged ``multi_row`` can
-    repeat a (rater, tweet): those alone are de-duplicated, the rest are counted directly.
+    repeat a (rater, tweet): those alone are de-duplicated, the rest are counted directly. The
+    cost is that of the rows, not of the number of raters.
     """
-    n_r = len(table.rater_ids)
     multi = table.multi_row[rows]
-    counts = np.bincount(table.rater[rows[~multi]], minlength=n_r)
+    parts = [table.rater[rows[~multi]].astype(np.int64)]
     if multi.any():
         m = rows[multi]
-        rt = unique(table.rater[m] * np.int64(max(table.n_tweets, 1)) + table.tweet[m])
-        counts += np.bincount(rt // max(table.n_tweets, 1), minlength=n_r)
-    return counts
+        width = np.int64(max(table.n_tweets, 1))
+        parts.append(unique(table.rater[m].astype(np.int64) * width + table.tweet[m]) // width)
+    r = np.concatenate(parts)
+    if len(r) == 0:
+        return r, r
+    n_r = len(table.rater_ids)
+    if 8 * len(r) > n_r:  # many rows: one dense count beats a sort
+        dense = np.bincount(r, minlength=n_r)
+        raters = np.flatnonzero(dense)
+        return raters, dense[raters]
+    r.sort()
+    start = np.ones(len(r), dtype=bool)
+    np.not_equal(r[1:], r[:-1], out=start[1:])
+    return r[start], np.diff(np.append(np.flatnonzero(start), len(r)))
 
 
 def _grow_clique(table: _EventTable, seed: tuple[int, int], config: QuasiCliqueConfig) -> np.ndarray:
     """Greedy growth from a seed pair (spec 05 §C.2).
 
     Each step reads only the rows of the clique's shared events and of the rater it tries, and
-    keeps the per-event member counts up to date, so a step costs O(those rows + events) instead of
-    O(all rows).
+    keeps the per-event member counts and the members' events (``active``) up to date in place, so
+    a step costs O(those rows + the members' events), not O(all events + all raters).
     """
     members = np.zeros(len(table.rater_ids), dtype=bool)
     counts = np.zeros(table.n_events, dtype=np.int64)
     for r in seed:
         members[r] = True
         np.add.at(counts, table.events_of_rater(r), 1)
+    is_active = counts > 0
+    active = np.flatnonzero(is_active)  # the members' events (order is immaterial to every count)
+    size = int(members[list(seed)].sum())
     for _ in range(config.max_clique_size):
-        size = int(members.sum())
-        rows = table.rows_of_events(_clique_events(counts, size, config))
+        rows = table.rows_of_events(_clique_events(counts, active, size, config))
         cand_rows = rows[~members[table.rater[rows]]]
         if len(cand_rows) == 0:
             break  # official code would fail on `.item()`; stop growing instead
-        candidate = int(np.argmax(_distinct_tweets_by_rater(table, cand_rows)))  # ties → smallest id
-        trial = members.copy()
-        trial[candidate] = True
-        counts2 = counts.copy()
-        np.add.at(counts2, table.events_of_rater(candidate), 1)
-        g2 = _clique_events(counts2, size + 1, config)
+        raters, n_tweets = _distinct_tweets(table, cand_rows)
+        candidate = int(raters[np.argmax(n_tweets)])  # raters ascending: ties → smallest id
+        events = table.events_of_rater(candidate)
+        # tried in place: a refusal ends the growth, and only the candidate's flag is undone
+        members[candidate] = True
+        np.add.at(counts, events, 1)
+        fresh = events[~is_active[events]]
+        active_after = np.concatenate([active, fresh]) if len(fresh) else active
+        g2 = _clique_events(counts, active_after, size + 1, config)
         satisfied = len(unique(table.event_tweet[g2]))
         rows2 = table.rows_of_events(g2)
-        per_member = _distinct_tweets_by_rater(table, rows2[trial[table.rater[rows2]]])[trial]
+        _, per_member = _distinct_tweets(table, rows2[members[table.rater[rows2]]])
         below = int(((per_member > 0) & (per_member < config.rater_inclusion_threshold * satisfied)).sum())
         if satisfied >= config.min_clique_tweets and below == 0:
-            members, counts = trial, counts2
+            size += 1
+            active = active_after
+            is_active[fresh] = True
         else:
+            members[candidate] = False
             break
     return np.flatnonzero(members)
 
