@@ -83,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     data = a.data.resolve()
     rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
                          text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
+                           capture_output=True, text=True).stdout.strip()
+    rev += "+changes" if dirty else ""
     versions = [(rev, REPO)]
     tmp = None
     if a.baseline_rev:

@@ -169,6 +169,10 @@ def _event_table(rater, tweet, event, rater_ids, n_events, n_tweets, multi_row) 
                        by_rater, rater_ptr, event_tweet, multi_row)
 
 
+#: Column groups of the pair-count product (:func:`_aligned_pair_blocks`): a block of rows skips the
+#: groups before its own, so the product computes about ``(G + 1) / 2G`` of ``A·Aᵀ``.
+_COLUMN_GROUPS = 8
+
 #: Rating rows mapped to their note per chunk while the quasi-clique inputs are selected.
 _INPUT_CHUNK_ROWS = 1 << 24
 
@@ -284,7 +288,9 @@ def _aligned_pair_blocks(rater, tweet, event, multi, n_r: int, n_events: int, co
     rated alike) count once there. Only rows whose rater has two or more rows on a tweet
     (``multi``) can do that; with ``M`` the binary (rater, tweet) × events matrix of those rows,
     ``M·Mᵀ`` holds the events two raters share on each tweet, and the surplus
-    ``Σ_t max(shared_t − 1, 0)`` is subtracted. Both products run over the same blocks of raters,
+    ``Σ_t max(shared_t − 1, 0)`` is subtracted. A block of rows is multiplied only by the column
+    groups (``_COLUMN_GROUPS`` rater ranges) at or after its own, since only pairs a < b are
+    counted. Both products run over the same blocks of raters,
     sized so that each holds at most ``max_pairs_per_chunk`` partial products: memory is bounded
     whatever the data size, and no pair list is sorted or kept beyond its block.
 
@@ -300,7 +306,11 @@ def _aligned_pair_blocks(rater, tweet, event, multi, n_r: int, n_events: int, co
     A = sparse.csr_matrix((ones, (rater, event)), shape=(n_r, n_events))
     A.sum_duplicates()
     A.data[:] = 1
-    At = A.T.tocsr()
+    # raters cut into contiguous column groups of about equal non-zeros: a block of rows is
+    # multiplied only by the groups at or after its own (the pairs a < b), about half the product
+    edges = np.searchsorted(A.indptr, np.linspace(0, A.nnz, _COLUMN_GROUPS + 1)[1:-1], side="right") - 1
+    bounds = np.unique(np.concatenate([[0], edges, [n_r]])).astype(np.int64)
+    groups = [(int(lo), A[lo:hi].T.tocsr()) for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
     # (rater, tweet) nodes of the multi rows, numbered in (rater, tweet) order: a block of raters
     # owns one contiguous run of nodes
     m_rater, m_tweet, m_event = rater[multi], tweet[multi], event[multi]
@@ -315,22 +325,29 @@ def _aligned_pair_blocks(rater, tweet, event, multi, n_r: int, n_events: int, co
     node_ptr = np.searchsorted(node_rater, np.arange(n_r + 1))
     # rows cut so that each block holds at most max_pairs_per_chunk partial products (the surplus
     # product of a block is a sub-product of its main product: the same bound holds for it)
-    k = np.diff(At.indptr)  # raters per event
+    k = np.bincount(A.indices, minlength=n_events)  # raters per event
     work = np.bincount(np.repeat(np.arange(n_r), np.diff(A.indptr)), weights=k[A.indices], minlength=n_r)
     cum = np.concatenate([[0], np.cumsum(work)])
     del work, k
     r0 = 0
     while r0 < n_r:
         r1 = int(np.searchsorted(cum, cum[r0] + config.max_pairs_per_chunk, side="right")) - 1
-        r1 = min(max(r1, r0 + 1), n_r)
-        C = (A[r0:r1] @ At).tocsr()  # columns unsorted within a row: the kept codes are sorted below
-        rows = np.repeat(np.arange(r0, r1, dtype=np.int64), np.diff(C.indptr))
-        # the surplus only lowers a count: a pair below the minimum before it stays below after, so
-        # only the (few) pairs at the minimum are coded and looked up
-        upper = (C.indices > rows) & (C.data >= config.min_aligned_ratings)
-        codes = rows[upper] * n + C.indices[upper].astype(np.int64)
-        counts = C.data[upper].astype(np.int64)
-        del rows, upper, C
+        g = int(np.searchsorted(bounds, r0, side="right")) - 1
+        r1 = min(max(r1, r0 + 1), n_r, int(bounds[g + 1]))  # a block stays inside its group
+        block = A[r0:r1]
+        code_parts, count_parts = [], []
+        for lo, Bt in groups[g:]:
+            C = (block @ Bt).tocsr()  # columns unsorted within a row: the kept codes are sorted below
+            rows = np.repeat(np.arange(r0, r1, dtype=np.int64), np.diff(C.indptr))
+            cols = C.indices.astype(np.int64) + lo
+            # the surplus only lowers a count: a pair below the minimum before it stays below after,
+            # so only the (few) pairs at the minimum are coded and looked up
+            upper = (cols > rows) & (C.data >= config.min_aligned_ratings)
+            code_parts.append(rows[upper] * n + cols[upper])
+            count_parts.append(C.data[upper].astype(np.int64))
+            del rows, cols, upper, C
+        codes, counts = np.concatenate(code_parts), np.concatenate(count_parts)
+        del code_parts, count_parts, block
         s_codes, s_extra = _block_surplus(M, Mt, node_rater, int(node_ptr[r0]), int(node_ptr[r1]), n)
         if len(s_codes) and len(codes):
             pos = np.searchsorted(s_codes, codes)
