@@ -90,9 +90,9 @@ class _EventTable:
     rater (``by_rater``, ``rater_ptr``), CSR-style.
     """
 
-    rater: np.ndarray  # int64 code into rater_ids
-    tweet: np.ndarray  # int64
-    event: np.ndarray  # int64 (tweet, note, helpfulNum)
+    rater: np.ndarray  # int32 code into rater_ids
+    tweet: np.ndarray  # int32
+    event: np.ndarray  # int32 (tweet, note, helpfulNum)
     rater_ids: np.ndarray
     n_events: int
     n_tweets: int
