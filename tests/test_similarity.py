@@ -680,3 +680,15 @@ def test_writer_rater_pairs_equal_the_affinity_frame(rows, author_of, min_den):
     got = writer_rater_suspect_pairs(notes, ratings, config=cfg)
     assert set(zip(got["left"], got["right"])) == want
     assert not got.duplicated().any()
+
+
+@pytest.mark.parametrize("fn", [quasi_cliques, writer_rater_suspect_pairs, co_rating_counts])
+def test_note_ids_of_different_kinds_are_refused(fn):
+    """Text note ids in the ratings against numeric ones in the notes would match nothing: an error
+    naming the column, not an empty result."""
+    from cnlab.errors import CnlabInputError
+
+    notes, ratings = _frames([(1, 1, "a", 0), (1, 1, "b", 0)])
+    ratings = ratings.assign(noteId=ratings["noteId"].astype(str))
+    with pytest.raises(CnlabInputError, match="noteId is int64 in the notes"):
+        fn(notes, ratings)

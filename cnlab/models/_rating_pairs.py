@@ -63,6 +63,24 @@ def _unique_rows(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return a[keep], b[keep]
 
 
+def check_note_id_kinds(notes: pd.DataFrame, ratings: pd.DataFrame, where: str) -> None:
+    """Refuse note ids that cannot match (numbers on one side, text on the other).
+
+    Ratings are looked up in the notes by id; with ids of different kinds every lookup misses and
+    the ratings would vanish silently (the official merge raises instead).
+    """
+    from cnlab import schema
+    from cnlab.errors import CnlabInputError
+
+    kinds = [pd.api.types.is_numeric_dtype(f[schema.NOTE_ID].dtype) for f in (notes, ratings)]
+    if kinds[0] != kinds[1]:
+        raise CnlabInputError(
+            f"{where}: noteId is {notes[schema.NOTE_ID].dtype} in the notes but "
+            f"{ratings[schema.NOTE_ID].dtype} in the ratings, so no rating can match its note",
+            column=schema.NOTE_ID,
+        )
+
+
 def _not_missing_tweet(tweet: pd.Series) -> np.ndarray:
     """Official filter ``tweetId != -1 and != "-1"`` (works for int or str tweet ids)."""
     return (tweet.astype(str) != "-1").to_numpy()

@@ -25,7 +25,7 @@ import pandas as pd
 
 from cnlab._arrays import unique
 from cnlab import schema
-from cnlab.models._rating_pairs import _not_missing_tweet
+from cnlab.models._rating_pairs import _not_missing_tweet, check_note_id_kinds
 
 __all__ = ["QuasiCliqueConfig", "quasi_clique_pair_counts", "quasi_cliques", "QUASI_CLIQUE_VALUE"]
 
@@ -213,6 +213,7 @@ def _quasi_clique_inputs(notes: pd.DataFrame, ratings: pd.DataFrame, config: Qua
     schema.require_columns(
         ratings, [schema.NOTE_ID, schema.RATER_ID, schema.HELPFUL_NUM], where="quasi_cliques(ratings)"
     )
+    check_note_id_kinds(notes, ratings, "quasi_cliques")
     note_index = pd.Index(notes[schema.NOTE_ID].to_numpy())
     if not note_index.is_unique:
         dup = note_index[note_index.duplicated()][0]

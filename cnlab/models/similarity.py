@@ -46,6 +46,7 @@ from cnlab.models._rating_pairs import (
     _chunks_by_group,
     _not_missing_tweet,
     _range_pairs,
+    check_note_id_kinds,
     count_pairs,
 )
 from cnlab.models.quasi_cliques import (
@@ -237,6 +238,7 @@ def _writer_rater_hits(notes: pd.DataFrame, ratings: pd.DataFrame, config: PssCo
         [schema.NOTE_ID, schema.RATER_ID, schema.CREATED_AT, schema.HELPFULNESS_LEVEL],
         where="affinity_and_coverage(ratings)",
     )
+    check_note_id_kinds(notes, ratings, "affinity_and_coverage")
     author_code, author_ids = pd.factorize(notes[schema.AUTHOR_ID], sort=False)
     writer_total = np.bincount(author_code[author_code >= 0], minlength=len(author_ids))
     note_millis = notes[schema.CREATED_AT].to_numpy(np.int64)
@@ -325,6 +327,7 @@ def _co_rating_arrays(notes: pd.DataFrame, ratings: pd.DataFrame):
         return (m[schema.CREATED_AT].to_numpy(np.int64), tweet_codes.astype(np.int32),
                 m[schema.TWEET_ID].isna().to_numpy(), note_codes.astype(np.int32),
                 rater_codes.astype(np.int32), np.asarray(rater_ids))
+    check_note_id_kinds(notes, ratings, "co_rating_counts")
     tweet = notes[schema.TWEET_ID]
     note_ok = _not_missing_tweet(tweet)
     tweet_code_of_note, _ = pd.factorize(tweet, sort=False, use_na_sentinel=False)
