@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["unique"]
+__all__ = ["unique", "run_lengths"]
 
 
 def unique(a: np.ndarray) -> np.ndarray:
@@ -25,3 +25,17 @@ def unique(a: np.ndarray) -> np.ndarray:
     keep[0] = True
     np.not_equal(s[1:], s[:-1], out=keep[1:])
     return s[keep]
+
+
+def run_lengths(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct values of a *sorted* array and how often each occurs (no copy of ``s`` is sorted).
+
+    >>> [x.tolist() for x in run_lengths(np.array([1, 1, 2, 5, 5, 5]))]
+    [[1, 2, 5], [2, 1, 3]]
+    """
+    if len(s) == 0:
+        return s, np.empty(0, np.int64)
+    start = np.ones(len(s), dtype=bool)
+    np.not_equal(s[1:], s[:-1], out=start[1:])
+    first = np.flatnonzero(start)
+    return s[first], np.diff(np.append(first, len(s)))

@@ -585,16 +585,21 @@ _qc_rows = st.lists(
 ).map(lambda rows: list({(n, u): (tw, n, u, lvl) for tw, n, u, lvl in rows}.values()))
 
 
+def _qc_frames(rows):
+    """``_qc_rows`` rows with one tweet per note (the first drawn), and their (notes, ratings)."""
+    tweet_of = {}
+    rows = [(tweet_of.setdefault(n, tw), n, u, lvl) for tw, n, u, lvl in rows]
+    return rows, *_frames([(tw, n, f"u{u}", 0, lvl) for tw, n, u, lvl in rows])
+
+
 @settings(max_examples=100, deadline=None)
 @given(_qc_rows, st.integers(1, 40))
 def test_quasi_clique_pair_counts_match_definition(rows, budget):
     """The sparse-product count, with its per-tweet surplus correction and its row blocks, equals
     the definition: the number of tweets on which two raters rated some note with the same level."""
-    tweet_of = {}
-    rows = [(tweet_of.setdefault(n, tw), n, u, lvl) for tw, n, u, lvl in rows]
     if not rows:
         return
-    notes, ratings = _frames([(tw, n, f"u{u}", 0, lvl) for tw, n, u, lvl in rows])
+    rows, notes, ratings = _qc_frames(rows)
     cfg = QuasiCliqueConfig(min_aligned_ratings=1, max_pairs_per_chunk=budget)
     got = {(a, b): c for a, b, c in quasi_clique_pair_counts(notes, ratings, config=cfg).itertuples(index=False)}
     events = {}
@@ -612,8 +617,9 @@ def test_quasi_clique_pair_counts_match_definition(rows, budget):
     from cnlab.models import quasi_cliques as Q
 
     rater, tweet, event, ids, n_events, n_tweets = Q._quasi_clique_inputs(notes, ratings, cfg)
-    codes, _ = Q._aligned_pair_counts(rater, tweet, event, Q._several_on_tweet(rater, tweet, n_tweets),
-                                      len(ids), n_events, cfg)
+    blocks = Q._aligned_pair_blocks(rater, tweet, event, Q._several_on_tweet(rater, tweet, n_tweets),
+                                    len(ids), n_events, cfg)
+    codes = np.concatenate([np.empty(0, np.int64), *(c for c, _ in blocks)])
     assert np.all(np.diff(codes) > 0)
 
 
@@ -636,11 +642,9 @@ def test_seed_pairs_only_keep_the_same_pairs_and_rows(rows, budget, above):
     some pair ≥ the minimum) is the same whether or not the weaker pairs are kept."""
     from cnlab.models import quasi_cliques as Q
 
-    tweet_of = {}
-    rows = [(tweet_of.setdefault(n, tw), n, u, lvl) for tw, n, u, lvl in rows]
     if not rows:
         return
-    notes, ratings = _frames([(tw, n, f"u{u}", 0, lvl) for tw, n, u, lvl in rows])
+    rows, notes, ratings = _qc_frames(rows)
     cfg = QuasiCliqueConfig(min_aligned_ratings=1, max_pairs_per_chunk=budget)
     full, t_full = Q._quasi_clique_pairs(notes, ratings, cfg)
     seeds, t_seeds = Q._quasi_clique_pairs(notes, ratings, cfg, above=above)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from cnlab._arrays import unique
+from cnlab._arrays import run_lengths, unique
 from cnlab import schema
 from cnlab.models._rating_pairs import _not_missing_tweet, check_note_id_kinds
 
@@ -177,19 +177,21 @@ _COLUMN_GROUPS = 8
 _INPUT_CHUNK_ROWS = 1 << 24
 
 
-def _dense_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``pd.factorize(values, sort=True)`` as (int32 codes, sorted uniques).
+def _presence_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes 0..n-1 (int32) of non-negative integers in ascending order of value, and the values:
+    a presence table over their range, with no hash table and no sort over the rows."""
+    present = np.zeros(int(values.max()) + 1 if len(values) else 0, dtype=bool)
+    present[values] = True
+    code_of = np.cumsum(present, dtype=np.int64) - 1
+    return code_of[values].astype(np.int32), np.flatnonzero(present).astype(values.dtype)
 
-    Non-negative integer ids of moderate range (cnlab's compact rater codes) are coded through a
-    presence table, with no hash table and no sort over the rows.
-    """
+
+def _dense_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize(values, sort=True)`` as (int32 codes, sorted uniques); non-negative integer ids
+    of moderate range (cnlab's compact rater codes) through :func:`_presence_codes`."""
     if (values.dtype.kind in "iu" and len(values)
             and int(values.min()) >= 0 and int(values.max()) < 4 * len(values) + 1024):
-        present = np.zeros(int(values.max()) + 1, dtype=bool)
-        present[values] = True
-        uniques = np.flatnonzero(present).astype(values.dtype)
-        code_of = np.cumsum(present, dtype=np.int64) - 1
-        return code_of[values].astype(np.int32), uniques
+        return _presence_codes(values)
     codes, uniques = pd.factorize(values, sort=True)
     return codes.astype(np.int32), np.asarray(uniques)
 
@@ -255,18 +257,8 @@ def _quasi_clique_inputs(notes: pd.DataFrame, ratings: pd.DataFrame, config: Qua
     # event = (tweet, note, helpfulNum); a note has one tweet, so (note, helpfulNum) identifies it
     key = note_pos.astype(np.int64) * max(len(levels), 1) + level
     del note_pos, level
-    event, n_events = _dense_event_codes(key)
-    return rater, tweet, event, np.asarray(rater_ids), n_events, len(tweet_ids)
-
-
-def _dense_event_codes(key: np.ndarray) -> tuple[np.ndarray, int]:
-    """Codes 0..n-1 for the distinct non-negative ``key`` values (ascending), int32."""
-    if len(key) == 0:
-        return np.empty(0, np.int32), 0
-    present = np.zeros(int(key.max()) + 1, dtype=bool)
-    present[key] = True
-    code_of = np.cumsum(present, dtype=np.int64) - 1
-    return code_of[key].astype(np.int32), int(code_of[-1]) + 1
+    event, event_keys = _presence_codes(key)
+    return rater, tweet, event, np.asarray(rater_ids), len(event_keys), len(tweet_ids)
 
 
 def quasi_clique_pair_counts(
@@ -303,8 +295,7 @@ def _aligned_pair_blocks(rater, tweet, event, multi, n_r: int, n_events: int, co
     n = max(n_r, 1)
     if len(rater) == 0:
         return
-    ones = np.ones(len(rater), np.int32)
-    A = sparse.csr_matrix((ones, (rater, event)), shape=(n_r, n_events))
+    A = sparse.csr_matrix((np.ones(len(rater), np.int32), (rater, event)), shape=(n_r, n_events))
     A.sum_duplicates()
     A.data[:] = 1
     # raters cut into contiguous column groups of about equal non-zeros: a block of rows is
@@ -315,9 +306,9 @@ def _aligned_pair_blocks(rater, tweet, event, multi, n_r: int, n_events: int, co
     # (rater, tweet) nodes of the multi rows, numbered in (rater, tweet) order: a block of raters
     # owns one contiguous run of nodes
     m_rater, m_tweet, m_event = rater[multi], tweet[multi], event[multi]
-    node_key, node = np.unique(m_rater.astype(np.int64) * max(int(tweet.max()) + 1, 1) + m_tweet,
-                               return_inverse=True)
-    node_rater = (node_key // max(int(tweet.max()) + 1, 1)).astype(np.int64)
+    width = np.int64(int(tweet.max()) + 1)
+    node_key, node = np.unique(m_rater.astype(np.int64) * width + m_tweet, return_inverse=True)
+    node_rater = node_key // width
     del node_key, m_rater, m_tweet
     M = sparse.csr_matrix((np.ones(len(node), np.int32), (node.ravel(), m_event)),
                           shape=(len(node_rater), n_events))
@@ -380,14 +371,6 @@ def _block_surplus(M, Mt, node_rater: np.ndarray, lo: int, hi: int, n: int) -> t
         return codes, extra
     codes, inv = np.unique(codes, return_inverse=True)
     return codes, np.bincount(inv.ravel(), weights=extra, minlength=len(codes)).astype(np.int64)
-
-
-def _aligned_pair_counts(rater, tweet, event, multi, n_r: int, n_events: int, config: QuasiCliqueConfig):
-    """All pair codes (ascending) and counts ≥ ``min_aligned_ratings`` of :func:`_aligned_pair_blocks`."""
-    blocks = list(_aligned_pair_blocks(rater, tweet, event, multi, n_r, n_events, config))
-    if not blocks:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
-    return np.concatenate([b[0] for b in blocks]), np.concatenate([b[1] for b in blocks])
 
 
 def _quasi_clique_pairs(notes, ratings, config, *, above: int | None = None):
@@ -458,9 +441,7 @@ def _distinct_tweets(table: _EventTable, rows: np.ndarray) -> tuple[np.ndarray, 
         raters = np.flatnonzero(dense)
         return raters, dense[raters]
     r.sort()
-    start = np.ones(len(r), dtype=bool)
-    np.not_equal(r[1:], r[:-1], out=start[1:])
-    return r[start], np.diff(np.append(np.flatnonzero(start), len(r)))
+    return run_lengths(r)
 
 
 def _grow_clique(table: _EventTable, seed: tuple[int, int], config: QuasiCliqueConfig) -> np.ndarray:

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from cnlab._arrays import unique
+from cnlab._arrays import run_lengths, unique
 from cnlab import schema
 from cnlab.models._rating_pairs import (
     _chunks_by_group,
@@ -137,6 +137,17 @@ class PssConfig:
 # ---------------------------------------------------------------------------
 
 
+def _require_affinity_columns(notes: pd.DataFrame, ratings: pd.DataFrame) -> None:
+    schema.require_columns(
+        notes, [schema.NOTE_ID, schema.AUTHOR_ID, schema.CREATED_AT], where="affinity_and_coverage(notes)"
+    )
+    schema.require_columns(
+        ratings,
+        [schema.NOTE_ID, schema.RATER_ID, schema.CREATED_AT, schema.HELPFULNESS_LEVEL],
+        where="affinity_and_coverage(ratings)",
+    )
+
+
 def affinity_and_coverage(
     notes: pd.DataFrame, ratings: pd.DataFrame, *, config: PssConfig = PssConfig()
 ) -> pd.DataFrame:
@@ -154,14 +165,7 @@ def affinity_and_coverage(
     ``raterTotal{L}m, pairTotal{L}m, raterAffinity{L}m, writerCoverage{L}m``
     for L ascending (float64, NaN where NA or absent).
     """
-    schema.require_columns(
-        notes, [schema.NOTE_ID, schema.AUTHOR_ID, schema.CREATED_AT], where="affinity_and_coverage(notes)"
-    )
-    schema.require_columns(
-        ratings,
-        [schema.NOTE_ID, schema.RATER_ID, schema.CREATED_AT, schema.HELPFULNESS_LEVEL],
-        where="affinity_and_coverage(ratings)",
-    )
+    _require_affinity_columns(notes, ratings)
     A, U = schema.AUTHOR_ID, schema.RATER_ID
     helpful = ratings.loc[
         (ratings[schema.HELPFULNESS_LEVEL].astype(object) == schema.HELPFUL).to_numpy(),
@@ -230,14 +234,7 @@ def _writer_rater_hits(notes: pd.DataFrame, ratings: pd.DataFrame, config: PssCo
     latency's pair totals are the runs of one sorted copy of the keys within it. Pairs absent at
     a latency are never over its thresholds (the frame holds NaN there).
     """
-    schema.require_columns(
-        notes, [schema.NOTE_ID, schema.AUTHOR_ID, schema.CREATED_AT], where="affinity_and_coverage(notes)"
-    )
-    schema.require_columns(
-        ratings,
-        [schema.NOTE_ID, schema.RATER_ID, schema.CREATED_AT, schema.HELPFULNESS_LEVEL],
-        where="affinity_and_coverage(ratings)",
-    )
+    _require_affinity_columns(notes, ratings)
     check_note_id_kinds(notes, ratings, "affinity_and_coverage")
     author_code, author_ids = pd.factorize(notes[schema.AUTHOR_ID], sort=False)
     writer_total = np.bincount(author_code[author_code >= 0], minlength=len(author_ids))
@@ -270,13 +267,9 @@ def _writer_rater_hits(notes: pd.DataFrame, ratings: pd.DataFrame, config: PssCo
         k = key[within & (key >= 0)]
         del within
         k.sort()
-        if len(k) == 0:
-            continue
-        start = np.ones(len(k), dtype=bool)
-        np.not_equal(k[1:], k[:-1], out=start[1:])
-        pair_key = k[start]
-        pair_total = np.diff(np.append(np.flatnonzero(start), len(k))).astype(np.float64)
-        del k, start
+        pair_key, pair_total = run_lengths(k)
+        pair_total = pair_total.astype(np.float64)
+        del k
         hit = np.zeros(len(pair_key), dtype=bool)
         if L in coverage:
             wt = writer_total[pair_key // n_r].astype(np.float64)
