@@ -4,7 +4,7 @@ measured on the prescoring's own arguments captured from a Core run (without the
 Usage::
 
     .venv/bin/python bench/prescoring_memory.py DATA_DIR [--repeat 2] [--out out/prescoring_memory]
-    .venv/bin/python bench/prescoring_memory.py --args ARGS.pkl [--repeat 2]
+    .venv/bin/python bench/prescoring_memory.py --args ARGS.pkl [--repeat 2] [--as-worker]
 
 With ``DATA_DIR`` (a public-shaped download, e.g. ``cnlab synth`` output) a Core run (seed 42) stops
 at the MFCoreScorer prescoring and its arguments are saved to ``OUT/args-<folder>.pkl`` (reused when
@@ -12,7 +12,9 @@ present). Each repeat runs the prescoring in a fresh process and prints, per sta
 the seconds, the resident memory at the stage's end above the resident memory before the prescoring
 started, and the stage's own peak above that (``VmHWM``, reset at the stage's start); then the
 prescoring's wall seconds, its peak, both per rating of the scorer's slice, and the sha256 of the
-note and rater model outputs (which must not change when the prescoring is reworked). To compare two
+note and rater model outputs (which must not change when the prescoring is reworked). ``--as-worker`` measures it
+as a lean run's worker process runs it: from before the ratings are read, releasing them once the
+scorer's slice is cut where the code does so, no rating-level intermediate kept. To compare two
 versions, run the same command with ``PYTHONPATH`` set to an exported copy of the other version's
 ``cnlab`` (``git archive REV cnlab | tar -x -C DIR``).
 """
@@ -63,8 +65,12 @@ def _capture(data: Path, dst: Path) -> None:
 
 
 
-def _measure(args_path: Path) -> dict:
-    """One prescoring in this process; per-stage memory via a stage timer that resets the peak."""
+def _measure(args_path: Path, as_worker: bool = False) -> dict:
+    """One prescoring in this process; per-stage memory via a stage timer that resets the peak.
+
+    ``as_worker``: as a prescoring worker process of a lean run does it (the baseline is taken
+    before the ratings are read, so they count; where the code cuts the slice first, the full
+    ratings are released before the fits and no rating-level intermediate is kept)."""
     from contextlib import contextmanager
 
     import pandas as pd
@@ -73,8 +79,6 @@ def _measure(args_path: Path) -> dict:
     from cnlab.scorers.mf_prescoring import prescore
 
     return_freed_memory_to_the_os()  # as `cnlab score` does from 1M ratings
-    with open(args_path, "rb") as f:
-        ratings, nsh, enrollment, scorer, kw = pickle.load(f)
     import gc
 
     from cnlab.mf._tf_setup import import_tensorflow
@@ -82,8 +86,14 @@ def _measure(args_path: Path) -> dict:
     tf = import_tensorflow()  # with cnlab's thread settings (the fits' results depend on them)
     # the TensorFlow runtime (~0.5 GiB) is loaded before the baseline: it is not the slice's memory
     float(tf.reduce_sum(tf.ones((4, 4))))
+    if as_worker:
+        gc.collect()
+        base = proc_status_gib("VmRSS")
+    with open(args_path, "rb") as f:
+        ratings, nsh, enrollment, scorer, kw = pickle.load(f)
     gc.collect()
-    base = proc_status_gib("VmRSS")
+    if not as_worker:
+        base = proc_status_gib("VmRSS")
     stages: list[dict] = []
 
     class Timer(StageTimer):
@@ -98,7 +108,24 @@ def _measure(args_path: Path) -> dict:
 
     reset_peak()
     t0 = time.perf_counter()
-    out = prescore(ratings, nsh, enrollment, scorer, timer=Timer(), **kw)
+    two_phase = None
+    if as_worker:
+        try:
+            from cnlab.scorers import mf_prescoring as mp
+            two_phase = mp.slice_for_prescoring, mp.prescore_slice
+        except (ImportError, AttributeError):  # an older version: one call, as its worker made
+            pass
+    if two_phase is not None:
+        timer = Timer()
+        sliced = two_phase[0](ratings, nsh, enrollment, scorer, note_topics=kw.get("note_topics"),
+                              epoch_millis=kw.get("epoch_millis"), timer=timer)
+        del ratings
+        gc.collect()
+        out = two_phase[1](sliced, enrollment, scorer, seed=kw.get("seed"),
+                           check_train_error=kw.get("check_train_error", True), timer=timer, keep_ratings=False)
+        del sliced
+    else:
+        out = prescore(ratings, nsh, enrollment, scorer, timer=Timer(), **kw)
     wall = time.perf_counter() - t0
     end_rss = proc_status_gib("VmRSS") - base
     n_slice = int(out.intermediates[scorer.name]["slice_report"].after_group_filter)
@@ -117,10 +144,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--args", type=Path, help="captured arguments (.pkl)")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--out", type=Path, default=REPO / "out" / "prescoring_memory")
+    ap.add_argument("--as-worker", action="store_true",
+                    help="as a lean run's worker process: the ratings read count, released where the code allows")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.child:
-        print(json.dumps(_measure(a.args)))
+        print(json.dumps(_measure(a.args, a.as_worker)))
         return 0
     if a.args is None:
         if a.data is None:
@@ -131,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
             _capture(a.data, a.args)
     env = dict(os.environ, MPLBACKEND="Agg", TF_CPP_MIN_LOG_LEVEL="2")
     for i in range(a.repeat):
-        res = subprocess.run([sys.executable, __file__, "--child", "--args", str(a.args)], env=env,
+        res = subprocess.run([sys.executable, __file__, "--child", "--args", str(a.args),
+                              *(["--as-worker"] if a.as_worker else [])], env=env,
                              capture_output=True, text=True, check=True)
         r = json.loads(res.stdout.strip().splitlines()[-1])
         n = r["n_slice"]

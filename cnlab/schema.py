@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re as _re
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -635,16 +636,38 @@ def unpack_tags(
     for tag in wanted:
         if tag in out.columns:
             continue
-        if tag in HELPFUL_TAGS:
-            src, k = HELPFUL_TAG_BITS, HELPFUL_TAGS.index(tag)
-        elif tag in NOT_HELPFUL_TAGS:
-            src, k = NOT_HELPFUL_TAG_BITS, NOT_HELPFUL_TAGS.index(tag)
-        else:
-            raise KeyError(f"unknown tag {tag!r}")
-        if src not in out.columns:
-            raise KeyError(f"ratings have neither {tag!r} nor {src!r}")
-        out[tag] = ((out[src].to_numpy() >> k) & 1).astype(np.int8)
+        out[tag] = _unpacked_bit(out, tag)
     return out
+
+
+def _unpacked_bit(ratings: pd.DataFrame, tag: str) -> np.ndarray:
+    """``tag``'s bit of its packed field, as int8 0/1 (KeyError if neither the tag nor the field)."""
+    if tag in HELPFUL_TAGS:
+        src, k = HELPFUL_TAG_BITS, HELPFUL_TAGS.index(tag)
+    elif tag in NOT_HELPFUL_TAGS:
+        src, k = NOT_HELPFUL_TAG_BITS, NOT_HELPFUL_TAGS.index(tag)
+    else:
+        raise KeyError(f"unknown tag {tag!r}")
+    if src not in ratings.columns:
+        raise KeyError(f"ratings have neither {tag!r} nor {src!r}")
+    return ((ratings[src].to_numpy() >> k) & 1).astype(np.int8)
+
+
+def tag_values(ratings: pd.DataFrame, tag: str, *, dtype: Any = np.float64, na_value: Any = 0.0) -> np.ndarray:
+    """One tag's values per rating, from its column (missing values as ``na_value``) or from its
+    bit in the packed field, without adding a column to ``ratings``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> tag_values(pd.DataFrame({"notHelpfulTagBits": [0b10, 0b01]}), "notHelpfulIncorrect").tolist()
+    [0.0, 1.0]
+    >>> tag_values(pd.DataFrame({"notHelpfulIncorrect": [1.0, None]}), "notHelpfulIncorrect").tolist()
+    [1.0, 0.0]
+    """
+    if tag in ratings.columns:
+        return ratings[tag].to_numpy(dtype=dtype, na_value=na_value)
+    return _unpacked_bit(ratings, tag).astype(dtype)
 
 
 # ---------------------------------------------------------------------------

@@ -252,6 +252,52 @@ def test_note_stats_property(n, n_notes, seed, packed):
     pd.testing.assert_frame_equal(got, _expected_note_stats(r, nsh), check_exact=True)
 
 
+def _sign_counts_by_merge(ratings, rater_params):
+    """Spec 03 §2.2 as the frame code had it: an inner merge with the rater factors, one groupby."""
+    rp = rater_params[[S.RATER_ID, S.RATER_FACTOR1]].dropna(subset=[S.RATER_FACTOR1])
+    df = ratings[[S.NOTE_ID, S.RATER_ID, S.HELPFUL_NUM]].merge(rp, on=S.RATER_ID, how="inner")
+    h = df[S.HELPFUL_NUM].to_numpy(dtype=np.float64)
+    df = pd.DataFrame({S.NOTE_ID: df[S.NOTE_ID].to_numpy(), "_neg": df[S.RATER_FACTOR1].to_numpy() < 0, "n": 1,
+                       "h": h, "net": (h == 1.0).astype(np.int64) - (h == 0.0).astype(np.int64)})
+    return df.groupby([S.NOTE_ID, "_neg"]).agg(n=("n", "sum"), h=("h", "mean"), net=("net", "sum"))
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(0, 300), n_notes=st.integers(1, 12), seed=st.integers(0, 2**31 - 1),
+       n_params=st.integers(0, 25))
+def test_sign_counts_equal_merged_frame(n, n_notes, seed, n_params):
+    """The per-side counts and means from a factor lookup per rating equal the merged frame's
+    (raters without params or with a NaN factor left out, a zero factor on the positive side)."""
+    from cnlab.scoring.note_stats import note_counts_by_rater_sign, population_sampled_counts_by_rater_sign
+
+    r = make_ratings(n, n_notes, 20, seed=seed)
+    rng = np.random.default_rng(seed)
+    rp = pd.DataFrame({S.RATER_ID: rng.permutation(25)[:n_params].astype(np.int64),
+                       S.RATER_FACTOR1: rng.choice(np.array([-0.5, 0.0, 0.3, np.nan]), n_params)})
+    got = note_counts_by_rater_sign(r, rp).set_index(S.NOTE_ID)
+    want = _sign_counts_by_merge(r, rp).unstack("_neg")
+    assert list(got.index) == list(want.index)
+    for neg, side in ((True, "neg"), (False, "pos")):
+        if ("n", neg) not in want.columns:
+            assert (got[f"{side}Factor_ratingCount"] == 0).all()
+            continue
+        np.testing.assert_array_equal(got[f"{side}Factor_ratingCount"], want[("n", neg)].fillna(0).astype(np.int64))
+        np.testing.assert_array_equal(got[f"{side}Factor_meanHelpfulNum"], want[("h", neg)].astype(np.float32))
+    ps = population_sampled_counts_by_rater_sign(r, rp)
+    sampled = r[(r[S.RATING_SOURCE].astype(object) == S.SOURCE_POPULATION_SAMPLED).to_numpy()]
+    assert int(ps[["negFactor_populationSampledRatingCount", "posFactor_populationSampledRatingCount"]].sum().sum()) \
+        == int(sampled[S.RATER_ID].isin(rp.dropna()[S.RATER_ID]).sum())
+
+
+def test_sign_counts_refuse_repeated_rater_params():
+    """A rater with two factors would count its ratings twice (the merge repeated them): refused."""
+    from cnlab.scoring.note_stats import note_counts_by_rater_sign
+
+    rp = pd.DataFrame({S.RATER_ID: [1, 1], S.RATER_FACTOR1: [0.2, -0.2]})
+    with pytest.raises(ValueError, match="repeated raterParticipantId"):
+        note_counts_by_rater_sign(make_ratings(10, 2, 3, seed=1), rp)
+
+
 @pytest.mark.parametrize("case", ["unpacked", "nan_factor", "duplicate_ids", "k2"])
 def test_tag_aggregates_edge_cases_equal_frame(case):
     r = make_ratings(3000, 80, 200, seed=8, packed=case != "unpacked")

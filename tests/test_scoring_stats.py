@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from cnlab import schema as S
 from cnlab.scoring import config as C
@@ -111,6 +113,54 @@ def test_valid_ratings_old_notes_first_five():
     r = ratings([(1, u, 1.0) for u in range(7)], created=[1_600_000_000_000 + 1000 * (7 - u) for u in range(7)])
     sn = pd.DataFrame({S.NOTE_ID: [1], "crhBool": [True], "crnhBool": [False]})
     assert sorted(valid_ratings(r, h, sn)[S.RATER_ID]) == [2, 3, 4, 5, 6]
+
+
+def _valid_ratings_by_merges(ratings, status_history, scored_notes):
+    """Spec 01 §3 written as the merges and concatenation of the official frame code."""
+    from cnlab.scoring.helpfulness import (DELETED_NOTE_TOMBSTONES_LAUNCH_MILLIS, OLD_NOTE_MAX_VALID_RATINGS,
+                                           PUBLIC_TSV_DELAY_MILLIS)
+    r = ratings[[S.NOTE_ID, S.RATER_ID, S.HELPFUL_NUM, S.CREATED_AT]]
+    n = status_history[[S.NOTE_ID, S.CREATED_AT, "timestampMillisOfLatestNonNMRStatus"]].rename(
+        columns={S.CREATED_AT: "_c", "timestampMillisOfLatestNonNMRStatus": "_l"})
+    df = r.merge(n, on=S.NOTE_ID, how="inner")
+    t, c, lt = (df[k].to_numpy(dtype=np.float64) for k in (S.CREATED_AT, "_c", "_l"))
+    pub, old = (t - c) < PUBLIC_TSV_DELAY_MILLIS, c < DELETED_NOTE_TOMBSTONES_LAUNCH_MILLIS
+    o = df[old & pub].sort_values(S.CREATED_AT, kind="mergesort")
+    o = o[o.groupby(S.NOTE_ID).cumcount() < OLD_NOTE_MAX_VALID_RATINGS]
+    df = pd.concat([o, df[~old & pub & (np.isnan(lt) | (t < lt))]]).drop(columns=["_c", "_l"])
+    df = df.merge(scored_notes[[S.NOTE_ID, "crhBool", "crnhBool"]], on=S.NOTE_ID, how="inner")
+    h = df[S.HELPFUL_NUM].to_numpy(dtype=np.float64)
+    df = df[(df["crhBool"] | df["crnhBool"]).to_numpy() & ((h == 0) | (h == 1))]
+    return df.drop(columns=["crhBool", "crnhBool"]).reset_index(drop=True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 6), st.sampled_from([0.0, 0.5, 1.0]),
+                          st.integers(-3, 60)), min_size=0, max_size=60)
+       | st.lists(st.tuples(st.integers(0, 2), st.integers(0, 6), st.sampled_from([0.0, 1.0]),
+                            st.integers(0, 3)), min_size=12, max_size=40),  # crowded: > 5 per old note
+       st.lists(st.tuples(st.booleans(), st.booleans(), st.one_of(st.none(), st.integers(0, 60))),
+                min_size=5, max_size=5),
+       st.sets(st.integers(0, 5)) | st.just(set(range(6))))
+@example(rows=[(1, u % 3, 1.0, (7 * u) % 4) for u in range(9)] + [(0, 1, 0.0, 2)],
+         notes=[(True, False, None)] * 5, in_nsh={0, 1})  # 9 on one old note, ties in time
+def test_valid_ratings_rows_and_order_match_the_merges(rows, notes, in_nsh):
+    """The position-based selection gives the rows, order, columns and dtypes of the frame merges:
+    old notes (created before the tombstone launch) by time with the first 5 each, then the others."""
+    old_t, new_t = 1_600_000_000_000, NOW - 10 * DAY
+    ids = sorted(in_nsh)
+    created = {k: (old_t if k % 2 else new_t) for k in range(6)}
+    r = ratings([(n, u, h) for n, u, h, _ in rows],
+                created=np.array([created[n] + m * 3_600_000 for n, _, _, m in rows], dtype=np.int64))
+    h = nsh(ids, createdAtMillis=[created[k] for k in ids],
+            timestampMillisOfLatestNonNMRStatus=[np.nan if notes[k % 5][2] is None
+                                                 else created[k] + notes[k % 5][2] * 3_600_000.0 for k in ids])
+    r = r.astype({S.NOTE_ID: np.int64, S.RATER_ID: np.int64})  # typed even when empty
+    h = h.astype({S.NOTE_ID: np.int64, "timestampMillisOfLatestNonNMRStatus": np.float64})
+    sn = pd.DataFrame({S.NOTE_ID: range(5), "crhBool": [x[0] for x in notes], "crnhBool": [x[1] for x in notes]})
+    got = valid_ratings(r, h, sn)
+    want = _valid_ratings_by_merges(r, h, sn)
+    pd.testing.assert_frame_equal(got[list(want.columns)], want, check_exact=True)
 
 
 def test_author_and_rater_helpfulness_and_threshold():

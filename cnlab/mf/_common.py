@@ -180,21 +180,48 @@ def reg_coeffs(cfg: MFConfig, N: int, M: int, U: int) -> RegCoeffs:
     return RegCoeffs(c_nf, c_ni, c_nd, c_uf, c_ui, cfg.global_intercept_lambda)
 
 
+#: Ratings per block of the element-wise float64 computations after a fit: each value depends on
+#: its own rating only, so the blocks give the arrays of a whole-array computation exactly, with
+#: block-sized temporaries instead of several rating-sized ones.
+_BLOCK = 1 << 20
+
+
 def predict_raw(data: TrainData, p: Params, use_global: bool) -> np.ndarray:
-    pred = p.ni.astype(np.float64)[data.n_idx] + p.ri.astype(np.float64)[data.u_idx]
-    pred += np.einsum("ij,ij->i", p.nf.astype(np.float64)[data.n_idx], p.rf.astype(np.float64)[data.u_idx])
-    if use_global:
-        pred += float(p.mu)
+    """Raw prediction per rating in float64: ``i_n + i_u + f_n·f_u (+ μ)`` (spec 01 §6)."""
+    ni, ri, nf, rf = (a.astype(np.float64) for a in (p.ni, p.ri, p.nf, p.rf))
+    pred = np.empty(len(data.n_idx), dtype=np.float64)
+    for start in range(0, len(pred), _BLOCK):
+        a, b = data.n_idx[start:start + _BLOCK], data.u_idx[start:start + _BLOCK]
+        block = ni[a] + ri[b]
+        block += np.einsum("ij,ij->i", nf[a], rf[b])
+        if use_global:
+            block += float(p.mu)
+        pred[start:start + _BLOCK] = block
     return pred
 
 
-def data_loss_terms(pred: np.ndarray, y: np.ndarray, loss: str, pos_weight: float | None) -> np.ndarray:
+def _loss_block(pred: np.ndarray, y: np.ndarray, loss: str, pos_weight: float | None) -> np.ndarray:
     y = y.astype(np.float64)
     if loss == "mse":
         return (pred - y) ** 2
     pw = 1.0 if pos_weight is None else float(pos_weight)
     lw = 1.0 + (pw - 1.0) * y
     return (1.0 - y) * pred + lw * (np.log1p(np.exp(-np.abs(pred))) + np.maximum(-pred, 0.0))
+
+
+def data_loss_terms(pred: np.ndarray, y: np.ndarray, loss: str, pos_weight: float | None) -> np.ndarray:
+    """Per-rating data loss in float64: squared error, or PyTorch's BCE-with-logits with
+    ``pos_weight`` (spec 01 §6)."""
+    out = np.empty(len(pred), dtype=np.float64)
+    for start in range(0, len(pred), _BLOCK):
+        end = start + _BLOCK
+        out[start:end] = _loss_block(pred[start:end], y[start:end], loss, pos_weight)
+    return out
+
+
+def squared_errors(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``(pred − y)²`` per rating in float64 (``y`` may be a probability target)."""
+    return data_loss_terms(pred, y, "mse", None)
 
 
 def objective(data: TrainData, p: Params, cfg: MFConfig) -> float:

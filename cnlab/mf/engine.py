@@ -24,6 +24,7 @@ from ._common import (
     prepare,
     rater_cols,
     reg_coeffs,
+    squared_errors,
 )
 from .config import MFConfig
 from .result import MFResult
@@ -157,13 +158,15 @@ def fit(
 def _assemble(data, out, p, cfg, seed, solver, lr, first, weights):
     notes, raters = _frames(data, p, cfg.n_factors)
     pred = predict_raw(data, p, cfg.use_global_intercept)
-    y = data.y.astype(np.float64)
-    if cfg.loss == "bce":
-        prob = 1.0 / (1.0 + np.exp(-pred))
-        mse = float(np.mean((prob - y) ** 2))
-    else:
-        mse = float(np.mean((pred - y) ** 2))
     train_loss = float(np.mean(data_loss_terms(pred, data.y, cfg.loss, cfg.pos_weight)))
+    if cfg.loss == "bce":
+        np.negative(pred, out=pred)  # pred becomes the probability in place (one array, not four)
+        np.exp(pred, out=pred)
+        pred += 1.0
+        np.divide(1.0, pred, out=pred)
+        mse = float(np.mean(squared_errors(pred, data.y)))
+    else:
+        mse = train_loss  # the same squared errors, the same mean
     return MFResult(
         note_params=notes,
         rater_params=raters,

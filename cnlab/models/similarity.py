@@ -652,6 +652,7 @@ def apply_post_selection_similarity(
     *,
     dropna: bool = False,
     min_notes: int = MIN_NOTES_FOR_COALESCING,
+    keep_values: bool = True,
 ) -> tuple[pd.DataFrame, PssApplyReport]:
     """Coalesce ratings of PSS components and flag correlated raters (spec 05 §B.4).
 
@@ -677,6 +678,11 @@ def apply_post_selection_similarity(
         Reproduce the final-scoring call (spec 05 §B.4 pitfall): rows with any
         NaN are removed first, so only raters in *both* a PSS component and a
         quasi-clique are coalesced / flagged.
+    keep_values
+        Keep the helper columns ``postSelectionValue`` and
+        ``postSelectionValue_note_author`` in the result, as the official frame does. No
+        scorer reads them; the pipeline passes False (16 bytes a rating less, 3.3 GB of the
+        full public download).
     """
     schema.require_columns(ratings, [schema.NOTE_ID, schema.RATER_ID, schema.CREATED_AT], where="apply_pss(ratings)")
     schema.require_columns(notes, [schema.NOTE_ID, schema.AUTHOR_ID], where="apply_pss(notes)")
@@ -725,8 +731,9 @@ def apply_post_selection_similarity(
         take = np.concatenate([kept_rows, non_members])
         result = ratings.take(take)
         result[schema.CORRELATED_RATER] = correlated_flag[take]
-        result[POST_SELECTION_VALUE] = rater_val[take]
-        result[POST_SELECTION_VALUE + NOTE_AUTHOR_SUFFIX] = author_val[take]
+        if keep_values:
+            result[POST_SELECTION_VALUE] = rater_val[take]
+            result[POST_SELECTION_VALUE + NOTE_AUTHOR_SUFFIX] = author_val[take]
         result.index = pd.RangeIndex(len(result))
     report = PssApplyReport(
         ratings_in=len(ratings),

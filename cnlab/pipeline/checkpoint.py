@@ -177,7 +177,8 @@ class Checkpoint:
         if self.participants is not None:
             frames["participants"] = pd.DataFrame({"id": pd.Index(self.participants).astype(str)})
         self._save_frames(frames)
-        scalars = {k: getattr(context, k) for k in ("seed", "epoch_millis", "pseudoraters", "check_train_error")}
+        scalars = {k: getattr(context, k) for k in ("seed", "epoch_millis", "pseudoraters", "check_train_error",
+                                                    "keep_ratings")}
         _atomic_text(self.directory / "inputs" / "context.json", json.dumps(scalars))
 
     @staticmethod

@@ -132,7 +132,7 @@ def fit_confidence_models(
         if getattr(config, "use_pss", True) and prescoring.pss is not None:
             from cnlab.models.similarity import apply_post_selection_similarity
 
-            coalesced_ratings, _ = apply_post_selection_similarity(notes, ratings, prescoring.pss)
+            coalesced_ratings, _ = apply_post_selection_similarity(notes, ratings, prescoring.pss, keep_values=False)
     pro = prescoring.rater_model_output
 
     def fit_pflip(model):
@@ -222,7 +222,7 @@ def predict_pflip(models: ConfidenceModels | None, notes: pd.DataFrame, ratings:
         if final_pss is not None and len(r):
             from cnlab.models.similarity import apply_post_selection_similarity
 
-            r, _ = apply_post_selection_similarity(n, r, final_pss)
+            r, _ = apply_post_selection_similarity(n, r, final_pss, keep_values=False)
         pred = models.pflip.predict(n, r, h, prescoring.rater_model_output)
         st["rows_out"] = len(pred)
         st["note"] = f"{counts['total']} targets, {len(n)} notes on their posts"

@@ -39,6 +39,7 @@ scaling page of the documentation.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import threading
@@ -133,8 +134,10 @@ class Once:
 
 
 #: What a worker process last read: (folder, stamp of the files) -> (ratings, context,
-#: participants). A worker prescores many scorers of one run; it reads and converts the inputs once
-#: (a sequential run also hands every scorer the same frames, which scorers never modify).
+#: participants). A worker prescores many scorers of one run and keeps the inputs between them (a
+#: sequential run also hands every scorer the same frames, which scorers never modify), except
+#: where a family cuts its slice first: the full ratings are then released for the fits and read
+#: again for the next scorer (seconds, against minutes of fitting at the sizes where it matters).
 _INPUTS: dict[tuple, Any] = {}
 
 
@@ -169,7 +172,18 @@ def _prescore_worker(directory: str, scorer_config: Any) -> list[dict]:
     ratings, context, participants = _inputs(directory)
     ckpt = Checkpoint(Path(directory), {}, participants)
     timer = StageTimer(prefix=f"{scorer_config.name} prescoring: ")
-    out = family_for(scorer_config).prescore(scorer_config, ratings, context, timer=timer)
+    family = family_for(scorer_config)
+    if hasattr(family, "prescore_slice"):
+        sliced = family.slice_prescoring(scorer_config, ratings, context, timer=timer)
+        # the scorer's slice is all its fits read: the full ratings leave before them (at full
+        # scale they are as large as the slice), and the next scorer reads them again
+        del ratings
+        _INPUTS.clear()
+        gc.collect()
+        out = family.prescore_slice(scorer_config, sliced, context, timer=timer)
+        del sliced
+    else:
+        out = family.prescore(scorer_config, ratings, context, timer=timer)
     ckpt.save_scorer(scorer_config.name, out)
     if out is None:
         return []

@@ -311,7 +311,7 @@ def apply_pss(notes: pd.DataFrame, ratings: pd.DataFrame, pss: pd.DataFrame | No
     """PSS coalescing (spec 05 B.4) via ``cnlab.models.similarity``; adds ``correlatedRater``."""
     if pss is None:
         return ratings.assign(**{schema.CORRELATED_RATER: False})
-    coalesced, _report = apply_post_selection_similarity(notes, ratings, pss)
+    coalesced, _report = apply_post_selection_similarity(notes, ratings, pss, keep_values=False)
     return coalesced
 
 

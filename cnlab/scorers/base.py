@@ -70,6 +70,11 @@ class ScorerFamily(Protocol):
     ``--scorers`` switch: the MF families); otherwise they are attached whenever the scorer runs.
     ``output_columns`` maps each output file to the official columns the scorer fills;
     :func:`check_outputs` holds every final output to it.
+
+    A family may also split ``prescore`` in two: ``slice_prescoring(config, ratings, context,
+    timer=)`` returns everything its prescoring reads of the ratings, and
+    ``prescore_slice(config, sliced, context, timer=)`` finishes from it. A prescoring worker
+    process then releases the run's full ratings before the fits (the MF family does).
     """
 
     config_type: type

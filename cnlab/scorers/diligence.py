@@ -252,12 +252,11 @@ def diligence_targets(ratings: pd.DataFrame) -> np.ndarray:
 
     Accepts unpacked int8 tag columns or the packed ``notHelpfulTagBits``.
     """
-    tagged = schema.unpack_tags(ratings, LOW_DILIGENCE_TAGS, copy=False) if any(
-        t not in ratings.columns for t in LOW_DILIGENCE_TAGS
-    ) else ratings
     total = np.zeros(len(ratings), dtype=np.float64)
     for tag in LOW_DILIGENCE_TAGS:
-        col = pd.to_numeric(tagged[tag]).to_numpy(dtype=np.float64, na_value=np.nan)
+        # a tag column as given (missing values refused below), or its bit of the packed field
+        col = (pd.to_numeric(ratings[tag]).to_numpy(dtype=np.float64, na_value=np.nan)
+               if tag in ratings.columns else schema.tag_values(ratings, tag))
         if np.isnan(col).any():
             raise schema.SchemaError(f"diligence: tag column {tag!r} has missing values")
         total += col

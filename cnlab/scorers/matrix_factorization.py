@@ -25,12 +25,25 @@ class MatrixFactorizationFamily:
 
     def prescore(self, config: ScorerConfig, ratings: pd.DataFrame, context: ScoringContext, *,
                  timer: Any = None):
-        from cnlab.scorers.mf_prescoring import prescore
+        return self.prescore_slice(config, self.slice_prescoring(config, ratings, context, timer=timer),
+                                   context, timer=timer)
 
-        return prescore(ratings, context.status_history, context.enrollment, config,
-                        note_topics=context.note_topics, seed=context.seed,
-                        check_train_error=context.check_train_error, epoch_millis=context.epoch_millis,
-                        timer=timer)
+    def slice_prescoring(self, config: ScorerConfig, ratings: pd.DataFrame, context: ScoringContext, *,
+                         timer: Any = None):
+        """The scorer's rows of the prescoring ratings (all its prescoring reads of them)."""
+        from cnlab.scorers.mf_prescoring import slice_for_prescoring
+
+        return slice_for_prescoring(ratings, context.status_history, context.enrollment, config,
+                                    note_topics=context.note_topics, epoch_millis=context.epoch_millis,
+                                    timer=timer)
+
+    def prescore_slice(self, config: ScorerConfig, sliced: Any, context: ScoringContext, *, timer: Any = None):
+        """Prescoring from :meth:`slice_prescoring`'s slice."""
+        from cnlab.scorers.mf_prescoring import prescore_slice
+
+        return prescore_slice(sliced, context.enrollment, config, seed=context.seed,
+                              check_train_error=context.check_train_error, timer=timer,
+                              keep_ratings=context.keep_ratings)
 
     def score_final(self, config: ScorerConfig, ratings: pd.DataFrame, prescoring: Any,
                     context: ScoringContext, *, timer: Any = None):

@@ -25,6 +25,8 @@ thresholds); cnlab computes it once and uses it for both.
 from __future__ import annotations
 
 import logging
+import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -42,7 +44,7 @@ from cnlab.scorers.outputs import (
     PrescoringMeta,
     PrescoringOutput,
 )
-from cnlab.scorers.slicing import filter_input_rows
+from cnlab.scorers.slicing import SliceReport, filter_input_rows
 from cnlab.scoring.helpfulness import (
     filter_ratings_by_helpfulness,
     general_helpfulness_scores,
@@ -61,6 +63,21 @@ PRESCORING_RATING_COLUMNS: tuple[str, ...] = (
     schema.CREATED_AT, *schema.NOT_HELPFUL_TAGS, *schema.HELPFUL_TAGS, schema.RATING_SOURCE,
 )
 
+#: What the harassment tag model reads of its ratings (spec 06 §C.2; tags in either form).
+TAG_MODEL_COLUMNS: tuple[str, ...] = (
+    schema.NOTE_ID, schema.RATER_ID, schema.CREATED_AT, schema.HELPFULNESS_LEVEL,
+    schema.HELPFUL_TAG_BITS, schema.NOT_HELPFUL_TAG_BITS, *schema.ALL_TAGS,
+)
+#: What the final round reads of its ratings: the MF fit (helpfulNum) and the low-diligence
+#: model's not-helpful tags (spec 02 §3.1, 06 §D.4).
+FINAL_ROUND_COLUMNS: tuple[str, ...] = (
+    schema.NOTE_ID, schema.RATER_ID, schema.HELPFUL_NUM, schema.NOT_HELPFUL_TAG_BITS, *schema.NOT_HELPFUL_TAGS,
+)
+#: What the last two steps read of the scorer's ratings (tag-filter aggregates, incorrect totals).
+NOT_HELPFUL_TAG_COLUMNS: tuple[str, ...] = (
+    schema.NOTE_ID, schema.RATER_ID, schema.NOT_HELPFUL_TAG_BITS, *schema.NOT_HELPFUL_TAGS,
+)
+
 #: Helpfulness columns joined into the rater model output (spec 02 §3.1).
 HELPFULNESS_OUTPUT_COLUMNS: tuple[str, ...] = (
     "crhCrnhRatioDifference", "meanNoteScore", "raterAgreeRatio", "aboveHelpfulnessThreshold",
@@ -74,13 +91,18 @@ class TrainErrorTooHigh(RuntimeError):
     """Round-1 train MSE above ``maxFirstMFTrainError`` (official aborts the run)."""
 
 
-def prepare_ratings(ratings: pd.DataFrame, rows: np.ndarray | None = None) -> pd.DataFrame:
+def prepare_ratings(ratings: pd.DataFrame, rows: np.ndarray | None = None, *,
+                    packed_tags: bool = False) -> pd.DataFrame:
     """Unpack tags and keep the prescoring rating columns (those present).
 
     ``rows`` (positions, e.g. from :func:`cnlab.scorers.slicing.filter_input_rows`) selects
     rows first: the result equals ``prepare_ratings(ratings).iloc[rows]`` (same index labels,
     columns and dtypes) but is built one column at a time, so neither the full-size prepared
     frame nor a full copy of ``ratings`` ever exists.
+
+    With ``packed_tags`` the tags stay in their bit fields (``helpfulTagBits``,
+    ``notHelpfulTagBits``: 4 bytes a rating instead of 22 int8 columns) for readers that take
+    either form (:func:`cnlab.schema.tag_values`); tags given as columns are kept as columns.
 
     Examples
     --------
@@ -92,13 +114,15 @@ def prepare_ratings(ratings: pd.DataFrame, rows: np.ndarray | None = None) -> pd
     """
     packed = schema.HELPFUL_TAG_BITS in ratings.columns or schema.NOT_HELPFUL_TAG_BITS in ratings.columns
     extra = [c for c in (schema.HIGH_VOLUME_RATER, schema.CORRELATED_RATER) if c in ratings.columns]
+    if packed and packed_tags:
+        extra += [c for c in (schema.HELPFUL_TAG_BITS, schema.NOT_HELPFUL_TAG_BITS) if c in ratings.columns]
     data: dict[str, Any] = {}
     for c in (*PRESCORING_RATING_COLUMNS, *extra):
         if c in ratings.columns:
             col = ratings[c] if rows is None else ratings[c].iloc[rows]
             # numpy columns as plain arrays (one block per dtype); categoricals & co. keep their dtype
             data[c] = col.to_numpy() if isinstance(col.dtype, np.dtype) and col.dtype != object else col.array
-        elif packed and c in schema.ALL_TAGS:
+        elif packed and not packed_tags and c in schema.ALL_TAGS:
             src, k = ((schema.HELPFUL_TAG_BITS, schema.HELPFUL_TAGS.index(c)) if c in schema.HELPFUL_TAGS
                       else (schema.NOT_HELPFUL_TAG_BITS, schema.NOT_HELPFUL_TAGS.index(c)))
             if src not in ratings.columns:
@@ -149,6 +173,13 @@ def _first_round_rater_cols(rater_params: pd.DataFrame) -> pd.DataFrame:
                  schema.RATER_FACTOR1: "internalFirstRoundRaterFactor1"})
 
 
+def _without_weights(result: Any) -> Any:
+    """An MF result without its per-rating loss weights (a lean run keeps the parameters only)."""
+    if getattr(result, "weights", None) is None:
+        return result
+    return dataclasses.replace(result, weights=None)
+
+
 def empty_output(scorer: ScorerConfig) -> PrescoringOutput:
     notes = pd.DataFrame(columns=list(NOTE_MODEL_OUTPUT_COLUMNS))
     raters = pd.DataFrame(columns=list(RATER_MODEL_OUTPUT_COLUMNS))
@@ -196,6 +227,76 @@ def train_error_ok(result: Any, scorer: ScorerConfig) -> tuple[bool, float]:
     return bool(mse <= scorer.max_first_train_error), mse
 
 
+@dataclass
+class PrescoringSlice:
+    """One scorer's rating rows for prescoring, cut from the run's prescoring ratings (spec 02 §2).
+
+    Everything prescoring reads of the ratings after :func:`slice_for_prescoring`: a caller that
+    owns the full ratings (a worker process) can release them once the slice is cut. The slice is
+    used once: :func:`prescore_slice` takes its tables out (:meth:`take`), so that a caller's
+    reference to it does not keep the full-width rows alive while prescoring narrows them.
+
+    Attributes
+    ----------
+    scoped
+        The scorer's ratings, prescoring columns only (:func:`prepare_ratings`, tags packed).
+    status_history
+        The note status history of the scorer's notes.
+    report
+        Rows kept at each filter (:class:`~cnlab.scorers.slicing.SliceReport`).
+    epoch_millis
+        "Now" of the run (given, or the latest rating time of the full ratings).
+    """
+
+    scoped: pd.DataFrame | None
+    status_history: pd.DataFrame | None
+    report: SliceReport
+    epoch_millis: int
+
+    def take(self) -> tuple[pd.DataFrame, pd.DataFrame, SliceReport, int]:
+        """``(scoped, status_history, report, epoch_millis)``, handed over once (the slice is
+        empty afterwards).
+
+        Raises
+        ------
+        RuntimeError
+            The slice was taken before.
+        """
+        if self.scoped is None:
+            raise RuntimeError("this prescoring slice was already used; cut a new one (slice_for_prescoring)")
+        out = (self.scoped, self.status_history, self.report, self.epoch_millis)
+        self.scoped = self.status_history = None
+        return out
+
+
+def slice_for_prescoring(
+    ratings: pd.DataFrame,
+    status_history: pd.DataFrame,
+    enrollment: pd.DataFrame,
+    scorer: ScorerConfig,
+    *,
+    note_topics: pd.DataFrame | None = None,
+    epoch_millis: int | None = None,
+    timer: StageTimer | None = None,
+) -> PrescoringSlice:
+    """The "filter input" stage of :func:`prescore`: the scorer's rows and columns, one copy.
+
+    Tags stay packed (4 bytes a rating, not 22): every prescoring step reads either form.
+    """
+    timer = timer or StageTimer(prefix=f"{scorer.name} prescoring: ")
+    if epoch_millis is None:
+        epoch_millis = int(ratings[schema.CREATED_AT].max()) if len(ratings) else 0
+    with timer.stage("filter input", len(ratings)) as st:
+        # rows first, then one narrow copy of them: the full-size prepared frame never exists
+        rows, nsh, rep = filter_input_rows(ratings, status_history, enrollment, scorer, note_topics=note_topics)
+        scoped = prepare_ratings(ratings, rows, packed_tags=True)
+        del rows
+        st["rows_out"] = len(scoped)
+        st["note"] = (f"after topic filter {rep.after_topic_filter}, unassigned {rep.unassigned_ratings}, "
+                      f"after group filter {rep.after_group_filter}; NSH {rep.nsh_in}->{rep.nsh_out}")
+    return PrescoringSlice(scoped, nsh, rep, int(epoch_millis))
+
+
 def prescore(
     ratings: pd.DataFrame,
     status_history: pd.DataFrame,
@@ -207,6 +308,7 @@ def prescore(
     check_train_error: bool = True,
     epoch_millis: int | None = None,
     timer: StageTimer | None = None,
+    keep_ratings: bool = True,
 ) -> PrescoringOutput:
     """Run one scorer's prescoring (spec 02 §3.1).
 
@@ -227,6 +329,10 @@ def prescore(
     epoch_millis
         "Now" (only used for ``numRatingsLast28`` in the intermediate scored notes);
         default: the latest rating timestamp.
+    keep_ratings
+        Keep the rating-level tables (``ratings_for_training``, ``valid_ratings``,
+        ``final_round_ratings``) in the intermediates; False (a lean run) releases each as soon
+        as the next step no longer reads it. The outputs are the same.
 
     Returns
     -------
@@ -235,21 +341,30 @@ def prescore(
         ``scorer.name`` and ``intermediates[scorer.name]`` with every table.
     """
     timer = timer or StageTimer(prefix=f"{scorer.name} prescoring: ")
+    sliced = slice_for_prescoring(ratings, status_history, enrollment, scorer, note_topics=note_topics,
+                                  epoch_millis=epoch_millis, timer=timer)
+    return prescore_slice(sliced, enrollment, scorer, seed=seed, check_train_error=check_train_error,
+                          timer=timer, keep_ratings=keep_ratings)
+
+
+def prescore_slice(
+    sliced: PrescoringSlice,
+    enrollment: pd.DataFrame,
+    scorer: ScorerConfig,
+    *,
+    seed: int | None = None,
+    check_train_error: bool = True,
+    timer: StageTimer | None = None,
+    keep_ratings: bool = True,
+) -> PrescoringOutput:
+    """:func:`prescore` after its "filter input" stage (:func:`slice_for_prescoring`); takes the
+    slice's tables (:meth:`PrescoringSlice.take`)."""
+    timer = timer or StageTimer(prefix=f"{scorer.name} prescoring: ")
     thresholds = scorer.rules()
     mf_cfg = scorer.mf_config()
     inter: dict[str, Any] = {}
     nid, rid = schema.NOTE_ID, schema.RATER_ID
-    if epoch_millis is None:
-        epoch_millis = int(ratings[schema.CREATED_AT].max()) if len(ratings) else 0
-
-    with timer.stage("filter input", len(ratings)) as st:
-        # rows first, then one narrow copy of them: the full-size prepared frame never exists
-        rows, nsh, rep = filter_input_rows(ratings, status_history, enrollment, scorer, note_topics=note_topics)
-        scoped = prepare_ratings(ratings, rows)
-        del rows
-        st["rows_out"] = len(scoped)
-        st["note"] = (f"after topic filter {rep.after_topic_filter}, unassigned {rep.unassigned_ratings}, "
-                      f"after group filter {rep.after_group_filter}; NSH {rep.nsh_in}->{rep.nsh_out}")
+    scoped, nsh, rep, epoch_millis = sliced.take()
     inter["slice_report"] = rep
     if scoped.empty:
         log.warning("%s: no ratings in scope; empty prescoring output", scorer.name)
@@ -260,7 +375,7 @@ def prescore(
                         min_raters_per_note=scorer.min_raters_per_note)
         st["rows_out"] = len(rft)
         st["note"] = f"{rft[nid].nunique()} notes, {rft[rid].nunique()} raters"
-    inter["ratings_for_training"] = rft
+    inter["ratings_for_training"] = rft if keep_ratings else None
     if rft.empty:
         log.warning("%s: no ratings after prefilter; empty prescoring output", scorer.name)
         return empty_output(scorer)
@@ -270,6 +385,8 @@ def prescore(
         round1 = fit_round1(rft, enrollment, scorer, mf_cfg, seed)
         st["rows_out"] = len(round1.note_params)
         st["note"] = f"mu={round1.global_intercept:.5f}, steps={getattr(round1, 'n_steps', '?')}"
+    if not keep_ratings:
+        round1 = _without_weights(round1)
     inter["round1"] = round1
     ok, mse = train_error_ok(round1, scorer)
     inter["round1_train_mse"] = mse
@@ -298,7 +415,9 @@ def prescore(
         with timer.stage("valid ratings", len(scoped)) as st:
             valid = valid_ratings(scoped, nsh, sn1)
             st["rows_out"] = len(valid)
-        inter["valid_ratings"] = valid
+        inter["valid_ratings"] = valid if keep_ratings else None
+        # from here on only the not-helpful tags of the scorer's ratings are read
+        scoped = scoped[[c for c in NOT_HELPFUL_TAG_COLUMNS if c in scoped.columns]]
         if valid.empty:
             log.warning("%s: no valid ratings; empty prescoring output", scorer.name)
             return empty_output(scorer)
@@ -306,7 +425,7 @@ def prescore(
         with timer.stage("helpfulness (no harassment penalty)", len(rft)) as st:
             h0 = general_helpfulness_scores(sn1, valid, thresholds=thresholds, ratings_for_training=rft,
                                             harassment_note_params=None, status_history=nsh)
-            r0 = filter_ratings_by_helpfulness(rft, h0)
+            r0 = filter_ratings_by_helpfulness(rft, h0, columns=list(TAG_MODEL_COLUMNS))
             st["rows_out"] = len(r0)
             st["note"] = f"{len(h0)} people scored, {int(len(_above(h0)))} above threshold"
         inter["helpfulness_pre_harassment"] = h0
@@ -323,10 +442,12 @@ def prescore(
         with timer.stage("helpfulness (with harassment penalty)", len(rft)) as st:
             h = general_helpfulness_scores(sn1, valid, thresholds=thresholds, ratings_for_training=rft,
                                            harassment_note_params=harass, status_history=nsh)
-            frr = filter_ratings_by_helpfulness(rft, h)
+            frr = filter_ratings_by_helpfulness(rft, h, columns=list(FINAL_ROUND_COLUMNS))
             st["rows_out"] = len(frr)
             st["note"] = f"{int(len(_above(h)))} above threshold, {frr[rid].nunique()} raters in final round"
         inter["helpfulness"] = h
+        if not keep_ratings:
+            del valid, rft  # the final round reads the helpful raters' ratings only
         if frr.empty:  # the official MF aborts on zero ratings; nothing left to fit here
             log.warning("%s: no rater above the helpfulness threshold, no final-round ratings; empty "
                         "prescoring output", scorer.name)
@@ -344,13 +465,17 @@ def prescore(
         for c in HELPFULNESS_OUTPUT_COLUMNS:
             h[c] = np.nan
         frr, final = rft, round1
-    inter["final_round_ratings"] = frr
-    inter["final"] = final
+        del rft
+    inter["final_round_ratings"] = frr if keep_ratings else None
+    inter["final"] = final if keep_ratings else _without_weights(final)
 
     with timer.stage("low-diligence prescoring", len(frr)) as st:
         dil = diligence.fit_prescoring(frr, final.rater_params[[rid, schema.RATER_FACTOR1]], seed=seed)
         st["rows_out"] = len(dil.note_params)
     inter["diligence"] = dil
+    frr_counts = (int(len(frr)), int(frr[nid].nunique()), int(frr[rid].nunique()))
+    if not keep_ratings:
+        del frr
 
     # k-factor runs keep axes 2..k (internalNoteFactor2 …) after the official columns
     nf_cols = factor_columns(final.note_params, schema.NOTE_FACTOR1)
@@ -403,9 +528,9 @@ def prescore(
         low_diligence_global_intercept=(float(g.first_round), float(g.second_round),
                                         float(g.final_round)),
         tag_filtering_thresholds=tag_thr,
-        final_round_num_ratings=int(len(frr)),
-        final_round_num_notes=int(frr[nid].nunique()),
-        final_round_num_users=int(frr[rid].nunique()),
+        final_round_num_ratings=frr_counts[0],
+        final_round_num_notes=frr_counts[1],
+        final_round_num_users=frr_counts[2],
     )
     inter["timings"] = timer.to_frame()
     return PrescoringOutput(note_out, rater_out, {scorer.name: meta}, None, {scorer.name: inter})

@@ -93,18 +93,17 @@ def prepare_tag_data(ratings: pd.DataFrame, tag: str = schema.HARASSMENT_TAG) ->
     schema.require_columns(
         ratings, [schema.NOTE_ID, schema.RATER_ID, schema.CREATED_AT, schema.HELPFULNESS_LEVEL], where="tag model"
     )
-    tagged = schema.unpack_tags(ratings, [tag, OTHER_TAG], copy=False)
-    recent = tagged[schema.CREATED_AT].to_numpy(dtype=np.int64) >= TAG_RATING_CUTOFF_MILLIS
-    level = tagged[schema.HELPFULNESS_LEVEL].astype("object").to_numpy()
-    label = np.full(len(tagged), np.nan, dtype=np.float64)
+    recent = ratings[schema.CREATED_AT].to_numpy(dtype=np.int64) >= TAG_RATING_CUTOFF_MILLIS
+    level = ratings[schema.HELPFULNESS_LEVEL].astype("object").to_numpy()
+    label = np.full(len(ratings), np.nan, dtype=np.float64)
     label[level == schema.HELPFUL] = 0.0
-    label[tagged[OTHER_TAG].to_numpy(dtype=np.float64, na_value=0.0) == 1] = 0.0
-    label[tagged[tag].to_numpy(dtype=np.float64, na_value=0.0) == 1] = 1.0
+    label[schema.tag_values(ratings, OTHER_TAG) == 1] = 0.0
+    label[schema.tag_values(ratings, tag) == 1] = 1.0
     keep = recent & ~np.isnan(label)
     out = pd.DataFrame(
         {
-            schema.NOTE_ID: tagged[schema.NOTE_ID].to_numpy()[keep],
-            schema.RATER_ID: tagged[schema.RATER_ID].to_numpy()[keep],
+            schema.NOTE_ID: ratings[schema.NOTE_ID].to_numpy()[keep],
+            schema.RATER_ID: ratings[schema.RATER_ID].to_numpy()[keep],
             label_column(tag): label[keep].astype(np.float32),
         }
     )

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from cnlab import schema as S
+from cnlab.errors import CnlabInputError
 from cnlab.scoring.config import RuleThresholds
 
 __all__ = [
@@ -56,32 +57,51 @@ def valid_ratings(ratings: pd.DataFrame, status_history: pd.DataFrame, scored_no
     CRNH and ratings with helpfulNum ∈ {0, 1} remain.  Adds the success/failure indicator
     columns and ``ratingCount`` (= 1).
     """
-    r = ratings[[S.NOTE_ID, S.RATER_ID, S.HELPFUL_NUM, S.CREATED_AT]]
-    nsh = status_history[[S.NOTE_ID, S.CREATED_AT, "timestampMillisOfLatestNonNMRStatus"]].rename(
-        columns={S.CREATED_AT: "_noteCreated", "timestampMillisOfLatestNonNMRStatus": "_latest"})
-    df = r.merge(nsh, on=S.NOTE_ID, how="inner")
-    t = df[S.CREATED_AT].to_numpy(dtype=np.float64)
-    created = df["_noteCreated"].to_numpy(dtype=np.float64)
-    latest = df["_latest"].to_numpy(dtype=np.float64)
+    # Row positions first (lookups of the note's times and status per rating), then one copy of
+    # the valid rows: the merges this replaces held several rating-sized frames at once. Same rows
+    # in the same order: old notes' ratings by time (the first 5 per note), then the others in
+    # input order, as the merges and the concatenation gave them.
+    nsh_notes = pd.Index(status_history[S.NOTE_ID])
+    if not nsh_notes.is_unique:
+        raise CnlabInputError("valid ratings: note status history has repeated noteIds, e.g. "
+                              f"{list(nsh_notes[nsh_notes.duplicated()].unique()[:5])}", column=S.NOTE_ID)
+    note_ids = ratings[S.NOTE_ID].to_numpy()
+    at = nsh_notes.get_indexer(note_ids)
+    rated = np.flatnonzero(at >= 0)
+    at = at[rated]
+    t = ratings[S.CREATED_AT].to_numpy(dtype=np.float64)[rated]
+    created = status_history[S.CREATED_AT].to_numpy(dtype=np.float64)[at]
     before_public = (t - created) < PUBLIC_TSV_DELAY_MILLIS
-    with np.errstate(invalid="ignore"):
-        before_nmr_label = np.isnan(latest) | (t < latest)
     old = created < DELETED_NOTE_TOMBSTONES_LAUNCH_MILLIS
-    old_df = df[old & before_public]
-    # First 5 per note by rating time; mergesort keeps ties in input order (official tie-break unknown).
-    old_df = old_df.sort_values(S.CREATED_AT, kind="mergesort")
-    old_df = old_df[old_df.groupby(S.NOTE_ID).cumcount() < OLD_NOTE_MAX_VALID_RATINGS]
-    new_df = df[~old & before_public & before_nmr_label]
-    df = pd.concat([old_df, new_df]).drop(columns=["_noteCreated", "_latest"])
+    del created
+    latest = status_history["timestampMillisOfLatestNonNMRStatus"].to_numpy(dtype=np.float64)[at]
+    with np.errstate(invalid="ignore"):
+        new_ok = before_public & ~old & (np.isnan(latest) | (t < latest))
+    del latest
+    old_ok = np.flatnonzero(old & before_public)
+    # First 5 per note by rating time; a stable sort keeps ties in input order (official tie-break
+    # unknown), then a stable sort by note numbers each note's ratings in that order.
+    by_time = old_ok[np.argsort(t[old_ok], kind="stable")]
+    by_note = np.argsort(at[by_time], kind="stable")
+    grouped = at[by_time][by_note]
+    starts = np.r_[0, np.flatnonzero(grouped[1:] != grouped[:-1]) + 1]
+    rank = np.empty(len(by_time), dtype=np.int64)
+    rank[by_note] = np.arange(len(by_time)) - np.repeat(starts, np.diff(np.r_[starts, len(by_time)]))
+    rows = np.concatenate([rated[by_time[rank < OLD_NOTE_MAX_VALID_RATINGS]], rated[np.flatnonzero(new_ok)]])
+    del rated, at, t, old, before_public, new_ok, old_ok, by_time, by_note, grouped, rank
 
-    sn = scored_notes[[S.NOTE_ID]].copy()
-    sn["_crh"] = _bool_col(scored_notes, "crhBool", S.CRH)
-    sn["_crnh"] = _bool_col(scored_notes, "crnhBool", S.CRNH)
-    df = df.merge(sn, on=S.NOTE_ID, how="inner")
-    h = df[S.HELPFUL_NUM].to_numpy(dtype=np.float64)
-    keep = (df["_crh"].to_numpy() | df["_crnh"].to_numpy()) & ((h == 0.0) | (h == 1.0))
-    df = df[keep].reset_index(drop=True)
-    crh, crnh, h = df.pop("_crh").to_numpy(), df.pop("_crnh").to_numpy(), df[S.HELPFUL_NUM].to_numpy(dtype=np.float64)
+    sn_notes = pd.Index(scored_notes[S.NOTE_ID])
+    if not sn_notes.is_unique:
+        raise CnlabInputError("valid ratings: scored notes have repeated noteIds", column=S.NOTE_ID)
+    at = sn_notes.get_indexer(note_ids[rows])
+    rows, at = rows[at >= 0], at[at >= 0]
+    crh = _bool_col(scored_notes, "crhBool", S.CRH)[at]
+    crnh = _bool_col(scored_notes, "crnhBool", S.CRNH)[at]
+    h = ratings[S.HELPFUL_NUM].to_numpy(dtype=np.float64)[rows]
+    keep = (crh | crnh) & ((h == 0.0) | (h == 1.0))
+    rows, crh, crnh, h = rows[keep], crh[keep], crnh[keep], h[keep]
+    df = pd.DataFrame({c: ratings[c].iloc[rows].reset_index(drop=True)  # dtypes as given
+                       for c in (S.NOTE_ID, S.RATER_ID, S.HELPFUL_NUM, S.CREATED_AT)})
     df["ratingCount"] = np.int64(1)
     df["successfulRatingHelpfulCount"] = (crh & (h == 1.0)).astype(np.int64)
     df["successfulRatingNotHelpfulCount"] = (crnh & (h == 0.0)).astype(np.int64)
@@ -184,7 +204,21 @@ def general_helpfulness_scores(
     return df[list(HELPFULNESS_OUTPUT_COLUMNS)].reset_index(drop=True)
 
 
-def filter_ratings_by_helpfulness(ratings: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
-    """Keep ratings whose rater has ``aboveHelpfulnessThreshold`` True (NaN → False; spec 03 §3.4)."""
+def filter_ratings_by_helpfulness(ratings: pd.DataFrame, scores: pd.DataFrame, *,
+                                  columns: list[str] | None = None) -> pd.DataFrame:
+    """Keep ratings whose rater has ``aboveHelpfulnessThreshold`` True (NaN → False; spec 03 §3.4).
+
+    ``columns`` (those present) narrows the result in the same copy (what the next step reads).
+
+    >>> r = pd.DataFrame({"raterParticipantId": [1, 2, 1], "noteId": [5, 5, 6], "x": [0, 1, 2]})
+    >>> h = pd.DataFrame({"raterParticipantId": [1, 2], "aboveHelpfulnessThreshold": [True, None]})
+    >>> filter_ratings_by_helpfulness(r, h, columns=["noteId", "raterParticipantId"]).to_dict("list")
+    {'noteId': [5, 6], 'raterParticipantId': [1, 1]}
+    """
     ok = scores.loc[scores["aboveHelpfulnessThreshold"].fillna(False).to_numpy(dtype=bool), S.RATER_ID]
-    return ratings[ratings[S.RATER_ID].isin(ok).to_numpy()].reset_index(drop=True)
+    keep = ratings[S.RATER_ID].isin(ok).to_numpy()
+    if columns is None:
+        return ratings[keep].reset_index(drop=True)
+    # numpy columns as arrays, categoricals & co. as their own arrays (dtype kept)
+    return pd.DataFrame({c: (ratings[c].to_numpy()[keep] if isinstance(ratings[c].dtype, np.dtype)
+                             else ratings[c].array[keep]) for c in columns if c in ratings.columns})

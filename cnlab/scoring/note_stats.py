@@ -78,12 +78,20 @@ def compute_note_stats(ratings: pd.DataFrame, status_history: pd.DataFrame, *, e
     return out.sort_values(S.NOTE_ID, kind="mergesort").reset_index(drop=True)
 
 
-def _signed(ratings: pd.DataFrame, rater_params: pd.DataFrame) -> pd.DataFrame:
+def _signed(ratings: pd.DataFrame, rater_params: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """``(rows, neg)``: the positions of the ratings whose rater has a factor (in input order, as
+    an inner merge on the rater keeps them) and whether that factor is negative.
+
+    A lookup per rating instead of the merge, which copied the ratings with the factor column."""
     rp = rater_params[[S.RATER_ID, S.RATER_FACTOR1]].dropna(subset=[S.RATER_FACTOR1])
-    df = ratings.merge(rp, on=S.RATER_ID, how="inner")
+    raters = pd.Index(rp[S.RATER_ID])
+    if not raters.is_unique:
+        raise ValueError(f"rater params have repeated {S.RATER_ID}s, e.g. {list(raters[raters.duplicated()][:5])}")
+    at = raters.get_indexer(ratings[S.RATER_ID])
+    rows = np.flatnonzero(at >= 0)
     # Factor < 0 → negative side; exactly 0 counts as positive (spec 03 §2.2).
-    df["_neg"] = df[S.RATER_FACTOR1].to_numpy() < 0
-    return df
+    neg = rp[S.RATER_FACTOR1].to_numpy()[at[rows]] < 0
+    return rows, neg
 
 
 def note_counts_by_rater_sign(ratings: pd.DataFrame, rater_params: pd.DataFrame) -> pd.DataFrame:
@@ -99,13 +107,14 @@ def note_counts_by_rater_sign(ratings: pd.DataFrame, rater_params: pd.DataFrame)
     (threshold comparisons downstream happen in float32).  Notes without any rating from a
     rater with a factor are absent.
     """
-    df = _signed(ratings[[S.NOTE_ID, S.RATER_ID, S.HELPFUL_NUM]], rater_params)
-    h = df[S.HELPFUL_NUM].to_numpy(dtype=np.float64)
+    rows, neg = _signed(ratings, rater_params)
+    h = ratings[S.HELPFUL_NUM].to_numpy(dtype=np.float64)[rows]
     df = pd.DataFrame({
-        S.NOTE_ID: df[S.NOTE_ID].to_numpy(), "_neg": df["_neg"].to_numpy(),
-        "n": 1, "h": h, "net": (h == 1.0).astype(np.int64) - (h == 0.0).astype(np.int64),
+        S.NOTE_ID: ratings[S.NOTE_ID].to_numpy()[rows], "_neg": neg,
+        "h": h, "net": (h == 1.0).astype(np.int64) - (h == 0.0).astype(np.int64),
     })
-    agg = df.groupby([S.NOTE_ID, "_neg"]).agg(n=("n", "sum"), h=("h", "mean"), net=("net", "sum"))
+    del rows, neg, h
+    agg = df.groupby([S.NOTE_ID, "_neg"]).agg(n=("h", "size"), h=("h", "mean"), net=("net", "sum"))
     wide = agg.unstack("_neg")
     notes = wide.index
     def side(col, neg):
@@ -139,9 +148,8 @@ def population_sampled_counts_by_rater_sign(ratings: pd.DataFrame, rater_params:
                              "posFactor_populationSampledRatingCount": pd.Series(dtype=np.int64)})
     r = ratings[cols]
     r = r[(r[S.RATING_SOURCE].astype(object) == S.SOURCE_POPULATION_SAMPLED).to_numpy()]
-    df = _signed(r, rater_params)
-    neg = df["_neg"].to_numpy()
-    out = pd.DataFrame({S.NOTE_ID: df[S.NOTE_ID].to_numpy(),
+    rows, neg = _signed(r, rater_params)
+    out = pd.DataFrame({S.NOTE_ID: r[S.NOTE_ID].to_numpy()[rows],
                         "negFactor_populationSampledRatingCount": neg.astype(np.int64),
                         "posFactor_populationSampledRatingCount": (~neg).astype(np.int64)})
     return out.groupby(S.NOTE_ID, sort=True).sum().reset_index()
