@@ -661,7 +661,7 @@ def tag_values(ratings: pd.DataFrame, tag: str, *, dtype: Any = np.float64, na_v
     --------
     >>> import pandas as pd
     >>> tag_values(pd.DataFrame({"notHelpfulTagBits": [0b10, 0b01]}), "notHelpfulIncorrect").tolist()
-    [0.0, 1.0]
+    [1.0, 0.0]
     >>> tag_values(pd.DataFrame({"notHelpfulIncorrect": [1.0, None]}), "notHelpfulIncorrect").tolist()
     [1.0, 0.0]
     """

@@ -167,8 +167,9 @@ def test_a_run_that_will_not_fit_stops_before_scoring(tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
 
 
-#: Peaks of lean Core runs measured by bench/scale.py (GiB; c8250c4 at 10M, 37c5ef2 at 50M).
-MEASURED_CORE_PEAKS = {10_000_000: 6.68, 50_000_000: 16.04}
+#: Peaks of lean Core runs, the process tree's (GiB; `cnlab score DATA --scorers MFCoreScorer`,
+#: bench/RESULTS.md: 4450732 at 10M, e52606d at 50M).
+MEASURED_CORE_PEAKS = {10_000_000: 6.25, 50_000_000: 13.87}
 
 
 def test_memory_estimate_is_the_measured_model():

@@ -20,11 +20,10 @@ __all__ = ["MemoryEstimate", "available_gib", "estimate_peak"]
 #: Interpreter, pandas, scikit-learn and TensorFlow's runtime (GiB), measured on the bundled sample.
 BASE_GIB = 0.8
 #: Peak bytes per rating of a Core-only ``cnlab score`` run (a lean run, ``keep="outputs"``) whose
-#: pflip classifier runs on a working set of columns: (16.04 GiB − base) / 50M ratings = 327 B
-#: measured (bench/scale.py, 50M Core at b7337b8: the process tree's peak, while the isolated Core
-#: prescoring's worker ran beside the parent; the parent's own peak, in the pflip fit, 14.64 GiB),
-#: plus 5 %.
-CORE_BYTES_PER_RATING = 345
+#: pflip classifier runs on a working set of columns: (13.87 GiB − base) / 50M ratings = 281 B
+#: measured (50M Core at e52606d: the process tree's peak, in the parent's pflip fit; the isolated
+#: Core prescoring's worker peaked at 7.4 GiB), plus 5 %.
+CORE_BYTES_PER_RATING = 295
 #: Non-zeros of the pflip design matrix per rating (public-shaped data: 11.5M at 1M ratings,
 #: 109M at 10M); with at most ``PFlipConfig.liblinear_max_nonzeros`` of them liblinear gets the
 #: whole matrix and adds its row and column copies, 32 bytes a non-zero (10M Core: 6.68 GiB
@@ -71,7 +70,7 @@ def estimate_peak(n_ratings: int, *, n_scorers: int = 1, jobs: int = 1,
     tasks at most (its final scoring beside the confidence models).
 
     >>> round(estimate_peak(10_000_000).peak_gib, 1), round(estimate_peak(50_000_000).peak_gib, 1)
-    (8.0, 19.4)
+    (7.0, 14.5)
     """
     per_rating = CORE_BYTES_PER_RATING * (ROSTER_FACTOR if n_scorers > 1 else 1.0)
     from cnlab.pipeline.parallel import resolve_threads
