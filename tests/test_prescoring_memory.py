@@ -371,3 +371,19 @@ def test_user_incorrect_ratio_known_answer():
     assert got.index.tolist() == [7, 8, 9]  # rater 7's untagged rating does not count
     assert got["incorrectTagRatingsMadeByRater"].tolist() == [1, 0, 1]
     assert got["totalRatingsMadeByRater"].tolist() == [1, 1, 1]
+
+
+def test_prescoring_slice_is_handed_over_once():
+    """prescore_slice takes the slice's tables (a caller's reference then holds nothing rating-sized);
+    a second use is refused instead of prescoring an empty slice."""
+    from cnlab.scorers.mf_prescoring import slice_for_prescoring
+
+    r = make_ratings(50, 4, 10, seed=3)
+    nsh = pd.DataFrame({S.NOTE_ID: np.arange(1000, 1004, dtype=np.int64), S.CREATED_AT: 0})
+    sl = slice_for_prescoring(r, nsh, make_enrollment(10, seed=3), mf_config.CORE)
+    assert S.NOT_HELPFUL_TAG_BITS in sl.scoped.columns and S.INCORRECT_TAG not in sl.scoped.columns  # packed
+    assert sl.epoch_millis == int(r[S.CREATED_AT].max())
+    scoped, _, report, _ = sl.take()
+    assert sl.scoped is None and len(scoped) == report.after_group_filter
+    with pytest.raises(RuntimeError, match="already used"):
+        sl.take()
