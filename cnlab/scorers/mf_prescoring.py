@@ -24,8 +24,8 @@ thresholds); cnlab computes it once and uses it for both.
 
 from __future__ import annotations
 
-import logging
 import dataclasses
+import logging
 from dataclasses import dataclass
 from typing import Any
 

@@ -31,21 +31,13 @@ def user_incorrect_ratio(ratings: pd.DataFrame) -> pd.DataFrame:
     # version copied and unpacked the 13 tags of every rating first)
     total = np.zeros(len(ratings), dtype=np.int64)
     for tag in S.NOT_HELPFUL_TAGS:
-        total += _nh_tag(ratings, tag)
+        total += S.tag_values(ratings, tag, dtype=np.int64, na_value=0)
     tagged = total > 0
     del total
     df = pd.DataFrame({S.RATER_ID: ratings[S.RATER_ID].to_numpy()[tagged],
-                       "incorrectTagRatingsMadeByRater": _nh_tag(ratings, S.INCORRECT_TAG)[tagged],
+                       "incorrectTagRatingsMadeByRater": S.tag_values(ratings, S.INCORRECT_TAG, dtype=np.int64, na_value=0)[tagged],
                        "totalRatingsMadeByRater": 1})
     return df.groupby(S.RATER_ID, sort=True).sum().reset_index()
-
-
-def _nh_tag(ratings: pd.DataFrame, tag: str) -> np.ndarray:
-    """One not-helpful tag per rating as int64 (NaN → 0), from its column or its bit field."""
-    if tag in ratings.columns:
-        return ratings[tag].to_numpy(dtype=np.int64, na_value=0)
-    bits = S.unpack_tags(ratings[[S.NOT_HELPFUL_TAG_BITS]], [tag], copy=False)[tag]
-    return bits.to_numpy(dtype=np.int64)
 
 
 def incorrect_aggregates(

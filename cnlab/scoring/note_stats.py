@@ -20,14 +20,6 @@ RECENT_WINDOW_DAYS = 28  # numRatingsLast28 window (spec 03 §2.1)
 NSH_STAT_COLUMNS = (S.NOTE_ID, S.CREATED_AT, S.AUTHOR_ID, S.CLASSIFICATION, "currentStatus", "lockedStatus")
 
 
-def _tag_values(ratings: pd.DataFrame, tag: str) -> np.ndarray:
-    """One tag's 0/1 values per rating as float64 (NaN → 0), from its column or its bit field."""
-    if tag in ratings.columns:
-        return ratings[tag].to_numpy(dtype=np.float64, na_value=0.0)
-    return S.unpack_tags(ratings[[c for c in (S.HELPFUL_TAG_BITS, S.NOT_HELPFUL_TAG_BITS) if c in ratings.columns]],
-                         [tag], copy=False)[tag].to_numpy(dtype=np.float64)
-
-
 def compute_note_stats(ratings: pd.DataFrame, status_history: pd.DataFrame, *, epoch_millis: int) -> pd.DataFrame:
     """Rating counts and tag counts per note, outer-joined with the NSH (spec 03 §2.1).
 
@@ -57,7 +49,7 @@ def compute_note_stats(ratings: pd.DataFrame, status_history: pd.DataFrame, *, e
     sums = pd.DataFrame({S.NOTE_ID: np.asarray(uniq)})
     sums[S.NUM_RATINGS] = per_note()
     for tag in S.ALL_TAGS:
-        sums[tag] = per_note(_tag_values(ratings, tag))
+        sums[tag] = per_note(S.tag_values(ratings, tag))
     if S.RATING_SOURCE in ratings.columns:
         sums["numPopulationSampledRatings"] = per_note(
             (ratings[S.RATING_SOURCE].astype(object) == S.SOURCE_POPULATION_SAMPLED).to_numpy(dtype=np.float64))

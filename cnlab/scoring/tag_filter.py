@@ -85,13 +85,6 @@ def _rating_weights_k(ratings, note_params, rater_params, ncols, ucols, percenti
     return df.drop(columns=zn + zu)
 
 
-def _tag_column(ratings: pd.DataFrame, tag: str) -> pd.Series:
-    """One not-helpful tag per rating, from its column or unpacked from its bit field."""
-    if tag in ratings.columns:
-        return ratings[tag]
-    return S.unpack_tags(ratings[[S.NOT_HELPFUL_TAG_BITS]], [tag], copy=False)[tag]
-
-
 def _weights_1d(ratings: pd.DataFrame, note_params: pd.DataFrame, rater_params: pd.DataFrame,
                 percentile: float) -> tuple[np.ndarray, np.ndarray] | None:
     """:func:`rating_weights` for one factor without building the joined frame: the positions
@@ -134,7 +127,7 @@ def note_tag_aggregates(
         notes = ratings[S.NOTE_ID].to_numpy()[pos]
 
         def tag_values(tag: str) -> np.ndarray:
-            return _tag_column(ratings, tag).to_numpy(dtype=np.float64, na_value=0.0)[pos]
+            return S.tag_values(ratings, tag)[pos]
     else:
         r = S.unpack_tags(ratings[[c for c in ratings.columns if c in
                                    (S.NOTE_ID, S.RATER_ID, S.NOT_HELPFUL_TAG_BITS, *S.NOT_HELPFUL_TAGS)]],
