@@ -162,3 +162,64 @@ def test_one_trace_serves_every_fit_of_a_loss_and_k():
     fit(small, CORE_MF, seed=3, rater_init=first.rater_params, freeze=("raters",))
     start_fn = _tf_loop._functions(_tf_loop._Static(bce=False, k=1))[3]
     assert start_fn.experimental_get_tracing_count() == 1
+
+
+#: float32 sums of ~3000 terms in another order (chunks of 700, then the chunks' sums): a few ulps
+#: of the largest partial sum each; 1e-5 relative is ~100 ulps of float32.
+CHUNKED_SUM_RTOL = 1e-5
+
+
+@pytest.mark.parametrize("variant", ["mse", "bce_weighted", "k2", "frozen_raters", "frozen_notes"])
+def test_chunked_data_term_equals_the_whole_sum(monkeypatch, variant):
+    """Above ``CHUNK`` ratings a step sums the data term chunk by chunk (the last chunk partial):
+    the loss and the gradients of every trained tensor are the whole sum's up to float32 order
+    effects, a frozen tensor's gradient stays exactly zero, and the chunked loop still equals its
+    step-by-step reference bit for bit."""
+    import dataclasses
+
+    from _mf_helpers import planted
+    from cnlab.mf import _common, _tf_loop
+    from cnlab.mf.config import CORE_MF
+
+    df, _ = planted(n_notes=120, n_raters=150, n_ratings=3000, seed=7, k=2 if variant == "k2" else 1)
+    cfg, w = CORE_MF, None
+    if variant == "bce_weighted":
+        df = df.assign(helpfulNum=(df["helpfulNum"] > 0.5).astype("float32"))
+        cfg = dataclasses.replace(CORE_MF, loss="bce", pos_weight=3.0)
+        w = np.random.default_rng(1).random(len(df)).astype(np.float32) + 0.5
+    elif variant == "k2":
+        cfg = dataclasses.replace(CORE_MF, n_factors=2)
+    trainable = {"frozen_raters": (True, False, True), "frozen_notes": (False, True, False)}.get(
+        variant, (True, True, True))
+    data = _common.prepare(df, "helpfulNum", w)
+    p = _common.init_params(data, cfg.n_factors, np.random.default_rng(3), None, None, None)
+    p.ri[:] = np.random.default_rng(4).normal(0, 0.3, data.U).astype(np.float32)  # not all zero
+    p.ni[:] = np.random.default_rng(5).normal(0, 0.3, data.M).astype(np.float32)
+    coeffs = _common.reg_coeffs(cfg, data.N, data.M, data.U)
+    hp = _tf_loop.tf.constant([coeffs.c_nf, coeffs.c_ni, coeffs.c_nd, coeffs.c_uf, coeffs.c_ui, coeffs.c_mu,
+                               1.0 if cfg.pos_weight is None else cfg.pos_weight], _tf_loop.F32)
+    flags = _tf_loop._flags(trainable, w is not None, cfg.use_global_intercept, True)
+    dd = _tf_loop.DeviceData(data)
+
+    def loss_and_grads():
+        init_fn = _tf_loop._functions(_tf_loop._Static(cfg.loss == "bce", cfg.n_factors))[0]
+        loss, grads = init_fn(_tf_loop._pack(p), dd.tuple(), hp, flags)
+        return float(loss), [g.numpy() for g in grads]
+
+    monkeypatch.setattr(_tf_loop, "_CACHE", {})
+    whole = loss_and_grads()
+    monkeypatch.setattr(_tf_loop, "_CACHE", {})  # CHUNK is read when the graph is traced
+    monkeypatch.setattr(_tf_loop, "CHUNK", 700)  # 3000 ratings: four chunks and a partial one
+    chunked = loss_and_grads()
+    assert chunked[0] == pytest.approx(whole[0], rel=CHUNKED_SUM_RTOL)
+    for g_whole, g_chunked, trained in zip(whole[1], chunked[1], trainable):
+        if trained:
+            np.testing.assert_allclose(g_chunked, g_whole, rtol=CHUNKED_SUM_RTOL,
+                                       atol=CHUNKED_SUM_RTOL * float(np.abs(g_whole).max()))
+        else:
+            assert not np.any(g_chunked)
+    assert any(not np.array_equal(a, b) for a, b in zip(whole[1], chunked[1])) or whole[0] != chunked[0], \
+        "the chunked sums took another order: some bits should differ (else CHUNK did not apply)"
+    a, b = _fit_both(monkeypatch, df, cfg, **({"weights": w} if w is not None else {}))
+    assert a.n_steps == b.n_steps and a.note_params.equals(b.note_params)
+    np.testing.assert_array_equal(a.loss_history, b.loss_history)

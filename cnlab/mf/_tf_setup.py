@@ -12,8 +12,10 @@ do not depend on its size (tested); default: the usable cores. ``CNLAB_TF_INTRA_
 fit.
 
 With its oneDNN options on (TensorFlow's default on x86), TensorFlow's CPU allocator keeps a pool
-sized by the largest fit so far and never hands it back (about 50 bytes per rating of that fit's
-slice: +0.5 GiB after a 10M-rating fit, +3.6 GiB after the first final-scoring fit of a 50M run).
+of what the fits allocated and never hands it back. Since a step's temporaries are chunk-sized
+(``_tf_loop.CHUNK``) the pool holds mainly the fits' training arrays (12 bytes a rating each, kept
+per distinct size); before, it was sized by the largest fit's step temporaries (about 50 bytes per
+rating: +3.6 GiB after the first final-scoring fit of a 50M run).
 :func:`release_memory_after_fits` (``cnlab score --release-tf-memory``) turns them off before
 TensorFlow starts. The MF results are the same bit for bit either way (cnlab's loops run no oneDNN
 kernel); without the pool every large temporary is mapped afresh each step, so the fits are slower:
