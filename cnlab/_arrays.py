@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["unique", "run_lengths"]
+__all__ = ["unique", "run_lengths", "aligned_copy", "ALIGNMENT"]
+
+#: Byte alignment of :func:`aligned_copy` (TensorFlow requires 64 for a tensor it does not copy).
+ALIGNMENT = 64
 
 
 def unique(a: np.ndarray) -> np.ndarray:
@@ -39,3 +42,23 @@ def run_lengths(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     np.not_equal(s[1:], s[:-1], out=start[1:])
     first = np.flatnonzero(start)
     return s[first], np.diff(np.append(first, len(s)))
+
+
+def aligned_copy(a, dtype) -> np.ndarray:
+    """A C-contiguous copy of ``a`` as ``dtype`` whose data start on an :data:`ALIGNMENT`-byte
+    boundary (a view of a slightly larger buffer, which it keeps alive).
+
+    TensorFlow can wrap such an array without copying it (``cnlab.mf``'s training arrays), so the
+    array stays NumPy's memory: freed to the system with the array, not kept in TensorFlow's pool.
+
+    >>> b = aligned_copy([1, 2, 3], np.int32)
+    >>> b.tolist(), b.ctypes.data % ALIGNMENT
+    ([1, 2, 3], 0)
+    """
+    a = np.asarray(a)
+    dtype = np.dtype(dtype)
+    buf = np.empty(a.size * dtype.itemsize + ALIGNMENT, dtype=np.uint8)
+    off = (-buf.ctypes.data) % ALIGNMENT
+    out = buf[off:off + a.size * dtype.itemsize].view(dtype).reshape(a.shape)
+    np.copyto(out, a, casting="unsafe")
+    return out

@@ -223,3 +223,27 @@ def test_chunked_data_term_equals_the_whole_sum(monkeypatch, variant):
     a, b = _fit_both(monkeypatch, df, cfg, **({"weights": w} if w is not None else {}))
     assert a.n_steps == b.n_steps and a.note_params.equals(b.note_params)
     np.testing.assert_array_equal(a.loss_history, b.loss_history)
+
+
+def test_training_arrays_are_wrapped_not_copied_on_a_cpu():
+    """On a CPU the loop's tensors are the TrainData arrays themselves (64-byte aligned NumPy
+    memory, freed with the fit), not copies kept in TensorFlow's pool; a misaligned array is copied."""
+    from _mf_helpers import planted
+    from cnlab._arrays import ALIGNMENT
+    from cnlab.mf import _common, _tf_loop
+
+    if _tf_loop._gpu():
+        pytest.skip("with a GPU the arrays are copied onto it by design")
+    df, _ = planted(n_notes=30, n_raters=40, n_ratings=500, seed=1)
+    data = _common.prepare(df, "helpfulNum", np.ones(len(df)))
+    assert all(a.ctypes.data % ALIGNMENT == 0 for a in (data.n_idx, data.u_idx, data.y, data.w))
+    dd = _tf_loop.DeviceData(data)
+    before = int(dd.u_idx[3])
+    data.u_idx[3] = before + 1  # visible through the tensor: the same memory
+    assert int(dd.u_idx[3]) == before + 1
+    data.y[5] = 7.0
+    assert float(dd.y[5]) == 7.0
+    odd = np.zeros(101, np.float32)[1:]  # 4 bytes past an allocation's start: not 64-byte aligned
+    t = _tf_loop._tensor(odd, _tf_loop.F32)
+    odd[0] = 3.0
+    assert float(t[0]) == 0.0

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from cnlab import schema
+from cnlab._arrays import aligned_copy
 from cnlab.errors import CnlabInputError
 
 from .config import MFConfig, NormalizedLossConfig
@@ -82,15 +83,16 @@ def prepare(
         extra = np.asarray(list(extra_rater_ids), dtype=rater_ids.dtype)
         extra = extra[~np.isin(extra, rater_ids)]
         rater_ids = np.concatenate([rater_ids, extra])
-    y = ratings[label_col].to_numpy(dtype=np.float32)
+    y = aligned_copy(ratings[label_col].to_numpy(), np.float32)
     w = None
     if weights is not None:
-        w = np.asarray(weights, dtype=np.float32)
+        w = aligned_copy(weights, np.float32)
         if w.shape != (len(ratings),):
             raise CnlabInputError(f"weights must have one value per rating ({len(ratings)}), got {w.shape}")
         if not np.all(np.isfinite(w)):
             raise CnlabInputError("weights contain NaN/inf")
-    return TrainData(note_ids, rater_ids, n_idx.astype(np.int32), u_idx.astype(np.int32), y, w)
+    # aligned: the TensorFlow loop wraps these arrays instead of copying them (``_tf_loop.DeviceData``)
+    return TrainData(note_ids, rater_ids, aligned_copy(n_idx, np.int32), aligned_copy(u_idx, np.int32), y, w)
 
 
 # ---------------------------------------------------------------------------------------

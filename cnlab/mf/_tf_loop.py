@@ -18,10 +18,13 @@ fixed order, bit-identical repeat runs, much faster than ``unsorted_segment_sum`
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
 import numpy as np
+
+from cnlab._arrays import ALIGNMENT
 
 from ._common import Params, RegCoeffs, TrainData
 from ._tf_setup import import_tensorflow
@@ -322,16 +325,34 @@ def _pack(p: Params):
     return [tf.convert_to_tensor(tn), tf.convert_to_tensor(tu), tf.convert_to_tensor(np.float32(p.mu))]
 
 
+def _tensor(a: np.ndarray, dtype):
+    """``a`` as a tensor: on a CPU-only machine a C-contiguous, 64-byte aligned array of the right
+    dtype is wrapped without a copy (DLPack), so the training arrays stay NumPy memory, freed with
+    the fit, instead of copies that TensorFlow's pooling allocator keeps for the life of the process
+    (one per distinct fit size: ~12 B a rating each). Anything else, or with a GPU, is copied
+    (onto the GPU there, once per fit)."""
+    if (not _gpu() and a.ndim == 1 and a.flags.c_contiguous and a.dtype == dtype.as_numpy_dtype
+            and a.ctypes.data % ALIGNMENT == 0 and a.size > 0):
+        return tf.experimental.dlpack.from_dlpack(a.__dlpack__())
+    return tf.convert_to_tensor(a, dtype)
+
+
+@functools.lru_cache(maxsize=None)
+def _gpu() -> bool:
+    return bool(tf.config.list_logical_devices("GPU"))
+
+
 class DeviceData:
-    """Training arrays placed once on the default device (GPU when present)."""
+    """Training arrays placed once on the default device (GPU when present; on a CPU, the
+    :class:`TrainData` arrays themselves, not copies)."""
 
     def __init__(self, data: TrainData):
-        self.n_idx = tf.convert_to_tensor(data.n_idx, tf.int32)
-        self.u_idx = tf.convert_to_tensor(data.u_idx, tf.int32)
-        self.y = tf.convert_to_tensor(data.y, F32)
+        self.n_idx = _tensor(data.n_idx, tf.int32)
+        self.u_idx = _tensor(data.u_idx, tf.int32)
+        self.y = _tensor(data.y, F32)
         self.has_w = data.w is not None
         # rank 1 either way (one element when unused), so that weighted and unweighted fits share a trace
-        self.w = tf.convert_to_tensor(data.w if self.has_w else np.zeros(1, np.float32), F32)
+        self.w = _tensor(data.w, F32) if self.has_w else tf.zeros(1, F32)
 
     def tuple(self):
         return (self.n_idx, self.u_idx, self.y, self.w)
