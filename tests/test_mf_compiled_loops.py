@@ -247,3 +247,35 @@ def test_training_arrays_are_wrapped_not_copied_on_a_cpu():
     t = _tf_loop._tensor(odd, _tf_loop.F32)
     odd[0] = 3.0
     assert float(t[0]) == 0.0
+
+
+@pytest.mark.parametrize("loss,rnd", [("bce", sorted(ROUNDS)[0]), ("mse", sorted(ROUNDS)[-1])])
+def test_chunked_reputation_round_equals_the_whole_one(monkeypatch, loss, rnd):
+    """Above ``reputation_mf.CHUNK`` ratings a round's data term is summed chunk by chunk: the
+    round reaches the whole-array round's parameters and losses up to float32 order effects, and
+    repeats bit for bit."""
+    from cnlab.mf import reputation_mf
+
+    ni, ri, y, params, w = _problem(11, 80, 50, 1500)
+    trainable, reg_kw = ROUNDS[rnd]
+    cfg = dg.DiligenceConfig()
+    reg = dg.regularization(cfg, **reg_kw)
+
+    def run():
+        m = ReputationMF(ni, ri, y, params, loss=loss)
+        lv, hist = m.train_round(w, reg, trainable, cfg)
+        return lv, hist, {name: m.get(name) for name in PARAMS}
+
+    monkeypatch.setattr(reputation_mf, "_ROUND_CACHE", {})
+    whole = run()
+    monkeypatch.setattr(reputation_mf, "_ROUND_CACHE", {})  # CHUNK is read when a round is traced
+    monkeypatch.setattr(reputation_mf, "CHUNK", 400)  # four chunks, the last one partial
+    a, b = run(), run()
+    assert a[0] == b[0] and a[1] == b[1]
+    for name in PARAMS:
+        np.testing.assert_array_equal(a[2][name], b[2][name])
+    assert len(a[1]) == len(whole[1]), "the same number of epochs"
+    np.testing.assert_allclose(a[1], whole[1], rtol=CHUNKED_SUM_RTOL)
+    for name in PARAMS:
+        np.testing.assert_allclose(a[2][name], whole[2][name], rtol=1e-3, atol=1e-4, err_msg=name)
+    assert a[1] != whole[1], "the chunked sums took another order: some loss bits should differ"

@@ -257,6 +257,12 @@ def _side_gather(tf, idx, *params, need):
     return gather(*params)
 
 
+#: Ratings per pass of a step's data term above this many (as ``cnlab.mf._tf_loop.CHUNK``): the
+#: gathered parameters, predictions, losses and their gradients then exist for one chunk at a time,
+#: not for all ratings (~80 B a rating at once otherwise). Rounds on at most this many ratings (all
+#: fixtures) are unchanged; above it the sums take another order (deterministic, not bit-identical).
+CHUNK = 1 << 20
+
 #: Compiled training rounds, one per (loss, embedding size, convergence check on, trained set).
 _ROUND_CACHE: dict = {}
 
@@ -284,21 +290,25 @@ def _compile_round(tf, loss_name: str, n_dim: int, check: bool, trained: tuple[b
     def run(note_idx, rater_idx, targets, w, params, means, hyper, convergence, num_epochs, stable_period):
         lam, gmult, nbmult, rbmult, repmult, note_ratio, user_ratio, lr, b1, b2, eps, n = tf.unstack(hyper)
 
-        def loss_of(p):
+        def data_term(p, a, b, y, wc, reduce):
             note_emb, rater_emb, note_bias, rater_bias, reputation, global_bias = p
             # One gather per side: a CPU gather costs per index, not per column, so gathering the
             # side's parameters side by side costs what one of them does. Same values, same bits.
-            ge, gb = _side_gather(tf, note_idx, note_emb, note_bias, need=(trained[0], trained[2]))
-            gue, gub, grep = _side_gather(tf, rater_idx, rater_emb, rater_bias, reputation,
+            ge, gb = _side_gather(tf, a, note_emb, note_bias, need=(trained[0], trained[2]))
+            gue, gub, grep = _side_gather(tf, b, rater_emb, rater_bias, reputation,
                                           need=(trained[1], trained[3], trained[4]))
             dot = tf.reduce_sum(ge * gue, axis=1)
             pred = dot / sqrt_d
             pred = pred + gb * grep
             pred = pred + gub + global_bias
             if loss_name == "mse":
-                elementwise = tf.square(pred - targets)
+                elementwise = tf.square(pred - y)
             else:
-                elementwise = tf.nn.sigmoid_cross_entropy_with_logits(labels=targets, logits=pred)
+                elementwise = tf.nn.sigmoid_cross_entropy_with_logits(labels=y, logits=pred)
+            return reduce(wc * elementwise)
+
+        def reg_term(p):
+            note_emb, rater_emb, note_bias, rater_bias, reputation, global_bias = p
             reg = lam * gmult * tf.square(global_bias)
             note_terms = (tf.square(note_emb), nbmult * tf.square(note_bias))
             rater_terms = (tf.square(rater_emb), rbmult * tf.square(rater_bias), repmult * tf.square(reputation))
@@ -306,19 +316,49 @@ def _compile_round(tf, loss_name: str, n_dim: int, check: bool, trained: tuple[b
                 for t in terms:
                     # both forms computed, one selected: the sum gets exactly that term's bits
                     reg = reg + tf.where(mean, lam * tf.reduce_mean(t), lam * tf.reduce_sum(t) / (n / ratio))
-            return tf.reduce_mean(w * elementwise) + reg
+            return reg
 
-        def loss_and_grads(trainable, start):
+        def loss_of(p):
+            return data_term(p, note_idx, rater_idx, targets, w, tf.reduce_mean) + reg_term(p)
+
+        def taped(fn, trainable, start):
             p = list(start)  # the frozen parameters keep their starting values
             with tf.GradientTape() as tape:
                 for t in trainable:
                     tape.watch(t)
                 for i, t in zip(which, trainable):
                     p[i] = t
-                lv = loss_of(p)
+                lv = fn(p)
             if not which:
                 return lv, []
             return lv, tape.gradient(lv, list(trainable), unconnected_gradients=tf.UnconnectedGradients.ZERO)
+
+        def chunked(trainable, start):
+            # the data term's Σ and gradients chunk by chunk (chunk-sized temporaries), then the
+            # regularization's once; the sums take another order than the whole-array mean
+            size_all = tf.shape(targets)[0]
+            n_all = tf.cast(size_all, tf.float32)
+
+            def chunk(i, lsum, gsum):
+                lo = i * CHUNK
+                k = tf.minimum(CHUNK, size_all - lo)
+                lv, g = taped(lambda p: data_term(p, note_idx[lo:lo + k], rater_idx[lo:lo + k], targets[lo:lo + k],
+                                                  w[lo:lo + k], tf.reduce_sum) / n_all, trainable, start)
+                return i + 1, lsum + lv, [a + tf.convert_to_tensor(b) for a, b in zip(gsum, g)]
+
+            gzero = [tf.zeros_like(t) for t in trainable]
+            _, lsum, gsum = tf.while_loop(lambda i, *_: i < (size_all + CHUNK - 1) // CHUNK, chunk,
+                                          (tf.constant(0), tf.constant(0.0, tf.float32), gzero),
+                                          parallel_iterations=1)
+            lr_, g_reg = taped(reg_term, trainable, start)
+            return lsum + lr_, [a + tf.convert_to_tensor(b) for a, b in zip(gsum, g_reg)]
+
+        def loss_and_grads(trainable, start):
+            def whole():
+                lv, g = taped(loss_of, trainable, start)
+                return lv, [tf.convert_to_tensor(x) for x in g]
+
+            return tf.cond(tf.shape(targets)[0] > CHUNK, lambda: chunked(trainable, start), whole)
 
         trainable0 = tuple(params[i] for i in which)
         zeros = tuple(tf.zeros_like(t) for t in trainable0)
