@@ -144,11 +144,17 @@ def test_isolated_prescoring_of_one_scorer_gives_the_same_outputs(caplog):
     ds = load_sample()
     cfg = ScoringConfig(seed=5)
     seq = score(ds, cfg, keep="outputs")
+    before = ds.ratings.copy()
     with caplog.at_level(logging.INFO, logger="cnlab"):
         iso = score(ds, cfg, keep="outputs", isolate=True)
     assert "MFCoreScorer prescoring: done in a worker process (jobs=1" in caplog.text
     # the PSS-coalesced ratings left this process while the worker ran, and came back for pflip
     assert "prescoring ratings read back from the checkpoint: rows in=None out=31715" in caplog.text
+    # so did the run's own ratings (the dataset's and the preprocessed), and the dataset got its back
+    assert "run's ratings spilled while the workers prescore: rows in=32000" in caplog.text
+    assert "run's ratings read back: rows in=None out=32000" in caplog.text
+    assert "dataset's ratings read back" in caplog.text
+    pd.testing.assert_frame_equal(ds.ratings, before, check_exact=True)
     for name, frame in seq.outputs().items():
         pd.testing.assert_frame_equal(frame, iso.outputs()[name], check_exact=True)
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import shutil
+from pathlib import Path
 from contextlib import contextmanager
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -67,6 +68,7 @@ from cnlab.scoring.rescoring import rescoring_active_rules
 from cnlab.scoring.status_history import update_status_history
 from cnlab.models.similarity import apply_post_selection_similarity, rater_clustering
 from cnlab.pipeline.parallel import Once, in_threads, resolve_threads
+from cnlab.pipeline.spill import RatingsSpill
 
 log = logging.getLogger("cnlab")
 
@@ -480,21 +482,17 @@ def score(
 
             scratch = checkpoint = tempfile.mkdtemp(prefix="cnlab-jobs-")
 
-    with timer.stage("preprocess", len(dataset.ratings)) as st:
-        pre = preprocess(dataset)
-        st["rows_out"] = len(pre.ratings)
-
-    def topics() -> pd.DataFrame:  # run beside rater clustering when threads allow
-        return _topics(config, pre.notes, note_topics, seed, timer)
-
     from cnlab.pipeline.progress import PhaseBar
 
     bar = PhaseBar(len(config.roster()), enabled=progress_bar)
+    lent: list[RatingsSpill] = []  # the dataset's ratings while spilled (lean runs with workers)
     try:
         result = _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, bar,
-                               timer, participants, pre, topics, keep, isolate, n_threads)
+                               timer, participants, note_topics, keep, isolate, n_threads, lent)
         return result if config is given else dataclasses.replace(result, config=given)
     finally:
+        if lent:  # the run stopped before giving them back (an error, a Ctrl-C)
+            lent.pop().restore_dataset(dataset)
         bar.close()
         if pool is not None:
             pool.close()
@@ -503,10 +501,19 @@ def score(
 
 
 def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, bar, timer,
-                  participants, pre, topics, keep="all", isolate=False, n_threads=1) -> ScoringResult:
+                  participants, note_topics, keep="all", isolate=False, n_threads=1,
+                  lent: list | None = None) -> ScoringResult:
     # keep="outputs": each rating-level frame is dropped (set to None / stripped from its object)
     # where the run last reads it, so that it is freed there and not when the result is built
     lean = keep == "outputs"
+    spill = None  # the run's ratings on disk while worker processes prescore (lean runs)
+    with timer.stage("preprocess", len(dataset.ratings)) as st:
+        pre = preprocess(dataset)
+        st["rows_out"] = len(pre.ratings)
+
+    def topics() -> pd.DataFrame:  # run beside rater clustering when threads allow
+        return _topics(config, notes, note_topics, seed, timer)
+
     notes, ratings, nsh = pre.notes, pre.ratings, pre.status_history
     enrollment = dataset.enrollment
     epoch = config.epoch_millis
@@ -566,18 +573,35 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
             bar.start(f"prescoring ({len(todo)} scorers, {pool.jobs if pool.own else 'executor'} jobs)")
             ckpt.save_inputs(pre_ratings, context)
             index = pre_ratings.index
-            if lean and not _shares_memory(pre_ratings, ratings):
+            shared = _shares_memory(pre_ratings, ratings)
+            spill = None
+            if lean:
                 # the workers read the saved copy; this process reads it back when they are done
                 # instead of holding it beside them (50M ratings: ~2.3 GiB)
                 pre_ratings = None
+                # nor the run's ratings (the dataset's and the preprocessed: 206M ratings, ~7 GiB)
+                with timer.stage("run's ratings spilled while the workers prescore", len(ratings)) as st:
+                    spill = RatingsSpill.write(Path(ckpt.directory) / "spill", dataset, pre)
+                    if lent is not None:
+                        lent.append(spill)
+                    pre = dataclasses.replace(pre, ratings=None)
+                    ratings = None
             try:
                 timer.records.extend(pool.prescore(ckpt, todo))
             finally:
                 pool.close()  # the workers' copies of the ratings go now, before the final phase
+            if spill is not None:
+                with timer.stage("run's ratings read back") as st:
+                    ratings = spill.read_preprocessed()
+                    pre = dataclasses.replace(pre, ratings=ratings)
+                    st["rows_out"] = len(ratings)
             if pre_ratings is None:
                 with timer.stage("prescoring ratings read back from the checkpoint") as st:
-                    pre_ratings = ckpt.read_inputs(ckpt.directory)[0]
-                    pre_ratings.index = index  # saved without it
+                    if shared:  # derived from the run's ratings without a copy: derived again
+                        pre_ratings = apply_pss(notes, ratings, pss)
+                    else:
+                        pre_ratings = ckpt.read_inputs(ckpt.directory)[0]
+                        pre_ratings.index = index  # saved without it
                     st["rows_out"] = len(pre_ratings)
             del index
             found.update({sc.name: ckpt.read_scorer(sc.name) for sc in todo})
@@ -772,7 +796,14 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
     }
     if lean:  # contributor scoring was the last reader of the preprocessed ratings
         pre = dataclasses.replace(pre, ratings=None)
-        ratings = dataset = None
+        ratings = None
+        if spill is not None:  # the caller's dataset gets its ratings back (equal, re-read)
+            with timer.stage("dataset's ratings read back") as st:
+                spill.restore_dataset(dataset)
+                if lent:
+                    lent.clear()
+                st["rows_out"] = len(dataset.ratings)
+        dataset = None
     return ScoringResult(
         config=config, preprocessed=pre, note_topics=nt, pss=pss,
         prescoring_ratings=pre_ratings, final_ratings=fin_ratings, prescoring=prescoring,

@@ -94,9 +94,11 @@ def prepare_tag_data(ratings: pd.DataFrame, tag: str = schema.HARASSMENT_TAG) ->
         ratings, [schema.NOTE_ID, schema.RATER_ID, schema.CREATED_AT, schema.HELPFULNESS_LEVEL], where="tag model"
     )
     recent = ratings[schema.CREATED_AT].to_numpy(dtype=np.int64) >= TAG_RATING_CUTOFF_MILLIS
-    level = ratings[schema.HELPFULNESS_LEVEL].astype("object").to_numpy()
-    label = np.full(len(ratings), np.nan, dtype=np.float64)
-    label[level == schema.HELPFUL] = 0.0
+    # compared on the column itself (a categorical's codes), not on an object copy of it
+    helpful = (ratings[schema.HELPFULNESS_LEVEL] == schema.HELPFUL).to_numpy(dtype=bool, na_value=False)
+    label = np.full(len(ratings), np.nan, dtype=np.float32)  # 0/1/NaN: exact in float32
+    label[helpful] = 0.0
+    del helpful
     label[schema.tag_values(ratings, OTHER_TAG) == 1] = 0.0
     label[schema.tag_values(ratings, tag) == 1] = 1.0
     keep = recent & ~np.isnan(label)
@@ -104,7 +106,7 @@ def prepare_tag_data(ratings: pd.DataFrame, tag: str = schema.HARASSMENT_TAG) ->
         {
             schema.NOTE_ID: ratings[schema.NOTE_ID].to_numpy()[keep],
             schema.RATER_ID: ratings[schema.RATER_ID].to_numpy()[keep],
-            label_column(tag): label[keep].astype(np.float32),
+            label_column(tag): label[keep],
         }
     )
     return out
@@ -197,6 +199,8 @@ def train_tag_model_detailed(
     labeled = prepare_tag_data(ratings, tag)
     label = label_column(tag)
     train = _filter_ratings(labeled)
+    n_labeled = len(labeled)
+    del labeled  # not read again: its rows are not held beside the fit's copies
     pos_rate = float(train[label].mean()) if len(train) else float("nan")
     reason = None
     if len(train) == 0:
@@ -207,7 +211,7 @@ def train_tag_model_detailed(
         reason = f"posRate {pos_rate:g}"
     if reason is not None:
         notes, raters = _empty(ratings[schema.NOTE_ID], ratings[schema.RATER_ID], name)
-        return TagModelResult(notes, raters, float("nan"), pos_rate, len(labeled), 0, reason)
+        return TagModelResult(notes, raters, float("nan"), pos_rate, n_labeled, 0, reason)
 
     from cnlab.mf import fit
     from cnlab.mf.config import TAG_CONSENSUS_MF
@@ -243,7 +247,7 @@ def train_tag_model_detailed(
         raters,
         float("nan") if g is None else float(g),
         pos_rate,
-        len(labeled),
+        n_labeled,
         len(train),
         None,
         result,

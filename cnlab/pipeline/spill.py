@@ -1,0 +1,99 @@
+"""The run's rating frames on disk while worker processes prescore (a lean run at scale).
+
+While the scorers prescore in worker processes (``score(..., isolate=True)`` or ``jobs > 1``), the
+parent process reads no rating: it waits. In a lean run (``keep="outputs"``, what ``cnlab score``
+does) it writes the dataset's ratings and the preprocessed ratings to uncompressed Arrow files,
+drops them, and reads them back when the workers are done; the workers' own copies then do not sit
+beside the parent's (206M ratings: ~7 GiB of the parent's memory).
+
+The frames read back equal the written ones exactly (values, dtypes, index, column order); the
+dataset's ratings come back into the caller's :class:`~cnlab.io.Dataset` at the end of the run.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["RatingsSpill", "write_frame", "read_frame"]
+
+
+def write_frame(frame: pd.DataFrame, path: Path) -> None:
+    """``frame`` as an uncompressed Arrow (Feather v2) file, its index kept (atomically: a
+    temporary file renamed once complete)."""
+    import pyarrow as pa
+    import pyarrow.feather as feather
+
+    table = pa.Table.from_pandas(frame, preserve_index=None)  # a RangeIndex as metadata only
+    tmp = path.with_name(f".{path.name}.tmp")
+    feather.write_feather(table, tmp, compression="uncompressed")
+    del table
+    os.replace(tmp, path)
+
+
+def read_frame(path: Path, dtypes: pd.Series | None = None) -> pd.DataFrame:
+    """The frame :func:`write_frame` wrote. Each column is converted and its Arrow buffer released
+    before the next (``self_destruct``), so reading back holds about one copy, not two.
+
+    ``dtypes`` (the written frame's ``.dtypes``) restores what Arrow cannot carry: the categories
+    of a categorical column with no rows."""
+    import pyarrow.feather as feather
+
+    table = feather.read_table(path, memory_map=False)
+    frame = table.to_pandas(split_blocks=True, self_destruct=True)
+    del table
+    if dtypes is not None:
+        for col, dtype in dtypes.items():
+            if frame[col].dtype != dtype:
+                frame[col] = frame[col].astype(dtype)
+    return frame
+
+
+@dataclass(frozen=True)
+class RatingsSpill:
+    """Where :meth:`write` put a run's rating frames.
+
+    Attributes
+    ----------
+    directory
+        The spill folder (inside the run's checkpoint folder).
+    """
+
+    directory: Path
+    dataset_dtypes: pd.Series
+    preprocessed_dtypes: pd.Series
+
+    @property
+    def dataset_path(self) -> Path:
+        return self.directory / "dataset_ratings.arrow"
+
+    @property
+    def preprocessed_path(self) -> Path:
+        return self.directory / "preprocessed_ratings.arrow"
+
+    @classmethod
+    def write(cls, directory: str | Path, dataset: Any, pre: Any) -> "RatingsSpill":
+        """Write ``dataset.ratings`` and ``pre.ratings`` and release the dataset's (its
+        ``ratings`` is None until :meth:`restore_dataset`). The caller drops its references to
+        ``pre.ratings``; memory is freed once no other reference holds either frame."""
+        spill = cls(Path(directory), dataset.ratings.dtypes, pre.ratings.dtypes)
+        spill.directory.mkdir(parents=True, exist_ok=True)
+        write_frame(dataset.ratings, spill.dataset_path)
+        write_frame(pre.ratings, spill.preprocessed_path)
+        object.__setattr__(dataset, "ratings", None)  # a frozen Dataset: lent to the run, given back
+        return spill
+
+    def read_preprocessed(self) -> pd.DataFrame:
+        """The preprocessed ratings, read back (the file is removed)."""
+        frame = read_frame(self.preprocessed_path, self.preprocessed_dtypes)
+        self.preprocessed_path.unlink(missing_ok=True)
+        return frame
+
+    def restore_dataset(self, dataset: Any) -> None:
+        """Give ``dataset`` its ratings back (read from the spill; the file is removed)."""
+        object.__setattr__(dataset, "ratings", read_frame(self.dataset_path, self.dataset_dtypes))
+        self.dataset_path.unlink(missing_ok=True)

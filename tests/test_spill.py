@@ -1,0 +1,62 @@
+"""cnlab.pipeline.spill: rating frames written and read back equal, the dataset lent and given back."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cnlab.io import load_sample
+from cnlab.pipeline.spill import RatingsSpill, read_frame, write_frame
+from cnlab.preprocess import preprocess
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return load_sample()
+
+
+def test_frames_come_back_exactly_with_their_index_and_dtypes(sample, tmp_path):
+    r = sample.ratings
+    kept = r.iloc[np.flatnonzero(np.arange(len(r)) % 7 != 3)]  # rows dropped: an index with gaps
+    for frame in (r, kept, kept.iloc[:0]):
+        write_frame(frame, tmp_path / "f.arrow")
+        back = read_frame(tmp_path / "f.arrow", frame.dtypes)
+        pd.testing.assert_frame_equal(back, frame, check_exact=True)
+        assert back.index.equals(frame.index) and type(back.index) is type(frame.index)
+        assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_the_dataset_is_lent_and_given_back(sample, tmp_path):
+    ds = dataclasses.replace(sample)  # a Dataset of its own (the same frames)
+    pre = preprocess(ds)
+    want_ds, want_pre = ds.ratings.copy(), pre.ratings.copy()
+    spill = RatingsSpill.write(tmp_path / "spill", ds, pre)
+    assert ds.ratings is None  # released: the run holds no reference through the dataset
+    pd.testing.assert_frame_equal(spill.read_preprocessed(), want_pre, check_exact=True)
+    assert not spill.preprocessed_path.exists()
+    spill.restore_dataset(ds)
+    pd.testing.assert_frame_equal(ds.ratings, want_ds, check_exact=True)
+    assert not spill.dataset_path.exists()
+    assert sample.ratings is not None  # the other Dataset object was not touched
+
+
+def test_a_run_that_fails_after_the_spill_gives_the_dataset_back(sample, monkeypatch):
+    """A lean run with a worker process lends its dataset's ratings to disk; an error later in the
+    run (here in the confidence models) still gives them back, equal."""
+    import cnlab.pipeline.run as run
+    from cnlab.pipeline import ScoringConfig, score
+
+    ds = dataclasses.replace(sample)
+    want = ds.ratings.copy()
+
+    def boom(*args, **kwargs):
+        assert ds.ratings is None, "lent while the run goes on"
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(run, "fit_confidence_models", boom)
+    with pytest.raises(RuntimeError, match="stop here"):
+        score(ds, ScoringConfig(seed=5), keep="outputs", isolate=True)
+    pd.testing.assert_frame_equal(ds.ratings, want, check_exact=True)
