@@ -365,6 +365,10 @@ def prescore_slice(
     inter: dict[str, Any] = {}
     nid, rid = schema.NOTE_ID, schema.RATER_ID
     scoped, nsh, rep, epoch_millis = sliced.take()
+    if not keep_ratings and not isinstance(scoped.index, pd.RangeIndex):
+        # the rows' labels in the run's ratings (8 B a rating) are read by no step, only by a
+        # caller of the kept intermediates
+        scoped.index = pd.RangeIndex(len(scoped))
     inter["slice_report"] = rep
     if scoped.empty:
         log.warning("%s: no ratings in scope; empty prescoring output", scorer.name)
