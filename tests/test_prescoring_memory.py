@@ -262,6 +262,28 @@ def _sign_counts_by_merge(ratings, rater_params):
     return df.groupby([S.NOTE_ID, "_neg"]).agg(n=("n", "sum"), h=("h", "mean"), net=("net", "sum"))
 
 
+def _sign_frame_by_groupby(ratings, rater_params):
+    """The whole output of spec 03 §2.2 as the groupby code built it (the oracle of the bincounts)."""
+    wide = _sign_counts_by_merge(ratings, rater_params).unstack("_neg")
+    notes = wide.index
+
+    def side(col, neg):
+        return wide[(col, neg)] if (col, neg) in wide.columns else pd.Series(np.nan, index=notes)
+
+    n_neg, n_pos = side("n", True).fillna(0), side("n", False).fillna(0)
+    net_neg, net_pos = side("net", True).fillna(0), side("net", False).fillna(0)
+    out = pd.DataFrame(index=notes)
+    out["negFactor_ratingCount"] = n_neg.astype(np.int64)
+    out["posFactor_ratingCount"] = n_pos.astype(np.int64)
+    out["minSignCount"] = np.minimum(n_neg, n_pos).astype(np.int32)
+    out["negFactor_meanHelpfulNum"] = side("h", True).astype(np.float32)
+    out["posFactor_meanHelpfulNum"] = side("h", False).astype(np.float32)
+    net_min = np.maximum(0, np.minimum(net_neg, net_pos)).astype(np.int32)
+    out["netMinHelpful"] = net_min
+    out["netMinHelpfulRatio"] = (net_min / (n_neg + n_pos)).astype(np.float32)
+    return out.reset_index()
+
+
 @settings(max_examples=40, deadline=None)
 @given(n=st.integers(0, 300), n_notes=st.integers(1, 12), seed=st.integers(0, 2**31 - 1),
        n_params=st.integers(0, 25))
@@ -274,7 +296,12 @@ def test_sign_counts_equal_merged_frame(n, n_notes, seed, n_params):
     rng = np.random.default_rng(seed)
     rp = pd.DataFrame({S.RATER_ID: rng.permutation(25)[:n_params].astype(np.int64),
                        S.RATER_FACTOR1: rng.choice(np.array([-0.5, 0.0, 0.3, np.nan]), n_params)})
-    got = note_counts_by_rater_sign(r, rp).set_index(S.NOTE_ID)
+    full = note_counts_by_rater_sign(r, rp)
+    if len(full):
+        pd.testing.assert_frame_equal(full, _sign_frame_by_groupby(r, rp), check_exact=True, check_dtype=True)
+    else:
+        assert len(_sign_counts_by_merge(r, rp)) == 0
+    got = full.set_index(S.NOTE_ID)
     want = _sign_counts_by_merge(r, rp).unstack("_neg")
     assert list(got.index) == list(want.index)
     for neg, side in ((True, "neg"), (False, "pos")):

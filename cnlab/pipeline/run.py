@@ -427,9 +427,11 @@ def score(
         so that the memory of the prescoring fits (TensorFlow's allocator keeps its pool for the
         life of a process) is handed back when prescoring ends, before the confidence models and
         final scoring; the outputs are identical. In a lean run (``keep="outputs"``) this process
-        does not hold the PSS-coalesced prescoring ratings while the workers run: they read the
-        checkpoint's copy, and this process reads it back for the confidence models. ``cnlab score``
-        does this from 10M ratings.
+        holds no rating while the workers run: they read the checkpoint's copy of the PSS-coalesced
+        prescoring ratings, and this process writes the dataset's and the preprocessed ratings to
+        the checkpoint folder (:mod:`cnlab.pipeline.spill`), releases them, and reads them back
+        when the workers are done (``dataset.ratings`` is None meanwhile, and equal to what it was
+        once the run ends, also when it fails). ``cnlab score`` does this from 10M ratings.
     threads
         Independent tasks side by side in this process (:func:`cnlab.pipeline.parallel.in_threads`):
         the topic model and rater clustering, the scorers' prescoring (unless worker processes do

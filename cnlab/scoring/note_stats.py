@@ -51,12 +51,14 @@ def compute_note_stats(ratings: pd.DataFrame, status_history: pd.DataFrame, *, e
     for tag in S.ALL_TAGS:
         sums[tag] = per_note(S.tag_values(ratings, tag))
     if S.RATING_SOURCE in ratings.columns:
-        sums["numPopulationSampledRatings"] = per_note(
-            (ratings[S.RATING_SOURCE].astype(object) == S.SOURCE_POPULATION_SAMPLED).to_numpy(dtype=np.float64))
+        sampled = (ratings[S.RATING_SOURCE] == S.SOURCE_POPULATION_SAMPLED).to_numpy(dtype=bool, na_value=False)
+        sums["numPopulationSampledRatings"] = np.bincount(codes[sampled], minlength=n_notes).astype(np.int64)
+        del sampled
     else:
         sums["numPopulationSampledRatings"] = np.zeros(n_notes, dtype=np.int64)
     recent_cut = epoch_millis - RECENT_WINDOW_DAYS * MILLIS_PER_DAY
-    sums["numRatingsLast28"] = per_note((ratings[S.CREATED_AT].to_numpy() > recent_cut).astype(np.float64))
+    sums["numRatingsLast28"] = np.bincount(codes[ratings[S.CREATED_AT].to_numpy() > recent_cut],
+                                           minlength=n_notes).astype(np.int64)
     count_cols = [c for c in sums.columns if c != S.NOTE_ID]
 
     nsh_cols = [c for c in NSH_STAT_COLUMNS if c in status_history.columns]
@@ -100,30 +102,36 @@ def note_counts_by_rater_sign(ratings: pd.DataFrame, rater_params: pd.DataFrame)
     rater with a factor are absent.
     """
     rows, neg = _signed(ratings, rater_params)
-    h = ratings[S.HELPFUL_NUM].to_numpy(dtype=np.float64)[rows]
-    df = pd.DataFrame({
-        S.NOTE_ID: ratings[S.NOTE_ID].to_numpy()[rows], "_neg": neg,
-        "h": h, "net": (h == 1.0).astype(np.int64) - (h == 0.0).astype(np.int64),
-    })
-    del rows, neg, h
-    agg = df.groupby([S.NOTE_ID, "_neg"]).agg(n=("h", "size"), h=("h", "mean"), net=("net", "sum"))
-    wide = agg.unstack("_neg")
-    notes = wide.index
-    def side(col, neg):
-        key = (col, neg)
-        return wide[key] if key in wide.columns else pd.Series(np.nan, index=notes)
-    n_neg, n_pos = side("n", True).fillna(0), side("n", False).fillna(0)
-    net_neg, net_pos = side("net", True).fillna(0), side("net", False).fillna(0)
-    out = pd.DataFrame(index=notes)
+    # per (note, side) sums by bincount over note codes ×2 + side, not a groupby of a rating-level
+    # frame (~100 B a rating at once): counts and net counts are integers, and the helpfulness sums
+    # add values of {0, ½, 1}, exact in float64, so the means are the groupby's to the bit
+    codes, notes = pd.factorize(ratings[S.NOTE_ID].to_numpy()[rows], sort=True)
+    if (codes < 0).any():  # NaN note ids: a groupby drops them
+        keep = codes >= 0
+        rows, neg, codes = rows[keep], neg[keep], codes[keep]
+    key = codes * 2 + neg
+    del codes
+    m = len(notes)
+    h = ratings[S.HELPFUL_NUM].to_numpy()[rows]
+    del rows, neg
+    n = np.bincount(key, minlength=2 * m).reshape(m, 2)
+    h_sum = np.bincount(key, weights=h, minlength=2 * m).reshape(m, 2)
+    net = (np.bincount(key[h == 1.0], minlength=2 * m) - np.bincount(key[h == 0.0], minlength=2 * m)).reshape(m, 2)
+    del key, h
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(n > 0, h_sum / np.maximum(n, 1), np.nan)
+    n_pos, n_neg = n[:, 0], n[:, 1]
+    net_pos, net_neg = net[:, 0], net[:, 1]
+    out = pd.DataFrame({S.NOTE_ID: np.asarray(notes)})
     out["negFactor_ratingCount"] = n_neg.astype(np.int64)
     out["posFactor_ratingCount"] = n_pos.astype(np.int64)
     out["minSignCount"] = np.minimum(n_neg, n_pos).astype(np.int32)
-    out["negFactor_meanHelpfulNum"] = side("h", True).astype(np.float32)
-    out["posFactor_meanHelpfulNum"] = side("h", False).astype(np.float32)
+    out["negFactor_meanHelpfulNum"] = mean[:, 1].astype(np.float32)
+    out["posFactor_meanHelpfulNum"] = mean[:, 0].astype(np.float32)
     net_min = np.maximum(0, np.minimum(net_neg, net_pos)).astype(np.int32)
     out["netMinHelpful"] = net_min
-    out["netMinHelpfulRatio"] = (net_min / (n_neg + n_pos)).astype(np.float32)
-    return out.reset_index()
+    out["netMinHelpfulRatio"] = (net_min / (n_neg + n_pos).astype(np.float64)).astype(np.float32)
+    return out
 
 
 def population_sampled_counts_by_rater_sign(ratings: pd.DataFrame, rater_params: pd.DataFrame) -> pd.DataFrame:
