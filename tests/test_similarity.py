@@ -696,3 +696,33 @@ def test_note_ids_of_different_kinds_are_refused(fn):
     ratings = ratings.assign(noteId=ratings["noteId"].astype(str))
     with pytest.raises(CnlabInputError, match="noteId is int64 in the notes"):
         fn(notes, ratings)
+
+
+def test_pss_plan_in_pieces_gives_the_coalesced_frame(tmp_path):
+    """The coalesced ratings built piece by piece from a :class:`PssPlan` (as a lean run writes
+    the workers' input) equal the whole-frame coalescing, row for row, also through the
+    checkpoint's piecewise Arrow file."""
+    from cnlab.io import load_sample
+    from cnlab.models.similarity import plan_post_selection_similarity, rater_clustering
+    from cnlab.pipeline.checkpoint import Checkpoint
+    from cnlab.scorers.base import ScoringContext
+    from cnlab.preprocess import preprocess
+
+    pre = preprocess(load_sample())
+    pss = rater_clustering(pre.notes, pre.ratings)
+    want, rep = apply_post_selection_similarity(pre.notes, pre.ratings, pss, keep_values=True)
+    assert rep.dropped > 0, "the sample must coalesce something for this test to mean anything"
+    plan = plan_post_selection_similarity(pre.notes, pre.ratings, pss)
+    assert plan.report == rep
+    pieces = list(plan.chunks(size=5000))
+    assert len(pieces) > 3
+    np.testing.assert_array_equal(np.concatenate(pieces), plan.take())
+    got = pd.concat([plan.rows_of(pre.ratings, p, keep_values=True) for p in pieces], ignore_index=True)
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+    ckpt = Checkpoint(tmp_path, {}, None)
+    context = ScoringContext(status_history=pre.status_history, enrollment=load_sample().enrollment,
+                             note_topics=None, seed=1, epoch_millis=0)
+    ckpt.save_inputs_in_pieces((plan.rows_of(pre.ratings, p) for p in plan.chunks(size=5000)), context)
+    back = Checkpoint.read_inputs(tmp_path)[0]
+    pd.testing.assert_frame_equal(back, want.drop(columns=["postSelectionValue", "postSelectionValue_note_author"]),
+                                  check_exact=True)

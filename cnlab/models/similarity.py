@@ -72,6 +72,8 @@ __all__ = [
     "quasi_cliques",
     "rater_clustering",
     "apply_post_selection_similarity",
+    "plan_post_selection_similarity",
+    "PssPlan",
 ]
 
 POST_SELECTION_VALUE = "postSelectionValue"
@@ -689,13 +691,109 @@ def apply_post_selection_similarity(
     schema.require_columns(
         pss, [schema.RATER_ID, POST_SELECTION_VALUE, QUASI_CLIQUE_VALUE], where="apply_pss(pss)"
     )
+    plan = plan_post_selection_similarity(notes, ratings, pss, dropna=dropna, min_notes=min_notes)
+    if plan.skipped:
+        result = ratings.assign(**{schema.CORRELATED_RATER: plan.correlated})
+    else:
+        result = plan.rows_of(ratings, plan.take(), keep_values=keep_values)
+    return result, plan.report
+
+
+@dataclass(frozen=True)
+class PssPlan:
+    """Which ratings PSS coalescing keeps, in which order (spec 05 §B.4), without the ratings.
+
+    The coalesced frame is ``ratings.take(take())`` with ``correlatedRater`` added: first the kept
+    member ratings in (noteId, time) order, then the non-member ratings in input order.
+    :meth:`chunks` yields the same positions in pieces, so that a caller can write the coalesced
+    ratings out without ever holding all of them (:meth:`Checkpoint.save_coalesced_inputs
+    <cnlab.pipeline.checkpoint.Checkpoint.save_coalesced_inputs>`).
+
+    Attributes
+    ----------
+    kept_members
+        Positions of the member ratings kept, in (noteId, createdAtMillis) order.
+    member
+        Per rating: the rater has a ``postSelectionValue``.
+    correlated
+        Per rating: the rater has ``quasiCliqueValue ≥ 1`` (``correlatedRater``).
+    member_values, member_author_values
+        ``postSelectionValue`` of the rater / of the note's author (NaN: none) for the member
+        ratings, in position order (what ``keep_values`` adds as columns).
+    skipped
+        Fewer notes than ``min_notes``: nothing is coalesced.
+    report
+        The :class:`PssApplyReport`.
+    """
+
+    kept_members: np.ndarray
+    member: np.ndarray
+    correlated: np.ndarray
+    member_values: np.ndarray
+    member_author_values: np.ndarray
+    skipped: bool
+    report: "PssApplyReport"
+
+    def take(self) -> np.ndarray:
+        """All positions of the coalesced ratings, in their order."""
+        return np.concatenate([self.kept_members, np.flatnonzero(~self.member)])
+
+    def chunks(self, size: int = 1 << 23):
+        """:meth:`take` in consecutive pieces of at most ~``size`` positions (each an array)."""
+        if len(self.kept_members):
+            yield self.kept_members
+        for lo in range(0, len(self.member), size):
+            part = np.flatnonzero(~self.member[lo:lo + size])
+            if len(part):
+                yield part + lo
+
+    def rows_of(self, ratings: pd.DataFrame, take: np.ndarray, *, keep_values: bool = False) -> pd.DataFrame:
+        """The coalesced rows at positions ``take`` (a piece of :meth:`take`), with
+        ``correlatedRater`` (and the helper value columns with ``keep_values``); a fresh RangeIndex."""
+        out = ratings.take(take)
+        out[schema.CORRELATED_RATER] = self.correlated[take]
+        if keep_values:
+            rows = self._member_rows
+            at = np.searchsorted(rows, take)
+            hit = np.zeros(len(take), bool)
+            if len(rows):
+                hit = (at < len(rows)) & (rows[np.minimum(at, len(rows) - 1)] == take)
+            for col, vals in ((POST_SELECTION_VALUE, self.member_values),
+                              (POST_SELECTION_VALUE + NOTE_AUTHOR_SUFFIX, self.member_author_values)):
+                v = np.full(len(take), np.nan)
+                v[hit] = vals[at[hit]]
+                out[col] = v
+        out.index = pd.RangeIndex(len(out))
+        return out
+
+    @property
+    def _member_rows(self) -> np.ndarray:
+        return np.flatnonzero(self.member)
+
+
+def plan_post_selection_similarity(
+    notes: pd.DataFrame,
+    ratings: pd.DataFrame,
+    pss: pd.DataFrame,
+    *,
+    dropna: bool = False,
+    min_notes: int = MIN_NOTES_FOR_COALESCING,
+) -> PssPlan:
+    """:func:`apply_post_selection_similarity` up to the choice of rows (its parameters): a
+    :class:`PssPlan`. Per rating it keeps two booleans; the values are looked up for the member
+    ratings only (the raters of some PSS component, a small share of the ratings), so its memory
+    is ~2 bytes a rating, not the ~40 of rating-length value and position arrays."""
+    schema.require_columns(ratings, [schema.NOTE_ID, schema.RATER_ID, schema.CREATED_AT], where="apply_pss(ratings)")
+    schema.require_columns(notes, [schema.NOTE_ID, schema.AUTHOR_ID], where="apply_pss(notes)")
+    schema.require_columns(
+        pss, [schema.RATER_ID, POST_SELECTION_VALUE, QUASI_CLIQUE_VALUE], where="apply_pss(pss)"
+    )
     frame = pss[[schema.RATER_ID, POST_SELECTION_VALUE, QUASI_CLIQUE_VALUE]]
     n_frame = len(frame)
     if dropna:
         frame = frame.dropna()
     dropped_na = n_frame - len(frame)
 
-    # the ratings are read, never copied whole: the result is one take of them (rating-sized)
     correlated = frame.loc[(frame[QUASI_CLIQUE_VALUE] >= 1).to_numpy(), schema.RATER_ID].unique()
     correlated_flag = ratings[schema.RATER_ID].isin(correlated).to_numpy()
 
@@ -704,40 +802,30 @@ def apply_post_selection_similarity(
     # merge; we use the first value (never happens for component output).
     value_of = psv.drop_duplicates(schema.RATER_ID).set_index(schema.RATER_ID)[POST_SELECTION_VALUE]
     author_of = notes.drop_duplicates(schema.NOTE_ID).set_index(schema.NOTE_ID)[schema.AUTHOR_ID]
-    rater_val = ratings[schema.RATER_ID].map(value_of).to_numpy(np.float64)
-    author_val = ratings[schema.NOTE_ID].map(author_of).map(value_of).to_numpy(np.float64)
+    member = ratings[schema.RATER_ID].isin(value_of.index).to_numpy()
+    rows = np.flatnonzero(member)
+    rater_val = value_of.reindex(ratings[schema.RATER_ID].to_numpy()[rows]).to_numpy(np.float64)
+    author_val = pd.Series(ratings[schema.NOTE_ID].to_numpy()[rows]).map(author_of).map(value_of).to_numpy(np.float64)
 
-    member = ~np.isnan(rater_val)
-    same = member & (rater_val == author_val)
-    candidates = np.flatnonzero(member & ~same)
+    same = rater_val == author_val
+    candidates = rows[~same]
     cand = pd.DataFrame(
         {
             "note": ratings[schema.NOTE_ID].to_numpy()[candidates],
             "time": ratings[schema.CREATED_AT].to_numpy()[candidates],
-            "val": rater_val[candidates],
+            "val": rater_val[~same],
         }
     )
     cand = cand.sort_values(["note", "time"], kind="stable")
     first = ~cand.duplicated(["note", "val"], keep="first")
-    kept_members = cand.index.to_numpy()[first.to_numpy()]
-    kept_rows = candidates[kept_members]  # in (note, time) order
+    kept_rows = candidates[cand.index.to_numpy()[first.to_numpy()]]  # in (note, time) order
     n_dup = len(candidates) - len(kept_rows)
 
     skipped = len(notes) < min_notes
-    if skipped:
-        result = ratings.assign(**{schema.CORRELATED_RATER: correlated_flag})
-    else:
-        non_members = np.flatnonzero(~member)
-        take = np.concatenate([kept_rows, non_members])
-        result = ratings.take(take)
-        result[schema.CORRELATED_RATER] = correlated_flag[take]
-        if keep_values:
-            result[POST_SELECTION_VALUE] = rater_val[take]
-            result[POST_SELECTION_VALUE + NOTE_AUTHOR_SUFFIX] = author_val[take]
-        result.index = pd.RangeIndex(len(result))
+    n_out = len(ratings) if skipped else len(kept_rows) + int(len(ratings) - len(rows))
     report = PssApplyReport(
         ratings_in=len(ratings),
-        ratings_out=len(result),
+        ratings_out=n_out,
         n_notes=len(notes),
         skipped=skipped,
         dropped_same_clique_as_author=int(same.sum()),
@@ -747,4 +835,4 @@ def apply_post_selection_similarity(
         correlated_ratings=int(correlated_flag.sum()),
         pss_raters=int(len(value_of)),
     )
-    return result, report
+    return PssPlan(kept_rows, member, correlated_flag, rater_val, author_val, skipped, report)

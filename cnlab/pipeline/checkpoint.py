@@ -160,6 +160,30 @@ class Checkpoint:
         self._save_context(context)
         self._save_frames({"ratings": ratings})
 
+    def save_inputs_in_pieces(self, pieces, context: Any) -> None:
+        """:meth:`save_inputs` with the ratings given as consecutive row pieces (frames of the
+        same columns and dtypes), written one at a time: the whole frame is never held."""
+        import pyarrow as pa
+
+        self._save_context(context)
+        d = self.directory / "inputs"
+        d.mkdir(parents=True, exist_ok=True)
+        tmp = d / ".ratings.arrow.tmp"
+        writer = None
+        try:
+            for piece in pieces:
+                table = pa.Table.from_pandas(piece.reset_index(drop=True), preserve_index=False)
+                if writer is None:
+                    writer = pa.ipc.new_file(str(tmp), table.schema)
+                writer.write_table(table)
+                del table, piece
+            if writer is None:
+                raise ValueError("save_inputs_in_pieces: no piece of ratings")
+        finally:
+            if writer is not None:
+                writer.close()
+        os.replace(tmp, d / "ratings.arrow")
+
     def _save_frames(self, frames: dict[str, pd.DataFrame]) -> None:
         import pyarrow.feather as feather
 

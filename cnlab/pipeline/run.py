@@ -66,7 +66,8 @@ from cnlab.scoring.meta import META_AUX_COLUMNS, meta_score
 from cnlab.scoring.note_stats import compute_note_stats
 from cnlab.scoring.rescoring import rescoring_active_rules
 from cnlab.scoring.status_history import update_status_history
-from cnlab.models.similarity import apply_post_selection_similarity, rater_clustering
+from cnlab.models.similarity import (apply_post_selection_similarity, plan_post_selection_similarity,
+                                     rater_clustering)
 from cnlab.pipeline.parallel import Once, in_threads, resolve_threads
 from cnlab.pipeline.spill import RatingsSpill
 
@@ -559,10 +560,6 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
                                 n_threads))
         nt, pss = first[topics], first.get(clustering)
         context = with_topics(nt)
-        with timer.stage("PSS coalescing (prescoring)", len(ratings)) as st:
-            pre_ratings = apply_pss(notes, ratings, pss)
-            st["rows_out"] = len(pre_ratings)
-        bar.done()
         from cnlab.pipeline.checkpoint import NO_PRESCORING
 
         found = {sc.name: ckpt.load_scorer(sc.name) if ckpt is not None else None for sc in config.roster()}
@@ -570,12 +567,34 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
             if out is not None:
                 log.info("%s prescoring: resumed from the checkpoint", name)
         todo = [sc for sc in config.roster() if found[sc.name] is None]
+        in_workers = pool is not None and todo and (len(todo) > 1 or isolate)
+        plan = None
+        with timer.stage("PSS coalescing (prescoring)", len(ratings)) as st:
+            if lean and in_workers and pss is not None:
+                # the coalesced ratings go to the workers' input file a piece at a time: this
+                # process never holds them whole (206M ratings: a 7 GiB copy beside its own)
+                plan = plan_post_selection_similarity(notes, ratings, pss)
+                st["rows_out"] = plan.report.ratings_out
+            if plan is None or plan.skipped:
+                pre_ratings = apply_pss(notes, ratings, pss)
+                plan = None
+                st["rows_out"] = len(pre_ratings)
+        bar.done()
         bar.done(len(found) - len(todo))
-        if pool is not None and todo and (len(todo) > 1 or isolate):
+        if in_workers:
             bar.start(f"prescoring ({len(todo)} scorers, {pool.jobs if pool.own else 'executor'} jobs)")
-            ckpt.save_inputs(pre_ratings, context)
-            index = pre_ratings.index
-            shared = _shares_memory(pre_ratings, ratings)
+            if plan is not None:
+                with timer.stage("coalesced prescoring ratings written for the workers",
+                                 plan.report.ratings_out) as st:
+                    ckpt.save_inputs_in_pieces(
+                        (plan.rows_of(ratings, rows) for rows in plan.chunks()), context)
+                index = pd.RangeIndex(plan.report.ratings_out)
+                shared, pre_ratings = False, None
+                del plan
+            else:
+                ckpt.save_inputs(pre_ratings, context)
+                index = pre_ratings.index
+                shared = _shares_memory(pre_ratings, ratings)
             spill = None
             if lean:
                 # the workers read the saved copy; this process reads it back when they are done
