@@ -62,11 +62,13 @@ def test_killed_run_resumes_only_unfinished_phases(tmp_path, uninterrupted):
     # killed mid-run: no final output file, the finished phases on disk
     assert not any((out / f).exists() for f in OUTPUTS)
     assert (ckpt / "pss.parquet").exists() and (ckpt / "run.json").exists()
+    assert (ckpt / "topics.parquet").exists()
 
     res = subprocess.run(_cmd(out, "--resume"), env=_env(), capture_output=True, text=True)
     assert res.returncode == 0, res.stderr[-2000:]
     log = res.stderr
     assert "rater clustering: resumed from the checkpoint" in log
+    assert "topic model: resumed from the checkpoint" in log and "topic model: rows in" not in log
     assert "MFCoreScorer prescoring: resumed from the checkpoint" in log
     assert "MFCoreScorer prescoring: round-1 MF" not in log  # not recomputed
     assert "MFExpansionScorer prescoring: round-1 MF" in log  # the unfinished phase, recomputed

@@ -39,6 +39,7 @@ CHECKPOINT_FORMAT = 1
 #: :meth:`Checkpoint.read_scorer` of a scorer that has no prescoring phase (Gaussian scorers).
 NO_PRESCORING = "no prescoring phase"
 _PSS_FILE = "pss.parquet"
+_TOPICS_FILE = "topics.parquet"
 
 
 def run_key(dataset: Any, config: Any) -> dict[str, Any]:
@@ -107,11 +108,24 @@ class Checkpoint:
         return pd.read_parquet(p) if self.resume and p.exists() else None
 
     def save_pss(self, pss: pd.DataFrame) -> pd.DataFrame:
-        p = self.directory / _PSS_FILE
-        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".pss.", suffix=".tmp")
+        return self._save_table(_PSS_FILE, pss)
+
+    # -- topic model (notes → topic; minutes at the full size) ---------------------------------
+    def load_topics(self) -> pd.DataFrame | None:
+        p = self.directory / _TOPICS_FILE
+        return pd.read_parquet(p) if self.resume and p.exists() else None
+
+    def save_topics(self, topics: pd.DataFrame) -> pd.DataFrame:
+        return self._save_table(_TOPICS_FILE, topics)
+
+    def _save_table(self, name: str, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame`` as ``name`` (parquet, written whole or not at all); returns it as read back,
+        so that a run and its resumption continue from the same values and dtypes."""
+        p = self.directory / name
+        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=f".{name}.", suffix=".tmp")
         os.close(fd)
         try:
-            pss.reset_index(drop=True).to_parquet(tmp, index=False)
+            frame.reset_index(drop=True).to_parquet(tmp, index=False)
             os.replace(tmp, p)
         finally:
             Path(tmp).unlink(missing_ok=True)

@@ -515,7 +515,12 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
         st["rows_out"] = len(pre.ratings)
 
     def topics() -> pd.DataFrame:  # run beside rater clustering when threads allow
-        return _topics(config, notes, note_topics, seed, timer)
+        nt = ckpt.load_topics() if ckpt is not None else None
+        if nt is not None:
+            log.info("topic model: resumed from the checkpoint (%d rows)", len(nt))
+            return nt
+        nt = _topics(config, notes, note_topics, seed, timer)
+        return ckpt.save_topics(nt) if ckpt is not None else nt
 
     notes, ratings, nsh = pre.notes, pre.ratings, pre.status_history
     enrollment = dataset.enrollment
