@@ -60,3 +60,25 @@ def test_a_run_that_fails_after_the_spill_gives_the_dataset_back(sample, monkeyp
     with pytest.raises(RuntimeError, match="stop here"):
         score(ds, ScoringConfig(seed=5), keep="outputs", isolate=True)
     pd.testing.assert_frame_equal(ds.ratings, want, check_exact=True)
+
+
+def test_arrow_columns_read_each_column_as_a_whole_read_does(sample, tmp_path):
+    """A worker's lazy view of the input file: every column equals the whole read's (values and
+    dtype), and the scorer's slice cut from it equals the slice cut from the frame."""
+    from cnlab.pipeline.spill import ArrowColumns
+    from cnlab.scorers.mf_config import CORE
+    from cnlab.scorers.mf_prescoring import slice_for_prescoring
+
+    pre = preprocess(sample)
+    write_frame(pre.ratings.reset_index(drop=True), tmp_path / "r.arrow")
+    lazy = ArrowColumns(tmp_path / "r.arrow")
+    whole = read_frame(tmp_path / "r.arrow")
+    assert len(lazy) == len(whole) and list(lazy.columns) == list(whole.columns)
+    assert lazy.index.equals(whole.index)
+    for col in whole.columns:
+        pd.testing.assert_series_equal(lazy[col], whole[col], check_exact=True)
+    with pytest.raises(KeyError):
+        lazy["noSuchColumn"]
+    a = slice_for_prescoring(lazy, pre.status_history, sample.enrollment, CORE, epoch_millis=0).take()[0]
+    b = slice_for_prescoring(whole, pre.status_history, sample.enrollment, CORE, epoch_millis=0).take()[0]
+    pd.testing.assert_frame_equal(a, b, check_exact=True)

@@ -220,8 +220,10 @@ class Checkpoint:
         _atomic_text(self.directory / "inputs" / "context.json", json.dumps(scalars))
 
     @staticmethod
-    def read_inputs(directory: str | Path) -> tuple[pd.DataFrame, Any, pd.Index | None]:
-        """(ratings, ScoringContext, participants) written by :meth:`save_inputs`."""
+    def read_inputs(directory: str | Path, *, lazy: bool = False) -> tuple[Any, Any, pd.Index | None]:
+        """(ratings, ScoringContext, participants) written by :meth:`save_inputs`; with ``lazy``
+        the ratings are an :class:`~cnlab.pipeline.spill.ArrowColumns` (each column read when
+        asked for) instead of a frame."""
         import pyarrow.feather as feather
 
         from cnlab.scorers.base import ScoringContext
@@ -236,7 +238,13 @@ class Checkpoint:
         context = ScoringContext(status_history=read("status_history"), enrollment=read("enrollment"),
                                  note_topics=read("note_topics"), **scalars)
         parts = read("participants")
-        return read("ratings"), context, (None if parts is None else pd.Index(parts["id"]))
+        if lazy:
+            from cnlab.pipeline.spill import ArrowColumns
+
+            ratings = ArrowColumns(d / "ratings.arrow")
+        else:
+            ratings = read("ratings")
+        return ratings, context, (None if parts is None else pd.Index(parts["id"]))
 
     def remove(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)

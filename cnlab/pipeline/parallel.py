@@ -169,21 +169,25 @@ def _prescore_worker(directory: str, scorer_config: Any) -> list[dict]:
     from cnlab.pipeline.checkpoint import Checkpoint
     from cnlab.scorers.base import family_for
 
-    ratings, context, participants = _inputs(directory)
-    ckpt = Checkpoint(Path(directory), {}, participants)
+    from cnlab.pipeline.spill import release_arrow_memory
+
     timer = StageTimer(prefix=f"{scorer_config.name} prescoring: ")
     family = family_for(scorer_config)
     if hasattr(family, "prescore_slice"):
-        sliced = family.slice_prescoring(scorer_config, ratings, context, timer=timer)
-        # the scorer's slice is all its fits read: the full ratings leave before them (at full
-        # scale they are as large as the slice), and the next scorer reads them again
-        del ratings
+        # the scorer's slice is all its fits read: it is cut from the input file a column at a
+        # time (the full ratings are never in memory: at full scale as large as the slice)
         _INPUTS.clear()
+        ratings, context, participants = Checkpoint.read_inputs(directory, lazy=True)
+        sliced = family.slice_prescoring(scorer_config, ratings, context, timer=timer)
+        del ratings
         gc.collect()
+        release_arrow_memory()
         out = family.prescore_slice(scorer_config, sliced, context, timer=timer)
         del sliced
     else:
+        ratings, context, participants = _inputs(directory)
         out = family.prescore(scorer_config, ratings, context, timer=timer)
+    ckpt = Checkpoint(Path(directory), {}, participants)
     ckpt.save_scorer(scorer_config.name, out)
     if out is None:
         return []

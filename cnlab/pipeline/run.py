@@ -26,6 +26,7 @@ Core only by default; ``ScoringConfig.official_mf()`` runs every MF scorer. Orde
 from __future__ import annotations
 
 import dataclasses
+import gc
 import logging
 import shutil
 from pathlib import Path
@@ -69,7 +70,7 @@ from cnlab.scoring.status_history import update_status_history
 from cnlab.models.similarity import (apply_post_selection_similarity, plan_post_selection_similarity,
                                      rater_clustering)
 from cnlab.pipeline.parallel import Once, in_threads, resolve_threads
-from cnlab.pipeline.spill import RatingsSpill
+from cnlab.pipeline.spill import RatingsSpill, release_arrow_memory
 
 log = logging.getLogger("cnlab")
 
@@ -612,6 +613,8 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
                         lent.append(spill)
                     pre = dataclasses.replace(pre, ratings=None)
                     ratings = None
+                    gc.collect()
+                    release_arrow_memory()
             try:
                 timer.records.extend(pool.prescore(ckpt, todo))
             finally:
