@@ -30,6 +30,11 @@ class Measured:
 
 def _tree_rss_bytes(root: int) -> int:
     """Resident bytes of ``root`` and its descendants (from /proc; 0 once it is gone)."""
+    return sum(_tree_rss_by_pid(root).values())
+
+
+def _tree_rss_by_pid(root: int) -> dict[int, int]:
+    """Resident bytes of ``root`` and of each of its descendants, by pid."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
     for entry in os.listdir("/proc"):
@@ -43,26 +48,51 @@ def _tree_rss_bytes(root: int) -> int:
         pid, ppid = int(entry), int(fields[1])
         children.setdefault(ppid, []).append(pid)
         rss[pid] = int(fields[21]) * _PAGE
-    total, stack = 0, [root]
+    tree, stack = {}, [root]
     while stack:
         pid = stack.pop()
-        total += rss.get(pid, 0)
+        tree[pid] = rss.get(pid, 0)
         stack.extend(children.get(pid, ()))
-    return total
+    return tree
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read().replace(b"\0", b" ").decode(errors="replace").strip()[:80]
+    except OSError:
+        return ""
 
 
 def run_measured(cmd: list[str], log: Path, *, rss_limit_gib: float = 20.0, interval: float = 0.25,
-                 env: dict | None = None, timeout_s: float | None = None) -> Measured:
-    """Run ``cmd`` with stdout and stderr to ``log``; return wall time, sampled peak and exit code."""
+                 env: dict | None = None, timeout_s: float | None = None,
+                 rss_log: Path | None = None, rss_log_every: float = 2.0) -> Measured:
+    """Run ``cmd`` with stdout and stderr to ``log``; return wall time, sampled peak and exit code.
+
+    With ``rss_log``, every ``rss_log_every`` seconds one line per process of the tree (seconds
+    since the start, pid, resident GiB, command line) is appended to that TSV file: which process
+    held the memory (a parent or one of its workers) is what the tree's peak alone does not say.
+    """
     log.parent.mkdir(parents=True, exist_ok=True)
     limit = rss_limit_gib * 2**30
     peak, killed = 0, False
     t0 = time.perf_counter()
+    last_logged = -float("inf")
+    per_process = open(rss_log, "w") if rss_log is not None else None
+    if per_process is not None:
+        per_process.write("seconds\tpid\trss_gib\tcmd\n")
     with open(log, "wb") as fh:
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         while proc.poll() is None:
-            rss = _tree_rss_bytes(proc.pid)
+            tree = _tree_rss_by_pid(proc.pid)
+            rss = sum(tree.values())
             peak = max(peak, rss)
+            now = time.perf_counter() - t0
+            if per_process is not None and now - last_logged >= rss_log_every:
+                last_logged = now
+                for pid, b in tree.items():
+                    per_process.write(f"{now:.1f}\t{pid}\t{b / 2**30:.3f}\t{_cmdline(pid)}\n")
+                per_process.flush()
             over_time = timeout_s is not None and time.perf_counter() - t0 > timeout_s
             if rss > limit or over_time:
                 killed = rss > limit
@@ -70,6 +100,8 @@ def run_measured(cmd: list[str], log: Path, *, rss_limit_gib: float = 20.0, inte
                 proc.wait()
                 break
             time.sleep(interval)
+    if per_process is not None:
+        per_process.close()
     return Measured(cmd=list(cmd), rc=proc.returncode, wall_s=time.perf_counter() - t0,
                     peak_gib=peak / 2**30, killed_for_memory=killed, log=log)
 

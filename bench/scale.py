@@ -13,8 +13,9 @@ fresh process). Every process runs
 under a sampler (``bench/_runner.py``) that records the peak resident memory of its process tree
 and stops it past ``--rss-limit-gib`` (recorded as "killed for memory", never as a result).
 
-Each run's stage lines (``stage: rows in=… (s; GiB, peak GiB)``, the stage timer of
-:mod:`cnlab._timing`) are grouped into the stages of the issue: load, preprocess, PSS, each
+Next to each run's log, ``TAG.rss.tsv`` holds the resident memory of every process of its tree
+every 2 s (the parent and each worker apart). Each run's stage lines (``stage: rows in=… (s;
+GiB, peak GiB)``, the stage timer of :mod:`cnlab._timing`) are grouped into the stages of the issue: load, preprocess, PSS, each
 scorer's prescoring and final scoring, pflip/PCRH, meta, contributors, write. The per-stage table
 gives seconds and the process peak when the stage ended, and the fitted growth exponent ``b`` of
 ``seconds ∝ ratings^b`` over the sizes measured (least squares on logs; two or more sizes).
@@ -183,7 +184,7 @@ def main(argv=None) -> int:
                 print(f"scoring {size:,} ratings, roster {roster} ...", file=sys.stderr, flush=True)
                 m = run_measured([CNLAB, "score", str(data), "--outdir", str(outdir), "--scorers",
                                   ROSTERS[roster], "--no-parquet", "--jobs", str(args.jobs), *extra], log,
-                                 rss_limit_gib=args.rss_limit_gib,
+                                 rss_limit_gib=args.rss_limit_gib, rss_log=log.with_suffix(".rss.tsv"),
                                  env=env, timeout_s=args.timeout_min * 60)
                 stages = parse_stages(log)
                 results[key] = {"commit": rev, "jobs": args.jobs, "score_args": extra, "rc": m.rc, "wall_s": m.wall_s, "peak_gib": m.peak_gib,
