@@ -118,6 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--factor-rule", choices=("norm", "axis"), default="norm",
                    help="how the rules that read the factor use k of them: norm (default) or axis "
                         "(ScoringConfig.factor_rule)")
+    s.add_argument("--confidence-models", choices=("fit", "none"), default="fit",
+                   help="fit (default, official): train pflip and PCRH; none: neither (a note in "
+                        "stabilization then counts as predicted to flip, the official reading of a "
+                        "missing prediction; ScoringConfig.pflip / .pcrh = 'none')")
     s.add_argument("--prescoring-dir", default=None, help="start final scoring from these prescoring outputs")
     s.add_argument("--cache", default=None, metavar="CACHE", help="read the inputs through this cache folder "
                    "(written on the first run, rebuilt when the inputs change; see `cnlab cache`)")
@@ -192,6 +196,8 @@ def _scoring_config(args):
         changes["n_factors"] = args.factors
     if getattr(args, "factor_rule", "norm") != "norm":
         changes["factor_rule"] = args.factor_rule
+    if getattr(args, "confidence_models", "fit") == "none":
+        changes["pflip"] = changes["pcrh"] = "none"
     # without --scorers the whole roster runs, as the official main.py does (drop-in default)
     names = tuple(n.strip() for n in (args.scorers or "all").split(",") if n.strip())
     if names:

@@ -292,3 +292,26 @@ def test_stage_log_follows_the_current_stderr(tmp_path, monkeypatch):
     cli._configure_logging(quiet=True)  # --quiet later in the same process: no stage lines
     logging.getLogger("cnlab").info("hidden line")
     assert "hidden line" not in second.getvalue()
+
+
+def test_confidence_models_none_turns_pflip_and_pcrh_off(tmp_path):
+    """`--confidence-models none` = ScoringConfig(pflip="none", pcrh="none"): the run writes no
+    pflip probability where the default run writes one (the bundled sample fits pflip)."""
+    from cnlab.cli import _scoring_config, build_parser
+
+    args = build_parser().parse_args(["score", "--scorers", "MFCoreScorer", "--confidence-models", "none"])
+    cfg = _scoring_config(args)
+    assert (cfg.pflip, cfg.pcrh) == ("none", "none")
+    default = _scoring_config(build_parser().parse_args(["score", "--scorers", "MFCoreScorer"]))
+    assert (default.pflip, default.pcrh) == ("fit", "fit")
+
+    probs = {}
+    for flag in ("fit", "none"):
+        out = tmp_path / flag
+        rc = cli.main(["score", "--sample", "--scorers", "MFCoreScorer", "--confidence-models", flag,
+                       "-o", str(out), "--quiet", "--no-parquet"])
+        assert rc == 0
+        scored = pd.read_csv(out / "scored_notes.tsv", sep="\t")
+        probs[flag] = scored["pflipProba"]
+    assert probs["fit"].notna().any()
+    assert probs["none"].isna().all()
