@@ -3,6 +3,7 @@
 Usage::
 
     .venv/bin/python bench/rater_clustering_memory.py DATA_DIR [--baseline-rev REV] [--parts pss,qc]
+                                                      [--pair-memory-mib M]
 
 ``DATA_DIR`` is a public-shaped download (e.g. ``cnlab synth`` output, or ``bench/scale.py``'s
 ``out/scale/r<N>/data``). Each part runs in a fresh process: the data are loaded and preprocessed
@@ -11,7 +12,9 @@ as ``cnlab score`` does, then :func:`cnlab.models.similarity.post_selection_simi
 peak resident memory above what the process held before the part (``VmHWM`` reset at its start),
 that peak per rating, and the sha256 of the part's output frame (which must not change when the
 code is reworked). With ``--baseline-rev`` the same parts run first from a git worktree of that
-commit, so both versions are measured in one invocation.
+commit, so both versions are measured in one invocation. ``--pair-memory-mib`` sets PSS's pair
+counting budget (``PssConfig.pair_memory_bytes``, 2 GiB by default), so that a small data set is
+counted in as many partitions as a large one is under the default.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from _runner import proc_status_gib, reset_peak  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _measure(data: Path, part: str) -> dict:
+def _measure(data: Path, part: str, pair_memory_mib: float | None = None) -> dict:
     import gc
 
     import cnlab.io as cio
@@ -47,13 +50,18 @@ def _measure(data: Path, part: str) -> dict:
     gc.collect()
     base = proc_status_gib("VmRSS")
     load_peak = proc_status_gib("VmHWM")
+    kwargs = {}
     if part == "pss":
+        from cnlab.models.similarity import PssConfig
         from cnlab.models.similarity import post_selection_similarity as fn
+
+        if pair_memory_mib is not None:
+            kwargs["config"] = PssConfig(pair_memory_bytes=int(pair_memory_mib * 2**20))
     else:
         from cnlab.models.quasi_cliques import quasi_cliques as fn
     reset_peak()
     t0 = time.perf_counter()
-    out = fn(notes, ratings)
+    out = fn(notes, ratings, **kwargs)
     seconds = time.perf_counter() - t0
     peak = proc_status_gib("VmHWM") - base
     sha = hashlib.sha256(out.to_csv(index=False).encode()).hexdigest()[:16]
@@ -61,9 +69,10 @@ def _measure(data: Path, part: str) -> dict:
             "peak_gib": peak, "rows": len(out), "sha": sha}
 
 
-def _run(tree: Path, data: Path, part: str) -> dict:
+def _run(tree: Path, data: Path, part: str, pair_memory_mib: float | None = None) -> dict:
     env = dict(os.environ, MPLBACKEND="Agg", TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(tree))
-    res = subprocess.run([sys.executable, __file__, "--child", part, str(data)], env=env, cwd=tree,
+    extra = [] if pair_memory_mib is None else ["--pair-memory-mib", str(pair_memory_mib)]
+    res = subprocess.run([sys.executable, __file__, "--child", part, str(data), *extra], env=env, cwd=tree,
                          capture_output=True, text=True)
     if res.returncode != 0:
         raise SystemExit(f"{part} at {tree}: rc {res.returncode}\n{res.stderr[-3000:]}")
@@ -75,10 +84,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("data", type=Path)
     ap.add_argument("--baseline-rev")
     ap.add_argument("--parts", default="pss,qc")
+    ap.add_argument("--pair-memory-mib", type=float, default=None,
+                    help="PSS pair-counting budget in MiB (default: PssConfig's 2 GiB)")
     ap.add_argument("--child", metavar="PART", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.child:
-        print(json.dumps(_measure(a.data.resolve(), a.child)))
+        print(json.dumps(_measure(a.data.resolve(), a.child, a.pair_memory_mib)))
         return 0
     data = a.data.resolve()
     rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
@@ -98,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         results = {}
         for name, tree in versions:
             for part in a.parts.split(","):
-                r = _run(tree, data, part)
+                r = _run(tree, data, part, a.pair_memory_mib)
                 results[(name, part)] = r
                 print(f"{name:>12} {part:>4}: {r['seconds']:7.1f} s  peak +{r['peak_gib']:.2f} GiB "
                       f"({r['peak_gib'] * 2**30 / r['ratings']:.0f} B/rating) over {r['base_gib']:.2f} GiB held; "

@@ -726,3 +726,56 @@ def test_pss_plan_in_pieces_gives_the_coalesced_frame(tmp_path):
     back = Checkpoint.read_inputs(tmp_path)[0]
     pd.testing.assert_frame_equal(back, want.drop(columns=["postSelectionValue", "postSelectionValue_note_author"]),
                                   check_exact=True)
+
+
+@settings(max_examples=40, deadline=None)
+@given(rows=st.lists(st.tuples(st.integers(0, 4), st.integers(0, 9), st.integers(0, 9)), max_size=80),
+       chunk=st.integers(1, 7), min_count=st.sampled_from([1, 2, 3]))
+def test_partitioned_pair_counts_list_the_chunks_once_and_equal_one_pass(tmp_path_factory, rows, chunk, min_count):
+    """Above the memory budget the pairs are counted in partitions spilled to one temporary file:
+    the same codes and counts as one in-memory pass, from one listing of the chunks, and no file
+    is left behind (also when the listing fails)."""
+    from cnlab.models._rating_pairs import count_pairs
+
+    rows = sorted((p, a, b) for p, a, b in rows if a != b)
+    post = np.array([r[0] for r in rows], np.int64)
+    a = np.array([r[1] for r in rows], np.int32)
+    b = np.array([r[2] for r in rows], np.int32)
+    starts = [0] + [i for i in range(1, len(rows)) if post[i] != post[i - 1]] + [len(rows)]
+    calls = []
+
+    def chunks():  # posts never split: chunk boundaries at post starts only
+        calls.append(1)
+        cuts = starts[::chunk] + ([starts[-1]] if starts[::chunk][-1] != starts[-1] else [])
+        for lo, hi in zip(cuts[:-1], cuts[1:]):
+            yield post[lo:hi], a[lo:hi], b[lo:hi]
+
+    spill = tmp_path_factory.mktemp("spill")
+    one = count_pairs(chunks, 10, len(rows), min_count=min_count, memory_bytes=2**40)
+    calls.clear()
+    parts = count_pairs(chunks, 10, len(rows), min_count=min_count, memory_bytes=24, spill_dir=str(spill))
+    assert len(calls) == 1
+    assert np.array_equal(one[0], parts[0]) and np.array_equal(one[1], parts[1])
+    assert parts[1].dtype == np.int64
+    assert list(spill.iterdir()) == []
+
+    def failing():
+        yield post, a, b
+        raise RuntimeError("listing failed")
+
+    with pytest.raises(RuntimeError):
+        count_pairs(failing, 10, max(len(rows), 1), memory_bytes=1, spill_dir=str(spill))
+    assert list(spill.iterdir()) == []
+
+
+def test_partitioned_pair_counts_by_hand(tmp_path):
+    """Posts 1 and 2 both pair raters 0 and 1 (count 2; listed twice on post 1, counted once),
+    rater pair (2, 3) occurs on post 2 only; with three partitions as with one."""
+    from cnlab.models._rating_pairs import count_pairs
+
+    post = np.array([1, 1, 2, 2], np.int64)
+    a, b = np.array([0, 1, 1, 3], np.int32), np.array([1, 0, 0, 2], np.int32)
+    for memory in (2**40, 8 * 24 // 3):  # one partition; three
+        codes, counts = count_pairs(lambda: iter([(post, a, b)]), 4, 8, memory_bytes=memory,
+                                    spill_dir=str(tmp_path))
+        assert codes.tolist() == [0 * 4 + 1, 2 * 4 + 3] and counts.tolist() == [2, 1]

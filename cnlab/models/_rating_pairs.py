@@ -114,15 +114,22 @@ def count_pairs(
     *,
     min_count: int = 1,
     memory_bytes: int,
+    spill_dir: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Count rater pairs once per post, in bounded memory.
 
     ``chunks()`` yields ``(post, a, b)`` arrays of rater codes (``a != b``), posts contiguous and
-    never split across chunks; it is called once per partition. A pair's count is the number of
-    posts on which it occurs. When the ``raw_pairs`` the chunks hold would take more than
-    ``memory_bytes`` to count at once, the pairs are counted in ``P`` partitions by ``min(a, b)
-    mod P``: each pass re-enumerates the chunks but keeps only its partition, so memory is bounded
-    by ``memory_bytes`` whatever the data size, and the result is the same for every ``P``.
+    never split across chunks. A pair's count is the number of posts on which it occurs. When the
+    ``raw_pairs`` the chunks hold would take more than ``memory_bytes`` to count at once, the pairs
+    are counted in ``P`` partitions by ``min(a, b) mod P``, so memory is bounded by
+    ``memory_bytes`` whatever the data size, and the result is the same for every ``P``.
+
+    The chunks are listed once whatever ``P``: each chunk's pair codes, made distinct per post,
+    are written to a temporary file (in ``spill_dir``, default the system's temporary folder)
+    grouped by partition, and each partition is then read back from its segments and counted.
+    (Listing the chunks again for every partition made the counting grow as ``P`` times the pairs:
+    206M ratings, PSS 866 s against 85 s at 50M.) The file takes 8 bytes per distinct pair of a
+    post and is removed when the count ends, also on an error.
 
     Returns
     -------
@@ -132,24 +139,68 @@ def count_pairs(
     """
     n = max(n_raters, 1)
     n_parts = max(1, -(-raw_pairs * BYTES_PER_RAW_PAIR // max(memory_bytes, 1)))
-    out_codes, out_counts = [], []
-    for part in range(n_parts):
-        collected = []
-        for post, a, b in chunks():
-            lo, hi = np.minimum(a, b), np.maximum(a, b)
-            if n_parts > 1:
-                mine = (lo % n_parts) == part
-                post, lo, hi = post[mine], lo[mine], hi[mine]
-            collected.append(_distinct_codes_per_group(post, _pair_codes(lo, hi, n), n * n))
+    if n_parts == 1:
+        collected = [_distinct_codes_per_group(post, _pair_codes(np.minimum(a, b), np.maximum(a, b), n), n * n)
+                     for post, a, b in chunks()]
         codes = np.concatenate(collected) if collected else np.empty(0, np.int64)
         del collected
         codes, counts = np.unique(codes, return_counts=True)
         keep = counts >= min_count
-        out_codes.append(codes[keep])
-        out_counts.append(counts[keep])
+        return codes[keep], counts[keep].astype(np.int64)
+    return _count_spilled(chunks, n, n_parts, min_count, spill_dir)
+
+
+def _count_spilled(chunks, n: int, n_parts: int, min_count: int, spill_dir: str | None):
+    """:func:`count_pairs` over ``n_parts`` partitions written to one temporary file."""
+    import os
+    import tempfile
+
+    # per chunk, the byte offset of each partition's segment and its length (codes)
+    seg_start: list[np.ndarray] = []
+    seg_len: list[np.ndarray] = []
+    fd, path = tempfile.mkstemp(prefix="cnlab-pairs-", suffix=".bin", dir=spill_dir)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            at = 0
+            for post, a, b in chunks():
+                lo, hi = np.minimum(a, b), np.maximum(a, b)
+                # distinct per post first: the same codes in every partition as filtering first
+                codes = _distinct_codes_per_group(post, _pair_codes(lo, hi, n), n * n)
+                part = (codes // np.int64(n)) % n_parts
+                # a radix sort when the partition numbers fit 16 bits: linear in the chunk
+                key = part.astype(np.uint16) if n_parts <= 1 << 16 else part
+                codes = codes[np.argsort(key, kind="stable")]
+                counts = np.bincount(part, minlength=n_parts).astype(np.int64)
+                codes.tofile(fh)
+                starts = np.empty(n_parts, np.int64)
+                starts[0] = at
+                np.cumsum(counts[:-1] * 8, out=starts[1:])
+                starts[1:] += at
+                seg_start.append(starts)
+                seg_len.append(counts)
+                at += 8 * len(codes)
+        seg_start_a = np.array(seg_start).reshape(-1, n_parts)
+        seg_len_a = np.array(seg_len).reshape(-1, n_parts)
+        del seg_start, seg_len
+        out_codes, out_counts = [], []
+        with open(path, "rb") as fh:
+            for p in range(n_parts):
+                lengths = seg_len_a[:, p]
+                codes = np.empty(int(lengths.sum()), np.int64)
+                w = 0
+                for start, k in zip(seg_start_a[:, p].tolist(), lengths.tolist()):
+                    if k:
+                        fh.seek(start)
+                        fh.readinto(memoryview(codes[w:w + k]).cast("B"))
+                        w += k
+                codes, counts = np.unique(codes, return_counts=True)
+                keep = counts >= min_count
+                out_codes.append(codes[keep])
+                out_counts.append(counts[keep])
+                del codes, counts
+    finally:
+        os.unlink(path)
     codes = np.concatenate(out_codes)
     counts = np.concatenate(out_counts)
-    if n_parts > 1:
-        order = np.argsort(codes, kind="stable")
-        codes, counts = codes[order], counts[order]
-    return codes, counts.astype(np.int64)
+    order = np.argsort(codes, kind="stable")
+    return codes[order], counts[order].astype(np.int64)
