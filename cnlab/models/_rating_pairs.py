@@ -7,12 +7,15 @@ boundaries, so no Python loop runs per rating or per pair.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 
 import numpy as np
 import pandas as pd
 
 from cnlab._arrays import unique
+
+log = logging.getLogger(__name__)
 
 
 def _range_pairs(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -147,7 +150,14 @@ def count_pairs(
         codes, counts = np.unique(codes, return_counts=True)
         keep = counts >= min_count
         return codes[keep], counts[keep].astype(np.int64)
+    log.info("rater pairs: %d raw pairs counted in %d partitions (budget %.0f MiB), spilled once",
+             raw_pairs, n_parts, memory_bytes / 2**20)
     return _count_spilled(chunks, n, n_parts, min_count, spill_dir)
+
+
+#: Up to this many partitions a chunk is written one partition at a time through a mask; above it,
+#: sorted by partition (a sorted copy of the chunk beside it, but not ``P`` passes over it).
+_MASKED_PARTS = 32
 
 
 def _count_spilled(chunks, n: int, n_parts: int, min_count: int, spill_dir: str | None):
@@ -166,12 +176,20 @@ def _count_spilled(chunks, n: int, n_parts: int, min_count: int, spill_dir: str 
                 lo, hi = np.minimum(a, b), np.maximum(a, b)
                 # distinct per post first: the same codes in every partition as filtering first
                 codes = _distinct_codes_per_group(post, _pair_codes(lo, hi, n), n * n)
-                part = (codes // np.int64(n)) % n_parts
-                # a radix sort when the partition numbers fit 16 bits: linear in the chunk
-                key = part.astype(np.uint16) if n_parts <= 1 << 16 else part
-                codes = codes[np.argsort(key, kind="stable")]
+                del post, a, b, lo, hi
+                part = codes // np.int64(n)
+                part %= n_parts
                 counts = np.bincount(part, minlength=n_parts).astype(np.int64)
-                codes.tofile(fh)
+                if n_parts <= _MASKED_PARTS:
+                    # one boolean mask per partition: no sorted copy of the chunk beside it
+                    part = part.astype(np.uint8)
+                    for q in range(n_parts):
+                        codes[part == q].tofile(fh)
+                else:
+                    # a radix sort when the partition numbers fit 16 bits: linear in the chunk
+                    key = part.astype(np.uint16) if n_parts <= 1 << 16 else part
+                    codes[np.argsort(key, kind="stable")].tofile(fh)
+                del part
                 starts = np.empty(n_parts, np.int64)
                 starts[0] = at
                 np.cumsum(counts[:-1] * 8, out=starts[1:])
@@ -179,6 +197,7 @@ def _count_spilled(chunks, n: int, n_parts: int, min_count: int, spill_dir: str 
                 seg_start.append(starts)
                 seg_len.append(counts)
                 at += 8 * len(codes)
+                del codes
         seg_start_a = np.array(seg_start).reshape(-1, n_parts)
         seg_len_a = np.array(seg_len).reshape(-1, n_parts)
         del seg_start, seg_len
