@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["unique", "run_lengths", "aligned_copy", "ALIGNMENT"]
+__all__ = ["unique", "run_lengths", "aligned_copy", "aligned_empty", "ALIGNMENT"]
 
 #: Byte alignment of :func:`aligned_copy` (TensorFlow requires 64 for a tensor it does not copy).
 ALIGNMENT = 64
@@ -56,9 +56,19 @@ def aligned_copy(a, dtype) -> np.ndarray:
     ([1, 2, 3], 0)
     """
     a = np.asarray(a)
-    dtype = np.dtype(dtype)
-    buf = np.empty(a.size * dtype.itemsize + ALIGNMENT, dtype=np.uint8)
-    off = (-buf.ctypes.data) % ALIGNMENT
-    out = buf[off:off + a.size * dtype.itemsize].view(dtype).reshape(a.shape)
+    out = aligned_empty(a.shape, dtype)
     np.copyto(out, a, casting="unsafe")
     return out
+
+
+def aligned_empty(shape, dtype) -> np.ndarray:
+    """An uninitialised C-contiguous array aligned as :func:`aligned_copy`'s (for ``out=``).
+
+    >>> aligned_empty((3,), np.float32).ctypes.data % ALIGNMENT
+    0
+    """
+    dtype = np.dtype(dtype)
+    size = int(np.prod(shape, dtype=np.int64))
+    buf = np.empty(size * dtype.itemsize + ALIGNMENT, dtype=np.uint8)
+    off = (-buf.ctypes.data) % ALIGNMENT
+    return buf[off:off + size * dtype.itemsize].view(dtype).reshape(shape)

@@ -151,7 +151,8 @@ def fit(
         out = _run(data2, p2, (True, True, True), cfg, lr, solver, reinit_from(None, rater_init, None), dd_cache)
         data = data2
     p = flip_sign(out.params) if cfg.flip_factors else out.params
-    res = _assemble(data, out, p, cfg, seed, solver, lr, first, used_w if cfg.normalized_loss else None)
+    res = _assemble(data, out, p, cfg, seed, solver, lr, first,
+                    data.in_input_order(used_w) if cfg.normalized_loss else None)
     return res
 
 

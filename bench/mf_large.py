@@ -1,0 +1,117 @@
+"""Large MF fits: set-up and per-step cost of the official loop at 10M-100M ratings, this tree
+against a baseline revision measured in the same run (one command).
+
+    .venv/bin/python bench/mf_large.py [--sizes 1e7,1e8] [--steps 6] [--baseline-rev HEAD~1]
+
+For each size and each version (the baseline, checked out in a temporary git worktree, then this
+tree) one subprocess generates the same planted-model ratings (``bench/mf.py``'s ``make_ratings``:
+N/30 notes, N/100 raters, in random order, as a public-shaped slice's are), traces the loop on a
+tiny fit, then times
+
+* ``cnlab.mf.fit(..., max_steps=1)``: set-up (index maps, arrays) + one step + the result;
+* ``cnlab.mf.fit(..., max_steps=S)``: the same + S − 1 steps;
+
+so one step costs (t_S − t_1) / (S − 1) and the set-up t_1 minus that. Peak RSS is the
+subprocess's ``ru_maxrss``. The figures answer "why is a fit on a 100M-rating slice slow": the
+cost of a step against the size of the note and rater tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+
+
+def worker(tree: str, size: int, steps: int) -> dict:
+    sys.path.insert(0, tree)
+    sys.path.insert(1, str(HERE))
+    import numpy as np
+
+    from mf import make_ratings
+
+    import cnlab
+    from cnlab.mf import fit
+    from cnlab.mf.config import CORE_MF
+
+    assert Path(cnlab.__file__).resolve().is_relative_to(Path(tree).resolve()), cnlab.__file__
+    df = make_ratings(size)
+    # trace the graph (chunked and whole branches) on a tiny fit, so that no timing holds it
+    fit(df.iloc[:2000], CORE_MF.replace(max_steps=2), seed=0)
+    out = {"size": size, "notes": int(df["noteId"].nunique()), "raters": int(df["raterParticipantId"].nunique())}
+    times, results = {}, {}
+    for s in (1, steps):
+        t = time.perf_counter()
+        results[s] = fit(df, CORE_MF.replace(max_steps=s), seed=0)
+        times[s] = time.perf_counter() - t
+    step = (times[steps] - times[1]) / (steps - 1)
+    r = results[steps]
+    out.update(step_s=step, setup_s=times[1] - step, fit_s=times[steps], steps=r.n_steps,
+               loss=float(r.final_loss), note_intercept_sum=float(np.sum(r.note_params["internalNoteIntercept"])),
+               peak_rss_gib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="1e7,1e8")
+    ap.add_argument("--steps", type=int, default=6)
+    ap.add_argument("--baseline-rev", default=None, help="git revision measured first, in a worktree")
+    ap.add_argument("--worker", nargs=3, metavar=("TREE", "SIZE", "STEPS"), help=argparse.SUPPRESS)
+    a = ap.parse_args(argv)
+    if a.worker:
+        print("RESULT " + json.dumps(worker(a.worker[0], int(float(a.worker[1])), int(a.worker[2]))), flush=True)
+        return
+    if a.steps < 2:
+        raise SystemExit("--steps must be at least 2")
+    rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
+                         text=True).stdout.strip()
+    versions = [(f"this tree ({rev})", str(REPO))]
+    tmp = None
+    if a.baseline_rev:
+        tmp = Path(tempfile.mkdtemp(prefix="mf-large-baseline-"))
+        subprocess.run(["git", "worktree", "add", "--detach", str(tmp / "tree"), a.baseline_rev], cwd=REPO,
+                       check=True, capture_output=True)
+        versions.insert(0, (a.baseline_rev, str(tmp / "tree")))
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    rows = []
+    try:
+        for size in [int(float(s)) for s in a.sizes.split(",") if s]:
+            for name, tree in versions:
+                p = subprocess.run([sys.executable, __file__, "--worker", tree, str(size), str(a.steps)],
+                                   capture_output=True, text=True, env=env)
+                line = [ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")]
+                if p.returncode or not line:
+                    print(p.stderr[-3000:], file=sys.stderr)
+                    raise SystemExit(f"{name} at {size} failed (rc {p.returncode})")
+                res = json.loads(line[0][7:])
+                res["version"] = name
+                rows.append(res)
+                print(json.dumps(res), flush=True)
+    finally:
+        if tmp is not None:
+            subprocess.run(["git", "worktree", "remove", "--force", str(tmp / "tree")], cwd=REPO, capture_output=True)
+            shutil.rmtree(tmp, ignore_errors=True)
+    base = {r["size"]: r for r in rows if a.baseline_rev and r["version"] == a.baseline_rev}
+    print("| ratings | notes | raters | version | set-up | time / step | step ratio vs baseline | loss after "
+          f"{a.steps} steps | peak RSS |")
+    print("|---:|---:|---:|---|---:|---:|---:|---:|---:|")
+    for r in rows:
+        b = base.get(r["size"])
+        ratio = f"{r['step_s'] / b['step_s']:.2f}" if b else "–"
+        print(f"| {r['size']:.0e} | {r['notes']:,} | {r['raters']:,} | {r['version']} | {r['setup_s']:.1f} s | "
+              f"{r['step_s']:.2f} s | {ratio} | {r['loss']:.6f} | {r['peak_rss_gib']:.2f} GiB |")
+
+
+if __name__ == "__main__":
+    main()
