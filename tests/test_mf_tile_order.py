@@ -86,3 +86,26 @@ def test_a_tiled_fit_is_the_input_order_fit(monkeypatch, variant):
         assert tiled.weights is not None and len(tiled.weights) == len(df)
         np.testing.assert_allclose(tiled.weights, plain.weights, rtol=1e-4)
         assert not np.allclose(tiled.weights, plain.weights[::-1], rtol=1e-4)  # not order-blind
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10_000), st.integers(1, 60), st.integers(0, 2))
+def test_range_sums_add_what_whole_side_sums_add(seed, width, k):
+    """A chunk's sums over its index range, added into the accumulator, give the whole-side sums'
+    bits (each row one addition; rows outside the range unchanged), narrow range or wide."""
+    from cnlab.mf import _tf_loop
+
+    tf = _tf_loop.tf
+    rng = np.random.default_rng(seed)
+    size = 100
+    lo = int(rng.integers(0, size - width + 1))
+    idx = rng.integers(lo, lo + width, 500).astype(np.int32)
+    d = rng.normal(size=500).astype(np.float32)
+    g_other = rng.normal(size=(500, k + 1)).astype(np.float32)
+    acc = rng.normal(size=(size, k + 1)).astype(np.float32)
+    got = _tf_loop._add_in_range(tf.constant(acc), tf.constant(idx), tf.constant(d), tf.constant(g_other), k).numpy()
+    want = acc + tf.stack(_tf_loop._side_sums(tf.constant(idx), tf.constant(d), tf.constant(g_other), size, k),
+                          axis=1).numpy()
+    np.testing.assert_array_equal(got, want)
+    untouched = np.setdiff1d(np.arange(size), idx)
+    np.testing.assert_array_equal(got[untouched], acc[untouched])

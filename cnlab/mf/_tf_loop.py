@@ -107,10 +107,19 @@ def _add_in_range(acc, idx, d, g_other, k: int):
     above ``CHUNK`` (:func:`cnlab.mf._common.tile_order`), so a chunk's notes and raters lie in
     narrow index ranges: the bincounts cover the range only, and the range's rows are added in a
     rebuilt accumulator (one copy of it, the cheapest whole-side operation; ``tensor_scatter_nd_add``
-    was slower, at ~80 ns a row). Each row gets exactly one addition per chunk, as before."""
+    was slower, at ~80 ns a row). Each row gets exactly one addition per chunk, as before, so the
+    sums are those of the whole-side form bit for bit."""
     lo, hi = tf.reduce_min(idx), tf.reduce_max(idx)
-    local = tf.stack(_side_sums(idx - lo, d, g_other, hi - lo + 1, k), axis=1)
-    return tf.concat([acc[:lo], acc[lo:hi + 1] + local, acc[hi + 1:]], axis=0)
+    size = tf.shape(acc)[0]
+
+    def in_range():
+        local = tf.stack(_side_sums(idx - lo, d, g_other, hi - lo + 1, k), axis=1)
+        return tf.concat([acc[:lo], acc[lo:hi + 1] + local, acc[hi + 1:]], axis=0)
+
+    # a chunk that spans most of the side (ratings not in tile order) takes the whole-side sums:
+    # the same additions (a row outside the range gets + 0), without the range's extra passes
+    return tf.cond(2 * (hi - lo + 1) < size, in_range,
+                   lambda: acc + tf.stack(_side_sums(idx, d, g_other, size, k), axis=1))
 
 
 def _chunked_data_sums(tn, tu, mu, n_idx, u_idx, y, w, hp, flags, s: _Static):
