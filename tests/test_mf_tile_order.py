@@ -109,3 +109,42 @@ def test_range_sums_add_what_whole_side_sums_add(seed, width, k):
     np.testing.assert_array_equal(got, want)
     untouched = np.setdiff1d(np.arange(size), idx)
     np.testing.assert_array_equal(got[untouched], acc[untouched])
+
+
+def test_reputation_rounds_in_tile_order(monkeypatch):
+    """The reputation MF above its ``CHUNK`` trains on tile-ordered ratings, each chunk's gradients
+    over its index ranges: the round reaches the untiled round's parameters up to the order of
+    float sums, and weights in / predictions out keep the caller's row order."""
+    from _mf_helpers import DILIGENCE_ROUNDS as ROUNDS
+    from _mf_helpers import REPUTATION_PARAMS as PARAMS
+    from _mf_helpers import reputation_problem
+    from cnlab.mf import _common, reputation_mf
+    from cnlab.scorers import diligence as dg
+
+    ni, ri, y, params, w = reputation_problem(11, 80, 50, 1500)
+    trainable, reg_kw = ROUNDS[sorted(ROUNDS)[-1]]
+    cfg = dg.DiligenceConfig()
+    reg = dg.regularization(cfg, **reg_kw)
+
+    def run():
+        m = reputation_mf.ReputationMF(ni, ri, y, params, loss="mse")
+        lv, hist = m.train_round(w, reg, trainable, cfg)
+        return m, hist
+
+    monkeypatch.setattr(reputation_mf, "_ROUND_CACHE", {})  # CHUNK is read when a round is traced
+    monkeypatch.setattr(reputation_mf, "CHUNK", 400)
+    plain, hist_plain = run()
+    assert plain._order is not None and np.array_equal(plain._order, np.arange(len(y)))  # one tile
+    monkeypatch.setattr(_common, "TILE", 8)
+    tiled, hist_tiled = run()
+    assert not np.array_equal(tiled._order, np.arange(len(y)))
+    assert len(hist_tiled) == len(hist_plain)
+    np.testing.assert_allclose(hist_tiled, hist_plain, rtol=1e-5)
+    for name in PARAMS:
+        np.testing.assert_allclose(tiled.get(name), plain.get(name), rtol=1e-3, atol=1e-4, err_msg=name)
+    g = {name: tiled.get(name) for name in PARAMS}
+    emb_n, emb_r = (np.atleast_2d(g[k].T).T for k in ("note_emb", "rater_emb"))
+    by_hand = (np.sum(emb_n[ni] * emb_r[ri], axis=1) / np.sqrt(emb_n.shape[1])
+               + g["note_bias"][ni] * g["reputation"][ri] + g["rater_bias"][ri] + g["global_bias"])
+    np.testing.assert_allclose(tiled.predict(), by_hand, rtol=1e-5, atol=1e-6)  # the caller's row order
+    assert tiled.loss(w, reg) == pytest.approx(plain.loss(w, reg), rel=1e-4)
