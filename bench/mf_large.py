@@ -12,7 +12,9 @@ tiny fit and runs one untimed one-step fit on the data (first-touch costs), then
 * ``cnlab.mf.fit(..., max_steps=S)``: the same + S − 1 steps;
 
 so one step costs (t_S − t_1) / (S − 1) and the set-up t_1 minus that. Peak RSS is the
-subprocess's ``ru_maxrss``. The figures answer "why is a fit on a 100M-rating slice slow": the
+subprocess's ``ru_maxrss``. ``--model reputation`` times a reputation-MF round instead (the
+low-diligence model's loop: five parameters trained, ``--steps`` epochs, no early stop) on the
+same ratings. The figures answer "why is a fit on a 100M-rating slice slow": the
 cost of a step against the size of the note and rater tables.
 """
 
@@ -64,15 +66,62 @@ def worker(tree: str, size: int, steps: int) -> dict:
     return out
 
 
+def reputation_worker(tree: str, size: int, steps: int) -> dict:
+    """One reputation-MF round (the low-diligence model's loop) of ``steps`` epochs, no early stop."""
+    sys.path.insert(0, tree)
+    sys.path.insert(1, str(HERE))
+    import dataclasses
+
+    import numpy as np
+
+    from mf import make_ratings
+
+    import cnlab
+    from cnlab.mf.reputation_mf import ReputationMF
+    from cnlab.scorers import diligence as dg
+
+    assert Path(cnlab.__file__).resolve().is_relative_to(Path(tree).resolve()), cnlab.__file__
+    df = make_ratings(size)
+    ni, notes = __import__("pandas").factorize(df["noteId"])
+    ri, raters = __import__("pandas").factorize(df["raterParticipantId"])
+    y = df["helpfulNum"].to_numpy(np.float32)
+    del df
+    rng = np.random.default_rng(0)
+    params = dict(note_emb=rng.standard_normal(len(notes)) * 0.1, rater_emb=rng.standard_normal(len(raters)) * 0.1,
+                  note_bias=np.zeros(len(notes)), rater_bias=np.zeros(len(raters)),
+                  reputation=np.ones(len(raters)), global_bias=0.0)
+    w = np.ones(len(y), np.float32)
+    cfg = dg.DiligenceConfig()
+    reg = dg.regularization(cfg, third=False)
+    trained = ("note_emb", "rater_emb", "note_bias", "rater_bias", "global_bias")
+    # trace, and pay the first large round's first-touch costs, untimed
+    ReputationMF(ni, ri, y, params, loss="mse").train_round(
+        w, reg, trained, dataclasses.replace(cfg, num_epochs=1, convergence=0.0))
+    times = {}
+    for n_epochs in (1, steps):
+        t = time.perf_counter()
+        m = ReputationMF(ni, ri, y, params, loss="mse")
+        lv, hist = m.train_round(w, reg, trained, dataclasses.replace(cfg, num_epochs=n_epochs, convergence=0.0))
+        times[n_epochs] = time.perf_counter() - t
+    step = (times[steps] - times[1]) / (steps - 1)
+    return {"size": size, "notes": len(notes), "raters": len(raters), "step_s": step, "setup_s": times[1] - step,
+            "fit_s": times[steps], "steps": len(hist), "loss": float(lv),
+            "note_intercept_sum": float(np.sum(m.get("note_bias").astype(np.float64))),
+            "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="1e7,1e8")
     ap.add_argument("--steps", type=int, default=6)
     ap.add_argument("--baseline-rev", default=None, help="git revision measured first, in a worktree")
+    ap.add_argument("--model", choices=("mf", "reputation"), default="mf",
+                    help="mf: cnlab.mf.fit (official loop); reputation: a reputation-MF round (low diligence)")
     ap.add_argument("--worker", nargs=3, metavar=("TREE", "SIZE", "STEPS"), help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.worker:
-        print("RESULT " + json.dumps(worker(a.worker[0], int(float(a.worker[1])), int(a.worker[2]))), flush=True)
+        fn = worker if a.model == "mf" else reputation_worker
+        print("RESULT " + json.dumps(fn(a.worker[0], int(float(a.worker[1])), int(a.worker[2]))), flush=True)
         return
     if a.steps < 2:
         raise SystemExit("--steps must be at least 2")
@@ -90,7 +139,8 @@ def main(argv=None):
     try:
         for size in [int(float(s)) for s in a.sizes.split(",") if s]:
             for name, tree in versions:
-                p = subprocess.run([sys.executable, __file__, "--worker", tree, str(size), str(a.steps)],
+                p = subprocess.run([sys.executable, __file__, "--model", a.model, "--worker", tree, str(size),
+                                    str(a.steps)],
                                    capture_output=True, text=True, env=env)
                 line = [ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")]
                 if p.returncode or not line:
