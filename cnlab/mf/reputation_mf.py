@@ -58,10 +58,9 @@ class ReputationMF:
         self._order = None
         if self.n_ratings > CHUNK:
             self._order = tile_order(note_idx, rater_idx, len(rater_emb))
-            note_idx, rater_idx, targets = note_idx[self._order], rater_idx[self._order], targets[self._order]
-        self.note_idx = tf.constant(note_idx)
-        self.rater_idx = tf.constant(rater_idx)
-        self.targets = tf.constant(targets)
+        # each permuted copy becomes its tensor before the next is made: one rating-length temporary
+        self.note_idx, self.rater_idx, self.targets = (
+            tf.constant(a if self._order is None else a[self._order]) for a in (note_idx, rater_idx, targets))
         if note_emb.ndim == 1:
             note_emb = note_emb[:, None]
         if rater_emb.ndim == 1:
