@@ -15,12 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from ._common import tile_order
 from ._tf_setup import import_tensorflow
 
 _PARAM_NAMES = ("note_emb", "rater_emb", "note_bias", "rater_bias", "reputation", "global_bias")
-#: Which side indexes each parameter: 0 notes, 1 raters, 2 neither (the global bias).
-_SIDE = (0, 1, 0, 1, 1, 2)
 
 
 class ReputationMF:
@@ -46,21 +43,12 @@ class ReputationMF:
             raise ValueError(f"loss must be 'bce' or 'mse', got {loss!r}")
         self._tf = tf
         self.loss_name = loss
-        note_idx = np.asarray(note_idx, dtype=np.int32)
-        rater_idx = np.asarray(rater_idx, dtype=np.int32)
-        targets = np.asarray(targets, dtype=np.float32)
+        self.note_idx = tf.constant(np.asarray(note_idx, dtype=np.int32))
+        self.rater_idx = tf.constant(np.asarray(rater_idx, dtype=np.int32))
+        self.targets = tf.constant(np.asarray(targets, dtype=np.float32))
         self.n_ratings = int(len(targets))
         note_emb = np.asarray(params["note_emb"], dtype=np.float32)
         rater_emb = np.asarray(params["rater_emb"], dtype=np.float32)
-        #: Input row of each rating when the ratings were put in tile order (above ``CHUNK``,
-        #: as a large :func:`cnlab.mf.fit` does: each chunk's gradients then cover narrow index
-        #: ranges), else None. Weights come in, predictions go out, in the input's order.
-        self._order = None
-        if self.n_ratings > CHUNK:
-            self._order = tile_order(note_idx, rater_idx, len(rater_emb))
-        # each permuted copy becomes its tensor before the next is made: one rating-length temporary
-        self.note_idx, self.rater_idx, self.targets = (
-            tf.constant(a if self._order is None else a[self._order]) for a in (note_idx, rater_idx, targets))
         if note_emb.ndim == 1:
             note_emb = note_emb[:, None]
         if rater_emb.ndim == 1:
@@ -77,10 +65,6 @@ class ReputationMF:
         for name, var in self.vars.items():
             if not np.all(np.isfinite(var.numpy())):
                 raise ValueError(f"diligence: initial {name} contains NaN/inf")
-
-    def _weights(self, weights):
-        w = np.asarray(weights, dtype=np.float32)
-        return self._tf.constant(w if self._order is None else w[self._order])
 
     # -- values --------------------------------------------------------------
     def get(self, name: str) -> np.ndarray:
@@ -105,12 +89,7 @@ class ReputationMF:
 
     def predict(self) -> np.ndarray:
         """Predictions per rating (logits for the BCE loss; identity activation)."""
-        pred = self._predict().numpy()
-        if self._order is None:
-            return pred
-        out = np.empty_like(pred)
-        out[self._order] = pred
-        return out
+        return self._predict().numpy()
 
     def _reg_loss(self, reg: Any):
         tf = self._tf
@@ -147,7 +126,7 @@ class ReputationMF:
 
     def loss(self, weights: np.ndarray, reg: Any) -> float:
         """Regularised weighted loss (BCE or MSE, see ``loss``) at the current parameters."""
-        return float(self._loss(self._weights(weights), reg).numpy())
+        return float(self._loss(self._tf.constant(np.asarray(weights, dtype=np.float32)), reg).numpy())
 
     # -- training ------------------------------------------------------------
     def train_round(self, weights: np.ndarray, reg: Any, trainable: Sequence[str], config: Any):
@@ -181,7 +160,7 @@ class ReputationMF:
             self.n_ratings], dtype=f32))
         params = tuple(self.vars[name] for name in _PARAM_NAMES)
         means = tf.constant([reg.per_note_ratio is None, reg.per_user_ratio is None])
-        out = fn(self.note_idx, self.rater_idx, self.targets, self._weights(weights),
+        out = fn(self.note_idx, self.rater_idx, self.targets, tf.constant(np.asarray(weights, dtype=f32)),
                  params, means, hyper, tf.constant(float(config.convergence), tf.float64),
                  tf.constant(int(config.num_epochs), tf.int32), tf.constant(int(config.stable_period), tf.int32))
         new_params, loss_value, history, bad_epoch = out
@@ -201,7 +180,7 @@ class ReputationMF:
         last check; otherwise take one Adam step.  Returns (last loss, history).
         """
         tf = self._tf
-        w = self._weights(weights)
+        w = tf.constant(np.asarray(weights, dtype=np.float32))
         tvars = [self.vars[name] for name in trainable]
         m = [tf.Variable(tf.zeros_like(v)) for v in tvars]
         s = [tf.Variable(tf.zeros_like(v)) for v in tvars]
@@ -363,27 +342,9 @@ def _compile_round(tf, loss_name: str, n_dim: int, check: bool, trained: tuple[b
             def chunk(i, lsum, gsum):
                 lo = i * CHUNK
                 k = tf.minimum(CHUNK, size_all - lo)
-                a, b = note_idx[lo:lo + k], rater_idx[lo:lo + k]
-                # The chunk's gradients over its notes' and raters' index ranges only: a
-                # whole-table gradient per chunk made a round cost (N / CHUNK)·(M + U). In tile
-                # order (above CHUNK) the ranges are narrow. Each row gets the chunk's sum, in
-                # rating order, as the whole-table form gives it: the same bits.
-                ranges = ((tf.reduce_min(a), tf.reduce_max(a)), (tf.reduce_min(b), tf.reduce_max(b)), None)
-
-                def local(j, t):
-                    r = ranges[_SIDE[j]]
-                    return t if r is None else t[r[0]:r[1] + 1]
-
-                local_start = [local(j, t) for j, t in enumerate(start)]
-                local_trained = [local(j, t) for j, t in zip(which, trainable)]
-                lv, g = taped(lambda p: data_term(p, a - ranges[0][0], b - ranges[1][0], targets[lo:lo + k],
-                                                  w[lo:lo + k], tf.reduce_sum) / n_all, local_trained, local_start)
-                out = []
-                for j, acc, gj in zip(which, gsum, g):
-                    gj, r = tf.convert_to_tensor(gj), ranges[_SIDE[j]]
-                    out.append(acc + gj if r is None else
-                               tf.concat([acc[:r[0]], acc[r[0]:r[1] + 1] + gj, acc[r[1] + 1:]], axis=0))
-                return i + 1, lsum + lv, out
+                lv, g = taped(lambda p: data_term(p, note_idx[lo:lo + k], rater_idx[lo:lo + k], targets[lo:lo + k],
+                                                  w[lo:lo + k], tf.reduce_sum) / n_all, trainable, start)
+                return i + 1, lsum + lv, [a + tf.convert_to_tensor(b) for a, b in zip(gsum, g)]
 
             gzero = [tf.zeros_like(t) for t in trainable]
             _, lsum, gsum = tf.while_loop(lambda i, *_: i < (size_all + CHUNK - 1) // CHUNK, chunk,
