@@ -14,7 +14,8 @@ tiny fit and runs one untimed one-step fit on the data (first-touch costs), then
 so one step costs (t_S − t_1) / (S − 1) and the set-up t_1 minus that. Peak RSS is the
 subprocess's ``ru_maxrss``. ``--model reputation`` times a reputation-MF round instead (the
 low-diligence model's loop: five parameters trained, ``--steps`` epochs, no early stop) on the
-same ratings. The figures answer "why is a fit on a 100M-rating slice slow": the
+same ratings. ``--data DIR`` fits the first SIZE ratings of a public-format download instead
+(file order: the public files, and ``cnlab synth``'s, hold each rater's ratings together). The figures answer "why is a fit on a 100M-rating slice slow": the
 cost of a step against the size of the note and rater tables.
 """
 
@@ -35,7 +36,43 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 
 
-def worker(tree: str, size: int, steps: int) -> dict:
+def read_ratings(data_dir: str, size: int):
+    """The first ``size`` ratings of a public-format download (``ratings-*.tsv``, in file order):
+    noteId, the rater as a categorical, helpfulNum (HELPFUL 1, SOMEWHAT_HELPFUL 0.5, NOT_HELPFUL 0)."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    levels = {"HELPFUL": 1.0, "SOMEWHAT_HELPFUL": 0.5, "NOT_HELPFUL": 0.0}
+    parts, n = [], 0
+    for path in sorted(Path(data_dir).glob("ratings-*.tsv")):
+        reader = pacsv.open_csv(
+            path, read_options=pacsv.ReadOptions(block_size=1 << 26),
+            parse_options=pacsv.ParseOptions(delimiter="\t", quote_char=False),
+            convert_options=pacsv.ConvertOptions(
+                include_columns=["noteId", "raterParticipantId", "helpfulnessLevel"],
+                column_types={"noteId": pa.int64(), "raterParticipantId": pa.dictionary(pa.int32(), pa.string()),
+                              "helpfulnessLevel": pa.dictionary(pa.int32(), pa.string())}))
+        for batch in reader:
+            batch = batch.slice(0, size - n)
+            level = batch.column("helpfulnessLevel")
+            y = np.array([levels.get(v, np.nan) for v in level.dictionary.to_pylist()], np.float32)[
+                level.indices.to_numpy(zero_copy_only=False)]
+            parts.append(pd.DataFrame({"noteId": batch.column("noteId").to_numpy(),
+                                       "raterParticipantId": batch.column("raterParticipantId").to_pandas(),
+                                       "helpfulNum": y}))
+            n += len(batch)
+            if n >= size:
+                break
+        if n >= size:
+            break
+    df = pd.concat(parts, ignore_index=True)
+    df["raterParticipantId"] = df["raterParticipantId"].astype("category")
+    return df[df["helpfulNum"].notna()].reset_index(drop=True)
+
+
+def worker(tree: str, size: int, steps: int, data_dir: str | None = None) -> dict:
     sys.path.insert(0, tree)
     sys.path.insert(1, str(HERE))
     import numpy as np
@@ -47,7 +84,7 @@ def worker(tree: str, size: int, steps: int) -> dict:
     from cnlab.mf.config import CORE_MF
 
     assert Path(cnlab.__file__).resolve().is_relative_to(Path(tree).resolve()), cnlab.__file__
-    df = make_ratings(size)
+    df = make_ratings(size) if data_dir is None else read_ratings(data_dir, size)
     # trace the graph (chunked and whole branches) on a tiny fit, so that no timing holds it
     fit(df.iloc[:2000], CORE_MF.replace(max_steps=2), seed=0)
     out = {"size": size, "notes": int(df["noteId"].nunique()), "raters": int(df["raterParticipantId"].nunique())}
@@ -117,11 +154,16 @@ def main(argv=None):
     ap.add_argument("--baseline-rev", default=None, help="git revision measured first, in a worktree")
     ap.add_argument("--model", choices=("mf", "reputation"), default="mf",
                     help="mf: cnlab.mf.fit (official loop); reputation: a reputation-MF round (low diligence)")
+    ap.add_argument("--data", default=None,
+                    help="a public-format download folder: fit its first SIZE ratings (file order) "
+                         "instead of planted ones (--model mf only)")
     ap.add_argument("--worker", nargs=3, metavar=("TREE", "SIZE", "STEPS"), help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.worker:
-        fn = worker if a.model == "mf" else reputation_worker
-        print("RESULT " + json.dumps(fn(a.worker[0], int(float(a.worker[1])), int(a.worker[2]))), flush=True)
+        size, steps = int(float(a.worker[1])), int(a.worker[2])
+        res = (worker(a.worker[0], size, steps, a.data) if a.model == "mf"
+               else reputation_worker(a.worker[0], size, steps))
+        print("RESULT " + json.dumps(res), flush=True)
         return
     if a.steps < 2:
         raise SystemExit("--steps must be at least 2")
@@ -139,8 +181,9 @@ def main(argv=None):
     try:
         for size in [int(float(s)) for s in a.sizes.split(",") if s]:
             for name, tree in versions:
-                p = subprocess.run([sys.executable, __file__, "--model", a.model, "--worker", tree, str(size),
-                                    str(a.steps)],
+                p = subprocess.run([sys.executable, __file__, "--model", a.model,
+                                    *(["--data", str(Path(a.data).resolve())] if a.data else []),
+                                    "--worker", tree, str(size), str(a.steps)],
                                    capture_output=True, text=True, env=env)
                 line = [ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")]
                 if p.returncode or not line:
