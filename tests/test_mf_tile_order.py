@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 from _mf_helpers import planted
 
 #: Two fits that differ only in the order of their float32 sums (3,000 ratings, chunks of 700):
-#: Adam amplifies ulp-level differences over a few hundred steps, to ~1e-5 of the parameters here.
-REORDERED_FIT_ATOL = 1e-3
+#: measured at most 2.4e-7 apart here (a few float32 ulps, the same number of steps); Adam can
+#: amplify such differences, so 40× that is allowed.
+REORDERED_FIT_ATOL = 1e-5
 
 
 @settings(max_examples=40, deadline=None)
