@@ -110,6 +110,7 @@ def reputation_worker(tree: str, size: int, steps: int) -> dict:
     import dataclasses
 
     import numpy as np
+    import pandas as pd
 
     from mf import make_ratings
 
@@ -119,8 +120,8 @@ def reputation_worker(tree: str, size: int, steps: int) -> dict:
 
     assert Path(cnlab.__file__).resolve().is_relative_to(Path(tree).resolve()), cnlab.__file__
     df = make_ratings(size)
-    ni, notes = __import__("pandas").factorize(df["noteId"])
-    ri, raters = __import__("pandas").factorize(df["raterParticipantId"])
+    ni, notes = pd.factorize(df["noteId"])
+    ri, raters = pd.factorize(df["raterParticipantId"])
     y = df["helpfulNum"].to_numpy(np.float32)
     del df
     rng = np.random.default_rng(0)
@@ -143,7 +144,7 @@ def reputation_worker(tree: str, size: int, steps: int) -> dict:
     step = (times[steps] - times[1]) / (steps - 1)
     return {"size": size, "notes": len(notes), "raters": len(raters), "step_s": step, "setup_s": times[1] - step,
             "fit_s": times[steps], "steps": len(hist), "loss": float(lv),
-            "note_intercept_sum": float(np.sum(m.get("note_bias").astype(np.float64))),
+            "note_bias_sum": float(np.sum(m.get("note_bias").astype(np.float64))),
             "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
 
 
