@@ -327,3 +327,63 @@ def test_lean_fit_is_the_same_model(sample_frame):
     assert lean.threshold == full.threshold and lean.metrics == full.metrics
     assert np.array_equal(lean.pipeline.named_steps["lr"].coef_, full.pipeline.named_steps["lr"].coef_)
     pd.testing.assert_frame_equal(lean.predict(*args), full.predict(*args), check_exact=True)
+
+
+# ================================================================== implicit crossed blocks
+def _fit_crossed(frame, cfg, crossed: str, seed: int = 3):
+    c = dataclasses.replace(cfg, solver="working_set", crossed=crossed)
+    rng, train, valid, clip, y = _split(frame, c, seed=seed)
+    pipe, _ = pflip.build_pipeline(train, c, rng)
+    with pflip._quiet_single_thread():
+        d = pflip.fit_pipeline(pipe, pflip.pre_transform(train, clip, c), y)
+        dv = pipe.decision_function(pflip.pre_transform(valid, clip, c))
+    return pipe, d, dv
+
+
+def test_implicit_crossed_blocks_fit_the_explicit_models_columns(sample_frame):
+    """The crossed blocks kept as active bins: the same columns (variance filter bit for bit), the
+    same working sets (coefficients equal), the decision values up to the gradient's summation order."""
+    from cnlab.models.pflip_design import CrossedFreeFeatures, DesignMatrix, _Implicit
+
+    _, _, cfg, frame = sample_frame
+    ex, d_ex, dv_ex = _fit_crossed(frame, cfg, "explicit")
+    im, d_im, dv_im = _fit_crossed(frame, cfg, "implicit")
+    assert isinstance(im.named_steps["features"], CrossedFreeFeatures)
+    rng, train, _, clip, y = _split(frame, cfg, seed=3)
+    design = im.named_steps["features"].transform(pflip.pre_transform(train, clip, cfg))
+    assert isinstance(design, DesignMatrix) and sum(isinstance(p, _Implicit) for p in design.parts) == 6
+    vt_ex, vt_im = ex.named_steps["drop_constants"], im.named_steps["drop_constants"]
+    assert np.array_equal(vt_ex.variances_, vt_im.variances_)
+    assert np.array_equal(vt_ex.get_support(), vt_im.get_support())
+    assert (ex.named_steps["lr"].coef_ != 0).sum() > 0
+    assert np.array_equal(ex.named_steps["lr"].coef_, im.named_steps["lr"].coef_)
+    assert np.max(np.abs(d_ex - d_im)) < WS_ORDER_TOL and np.max(np.abs(dv_ex - dv_im)) < WS_ORDER_TOL
+
+
+def test_implicit_model_predicts_as_the_explicit_one(sample_frame):
+    pre, pro, cfg, _ = sample_frame
+    args = (pre.notes, pre.ratings, pre.status_history, pro)
+    models = {c: pflip.PFlipModel(dataclasses.replace(cfg, solver="working_set", crossed=c)).fit(*args, seed=5)
+              for c in ("explicit", "implicit")}
+    ex, im = models["explicit"], models["implicit"]
+    assert im.metrics["features"] == ex.metrics["features"]
+    assert im.metrics["nonzero_coefficients"] == ex.metrics["nonzero_coefficients"] > 0
+    assert abs(im.threshold - ex.threshold) < WS_ORDER_TOL
+    p_ex, p_im = ex.predict(*args), im.predict(*args)
+    assert p_ex[S.NOTE_ID].tolist() == p_im[S.NOTE_ID].tolist() and len(p_ex) > 0
+    assert np.max(np.abs(p_ex[pflip.PFLIP_PROBA].to_numpy() - p_im[pflip.PFLIP_PROBA].to_numpy())) < WS_ORDER_TOL
+
+
+def test_crossed_mode_rule():
+    from cnlab.models.pflip_features import CROSSED_NONZEROS_PER_ROW
+
+    cfg = pflip.PFlipConfig()
+    limit_rows = cfg.liblinear_max_nonzeros // CROSSED_NONZEROS_PER_ROW
+    assert not pflip.crossed_implicit(cfg, limit_rows) and pflip.crossed_implicit(cfg, limit_rows + 1)
+    assert not pflip.crossed_implicit(dataclasses.replace(cfg, solver="liblinear"), 10**9)
+    assert not pflip.crossed_implicit(dataclasses.replace(cfg, crossed="explicit"), 10**9)
+    assert pflip.crossed_implicit(dataclasses.replace(cfg, crossed="implicit"), 10)
+    with pytest.raises(ValueError, match="working-set"):
+        pflip.crossed_implicit(dataclasses.replace(cfg, crossed="implicit", solver="liblinear"), 10)
+    with pytest.raises(ValueError, match="crossed must be"):
+        pflip.crossed_implicit(dataclasses.replace(cfg, crossed="sparse"), 10)

@@ -54,7 +54,7 @@ from typing import Any, Literal
 import numpy as np
 from sklearn.base import BaseEstimator
 
-__all__ = ["L1Logistic", "l1_gradient"]
+__all__ = ["L1Logistic", "l1_gradient", "transposed_dot"]
 
 log = logging.getLogger(__name__)
 
@@ -82,14 +82,24 @@ def _sparse(x):
     """``x`` as CSR or CSC (kept as it is when it is one of them)."""
     import scipy.sparse as sp
 
+    if _implicit(x):
+        return x
     if not sp.issparse(x):
         return sp.csr_matrix(x)
     return x if x.format in ("csr", "csc") else x.tocsr()
 
 
+def _implicit(x) -> bool:
+    """A design that computes its products itself (:class:`cnlab.models.pflip_design.DesignMatrix`:
+    crossed blocks never materialised)."""
+    return hasattr(x, "rmatvec") and hasattr(x, "margins")
+
+
 def _margins(x, coef: np.ndarray, intercept: float) -> np.ndarray:
     """``x @ coef + intercept`` from the non-zero coefficients' columns only (the same sums: the
     other terms are exact zeros)."""
+    if _implicit(x):
+        return x.margins(coef, intercept)
     support = np.flatnonzero(coef)
     if support.size == 0:
         return np.full(x.shape[0], intercept, dtype=np.float64)
@@ -122,14 +132,20 @@ def l1_gradient(x, y: np.ndarray, coef: np.ndarray, intercept: float, C: float, 
     s = np.where(np.asarray(y) == 1, 1.0, -1.0)
     m = _margins(x, coef, intercept)
     r = (expit(s * m) - 1.0) * s
+    g = x.rmatvec(r) if _implicit(x) else transposed_dot(x, r, block_nonzeros=block_nonzeros)
+    return C * g, float(C * intercept_scaling * r.sum())
+
+
+def transposed_dot(x, r: np.ndarray, *, block_nonzeros: int = GRADIENT_BLOCK_NONZEROS) -> np.ndarray:
+    """``x^T r`` (float64) for a CSR or CSC ``x`` of any float dtype, its values widened one block
+    of about ``block_nonzeros`` non-zeros at a time (a whole float64 copy otherwise)."""
     g = np.zeros(x.shape[1], dtype=np.float64)
     for a, b, block in _major_blocks(x, block_nonzeros):
-        # the block's values are widened here, one block at a time
         if x.format == "csc":
             g[a:b] = block.T @ r
         else:
             g += block.T @ r[a:b]
-    return C * g, float(C * intercept_scaling * r.sum())
+    return g
 
 
 class L1Logistic(BaseEstimator):
@@ -227,8 +243,11 @@ class L1Logistic(BaseEstimator):
         classes = np.unique(y)
         if classes.size != 2 or not set(classes.tolist()) <= {0, 1}:
             raise ValueError(f"L1Logistic needs labels 0 and 1, got {classes.tolist()}")
-        nnz = x.nnz if sp.issparse(x) else int(np.count_nonzero(x))
+        # an implicit design is fitted by working sets (materialising it is what it avoids)
+        nnz = float("inf") if _implicit(x) else (x.nnz if sp.issparse(x) else int(np.count_nonzero(x)))
         whole = self.whole_matrix(nnz)
+        if whole and _implicit(x):
+            raise ValueError("L1Logistic: solver='liblinear' needs the materialised design matrix")
         self.n_features_in_ = x.shape[1]
         self.rounds_ = []
         if whole:

@@ -194,6 +194,19 @@ def _logistic_regression(config: PFlipConfig, random_state: Any):
                       working_set_tol=config.working_set_tol)
 
 
+def crossed_implicit(config: PFlipConfig, n_rows: int) -> bool:
+    """Whether a fit on ``n_rows`` training rows keeps the crossed blocks implicit
+    (``PFlipConfig.crossed``; "auto": when the working set would fit the matrix anyway)."""
+    if config.crossed not in ("auto", "explicit", "implicit"):
+        raise ValueError(f"PFlipConfig.crossed must be 'auto', 'explicit' or 'implicit', got {config.crossed!r}")
+    if config.crossed == "auto":
+        return (config.solver != "liblinear"
+                and n_rows * _features.CROSSED_NONZEROS_PER_ROW > config.liblinear_max_nonzeros)
+    if config.crossed == "implicit" and config.solver == "liblinear":
+        raise ValueError("PFlipConfig(crossed='implicit') needs a working-set solver ('auto' or 'working_set')")
+    return config.crossed == "implicit"
+
+
 def build_pipeline(train: pd.DataFrame, config: PFlipConfig, random_state: Any, *,
                    stock_bins: bool = False, lean: bool = True):
     """Feature pipeline + VarianceThreshold + L1 logistic regression (spec 06 §A.8), built from the
@@ -202,6 +215,9 @@ def build_pipeline(train: pd.DataFrame, config: PFlipConfig, random_state: Any, 
     ``lean`` (default) stacks the blocks with
     :class:`~cnlab.models.pflip_bag.LeanColumnTransformer` (one float32 output matrix, the same
     entries); False uses scikit-learn's ``ColumnTransformer`` (the reference the tests compare with).
+    Where :func:`crossed_implicit` says so, the feature step is a
+    :class:`~cnlab.models.pflip_design.CrossedFreeFeatures` (the same columns; crossed blocks as
+    active bins) and the variance filter one that reads its design.
 
     Returns ``(pipeline, block_names)``.
     """
@@ -264,8 +280,14 @@ def build_pipeline(train: pd.DataFrame, config: PFlipConfig, random_state: Any, 
     blocks.append(("peer_note_cross_degree_2", P([
         ("log", FT(_log2p1)), ("bins", bins(config.peer_note_count_bins)), ("cross", cross(2, 2)),
         ("drop_rare", VT(0.001))]), list(PEER_COUNT_COLUMNS)))
-    features = (LeanColumnTransformer if lean else sk["ColumnTransformer"])(blocks)
-    pipe = P([("features", features), ("drop_constants", VT()),
+    if crossed_implicit(config, len(train)):
+        from cnlab.models.pflip_design import CrossedFreeFeatures, DesignVarianceThreshold
+
+        features, drop_constants = CrossedFreeFeatures(blocks), DesignVarianceThreshold()
+    else:
+        features = (LeanColumnTransformer if lean else sk["ColumnTransformer"])(blocks)
+        drop_constants = VT()
+    pipe = P([("features", features), ("drop_constants", drop_constants),
               ("lr", _logistic_regression(config, random_state))])
     return pipe, [b[0] for b in blocks]
 
@@ -317,7 +339,19 @@ def fit_pipeline(pipeline: Any, x: pd.DataFrame, y: np.ndarray) -> np.ndarray:
 
     from cnlab.models.pflip_bag import LeanColumnTransformer, drop_columns_inplace, fit_variance_filter
 
+    from cnlab.models.pflip_design import CrossedFreeFeatures, fit_design_variance
+
     (_, features), (_, drop_constants), (_, lr) = pipeline.steps
+    if isinstance(features, CrossedFreeFeatures):
+        # crossed blocks as active bins: the variance filter and the working set read them as such
+        design = features.fit_transform(x, y)
+        del x
+        _release_free_heap()
+        keep = fit_design_variance(drop_constants, design).get_support()
+        if not keep.all():
+            design = design.keep_columns(keep)
+        lr.fit(design, y)
+        return lr.decision_function(design)
     if isinstance(features, LeanColumnTransformer):
         m = features.fit_transform_stacked(x, y, csc_above=_csc_above(lr))
     else:

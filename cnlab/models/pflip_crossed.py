@@ -34,12 +34,14 @@ Examples
 
 from __future__ import annotations
 
+import functools
 from itertools import combinations
 from math import comb
 
 import numpy as np
 
-__all__ = ["active_columns", "binary_variance_support", "crossed_codes", "crossed_column_counts"]
+__all__ = ["active_columns", "binary_variance_support", "crossed_codes", "crossed_column_counts",
+           "padded_active_columns", "ragged_crossed_codes", "unrank_codes"]
 
 #: Rows per chunk when a chunk's subsets are enumerated at once (C(27, 3) = 2,925 subsets a row:
 #: ~70 KB of int64 codes a row, so ~140 MB a chunk).
@@ -66,13 +68,23 @@ def active_columns(x) -> np.ndarray:
     return np.sort(x.indices.reshape(len(lengths), k), axis=1)
 
 
-def _rank_table(m: int, d: int) -> np.ndarray:
-    """``T[t, v] = C(m − 1 − v, t + 1)`` as int64 (the terms of the rank formula)."""
-    table = np.zeros((d, m), dtype=np.int64)
+@functools.lru_cache(maxsize=64)
+def _rank_table(m: int, d: int, dtype: str = "int64") -> np.ndarray:
+    """``T[t, v] = C(m − 1 − v, t + 1)`` as int64 (the terms of the rank formula), with a zero
+    column at ``v = m`` for the padding of ragged rows (whose subsets are discarded)."""
+    table = np.zeros((d, m + 1), dtype=np.int64)
     for t in range(d):
         for v in range(m):
             table[t, v] = comb(m - 1 - v, t + 1)
+    table = table.astype(dtype)
+    table.flags.writeable = False  # shared by the cache
     return table
+
+
+@functools.lru_cache(maxsize=64)
+def _subsets(k: int, d: int) -> np.ndarray:
+    """The ``d``-subsets of ``range(k)`` in lexicographic order, ``(C(k, d), d)`` int64."""
+    return np.array(list(combinations(range(k), d)), dtype=np.int64).reshape(-1, d)
 
 
 def crossed_codes(active: np.ndarray, m: int, d: int) -> np.ndarray:
@@ -112,6 +124,106 @@ def crossed_column_counts(active: np.ndarray, m: int, d: int | tuple[int, ...], 
             codes, w = crossed_codes(codes, w, deg), comb(w, deg)
         counts += np.bincount(codes.ravel(), minlength=width)
     return counts
+
+
+
+def padded_active_columns(x) -> tuple[np.ndarray, np.ndarray]:
+    """The active input columns of each row of a 0/1 CSR matrix whose rows may hold different
+    numbers of ones (a one-hot block after its rare bins were dropped), sorted within rows and
+    padded on the right with ``m = x.shape[1]``; and each row's count.
+
+    Returns ``(active, counts)``: ``(n, k_max)`` (int16 when ``m`` allows, else int64) and int64.
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> a, c = padded_active_columns(sp.csr_matrix(np.array([[0, 1, 1], [1, 0, 0]])))
+    >>> a.tolist(), c.tolist()
+    ([[1, 2], [0, 3]], [2, 1])
+    """
+    x = x.tocsr()
+    n, m = x.shape
+    if x.nnz and not np.all(x.data == 1):
+        raise ValueError("padded_active_columns: a 0/1 matrix is needed")
+    counts = np.diff(x.indptr).astype(np.int64)
+    k = int(counts.max()) if n else 0
+    dtype = np.int16 if m < np.iinfo(np.int16).max else np.int64
+    active = np.full((n, k), m, dtype=dtype)
+    rows = np.repeat(np.arange(n), counts)
+    slots = np.arange(x.nnz) - np.repeat(x.indptr[:-1].astype(np.int64), counts)
+    active[rows, slots] = x.indices
+    active.sort(axis=1)  # the padding (m) sorts last
+    return active, counts
+
+
+def ragged_crossed_codes(active: np.ndarray, counts: np.ndarray, m: int,
+                         d: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`crossed_codes` of rows with ``counts[i]`` active inputs each, padded on the right
+    with ``m`` (:func:`padded_active_columns`): each row's ``C(counts[i], d)`` codes ascending,
+    then the padding ``C(m, d)`` (the next level's ``m``). Returns ``(codes, new_counts)``;
+    composable like :func:`crossed_codes` (``(2, 2)`` is two calls).
+
+    A subset of a row's slots is real when its last slot is below the row's count (the padding
+    lies on the right), so the padded subsets are the ones replaced.
+
+    Examples
+    --------
+    >>> a = np.array([[0, 2, 3], [1, 4, 5]])             # m = 5; the second row has 2 inputs
+    >>> codes, c = ragged_crossed_codes(a, np.array([3, 2]), 5, 2)
+    >>> codes.tolist(), c.tolist()                     # C(5, 2) = 10 pads the second row
+    ([[1, 2, 7], [6, 10, 10]], [3, 1])
+    """
+    active = np.asarray(active)
+    counts = np.asarray(counts, dtype=np.int64)
+    n, k = active.shape
+    total = comb(m, d)
+    # int32 codes where they fit (all pflip blocks): half the memory traffic of int64
+    dtype = np.int32 if total < np.iinfo(np.int32).max else np.int64
+    if k < d:
+        return np.full((n, 0), total, dtype=dtype), np.zeros(n, dtype=np.int64)
+    subsets = _subsets(k, d)
+    table = _rank_table(m, d, np.dtype(dtype).name)
+    out = np.full((n, len(subsets)), total - 1, dtype=dtype)
+    for t in range(d):
+        # the term of each row's inputs first (n × k), then spread over the subsets (n × C(k, d))
+        out -= np.take(table[t][active], subsets[:, d - 1 - t], axis=1)
+    ragged = counts < k
+    if ragged.any():
+        padded = subsets[:, d - 1][None, :] >= counts[ragged][:, None]
+        part = out[ragged]
+        part[padded] = total
+        part.sort(axis=1)  # real codes are ascending already; the padding moves right
+        out[ragged] = part
+    new_counts = np.array([comb(int(c), d) for c in range(k + 1)], dtype=np.int64)[counts]
+    return out, new_counts
+
+
+
+def unrank_codes(codes: np.ndarray, m: int, d: int) -> np.ndarray:
+    """The ``d``-subsets of ``range(m)`` whose lexicographic ranks are ``codes`` (the inverse of
+    :func:`crossed_codes`): ``(len(codes), d)`` int64, ascending within rows.
+
+    With :math:`c' = m - 1 - c`, the complement rank ``C(m, d) − 1 − rank`` is
+    :math:`\\sum_{i=1}^{d} \\binom{c'_{d-i}}{i}` (the combinatorial number system), read greedily
+    from the largest term.
+
+    Examples
+    --------
+    >>> unrank_codes(np.array([3, 7]), 5, 3).tolist()
+    [[0, 2, 3], [1, 2, 4]]
+    """
+    codes = np.asarray(codes, dtype=np.int64)
+    rem = comb(m, d) - 1 - codes
+    if np.any(codes < 0) or np.any(rem < 0):
+        raise ValueError(f"unrank_codes: codes outside range(C({m}, {d}))")
+    out = np.empty((len(codes), d), dtype=np.int64)
+    x = np.arange(m, dtype=np.int64)
+    for i in range(d, 0, -1):
+        terms = np.array([comb(int(v), i) for v in x], dtype=np.int64)  # ascending in x
+        c = np.searchsorted(terms, rem, side="right") - 1
+        rem = rem - terms[c]
+        out[:, d - i] = m - 1 - c
+    return out
 
 
 def _sklearn_binary_variance(count: int, n: int) -> float:

@@ -91,6 +91,12 @@ _NSH_FIRST_NON_NMR_TS = "timestampMillisOfFirstNonNMRStatus"
 _NSH_FIRST_NON_NMR = "firstNonNMRStatus"
 
 
+#: Non-zeros of one row in the crossed count blocks when every bin is kept: the 27 binned count
+#: columns crossed by pairs and by triples, C(27, 2) + C(27, 3), and each prefix's 9 crossed as pairs
+#: of pairs, 3·C(C(9, 2), 2) (the basis of ``PFlipConfig.crossed="auto"``).
+CROSSED_NONZEROS_PER_ROW = 351 + 2925 + 3 * 630
+
+
 @dataclass(frozen=True)
 class PFlipConfig:
     """Hyper-parameters of the pflip model (official ``PFlipPlusModel`` constructor defaults used by
@@ -124,6 +130,14 @@ class PFlipConfig:
     liblinear_max_nonzeros
         Largest design matrix ``"auto"`` fits with liblinear whole: 2²⁷ (134M non-zeros, ~11.5M
         ratings on public-shaped data, 4 GiB of liblinear copies). Not an official setting.
+    crossed
+        How the crossed count blocks (89 % of the matrix's non-zeros) are held: ``"explicit"``, as
+        the ``PolynomialFeatures`` output; ``"implicit"``, as each row's active bins, the products
+        computed a chunk of rows at a time (:mod:`cnlab.models.pflip_design`; working-set fits only,
+        the same columns and optimum); ``"auto"`` (default): implicit when the fit would use the
+        working set anyway, i.e. when the training rows times :data:`CROSSED_NONZEROS_PER_ROW`
+        exceed ``liblinear_max_nonzeros`` (from ~26k training rows, ~13M public-shaped ratings) and
+        ``solver`` is not ``"liblinear"``. Not an official setting.
     working_set_tol
         Stopping tolerance of the working-set fit: relative summed violation of the optimality
         conditions, as liblinear's ``tol`` but 100× tighter, which puts the decision values within
@@ -182,6 +196,7 @@ class PFlipConfig:
     solver: Literal["auto", "liblinear", "working_set"] = "auto"
     liblinear_max_nonzeros: int = 1 << 27
     working_set_tol: float = 1e-6
+    crossed: Literal["auto", "explicit", "implicit"] = "auto"
     train_size: float = 0.9
     crh_fp_rate: float = 0.6
     tag_ratio_bins: int = 10
