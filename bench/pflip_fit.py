@@ -20,6 +20,7 @@ exported copy of the other version's ``cnlab`` (``git archive REV cnlab | tar -x
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import hashlib
 import json
@@ -66,7 +67,8 @@ def _rss() -> float:
 
 
 
-def _measure(args_path: Path, solver: str = "auto", lean: bool = False) -> dict:
+def _measure(args_path: Path, solver: str = "auto", lean: bool = False, crossed: str = "auto",
+             decisions: Path | None = None) -> dict:
     """One fit in this process; per-step seconds and peaks via wrappers on the steps' entry points."""
     import numpy as np
 
@@ -106,7 +108,7 @@ def _measure(args_path: Path, solver: str = "auto", lean: bool = False) -> dict:
             try:
                 out = f(*a, **k)
                 if label == "features" and hasattr(out, "nnz"):
-                    nnz[0] = int(out.nnz)
+                    nnz[0] = int(out.nnz)  # an implicit design counts its crossed entries
                 return out
             finally:
                 depth[0] -= 1
@@ -119,6 +121,13 @@ def _measure(args_path: Path, solver: str = "auto", lean: bool = False) -> dict:
     wrap(P, "training_frame", "training frame")
     wrap(P, "pre_transform", "pre-transform")
     wrap(ColumnTransformer, "fit_transform", "features")
+    try:
+        from cnlab.models import pflip_design as D
+    except ImportError:  # an older cnlab: crossed blocks always explicit
+        D = None
+    if D is not None:
+        wrap(D.CrossedFreeFeatures, "fit_transform", "features")
+        wrap(D, "fit_design_variance", "variance filter fit")
     wrap(VarianceThreshold, "fit", "variance filter fit")
     wrap(B, "fit_variance_filter", "variance filter fit")
     wrap(VarianceThreshold, "transform", "variance filter select")
@@ -132,6 +141,8 @@ def _measure(args_path: Path, solver: str = "auto", lean: bool = False) -> dict:
     before = _rss()
     t0, c0 = time.perf_counter(), time.process_time()
     cfg = PFlipConfig(solver=solver) if L1Logistic is not None else PFlipConfig()
+    if D is not None:
+        cfg = dataclasses.replace(cfg, crossed=crossed)
     m = P.PFlipModel(config=cfg).fit(notes, ratings, nsh, pro, seed=seed,
                                      **({"keep_frame": False} if lean else {}))
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -139,6 +150,8 @@ def _measure(args_path: Path, solver: str = "auto", lean: bool = False) -> dict:
     depth[0] = 1  # the check below is no step
     d = (np.zeros(0) if m.train_frame is None  # a lean fit keeps no training frame: no sha
          else m.pipeline.decision_function(P.pre_transform(m.train_frame, m.clip, m.config)))
+    if decisions is not None:  # to compare two variants' values, not only their bytes
+        np.save(decisions, d)
     return {"steps": steps, "fit_s": round(wall, 2), "cpu_s": round(cpu, 2),
             "rss_before_gib": round(before, 3), "peak_gib": round(peak, 3),
             "peak_above_inputs_gib": round(peak - before, 3), "nnz": nnz[0],
@@ -157,10 +170,14 @@ def main(argv: list[str] | None = None) -> None:
                     help="PFlipConfig.solver of the fit (default auto)")
     ap.add_argument("--lean", action="store_true",
                     help="fit without keeping the training frame (keep_frame=False, as a lean run)")
+    ap.add_argument("--crossed", default="auto", choices=("auto", "explicit", "implicit"),
+                    help="PFlipConfig.crossed of the fit (default auto; ignored by an older cnlab)")
+    ap.add_argument("--decisions", type=Path,
+                    help="save the last run's training decision values here (.npy)")
     ap.add_argument("--one", type=Path, help=argparse.SUPPRESS)  # child: measure once, print JSON
     a = ap.parse_args(argv)
     if a.one:
-        print(json.dumps(_measure(a.one, a.solver, a.lean)))
+        print(json.dumps(_measure(a.one, a.solver, a.lean, a.crossed, a.decisions)))
         return
     if a.args is None:
         if a.data is None:
@@ -170,7 +187,9 @@ def main(argv: list[str] | None = None) -> None:
         if not a.args.exists():
             _capture(a.data, a.args)
     for i in range(a.repeat):
-        p = subprocess.run([sys.executable, __file__, "--one", str(a.args), "--solver", a.solver, *(["--lean"] if a.lean else [])], capture_output=True,
+        p = subprocess.run([sys.executable, __file__, "--one", str(a.args), "--solver", a.solver, "--crossed", a.crossed,
+                            *(["--lean"] if a.lean else []),
+                            *(["--decisions", str(a.decisions)] if a.decisions else [])], capture_output=True,
                            text=True, check=True)
         r = json.loads(p.stdout.strip().splitlines()[-1])
         print(f"run {i + 1} ({r['solver']}): fit {r['fit_s']} s (CPU {r['cpu_s']} s), peak {r['peak_gib']} GiB "
