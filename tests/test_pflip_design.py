@@ -151,6 +151,9 @@ def test_design_products_equal_the_materialised_matrix(x, degrees, threshold, me
         assert got.format == "csc" and (got != ref[:, cols]).nnz == 0
         keep = np.array(data.draw(st.lists(st.booleans(), min_size=ref.shape[1], max_size=ref.shape[1])))
         assert np.array_equal(design.keep_columns(keep).toarray(), ref[:, np.flatnonzero(keep)].toarray())
+        own = DesignMatrix([_Explicit(explicit.copy()), part], n_rows=n)  # in place: on a copy of ours
+        assert np.array_equal(own.keep_columns(keep, inplace=True).toarray(),
+                              ref[:, np.flatnonzero(keep)].toarray())
     finally:
         pflip_design.CHUNK_ROWS, pflip_design.MEMBERS_PER_CODE = old
 

@@ -349,7 +349,7 @@ def fit_pipeline(pipeline: Any, x: pd.DataFrame, y: np.ndarray) -> np.ndarray:
         _release_free_heap()
         keep = fit_design_variance(drop_constants, design).get_support()
         if not keep.all():
-            design = design.keep_columns(keep)
+            design = design.keep_columns(keep, inplace=True)  # the stacks are the fit's own
         lr.fit(design, y)
         return lr.decision_function(design)
     if isinstance(features, LeanColumnTransformer):

@@ -331,8 +331,14 @@ class DesignMatrix:
             cols = np.flatnonzero(cols)
         return self.columns(np.asarray(cols))
 
-    def keep_columns(self, keep: np.ndarray) -> "DesignMatrix":
-        """The design with the columns of the mask ``keep`` (a variance filter's support)."""
+    def keep_columns(self, keep: np.ndarray, *, inplace: bool = False) -> "DesignMatrix":
+        """The design with the columns of the mask ``keep`` (a variance filter's support).
+
+        ``inplace`` compacts the explicit runs in their own arrays
+        (:func:`~cnlab.models.pflip_bag.drop_columns_inplace`: no second copy of them; this design
+        is invalid afterwards), as the fit does with the stacks it made."""
+        from .pflip_bag import drop_columns_inplace
+
         keep = np.asarray(keep, dtype=bool)
         parts = []
         for i, p in enumerate(self.parts):
@@ -340,7 +346,8 @@ class DesignMatrix:
             if k.all():
                 parts.append(p)
             elif isinstance(p, _Explicit):
-                parts.append(_Explicit(p.matrix[:, np.flatnonzero(k)]))
+                parts.append(_Explicit(drop_columns_inplace(p.matrix, k) if inplace
+                                       else p.matrix[:, np.flatnonzero(k)]))
             else:
                 parts.append(_Implicit(p.block.restricted(k), p.active, p.counts))
         return DesignMatrix(parts, n_rows=self.n_rows, dtype=self.dtype)
