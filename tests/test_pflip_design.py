@@ -178,3 +178,13 @@ def test_docstring_examples_run():
     for module in (pflip_design, __import__("cnlab.models.pflip_crossed", fromlist=["x"])):
         failures, attempted = doctest.testmod(module)
         assert attempted > 0 and failures == 0
+
+
+def test_liblinear_on_the_whole_matrix_refuses_an_implicit_design():
+    from cnlab.models.l1_logistic import L1Logistic
+
+    x = DesignMatrix([_Explicit(sp.csc_matrix(np.eye(4, dtype=np.float32)))], n_rows=4)
+    with pytest.raises(ValueError, match="materialised"):
+        L1Logistic(solver="liblinear").fit(x, np.array([0, 1, 0, 1]))
+    model = L1Logistic(C=10.0, solver="auto", initial_size=2).fit(x, np.array([0, 1, 0, 1]))
+    assert model.solver_ == "working_set" and model.converged_
