@@ -579,16 +579,22 @@ def main(argv=None) -> int:
 
     from cnlab._timing import note_interrupt, raise_if_interrupted
 
-    def on_sigint(signum, frame):
+    received: list[int] = []
+
+    def on_signal(signum, frame):
         # raised where the signal lands; if that is inside a __del__ (which drops exceptions), the
-        # recorded flag raises it again when the current stage ends
+        # recorded flag raises it again when the current stage ends. SIGTERM (`kill PID`) takes the
+        # same way out as Ctrl-C: no partial output, the workers shut down, the checkpoint kept
+        received.append(signum)
         note_interrupt()
         raise KeyboardInterrupt
 
-    try:
-        previous = signal.signal(signal.SIGINT, on_sigint)
-    except ValueError:  # not the main thread (main() called from a worker thread): leave it as is
-        previous = None
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            previous[sig] = signal.signal(sig, on_signal)
+        except ValueError:  # not the main thread (main() called from a worker thread): leave it as is
+            pass
     try:
         rc = COMMANDS[args.command](args)
         raise_if_interrupted()  # one dropped after the last stage boundary
@@ -600,8 +606,9 @@ def main(argv=None) -> int:
         print(f"cnlab {args.command}: cannot access {getattr(e, 'filename', '') or ''}: {e.strerror or e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print(f"cnlab {args.command}: interrupted", file=sys.stderr)
-        return 130
+        terminated = signal.SIGTERM in received
+        print(f"cnlab {args.command}: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+        return 128 + (signal.SIGTERM if terminated else signal.SIGINT)
     except Exception as e:
         if args.debug or os.environ.get("CNLAB_DEBUG"):
             raise
@@ -609,8 +616,8 @@ def main(argv=None) -> int:
               "(rerun with `cnlab --debug ...` for the traceback)", file=sys.stderr)
         return EXIT_INTERNAL
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         try:  # an interrupt already raised through must not fire again in this process
             raise_if_interrupted()
         except KeyboardInterrupt:

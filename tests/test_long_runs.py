@@ -264,3 +264,84 @@ def test_tf_thread_counts_give_the_same_bytes(tmp_path, uninterrupted):
     assert res.returncode == 0, res.stderr[-2000:]
     for f in OUTPUTS:
         assert (out / f).read_bytes() == (uninterrupted / f).read_bytes(), f
+
+
+def _descendants(pid: int) -> set[int]:
+    """Live (not zombie) descendants of ``pid`` (Linux /proc)."""
+    out, todo = set(), [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            kids = Path(f"/proc/{p}/task/{p}/children").read_text().split()
+        except OSError:
+            continue
+        for k in map(int, kids):
+            out.add(k)
+            todo.append(k)
+    return {p for p in out if _alive(p)}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                     if line.startswith("State:"))
+    except (OSError, StopIteration):
+        return False
+    return "Z" not in state.split()[1]  # a zombie has exited (an orphan's may never be reaped)
+
+
+def _start_with_workers(outdir: Path, marker: Path | None = None) -> tuple[subprocess.Popen, set[int]]:
+    proc = subprocess.Popen(_cmd(outdir, "--jobs", "2"), env=_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    t0 = time.monotonic()
+    # two workers and multiprocessing's resource tracker (and the marker file, if any)
+    while len(_descendants(proc.pid)) < 3 or (marker is not None and not marker.exists()):
+        assert proc.poll() is None, "the run ended before its workers started"
+        assert time.monotonic() - t0 < WAIT_S, "no workers appeared"
+        time.sleep(0.05)
+    return proc, _descendants(proc.pid)
+
+
+def _gone_within(pids: set[int], seconds: float) -> set[int]:
+    t0 = time.monotonic()
+    while any(_alive(p) for p in pids) and time.monotonic() - t0 < seconds:
+        time.sleep(0.1)
+    return {p for p in pids if _alive(p)}
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc (Linux)")
+def test_sigterm_stops_the_run_and_its_workers(tmp_path):
+    """`kill PID` of the run alone: the same way out as Ctrl-C (exit 143, no partial output file,
+    the checkpoint kept) and no worker left behind."""
+    out = tmp_path / "out"
+    proc, children = _start_with_workers(out, out / ".cnlab-checkpoint" / "run.json")
+    try:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=WAIT_S)
+        assert proc.returncode == 143, err[-2000:]
+        assert "terminated" in err
+        assert not any((out / f).exists() for f in OUTPUTS)
+        assert (out / ".cnlab-checkpoint" / "run.json").exists()
+        assert _gone_within(children, 30) == set()
+    finally:
+        for p in _descendants(proc.pid) | children:
+            if _alive(p):
+                os.kill(p, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc (Linux)")
+def test_workers_end_when_the_run_is_killed_outright(tmp_path):
+    """SIGKILL of the run alone (the OOM killer, `kill -9`): its idle workers notice within a few
+    of their parent checks and exit instead of waiting on their queue for ever."""
+    from cnlab.pipeline.parallel import PARENT_CHECK_S
+
+    out = tmp_path / "out"
+    proc, children = _start_with_workers(out)
+    try:
+        proc.kill()
+        proc.wait()
+        assert _gone_within(children, 20 * PARENT_CHECK_S + 10) == set()
+    finally:
+        for p in children:
+            if _alive(p):
+                os.kill(p, signal.SIGKILL)

@@ -43,6 +43,7 @@ import gc
 import multiprocessing
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from pathlib import Path
@@ -154,6 +155,26 @@ def _inputs(directory: str) -> Any:
     return _INPUTS[key]
 
 
+#: Seconds between a worker's checks that the run's process is still there.
+PARENT_CHECK_S = 1.0
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Worker initializer: end this worker once the run's process is gone.
+
+    A run killed outright (``kill -9``, the OOM killer) does no clean-up, and an idle worker of a
+    ``ProcessPoolExecutor`` would wait on its queue for ever (it holds the queue's other end
+    itself), keeping its memory. A daemon thread polls the parent id instead.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="cnlab-parent-watch", daemon=True).start()
+
+
 def _warm_up() -> int:
     """Import what a scoring task needs (TensorFlow first), so that the first task does not wait."""
     from cnlab.mf._tf_setup import import_tensorflow
@@ -215,7 +236,8 @@ class WorkerPool:
         self.jobs = jobs
         self.own = executor is None
         self.executor = executor or ProcessPoolExecutor(max_workers=jobs,
-                                                        mp_context=multiprocessing.get_context("spawn"))
+                                                        mp_context=multiprocessing.get_context("spawn"),
+                                                        initializer=_exit_with_parent, initargs=(os.getpid(),))
         self.log = log
 
     def __enter__(self) -> "WorkerPool":
