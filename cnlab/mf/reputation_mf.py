@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 
-from ._common import TILE_ABOVE, tile_order
 from ._tf_setup import import_tensorflow
 
 _PARAM_NAMES = ("note_emb", "rater_emb", "note_bias", "rater_bias", "reputation", "global_bias")
@@ -44,19 +43,10 @@ class ReputationMF:
             raise ValueError(f"loss must be 'bce' or 'mse', got {loss!r}")
         self._tf = tf
         self.loss_name = loss
-        note_idx = np.asarray(note_idx, dtype=np.int32)
-        rater_idx = np.asarray(rater_idx, dtype=np.int32)
-        self._order = None
-        if len(note_idx) > TILE_ABOVE:
-            # large rounds train in tile order (as cnlab.mf's fits): a chunk's gathers and sums
-            # stay in a few blocks of each table; per-rating inputs and outputs are permuted
-            self._order = tile_order(note_idx, rater_idx, len(np.asarray(params["rater_bias"]).reshape(-1)))
-        # one permuted copy at a time, each released once TensorFlow holds its own
-        self.note_idx = tf.constant(self._ordered(note_idx, np.int32))
-        self.rater_idx = tf.constant(self._ordered(rater_idx, np.int32))
-        del note_idx, rater_idx
-        self.targets = tf.constant(self._ordered(targets))
-        self.n_ratings = int(self.targets.shape[0])
+        self.note_idx = tf.constant(np.asarray(note_idx, dtype=np.int32))
+        self.rater_idx = tf.constant(np.asarray(rater_idx, dtype=np.int32))
+        self.targets = tf.constant(np.asarray(targets, dtype=np.float32))
+        self.n_ratings = int(len(targets))
         note_emb = np.asarray(params["note_emb"], dtype=np.float32)
         rater_emb = np.asarray(params["rater_emb"], dtype=np.float32)
         if note_emb.ndim == 1:
@@ -97,19 +87,9 @@ class ReputationMF:
         pred = pred + tf.gather(v["note_bias"], self.note_idx) * tf.gather(v["reputation"], self.rater_idx)
         return pred + tf.gather(v["rater_bias"], self.rater_idx) + v["global_bias"]
 
-    def _ordered(self, per_rating, dtype=np.float32) -> np.ndarray:
-        """Per-rating values (input order) in the training order."""
-        values = np.asarray(per_rating, dtype=dtype)
-        return values if self._order is None else np.take(values, self._order)
-
     def predict(self) -> np.ndarray:
-        """Predictions per rating, in input order (logits for the BCE loss; identity activation)."""
-        pred = self._predict().numpy()
-        if self._order is None:
-            return pred
-        out = np.empty_like(pred)
-        out[self._order] = pred
-        return out
+        """Predictions per rating (logits for the BCE loss; identity activation)."""
+        return self._predict().numpy()
 
     def _reg_loss(self, reg: Any):
         tf = self._tf
@@ -146,7 +126,7 @@ class ReputationMF:
 
     def loss(self, weights: np.ndarray, reg: Any) -> float:
         """Regularised weighted loss (BCE or MSE, see ``loss``) at the current parameters."""
-        return float(self._loss(self._tf.constant(self._ordered(weights)), reg).numpy())
+        return float(self._loss(self._tf.constant(np.asarray(weights, dtype=np.float32)), reg).numpy())
 
     # -- training ------------------------------------------------------------
     def train_round(self, weights: np.ndarray, reg: Any, trainable: Sequence[str], config: Any):
@@ -180,7 +160,7 @@ class ReputationMF:
             self.n_ratings], dtype=f32))
         params = tuple(self.vars[name] for name in _PARAM_NAMES)
         means = tf.constant([reg.per_note_ratio is None, reg.per_user_ratio is None])
-        out = fn(self.note_idx, self.rater_idx, self.targets, tf.constant(self._ordered(weights)),
+        out = fn(self.note_idx, self.rater_idx, self.targets, tf.constant(np.asarray(weights, dtype=f32)),
                  params, means, hyper, tf.constant(float(config.convergence), tf.float64),
                  tf.constant(int(config.num_epochs), tf.int32), tf.constant(int(config.stable_period), tf.int32))
         new_params, loss_value, history, bad_epoch = out
@@ -200,7 +180,7 @@ class ReputationMF:
         last check; otherwise take one Adam step.  Returns (last loss, history).
         """
         tf = self._tf
-        w = tf.constant(self._ordered(weights))
+        w = tf.constant(np.asarray(weights, dtype=np.float32))
         tvars = [self.vars[name] for name in trainable]
         m = [tf.Variable(tf.zeros_like(v)) for v in tvars]
         s = [tf.Variable(tf.zeros_like(v)) for v in tvars]
