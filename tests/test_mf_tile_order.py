@@ -111,3 +111,45 @@ def test_range_sums_add_what_whole_side_sums_add(seed, width, k):
     untouched = np.setdiff1d(np.arange(size), idx)
     np.testing.assert_array_equal(got[untouched], acc[untouched])
 
+
+
+@pytest.mark.parametrize("loss", ["bce", "mse"])
+def test_reputation_round_in_tile_order_is_the_input_order_round(monkeypatch, loss):
+    """Above ``TILE_ABOVE`` ratings a reputation round trains in tile order too: the same
+    parameters and losses up to the order of the float32 sums, weights taken and predictions
+    given in input order."""
+    import cnlab.scorers.diligence as dg
+    from _mf_helpers import DILIGENCE_ROUNDS, reputation_problem
+    from cnlab.mf import reputation_mf
+    from cnlab.mf.reputation_mf import ReputationMF
+
+    ni, ri, y, params, w = reputation_problem(5, 300, 200, 3000)
+    trainable, reg_kw = DILIGENCE_ROUNDS[sorted(DILIGENCE_ROUNDS)[0]]
+    cfg = dg.DiligenceConfig()
+    reg = dg.regularization(cfg, **reg_kw)
+    monkeypatch.setattr(reputation_mf, "CHUNK", 700)  # chunked either way: only the order differs
+
+    def run(tile_above):
+        monkeypatch.setattr(reputation_mf, "_ROUND_CACHE", {})
+        monkeypatch.setattr(reputation_mf, "TILE_ABOVE", tile_above)
+        m = ReputationMF(ni, ri, y, params, loss=loss)
+        lv, hist = m.train_round(w, reg, trainable, cfg)
+        return m, lv, hist
+
+    monkeypatch.setattr(_common_module(), "TILE", 64)  # several tiles on 300 notes, 200 raters
+    tiled, lv_t, hist_t = run(1000)
+    plain, lv_p, hist_p = run(10**9)
+    assert tiled._order is not None and plain._order is None
+    assert not np.array_equal(tiled._order, np.arange(len(y)))  # the order did change
+    assert len(hist_t) == len(hist_p)
+    np.testing.assert_allclose(hist_t, hist_p, rtol=0, atol=REORDERED_FIT_ATOL)
+    for name in ("note_emb", "rater_emb", "note_bias", "rater_bias", "reputation", "global_bias"):
+        np.testing.assert_allclose(tiled.get(name), plain.get(name), rtol=0, atol=REORDERED_FIT_ATOL, err_msg=name)
+    np.testing.assert_allclose(tiled.predict(), plain.predict(), rtol=0, atol=REORDERED_FIT_ATOL)  # measured 7e-7
+    assert tiled.loss(w, reg) == pytest.approx(plain.loss(w, reg), abs=REORDERED_FIT_ATOL)
+
+
+def _common_module():
+    from cnlab.mf import _common
+
+    return _common
