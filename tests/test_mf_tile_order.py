@@ -104,9 +104,9 @@ def test_range_sums_add_what_whole_side_sums_add(seed, width, k):
     d = rng.normal(size=500).astype(np.float32)
     g_other = rng.normal(size=(500, k + 1)).astype(np.float32)
     acc = rng.normal(size=(size, k + 1)).astype(np.float32)
-    got = _tf_loop._add_in_range(tf.constant(acc), tf.constant(idx), tf.constant(d), tf.constant(g_other), k).numpy()
-    want = acc + tf.stack(_tf_loop._side_sums(tf.constant(idx), tf.constant(d), tf.constant(g_other), size, k),
-                          axis=1).numpy()
+    got = _tf_loop._add_in_range(tf.constant(acc), tf.constant(idx),
+                                 _tf_loop._side_columns(tf.constant(d), tf.constant(g_other), k)).numpy()
+    want = acc + _tf_loop._side_sums(tf.constant(idx), tf.constant(d), tf.constant(g_other), size, k).numpy()
     np.testing.assert_array_equal(got, want)
     untouched = np.setdiff1d(np.arange(size), idx)
     np.testing.assert_array_equal(got[untouched], acc[untouched])

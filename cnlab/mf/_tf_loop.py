@@ -93,14 +93,25 @@ def _data_part(tn, tu, mu, n_idx, u_idx, y, w, hp, flags, s: _Static):
     return per, d, gn, gu
 
 
+def _side_columns(d, g_other, k: int):
+    """[d | d·f_other,1 | … ]: the per-rating terms of the data term's gradient w.r.t. one side's
+    [intercept | factors] (``d`` already divided by N)."""
+    return [d] + [d * g_other[:, j] for j in range(1, k + 1)]
+
+
+def _column_sums(idx, columns, size):
+    """Σ of each per-rating column per index, stacked as an ``(size, len(columns))`` table."""
+    return tf.stack([_bincount(idx, c, size) for c in columns], axis=1)
+
+
 def _side_sums(idx, d, g_other, size, k: int):
-    """[Σ d | Σ d·f_other,1 | … ] per index of one side: the data term's gradient w.r.t. that
-    side's [intercept | factors] (``d`` already divided by N)."""
-    return [_bincount(idx, d, size)] + [_bincount(idx, d * g_other[:, j], size) for j in range(1, k + 1)]
+    """[Σ d | Σ d·f_other,1 | … ] per index of one side (see :func:`_side_columns`)."""
+    return _column_sums(idx, _side_columns(d, g_other, k), size)
 
 
-def _add_in_range(acc, idx, d, g_other, k: int):
-    """``acc`` plus one chunk's per-index sums, the sums computed over the chunk's index range.
+def _add_in_range(acc, idx, columns):
+    """``acc`` plus one chunk's per-index sums of the per-rating ``columns``, the sums computed
+    over the chunk's index range.
 
     A sum over the whole side (``M`` or ``U`` rows) for every chunk made a step cost
     ~(N / CHUNK)·(M + U), quadratic in the size of the data. The fit's ratings are in tile order
@@ -108,18 +119,17 @@ def _add_in_range(acc, idx, d, g_other, k: int):
     narrow index ranges: the bincounts cover the range only, and the range's rows are added in a
     rebuilt accumulator (one copy of it, the cheapest whole-side operation; ``tensor_scatter_nd_add``
     was slower, at ~80 ns a row). Each row gets exactly one addition per chunk, as before, so the
-    sums are those of the whole-side form bit for bit."""
+    sums are those of the whole-side form bit for bit. Shared by the reputation model's rounds."""
     lo, hi = tf.reduce_min(idx), tf.reduce_max(idx)
     size = tf.shape(acc)[0]
 
     def in_range():
-        local = tf.stack(_side_sums(idx - lo, d, g_other, hi - lo + 1, k), axis=1)
-        return tf.concat([acc[:lo], acc[lo:hi + 1] + local, acc[hi + 1:]], axis=0)
+        return tf.concat([acc[:lo], acc[lo:hi + 1] + _column_sums(idx - lo, columns, hi - lo + 1), acc[hi + 1:]],
+                         axis=0)
 
     # a chunk that spans most of the side (ratings not in tile order) takes the whole-side sums:
     # the same additions (a row outside the range gets + 0), without the range's extra passes
-    return tf.cond(2 * (hi - lo + 1) < size, in_range,
-                   lambda: acc + tf.stack(_side_sums(idx, d, g_other, size, k), axis=1))
+    return tf.cond(2 * (hi - lo + 1) < size, in_range, lambda: acc + _column_sums(idx, columns, size))
 
 
 def _chunked_data_sums(tn, tu, mu, n_idx, u_idx, y, w, hp, flags, s: _Static):
@@ -137,8 +147,8 @@ def _chunked_data_sums(tn, tu, mu, n_idx, u_idx, y, w, hp, flags, s: _Static):
         wc = tf.cond(flags[HAS_W], lambda: w[lo:lo + size], lambda: w)
         per, d, gn, gu = _data_part(tn, tu, mu, a, b, y[lo:lo + size], wc, hp, flags, s)
         d = d / n
-        note_acc = tf.cond(flags[TRAIN_NOTES], lambda: _add_in_range(note_acc, a, d, gu, s.k), lambda: note_acc)
-        rater_acc = tf.cond(flags[TRAIN_RATERS], lambda: _add_in_range(rater_acc, b, d, gn, s.k), lambda: rater_acc)
+        note_acc = tf.cond(flags[TRAIN_NOTES], lambda: _add_in_range(note_acc, a, _side_columns(d, gu, s.k)), lambda: note_acc)
+        rater_acc = tf.cond(flags[TRAIN_RATERS], lambda: _add_in_range(rater_acc, b, _side_columns(d, gn, s.k)), lambda: rater_acc)
         return i + 1, loss_sum + tf.reduce_sum(per), note_acc, rater_acc, d_sum + tf.reduce_sum(d)
 
     state = (tf.constant(0), tf.constant(0.0, F32), tf.zeros_like(tn), tf.zeros_like(tu), tf.constant(0.0, F32))
@@ -163,9 +173,9 @@ def _loss_and_grads(tn, tu, mu, n_idx, u_idx, y, w, hp, flags, s: _Static):
     def whole():
         per, d, gn, gu = _data_part(tn, tu, mu, n_idx, u_idx, y, w, hp, flags, s)
         d = d / n
-        note_d = tf.cond(flags[TRAIN_NOTES], lambda: tf.stack(_side_sums(n_idx, d, gu, M, k), axis=1),
+        note_d = tf.cond(flags[TRAIN_NOTES], lambda: _side_sums(n_idx, d, gu, M, k),
                          lambda: tf.zeros_like(tn))
-        rater_d = tf.cond(flags[TRAIN_RATERS], lambda: tf.stack(_side_sums(u_idx, d, gn, U, k), axis=1),
+        rater_d = tf.cond(flags[TRAIN_RATERS], lambda: _side_sums(u_idx, d, gn, U, k),
                           lambda: tf.zeros_like(tu))
         d_sum = tf.cond(flags[TRAIN_GLOBAL], lambda: tf.reduce_sum(d), lambda: tf.constant(0.0, F32))
         return tf.reduce_mean(per), note_d, rater_d, d_sum

@@ -277,30 +277,12 @@ def _side_gather(tf, idx, *params, need):
     return gather(*params)
 
 
-def _add_columns_in_range(tf, acc, idx, columns):
-    """``acc`` plus the per-index sums of the per-rating ``columns`` (weighted ``bincount``: a
-    serial scatter-add on CPU, fixed order), summed over the chunk's index range only when that is
-    under half the side (tile order), and added to the range's rows of a rebuilt accumulator (as
-    :func:`cnlab.mf._tf_loop._add_in_range`); over the whole side otherwise (the same additions)."""
-    lo, hi = tf.reduce_min(idx), tf.reduce_max(idx)
-    size = tf.shape(acc)[0]
-
-    def sums(index, n):
-        return tf.stack([tf.math.bincount(index, weights=c, minlength=n, maxlength=n, dtype=tf.float32)
-                         for c in columns], axis=1)
-
-    def in_range():
-        return tf.concat([acc[:lo], acc[lo:hi + 1] + sums(idx - lo, hi - lo + 1), acc[hi + 1:]], axis=0)
-
-    return tf.cond(2 * (hi - lo + 1) < size, in_range, lambda: acc + sums(idx, size))
-
-
 #: Ratings per pass of a step's data term above this many (as ``cnlab.mf._tf_loop.CHUNK``): the
 #: gathered parameters, predictions, losses and their gradients then exist for one chunk at a time,
 #: not for all ratings (~80 B a rating at once otherwise). Rounds on at most this many ratings (all
 #: fixtures) are unchanged; above it the sums take another order (deterministic, not bit-identical):
 #: the ratings are in tile order (``cnlab.mf._common.tile_order``), the gradients written out and
-#: summed per index over each chunk's index ranges (:func:`_add_columns_in_range`), the side
+#: summed per index over each chunk's index ranges (``cnlab.mf._tf_loop._add_in_range``), the side
 #: tables stacked once per evaluation. An epoch on 100M planted ratings (3.3M notes, 1M raters):
 #: 9.5 → 4.9 s (``bench/mf_large.py --model reputation``).
 CHUNK = 1 << 20
@@ -317,6 +299,8 @@ def _compile_round(tf, loss_name: str, n_dim: int, check: bool, trained: tuple[b
     one its step differentiates (the same forward ops, hence the same bits as a separate
     evaluation); a converged or non-finite check discards that epoch's update.
     """
+    from ._tf_loop import _add_in_range  # the MF loop's range sums (imports TensorFlow)
+
     sqrt_d = np.float32(math.sqrt(n_dim))
     vec, mat = tf.TensorSpec([None], tf.float32), tf.TensorSpec([None, n_dim], tf.float32)
     param_specs = (mat, mat, vec, vec, vec, tf.TensorSpec([], tf.float32))
@@ -408,7 +392,7 @@ def _compile_round(tf, loss_name: str, n_dim: int, check: bool, trained: tuple[b
             # the data term's Σ and gradients chunk by chunk (chunk-sized temporaries), then the
             # regularization's once; the sums take another order than the whole-array mean.
             # Above TILE_ABOVE the ratings are in tile order, so a chunk's sums cover narrow index
-            # ranges of each side (_add_columns_in_range)
+            # ranges of each side (_tf_loop._add_in_range)
             size_all = tf.shape(targets)[0]
             n_all = tf.cast(size_all, tf.float32)
             p = list(start)
@@ -427,9 +411,9 @@ def _compile_round(tf, loss_name: str, n_dim: int, check: bool, trained: tuple[b
                 lv, ncols, rcols, dk = chunk_terms(note_table, rater_table, p[5], a, b, targets[lo:lo + k],
                                                    w[lo:lo + k], n_all)
                 if ncols:
-                    note_acc = _add_columns_in_range(tf, note_acc, a, ncols)
+                    note_acc = _add_in_range(note_acc, a, ncols)
                 if rcols:
-                    rater_acc = _add_columns_in_range(tf, rater_acc, b, rcols)
+                    rater_acc = _add_in_range(rater_acc, b, rcols)
                 return i + 1, lsum + lv, note_acc, rater_acc, dsum + dk
 
             state = (tf.constant(0), tf.constant(0.0, tf.float32), tf.zeros([m, n_note_cols], tf.float32),

@@ -70,7 +70,7 @@ def active_columns(x) -> np.ndarray:
 
 @functools.lru_cache(maxsize=64)
 def _rank_table(m: int, d: int, dtype: str = "int64") -> np.ndarray:
-    """``T[t, v] = C(m − 1 − v, t + 1)`` as int64 (the terms of the rank formula), with a zero
+    """``T[t, v] = C(m − 1 − v, t + 1)`` as ``dtype`` (the terms of the rank formula), with a zero
     column at ``v = m`` for the padding of ragged rows (whose subsets are discarded)."""
     table = np.zeros((d, m + 1), dtype=np.int64)
     for t in range(d):
@@ -94,18 +94,12 @@ def crossed_codes(active: np.ndarray, m: int, d: int) -> np.ndarray:
     Composable: the degree-4 blocks (``PolynomialFeatures(2)`` twice) are
     ``crossed_codes(crossed_codes(active, m, 2), comb(m, 2), 2)``.
     """
-    active = np.asarray(active, dtype=np.int64)
-    n, k = active.shape
-    total = comb(m, d)
-    if total >= 2**62:
+    active = np.asarray(active)
+    if comb(m, d) >= 2**62:
         raise ValueError(f"crossed_codes: C({m}, {d}) columns do not fit int64")
-    subsets = np.array(list(combinations(range(k), d)), dtype=np.int64).reshape(-1, d)
-    table = _rank_table(m, d)
-    out = np.full((n, len(subsets)), total - 1, dtype=np.int64)
-    for t in range(d):
-        # the t-th term uses the (d − 1 − t)-th member of each subset
-        out -= table[t][active[:, subsets[:, d - 1 - t]]]
-    return out
+    # every row has all k inputs: the ragged form with nothing padded
+    codes, _ = ragged_crossed_codes(active, np.full(len(active), active.shape[1]), m, d)
+    return codes.astype(np.int64, copy=False)
 
 
 def crossed_column_counts(active: np.ndarray, m: int, d: int | tuple[int, ...], *,
@@ -124,7 +118,6 @@ def crossed_column_counts(active: np.ndarray, m: int, d: int | tuple[int, ...], 
             codes, w = crossed_codes(codes, w, deg), comb(w, deg)
         counts += np.bincount(codes.ravel(), minlength=width)
     return counts
-
 
 
 def padded_active_columns(x) -> tuple[np.ndarray, np.ndarray]:
@@ -196,7 +189,6 @@ def ragged_crossed_codes(active: np.ndarray, counts: np.ndarray, m: int,
         out[ragged] = part
     new_counts = np.array([comb(int(c), d) for c in range(k + 1)], dtype=np.int64)[counts]
     return out, new_counts
-
 
 
 def unrank_codes(codes: np.ndarray, m: int, d: int) -> np.ndarray:

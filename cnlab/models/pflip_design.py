@@ -24,6 +24,7 @@ fitted and stored as the explicit pipeline does.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from math import comb
 from typing import Any
 
 import numpy as np
@@ -105,7 +106,7 @@ class CrossedBlock:
         codes, c, w = active, counts, self.m
         for d in self.degrees:
             codes, c = ragged_crossed_codes(codes, c, w, d)
-            w = _comb(w, d)
+            w = comb(w, d)
         return codes
 
     def spread(self, values: np.ndarray, fill: float = 0) -> np.ndarray:
@@ -121,7 +122,7 @@ class CrossedBlock:
         codes = self.kept[np.asarray(columns, dtype=np.int64)][:, None]
         widths = [self.m]
         for d in self.degrees[:-1]:
-            widths.append(_comb(widths[-1], d))
+            widths.append(comb(widths[-1], d))
         for w, d in zip(reversed(widths), reversed(self.degrees)):
             codes = unrank_codes(codes.ravel(), w, d).reshape(len(codes), -1)
         return codes
@@ -131,12 +132,6 @@ class CrossedBlock:
         keep = np.asarray(keep, dtype=bool)
         return CrossedBlock(self.prefix, self.m, self.degrees, self.kept[keep], self.width,
                             None if self.counts is None else self.counts[keep])
-
-
-def _comb(n: int, k: int) -> int:
-    from math import comb
-
-    return comb(n, k)
 
 
 class _Explicit:
@@ -167,7 +162,7 @@ class _Implicit:
         k = self.active.shape[1]
         factors = 1
         for d in self.block.degrees:
-            per_row = _comb(k, d)
+            per_row = comb(k, d)
             k = per_row
             factors *= d
         return n_columns * factors < MEMBERS_PER_CODE * per_row
@@ -392,7 +387,7 @@ class CrossedFreeFeatures(TransformerMixin, BaseEstimator):
         del onehot
         width = m
         for d in degrees:
-            width = _comb(width, d)
+            width = comb(width, d)
         probe = CrossedBlock(prefix, m, degrees, np.zeros(0, np.int64), width)
         column_counts = np.zeros(width + 1, dtype=np.int64)
         for lo in range(0, len(counts), CHUNK_ROWS):
