@@ -1,6 +1,7 @@
 """Loader benchmark: throughput and resident bytes per rating, cnlab vs plain pandas.
 
     .venv/bin/python bench/load.py [--ratings 10000000] [--workdir /tmp/cnlab-bench] [--keep]
+                                   [--data DIR] [--baseline-rev REV] [--modes pandas,cnlab-ratings,cnlab-load]
 
 1. Generates a public-format dataset with ``--ratings`` ratings (via
    :func:`cnlab.synthetic.generate`; a minimal writer of its own if that is
@@ -11,7 +12,12 @@
      (the baseline);
    * ``cnlab-ratings``: cnlab's ratings reader alone (parse, id codes, packed
      tags, categoricals), the like-for-like comparison;
-   * ``cnlab-load``: ``cnlab.load(dir)`` of all four files.
+   * ``cnlab-load``: ``cnlab.load(dir)`` of all four files;
+   * ``cnlab-load@REV`` (``--baseline-rev REV``): the same with the ``cnlab`` package of commit
+     ``REV``, so that a change to the loader is measured against its baseline in the same run
+     (the table also says whether both gave the same ratings frame, by a hash of every value).
+
+   ``--data DIR`` measures an existing dataset folder instead of generating one.
 
    For each: seconds, MB/s of file bytes, ``memory_usage(deep=True)`` bytes
    per rating, process RSS delta per rating and peak RSS.
@@ -100,7 +106,20 @@ def measure(mode: str, directory: Path) -> dict:
         rss_delta_per_rating=(rss1 - rss0) / n,
         peak_rss_gib=_peak() / 2**30,
         columns=len(frame.columns),
+        frame_hash=int(pd.util.hash_pandas_object(frame, index=True).sum()) if mode != "pandas" else None,
+        package=str(Path(cio.__file__).parents[2]),
     )
+
+
+def baseline_tree(rev: str, workdir: Path) -> Path:
+    """The ``cnlab`` package of commit ``rev`` unpacked under ``workdir`` (once)."""
+    dest = workdir / f"src-{rev}"
+    if not (dest / "cnlab").exists():
+        dest.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "archive", rev, "cnlab"], cwd=HERE.parent, check=True,
+                                 capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest
 
 
 # ---------------------------------------------------------------------------
@@ -187,26 +206,32 @@ def render(args, source: str, results: list[dict], gen_seconds: float) -> str:
     import pandas
     import pyarrow
 
-    base = next(r for r in results if r["mode"] == "pandas")
+    base = next((r for r in results if r["mode"] == "pandas"), results[0])
+    ours = next((r for r in results if r["mode"] == "cnlab-load"), None)
+
+    def same(r):
+        if ours is None or r is ours or not r["mode"].startswith("cnlab-load"):
+            return ""
+        return "yes" if r["frame_hash"] == ours["frame_hash"] else "**no**"
     lines = [
         f"## Loader benchmark, {results[0]['rows']:,} ratings ({datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC)",
         "",
-        f"- command: `.venv/bin/python bench/load.py --ratings {args.ratings}`",
+        f"- command: `.venv/bin/python bench/load.py {' '.join(args.argv)}`",
         f"- machine: {machine()}",
         f"- versions: pandas {pandas.__version__}, pyarrow {pyarrow.__version__}, numpy {numpy.__version__}",
         f"- data: {source}, uncompressed TSV, ratings file {base['file_bytes'] / 1e6:,.0f} MB "
         f"(generated in {gen_seconds:.0f} s)",
         "- each measurement runs in a fresh subprocess; RSS delta = resident set after minus before the read",
         "",
-        "| loader | seconds | MB/s | x baseline | frame bytes/rating | x baseline | RSS delta bytes/rating | x baseline | peak RSS GiB | columns |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| loader | seconds | MB/s | x baseline | frame bytes/rating | x baseline | RSS delta bytes/rating | x baseline | peak RSS GiB | columns | same frame as cnlab-load |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in results:
         lines.append(
             f"| {r['mode']} | {r['seconds']:.1f} | {r['mb_per_s']:.0f} | {r['mb_per_s'] / base['mb_per_s']:.2f} | "
             f"{r['frame_bytes_per_rating']:.1f} | {r['frame_bytes_per_rating'] / base['frame_bytes_per_rating']:.3f} | "
             f"{r['rss_delta_per_rating']:.1f} | {r['rss_delta_per_rating'] / base['rss_delta_per_rating']:.3f} | "
-            f"{r['peak_rss_gib']:.2f} | {r['columns']} |"
+            f"{r['peak_rss_gib']:.2f} | {r['columns']} | {same(r)} |"
         )
     lines += [
         "",
@@ -226,17 +251,24 @@ def main(argv=None) -> int:
     p.add_argument("--keep", action="store_true", help="keep the generated data (and reuse it next time)")
     p.add_argument("--results", default=str(HERE / "RESULTS.md"))
     p.add_argument("--no-write", action="store_true", help="print the section instead of appending it")
+    p.add_argument("--data", default=None, help="an existing dataset folder (nothing generated or removed)")
+    p.add_argument("--baseline-rev", default=None, help="also time cnlab.load of this commit's package")
+    p.add_argument("--modes", default="pandas,cnlab-ratings,cnlab-load")
     p.add_argument("--_measure", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
 
     if args._measure:
         print(json.dumps(measure(args._measure, Path(args.workdir))))
         return 0
 
-    data = Path(args.workdir) / f"r{args.ratings}"
+    data = Path(args.data) if args.data else Path(args.workdir) / f"r{args.ratings}"
     marker = data / ".complete"
     t0 = time.perf_counter()
-    if marker.exists():
+    if args.data:
+        source = f"existing dataset {data.name}"
+        args.keep = True
+    elif marker.exists():
         source = marker.read_text()
         print(f"reusing {data}", file=sys.stderr)
     else:
@@ -247,13 +279,24 @@ def main(argv=None) -> int:
     gen_seconds = time.perf_counter() - t0
 
     results = []
-    for mode in ("pandas", "cnlab-ratings", "cnlab-load"):
+    runs = [(mode, None) for mode in args.modes.split(",")]
+    if args.baseline_rev:
+        runs.append(("cnlab-load", baseline_tree(args.baseline_rev, Path(args.workdir))))
+    for mode, tree in runs:
         print(f"measuring {mode} ...", file=sys.stderr, flush=True)
+        env = dict(os.environ)
+        if tree is not None:
+            env["PYTHONPATH"] = str(tree)
         out = subprocess.run(
-            [sys.executable, __file__, "--_measure", mode, "--workdir", str(data)],
-            check=True, capture_output=True, text=True,
+            # -P: the baseline package on PYTHONPATH, not the working tree's, is imported
+            [sys.executable, "-P", __file__, "--_measure", mode, "--workdir", str(data)],
+            check=True, capture_output=True, text=True, env=env,
         )
         res = json.loads(out.stdout.strip().splitlines()[-1])
+        if tree is not None:
+            res["mode"] = f"cnlab-load@{args.baseline_rev}"
+            if Path(res["package"]).resolve() != tree.resolve():
+                raise SystemExit(f"the baseline run imported {res['package']}, not {tree}")
         print(f"  {res}", file=sys.stderr, flush=True)
         results.append(res)
 

@@ -47,6 +47,10 @@ _INT_RANGE = {L.INT64: (-(2**63), 2**63 - 1), L.INT8: (-128, 127), L.TAG: (-128,
 
 #: bytes pyarrow asks for per read: a file is parsed block by block, never read whole
 BLOCK_SIZE = 1 << 22
+#: text per piece of a source read piece by piece (:func:`read_arrow_pieces`): one piece's table
+#: is held at a time (public ratings: ~2.6M ratings, ~140 MB parsed) and each piece costs one
+#: start of pyarrow's parser and one look-up of its participant ids, a few ms at this size
+PIECE_BYTES = 1 << 29
 #: what a damaged compressed stream raises while being read (gzip, zip deflate / bzip2 / lzma)
 STREAM_ERRORS = (OSError, EOFError, zipfile.BadZipFile, zlib.error, lzma.LZMAError)
 
@@ -400,6 +404,83 @@ def arrow_type(col: L.Col) -> pa.DataType:
     return pa.string()
 
 
+class _Segments:
+    """Cut a binary stream into consecutive pieces of about ``size`` bytes, each ending at a line
+    end (the last at the stream's end), read one after the other without holding any whole.
+
+    Each piece is a file-like object for :func:`pyarrow.csv.read_csv`: it hands out up to
+    ``size`` bytes of the stream, then the rest of the line it stopped in.
+    """
+
+    def __init__(self, raw, size: int):
+        self._raw, self._size = raw, size
+        self._left = b""  # read past a piece's end: the next piece starts with it
+        self._eof = False
+
+    def _pull(self, n: int) -> bytes:
+        if self._left:
+            data, self._left = self._left[:n], self._left[n:]
+            return data
+        if self._eof:
+            return b""
+        data = self._raw.read(n)
+        if not data:
+            self._eof = True
+        return data
+
+    def more(self) -> bool:
+        """Whether a byte is left for another piece."""
+        if not self._left and not self._eof:
+            self._left = self._raw.read(BLOCK_SIZE)
+            self._eof = not self._left
+        return bool(self._left)
+
+    def piece(self) -> "_Piece":
+        return _Piece(self)
+
+
+class _Piece:
+    def __init__(self, segments: _Segments):
+        self._s = segments
+        self._quota = segments._size
+        self._done = False
+
+    def read(self, n=-1):
+        # a file's read: n bytes unless the piece ends first (pyarrow takes a short read as the end)
+        n = BLOCK_SIZE if n is None or n < 0 else n
+        out = []
+        while n > 0 and not self._done:
+            data = self._some(n)
+            out.append(data)
+            n -= len(data)
+        return b"".join(out)
+
+    def _some(self, n: int) -> bytes:
+        if self._quota > 0:
+            data = self._s._pull(min(n, self._quota))
+            self._quota -= len(data)
+            if not data:
+                self._done = True
+            return data
+        # past the quota: deliver up to the end of the current line, keep the rest
+        data = self._s._pull(n)
+        i = data.find(b"\n")
+        if i >= 0:
+            self._s._left = data[i + 1:] + self._s._left
+            data = data[: i + 1]
+            self._done = True
+        elif not data:
+            self._done = True
+        return data
+
+    def close(self):
+        pass
+
+    @property
+    def closed(self):
+        return False
+
+
 def read_arrow(
     src: Source,
     kind: str,
@@ -409,13 +490,36 @@ def read_arrow(
     newlines_in_values: bool,
     use_threads: bool = True,
 ) -> pa.Table:
-    """Parse ``include`` columns of ``src``; bad input -> :class:`CnlabInputError`."""
+    """Parse ``include`` columns of ``src`` whole; bad input -> :class:`CnlabInputError`."""
+    tables = list(read_arrow_pieces(src, kind, header, include, newlines_in_values=newlines_in_values,
+                                    use_threads=use_threads, piece_bytes=None))
+    return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+
+
+def read_arrow_pieces(
+    src: Source,
+    kind: str,
+    header: Header,
+    include: list[str],
+    *,
+    newlines_in_values: bool,
+    use_threads: bool = True,
+    piece_bytes: int | None,
+):
+    """Parse ``include`` columns of ``src`` as consecutive tables of about ``piece_bytes`` of text
+    each (None: one table); bad input -> :class:`CnlabInputError`, wherever it is.
+
+    A source with quoted line ends in values (``newlines_in_values``: the notes' text) is read
+    whole: a piece cannot end inside a record it does not see the end of. Every other source is
+    read piece by piece, so that the parsed text of one piece is held at a time (a table of the
+    public ratings is ~52 bytes a rating; the compact frame built from it, 28).
+    """
     layout = L.LAYOUTS[kind]
-    read_opts = pacsv.ReadOptions(
-        use_threads=use_threads,
-        block_size=BLOCK_SIZE,
-        column_names=None if header.has_header else list(header.names),
-    )
+
+    def options(first: bool):
+        return pacsv.ReadOptions(use_threads=use_threads, block_size=BLOCK_SIZE,
+                                 column_names=None if (first and header.has_header) else list(header.names))
+
     parse_opts = pacsv.ParseOptions(
         delimiter="\t",
         quote_char='"',
@@ -430,41 +534,74 @@ def read_arrow(
         strings_can_be_null=True,
         quoted_strings_can_be_null=True,
     )
+    # quoted newlines force pyarrow to parse serially: try without first
+    fast = pacsv.ParseOptions(delimiter="\t", quote_char='"', double_quote=True,
+                              newlines_in_values=False, ignore_empty_lines=True)
     errors = (pa.ArrowInvalid, pa.ArrowException, *STREAM_ERRORS)
-    scan = _HexTokenScan(src.open_binary())
-    try:
-        try:
-            # quoted newlines force pyarrow to parse serially: try without first
-            fast = pacsv.ParseOptions(delimiter="\t", quote_char='"', double_quote=True,
-                                      newlines_in_values=False, ignore_empty_lines=True)
-            table = pacsv.read_csv(pa.PythonFile(scan, mode="r"), read_opts, fast, conv_opts)
-        except errors:
-            if not newlines_in_values:
-                raise
-            scan = _HexTokenScan(src.open_binary())
-            table = pacsv.read_csv(pa.PythonFile(scan, mode="r"), read_opts, parse_opts, conv_opts)
-    except errors as e:
+
+    def failed(e: BaseException) -> CnlabInputError:
         problem = locate_problem(src, kind, header, include)
-        if problem is not None:
-            raise problem from None
-        raise CnlabInputError(f"cannot parse ({e})", path=src.label) from None
+        return problem if problem is not None else CnlabInputError(f"cannot parse ({e})", path=src.label)
+
+    whole = piece_bytes is None or newlines_in_values
+    scan = _HexTokenScan(src.open_binary())
+    rows = 0
+    try:
+        if whole:
+            try:
+                try:
+                    table = pacsv.read_csv(pa.PythonFile(scan, mode="r"), options(True), fast, conv_opts)
+                except errors:
+                    if not newlines_in_values:
+                        raise
+                    scan.close()
+                    scan = _HexTokenScan(src.open_binary())
+                    table = pacsv.read_csv(pa.PythonFile(scan, mode="r"), options(True), parse_opts, conv_opts)
+            except errors as e:
+                raise failed(e) from None
+            validate_table(src, kind, header, table, include)
+            tables = iter((table,))
+            del table
+        else:
+            tables = _pieces(src, kind, header, include, scan, piece_bytes, options, fast, conv_opts, errors, failed)
+        for table in tables:
+            rows += table.num_rows
+            yield table
+            del table
+    finally:
+        scan.close()
     if scan.seen and any(layout[c].kind in _INT_RANGE for c in include):
         # pyarrow read a hex token as an integer: find it with the strict decimal check
         problem = locate_problem(src, kind, header, include)
         if problem is not None:
             raise problem from None
-    validate_table(src, kind, header, table, include)
-    return table
 
 
-def validate_table(src: Source, kind: str, header: Header, table: pa.Table, include: list[str]) -> None:
-    """Cheap checks on the parsed table: required non-nulls and enum values."""
+def _pieces(src, kind, header, include, scan, piece_bytes, options, parse_opts, conv_opts, errors, failed):
+    segments = _Segments(scan, piece_bytes)
+    first, offset = True, 0
+    while first or segments.more():
+        try:
+            table = pacsv.read_csv(pa.PythonFile(segments.piece(), mode="r"), options(first), parse_opts, conv_opts)
+        except errors as e:
+            raise failed(e) from None
+        validate_table(src, kind, header, table, include, offset=offset)
+        first = False
+        offset += table.num_rows
+        yield table
+        del table
+
+
+def validate_table(src: Source, kind: str, header: Header, table: pa.Table, include: list[str], *,
+                   offset: int = 0) -> None:
+    """Cheap checks on the parsed table (rows ``offset`` on of its source): required non-nulls and
+    enum values."""
     layout = L.LAYOUTS[kind]
     for name in include:
         col = layout[name]
         arr = table.column(name)
         if col.non_null and arr.null_count:
-            idx = _first_index(pc.is_null(arr))
+            idx = offset + _first_index(pc.is_null(arr))
             raise _pinpoint(
                 src, header, name, lambda v: v in _NULLS, "missing value in a required column", idx
             )
