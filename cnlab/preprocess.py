@@ -156,6 +156,43 @@ def _examples(frame: pd.DataFrame, cols, n=5) -> str:
     return "; ".join(", ".join(f"{c}={row[c]}" for c in cols) for _, row in frame.head(n).iterrows())
 
 
+def _dense_codes(column: pd.Series) -> tuple[np.ndarray, int]:
+    """Codes ``0..k-1`` of a column's values (missing values one code of their own) and ``k``."""
+    values = column.to_numpy() if not isinstance(column.dtype, pd.api.extensions.ExtensionDtype) else None
+    if values is not None and values.dtype.kind in "iu" and len(values):
+        low, high = int(values.min()), int(values.max())
+        if high - low < 4 * len(values):  # dense already (participant codes): no hash table needed
+            return values.astype(np.int64) - low, high - low + 1
+    codes, uniques = pd.factorize(column, use_na_sentinel=False)
+    return codes.astype(np.int64, copy=False), len(uniques)
+
+
+def rows_sharing_a_key(a: pd.Series, b: pd.Series) -> np.ndarray:
+    """Whether each row's ``(a, b)`` pair occurs in another row too (missing values equal).
+
+    ``DataFrame.duplicated(subset=[a, b], keep=False)`` without its hash table of every row: one
+    int64 key a row and its sorted copy (~16 bytes a rating at peak against ~50; 206M ratings:
+    ~3 GiB less at the preprocessing's peak). The usual answer, no shared key, is known from the
+    sorted keys alone.
+
+    >>> rows_sharing_a_key(pd.Series([1, 1, 2, 1]), pd.Series([5, 6, 5, 5])).tolist()
+    [True, False, False, True]
+    """
+    codes_a, _ = _dense_codes(a)
+    codes_b, k_b = _dense_codes(b)
+    key = codes_a
+    del codes_a
+    key *= max(k_b, 1)  # k_a · k_b ≤ (4 · rows)²: far below 2^63
+    key += codes_b
+    del codes_b
+    ordered = np.sort(key)
+    repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+    del ordered
+    if not len(repeated):
+        return np.zeros(len(key), dtype=bool)
+    return np.isin(key, np.unique(repeated))
+
+
 def drop_duplicate_ratings(ratings: pd.DataFrame) -> pd.DataFrame:
     """Drop exact duplicate rows; raise on conflicting (rater, note) duplicates.
 
@@ -171,10 +208,9 @@ def drop_duplicate_ratings(ratings: pd.DataFrame) -> pd.DataFrame:
         lists up to five examples.
     """
     key = [S.RATER_ID, S.NOTE_ID]
-    # Only rows sharing a (rater, note) key can be exact duplicates: hash the two key columns, then
-    # compare whole rows among those few (hashing every column of every row costs ~135 bytes per
-    # rating at peak).
-    same_key = ratings.duplicated(subset=key, keep=False).to_numpy()
+    # Only rows sharing a (rater, note) key can be exact duplicates: find those few, then compare
+    # whole rows among them (hashing every column of every row costs ~135 bytes per rating at peak)
+    same_key = rows_sharing_a_key(ratings[S.RATER_ID], ratings[S.NOTE_ID])
     dup = np.zeros(len(ratings), dtype=bool)
     if same_key.any():
         dup[same_key] = ratings.loc[same_key].duplicated(keep="first").to_numpy()
@@ -365,37 +401,95 @@ class MisleadingBreakdown:
 
 
 def _misleading_masks(ratings, status_history, launch):
+    """Per rating: its note's row in the status history (int32, -1 if absent) and the five masks
+    of :class:`MisleadingBreakdown`. The note-level tests are made once per note and looked up,
+    so each rating costs its row and five booleans."""
     nsh = status_history
-    idx = pd.Index(nsh[S.NOTE_ID]).get_indexer(ratings[S.NOTE_ID])
+    idx = pd.Index(nsh[S.NOTE_ID]).get_indexer(ratings[S.NOTE_ID]).astype(np.int32)
     found = idx >= 0
-    cls_codes = pd.Categorical(nsh[S.CLASSIFICATION], categories=list(S.CLASSIFICATIONS)).codes
-    cls = np.where(found, cls_codes[np.maximum(idx, 0)], -1) if len(nsh) else np.full(len(ratings), -1)
+    at = np.maximum(idx, 0)
+    cls = pd.Categorical(nsh[S.CLASSIFICATION], categories=list(S.CLASSIFICATIONS)).codes
     created = nsh[S.CREATED_AT].to_numpy(dtype=np.float64, na_value=np.nan)
-    cr = np.where(found, created[np.maximum(idx, 0)] if len(nsh) else np.nan, np.nan)
-    mis = cls == S.CLASSIFICATIONS.index(S.MISLEADING)
-    nm = cls == S.CLASSIFICATIONS.index(S.NOT_MISLEADING)
-    deleted = cls == -1
-    in_nsh = ~np.isnan(cr)
-    return {
-        "misleading": mis,
+    if not len(nsh):  # every rating's note is absent
+        cls, created, at = np.full(1, -1, np.int8), np.full(1, np.nan), np.zeros(len(idx), np.int32)
+
+    def per_rating(note_flag: np.ndarray) -> np.ndarray:
+        return found & note_flag[at]
+
+    deleted = ~found | (cls[at] == -1)
+    in_nsh = per_rating(~np.isnan(created))
+    new = per_rating(created > launch)
+    nm = per_rating(cls == S.CLASSIFICATIONS.index(S.NOT_MISLEADING))
+    masks = {
+        "misleading": per_rating(cls == S.CLASSIFICATIONS.index(S.MISLEADING)),
         "deleted_in_nsh": deleted & in_nsh,
-        "not_misleading_new": nm & (cr > launch),
-        "not_misleading_old": nm & ~(cr > launch),
+        "not_misleading_new": nm & new,
+        "not_misleading_old": nm & ~new,
         "deleted_not_in_nsh": deleted & ~in_nsh,
     }
+    return idx, masks
+
+
+#: rows per step of :func:`_n_notes` (its temporaries are a few bytes per row of one step)
+_CHUNK_ROWS = 1 << 22
+
+
+def _n_notes(ratings: pd.DataFrame, idx: np.ndarray, n_rows: int, mask: np.ndarray | None = None) -> int:
+    """Distinct notes of the ratings in ``mask``: those in the status history counted by their row
+    there (no hash table of every rating), the others by id."""
+    seen = np.zeros(n_rows, dtype=bool)
+    rest = np.zeros(len(idx), dtype=bool)
+    for a in range(0, len(idx), _CHUNK_ROWS):  # bounded temporaries
+        part = idx[a:a + _CHUNK_ROWS]
+        wanted = True if mask is None else mask[a:a + _CHUNK_ROWS]
+        found = part >= 0
+        seen[part[found & wanted]] = True
+        rest[a:a + _CHUNK_ROWS] = ~found & wanted
+    n = int(np.count_nonzero(seen))
+    if rest.any():
+        n += int(pd.unique(ratings[S.NOTE_ID].to_numpy()[rest]).size)
+    return n
+
+
+def n_distinct(values) -> int:
+    """Distinct values of a column (missing values count once, as ``pd.unique``): a presence
+    array over the range for dense integer codes (participant codes; no hash table sized to the
+    rows), ``pd.unique`` otherwise.
+
+    >>> n_distinct(np.array([3, 1, 3, 2], dtype=np.int32)), n_distinct(pd.Series(["a", None, "a"]))
+    (3, 2)
+    """
+    v = values.to_numpy() if isinstance(values, pd.Series) and not isinstance(
+        values.dtype, pd.api.extensions.ExtensionDtype) else values
+    if isinstance(v, np.ndarray) and v.dtype.kind in "iu" and len(v):
+        low, high = int(v.min()), int(v.max())
+        if high - low < 4 * len(v) + (1 << 20):
+            seen = np.zeros(high - low + 1, dtype=bool)
+            seen[v - low if low else v] = True
+            return int(np.count_nonzero(seen))
+    return int(pd.unique(values).size)
+
+
+def _breakdown(ratings, status_history, idx, masks) -> MisleadingBreakdown:
+    rows = len(status_history)
+
+    def count(key):
+        return int(masks[key].sum()), _n_notes(ratings, idx, rows, masks[key])
+
+    return MisleadingBreakdown(
+        len(ratings), _n_notes(ratings, idx, rows), *(count(k) for k in (
+            "misleading", "deleted_in_nsh", "not_misleading_new", "not_misleading_old", "deleted_not_in_nsh"))
+    )
 
 
 def misleading_breakdown(ratings, status_history, *, not_misleading_ui_launch_millis=1664755200000) -> MisleadingBreakdown:
-    m = _misleading_masks(ratings, status_history, not_misleading_ui_launch_millis)
-    notes = ratings[S.NOTE_ID].to_numpy()
+    idx, masks = _misleading_masks(ratings, status_history, not_misleading_ui_launch_millis)
+    return _breakdown(ratings, status_history, idx, masks)
 
-    def cnt(mask):
-        return int(mask.sum()), int(pd.unique(notes[mask]).size)
 
-    return MisleadingBreakdown(
-        len(ratings), int(pd.unique(notes).size), *(cnt(m[k]) for k in (
-            "misleading", "deleted_in_nsh", "not_misleading_new", "not_misleading_old", "deleted_not_in_nsh"))
-    )
+def _kept(ratings, masks) -> tuple[pd.DataFrame, np.ndarray]:
+    keep = masks["misleading"] | masks["deleted_in_nsh"] | masks["not_misleading_new"]
+    return (ratings if keep.all() else ratings.loc[keep].reset_index(drop=True)), keep
 
 
 def filter_misleading_notes(
@@ -409,11 +503,8 @@ def filter_misleading_notes(
     NOT_MISLEADING and was created after ``not_misleading_ui_launch_millis``.
     """
     S.require_columns(status_history, [S.NOTE_ID, S.CREATED_AT, S.CLASSIFICATION], where="filter_misleading_notes")
-    m = _misleading_masks(ratings, status_history, not_misleading_ui_launch_millis)
-    keep = m["misleading"] | m["deleted_in_nsh"] | m["not_misleading_new"]
-    if keep.all():
-        return ratings
-    return ratings.loc[keep].reset_index(drop=True)
+    _idx, masks = _misleading_masks(ratings, status_history, not_misleading_ui_launch_millis)
+    return _kept(ratings, masks)[0]
 
 
 # ---------------------------------------------------------------------------
@@ -455,7 +546,7 @@ def preprocess(dataset, *, config: PreprocessConfig = PreprocessConfig()) -> Pre
     stage = "preprocess"
     f = Funnel()
     r0 = dataset.ratings
-    f = f.add(stage, "load", len(r0), len(r0), "ratings as loaded", raters=int(pd.unique(r0[S.RATER_ID]).size),
+    f = f.add(stage, "load", len(r0), len(r0), "ratings as loaded", raters=n_distinct(r0[S.RATER_ID]),
               participants=len(getattr(dataset, "participants", ())))
     r1 = drop_duplicate_ratings(r0)
     f = f.add(stage, "drop_duplicate_ratings", len(r0), len(r1), "exact duplicate rows")
@@ -476,7 +567,7 @@ def preprocess(dataset, *, config: PreprocessConfig = PreprocessConfig()) -> Pre
         )
         f = f.add(stage, "tag_high_volume_raters", len(r2), len(r3), note,
                   thresholds=dict(hv.thresholds), raters_per_window={d: len(v) for d, v in hv.raters_per_window.items()},
-                  n_raters=len(hv.raters), n_ratings=hv.n_ratings, total_raters=int(pd.unique(r2[S.RATER_ID]).size))
+                  n_raters=len(hv.raters), n_ratings=hv.n_ratings, total_raters=n_distinct(r2[S.RATER_ID]))
     else:
         r3 = r2.assign(**{S.HIGH_VOLUME_RATER: np.zeros(0, bool)})
         # recorded too, so that every ratings step appears in the funnel whatever the data
@@ -494,8 +585,12 @@ def preprocess(dataset, *, config: PreprocessConfig = PreprocessConfig()) -> Pre
               table="status_history", notes_added=added)
 
     if config.filter_misleading_notes:
-        b = misleading_breakdown(r3, h1, not_misleading_ui_launch_millis=config.not_misleading_ui_launch_millis)
-        r4 = filter_misleading_notes(r3, h1, not_misleading_ui_launch_millis=config.not_misleading_ui_launch_millis)
+        S.require_columns(h1, [S.NOTE_ID, S.CREATED_AT, S.CLASSIFICATION], where="filter_misleading_notes")
+        idx, masks = _misleading_masks(r3, h1, config.not_misleading_ui_launch_millis)
+        b = _breakdown(r3, h1, idx, masks)
+        r4, keep = _kept(r3, masks)
+        notes_out = _n_notes(r3, idx, len(h1), keep)  # every kept rating's note is in the history
+        del idx, masks, keep
         note = (
             f"kept {b.misleading[0]} on {b.misleading[1]} misleading notes, {b.deleted_in_nsh[0]} on "
             f"{b.deleted_in_nsh[1]} deleted notes in NSH, {b.not_misleading_new[0]} on {b.not_misleading_new[1]} "
@@ -503,7 +598,7 @@ def preprocess(dataset, *, config: PreprocessConfig = PreprocessConfig()) -> Pre
             f"not-misleading notes, {b.deleted_not_in_nsh[0]} on {b.deleted_not_in_nsh[1]} deleted notes not in NSH"
         )
         f = f.add(stage, "filter_misleading_notes", len(r3), len(r4), note, breakdown=b,
-                  notes_out=int(pd.unique(r4[S.NOTE_ID]).size), raters_out=int(pd.unique(r4[S.RATER_ID]).size))
+                  notes_out=notes_out, raters_out=n_distinct(r4[S.RATER_ID]))
     else:
         r4 = r3
     return Preprocessed(notes=n1, ratings=r4, status_history=h1, funnel=f, high_volume=hv)

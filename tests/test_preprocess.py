@@ -257,3 +257,56 @@ def test_preprocess_outputs_contract(small_dir):
     assert pre.notes[S.TWEET_ID].map(type).eq(str).all()
     assert ds.ratings.shape[1] == pre.ratings.shape[1] - 2  # input untouched
     assert "filter_misleading_notes" in pre.summary()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(-3, 3), st.sampled_from([3, 5, 10**18 + 7, 2 * 10**18]),
+                          st.booleans()), max_size=60))
+def test_rows_sharing_a_key_is_pandas_duplicated(rows):
+    """The sort-based key check = ``DataFrame.duplicated(subset, keep=False)``, for participant
+    codes (small ints), note ids (huge ints) and string ids with missing values."""
+    from cnlab.preprocess import rows_sharing_a_key
+
+    codes = np.array([r[0] for r in rows], dtype=np.int32)
+    notes = np.array([r[1] for r in rows], dtype=np.int64)
+    strings = pd.Series([None if r[2] else f"id{r[0]}" for r in rows], dtype="str")
+    for a in (pd.Series(codes), strings):
+        frame = pd.DataFrame({"a": a, "b": notes})
+        expected = frame.duplicated(subset=["a", "b"], keep=False).to_numpy()
+        np.testing.assert_array_equal(rows_sharing_a_key(frame["a"], frame["b"]), expected)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([None, S.MISLEADING, S.NOT_MISLEADING]),
+                          st.sampled_from([None, 1_600_000_000_000, 1_700_000_000_000])), max_size=6),
+       st.lists(st.tuples(st.integers(0, 8), st.integers(0, 4)), max_size=40))
+def test_misleading_breakdown_is_the_merge_oracle(history, ratings):
+    """Every count of the breakdown, the kept rows and the funnel's distinct notes equal a plain
+    merge of each rating with its note's row (notes 6..8 are absent from the history)."""
+    from cnlab.preprocess import misleading_breakdown, n_distinct
+
+    launch = 1664755200000
+    nsh = pd.DataFrame({S.NOTE_ID: np.arange(len(history), dtype=np.int64),
+                        S.CLASSIFICATION: pd.Series([h[0] for h in history], dtype="str"),
+                        S.CREATED_AT: pd.array([h[1] for h in history], dtype="Int64")})
+    r = pd.DataFrame({S.NOTE_ID: np.array([x[0] for x in ratings], dtype=np.int64),
+                      S.RATER_ID: np.array([x[1] for x in ratings], dtype=np.int32)})
+    m = r.merge(nsh, on=S.NOTE_ID, how="left", indicator=True)
+    found = (m["_merge"] == "both").to_numpy()
+    cls = m[S.CLASSIFICATION].to_numpy(dtype=object)
+    created = m[S.CREATED_AT].to_numpy(dtype=np.float64, na_value=np.nan)
+    mis = found & (cls == S.MISLEADING)
+    nm = found & (cls == S.NOT_MISLEADING)
+    deleted = ~(mis | nm)
+    in_nsh = found & ~np.isnan(created)
+    expected = {"misleading": mis, "deleted_in_nsh": deleted & in_nsh, "not_misleading_new": nm & (created > launch),
+                "not_misleading_old": nm & ~(created > launch), "deleted_not_in_nsh": deleted & ~in_nsh}
+    b = misleading_breakdown(r, nsh, not_misleading_ui_launch_millis=launch)
+    notes = r[S.NOTE_ID].to_numpy()
+    assert b.ratings_in == len(r) and b.notes_in == len(set(notes))
+    for key, mask in expected.items():
+        assert getattr(b, key) == (int(mask.sum()), len(set(notes[mask]))), key
+    keep = expected["misleading"] | expected["deleted_in_nsh"] | expected["not_misleading_new"]
+    out = filter_misleading_notes(r, nsh, not_misleading_ui_launch_millis=launch)
+    pd.testing.assert_frame_equal(out, r.loc[keep].reset_index(drop=True))
+    assert n_distinct(out[S.RATER_ID]) == len(set(out[S.RATER_ID]))
