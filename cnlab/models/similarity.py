@@ -339,6 +339,24 @@ def _co_rating_arrays(notes: pd.DataFrame, ratings: pd.DataFrame):
             np.asarray(rater_ids))
 
 
+def _distinct_pairs_per_rater(posts: np.ndarray, raters: np.ndarray, n_raters: int) -> tuple[int, np.ndarray]:
+    """The number of distinct (post, rater) pairs and, per rater code, its distinct posts."""
+    n = max(n_raters, 1)
+    key = posts.astype(np.int64)
+    key *= n
+    key += raters
+    key.sort()
+    first = np.empty(len(key), dtype=bool)
+    if len(key):
+        first[0] = True
+        np.not_equal(key[1:], key[:-1], out=first[1:])
+    per_rater = np.zeros(n_raters, dtype=np.int64)
+    for a in range(0, len(key), _WINDOW_CHUNK_ROWS):
+        part = key[a:a + _WINDOW_CHUNK_ROWS][first[a:a + _WINDOW_CHUNK_ROWS]]
+        per_rater += np.bincount(part % n, minlength=n_raters)[:n_raters]
+    return int(np.count_nonzero(first)), per_rater
+
+
 def co_rating_counts(
     notes: pd.DataFrame, ratings: pd.DataFrame, *, config: PssConfig = PssConfig(),
     min_count: int | Callable[[int], int] = 1,
@@ -368,12 +386,10 @@ def co_rating_counts(
     t_all, tweet_codes, tweet_na, note_codes, rater_codes, rater_ids = _co_rating_arrays(notes, ratings)
     n_raters = len(rater_ids)
 
-    # distinct (tweet, rater) pairs: N and each rater's post total
-    tr = unique(tweet_codes.astype(np.int64) * max(n_raters, 1) + rater_codes)
-    N = len(tr)
-    totals = pd.Series(np.bincount(tr % max(n_raters, 1), minlength=n_raters),
-                       index=pd.Index(rater_ids, name=schema.RATER_ID))
-    del tr
+    # distinct (tweet, rater) pairs: N and each rater's post total, from one key a rating sorted in
+    # place (no sorted copy nor array of the distinct keys: 206M ratings, ~3 GiB less at the peak)
+    N, per_rater = _distinct_pairs_per_rater(tweet_codes, rater_codes, n_raters)
+    totals = pd.Series(per_rater, index=pd.Index(rater_ids, name=schema.RATER_ID))
 
     # one array at a time: each is released as its filtered / sorted copy is made
     if tweet_na.any():
