@@ -156,7 +156,7 @@ def _common_module():
     return _common
 
 
-def _one_chunk_at_a_time(n_chunks, terms, apply, state, **_):
+def _one_chunk_at_a_time(n_chunks, terms, apply, state):
     """The reference for ``_tf_loop._in_chunk_order``: a loop over single chunks."""
     from cnlab.mf import _tf_loop
 
@@ -170,10 +170,27 @@ def _one_chunk_at_a_time(n_chunks, terms, apply, state, **_):
 
 
 @pytest.mark.parametrize("n_ratings", [2800, 3000])  # 4 chunks; 5 (the last one alone)
+def test_two_chunks_an_iteration_is_one_at_a_time_bit_for_bit(monkeypatch, n_ratings):
+    """The MF loop computes two chunks' terms side by side and adds them in chunk order: every
+    parameter, the step count and the loss history are those of a loop over single chunks."""
+    from cnlab.mf import _tf_loop, fit
+    from cnlab.mf.config import CORE_MF
+
+    cfg = dataclasses.replace(CORE_MF, max_steps=60)
+    df, _ = planted(n_notes=120, n_raters=150, n_ratings=n_ratings, seed=3)
+    _tiny_tiles(monkeypatch)
+    paired = fit(df, cfg, seed=0)
+    monkeypatch.setattr(_tf_loop, "_CACHE", {})
+    monkeypatch.setattr(_tf_loop, "_in_chunk_order", _one_chunk_at_a_time)
+    single = fit(df, cfg, seed=0)
+    assert paired.n_steps == single.n_steps
+    for a, b in ((paired.note_params, single.note_params), (paired.rater_params, single.rater_params)):
+        pd.testing.assert_frame_equal(a, b, check_exact=True)
+    np.testing.assert_array_equal(np.asarray(paired.loss_history), np.asarray(single.loss_history))
+
+
+@pytest.mark.parametrize("n_ratings", [2800, 3000])
 def test_reputation_round_two_chunks_an_iteration_bit_for_bit(monkeypatch, n_ratings):
-    """A reputation round computes two chunks' terms side by side and adds them in chunk order:
-    each of the three prescoring rounds gives the parameters, loss and history of a loop over
-    single chunks, bit for bit."""
     import cnlab.scorers.diligence as dg
     from _mf_helpers import DILIGENCE_ROUNDS, reputation_problem
     from cnlab.mf import _tf_loop, reputation_mf

@@ -142,25 +142,15 @@ def _add_in_range(acc, idx, columns):
     return _apply_sums(acc, *_range_sums(idx, columns, tf.shape(acc)[0]))
 
 
-def _in_chunk_order(n_chunks, terms, apply, state, *, pairs: bool = True):
+def _in_chunk_order(n_chunks, terms, apply, state):
     """``state`` after ``apply(state, terms(i))`` for chunks ``i = 0 … n_chunks − 1`` in order, two
-    chunks an iteration of a ``tf.while_loop`` (``pairs``; else one).
+    chunks an iteration of a ``tf.while_loop``.
 
     ``terms(i)`` reads only the chunk and fixed inputs, so the two chunks' terms are independent
     ops that TensorFlow's inter-op pool computes side by side (each op on one thread: no split
     reduction), while ``apply`` adds them to the state one chunk after the other, in chunk order:
-    every sum is that of one chunk at a time, the same bits as a loop over single chunks. It pays
-    where a chunk's terms are compute-heavy (the reputation model's: 30M ratings, 0.81× an epoch
-    on two cores); the MF step's light, memory-bound terms ran 1.5× slower in pairs, so it takes
-    one chunk at a time.
+    every sum is that of one chunk at a time, the same bits as a loop over single chunks.
     """
-    if not pairs:
-        def single(i, *st):
-            return (i + 1, *apply(tuple(st), terms(i)))
-
-        out = tf.while_loop(lambda i, *_: i < n_chunks, single, (tf.constant(0), *state), parallel_iterations=1)
-        return tuple(out[1:])
-
     def body(i, *st):
         first, second = terms(i), terms(i + 1)
         return (i + 2, *apply(apply(tuple(st), first), second))
@@ -200,7 +190,7 @@ def _chunked_data_sums(tn, tu, mu, n_idx, u_idx, y, w, hp, flags, s: _Static):
         return loss_sum + per_sum, note_acc, rater_acc, d_sum + dk
 
     state = (tf.constant(0.0, F32), tf.zeros_like(tn), tf.zeros_like(tu), tf.constant(0.0, F32))
-    loss_sum, note_acc, rater_acc, d_sum = _in_chunk_order(n_chunks, terms, apply, state, pairs=False)
+    loss_sum, note_acc, rater_acc, d_sum = _in_chunk_order(n_chunks, terms, apply, state)
     return loss_sum / n, note_acc, rater_acc, d_sum
 
 
