@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -154,65 +153,3 @@ def _common_module():
     from cnlab.mf import _common
 
     return _common
-
-
-def _one_chunk_at_a_time(n_chunks, terms, apply, state):
-    """The reference for ``_tf_loop._in_chunk_order``: a loop over single chunks."""
-    from cnlab.mf import _tf_loop
-
-    tf = _tf_loop.tf
-
-    def body(i, *st):
-        return (i + 1, *apply(tuple(st), terms(i)))
-
-    out = tf.while_loop(lambda i, *_: i < n_chunks, body, (tf.constant(0), *state), parallel_iterations=1)
-    return tuple(out[1:])
-
-
-@pytest.mark.parametrize("n_ratings", [2800, 3000])  # 4 chunks; 5 (the last one alone)
-def test_two_chunks_an_iteration_is_one_at_a_time_bit_for_bit(monkeypatch, n_ratings):
-    """The MF loop computes two chunks' terms side by side and adds them in chunk order: every
-    parameter, the step count and the loss history are those of a loop over single chunks."""
-    from cnlab.mf import _tf_loop, fit
-    from cnlab.mf.config import CORE_MF
-
-    cfg = dataclasses.replace(CORE_MF, max_steps=60)
-    df, _ = planted(n_notes=120, n_raters=150, n_ratings=n_ratings, seed=3)
-    _tiny_tiles(monkeypatch)
-    paired = fit(df, cfg, seed=0)
-    monkeypatch.setattr(_tf_loop, "_CACHE", {})
-    monkeypatch.setattr(_tf_loop, "_in_chunk_order", _one_chunk_at_a_time)
-    single = fit(df, cfg, seed=0)
-    assert paired.n_steps == single.n_steps
-    for a, b in ((paired.note_params, single.note_params), (paired.rater_params, single.rater_params)):
-        pd.testing.assert_frame_equal(a, b, check_exact=True)
-    np.testing.assert_array_equal(np.asarray(paired.loss_history), np.asarray(single.loss_history))
-
-
-@pytest.mark.parametrize("n_ratings", [2800, 3000])
-def test_reputation_round_two_chunks_an_iteration_bit_for_bit(monkeypatch, n_ratings):
-    import cnlab.scorers.diligence as dg
-    from _mf_helpers import DILIGENCE_ROUNDS, reputation_problem
-    from cnlab.mf import _tf_loop, reputation_mf
-    from cnlab.mf.reputation_mf import ReputationMF
-
-    ni, ri, y, params, w = reputation_problem(5, 300, 200, n_ratings)
-    cfg = dataclasses.replace(dg.DiligenceConfig(), num_epochs=40)
-    monkeypatch.setattr(reputation_mf, "CHUNK", 700)
-    monkeypatch.setattr(reputation_mf, "TILE_ABOVE", 1000)
-    monkeypatch.setattr(_common_module(), "TILE", 64)
-    for name in sorted(DILIGENCE_ROUNDS):
-        trainable, reg_kw = DILIGENCE_ROUNDS[name]
-        reg = dg.regularization(cfg, **reg_kw)
-        results = []
-        for in_order in (_tf_loop._in_chunk_order, _one_chunk_at_a_time):
-            monkeypatch.setattr(reputation_mf, "_ROUND_CACHE", {})
-            monkeypatch.setattr(_tf_loop, "_in_chunk_order", in_order)
-            m = ReputationMF(ni, ri, y, params, loss="bce")
-            lv, hist = m.train_round(w, reg, trainable, cfg)
-            results.append((m, lv, hist))
-        (a, lv_a, h_a), (b, lv_b, h_b) = results
-        assert lv_a == lv_b, name
-        np.testing.assert_array_equal(h_a, h_b, err_msg=name)
-        for p in ("note_emb", "rater_emb", "note_bias", "rater_bias", "reputation", "global_bias"):
-            np.testing.assert_array_equal(a.get(p), b.get(p), err_msg=f"{name}: {p}")

@@ -109,55 +109,27 @@ def _side_sums(idx, d, g_other, size, k: int):
     return _column_sums(idx, _side_columns(d, g_other, k), size)
 
 
-def _range_sums(idx, columns, size):
-    """One chunk's per-index sums of the per-rating ``columns``, over the chunk's index range
-    when it is narrow (``size``: the side's rows): what :func:`_apply_sums` adds to the side's
-    accumulator. Independent of the accumulator, so two chunks' sums can be made side by side.
+def _add_in_range(acc, idx, columns):
+    """``acc`` plus one chunk's per-index sums of the per-rating ``columns``, the sums computed
+    over the chunk's index range.
 
     A sum over the whole side (``M`` or ``U`` rows) for every chunk made a step cost
     ~(N / CHUNK)·(M + U), quadratic in the size of the data. The fit's ratings are in tile order
     above ``CHUNK`` (:func:`cnlab.mf._common.tile_order`), so a chunk's notes and raters lie in
-    narrow index ranges: the bincounts cover the range only."""
+    narrow index ranges: the bincounts cover the range only, and the range's rows are added in a
+    rebuilt accumulator (one copy of it, the cheapest whole-side operation; ``tensor_scatter_nd_add``
+    was slower, at ~80 ns a row). Each row gets exactly one addition per chunk, as before, so the
+    sums are those of the whole-side form bit for bit. Shared by the reputation model's rounds."""
     lo, hi = tf.reduce_min(idx), tf.reduce_max(idx)
+    size = tf.shape(acc)[0]
+
+    def in_range():
+        return tf.concat([acc[:lo], acc[lo:hi + 1] + _column_sums(idx - lo, columns, hi - lo + 1), acc[hi + 1:]],
+                         axis=0)
+
     # a chunk that spans most of the side (ratings not in tile order) takes the whole-side sums:
     # the same additions (a row outside the range gets + 0), without the range's extra passes
-    narrow = 2 * (hi - lo + 1) < size
-    sums = tf.cond(narrow, lambda: _column_sums(idx - lo, columns, hi - lo + 1),
-                   lambda: _column_sums(idx, columns, size))
-    return lo, hi, narrow, sums
-
-
-def _apply_sums(acc, lo, hi, narrow, sums):
-    """``acc`` plus one chunk's :func:`_range_sums`: the range's rows added in a rebuilt
-    accumulator (one copy of it, the cheapest whole-side operation; ``tensor_scatter_nd_add`` was
-    slower, at ~80 ns a row). Each row gets exactly one addition per chunk, so the sums are those
-    of the whole-side form bit for bit."""
-    return tf.cond(narrow, lambda: tf.concat([acc[:lo], acc[lo:hi + 1] + sums, acc[hi + 1:]], axis=0),
-                   lambda: acc + sums)
-
-
-def _add_in_range(acc, idx, columns):
-    """``acc`` plus one chunk's per-index sums of the per-rating ``columns`` (:func:`_range_sums`,
-    :func:`_apply_sums`)."""
-    return _apply_sums(acc, *_range_sums(idx, columns, tf.shape(acc)[0]))
-
-
-def _in_chunk_order(n_chunks, terms, apply, state):
-    """``state`` after ``apply(state, terms(i))`` for chunks ``i = 0 … n_chunks − 1`` in order, two
-    chunks an iteration of a ``tf.while_loop``.
-
-    ``terms(i)`` reads only the chunk and fixed inputs, so the two chunks' terms are independent
-    ops that TensorFlow's inter-op pool computes side by side (each op on one thread: no split
-    reduction), while ``apply`` adds them to the state one chunk after the other, in chunk order:
-    every sum is that of one chunk at a time, the same bits as a loop over single chunks.
-    """
-    def body(i, *st):
-        first, second = terms(i), terms(i + 1)
-        return (i + 2, *apply(apply(tuple(st), first), second))
-
-    out = tf.while_loop(lambda i, *_: i + 1 < n_chunks, body, (tf.constant(0), *state), parallel_iterations=1)
-    i, st = out[0], tuple(out[1:])
-    return tf.cond(i < n_chunks, lambda: apply(st, terms(i)), lambda: st)
+    return tf.cond(2 * (hi - lo + 1) < size, in_range, lambda: acc + _column_sums(idx, columns, size))
 
 
 def _chunked_data_sums(tn, tu, mu, n_idx, u_idx, y, w, hp, flags, s: _Static):
@@ -168,29 +140,20 @@ def _chunked_data_sums(tn, tu, mu, n_idx, u_idx, y, w, hp, flags, s: _Static):
     n = tf.cast(N, F32)
     n_chunks = (N + CHUNK - 1) // CHUNK
 
-    M, U = tf.shape(tn)[0], tf.shape(tu)[0]
-    no_sums = (tf.constant(0), tf.constant(0), tf.constant(False), tf.zeros([0, s.k + 1], F32))
-
-    def terms(i):
+    def body(i, loss_sum, note_acc, rater_acc, d_sum):
         lo = i * CHUNK
         size = tf.minimum(CHUNK, N - lo)
         a, b = n_idx[lo:lo + size], u_idx[lo:lo + size]
         wc = tf.cond(flags[HAS_W], lambda: w[lo:lo + size], lambda: w)
         per, d, gn, gu = _data_part(tn, tu, mu, a, b, y[lo:lo + size], wc, hp, flags, s)
         d = d / n
-        note = tf.cond(flags[TRAIN_NOTES], lambda: _range_sums(a, _side_columns(d, gu, s.k), M), lambda: no_sums)
-        rater = tf.cond(flags[TRAIN_RATERS], lambda: _range_sums(b, _side_columns(d, gn, s.k), U), lambda: no_sums)
-        return tf.reduce_sum(per), note, rater, tf.reduce_sum(d)
+        note_acc = tf.cond(flags[TRAIN_NOTES], lambda: _add_in_range(note_acc, a, _side_columns(d, gu, s.k)), lambda: note_acc)
+        rater_acc = tf.cond(flags[TRAIN_RATERS], lambda: _add_in_range(rater_acc, b, _side_columns(d, gn, s.k)), lambda: rater_acc)
+        return i + 1, loss_sum + tf.reduce_sum(per), note_acc, rater_acc, d_sum + tf.reduce_sum(d)
 
-    def apply(st, t):
-        loss_sum, note_acc, rater_acc, d_sum = st
-        per_sum, note, rater, dk = t
-        note_acc = tf.cond(flags[TRAIN_NOTES], lambda: _apply_sums(note_acc, *note), lambda: note_acc)
-        rater_acc = tf.cond(flags[TRAIN_RATERS], lambda: _apply_sums(rater_acc, *rater), lambda: rater_acc)
-        return loss_sum + per_sum, note_acc, rater_acc, d_sum + dk
-
-    state = (tf.constant(0.0, F32), tf.zeros_like(tn), tf.zeros_like(tu), tf.constant(0.0, F32))
-    loss_sum, note_acc, rater_acc, d_sum = _in_chunk_order(n_chunks, terms, apply, state)
+    state = (tf.constant(0), tf.constant(0.0, F32), tf.zeros_like(tn), tf.zeros_like(tu), tf.constant(0.0, F32))
+    _, loss_sum, note_acc, rater_acc, d_sum = tf.while_loop(
+        lambda i, *_: i < n_chunks, body, state, parallel_iterations=1)
     return loss_sum / n, note_acc, rater_acc, d_sum
 
 

@@ -299,7 +299,7 @@ def _compile_round(tf, loss_name: str, n_dim: int, check: bool, trained: tuple[b
     one its step differentiates (the same forward ops, hence the same bits as a separate
     evaluation); a converged or non-finite check discards that epoch's update.
     """
-    from ._tf_loop import _apply_sums, _in_chunk_order, _range_sums  # the MF loop's (imports TensorFlow)
+    from ._tf_loop import _add_in_range  # the MF loop's range sums (imports TensorFlow)
 
     sqrt_d = np.float32(math.sqrt(n_dim))
     vec, mat = tf.TensorSpec([None], tf.float32), tf.TensorSpec([None, n_dim], tf.float32)
@@ -404,27 +404,22 @@ def _compile_round(tf, loss_name: str, n_dim: int, check: bool, trained: tuple[b
             n_note_cols = sum(c for _, c in note_side)
             n_rater_cols = sum(c for _, c in rater_side)
 
-            def terms(i):
+            def chunk(i, lsum, note_acc, rater_acc, dsum):
                 lo = i * CHUNK
                 k = tf.minimum(CHUNK, size_all - lo)
                 a, b = note_idx[lo:lo + k], rater_idx[lo:lo + k]
                 lv, ncols, rcols, dk = chunk_terms(note_table, rater_table, p[5], a, b, targets[lo:lo + k],
                                                    w[lo:lo + k], n_all)
-                return (lv, dk, _range_sums(a, ncols, m) if ncols else (),
-                        _range_sums(b, rcols, u) if rcols else ())
+                if ncols:
+                    note_acc = _add_in_range(note_acc, a, ncols)
+                if rcols:
+                    rater_acc = _add_in_range(rater_acc, b, rcols)
+                return i + 1, lsum + lv, note_acc, rater_acc, dsum + dk
 
-            def apply(st, t):
-                lsum, note_acc, rater_acc, dsum = st
-                lv, dk, note_sums, rater_sums = t
-                if note_sums:
-                    note_acc = _apply_sums(note_acc, *note_sums)
-                if rater_sums:
-                    rater_acc = _apply_sums(rater_acc, *rater_sums)
-                return lsum + lv, note_acc, rater_acc, dsum + dk
-
-            state = (tf.constant(0.0, tf.float32), tf.zeros([m, n_note_cols], tf.float32),
+            state = (tf.constant(0), tf.constant(0.0, tf.float32), tf.zeros([m, n_note_cols], tf.float32),
                      tf.zeros([u, n_rater_cols], tf.float32), tf.constant(0.0, tf.float32))
-            lsum, note_acc, rater_acc, dsum = _in_chunk_order((size_all + CHUNK - 1) // CHUNK, terms, apply, state)
+            _, lsum, note_acc, rater_acc, dsum = tf.while_loop(
+                lambda i, *_: i < (size_all + CHUNK - 1) // CHUNK, chunk, state, parallel_iterations=1)
             grads, at = {5: dsum}, 0
             for i, c in note_side:
                 grads[i] = note_acc[:, at:at + c] if i == 0 else note_acc[:, at]
