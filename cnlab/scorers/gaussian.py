@@ -406,7 +406,7 @@ def _subsets(scoped: pd.DataFrame, config: GaussianConfig) -> dict[str, pd.DataF
         if schema.CORRELATED_RATER in scoped.columns else scoped,
     }
     if config.population_sampled and schema.RATING_SOURCE in scoped.columns:
-        ps = scoped[scoped[schema.RATING_SOURCE].astype(str) == schema.SOURCE_POPULATION_SAMPLED]
+        ps = scoped[schema.equals_value(scoped[schema.RATING_SOURCE], schema.SOURCE_POPULATION_SAMPLED)]
         if len(ps):
             out["PopulationSampled"] = ps
     return out

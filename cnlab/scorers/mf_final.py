@@ -290,7 +290,7 @@ def score_final(
         if key == "PopulationSampled":
             if schema.RATING_SOURCE not in scoped.columns:
                 return None
-            ps = scoped[scoped[schema.RATING_SOURCE].astype(str) == schema.SOURCE_POPULATION_SAMPLED]
+            ps = scoped[schema.equals_value(scoped[schema.RATING_SOURCE], schema.SOURCE_POPULATION_SAMPLED)]
             return ps if len(ps) else None
         col = schema.HIGH_VOLUME_RATER if key == "NoHighVol" else schema.CORRELATED_RATER
         return scoped[~_bool(scoped[col])] if col in scoped.columns else scoped
