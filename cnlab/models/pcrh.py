@@ -262,10 +262,9 @@ def factor_stats(r: pd.DataFrame, prefix: str, *, distributional: bool = False) 
     ``_p5 … _p95`` (pandas linear quantiles), ``_iqr`` and ``_skewness``. Index: noteId."""
     nid = S.NOTE_ID
     has = r[FACTOR].notna().to_numpy()
-    lvl = r[S.HELPFULNESS_LEVEL].astype(object).to_numpy()
     parts = []
     for level, lab in LEVELS:
-        sub = r.loc[has & (lvl == level), [nid, FACTOR]]
+        sub = r.loc[has & S.equals_value(r[S.HELPFULNESS_LEVEL], level), [nid, FACTOR]]
         g = sub.groupby(nid)[FACTOR]
         agg = g.agg(["mean", "std", "count"])
         agg.columns = [f"{prefix}{lab}_factor1_mean", f"{prefix}{lab}_factor1_std",
