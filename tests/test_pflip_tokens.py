@@ -4,6 +4,7 @@ scikit-learn's ``CountVectorizer`` on the token strings, entry order included.""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -147,3 +148,16 @@ def test_token_lists_do_not_depend_on_the_key_chunk(monkeypatch):
     chunked = T.token_lists(keys, codes, ids, "helpful_tags")
     assert len(whole) == len(chunked) and all(np.array_equal(a, b) for a, b in zip(whole, chunked))
     assert sum(len(a) for a in whole) > 0
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 50), st.sampled_from(["HELPFUL", "SOMEWHAT_HELPFUL", "NOT_HELPFUL", None])),
+                max_size=40))
+def test_encode_by_categorical_codes_is_encode_by_strings(rows):
+    """A categorical level column (missing -> "nan") gives the codes of its strings."""
+    from cnlab.models.pflip_tokens import encode
+
+    raters = np.array([r for r, _ in rows], dtype=np.int64)
+    level = pd.Series([lv for _, lv in rows], dtype="category")
+    strings = level.astype(object).where(level.notna(), "nan").astype(str).to_numpy()
+    np.testing.assert_array_equal(encode(raters, level.array, "helpfulness"), encode(raters, strings, "helpfulness"))

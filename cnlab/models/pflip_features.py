@@ -526,10 +526,11 @@ def rating_set_features(note_ids: np.ndarray, ratings: pd.DataFrame, *,
     ids = np.asarray(note_ids)
     keys = ratings[nid].to_numpy()
     raters = ratings[S.RATER_ID].to_numpy().astype(np.int64)
-    level = ratings[S.HELPFULNESS_LEVEL].astype(object)
-    level_str = level.where(level.notna(), "nan").astype(str).to_numpy()
+    # the level by its codes: no object or string array of every rating
+    level = ratings[S.HELPFULNESS_LEVEL]
+    level = level.array if isinstance(level.dtype, pd.CategoricalDtype) else pd.Categorical(level.astype(object))
     out: dict[str, Any] = {nid: ids}
-    out[USER_HELPFULNESS] = _tok.token_lists(keys, _tok.encode(raters, level_str, "helpfulness"), ids,
+    out[USER_HELPFULNESS] = _tok.token_lists(keys, _tok.encode(raters, level, "helpfulness"), ids,
                                              "helpfulness")
     for col, tags, kind in ((USER_HELPFUL_TAGS, S.HELPFUL_TAGS, "helpful_tags"),
                             (USER_NOT_HELPFUL_TAGS, S.NOT_HELPFUL_TAGS, "not_helpful_tags")):
@@ -546,13 +547,18 @@ def rating_set_features(note_ids: np.ndarray, ratings: pd.DataFrame, *,
     has_f = ~np.isnan(f)
     side = {"NEGATIVE": f < -factor_bound, "NEUTRAL": (f >= -factor_bound) & (f <= factor_bound),
             "POSITIVE": f > factor_bound}
-    lv = level.to_numpy()
+    names = [str(c) for c in level.categories]
+    codes = level.codes
+
+    def is_level(lab: str) -> np.ndarray:
+        return codes == names.index(lab) if lab in names else np.zeros(len(codes), dtype=bool)
+
     for v in VIEWPOINTS:
         for lab in LEVELS:
-            m = has_f & side[v] & (lv == lab)
+            m = has_f & side[v] & is_level(lab)
             out[f"{v}_{lab}"] = _counts(keys[m], ids)
 
-    h = has_f & (lv == S.HELPFUL)
+    h = has_f & is_level(S.HELPFUL)
     hk, hf = keys[h], f[h]
     frame = pd.DataFrame({"k": hk, "f": hf})
     pos, neg = frame[frame["f"] > 0].groupby("k")["f"], frame[frame["f"] <= 0].groupby("k")["f"]

@@ -49,7 +49,8 @@ def _labels(kind: str) -> tuple[str, ...]:
 
 
 def encode(raters: np.ndarray, labels: Any, kind: str) -> np.ndarray:
-    """Codes of the tokens ``"<rater>:<label>"`` (``labels`` one string per rater, or one string).
+    """Codes of the tokens ``"<rater>:<label>"`` (``labels`` one string per rater, a categorical
+    with a missing label read as ``"nan"``, or one string).
 
     >>> encode(np.array([10, 2]), np.array(["NOT_HELPFUL", "HELPFUL"]), "helpfulness").tolist()
     [41, 8]
@@ -60,6 +61,13 @@ def encode(raters: np.ndarray, labels: Any, kind: str) -> np.ndarray:
         raise ValueError("pflip tokens: negative rater code")
     if np.isscalar(labels) or isinstance(labels, str):
         rank = np.full(len(r), names.index(labels), dtype=np.int64)
+    elif isinstance(labels, pd.Categorical):
+        # by the codes (a missing label is "nan"): no string a rating
+        lut = pd.Index(names).get_indexer([str(c) for c in labels.categories] + ["nan"]).astype(np.int64)
+        rank = lut[labels.codes]  # code -1 (missing) takes the last entry, "nan"
+        if (rank < 0).any():
+            bad = sorted({str(x) for x in np.asarray(labels)[rank < 0]})[:5]
+            raise ValueError(f"pflip tokens: unexpected {kind} value(s) {bad}")
     else:
         lab = np.asarray(labels, dtype=object)
         rank = pd.Index(names).get_indexer(lab).astype(np.int64)
