@@ -692,6 +692,8 @@ def equals_value(column: pd.Series, value: str) -> np.ndarray:
         hits = [i for i, name in enumerate(names) if name == value]
         codes = column.cat.codes.to_numpy()
         return np.isin(codes, hits) if len(hits) > 1 else (codes == hits[0] if hits else np.zeros(len(codes), bool))
+    if column.dtype == object or isinstance(column.dtype, pd.StringDtype):
+        return (column == value).to_numpy(dtype=bool, na_value=False)  # strings already: no copy
     return (column.astype(str) == value).to_numpy(dtype=bool)
 
 

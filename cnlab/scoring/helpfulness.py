@@ -45,7 +45,7 @@ HELPFULNESS_OUTPUT_COLUMNS = (
 def _bool_col(frame: pd.DataFrame, name: str, status: str) -> np.ndarray:
     if name in frame.columns:
         return frame[name].fillna(False).to_numpy(dtype=bool)
-    return (frame[S.RATING_STATUS].astype(object) == status).to_numpy(dtype=bool)
+    return S.equals_value(frame[S.RATING_STATUS], status)
 
 
 def valid_ratings(ratings: pd.DataFrame, status_history: pd.DataFrame, scored_notes: pd.DataFrame) -> pd.DataFrame:

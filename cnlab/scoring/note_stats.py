@@ -147,7 +147,7 @@ def population_sampled_counts_by_rater_sign(ratings: pd.DataFrame, rater_params:
                              "negFactor_populationSampledRatingCount": pd.Series(dtype=np.int64),
                              "posFactor_populationSampledRatingCount": pd.Series(dtype=np.int64)})
     r = ratings[cols]
-    r = r[(r[S.RATING_SOURCE].astype(object) == S.SOURCE_POPULATION_SAMPLED).to_numpy()]
+    r = r[S.equals_value(r[S.RATING_SOURCE], S.SOURCE_POPULATION_SAMPLED)]  # by codes: no object array
     rows, neg = _signed(r, rater_params)
     out = pd.DataFrame({S.NOTE_ID: r[S.NOTE_ID].to_numpy()[rows],
                         "negFactor_populationSampledRatingCount": neg.astype(np.int64),
