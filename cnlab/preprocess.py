@@ -514,8 +514,8 @@ def _count_filter(ratings: pd.DataFrame, col: str, minimum: int) -> pd.DataFrame
     if minimum <= 0 or len(ratings) == 0:
         return ratings
     codes, _uniq = pd.factorize(ratings[col], use_na_sentinel=False)
-    counts = np.bincount(codes)
-    keep = counts[codes] >= minimum
+    keep = (np.bincount(codes) >= minimum)[codes]  # a boolean a row, not a count a row
+    del codes
     return ratings if keep.all() else ratings.loc[keep]
 
 
