@@ -9,7 +9,6 @@ codes back into strings.
 
 from __future__ import annotations
 
-import functools
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cnlab import schema as S
+from cnlab._memory import release_freed_memory
 from cnlab.errors import CnlabInputError
 
 from . import _layouts as L
@@ -191,33 +191,6 @@ def _joined_codes(codes: np.ndarray, piece_vocab: pa.Array, vocab: pa.Array | No
     return codes, vocab
 
 
-def _release_freed() -> None:
-    """Hand memory freed while a piece was converted back to the system (the parsed piece's
-    buffers in Arrow's allocator, the conversions' temporaries in the C heap): kept by the
-    allocators, it would add up to the resident size of a load (10M ratings: ~0.24 GiB, 25 %)."""
-    pa.default_memory_pool().release_unused()
-    _malloc_trim()
-
-
-def _malloc_trim() -> None:
-    libc = _libc()
-    if libc is not None:
-        libc.malloc_trim(0)
-
-
-@functools.lru_cache(maxsize=1)
-def _libc():
-    import ctypes
-    import ctypes.util
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.malloc_trim  # glibc only
-    except (OSError, AttributeError):
-        return None
-    return libc
-
-
 def _joined(pieces: list):
     """Consecutive pieces of one column -> one array of the same kind (the list is emptied)."""
     if len(pieces) == 1:
@@ -333,7 +306,7 @@ def read_source(
         for name, values in piece.items():
             chunks.setdefault(name, []).append(values)
         del piece
-        _release_freed()
+        release_freed_memory()  # the piece's parsed table and temporaries
     if vocab is None:
         vocab = pa.array([], pa.string())
     if n == 0:
@@ -346,7 +319,7 @@ def read_source(
             data[name] = np.zeros(n, dtype=np.uint16)
         elif not (layout[name].kind == L.TAG or (kind == "ratings" and name in L.RATINGS_DROPPED)):
             data[name] = _fill(layout[name], n, kind) if layout[name].kind != L.PID else np.full(n, -1, np.int32)
-        _release_freed()
+        release_freed_memory()
     if L.PID_COLUMN[kind] in include:
         notes.participant_ids(L.PID_COLUMN[kind], data[L.PID_COLUMN[kind]], vocab)
 
@@ -564,7 +537,7 @@ def read_parts(path, kind: str, report: ReportBuilder, *, columns=None, progress
     merged = merge_parts(parts)
     # the arrow tables are gone; hand their buffers back to the OS rather than
     # keeping them in the allocator's cache (visible as resident memory)
-    pa.default_memory_pool().release_unused()
+    release_freed_memory()
     return merged
 
 

@@ -54,6 +54,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from cnlab import schema as S
+from cnlab._memory import release_freed_memory
 from cnlab._compat.sklearn102_kbins import LegacyKMeansBins
 
 # The feature builders and the config (spec 06 §A.2–§A.7), re-exported: callers import them from here.
@@ -346,7 +347,7 @@ def fit_pipeline(pipeline: Any, x: pd.DataFrame, y: np.ndarray) -> np.ndarray:
         # crossed blocks as active bins: the variance filter and the working set read them as such
         design = features.fit_transform(x, y)
         del x
-        _release_free_heap()
+        release_freed_memory()
         keep = fit_design_variance(drop_constants, design).get_support()
         if not keep.all():
             design = design.keep_columns(keep, inplace=True)  # the stacks are the fit's own
@@ -357,7 +358,7 @@ def fit_pipeline(pipeline: Any, x: pd.DataFrame, y: np.ndarray) -> np.ndarray:
     else:
         m = features.fit_transform(x, y)
     del x
-    _release_free_heap()
+    release_freed_memory()
     if sp.issparse(m) and m.format in ("csr", "csc"):
         fit_variance_filter(drop_constants, m)
     else:
@@ -368,7 +369,7 @@ def fit_pipeline(pipeline: Any, x: pd.DataFrame, y: np.ndarray) -> np.ndarray:
             m = drop_columns_inplace(m, keep)  # a new stack, ours alone: compact it in place
         else:
             m = drop_constants.transform(m)  # rebinding releases the unfiltered matrix
-    _release_free_heap()
+    release_freed_memory()
     lr.fit(m, y)
     return lr.decision_function(m)
 
@@ -394,23 +395,6 @@ def _own_token_lists(frame: pd.DataFrame) -> pd.DataFrame:
             copied[:] = [np.array(v) for v in vals]
             out[col] = pd.Series(copied, index=frame.index)
     return out
-
-
-def _release_free_heap() -> None:
-    """Hand the C heap's free pages back to the system (glibc ``malloc_trim``; a no-op elsewhere).
-
-    The feature blocks free many mid-sized arrays that the allocator keeps; the variance filter's
-    column copy and liblinear's two copies of the matrix are then allocated fresh, so without this
-    the kept pages add to the fit's peak (~0.07 GiB of ~0.9 at 1M ratings)."""
-    import ctypes
-    import sys
-
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc (e.g. musl)
-        pass
 
 
 def roc_threshold(labels: np.ndarray, scores: np.ndarray, target_fpr: float
