@@ -1,4 +1,5 @@
-"""Run a command in its own process group, sample its memory, stop it past a limit.
+"""Run a command in its own process group, sample its memory, stop it past a limit; unpack a
+baseline revision's package for a benchmark's before/after run (:func:`baseline_tree`).
 
 Shared by the benchmarks that run ``cnlab`` in fresh processes (``bench/scale.py``). The peak is
 the largest resident set of the whole process tree seen by a sampler every ``interval`` seconds
@@ -118,3 +119,16 @@ def reset_peak() -> None:
     """Reset this process's ``VmHWM`` to its current resident size (Linux ``clear_refs`` 5)."""
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")
+
+
+def baseline_tree(rev: str, workdir: Path) -> Path:
+    """The ``cnlab`` package of commit ``rev`` unpacked under ``workdir`` (once), for a benchmark
+    to run its baseline in a subprocess with ``PYTHONPATH`` set to it (and ``python -P``, so that
+    the working tree does not shadow it)."""
+    dest = Path(workdir) / f"src-{rev}"
+    if not (dest / "cnlab").exists():
+        dest.mkdir(parents=True, exist_ok=True)
+        repo = Path(__file__).resolve().parents[1]
+        archive = subprocess.run(["git", "archive", rev, "cnlab"], cwd=repo, check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest

@@ -36,7 +36,7 @@ import pandas as pd
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
-from _runner import run_measured  # noqa: E402
+from _runner import baseline_tree, run_measured  # noqa: E402
 from scale import grouped, parse_stages  # noqa: E402
 
 STAGES = ("MFCoreScorer prescoring", "MFCoreScorer final")
@@ -50,16 +50,6 @@ STATUS = ("finalRatingStatus", "coreRatingStatus")
 
 def _git(*args: str) -> str:
     return subprocess.run(["git", *args], cwd=REPO, check=True, capture_output=True, text=True).stdout.strip()
-
-
-def baseline_tree(rev: str, out: Path) -> Path:
-    """The ``cnlab`` package of commit ``rev`` unpacked under ``out`` (once)."""
-    dest = out / f"src-{rev}"
-    if not (dest / "cnlab").exists():
-        dest.mkdir(parents=True, exist_ok=True)
-        archive = subprocess.run(["git", "archive", rev, "cnlab"], cwd=REPO, check=True, capture_output=True).stdout
-        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
-    return dest
 
 
 def run_one(name: str, fidelity: str, data: Path, out: Path, rnd: int, pythonpath: Path | None) -> dict:

@@ -39,6 +39,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from _runner import baseline_tree  # noqa: E402
 
 
 def _rss() -> int:
@@ -109,17 +111,6 @@ def measure(mode: str, directory: Path) -> dict:
         frame_hash=int(pd.util.hash_pandas_object(frame, index=True).sum()) if mode != "pandas" else None,
         package=str(Path(cio.__file__).parents[2]),
     )
-
-
-def baseline_tree(rev: str, workdir: Path) -> Path:
-    """The ``cnlab`` package of commit ``rev`` unpacked under ``workdir`` (once)."""
-    dest = workdir / f"src-{rev}"
-    if not (dest / "cnlab").exists():
-        dest.mkdir(parents=True, exist_ok=True)
-        archive = subprocess.run(["git", "archive", rev, "cnlab"], cwd=HERE.parent, check=True,
-                                 capture_output=True).stdout
-        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
-    return dest
 
 
 # ---------------------------------------------------------------------------

@@ -25,6 +25,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+from _runner import baseline_tree  # noqa: E402
 STAGES = ("load", "preprocess", "topics", "pss")
 
 
@@ -115,15 +117,6 @@ def run_version(data: str, stages: list[str], top: int, tree: Path | None) -> di
     out = subprocess.run([sys.executable, "-P", __file__, "--data", data, "--stages", ",".join(stages),
                           "--top", str(top), "--_child"], env=env, check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def baseline_tree(rev: str, workdir: Path) -> Path:
-    dest = workdir / f"src-{rev}"
-    if not (dest / "cnlab").exists():
-        dest.mkdir(parents=True, exist_ok=True)
-        archive = subprocess.run(["git", "archive", rev, "cnlab"], cwd=REPO, check=True, capture_output=True).stdout
-        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
-    return dest
 
 
 def main(argv=None) -> int:
