@@ -345,7 +345,7 @@ class _HexTokenScan:
     pyarrow's integer parser accepts hexadecimal tokens (``0x1F`` -> 31,
     ``0xFFFFFFFFFFFFFFFF`` -> -1) where the official reader (pandas) raises; a hex token
     in an integer column would otherwise load silently as a different number.  When the
-    stream holds such a field start, :func:`read_arrow` re-scans the file with the strict
+    stream holds such a field start, :func:`read_arrow_pieces` re-scans the file with the strict
     decimal check of :func:`locate_problem`, which names line and column (a ``0x`` that
     starts a text field, e.g. a summary, only costs that re-scan).
     """
@@ -479,21 +479,6 @@ class _Piece:
     @property
     def closed(self):
         return False
-
-
-def read_arrow(
-    src: Source,
-    kind: str,
-    header: Header,
-    include: list[str],
-    *,
-    newlines_in_values: bool,
-    use_threads: bool = True,
-) -> pa.Table:
-    """Parse ``include`` columns of ``src`` whole; bad input -> :class:`CnlabInputError`."""
-    tables = list(read_arrow_pieces(src, kind, header, include, newlines_in_values=newlines_in_values,
-                                    use_threads=use_threads, piece_bytes=None))
-    return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
 
 
 def read_arrow_pieces(
