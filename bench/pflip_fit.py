@@ -5,6 +5,7 @@ Usage::
 
     .venv/bin/python bench/pflip_fit.py DATA_DIR [--repeat 2] [--out out/pflip_fit]
     .venv/bin/python bench/pflip_fit.py --args ARGS.pkl [--repeat 2]
+    .venv/bin/python bench/pflip_fit.py --checkpoint CKPT --data DATA_DIR [--post-fraction 0.1]
 
 With ``DATA_DIR`` (a public-shaped download, e.g. ``cnlab synth`` output) a Core run (seed 42, PCRH
 off) stops at the pflip fit and its arguments are saved to ``OUT/args-<folder>.pkl`` (reused when
@@ -13,7 +14,12 @@ pre-transform, the features' ``fit_transform``, the variance filter, liblinear, 
 the seconds and the kernel's peak resident memory (``VmHWM``, reset at the step's start); then the
 fit's wall and CPU seconds, its peak above the inputs, the design matrix's non-zeros, the
 threshold and the sha256 of the training decision values' bytes (which must not change when the
-fit is reworked). To compare two versions, run the same command with ``PYTHONPATH`` set to an
+fit is reworked). With ``--checkpoint`` (a ``cnlab score --checkpoint on`` folder whose Core
+prescoring is finished, e.g. the 206M run's) the arguments are built in the measuring process from
+the checkpoint's coalesced prescoring ratings (``inputs/ratings.arrow``), status history and Core
+rater output plus ``DATA_DIR``'s notes, as a resumed run holds them, without a pickle;
+``--post-fraction f`` keeps the notes of a fraction of the posts chosen by a hash of the post id
+(every note and rating of a kept post, so the peer sets keep their shape). To compare two versions, run the same command with ``PYTHONPATH`` set to an
 exported copy of the other version's ``cnlab`` (``git archive REV cnlab | tar -x -C DIR``).
 """
 
@@ -61,6 +67,64 @@ def _capture(data: Path, dst: Path) -> None:
 
 
 
+def _from_checkpoint(ckpt: Path, data: Path, post_fraction: float = 1.0):
+    """``(notes, ratings, status_history, rater_output, seed)`` of the pflip fit of a Core run,
+    read from its checkpoint (see the module docstring)."""
+    import json as _json
+
+    import numpy as np
+    import pyarrow.feather as feather
+
+    import cnlab.io as cio
+    from cnlab import schema as S
+    from cnlab.scorers.outputs import load_official_prescoring, map_participant_ids
+
+    inputs = ckpt / "inputs"
+    parts = pd_index(feather.read_table(inputs / "participants.arrow").column("id").to_pylist())
+    notes = cio.read_notes(cio.find_files(data)["notes"])
+    nsh = feather.read_table(inputs / "status_history.arrow", memory_map=True).to_pandas()
+    keep = None
+    if post_fraction < 1.0:
+        tw = notes[S.TWEET_ID].to_numpy(dtype=np.uint64)
+        # a fixed multiplicative hash of the post id: the same posts in every run
+        h = (tw * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40)
+        keep_notes = notes.loc[h < np.uint64(post_fraction * 2**24), S.NOTE_ID].to_numpy()
+        notes = notes[notes[S.NOTE_ID].isin(keep_notes)].reset_index(drop=True)
+        nsh = nsh[nsh[S.NOTE_ID].isin(keep_notes)].reset_index(drop=True)
+        keep = keep_notes
+    table = feather.read_table(inputs / "ratings.arrow", memory_map=True)
+    if keep is not None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        table = table.filter(pc.is_in(table.column(S.NOTE_ID), value_set=pa.array(keep)))
+    ratings = table.to_pandas()
+    del table
+    pro = map_participant_ids(load_official_prescoring(ckpt / "prescoring" / "MFCoreScorer", parts), parts)
+    seed = _json.loads((inputs / "context.json").read_text()).get("seed")
+    return notes, ratings, nsh, pro.rater_model_output, seed
+
+
+def pd_index(values):
+    import pandas as pd
+
+    return pd.Index(values)
+
+
+def _watchdog(limit_gib: float) -> None:
+    """End this process (exit 137) when its resident memory passes ``limit_gib``."""
+    import threading
+
+    def watch():
+        while True:
+            if _rss() > limit_gib:
+                print(f"resident memory above {limit_gib} GiB: stopped", file=sys.stderr, flush=True)
+                os._exit(137)
+            time.sleep(0.2)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def _rss() -> float:
     return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**30
 
@@ -68,15 +132,18 @@ def _rss() -> float:
 
 
 def _measure(args_path: Path, solver: str = "auto", lean: bool = False, crossed: str = "auto",
-             decisions: Path | None = None) -> dict:
+             decisions: Path | None = None, source: tuple | None = None, stop_after: str | None = None) -> dict:
     """One fit in this process; per-step seconds and peaks via wrappers on the steps' entry points."""
     import numpy as np
 
     from cnlab._timing import return_freed_memory_to_the_os
 
     return_freed_memory_to_the_os()  # as `cnlab score` does from 1M ratings
-    with open(args_path, "rb") as f:
-        notes, ratings, nsh, pro, seed = pickle.load(f)
+    if source is not None:
+        notes, ratings, nsh, pro, seed = _from_checkpoint(*source)
+    else:
+        with open(args_path, "rb") as f:
+            notes, ratings, nsh, pro, seed = pickle.load(f)
     import cnlab.models.pflip as P
     import cnlab.models.pflip_bag as B
     from cnlab.models.pflip_features import PFlipConfig
@@ -91,6 +158,9 @@ def _measure(args_path: Path, solver: str = "auto", lean: bool = False, crossed:
     from sklearn.pipeline import Pipeline
 
     steps, depth, top, nnz = [], [0], [0.0], [0]
+
+    class _Stop(Exception):
+        pass
 
     def wrap(owner, name, label):
         f = getattr(owner, name, None)
@@ -109,13 +179,15 @@ def _measure(args_path: Path, solver: str = "auto", lean: bool = False, crossed:
                 out = f(*a, **k)
                 if label == "features" and hasattr(out, "nnz"):
                     nnz[0] = int(out.nnz)  # an implicit design counts its crossed entries
-                return out
             finally:
                 depth[0] -= 1
                 h = proc_status_gib("VmHWM")
                 top[0] = max(top[0], h)
                 steps.append({"step": label, "s": round(time.perf_counter() - t, 2),
                               "rss_at_start": round(r0, 3), "peak": round(h, 3)})
+            if label == stop_after:
+                raise _Stop
+            return out
         setattr(owner, name, g)
 
     wrap(P, "training_frame", "training frame")
@@ -143,8 +215,14 @@ def _measure(args_path: Path, solver: str = "auto", lean: bool = False, crossed:
     cfg = PFlipConfig(solver=solver) if L1Logistic is not None else PFlipConfig()
     if D is not None:
         cfg = dataclasses.replace(cfg, crossed=crossed)
-    m = P.PFlipModel(config=cfg).fit(notes, ratings, nsh, pro, seed=seed,
-                                     **({"keep_frame": False} if lean else {}))
+    try:
+        m = P.PFlipModel(config=cfg).fit(notes, ratings, nsh, pro, seed=seed,
+                                         **({"keep_frame": False} if lean else {}))
+    except _Stop:
+        return {"steps": steps, "fit_s": round(time.perf_counter() - t0, 2),
+                "cpu_s": round(time.process_time() - c0, 2), "rss_before_gib": round(before, 3),
+                "peak_gib": round(max(top[0], proc_status_gib("VmHWM")), 3), "stopped_after": stop_after,
+                "ratings": len(ratings)}
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     peak = max(top[0], proc_status_gib("VmHWM"))
     depth[0] = 1  # the check below is no step
@@ -174,11 +252,25 @@ def main(argv: list[str] | None = None) -> None:
                     help="PFlipConfig.crossed of the fit (default auto; ignored by an older cnlab)")
     ap.add_argument("--decisions", type=Path,
                     help="save the last run's training decision values here (.npy)")
+    ap.add_argument("--checkpoint", type=Path,
+                    help="build the arguments from this checkpoint folder (with DATA for the notes)")
+    ap.add_argument("--post-fraction", type=float, default=1.0,
+                    help="with --checkpoint: keep this fraction of the posts (default all)")
+    ap.add_argument("--stop-after", choices=("training frame", "pre-transform", "features"),
+                    help="stop after this step (its figures only)")
+    ap.add_argument("--rss-limit-gib", type=float, default=22.0,
+                    help="end a run whose resident memory passes this (default 22)")
     ap.add_argument("--one", type=Path, help=argparse.SUPPRESS)  # child: measure once, print JSON
     a = ap.parse_args(argv)
     if a.one:
-        print(json.dumps(_measure(a.one, a.solver, a.lean, a.crossed, a.decisions)))
+        _watchdog(a.rss_limit_gib)
+        src = (a.checkpoint, a.data, a.post_fraction) if a.checkpoint else None
+        print(json.dumps(_measure(a.one, a.solver, a.lean, a.crossed, a.decisions, src, a.stop_after)))
         return
+    if a.checkpoint is not None:
+        if a.data is None:
+            ap.error("--checkpoint needs DATA (the notes)")
+        a.args = Path("-")
     if a.args is None:
         if a.data is None:
             ap.error("give DATA or --args")
@@ -187,11 +279,25 @@ def main(argv: list[str] | None = None) -> None:
         if not a.args.exists():
             _capture(a.data, a.args)
     for i in range(a.repeat):
+        src = ([str(a.data), "--checkpoint", str(a.checkpoint), "--post-fraction", str(a.post_fraction)]
+               if a.checkpoint else [])
         p = subprocess.run([sys.executable, __file__, "--one", str(a.args), "--solver", a.solver, "--crossed", a.crossed,
+                            "--rss-limit-gib", str(a.rss_limit_gib), *src,
+                            *(["--stop-after", a.stop_after] if a.stop_after else []),
                             *(["--lean"] if a.lean else []),
                             *(["--decisions", str(a.decisions)] if a.decisions else [])], capture_output=True,
-                           text=True, check=True)
+                           text=True)
+        if p.returncode != 0:
+            print(f"run {i + 1}: exit {p.returncode}\n{p.stderr[-2000:]}")
+            continue
         r = json.loads(p.stdout.strip().splitlines()[-1])
+        if "stopped_after" in r:
+            print(f"run {i + 1}: stopped after {r['stopped_after']!r} ({r['ratings']:,} ratings): "
+                  f"{r['fit_s']} s, peak {r['peak_gib']} GiB (inputs held: {r['rss_before_gib']} GiB)")
+            for s in r["steps"]:
+                print(f"    {s['step']:<26} {s['s']:6.2f} s   RSS at start {s['rss_at_start']:.3f}   "
+                      f"peak {s['peak']:.3f} GiB")
+            continue
         print(f"run {i + 1} ({r['solver']}): fit {r['fit_s']} s (CPU {r['cpu_s']} s), peak {r['peak_gib']} GiB "
               f"(+{r['peak_above_inputs_gib']} above the inputs; {r['nnz']:,} non-zeros, "
               f"{r['bytes_per_nnz_at_peak']} B each), threshold {r['threshold']!r}, "

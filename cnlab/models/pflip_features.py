@@ -53,6 +53,7 @@ __all__ = [
     "recent_rating_stats",
     "peer_note_counts",
     "rating_set_features",
+    "rating_set_chunks",
     "note_info",
     "training_frame",
 ]
@@ -580,15 +581,159 @@ def rating_set_features(note_ids: np.ndarray, ratings: pd.DataFrame, *,
     return pd.DataFrame(out)
 
 
+# ================================================================== rating sets, a chunk at a time
+#: Rating-set entries (LOCAL + both PEER sets, before the training cutoff) built and turned into
+#: features at a time: bounds the set-up's rating-level temporaries (~110 B an entry) whatever the
+#: size of the data (206M ratings: ~155M entries a cutoff mode).
+SET_CHUNK_ENTRIES = 1 << 22
+#: Ratings scanned at a time when the ratings are grouped by note (int64 temporaries of this many).
+_GROUP_PIECE = 1 << 24
+
+
+class _RowsByNote:
+    """Row numbers of the ratings on ``note_ids``, grouped by note, ascending within a note:
+    ``rows[start[i]:start[i + 1]]`` are the rows of ``note_ids[i]``.
+
+    Built with a counting sort a piece of rows at a time (two passes over the noteId column): no
+    rating-level frame, ~4 bytes a grouped rating (int32 rows below 2³¹ ratings).
+    """
+
+    def __init__(self, rating_note_ids: np.ndarray, note_ids: np.ndarray):
+        index = pd.Index(note_ids)
+        n, m = len(note_ids), len(rating_note_ids)
+        counts = np.zeros(n, dtype=np.int64)
+        for a in range(0, m, _GROUP_PIECE):
+            p = index.get_indexer(rating_note_ids[a:a + _GROUP_PIECE])
+            counts += np.bincount(p[p >= 0], minlength=n)
+        self.start = np.r_[0, np.cumsum(counts)].astype(np.int64)
+        self.rows = np.empty(int(self.start[-1]), dtype=np.int32 if m < 2**31 else np.int64)
+        cursor = self.start[:-1].copy()
+        for a in range(0, m, _GROUP_PIECE):
+            p = index.get_indexer(rating_note_ids[a:a + _GROUP_PIECE])
+            hit = np.flatnonzero(p >= 0)
+            order = np.argsort(p[hit], kind="stable")
+            ps, rows = p[hit][order], hit[order] + a
+            # rank of each row within its note's run in this piece
+            first = np.flatnonzero(np.r_[True, ps[1:] != ps[:-1]]) if len(ps) else np.zeros(0, np.int64)
+            rank = np.arange(len(ps)) - np.repeat(first, np.diff(np.r_[first, len(ps)]))
+            self.rows[cursor[ps] + rank] = rows
+            cursor += np.bincount(ps, minlength=n)
+
+    def size(self, notes: np.ndarray) -> np.ndarray:
+        return self.start[notes + 1] - self.start[notes]
+
+    def gather(self, notes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(rows, owner)``: the rows of ``notes[0]``, then of ``notes[1]``, …; ``owner`` is the
+        position in ``notes`` each row came from."""
+        lens = self.size(notes)
+        owner = np.repeat(np.arange(len(notes)), lens)
+        ends = np.cumsum(lens)
+        at = np.arange(int(ends[-1]) if len(ends) else 0) - np.repeat(ends - lens - self.start[notes], lens)
+        return self.rows[at], owner
+
+
+def _set_frame(ratings: pd.DataFrame, rows: np.ndarray, keys: np.ndarray, factor_index: pd.Index,
+               factor_values: np.ndarray) -> pd.DataFrame:
+    """The rows of ``ratings`` as one rating set: noteId = ``keys`` (the scored note),
+    raterParticipantId, createdAtMillis, helpfulnessLevel, the 22 tags unpacked and RATER_FACTOR."""
+    cols = [c for c in (S.RATER_ID, S.CREATED_AT, S.HELPFULNESS_LEVEL, *S.ALL_TAGS,
+                        S.HELPFUL_TAG_BITS, S.NOT_HELPFUL_TAG_BITS) if c in ratings.columns]
+    taken = ratings[cols].take(rows).reset_index(drop=True)
+    frame = S.unpack_tags(taken, copy=False)
+    frame.insert(0, S.NOTE_ID, keys)
+    at = factor_index.get_indexer(frame[S.RATER_ID].to_numpy())
+    f = factor_values[np.maximum(at, 0)]
+    frame[RATER_FACTOR] = np.where(at >= 0, f, np.nan).astype(factor_values.dtype, copy=False)
+    return frame[[S.NOTE_ID, S.RATER_ID, S.CREATED_AT, S.HELPFULNESS_LEVEL, *S.ALL_TAGS, RATER_FACTOR]]
+
+
+def rating_set_chunks(ratings: pd.DataFrame, notes: pd.DataFrame, scored: pd.DataFrame,
+                      factors: pd.DataFrame, *, cutoff: pd.Series | None = None,
+                      chunk_entries: int = SET_CHUNK_ENTRIES):
+    """The LOCAL, PEER_MISLEADING and PEER_NON_MISLEADING rating sets (spec 06 §A.6 steps 3–4), a
+    chunk of scored notes at a time (one empty chunk when nothing is scored).
+
+    Yields ``(ids, {LOCAL: frame, PEER_MISLEADING: frame, PEER_NON_MISLEADING: frame})`` for
+    consecutive chunks of ``scored`` (``ids`` its noteIds), each frame as :func:`_set_frame` gives it
+    with noteId the *scored* note:
+
+    * LOCAL: the ratings of the scored note;
+    * PEER_*: the ratings of every *other* note on its post (:func:`peer_ratings`) whose
+      classification is MISLEADING / NOT_MISLEADING;
+    * ``cutoff`` (training; indexed by noteId): only ratings with ``createdAtMillis ≤ cutoff``.
+
+    Rows of a scored note keep the ratings' order, so that its statistics are those of the
+    merge-based sets. The ratings are never copied whole: grouped by note once (row numbers), each
+    chunk takes its rows (at most about ``chunk_entries`` entries, one note at least).
+    """
+    nid = S.NOTE_ID
+    ids = scored[nid].to_numpy(dtype=np.int64)
+    notes = notes.drop_duplicates(nid)  # a note's ratings are read once
+    all_ids = notes[nid].to_numpy(dtype=np.int64)
+    posts = scored[[nid, S.TWEET_ID]].assign(_j=np.arange(len(scored)))
+    pairs = posts.merge(pd.DataFrame({"_n": np.arange(len(notes)), S.TWEET_ID: notes[S.TWEET_ID].to_numpy()}),
+                        on=S.TWEET_ID, how="inner")
+    pairs = pairs[all_ids[pairs["_n"].to_numpy()] != pairs[nid].to_numpy()]
+    pairs = pairs.sort_values(["_j", "_n"], kind="stable")
+    pair_j, pair_n = pairs["_j"].to_numpy(np.int64), pairs["_n"].to_numpy(np.int64)
+    cls = notes[S.CLASSIFICATION].astype(object).to_numpy()
+    kind = np.where(cls == S.MISLEADING, 1, np.where(cls == S.NOT_MISLEADING, 2, 0)).astype(np.int8)
+    keep = kind[pair_n] > 0  # a peer of neither classification is in no set
+    pair_j, pair_n = pair_j[keep], pair_n[keep]
+    own = pd.Index(all_ids).get_indexer(ids)  # the scored note's own position among the notes
+    # the notes whose ratings are read: the scored ones and their peers
+    wanted = np.unique(np.r_[own[own >= 0], pair_n])
+    by_note = _RowsByNote(ratings[nid].to_numpy(), all_ids[wanted])
+    slot = np.full(len(notes), -1, dtype=np.int64)
+    slot[wanted] = np.arange(len(wanted))
+    own_slot = np.where(own >= 0, slot[np.maximum(own, 0)], -1)
+    pair_slot = slot[pair_n]
+    pair_kind = kind[pair_n]
+    f_index = pd.Index(factors[S.RATER_ID].to_numpy())
+    f_values = factors[RATER_FACTOR].to_numpy()
+    if f_values.dtype not in (np.float32, np.float64):
+        f_values = f_values.astype(np.float64)
+    created = ratings[S.CREATED_AT].to_numpy()
+    limit = None if cutoff is None else cutoff.reindex(ids).to_numpy(dtype=np.float64)
+
+    sizes = np.where(own_slot >= 0, by_note.size(np.maximum(own_slot, 0)), 0)
+    sizes = sizes + np.bincount(pair_j, weights=by_note.size(pair_slot), minlength=len(ids)).astype(np.int64)
+    bounds = [0]
+    total = 0
+    for j, k in enumerate(sizes.tolist()):
+        if total and total + k > chunk_entries:
+            bounds.append(j)
+            total = 0
+        total += k
+    bounds.append(len(ids))
+    if len(ids) == 0:
+        bounds = [0, 0]  # one empty chunk: the features' frames keep their columns
+    pair_at = np.searchsorted(pair_j, np.asarray(bounds))
+    for c, (j0, j1) in enumerate(zip(bounds[:-1], bounds[1:])):
+        if j1 <= j0 and len(ids):
+            continue
+        js = np.arange(j0, j1)
+        js = js[own_slot[js] >= 0]
+        rows, owner = by_note.gather(own_slot[js])
+        keys = js[owner]
+        sets: dict[str, pd.DataFrame] = {}
+        p0, p1 = pair_at[c], pair_at[c + 1]
+        prow, powner = by_note.gather(pair_slot[p0:p1])
+        pkey, pkind = pair_j[p0:p1][powner], pair_kind[p0:p1][powner]
+        # a scored note's peer ratings in the ratings' order (the merge's order within a note)
+        order = np.lexsort((prow, pkey))
+        prow, pkey, pkind = prow[order], pkey[order], pkind[order]
+        parts = {LOCAL: (rows, keys), PEER_MISLEADING: (prow[pkind == 1], pkey[pkind == 1]),
+                 PEER_NON_MISLEADING: (prow[pkind == 2], pkey[pkind == 2])}
+        for name, (r, k) in parts.items():
+            if limit is not None:
+                inside = created[r] <= limit[k]
+                r, k = r[inside], k[inside]
+            sets[name] = _set_frame(ratings, r, ids[k], f_index, f_values)
+        yield ids[j0:j1], sets
+
+
 # ================================================================== one row per note
-def _rating_frame(ratings: pd.DataFrame) -> pd.DataFrame:
-    cols = [S.NOTE_ID, S.RATER_ID, S.CREATED_AT, S.HELPFULNESS_LEVEL]
-    r = S.unpack_tags(ratings[[c for c in ratings.columns
-                               if c in cols or c in S.ALL_TAGS
-                               or c in (S.HELPFUL_TAG_BITS, S.NOT_HELPFUL_TAG_BITS)]])
-    return r[cols + list(S.ALL_TAGS)]
-
-
 def note_info(
     notes: pd.DataFrame,
     ratings: pd.DataFrame,
@@ -646,42 +791,47 @@ def note_info(
     all_notes = pd.DataFrame({nid: notes[nid].to_numpy(dtype=np.int64),
                               S.TWEET_ID: _int_ids(notes[S.TWEET_ID]),
                               S.CLASSIFICATION: notes[S.CLASSIFICATION].astype(object).to_numpy()})
-    adjacent = all_notes.loc[all_notes[S.TWEET_ID].isin(scored[S.TWEET_ID]), nid]
-    # tags are unpacked (22 bytes a rating) only for the ratings on the scored notes' posts
-    r = _rating_frame(ratings[ratings[nid].isin(adjacent)]).merge(factors, on=S.RATER_ID, how="left")
-    local = r[r[nid].isin(scored[nid])].reset_index(drop=True)
-    peer = peer_ratings(r, all_notes, scored)
-    sets = {
-        LOCAL: local,
-        PEER_MISLEADING: peer[peer[S.CLASSIFICATION] == S.MISLEADING],
-        PEER_NON_MISLEADING: peer[peer[S.CLASSIFICATION] == S.NOT_MISLEADING],
-    }
-    if training:
-        sets = {k: _apply_cutoff(v, scored) for k, v in sets.items()}
-    rep.update({f"ratings_{k}": len(v) for k, v in sets.items()})
-
     b = config.rating_time_buckets
     out = scored.assign(**{LATENCY: scored[NOTE_CREATION] - scored[TWEET_CREATION]})
     authors = status_history[[nid, S.AUTHOR_ID]]
     out = out.merge(authors, on=nid, how="inner")
     out[S.AUTHOR_ID] = out[S.AUTHOR_ID].astype(np.int64)
-    loc = sets[LOCAL]
-    out = out.merge(quick_rating_stats(out, loc, b), on=nid, how="inner")
-    out = out.merge(burst_rating_stats(out, loc, b), on=nid, how="inner")
+    cutoff = scored.set_index(nid)[CUTOFF] if training else None
     if training:
         present: pd.Series | int = out.set_index(nid)[CUTOFF]
     else:
-        present = int(loc[S.CREATED_AT].max()) if len(loc) else 0
-    out = out.merge(recent_rating_stats(out, loc, present, b), on=nid, how="inner")
+        # "now" at prediction: the latest rating on a scored note (the whole LOCAL set)
+        on_scored = ratings[nid].isin(scored[nid]).to_numpy()
+        present = int(ratings[S.CREATED_AT].to_numpy()[on_scored].max()) if on_scored.any() else 0
+        del on_scored
+    times = out.set_index(nid)[[NOTE_CREATION]]
+    local_stats, set_feats = [], {k: [] for k in (LOCAL, PEER_MISLEADING, PEER_NON_MISLEADING)}
+    set_counts = {k: [] for k in set_feats}
+    for chunk_ids, sets in rating_set_chunks(ratings, all_notes, scored, factors, cutoff=cutoff,
+                                             chunk_entries=SET_CHUNK_ENTRIES):
+        chunk = times[times.index.isin(chunk_ids)].reset_index()  # the chunk's notes with an author
+        loc = sets[LOCAL]
+        stats = chunk[[nid]]
+        for part in (quick_rating_stats(chunk, loc, b), burst_rating_stats(chunk, loc, b),
+                     recent_rating_stats(chunk, loc, present, b)):
+            stats = stats.merge(part, on=nid, how="inner")
+        local_stats.append(stats)
+        for prefix, rs in sets.items():
+            set_feats[prefix].append(rating_set_features(chunk_ids, rs, factor_bound=config.factor_bound))
+            set_counts[prefix].append(pd.Series(_counts(rs[nid].to_numpy(), chunk_ids), index=chunk_ids))
+        del sets, loc
+    rep.update({f"ratings_{k}": int(sum(int(c.sum()) for c in v)) for k, v in set_counts.items()})
+    out = out.merge(pd.concat(local_stats, ignore_index=True), on=nid, how="inner")
     out = out.merge(peer_note_counts(out, all_notes, status_history, training=training), on=nid,
                     how="inner")
     ids = out[nid].to_numpy()
-    for prefix, rs in sets.items():
-        feats = rating_set_features(ids, rs, factor_bound=config.factor_bound)
+    for prefix in set_feats:
+        feats = pd.concat(set_feats[prefix], ignore_index=True)
         feats = feats.rename(columns={c: f"{prefix}_{c}" for c in feats.columns if c != nid})
         out = out.merge(feats, on=nid, how="left")
-    for prefix, rs in sets.items():
-        out[prefix] = _counts(rs[nid].to_numpy(), ids)
+    for prefix, counts in set_counts.items():
+        per_note = pd.concat(counts)
+        out[prefix] = per_note.reindex(ids, fill_value=0).to_numpy(dtype=np.int64)
     rep["rows"] = len(out)
     return out
 
