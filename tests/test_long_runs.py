@@ -77,6 +77,38 @@ def test_killed_run_resumes_only_unfinished_phases(tmp_path, uninterrupted):
     assert not ckpt.exists()
 
 
+def test_resumed_run_reuses_the_fitted_confidence_models(tmp_path, uninterrupted):
+    out = tmp_path / "out"
+    ckpt = out / ".cnlab-checkpoint"
+    # one task at a time: pflip is fitted, then PCRH, then final scoring
+    _kill_after(out, ckpt / "confidence" / "pflip.pkl", "--threads", "1")
+    assert not any((out / f).exists() for f in OUTPUTS)
+    res = subprocess.run(_cmd(out, "--resume", "--threads", "1"), env=_env(), capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-2000:]
+    log = res.stderr
+    assert "pflip: resumed from the checkpoint" in log
+    assert "pflip fit (spec 06" not in log  # not refitted
+    assert "PCRH fit (spec 06" in log or "pcrh: resumed from the checkpoint" in log
+    for f in OUTPUTS:
+        assert (out / f).read_bytes() == (uninterrupted / f).read_bytes(), f
+    assert not ckpt.exists()
+
+
+def test_an_unreadable_model_file_is_refitted(tmp_path, caplog):
+    import logging
+
+    from cnlab.pipeline.checkpoint import Checkpoint
+
+    c = Checkpoint.open(tmp_path / "ck", {"k": 1}, None, resume=False)
+    c.save_model("pflip", {"a": 1})
+    assert Checkpoint.open(tmp_path / "ck", {"k": 1}, None, resume=True).load_model("pflip") == {"a": 1}
+    assert c.load_model("pflip") is None  # not resuming: never read
+    (tmp_path / "ck" / "confidence" / "pflip.pkl").write_bytes(b"not a pickle")
+    with caplog.at_level(logging.WARNING, logger="cnlab"):
+        assert Checkpoint.open(tmp_path / "ck", {"k": 1}, None, resume=True).load_model("pflip") is None
+    assert "refitting" in caplog.text
+
+
 def test_resume_refuses_a_checkpoint_of_another_run(tmp_path):
     out = tmp_path / "out"
     _kill_after(out, out / ".cnlab-checkpoint" / "pss.parquet")

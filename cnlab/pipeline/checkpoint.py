@@ -19,6 +19,7 @@ resume against another key is refused with a message, never silently mixed.
 from __future__ import annotations
 
 import hashlib
+import logging
 import json
 import os
 import shutil
@@ -60,6 +61,8 @@ def run_key(dataset: Any, config: Any) -> dict[str, Any]:
     cfg = hashlib.sha256(repr(config).encode()).hexdigest()[:16]
     return {"format": CHECKPOINT_FORMAT, "cnlab": cnlab.__version__, "files": files, "rows": shape,
             "config": cfg, "seed": getattr(config, "seed", None)}
+
+log = logging.getLogger("cnlab")
 
 
 @dataclass(frozen=True)
@@ -166,6 +169,36 @@ class Checkpoint:
     def _read(self, d: Path) -> PrescoringOutput:
         out = load_official_prescoring(d, self.participants)
         return replace(map_participant_ids(out, self.participants), source=f"checkpoint:{d.name}")
+
+    # -- confidence models (pflip, PCRH: each tens of minutes at the full size) -----------------
+    def _model_path(self, name: str) -> Path:
+        return self.directory / "confidence" / f"{name}.pkl"
+
+    def load_model(self, name: str) -> Any:
+        """The fitted confidence model ``name`` ("pflip" / "pcrh") when resuming, else None. A file
+        that no longer unpickles (written by another version of cnlab) is refitted, with a warning."""
+        p = self._model_path(name)
+        if not self.resume or not p.exists():
+            return None
+        import pickle
+
+        try:
+            with open(p, "rb") as f:
+                return pickle.load(f)
+        except Exception as exc:  # any unpickling failure means "fit it again"
+            log.warning("checkpoint: %s could not be read (%s: %s); refitting", p, type(exc).__name__, exc)
+            return None
+
+    def save_model(self, name: str, model: Any) -> None:
+        """Store a fitted confidence model (pickled, atomically)."""
+        import pickle
+
+        p = self._model_path(name)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_name(f".{p.name}.tmp")
+        with open(tmp, "wb") as f:
+            pickle.dump(model, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, p)
 
     # -- inputs shared with worker processes (cnlab.pipeline.parallel) -----------------------
     def save_inputs(self, ratings: pd.DataFrame, context: Any) -> None:

@@ -110,6 +110,7 @@ def fit_confidence_models(
     timer: Any = None,
     keep_training: bool = True,
     threads: int = 1,
+    on_fitted: Any = None,
 ) -> ConfidenceModels | None:
     """Train pflip and PCRH as the end of prescoring (spec 04 §8 step 5).
 
@@ -118,6 +119,8 @@ def fit_confidence_models(
     both models are off. ``keep_training=False`` (a lean run) fits the models without keeping their
     training frames, which are then freed inside each fit, not after both. With ``threads`` > 1
     the two fits run side by side (:func:`cnlab.pipeline.parallel.in_threads`; the same models).
+    ``on_fitted(name, model)``, if given, is called as each model ("pflip", "pcrh") is fitted (a
+    run's checkpoint stores it there).
     """
     from cnlab.models.pcrh import PCRHConfig, PCRHModel
     from cnlab.models.pflip import PFlipConfig, PFlipModel
@@ -141,6 +144,8 @@ def fit_confidence_models(
             st["rows_out"] = int(model.metrics.get("rows", 0))
             st["note"] = (f"threshold {model.threshold:.6g}, {model.metrics['features']} features"
                           if model.fitted else "not fitted (no training data)")
+        if on_fitted is not None:
+            on_fitted("pflip", model)
         return model
 
     def fit_pcrh(model):
@@ -150,6 +155,8 @@ def fit_confidence_models(
             st["rows_out"] = int(model.report.get("rows", 0))
             st["note"] = (f"{model.report['features']} features" if model.fitted
                           else "not fitted (no training data)")
+        if on_fitted is not None:
+            on_fitted("pcrh", model)
         return model
 
     fits = [(fit, model) for fit, model in ((fit_pflip, pf), (fit_pcrh, pc))

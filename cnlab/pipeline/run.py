@@ -684,9 +684,17 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
         pre_ratings = coalesced = None
 
     def confidence_task():
-        conf = fit_confidence_models(config, notes, conf_inputs.pop(), ratings, nsh, enrollment,
+        conf_config = config
+        if ckpt is not None:  # models fitted by an earlier try of this run are used as they are
+            saved = {k: ckpt.load_model(k) for k in ("pflip", "pcrh") if getattr(config, k, "none") != "none"}
+            for k, model in saved.items():
+                if model is not None:
+                    log.info("%s: resumed from the checkpoint", k)
+            conf_config = dataclasses.replace(config, **{k: m for k, m in saved.items() if m is not None})
+        conf = fit_confidence_models(conf_config, notes, conf_inputs.pop(), ratings, nsh, enrollment,
                                      prescoring, nt, seed=seed, timer=timer, keep_training=not lean,
-                                     threads=n_threads)
+                                     threads=n_threads,
+                                     on_fitted=None if ckpt is None else ckpt.save_model)
         conf = predict_pflip(conf, notes, ratings, nsh, prescoring, final_pss, epoch_millis=epoch, timer=timer)
         conf = predict_pcrh(conf, notes, ratings, nsh, prescoring, enrollment, nt, epoch_millis=epoch,
                             timer=timer)
