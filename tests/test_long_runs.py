@@ -103,10 +103,15 @@ def test_an_unreadable_model_file_is_refitted(tmp_path, caplog):
     c.save_model("pflip", {"a": 1})
     assert Checkpoint.open(tmp_path / "ck", {"k": 1}, None, resume=True).load_model("pflip") == {"a": 1}
     assert c.load_model("pflip") is None  # not resuming: never read
-    (tmp_path / "ck" / "confidence" / "pflip.pkl").write_bytes(b"not a pickle")
+    path = tmp_path / "ck" / "confidence" / "pflip.pkl"
+    good = path.read_bytes()
+    path.write_bytes(good[:-1] + bytes([good[-1] ^ 1]))  # one bit: never unpickled
     with caplog.at_level(logging.WARNING, logger="cnlab"):
         assert Checkpoint.open(tmp_path / "ck", {"k": 1}, None, resume=True).load_model("pflip") is None
-    assert "refitting" in caplog.text
+    assert "SHA-256 differs" in caplog.text
+    path.write_bytes(good)
+    path.with_suffix(".json").unlink()
+    assert Checkpoint.open(tmp_path / "ck", {"k": 1}, None, resume=True).load_model("pflip") is None
 
 
 def test_resume_refuses_a_checkpoint_of_another_run(tmp_path):

@@ -371,6 +371,17 @@ def _apply_cutoff(r: pd.DataFrame, scored: pd.DataFrame) -> pd.DataFrame:
     return m[m[S.CREATED_AT] <= m[CUTOFF]].drop(columns=[CUTOFF]).reset_index(drop=True)
 
 
+def _rated(ids: np.ndarray, rating_note_ids: np.ndarray) -> np.ndarray:
+    """Whether each of ``ids`` has a rating (``rating_note_ids``: the ratings' noteId), scanned a
+    piece at a time (no hash table or boolean of every rating)."""
+    index = pd.Index(ids)
+    seen = np.zeros(len(ids), dtype=bool)
+    for a in range(0, len(rating_note_ids), _GROUP_PIECE):
+        at = index.get_indexer(rating_note_ids[a:a + _GROUP_PIECE])
+        seen[at[at >= 0]] = True
+    return seen
+
+
 def _counts(keys: np.ndarray, ids: np.ndarray) -> np.ndarray:
     """How often each of ``ids`` occurs in ``keys`` (int64)."""
     s = pd.Series(keys).value_counts()
@@ -768,7 +779,7 @@ def note_info(
     if training:
         scored = scored[scored[S.TWEET_ID] > config.min_tweet_id]
         rep["recent_posts"] = len(scored)
-        scored = scored[scored[nid].isin(ratings[nid])]
+        scored = scored[_rated(scored[nid].to_numpy(), ratings[nid].to_numpy())]
         rep["with_ratings"] = len(scored)
         nsh_s = status_history[status_history[nid].isin(scored[nid])]
         if (pd.to_numeric(nsh_s[_NSH_FIRST_STAB], errors="coerce") < 0).any():
@@ -776,7 +787,8 @@ def note_info(
                              "on a candidate note (spec 06 §A.5)")
         labels, lab_counts = label_notes(nsh_s)
         rep.update(lab_counts)
-        cut = scoring_cutoffs(nsh_s, ratings[ratings[nid].isin(scored[nid])], mode,
+        # the two columns only (no copy): scoring_cutoffs copies the rows of the notes it cuts
+        cut = scoring_cutoffs(nsh_s, ratings[[nid, S.CREATED_AT]], mode,
                               recency_cutoff_minutes=config.rating_recency_cutoff_minutes,
                               min_ratings=config.min_ratings_for_cutoff)
         scored = scored.merge(cut, on=nid, how="inner")

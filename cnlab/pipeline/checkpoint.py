@@ -175,30 +175,40 @@ class Checkpoint:
         return self.directory / "confidence" / f"{name}.pkl"
 
     def load_model(self, name: str) -> Any:
-        """The fitted confidence model ``name`` ("pflip" / "pcrh") when resuming, else None. A file
-        that no longer unpickles (written by another version of cnlab) is refitted, with a warning."""
+        """The fitted confidence model ``name`` ("pflip" / "pcrh") when resuming, else None.
+
+        Models are pickled (scikit-learn's own persistence): the one pickle a run reads, and only
+        with ``resume``, from the checkpoint folder its own earlier try wrote. The file's SHA-256,
+        recorded beside it, is checked before it is unpickled; a file that does not match, or no
+        longer unpickles (another version of cnlab), is refitted with a warning.
+        """
         p = self._model_path(name)
         if not self.resume or not p.exists():
             return None
         import pickle
 
         try:
-            with open(p, "rb") as f:
-                return pickle.load(f)
-        except Exception as exc:  # any unpickling failure means "fit it again"
+            data = p.read_bytes()
+            expected = json.loads(p.with_suffix(".json").read_text())["sha256"]
+            if hashlib.sha256(data).hexdigest() != expected:
+                raise ValueError("SHA-256 differs from the one recorded when it was written")
+            return pickle.loads(data)
+        except Exception as exc:  # any failure means "fit it again"
             log.warning("checkpoint: %s could not be read (%s: %s); refitting", p, type(exc).__name__, exc)
             return None
 
     def save_model(self, name: str, model: Any) -> None:
-        """Store a fitted confidence model (pickled, atomically)."""
+        """Store a fitted confidence model: pickled, its SHA-256 beside it (both atomically)."""
         import pickle
 
         p = self._model_path(name)
         p.parent.mkdir(parents=True, exist_ok=True)
+        data = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
         tmp = p.with_name(f".{p.name}.tmp")
-        with open(tmp, "wb") as f:
-            pickle.dump(model, f, protocol=pickle.HIGHEST_PROTOCOL)
+        tmp.write_bytes(data)
         os.replace(tmp, p)
+        _atomic_text(p.with_suffix(".json"), json.dumps({"sha256": hashlib.sha256(data).hexdigest(),
+                                                         "bytes": len(data)}))
 
     # -- inputs shared with worker processes (cnlab.pipeline.parallel) -----------------------
     def save_inputs(self, ratings: pd.DataFrame, context: Any) -> None:

@@ -700,11 +700,29 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
                             timer=timer)
         return lean_confidence(conf) if lean else conf
 
+    # One task at a time with a checkpoint folder (a lean run at scale): once the final ratings are
+    # built, the confidence models are done and only contributor scoring reads the run's ratings
+    # again, so they wait on disk while the scorers' final fits run (206M ratings: ~6 GiB).
+    spill_in_final = lean and ckpt is not None and n_threads == 1
+
     def build_final_ratings():
+        nonlocal ratings, pre, spill
         with timer.stage("PSS coalescing (final, dropna'd rows)", len(ratings)) as st:
             out = apply_pss(notes, ratings, final_pss)
             st["rows_out"] = len(out)
             st["note"] = f"{0 if final_pss is None else len(final_pss)} PSS rows"
+        if spill_in_final and not _shares_memory(out, ratings):
+            with timer.stage("run's ratings spilled during final scoring", len(ratings)) as st:
+                if spill is None:
+                    spill = RatingsSpill.write(Path(ckpt.directory) / "spill", dataset, pre)
+                    if lent is not None:
+                        lent.append(spill)
+                else:  # spilled and read back around the workers: the dataset's file is still there
+                    spill.write_preprocessed(ratings)
+                pre = dataclasses.replace(pre, ratings=None)
+                ratings = None
+                gc.collect()
+                release_arrow_memory()
         return out
 
     final_ratings = Once(build_final_ratings)
@@ -812,6 +830,11 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
     new_nsh = new_nsh.reindex(columns=list(schema.NOTE_STATUS_HISTORY_COLUMNS)) \
         .sort_values(nid).reset_index(drop=True)
 
+    if ratings is None:  # on disk during final scoring
+        with timer.stage("run's ratings read back") as st:
+            ratings = spill.read_preprocessed()
+            pre = dataclasses.replace(pre, ratings=ratings)
+            st["rows_out"] = len(ratings)
     # -- contributor scoring (spec 07 A): un-coalesced ratings, all prescoring rater rows ----
     raters, n_unknown = known_rater_rows(prescoring.rater_model_output)
     if n_unknown:

@@ -142,6 +142,11 @@ class RatingsSpill:
         object.__setattr__(dataset, "ratings", None)  # a frozen Dataset: lent to the run, given back
         return spill
 
+    def write_preprocessed(self, frame: pd.DataFrame) -> None:
+        """Write the preprocessed ratings again (after :meth:`read_preprocessed`: the dataset's file
+        is still on disk); the caller drops its references."""
+        write_frame(frame, self.preprocessed_path)
+
     def read_preprocessed(self) -> pd.DataFrame:
         """The preprocessed ratings, read back (the file is removed)."""
         frame = read_frame(self.preprocessed_path, self.preprocessed_dtypes)
