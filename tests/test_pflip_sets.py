@@ -159,3 +159,32 @@ def test_note_info_does_not_depend_on_the_chunk_size(sample_inputs, monkeypatch,
             assert [x.tolist() for x in small[c]] == [x.tolist() for x in whole[c]], c
         else:
             pd.testing.assert_series_equal(small[c], whole[c], check_exact=True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 200), mode=st.sampled_from(["MIN", "MAX"]),
+       k=st.integers(1, 6))
+def test_scoring_cutoffs_equal_the_groupby_formulation(seed, n, mode, k):
+    """The rating floor (min of the k-th and the last rating time) by one sort of two arrays, against
+    pandas' sort + groupby max / nth (spec 06 §A.5)."""
+    rng = np.random.default_rng(seed)
+    notes = np.arange(1, 9)
+    nsh = pd.DataFrame({NID: notes,
+                        F._NSH_FIRST_STAB: np.where(rng.random(8) < 0.5, rng.integers(0, 5_000_000, 8), np.nan),
+                        F._NSH_FIRST_NON_NMR_TS: rng.integers(0, 5_000_000, 8).astype(float),
+                        F._NSH_FIRST_NON_NMR: rng.choice(np.array([S.CRH, S.CRNH], dtype=object), 8)})
+    r = pd.DataFrame({NID: rng.integers(1, 11, n), T: rng.integers(0, 3_000_000, n)})
+    got = F.scoring_cutoffs(nsh, r, mode, min_ratings=k).set_index(NID)[F.CUTOFF]
+    # reference
+    stab = nsh[F._NSH_FIRST_STAB].to_numpy(float)
+    scope = ~np.isnan(stab) | (nsh[F._NSH_FIRST_NON_NMR] == S.CRH).to_numpy()
+    both = np.c_[stab, nsh[F._NSH_FIRST_NON_NMR_TS].to_numpy(float)][scope]
+    base = (np.nanmin if mode == "MIN" else np.nanmax)(both, axis=1).astype(np.int64) - 15 * 60_000
+    cut = pd.Series(base, index=nsh[NID].to_numpy()[scope])
+    t = r[r[NID].isin(cut.index)].sort_values([NID, T], kind="stable")
+    g = t.groupby(NID)[T]
+    nth = g.nth(k - 1)
+    nth = pd.Series(nth.to_numpy(), index=t.loc[nth.index, NID].to_numpy())
+    floor = pd.concat([g.max(), nth.reindex(g.max().index)], axis=1).min(axis=1).astype(np.int64)
+    want = np.maximum(cut.reindex(floor.index), floor).astype(np.int64)
+    assert got.sort_index().to_dict() == want.sort_index().to_dict()

@@ -55,7 +55,8 @@ class TokenBag(TransformerMixin, BaseEstimator):
     def _flatten(docs: Any) -> tuple[np.ndarray, np.ndarray]:
         docs = list(docs)
         lengths = np.fromiter((len(d) for d in docs), dtype=np.int64, count=len(docs))
-        flat = np.concatenate([np.asarray(d, dtype=np.int64) for d in docs]) if len(docs) else np.zeros(0, np.int64)
+        # one int64 copy (the lists may hold int32 codes)
+        flat = np.concatenate(docs).astype(np.int64, copy=False) if len(docs) else np.zeros(0, np.int64)
         return flat, lengths
 
     def _matrix(self, rows: np.ndarray, cols: np.ndarray, n_docs: int, order_key: np.ndarray):

@@ -322,15 +322,22 @@ def scoring_cutoffs(
         raise ValueError(f"mode must be 'MIN' or 'MAX', got {mode!r}")
     cut = pd.DataFrame({nid: nsh[nid].to_numpy(dtype=np.int64)[scope],
                         CUTOFF: base.astype(np.int64) - recency_cutoff_minutes * MINUTE_MILLIS})
-    r = ratings[[nid, S.CREATED_AT]]
-    r = r[r[nid].isin(cut[nid])]
-    t = r.sort_values([nid, S.CREATED_AT], kind="stable")
-    g = t.groupby(nid, sort=True)[S.CREATED_AT]
-    last = g.max()
-    nth = g.nth(min_ratings - 1)
-    nth = pd.Series(nth.to_numpy(), index=t.loc[nth.index, nid].to_numpy())
-    floor = pd.concat([last, nth.reindex(last.index)], axis=1).min(axis=1).astype(np.int64)
-    cut = cut.merge(floor.rename("_floor").rename_axis(nid).reset_index(), on=nid, how="inner")
+    # the rating times of the notes in scope, sorted by note then time (two int64 arrays)
+    inside = ratings[nid].isin(cut[nid]).to_numpy()
+    note = ratings[nid].to_numpy(dtype=np.int64)[inside]
+    t = ratings[S.CREATED_AT].to_numpy(dtype=np.int64)[inside]
+    del inside
+    order = np.lexsort((t, note))
+    note, t = note[order], t[order]
+    del order
+    first = np.flatnonzero(np.r_[True, note[1:] != note[:-1]]) if len(note) else np.zeros(0, np.int64)
+    end = np.r_[first[1:], len(note)].astype(np.int64) if len(note) else first
+    # min(n-th time, last time): the n-th where the note has n ratings, else the last
+    has_nth = end - first >= min_ratings
+    floor_t = t[end - 1].copy()
+    floor_t[has_nth] = np.minimum(floor_t[has_nth], t[first[has_nth] + min_ratings - 1])
+    floor = pd.DataFrame({nid: note[first], "_floor": floor_t})
+    cut = cut.merge(floor, on=nid, how="inner")
     cut[CUTOFF] = np.maximum(cut[CUTOFF].to_numpy(), cut["_floor"].to_numpy())
     return cut[[nid, CUTOFF]].reset_index(drop=True)
 

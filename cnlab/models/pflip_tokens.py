@@ -126,7 +126,8 @@ _KEY_CHUNK = 1 << 20
 
 def token_lists(keys: np.ndarray, codes: np.ndarray, ids: np.ndarray, kind: str) -> list[np.ndarray]:
     """Per id of ``ids``: the distinct codes of its rows (``keys`` = the row's id), in token-string
-    order; an empty array for ids without tokens."""
+    order (views of one buffer, int32 where every code fits); an empty array for ids without
+    tokens."""
     ids = np.asarray(ids)
     empty = np.zeros(0, dtype=np.int64)
     if len(codes) == 0:
@@ -142,6 +143,8 @@ def token_lists(keys: np.ndarray, codes: np.ndarray, ids: np.ndarray, kind: str)
     k, c = keys[order], codes[order]
     keep = np.r_[True, (k[1:] != k[:-1]) | (c[1:] != c[:-1])]
     k, c = k[keep], c[keep]
+    if len(c) and c.max() < 2**31:
+        c = c.astype(np.int32)  # the lists are kept (a training frame): half the bytes
     starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
     bounds = np.r_[starts, len(k)]
     where = pd.Index(k[starts]).get_indexer(ids)

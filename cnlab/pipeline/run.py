@@ -621,7 +621,8 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
                 pool.close()  # the workers' copies of the ratings go now, before the final phase
             if spill is not None:
                 with timer.stage("run's ratings read back") as st:
-                    ratings = spill.read_preprocessed()
+                    # one task at a time: kept on disk for the final phase to let go again
+                    ratings = spill.read_preprocessed(remove=not (lean and n_threads == 1))
                     pre = dataclasses.replace(pre, ratings=ratings)
                     st["rows_out"] = len(ratings)
             if pre_ratings is None:
@@ -683,6 +684,37 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
     if lean:  # the PSS-coalesced prescoring ratings end with the confidence models' fit
         pre_ratings = coalesced = None
 
+    # One task at a time with a checkpoint folder (a lean run at scale): the run's ratings wait on
+    # disk while the confidence models are fitted on the coalesced prescoring ratings, and again
+    # while the scorers' final fits run on the final ratings (206M ratings: ~6 GiB each time); the
+    # predictions and contributor scoring read them back.
+    spill_ratings = lean and ckpt is not None and n_threads == 1
+
+    def ratings_to_disk():
+        nonlocal ratings, pre, spill
+        with timer.stage("run's ratings spilled", len(ratings)) as st:
+            if spill is None:
+                spill = RatingsSpill.write(Path(ckpt.directory) / "spill", dataset, pre)
+                if lent is not None:
+                    lent.append(spill)
+                st["note"] = "written"
+            elif not spill.preprocessed_path.exists():  # read back after the workers: written again
+                spill.write_preprocessed(ratings)
+                st["note"] = "written"
+            else:
+                st["note"] = "already on disk"
+            pre = dataclasses.replace(pre, ratings=None)
+            ratings = None
+            gc.collect()
+            release_arrow_memory()
+
+    def ratings_from_disk(*, remove: bool):
+        nonlocal ratings, pre
+        with timer.stage("run's ratings read back") as st:
+            ratings = spill.read_preprocessed(remove=remove)
+            pre = dataclasses.replace(pre, ratings=ratings)
+            st["rows_out"] = len(ratings)
+
     def confidence_task():
         conf_config = config
         if ckpt is not None:  # models fitted by an earlier try of this run are used as they are
@@ -691,38 +723,28 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
                 if model is not None:
                     log.info("%s: resumed from the checkpoint", k)
             conf_config = dataclasses.replace(config, **{k: m for k, m in saved.items() if m is not None})
+        to_fit = [k for k in ("pflip", "pcrh") if getattr(conf_config, k, "none") not in ("none", None)
+                  and not getattr(getattr(conf_config, k), "fitted", False)]
+        if spill_ratings and to_fit and conf_inputs[0] is not None:
+            ratings_to_disk()  # the fits read the coalesced prescoring ratings only
         conf = fit_confidence_models(conf_config, notes, conf_inputs.pop(), ratings, nsh, enrollment,
                                      prescoring, nt, seed=seed, timer=timer, keep_training=not lean,
                                      threads=n_threads,
                                      on_fitted=None if ckpt is None else ckpt.save_model)
+        if ratings is None:
+            ratings_from_disk(remove=False)  # kept on disk: final scoring lets it go again
         conf = predict_pflip(conf, notes, ratings, nsh, prescoring, final_pss, epoch_millis=epoch, timer=timer)
         conf = predict_pcrh(conf, notes, ratings, nsh, prescoring, enrollment, nt, epoch_millis=epoch,
                             timer=timer)
         return lean_confidence(conf) if lean else conf
 
-    # One task at a time with a checkpoint folder (a lean run at scale): once the final ratings are
-    # built, the confidence models are done and only contributor scoring reads the run's ratings
-    # again, so they wait on disk while the scorers' final fits run (206M ratings: ~6 GiB).
-    spill_in_final = lean and ckpt is not None and n_threads == 1
-
     def build_final_ratings():
-        nonlocal ratings, pre, spill
         with timer.stage("PSS coalescing (final, dropna'd rows)", len(ratings)) as st:
             out = apply_pss(notes, ratings, final_pss)
             st["rows_out"] = len(out)
             st["note"] = f"{0 if final_pss is None else len(final_pss)} PSS rows"
-        if spill_in_final and not _shares_memory(out, ratings):
-            with timer.stage("run's ratings spilled during final scoring", len(ratings)) as st:
-                if spill is None:
-                    spill = RatingsSpill.write(Path(ckpt.directory) / "spill", dataset, pre)
-                    if lent is not None:
-                        lent.append(spill)
-                else:  # spilled and read back around the workers: the dataset's file is still there
-                    spill.write_preprocessed(ratings)
-                pre = dataclasses.replace(pre, ratings=None)
-                ratings = None
-                gc.collect()
-                release_arrow_memory()
+        if spill_ratings and not _shares_memory(out, ratings):
+            ratings_to_disk()  # only contributor scoring reads them again
         return out
 
     final_ratings = Once(build_final_ratings)
@@ -831,10 +853,7 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
         .sort_values(nid).reset_index(drop=True)
 
     if ratings is None:  # on disk during final scoring
-        with timer.stage("run's ratings read back") as st:
-            ratings = spill.read_preprocessed()
-            pre = dataclasses.replace(pre, ratings=ratings)
-            st["rows_out"] = len(ratings)
+        ratings_from_disk(remove=True)
     # -- contributor scoring (spec 07 A): un-coalesced ratings, all prescoring rater rows ----
     raters, n_unknown = known_rater_rows(prescoring.rater_model_output)
     if n_unknown:

@@ -147,10 +147,12 @@ class RatingsSpill:
         is still on disk); the caller drops its references."""
         write_frame(frame, self.preprocessed_path)
 
-    def read_preprocessed(self) -> pd.DataFrame:
-        """The preprocessed ratings, read back (the file is removed)."""
+    def read_preprocessed(self, *, remove: bool = True) -> pd.DataFrame:
+        """The preprocessed ratings, read back (the file is removed unless ``remove`` is False:
+        then dropping them again needs no write)."""
         frame = read_frame(self.preprocessed_path, self.preprocessed_dtypes)
-        self.preprocessed_path.unlink(missing_ok=True)
+        if remove:
+            self.preprocessed_path.unlink(missing_ok=True)
         return frame
 
     def restore_dataset(self, dataset: Any) -> None:
