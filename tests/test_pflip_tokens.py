@@ -161,3 +161,25 @@ def test_encode_by_categorical_codes_is_encode_by_strings(rows):
     level = pd.Series([lv for _, lv in rows], dtype="category")
     strings = level.astype(object).where(level.notna(), "nan").astype(str).to_numpy()
     np.testing.assert_array_equal(encode(raters, level.array, "helpfulness"), encode(raters, strings, "helpfulness"))
+
+
+@settings(max_examples=150, deadline=None)
+@given(corpora(), st.integers(1, 3), corpora(), st.sampled_from([1, 2, 5, 1 << 23]))
+def test_token_bag_in_chunks_is_count_vectorizer(train, min_df, test, chunk):
+    """Documents read a few tokens at a time (``TokenBag.chunk_tokens``), tokens repeated within a
+    document (counts above 1, a document counted once in the document frequency): the matrix,
+    entry order and vocabulary of CountVectorizer."""
+    kind, docs = train
+    ours = TokenBag(kind, min_df=min_df)
+    ours.chunk_tokens = chunk
+    theirs = CountVectorizer(analyzer=_identity, min_df=min_df)
+    try:
+        expected = theirs.fit_transform(_strings(docs, kind))
+    except ValueError as e:
+        with pytest.raises(ValueError, match=str(e)[:20]):
+            ours.fit_transform(docs)
+        return
+    _same_matrix(ours.fit_transform(docs), expected)
+    assert list(ours.get_feature_names_out()) == list(theirs.get_feature_names_out())
+    other = test[1] + docs[:2]
+    _same_matrix(ours.transform(other), theirs.transform(_strings(other, kind)))

@@ -51,48 +51,86 @@ class TokenBag(TransformerMixin, BaseEstimator):
         self.min_df = min_df
         self.dtype = dtype
 
-    @staticmethod
-    def _flatten(docs: Any) -> tuple[np.ndarray, np.ndarray]:
+    #: Tokens read at a time (whole documents; at least one): bounds the fit's int64 temporaries
+    #: (~60 bytes a token) whatever the corpus (206M ratings: ~10⁸ tokens in one bag).
+    chunk_tokens: int = 1 << 23
+
+    def _chunks(self, docs: Any) -> tuple[list, np.ndarray, list[tuple[int, int]]]:
         docs = list(docs)
         lengths = np.fromiter((len(d) for d in docs), dtype=np.int64, count=len(docs))
-        # one int64 copy (the lists may hold int32 codes)
-        flat = np.concatenate(docs).astype(np.int64, copy=False) if len(docs) else np.zeros(0, np.int64)
-        return flat, lengths
+        bounds, a, total = [], 0, 0
+        for j, n in enumerate(lengths.tolist()):
+            if total and total + n > self.chunk_tokens:
+                bounds.append((a, j))
+                a, total = j, 0
+            total += n
+        bounds.append((a, len(docs)))
+        return docs, lengths, bounds
 
-    def _matrix(self, rows: np.ndarray, cols: np.ndarray, n_docs: int, order_key: np.ndarray):
-        """CSR of the (row, column) entries, each row's entries in ``order_key`` order; a token
-        repeated in a document counts (as in ``CountVectorizer``)."""
-        import scipy.sparse as sp
+    @staticmethod
+    def _flat(docs: list, lengths: np.ndarray, a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+        """Tokens of documents ``a:b`` (int64) and their document numbers."""
+        flat = (np.concatenate(docs[a:b]).astype(np.int64, copy=False) if b > a and lengths[a:b].sum()
+                else np.zeros(0, np.int64))
+        return flat, np.repeat(np.arange(a, b, dtype=np.int64), lengths[a:b])
 
+    @staticmethod
+    def _entries(rows: np.ndarray, cols: np.ndarray, order_key: np.ndarray):
+        """Distinct (row, column) entries and their counts, each row's entries in ``order_key``
+        order (rows ascending); a token repeated in a document counts (as in ``CountVectorizer``)."""
         order = np.lexsort((order_key, rows))
         rows, cols = rows[order], cols[order]
         first = np.r_[True, (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])] if len(rows) else np.zeros(0, bool)
         starts = np.flatnonzero(first)
         counts = np.diff(np.r_[starts, len(rows)]).astype(np.int64)
-        rows, cols = rows[starts], cols[starts]
+        return rows[starts], cols[starts], counts
+
+    def _csr(self, parts: list, n_docs: int):
+        """The CSR of the entries of consecutive row ranges (:meth:`_entries` of each chunk)."""
+        import scipy.sparse as sp
+
+        rows = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
         indptr = np.zeros(n_docs + 1, dtype=np.int64)
         np.cumsum(np.bincount(rows, minlength=n_docs), out=indptr[1:])
+        del rows
         idx_dtype = np.int32 if indptr[-1] <= np.iinfo(np.int32).max else np.int64
-        if np.dtype(self.dtype).kind == "f" and len(counts) and counts.max() >= 1 << 24:
-            raise ValueError(f"TokenBag: a count of {counts.max()} is not exact in {np.dtype(self.dtype)}")
-        x = sp.csr_matrix((counts.astype(self.dtype, copy=False), cols.astype(idx_dtype), indptr.astype(idx_dtype)),
-                          shape=(n_docs, len(self.vocabulary_codes_)))
+        top = max((int(p[2].max()) for p in parts if len(p[2])), default=0)
+        if np.dtype(self.dtype).kind == "f" and top >= 1 << 24:
+            raise ValueError(f"TokenBag: a count of {top} is not exact in {np.dtype(self.dtype)}")
+        data = np.concatenate([p[2].astype(self.dtype, copy=False) for p in parts]) if parts \
+            else np.zeros(0, self.dtype)
+        cols = np.concatenate([p[1].astype(idx_dtype, copy=False) for p in parts]) if parts \
+            else np.zeros(0, idx_dtype)
+        x = sp.csr_matrix((data, cols, indptr.astype(idx_dtype)), shape=(n_docs, len(self.vocabulary_codes_)))
         return _sparse_interface(x)
 
     def fit_transform(self, docs: Any, y: Any = None):
-        flat, lengths = self._flatten(docs)
-        n_docs = len(lengths)
-        if len(flat) == 0:
+        docs, lengths, bounds = self._chunks(docs)
+        n_docs = len(docs)
+        if lengths.sum() == 0:
             raise ValueError("empty vocabulary; perhaps the documents only contain stop words")
         if n_docs < self.min_df:
             raise ValueError("max_df corresponds to < documents than min_df")
-        rows = np.repeat(np.arange(n_docs, dtype=np.int64), lengths)
-        uniq, first = np.unique(flat, return_index=True)
-        # document frequency: each (document, token) pair once
-        o = np.lexsort((flat, rows))
-        fo, ro = flat[o], rows[o]
-        distinct = np.r_[True, (fo[1:] != fo[:-1]) | (ro[1:] != ro[:-1])]
-        df = np.bincount(np.searchsorted(uniq, fo[distinct]), minlength=len(uniq))
+        # pass 1, a chunk of documents at a time: each token's first position in the corpus and
+        # the number of documents holding it (each (document, token) pair once)
+        toks, firsts, dfs, offset = [], [], [], 0
+        for a, b in bounds:
+            flat, rows = self._flat(docs, lengths, a, b)
+            u, first = np.unique(flat, return_index=True)
+            pos = np.searchsorted(u, flat)
+            pairs = np.unique((rows - a) * max(len(u), 1) + pos)
+            dfs.append(np.bincount(pairs % max(len(u), 1), minlength=len(u)))
+            toks.append(u)
+            firsts.append(first + offset)
+            offset += len(flat)
+            del flat, rows, pos, pairs
+        tok, first, dfc = np.concatenate(toks), np.concatenate(firsts), np.concatenate(dfs)
+        del toks, firsts, dfs
+        order = np.lexsort((first, tok))
+        tok, first, dfc = tok[order], first[order], dfc[order]
+        head = np.flatnonzero(np.r_[True, tok[1:] != tok[:-1]])
+        uniq, first, df = tok[head], first[head], np.add.reduceat(dfc, head)
+        del tok, dfc, order
         kept = df >= self.min_df
         if not kept.any():
             raise ValueError("After pruning, no terms remain. Try a lower min_df or a higher max_df.")
@@ -102,29 +140,37 @@ class TokenBag(TransformerMixin, BaseEstimator):
         self.vocabulary_codes_ = vocab[by_string]
         column = np.empty(len(vocab), dtype=np.int64)
         column[by_string] = np.arange(len(vocab))
-        pos = np.searchsorted(uniq, flat)
-        keep_entry = kept[pos]
         vpos = np.cumsum(kept) - 1  # position among kept uniques
-        cols = column[vpos[pos[keep_entry]]]
-        # Within a row CountVectorizer.fit_transform orders entries by first appearance of the
-        # token in the corpus (its provisional id), not by column: keep that order.
-        first_seen = first[pos[keep_entry]]
-        return self._matrix(rows[keep_entry], cols, n_docs, first_seen)
+        # pass 2: the matrix, a chunk of rows at a time. Within a row CountVectorizer.fit_transform
+        # orders entries by first appearance of the token in the corpus (its provisional id), not
+        # by column: keep that order.
+        parts = []
+        for a, b in bounds:
+            flat, rows = self._flat(docs, lengths, a, b)
+            pos = np.searchsorted(uniq, flat)
+            keep_entry = kept[pos]
+            pos = pos[keep_entry]
+            parts.append(self._entries(rows[keep_entry], column[vpos[pos]], first[pos]))
+            del flat, rows, pos, keep_entry
+        return self._csr(parts, n_docs)
 
     def fit(self, docs: Any, y: Any = None) -> "TokenBag":
         self.fit_transform(docs)
         return self
 
     def transform(self, docs: Any):
-        flat, lengths = self._flatten(docs)
-        rows = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
+        docs, lengths, bounds = self._chunks(docs)
         voc = self.vocabulary_codes_
         sorter = np.argsort(voc)
-        at = np.searchsorted(voc, flat, sorter=sorter)
-        at = np.minimum(at, len(voc) - 1)
-        known = voc[sorter[at]] == flat
-        cols = sorter[at[known]]
-        return self._matrix(rows[known], cols, len(lengths), cols)
+        parts = []
+        for a, b in bounds:
+            flat, rows = self._flat(docs, lengths, a, b)
+            at = np.searchsorted(voc, flat, sorter=sorter)
+            at = np.minimum(at, len(voc) - 1)
+            known = voc[sorter[at]] == flat
+            cols = sorter[at[known]]
+            parts.append(self._entries(rows[known], cols, cols))
+        return self._csr(parts, len(docs))
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         return np.asarray(decode(self.vocabulary_codes_, self.kind), dtype=object)
