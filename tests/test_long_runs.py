@@ -382,3 +382,26 @@ def test_workers_end_when_the_run_is_killed_outright(tmp_path):
         for p in children:
             if _alive(p):
                 os.kill(p, signal.SIGKILL)
+
+
+def test_resumed_prescoring_reads_the_workers_inputs(tmp_path):
+    """With every prescoring in the checkpoint, a lean resumed run reads the coalesced prescoring
+    ratings its workers read (no second coalesced copy beside the run's ratings): the same outputs."""
+    import pandas as pd
+
+    from cnlab.io import load_sample
+    from cnlab.pipeline import ScoringConfig, score
+    from cnlab.scorers.mf_config import SCORERS, meta_scorer_names
+
+    ds = load_sample()
+    scorers = (SCORERS["MFCoreScorer"],)
+    cfg = ScoringConfig(scorers=scorers, enabled_meta_scorers=meta_scorer_names(scorers), seed=5)
+    ck = tmp_path / "ck"
+    first = score(ds, cfg, checkpoint=ck, isolate=True, keep="outputs", threads=1)
+    assert (ck / "inputs" / "ratings.arrow").exists()
+    again = score(ds, cfg, checkpoint=ck, resume=True, keep="outputs", threads=1)
+    t = again.timings
+    row = t[t["stage"].astype(str).str.startswith("PSS coalescing (prescoring)")]
+    assert row["note"].astype(str).str.contains("read from the checkpoint").any()
+    for k in first.frames:
+        pd.testing.assert_frame_equal(again.frames[k], first.frames[k])

@@ -262,6 +262,11 @@ class Checkpoint:
                                                     "keep_ratings")}
         _atomic_text(self.directory / "inputs" / "context.json", json.dumps(scalars))
 
+    def has_inputs(self) -> bool:
+        """Whether the prescoring workers' inputs (:meth:`save_inputs`) are in this checkpoint."""
+        d = self.directory / "inputs"
+        return (d / "ratings.arrow").exists() and (d / "context.json").exists()
+
     @staticmethod
     def read_inputs(directory: str | Path, *, lazy: bool = False) -> tuple[Any, Any, pd.Index | None]:
         """(ratings, ScoringContext, participants) written by :meth:`save_inputs`; with ``lazy``

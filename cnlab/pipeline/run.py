@@ -581,7 +581,13 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
                 # process never holds them whole (206M ratings: a 7 GiB copy beside its own)
                 plan = plan_post_selection_similarity(notes, ratings, pss)
                 st["rows_out"] = plan.report.ratings_out
-            if plan is None or plan.skipped:
+            if not todo and lean and ckpt is not None and pss is not None and ckpt.has_inputs():
+                # every prescoring resumed: the coalesced ratings its workers read are on disk, and
+                # reading them back costs no copy beside the run's ratings (206M: 19.6 -> 16.3 GiB)
+                pre_ratings = ckpt.read_inputs(ckpt.directory)[0]
+                st["note"] = "read from the checkpoint"
+                st["rows_out"] = len(pre_ratings)
+            elif plan is None or plan.skipped:
                 pre_ratings = apply_pss(notes, ratings, pss)
                 plan = None
                 st["rows_out"] = len(pre_ratings)
