@@ -185,6 +185,7 @@ def _measure(args_path: Path, solver: str = "auto", lean: bool = False, crossed:
                 top[0] = max(top[0], h)
                 steps.append({"step": label, "s": round(time.perf_counter() - t, 2),
                               "rss_at_start": round(r0, 3), "peak": round(h, 3)})
+                print(f"step {steps[-1]}", file=sys.stderr, flush=True)  # seen if the run is stopped
             if label == stop_after:
                 raise _Stop
             return out
