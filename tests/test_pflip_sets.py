@@ -188,3 +188,16 @@ def test_scoring_cutoffs_equal_the_groupby_formulation(seed, n, mode, k):
     floor = pd.concat([g.max(), nth.reindex(g.max().index)], axis=1).min(axis=1).astype(np.int64)
     want = np.maximum(cut.reindex(floor.index), floor).astype(np.int64)
     assert got.sort_index().to_dict() == want.sort_index().to_dict()
+
+
+def test_no_rater_factor_at_all_gives_missing_factors():
+    """No prescoring rater output (a degenerate dataset): every rating's factor is missing, as the
+    left merge gave."""
+    rng = np.random.default_rng(6)
+    notes, ratings, factors = _data(rng, 6, 40, 2)
+    empty = factors.iloc[:0]
+    expected = _merged_sets(ratings, notes, notes[[NID, S.TWEET_ID]], empty, None)
+    _, got = _chunked_sets(ratings, notes, notes[[NID, S.TWEET_ID]], empty, None, 1 << 22)
+    for k in expected:
+        assert got[k][F.RATER_FACTOR].isna().all() and len(got[k]) == len(expected[k])
+        pd.testing.assert_frame_equal(got[k], expected[k], check_dtype=False, check_categorical=False)

@@ -660,7 +660,7 @@ def _set_frame(ratings: pd.DataFrame, rows: np.ndarray, keys: np.ndarray, factor
     frame = S.unpack_tags(taken, copy=False)
     frame.insert(0, S.NOTE_ID, keys)
     at = factor_index.get_indexer(frame[S.RATER_ID].to_numpy())
-    f = factor_values[np.maximum(at, 0)]
+    f = factor_values[np.maximum(at, 0)] if len(factor_values) else np.zeros(len(at), factor_values.dtype)
     frame[RATER_FACTOR] = np.where(at >= 0, f, np.nan).astype(factor_values.dtype, copy=False)
     return frame[[S.NOTE_ID, S.RATER_ID, S.CREATED_AT, S.HELPFULNESS_LEVEL, *S.ALL_TAGS, RATER_FACTOR]]
 

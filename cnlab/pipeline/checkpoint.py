@@ -204,11 +204,13 @@ class Checkpoint:
         p = self._model_path(name)
         p.parent.mkdir(parents=True, exist_ok=True)
         data = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
+        # the digest first: a model file that exists always has its digest beside it (a kill
+        # between the two leaves an old or no model, which is refitted)
+        _atomic_text(p.with_suffix(".json"), json.dumps({"sha256": hashlib.sha256(data).hexdigest(),
+                                                         "bytes": len(data)}))
         tmp = p.with_name(f".{p.name}.tmp")
         tmp.write_bytes(data)
         os.replace(tmp, p)
-        _atomic_text(p.with_suffix(".json"), json.dumps({"sha256": hashlib.sha256(data).hexdigest(),
-                                                         "bytes": len(data)}))
 
     # -- inputs shared with worker processes (cnlab.pipeline.parallel) -----------------------
     def save_inputs(self, ratings: pd.DataFrame, context: Any) -> None:
