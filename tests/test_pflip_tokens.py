@@ -67,6 +67,21 @@ def test_errors_match_count_vectorizer():
         assert str(ours.value) == str(theirs.value)
 
 
+def _same_as_count_vectorizer(ours, kind, min_df, docs, other):
+    """``ours`` fitted on ``docs`` and applied to ``other``: CountVectorizer's matrices,
+    vocabulary and errors."""
+    theirs = CountVectorizer(analyzer=_identity, min_df=min_df)
+    try:
+        expected = theirs.fit_transform(_strings(docs, kind))
+    except ValueError as e:
+        with pytest.raises(ValueError, match=str(e)[:20]):
+            ours.fit_transform(docs)
+        return
+    _same_matrix(ours.fit_transform(docs), expected)
+    assert list(ours.get_feature_names_out()) == list(theirs.get_feature_names_out())
+    _same_matrix(ours.transform(other), theirs.transform(_strings(other, kind)))
+
+
 # ------------------------------------------------------------------ tier 2: properties
 raters = st.one_of(st.integers(0, 30), st.integers(0, 10**9))
 
@@ -97,20 +112,10 @@ def test_token_bag_is_count_vectorizer(train, min_df, test):
     kind, docs = train
     # documents as the features hold them: distinct tokens in string order
     docs = [T.token_lists(np.zeros(len(d)), d, np.array([0.0]), kind)[0] for d in docs]
-    theirs = CountVectorizer(analyzer=_identity, min_df=min_df)
-    ours = TokenBag(kind, min_df=min_df)
-    try:
-        expected = theirs.fit_transform(_strings(docs, kind))
-    except ValueError as e:
-        with pytest.raises(ValueError, match=str(e)[:20]):
-            ours.fit_transform(docs)
-        return
-    _same_matrix(ours.fit_transform(docs), expected)
-    assert list(ours.get_feature_names_out()) == list(theirs.get_feature_names_out())
     # transform of unseen documents (same kind): unknown tokens ignored
     # (any non-negative integer is a code of any kind)
     other = [T.token_lists(np.zeros(len(d)), d, np.array([0.0]), kind)[0] for d in test[1]] + docs[:2]
-    _same_matrix(ours.transform(other), theirs.transform(_strings(other, kind)))
+    _same_as_count_vectorizer(TokenBag(kind, min_df=min_df), kind, min_df, docs, other)
 
 
 def test_order_key_is_the_documented_sum():
@@ -172,14 +177,4 @@ def test_token_bag_in_chunks_is_count_vectorizer(train, min_df, test, chunk):
     kind, docs = train
     ours = TokenBag(kind, min_df=min_df)
     ours.chunk_tokens = chunk
-    theirs = CountVectorizer(analyzer=_identity, min_df=min_df)
-    try:
-        expected = theirs.fit_transform(_strings(docs, kind))
-    except ValueError as e:
-        with pytest.raises(ValueError, match=str(e)[:20]):
-            ours.fit_transform(docs)
-        return
-    _same_matrix(ours.fit_transform(docs), expected)
-    assert list(ours.get_feature_names_out()) == list(theirs.get_feature_names_out())
-    other = test[1] + docs[:2]
-    _same_matrix(ours.transform(other), theirs.transform(_strings(other, kind)))
+    _same_as_count_vectorizer(ours, kind, min_df, docs, test[1] + docs[:2])
