@@ -29,6 +29,28 @@ def test_frames_come_back_exactly_with_their_index_and_dtypes(sample, tmp_path):
         assert not list(tmp_path.glob(".*.tmp"))
 
 
+def test_a_frame_is_read_one_column_at_a_time(sample, tmp_path, monkeypatch):
+    """A RangeIndex frame (the run's ratings) is read column by column (one column's Arrow copy
+    beside the frame, not the whole table's) and equals pyarrow's whole-table read."""
+    import pyarrow.feather as feather
+
+    frame = sample.ratings.reset_index(drop=True)
+    write_frame(frame, tmp_path / "f.arrow")
+    whole = feather.read_table(tmp_path / "f.arrow").to_pandas()
+    reads = []
+    real = feather.read_table
+
+    def spy(path, columns=None, **kwargs):
+        reads.append(columns)
+        return real(path, columns=columns, **kwargs)
+
+    monkeypatch.setattr(feather, "read_table", spy)
+    back = read_frame(tmp_path / "f.arrow", frame.dtypes)
+    assert reads == [[c] for c in frame.columns]
+    pd.testing.assert_frame_equal(back, whole, check_exact=True)
+    pd.testing.assert_frame_equal(back, frame, check_exact=True)
+
+
 def test_the_dataset_is_lent_and_given_back(sample, tmp_path):
     ds = dataclasses.replace(sample)  # a Dataset of its own (the same frames)
     pre = preprocess(ds)

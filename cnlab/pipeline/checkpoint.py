@@ -293,7 +293,11 @@ class Checkpoint:
 
             ratings = ArrowColumns(d / "ratings.arrow")
         else:
-            ratings = read("ratings")
+            from cnlab.pipeline.spill import read_frame
+
+            # column by column: a whole-table read held the 206M ratings' Arrow copy beside the
+            # frame until the last column was converted (+4.2 GiB at the peak)
+            ratings = read_frame(d / "ratings.arrow")
         return ratings, context, (None if parts is None else pd.Index(parts["id"]))
 
     def remove(self) -> None:
