@@ -29,26 +29,33 @@ def test_frames_come_back_exactly_with_their_index_and_dtypes(sample, tmp_path):
         assert not list(tmp_path.glob(".*.tmp"))
 
 
-def test_a_frame_is_read_one_column_at_a_time(sample, tmp_path, monkeypatch):
-    """A RangeIndex frame (the run's ratings) is read column by column (one column's Arrow copy
-    beside the frame, not the whole table's) and equals pyarrow's whole-table read."""
+def test_a_frame_is_read_one_batch_at_a_time(sample, tmp_path, monkeypatch):
+    """A RangeIndex frame of numpy and categorical columns (the run's ratings) is read one record
+    batch at a time into the frame's arrays (never the whole table) and equals pyarrow's
+    whole-table read; a batch that converts otherwise (nulls) falls back to the whole read."""
+    import pyarrow as pa
     import pyarrow.feather as feather
 
+    import cnlab.pipeline.spill as spill
+
     frame = sample.ratings.reset_index(drop=True)
-    write_frame(frame, tmp_path / "f.arrow")
-    whole = feather.read_table(tmp_path / "f.arrow").to_pandas()
-    reads = []
-    real = feather.read_table
-
-    def spy(path, columns=None, **kwargs):
-        reads.append(columns)
-        return real(path, columns=columns, **kwargs)
-
-    monkeypatch.setattr(feather, "read_table", spy)
-    back = read_frame(tmp_path / "f.arrow", frame.dtypes)
-    assert reads == [[c] for c in frame.columns]
+    path = tmp_path / "f.arrow"
+    feather.write_feather(frame, path, compression="uncompressed", chunksize=len(frame) // 5 + 1)
+    assert pa.ipc.open_file(pa.OSFile(str(path))).num_record_batches == 5
+    whole = feather.read_table(path).to_pandas()
+    monkeypatch.setattr(spill, "_whole_read", lambda p: pytest.fail("read whole"))
+    back = read_frame(path, frame.dtypes)
     pd.testing.assert_frame_equal(back, whole, check_exact=True)
     pd.testing.assert_frame_equal(back, frame, check_exact=True)
+    monkeypatch.undo()
+    # an integer column missing in one batch only: that batch converts to float -> whole read
+    col = frame.columns[frame.dtypes.map(lambda d: d.kind == "i").to_numpy()][0]
+    table = pa.Table.from_pandas(frame, preserve_index=None)
+    values = table.column(col).to_pylist()
+    values[-1] = None
+    table = table.set_column(table.schema.get_field_index(col), col, pa.array(values, table.schema.field(col).type))
+    feather.write_feather(table, path, compression="uncompressed", chunksize=len(frame) // 5 + 1)
+    pd.testing.assert_frame_equal(read_frame(path), feather.read_table(path).to_pandas(), check_exact=True)
 
 
 def test_the_dataset_is_lent_and_given_back(sample, tmp_path):

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from cnlab._memory import release_freed_memory
@@ -87,45 +88,91 @@ class ArrowColumns:
         return read_frame(self.path)
 
 
-def _layout(path: Path) -> tuple[list[str], bool]:
-    """The stored columns of an Arrow file and whether pandas' metadata names a stored index."""
+def _whole_read(path: Path) -> pd.DataFrame:
+    """Every record batch at once, then converted column by column (the general reader)."""
+    import pyarrow.feather as feather
+
+    table = feather.read_table(path, memory_map=False)
+    frame = table.to_pandas(split_blocks=True, self_destruct=True)
+    del table
+    return frame
+
+
+def _range_index(schema: Any, n: int) -> pd.Index | None:
+    """The RangeIndex pandas' metadata describes (None when the index was stored as columns)."""
+    meta = schema.pandas_metadata or {}
+    index = meta.get("index_columns", [])
+    if not index:
+        return pd.RangeIndex(n)
+    if len(index) != 1 or not isinstance(index[0], dict) or index[0].get("kind") != "range":
+        return None
+    r = index[0]
+    out = pd.RangeIndex(r["start"], r["stop"], r["step"], name=r.get("name"))
+    return out if len(out) == n else pd.RangeIndex(n, name=r.get("name"))
+
+
+def _by_batches(path: Path) -> pd.DataFrame | None:
+    """The frame read one record batch at a time into arrays allocated once: the batch (its body
+    is read whole, every column) is the only copy beside the frame. None where the columns are not
+    all numpy or categorical, or a batch's conversion differs from the first's (nulls, other
+    categories): the caller then reads the whole file."""
     import pyarrow as pa
 
-    with pa.memory_map(str(path)) as source:
-        schema = pa.ipc.open_file(source).schema
-    pandas_meta = schema.pandas_metadata or {}
-    return list(schema.names), any(isinstance(c, str) for c in pandas_meta.get("index_columns", []))
+    with pa.OSFile(str(path)) as source:
+        reader = pa.ipc.open_file(source)
+        n = reader.count_rows()
+        index = _range_index(reader.schema, n)
+        if index is None or reader.num_record_batches == 0:
+            return None
+        out: dict[str, np.ndarray] = {}
+        categories: dict[str, Any] = {}
+        columns_name = None
+        at = 0
+        for i in range(reader.num_record_batches):
+            piece = pa.Table.from_batches([reader.get_batch(i)]).to_pandas()
+            k = len(piece)
+            for col in piece.columns:
+                s = piece[col]
+                if isinstance(s.dtype, pd.CategoricalDtype):
+                    values = s.cat.codes.to_numpy()
+                    if col not in categories:
+                        categories[col] = s.dtype
+                    elif not s.dtype == categories[col]:
+                        return None
+                elif isinstance(s.dtype, np.dtype) and s.dtype.kind in "biufcmM":
+                    values = s.to_numpy()
+                else:
+                    return None
+                if col not in out:
+                    if i:
+                        return None
+                    out[col] = np.empty(n, dtype=values.dtype)
+                    columns_name = piece.columns.name
+                elif out[col].dtype != values.dtype:
+                    return None
+                out[col][at:at + k] = values
+            at += k
+            del piece
+    frame = pd.DataFrame(
+        {c: (pd.Categorical.from_codes(v, dtype=categories[c]) if c in categories else v)
+         for c, v in out.items()}, index=index, copy=False)
+    frame.columns.name = columns_name
+    return frame
 
 
 def read_frame(path: Path, dtypes: pd.Series | None = None) -> pd.DataFrame:
-    """The frame :func:`write_frame` wrote, read one column at a time: each column's buffers are
-    read, converted and released before the next is read, so reading back holds the frame and one
-    column's Arrow copy. (A whole-table read holds every column twice until the last is converted:
-    206M preprocessed ratings read back grew by 13.1 GiB for a 6.6 GiB frame; the coalesced
-    prescoring ratings read from a checkpoint peaked 4.2 GiB above what they left.)
+    """The frame :func:`write_frame` wrote, read one record batch at a time into the frame's
+    arrays: the frame and one batch are held, not the file's every column twice. (A whole-table
+    read keeps each batch's body, all columns, until the table is released: 206M preprocessed
+    ratings read back grew by 13.1 GiB for a 6.6 GiB frame; the coalesced prescoring ratings read
+    from a checkpoint peaked 4.2 GiB above what they left.) Frames with a stored index or columns
+    other than numpy and categorical ones are read whole.
 
     ``dtypes`` (the written frame's ``.dtypes``) restores what Arrow cannot carry: the categories
     of a categorical column with no rows."""
-    import pyarrow.feather as feather
-
-    names, stored_index = _layout(path)
-    if stored_index or not names:  # an index stored as columns goes with every read: read once
-        table = feather.read_table(path, memory_map=False)
-        frame = table.to_pandas(split_blocks=True, self_destruct=True)
-        del table
-    else:
-        frame = None
-        for name in names:
-            table = feather.read_table(path, columns=[name], memory_map=False)
-            part = table.to_pandas(split_blocks=True, self_destruct=True)
-            del table
-            if frame is None:
-                frame = part
-            else:
-                frame[name] = part[name]
-            del part
-            # the column's Arrow buffers stay in Arrow's pool until released
-            release_freed_memory()
+    frame = _by_batches(path)
+    if frame is None:
+        frame = _whole_read(path)
     release_freed_memory()
     if dtypes is not None:
         for col, dtype in dtypes.items():
