@@ -6,6 +6,7 @@ import dataclasses
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from cnlab.io import load_sample
@@ -64,12 +65,39 @@ def test_the_dataset_is_lent_and_given_back(sample, tmp_path):
     want_ds, want_pre = ds.ratings.copy(), pre.ratings.copy()
     spill = RatingsSpill.write(tmp_path / "spill", ds, pre)
     assert ds.ratings is None  # released: the run holds no reference through the dataset
+    # the columns preprocessing did not copy are written once, in the dataset's file
+    assert set(spill.shared) == set(want_ds.columns) and spill.own_columns == ["helpfulNum", "highVolumeRater"]
+    assert pa.ipc.open_file(pa.OSFile(str(spill.preprocessed_path))).schema.names == spill.own_columns
+    back = spill.read_preprocessed(remove=False)
+    pd.testing.assert_frame_equal(back, want_pre, check_exact=True)
+    assert spill.preprocessed_on_disk()
+    spill.write_preprocessed(back)  # dropped again: the own columns written again
     pd.testing.assert_frame_equal(spill.read_preprocessed(), want_pre, check_exact=True)
-    assert not spill.preprocessed_path.exists()
+    assert not spill.preprocessed_path.exists() and not spill.preprocessed_on_disk()
     spill.restore_dataset(ds)
     pd.testing.assert_frame_equal(ds.ratings, want_ds, check_exact=True)
     assert not spill.dataset_path.exists()
     assert sample.ratings is not None  # the other Dataset object was not touched
+
+
+@pytest.mark.parametrize("case", ["copied", "same frame"])
+def test_a_spill_of_unshared_or_identical_frames(sample, tmp_path, case):
+    """Preprocessed ratings that are a copy are written whole; the dataset's own frame (nothing
+    added) is written once and read back for both."""
+    ds = dataclasses.replace(sample, ratings=sample.ratings.copy())
+    pre = preprocess(ds)
+    pre = dataclasses.replace(pre, ratings=pre.ratings.copy() if case == "copied" else ds.ratings)
+    want_ds, want_pre = ds.ratings.copy(), pre.ratings.copy()
+    spill = RatingsSpill.write(tmp_path / "spill", ds, pre)
+    if case == "copied":
+        assert spill.shared == () and spill.preprocessed_path.exists()
+    else:
+        assert spill.own_columns == [] and not spill.preprocessed_path.exists()
+    pd.testing.assert_frame_equal(spill.read_preprocessed(), want_pre, check_exact=True)
+    assert spill.preprocessed_on_disk() == (case != "copied")
+    spill.restore_dataset(ds)
+    pd.testing.assert_frame_equal(ds.ratings, want_ds, check_exact=True)
+    assert not list((tmp_path / "spill").iterdir())
 
 
 def test_a_run_that_fails_after_the_spill_gives_the_dataset_back(sample, monkeypatch):

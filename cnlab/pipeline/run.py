@@ -704,7 +704,7 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
                 if lent is not None:
                     lent.append(spill)
                 st["note"] = "written"
-            elif not spill.preprocessed_path.exists():  # read back after the workers: written again
+            elif not spill.preprocessed_on_disk():  # read back after the workers: written again
                 spill.write_preprocessed(ratings)
                 st["note"] = "written"
             else:
