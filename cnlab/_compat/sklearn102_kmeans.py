@@ -46,13 +46,26 @@ def lloyd_1d(column: np.ndarray, init: np.ndarray, *, max_iter: int = 300, tol: 
     c = (np.asarray(init).astype(dt) - mean).astype(dt)
     threshold = float(np.mean(np.var(x[:, None], axis=0))) * tol
     n = len(x)
-    minus_two_x = (dt(-2.0) * x)[:, None]
+    minus_two_x = (dt(-2.0) * x).astype(dt)
     chunk_of = np.arange(n) // chunk
     n_chunks = int(chunk_of[-1]) + 1 if n else 0
 
     def assign(centres: np.ndarray) -> np.ndarray:
-        d = (centres * centres).astype(dt)[None, :] + minus_two_x * centres[None, :]
-        return np.argmin(d, axis=1).astype(np.int32)
+        # argmin over j of the (n, k) distances, a centre at a time: the same float32/float64
+        # values as the whole table, compared in index order with a strict "<" (argmin's first
+        # index on ties), without the table (k passes over cache-sized arrays)
+        squares = (centres * centres).astype(dt)
+        best = (squares[0] + minus_two_x * centres[0]).astype(dt, copy=False)
+        labels = np.zeros(n, dtype=np.int32)
+        d = np.empty_like(best)
+        closer = np.empty(n, dtype=bool)
+        for j in range(1, k):
+            np.multiply(minus_two_x, centres[j], out=d)
+            np.add(d, squares[j], out=d)
+            np.less(d, best, out=closer)
+            np.copyto(best, d, where=closer)
+            np.copyto(labels, np.int32(j), where=closer)
+        return labels
 
     labels_old = np.full(n, -1, dtype=np.int32)
     labels = labels_old
@@ -64,11 +77,12 @@ def lloyd_1d(column: np.ndarray, init: np.ndarray, *, max_iter: int = 300, tol: 
             parts = np.bincount(chunk_of * k + labels, weights=x, minlength=n_chunks * k)
             sums = np.cumsum(parts.reshape(n_chunks, k), axis=0)[-1]
         else:
-            sums = np.zeros(k, dtype=dt)
-            for start in range(0, n, chunk):
-                part = np.zeros(k, dtype=dt)
-                np.add.at(part, labels[start:start + chunk], x[start:start + chunk])
-                sums = (sums + part).astype(dt)
+            # each chunk's sums in float32 in sample order (np.add.at is sequential), then the
+            # chunks added in order (a float32 cumulative sum is sequential): the loop over chunks
+            parts = np.zeros(n_chunks * k, dtype=dt)
+            np.add.at(parts, chunk_of * k + labels, x)
+            sums = np.cumsum(parts.reshape(n_chunks, k), axis=0, dtype=dt)[-1] if n_chunks \
+                else np.zeros(k, dtype=dt)
         empty = np.flatnonzero(counts == 0)
         if len(empty):
             dist = ((x - c[labels]) ** 2).astype(dt)
