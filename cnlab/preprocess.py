@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from cnlab import schema as S
+from cnlab._arrays import isin, unique
 from cnlab.errors import CnlabInputError
 
 MILLIS_PER_DAY = 86_400_000
@@ -190,7 +191,7 @@ def rows_sharing_a_key(a: pd.Series, b: pd.Series) -> np.ndarray:
     del ordered
     if not len(repeated):
         return np.zeros(len(key), dtype=bool)
-    return np.isin(key, np.unique(repeated))
+    return isin(key, unique(repeated))
 
 
 def drop_duplicate_ratings(ratings: pd.DataFrame) -> pd.DataFrame:
@@ -310,8 +311,8 @@ def high_volume_raters(
         thr = float(np.quantile(counts.astype(np.float64), quantile)) if len(counts) else np.inf
         thresholds[days] = thr
         per[days] = ids[counts > thr]
-    union = np.unique(np.concatenate([per[d] for d in windows_days])) if per else np.empty(0, rater.dtype)
-    n = int(np.isin(rater, union).sum())
+    union = unique(np.concatenate([per[d] for d in windows_days])) if per else np.empty(0, rater.dtype)
+    n = int(isin(rater, union).sum())
     return HighVolumeInfo(True, thresholds, per, union, n)
 
 
@@ -324,7 +325,7 @@ def tag_high_volume_raters(
 ) -> pd.DataFrame:
     """Add the boolean ``highVolumeRater`` column (see :func:`high_volume_raters`)."""
     info = high_volume_raters(ratings, quantile=quantile, windows_days=windows_days, min_notes=min_notes)
-    flag = np.isin(ratings[S.RATER_ID].to_numpy(), info.raters) if info.applied else np.zeros(len(ratings), bool)
+    flag = isin(ratings[S.RATER_ID].to_numpy(), info.raters) if info.applied else np.zeros(len(ratings), bool)
     return ratings.assign(**{S.HIGH_VOLUME_RATER: flag})
 
 
@@ -558,7 +559,7 @@ def preprocess(dataset, *, config: PreprocessConfig = PreprocessConfig()) -> Pre
             r2, quantile=config.high_volume_quantile, windows_days=config.high_volume_windows_days,
             min_notes=config.min_notes_for_high_volume,
         )
-        flag = np.isin(r2[S.RATER_ID].to_numpy(), hv.raters) if hv.applied else np.zeros(len(r2), bool)
+        flag = isin(r2[S.RATER_ID].to_numpy(), hv.raters) if hv.applied else np.zeros(len(r2), bool)
         r3 = r2.assign(**{S.HIGH_VOLUME_RATER: flag})
         note = (
             "thresholds " + ", ".join(f"{d}d={t:.3f} ({len(hv.raters_per_window[d])} raters)" for d, t in hv.thresholds.items())

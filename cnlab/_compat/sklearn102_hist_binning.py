@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from cnlab._arrays import unique
+
 __all__ = ["LegacyHistBinning"]
 
 
@@ -57,7 +59,7 @@ class LegacyHistBinning:
                 m = np.percentile(col, pct, method="midpoint")
             t = np.minimum(m, np.finfo(np.float64).max)
             self.thresholds.append(t)
-            self.seen.append(np.unique(np.searchsorted(t, col, side="left")).astype(np.float64))
+            self.seen.append(unique(np.searchsorted(t, col, side="left")).astype(np.float64))
 
     def _codes(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Per column ``#{thresholds < x}`` as float64, in ``x``'s memory order (one allocation,

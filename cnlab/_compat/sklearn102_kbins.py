@@ -86,7 +86,7 @@ class LegacyKMeansBins(TransformerMixin, BaseEstimator):
             e = e[np.ediff1d(e, to_begin=np.inf) > 1e-8]
             edges.append(e)
             nb.append(len(e) - 1)
-            diag.append((j, int(np.unique(labels).size), len(e) - 1))
+            diag.append((j, int(np.count_nonzero(np.bincount(labels, minlength=self.n_bins))), len(e) - 1))
         self.diagnostics_ = diag
         self.bin_edges_ = edges
         self.n_bins_ = np.array(nb)

@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from cnlab import schema as S
+from cnlab._arrays import isin
 from cnlab.lab.status_diff import StatusDiff, diff
 
 __all__ = [
@@ -480,7 +481,7 @@ def inject(dataset: Any, plan: AttackPlan, *, truth: pd.DataFrame | None = None,
                          ratings.groupby(S.NOTE_ID, sort=False)[S.CREATED_AT].min().rename(S.CREATED_AT)
                          .reset_index()]).drop_duplicates(S.NOTE_ID).set_index(S.NOTE_ID)[S.CREATED_AT]
     targets = np.asarray(plan.targets, dtype=np.int64)
-    missing = targets[~np.isin(targets, created.index.to_numpy())]
+    missing = targets[~isin(targets, created.index.to_numpy())]
     if len(missing):
         raise ValueError(f"inject: targets not in the dataset: {missing[:5].tolist()}")
     if epoch_millis is None:

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from cnlab import schema as S
+from cnlab._arrays import isin, unique
 from cnlab.lab.status_diff import StatusDiff, diff
 
 __all__ = ["Counterfactual", "counterfactual", "reduce_dataset", "select_raters", "REUSE_MODES", "REUSED_STAGES"]
@@ -53,7 +54,7 @@ def _codes(dataset: Any, ids: Any, *, what: str) -> tuple[np.ndarray, int]:
     else:
         raise TypeError(f"{what}: give participant ids as strings (original ids) or integers "
                         "(the dataset's participant codes), not a mix")
-    return np.unique(codes[known]).astype(np.int32), int((~known).sum())
+    return unique(codes[known]).astype(np.int32), int((~known).sum())
 
 
 def select_raters(dataset: Any, selection: RaterSelection) -> tuple[np.ndarray, str]:
@@ -117,7 +118,7 @@ def select_raters(dataset: Any, selection: RaterSelection) -> tuple[np.ndarray, 
                 else [want]
             mask &= enr[col].isin(values).to_numpy(dtype=bool)
             parts.append(f"{col} in {values}")
-        codes = np.unique(enr.loc[mask, S.PARTICIPANT_ID].to_numpy(dtype=np.int64))
+        codes = unique(enr.loc[mask, S.PARTICIPANT_ID].to_numpy(dtype=np.int64))
         codes = codes[codes >= 0].astype(np.int32)
         return codes, f"enrollment {' and '.join(parts)}: {len(codes)} participants"
     if isinstance(selection, (str, bytes)):
@@ -231,14 +232,14 @@ def reduce_dataset(
                          "note": f"lockedStatus cleared (locked after {t}); rows kept"})
     if drop_notes is not None:
         ids = _note_ids(drop_notes)
-        known = np.isin(ids, np.union1d(dataset.notes[S.NOTE_ID].to_numpy(), dataset.ratings[S.NOTE_ID].to_numpy()))
+        known = isin(ids, unique(np.concatenate([dataset.notes[S.NOTE_ID].to_numpy(), dataset.ratings[S.NOTE_ID].to_numpy()])))
         note = f"{len(ids)} note ids" + (f" ({int((~known).sum())} not in the dataset)" if (~known).any() else "")
-        notes = cut("drop_notes", "notes", notes, np.isin(notes[S.NOTE_ID].to_numpy(), ids), note)
-        ratings = cut("drop_notes", "ratings", ratings, np.isin(ratings[S.NOTE_ID].to_numpy(), ids), note)
-        nsh = cut("drop_notes", "status_history", nsh, np.isin(nsh[S.NOTE_ID].to_numpy(), ids), note)
+        notes = cut("drop_notes", "notes", notes, isin(notes[S.NOTE_ID].to_numpy(), ids), note)
+        ratings = cut("drop_notes", "ratings", ratings, isin(ratings[S.NOTE_ID].to_numpy(), ids), note)
+        nsh = cut("drop_notes", "status_history", nsh, isin(nsh[S.NOTE_ID].to_numpy(), ids), note)
     if drop_raters is not None:
         codes, what = select_raters(dataset, drop_raters)
-        sel = np.isin(ratings[S.RATER_ID].to_numpy(), codes)
+        sel = isin(ratings[S.RATER_ID].to_numpy(), codes)
         n_raters = int(pd.unique(ratings[S.RATER_ID].to_numpy()[sel]).size)
         ratings = cut("drop_raters", "ratings", ratings, sel, f"{what}; ratings by {n_raters} of them")
     if drop_ratings is not None:

@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from cnlab import schema as S
+from cnlab._arrays import isin
 
 __all__ = ["PublishedComparison", "compare_with_published", "REASONS", "DISAGREEMENT_REASONS",
            "CLOCK_RULES"]
@@ -253,7 +254,7 @@ def compare_with_published(
     has_lock = np.array([x is not None for x in locked_status])
     locked = has_lock & (_eq(published, locked_status) != _eq(final, locked_status))
     seen = result.dataset if getattr(result, "dataset", None) is not None else dataset
-    in_notes = np.isin(ids, seen.notes[nid].to_numpy())
+    in_notes = isin(ids, seen.notes[nid].to_numpy())
     r = seen.ratings
     n_ratings = pd.Series(ids).map(r[nid].value_counts()).fillna(0).to_numpy(dtype=np.int64)
     ts_of = pd.Series(note_ts, index=ids)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from cnlab import schema
-from cnlab._arrays import aligned_copy, aligned_empty
+from cnlab._arrays import aligned_copy, aligned_empty, isin
 from cnlab.errors import CnlabInputError
 
 from .config import MFConfig, NormalizedLossConfig
@@ -133,7 +133,7 @@ def prepare(
     rater_ids = np.asarray(rater_ids)
     if extra_rater_ids is not None and len(extra_rater_ids):
         extra = np.asarray(list(extra_rater_ids), dtype=rater_ids.dtype)
-        extra = extra[~np.isin(extra, rater_ids)]
+        extra = extra[~isin(extra, rater_ids)]
         rater_ids = np.concatenate([rater_ids, extra])
     y = aligned_copy(ratings[label_col].to_numpy(), np.float32)
     w = None

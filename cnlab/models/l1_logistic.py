@@ -54,6 +54,8 @@ from typing import Any, Literal
 import numpy as np
 from sklearn.base import BaseEstimator
 
+from cnlab._arrays import unique
+
 __all__ = ["L1Logistic", "l1_gradient", "transposed_dot"]
 
 log = logging.getLogger(__name__)
@@ -240,7 +242,7 @@ class L1Logistic(BaseEstimator):
         if self.solver not in ("auto", "liblinear", "working_set"):
             raise ValueError(f"solver must be 'auto', 'liblinear' or 'working_set', got {self.solver!r}")
         y = np.asarray(y)
-        classes = np.unique(y)
+        classes = unique(y) if y.dtype.kind in "iub" else np.unique(y)
         if classes.size != 2 or not set(classes.tolist()) <= {0, 1}:
             raise ValueError(f"L1Logistic needs labels 0 and 1, got {classes.tolist()}")
         # an implicit design is fitted by working sets (materialising it is what it avoids)
@@ -287,7 +289,7 @@ class L1Logistic(BaseEstimator):
             out = np.flatnonzero(over > 0)
             # the worst violators first; the set at most doubles per round
             add = out[np.argsort(-over[out], kind="stable")[:max(self.initial_size, ws.size)]]
-            ws = np.union1d(ws, add)
+            ws = unique(np.concatenate([ws, add]))
         else:
             warnings.warn(f"L1Logistic: working set not converged after {self.max_rounds} rounds "
                           f"(violation {violation:.3g} > {tol:.3g} × {self.initial_violation_:.3g})",

@@ -31,7 +31,9 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+
 from cnlab import schema as S
+from cnlab._arrays import unique
 from cnlab.models import pflip_tokens as _tok
 from cnlab._compat.numpy126_argsort import np1_avx512_argsort
 
@@ -700,7 +702,7 @@ def rating_set_chunks(ratings: pd.DataFrame, notes: pd.DataFrame, scored: pd.Dat
     pair_j, pair_n = pair_j[keep], pair_n[keep]
     own = pd.Index(all_ids).get_indexer(ids)  # the scored note's own position among the notes
     # the notes whose ratings are read: the scored ones and their peers
-    wanted = np.unique(np.r_[own[own >= 0], pair_n])
+    wanted = unique(np.r_[own[own >= 0], pair_n])
     by_note = _RowsByNote(ratings[nid].to_numpy(), all_ids[wanted])
     slot = np.full(len(notes), -1, dtype=np.int64)
     slot[wanted] = np.arange(len(wanted))

@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from cnlab import schema
+from cnlab._arrays import isin
 from cnlab.scoring.config import DEFAULT as _DEFAULT_RULES
 from cnlab.scoring.config import RuleThresholds
 
@@ -326,7 +327,7 @@ def author_helpful_rows(ratings: pd.DataFrame, status_history: pd.DataFrame,
     nsh = status_history[[nid, aid]].drop_duplicates(nid)
     nsh = nsh[nsh[nid].isin(notes) & nsh[aid].notna()]
     authors = nsh[aid].to_numpy()
-    has = np.isin(authors, fac.index.to_numpy())
+    has = isin(authors, fac.index.to_numpy())
     nsh = nsh[has]
     rated = pd.MultiIndex.from_frame(ratings[[nid, rid]])
     cand = pd.MultiIndex.from_arrays([nsh[nid].to_numpy(), nsh[aid].to_numpy()])

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from cnlab import schema
+from cnlab._arrays import isin
 from cnlab.scorers.mf_config import ScorerConfig
 
 
@@ -63,7 +64,7 @@ def in_group(
         index=enr[schema.PARTICIPANT_ID].to_numpy(),
     )
     rid = rater_ids.to_numpy()
-    enrolled = np.isin(rid, grp.index.to_numpy())
+    enrolled = isin(rid, grp.index.to_numpy())
     g = grp.reindex(rid).to_numpy()
     member = np.isin(g, np.array(sorted(groups), dtype=np.float64))
     return np.where(enrolled, member, include_unassigned)

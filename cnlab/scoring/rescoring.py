@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from cnlab import schema
+from cnlab._arrays import isin
 
 __all__ = [
     "ALL_NOTES",
@@ -124,7 +125,7 @@ def rescoring_active_rules(
     ids = np.asarray(note_ids)
     out = np.full(len(ids), ALL_NOTES, dtype=object)
     for name in FULL_RUN_SUBSETS[1:]:
-        hit = np.isin(ids, subsets[name])
+        hit = isin(ids, subsets[name])
         out[hit] = out[hit] + "," + name
     index = note_ids.index if isinstance(note_ids, pd.Series) else None
     return pd.Series(out, index=index, name="rescoringActiveRules", dtype=object)
