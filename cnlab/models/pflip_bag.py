@@ -15,6 +15,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
 
+from cnlab._arrays import unique
 from cnlab.models.pflip_tokens import decode, string_order_key
 
 __all__ = ["TokenBag", "LeanColumnTransformer", "stack_csr", "stack_csc", "drop_columns_inplace",
@@ -77,8 +78,16 @@ class TokenBag(TransformerMixin, BaseEstimator):
     @staticmethod
     def _entries(rows: np.ndarray, cols: np.ndarray, order_key: np.ndarray):
         """Distinct (row, column) entries and their counts, each row's entries in ``order_key``
-        order (rows ascending); a token repeated in a document counts (as in ``CountVectorizer``)."""
-        order = np.lexsort((order_key, rows))
+        order (rows ascending); a token repeated in a document counts (as in ``CountVectorizer``).
+        ``order_key`` is one value per column (a token's first position, or the column itself)."""
+        if len(rows) and int(rows[-1] - rows[0] + 1) * (int(order_key.max()) + 1) < 2**62:
+            # one int64 key (row, then order key): an unstable sort is enough, equal keys being
+            # the same entry; ~15x faster than lexsort's two-key merge sort on millions of tokens
+            key = (rows - rows[0]) * (int(order_key.max()) + 1) + order_key
+            order = np.argsort(key)
+            del key
+        else:
+            order = np.lexsort((order_key, rows))
         rows, cols = rows[order], cols[order]
         first = np.r_[True, (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])] if len(rows) else np.zeros(0, bool)
         starts = np.flatnonzero(first)
@@ -116,9 +125,10 @@ class TokenBag(TransformerMixin, BaseEstimator):
         toks, firsts, dfs, offset = [], [], [], 0
         for a, b in bounds:
             flat, rows = self._flat(docs, lengths, a, b)
-            u, first = np.unique(flat, return_index=True)
-            pos = np.searchsorted(u, flat)
-            pairs = np.unique((rows - a) * max(len(u), 1) + pos)
+            # each token's place among the chunk's distinct tokens from the sort's permutation, not
+            # a binary search of every token (a cache miss a step once the vocabulary is large)
+            u, first, pos = np.unique(flat, return_index=True, return_inverse=True)
+            pairs = unique((rows - a) * max(len(u), 1) + pos)
             dfs.append(np.bincount(pairs % max(len(u), 1), minlength=len(u)))
             toks.append(u)
             firsts.append(first + offset)
@@ -147,7 +157,10 @@ class TokenBag(TransformerMixin, BaseEstimator):
         parts = []
         for a, b in bounds:
             flat, rows = self._flat(docs, lengths, a, b)
-            pos = np.searchsorted(uniq, flat)
+            # the chunk's distinct tokens searched (in order: cache-friendly), then spread back
+            u, inv = np.unique(flat, return_inverse=True)
+            pos = np.searchsorted(uniq, u)[inv]
+            del u, inv
             keep_entry = kept[pos]
             pos = pos[keep_entry]
             parts.append(self._entries(rows[keep_entry], column[vpos[pos]], first[pos]))
@@ -165,8 +178,9 @@ class TokenBag(TransformerMixin, BaseEstimator):
         parts = []
         for a, b in bounds:
             flat, rows = self._flat(docs, lengths, a, b)
-            at = np.searchsorted(voc, flat, sorter=sorter)
-            at = np.minimum(at, len(voc) - 1)
+            u, inv = np.unique(flat, return_inverse=True)
+            at = np.minimum(np.searchsorted(voc, u, sorter=sorter), len(voc) - 1)[inv]
+            del u, inv
             known = voc[sorter[at]] == flat
             cols = sorter[at[known]]
             parts.append(self._entries(rows[known], cols, cols))
