@@ -405,3 +405,49 @@ def test_resumed_prescoring_reads_the_workers_inputs(tmp_path):
     assert row["note"].astype(str).str.contains("read from the checkpoint").any()
     for k in first.frames:
         pd.testing.assert_frame_equal(again.frames[k], first.frames[k])
+
+
+def test_pflip_lets_the_coalesced_ratings_go_and_pcrh_reads_them_again(tmp_path, monkeypatch):
+    """A lean resumed run (one task at a time, the workers' coalesced ratings in the checkpoint)
+    drops the coalesced prescoring ratings once pflip's training frame is built (nothing holds
+    them while the features and the classifier are fitted) and reads them again for PCRH: the
+    same outputs as the run that held them."""
+    import shutil
+    import weakref
+
+    import pandas as pd
+
+    import cnlab.models.pflip as P
+    from cnlab.io import load_sample
+    from cnlab.pipeline import ScoringConfig, score
+    from cnlab.scorers.mf_config import SCORERS, meta_scorer_names
+
+    ds = load_sample()
+    scorers = (SCORERS["MFCoreScorer"],)
+    cfg = ScoringConfig(scorers=scorers, enabled_meta_scorers=meta_scorer_names(scorers), seed=5)
+    ck = tmp_path / "ck"
+    first = score(ds, cfg, checkpoint=ck, isolate=True, keep="outputs", threads=1)
+    shutil.rmtree(ck / "confidence")  # the models are fitted again on resume
+
+    seen: dict[str, object] = {}
+    real_frame, real_pipeline = P.training_frame, P.build_pipeline
+
+    def training_frame(notes, ratings, *args, **kwargs):
+        seen["ratings"] = weakref.ref(ratings)
+        return real_frame(notes, ratings, *args, **kwargs)
+
+    def build_pipeline(*args, **kwargs):
+        import gc
+
+        gc.collect()
+        seen["alive while fitting"] = seen["ratings"]() is not None
+        return real_pipeline(*args, **kwargs)
+
+    monkeypatch.setattr(P, "training_frame", training_frame)
+    monkeypatch.setattr(P, "build_pipeline", build_pipeline)
+    again = score(ds, cfg, checkpoint=ck, resume=True, keep="outputs", threads=1)
+    assert seen["alive while fitting"] is False
+    stages = again.timings["stage"].astype(str)
+    assert stages.str.contains("prescoring ratings read again for PCRH").any()
+    for k in first.frames:
+        pd.testing.assert_frame_equal(again.frames[k], first.frames[k])

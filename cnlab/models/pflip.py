@@ -484,7 +484,7 @@ class PFlipModel:
     # ------------------------------------------------------------------ fit
     def fit(self, notes: pd.DataFrame, ratings: pd.DataFrame, status_history: pd.DataFrame,
             prescoring_rater_output: pd.DataFrame, *, seed: int | None = None,
-            keep_frame: bool = True) -> "PFlipModel":
+            keep_frame: bool = True, ratings_read: Any = None) -> "PFlipModel":
         """Train on notes with a known outcome (spec 06 §A.9; prescoring, PSS-coalesced ratings).
 
         ``seed`` drives the 90/10 train/validation split and liblinear's coordinate order exactly as
@@ -496,11 +496,18 @@ class PFlipModel:
         as the split is made: its rater-token lists (one entry per rating on a training note) are
         then freed once the design matrix is built, before the classifier is fitted (what a lean
         run, ``keep="outputs"``, does). The fitted model is the same.
+
+        ``ratings_read()``, if given, is called once the training frame is built: the fit reads no
+        rating after it, so a caller that can read them again elsewhere drops its references
+        there (a run at scale: the features and the classifier then fit without the ratings).
         """
         cfg = self.config
         rep: dict[str, Any] = {}
         factors = rater_factors(prescoring_rater_output)
         frame = training_frame(notes, ratings, status_history, factors, config=cfg, report=rep)
+        del ratings
+        if ratings_read is not None:
+            ratings_read()
         if frame.empty or frame[LABEL].nunique() < 2:
             log.warning("pflip: %d training rows with %d label value(s); model not fitted",
                         len(frame), frame[LABEL].nunique() if len(frame) else 0)

@@ -21,6 +21,8 @@ existed).
 
 from __future__ import annotations
 
+import gc
+
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -111,6 +113,7 @@ def fit_confidence_models(
     keep_training: bool = True,
     threads: int = 1,
     on_fitted: Any = None,
+    reread_coalesced: Any = None,
 ) -> ConfidenceModels | None:
     """Train pflip and PCRH as the end of prescoring (spec 04 §8 step 5).
 
@@ -120,7 +123,10 @@ def fit_confidence_models(
     training frames, which are then freed inside each fit, not after both. With ``threads`` > 1
     the two fits run side by side (:func:`cnlab.pipeline.parallel.in_threads`; the same models).
     ``on_fitted(name, model)``, if given, is called as each model ("pflip", "pcrh") is fitted (a
-    run's checkpoint stores it there).
+    run's checkpoint stores it there). ``reread_coalesced()``, if given, reads ``coalesced_ratings``
+    again (a run's checkpoint holds them): the fits then run one after the other and the ratings
+    are let go once pflip's training frame is built, read again for PCRH (206M ratings: ~6 GiB
+    not held while pflip fits its features and classifier). The caller passes the only reference.
     """
     from cnlab.models.pcrh import PCRHConfig, PCRHModel
     from cnlab.models.pflip import PFlipConfig, PFlipModel
@@ -137,10 +143,18 @@ def fit_confidence_models(
 
             coalesced_ratings, _ = apply_post_selection_similarity(notes, ratings, prescoring.pss, keep_values=False)
     pro = prescoring.rater_model_output
+    n_coalesced = len(coalesced_ratings) if coalesced_ratings is not None else 0
+    release = reread_coalesced is not None and pf is not None and not pf.fitted
+
+    def let_go():
+        nonlocal coalesced_ratings
+        coalesced_ratings = None
+        gc.collect()
 
     def fit_pflip(model):
-        with _stage(timer, "pflip fit (spec 06 §A)", len(coalesced_ratings)) as st:
-            model = model.fit(notes, coalesced_ratings, status_history, pro, seed=seed, keep_frame=keep_training)
+        with _stage(timer, "pflip fit (spec 06 §A)", n_coalesced) as st:
+            model = model.fit(notes, coalesced_ratings, status_history, pro, seed=seed, keep_frame=keep_training,
+                              ratings_read=let_go if release else None)
             st["rows_out"] = int(model.metrics.get("rows", 0))
             st["note"] = (f"threshold {model.threshold:.6g}, {model.metrics['features']} features"
                           if model.fitted else "not fitted (no training data)")
@@ -149,7 +163,12 @@ def fit_confidence_models(
         return model
 
     def fit_pcrh(model):
-        with _stage(timer, "PCRH fit (spec 06 §B)", len(coalesced_ratings)) as st:
+        nonlocal coalesced_ratings
+        if coalesced_ratings is None:
+            with _stage(timer, "prescoring ratings read again for PCRH", n_coalesced) as st:
+                coalesced_ratings = reread_coalesced()
+                st["rows_out"] = len(coalesced_ratings)
+        with _stage(timer, "PCRH fit (spec 06 §B)", n_coalesced) as st:
             model = model.fit(notes, coalesced_ratings, status_history, pro, enrollment=enrollment,
                               note_topics=note_topics, seed=seed, keep_training=keep_training)
             st["rows_out"] = int(model.report.get("rows", 0))
@@ -169,7 +188,9 @@ def fit_confidence_models(
 
     # Each fit limits BLAS to one thread while it runs. That limit is process-wide: set around both
     # when they run side by side, one fit ending cannot lift it under the other.
-    side_by_side = threads > 1 and len(fits) > 1
+    side_by_side = threads > 1 and len(fits) > 1 and not release
+    if release:
+        threads = 1  # PCRH reads the ratings pflip let go: one after the other
     with threadpool_limits(1, user_api="blas") if side_by_side else nullcontext():
         fitted = {fit: model for (fit, _), model in in_threads(lambda job: job[0](job[1]), fits, threads)}
     return ConfidenceModels(pflip=fitted.get(fit_pflip, pf), pcrh=fitted.get(fit_pcrh, pc))
