@@ -36,8 +36,8 @@ def isin(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``np.isin(a, b)`` without numpy's hash-table ``unique`` of ``b`` (see the module docstring).
 
     Integer arrays: numpy's lookup table where ``b``'s range is small (numpy's own rule), else
-    ``b``'s sorted distinct values searched for each of ``a``. Anything else, or a short ``b``:
-    ``np.isin`` itself.
+    pandas' hash table (klib's: 8.4M wide int64 in 1M, 0.3 s where ``np.isin`` took 2.2-8.6 s and
+    a sorted search 2.4 s). Anything else, or a short ``b``: ``np.isin`` itself.
 
     >>> isin(np.array([5, 10**12, 7]), np.arange(10**12, 10**12 + 5000)).tolist()
     [False, True, False]
@@ -47,10 +47,9 @@ def isin(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.isin(a, b)
     if int(b.max()) - int(b.min()) <= 6 * (a.size + b.size):
         return np.isin(a, b, kind="table")
-    u = unique(b)
-    at = np.searchsorted(u, a)
-    np.minimum(at, len(u) - 1, out=at)
-    return u[at] == a
+    import pandas as pd
+
+    return pd.Series(a.ravel(), copy=False).isin(b).to_numpy().reshape(a.shape)
 
 
 def run_lengths(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
