@@ -46,7 +46,7 @@ def isin(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if a.dtype.kind not in "iu" or b.dtype.kind not in "iu" or len(b) <= 4096:
         return np.isin(a, b)
     if int(b.max()) - int(b.min()) <= 6 * (a.size + b.size):
-        return np.isin(a, b, kind="table")
+        return np.isin(a, b)  # numpy's lookup table (where the types allow it)
     import pandas as pd
 
     return pd.Series(a.ravel(), copy=False).isin(b).to_numpy().reshape(a.shape)
