@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import pandas as pd
 
-from cnlab._arrays import unique
+from cnlab._arrays import lexsort2, unique
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def _unique_rows(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distinct (a, b) rows (int64 arrays)."""
     if len(a) == 0:
         return a, b
-    order = np.lexsort((b, a))
+    order = lexsort2(b, a)
     a, b = a[order], b[order]
     keep = np.ones(len(a), dtype=bool)
     keep[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])

@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cnlab._arrays import unique
+from cnlab._arrays import lexsort2, unique
 from cnlab import schema as S
 from cnlab._compat.pandas22_skew import group_skew
 from cnlab._compat.sklearn102_hist_binning import LegacyHistBinning
@@ -358,7 +358,7 @@ def author_stats(note_ids: np.ndarray, status_history: pd.DataFrame, ref_millis:
         window = days * DAY_MILLIS
         for st, lab in ((S.CRH, "crh"), (S.CRNH, "crnh"), (S.NMR, "nmr")):
             keep = (status == st) & ~np.isnan(t)
-            order = np.lexsort((t[keep], row_author[keep]))
+            order = lexsort2(t[keep], row_author[keep])
             g, tt = row_author[keep][order], t[keep][order]
             # rows of the query's author with ref − window ≤ t < ref
             lo = _searchsorted2(g, tt, q_code, ref - window, side="left")
@@ -552,7 +552,7 @@ class PCRHModel:
         # the checkpoints read: those up to each note's ``max(cascade)``-th rating
         pos = np.flatnonzero(rows)
         note, t = ratings[nid].to_numpy()[pos], ratings[S.CREATED_AT].to_numpy()[pos]
-        by_time = np.lexsort((t, note))  # stable: ties keep the ratings' order
+        by_time = lexsort2(t, note)  # stable: ties keep the ratings' order
         order, note, t = pos[by_time], note[by_time], t[by_time]
         del pos, by_time
         starts = np.r_[0, np.flatnonzero(note[1:] != note[:-1]) + 1] if len(note) else np.zeros(0, np.int64)

@@ -15,7 +15,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
 
-from cnlab._arrays import unique
+from cnlab._arrays import lexsort2, unique
 from cnlab.models.pflip_tokens import decode, string_order_key
 
 __all__ = ["TokenBag", "LeanColumnTransformer", "stack_csr", "stack_csc", "drop_columns_inplace",
@@ -136,7 +136,7 @@ class TokenBag(TransformerMixin, BaseEstimator):
             del flat, rows, pos, pairs
         tok, first, dfc = np.concatenate(toks), np.concatenate(firsts), np.concatenate(dfs)
         del toks, firsts, dfs
-        order = np.lexsort((first, tok))
+        order = lexsort2(first, tok)
         tok, first, dfc = tok[order], first[order], dfc[order]
         head = np.flatnonzero(np.r_[True, tok[1:] != tok[:-1]])
         uniq, first, df = tok[head], first[head], np.add.reduceat(dfc, head)

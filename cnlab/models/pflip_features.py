@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from cnlab import schema as S
-from cnlab._arrays import unique
+from cnlab._arrays import lexsort2, unique
 from cnlab.models import pflip_tokens as _tok
 from cnlab._compat.numpy126_argsort import np1_avx512_argsort
 
@@ -329,7 +329,7 @@ def scoring_cutoffs(
     note = ratings[nid].to_numpy(dtype=np.int64)[inside]
     t = ratings[S.CREATED_AT].to_numpy(dtype=np.int64)[inside]
     del inside
-    order = np.lexsort((t, note))
+    order = lexsort2(t, note)
     note, t = note[order], t[order]
     del order
     first = np.flatnonzero(np.r_[True, note[1:] != note[:-1]]) if len(note) else np.zeros(0, np.int64)
@@ -741,7 +741,7 @@ def rating_set_chunks(ratings: pd.DataFrame, notes: pd.DataFrame, scored: pd.Dat
         prow, powner = by_note.gather(pair_slot[p0:p1])
         pkey, pkind = pair_j[p0:p1][powner], pair_kind[p0:p1][powner]
         # a scored note's peer ratings in the ratings' order (the merge's order within a note)
-        order = np.lexsort((prow, pkey))
+        order = lexsort2(prow, pkey)
         prow, pkey, pkind = prow[order], pkey[order], pkind[order]
         parts = {LOCAL: (rows, keys), PEER_MISLEADING: (prow[pkind == 1], pkey[pkind == 1]),
                  PEER_NON_MISLEADING: (prow[pkind == 2], pkey[pkind == 2])}

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from cnlab import schema as S
+from cnlab._arrays import lexsort2
 
 __all__ = ["TOKEN_LABELS", "encode", "decode", "string_order_key", "token_lists"]
 
@@ -138,7 +139,7 @@ def token_lists(keys: np.ndarray, codes: np.ndarray, ids: np.ndarray, kind: str)
     skey = np.empty(len(codes), dtype=np.int64)
     for a in range(0, len(codes), _KEY_CHUNK):
         skey[a:a + _KEY_CHUNK] = string_order_key(codes[a:a + _KEY_CHUNK], kind)
-    order = np.lexsort((skey, keys))
+    order = lexsort2(skey, keys)
     del skey
     k, c = keys[order], codes[order]
     keep = np.r_[True, (k[1:] != k[:-1]) | (c[1:] != c[:-1])]
