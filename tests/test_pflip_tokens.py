@@ -178,3 +178,13 @@ def test_token_bag_in_chunks_is_count_vectorizer(train, min_df, test, chunk):
     ours = TokenBag(kind, min_df=min_df)
     ours.chunk_tokens = chunk
     _same_as_count_vectorizer(ours, kind, min_df, docs, test[1] + docs[:2])
+
+
+def test_string_order_key_by_table_equals_the_digit_formula():
+    """Large inputs look the rater part up in a cached table: the same keys as the formula."""
+    rng = np.random.default_rng(3)
+    for top in (7, 1000, 1_200_000):
+        codes = rng.integers(0, top * 4, 50_000)
+        small = np.concatenate([T.string_order_key(codes[i:i + 100], "helpfulness")
+                                for i in range(0, len(codes), 100)])  # 100 at a time: the formula
+        assert np.array_equal(T.string_order_key(codes, "helpfulness"), small)
