@@ -293,3 +293,21 @@ def test_working_set_on_csc_meets_the_conditions_of_the_csr_fit():
     b = L1Logistic(C=2.0, solver="working_set").fit(x.tocsc(), y)
     assert np.max(np.abs(a.decision_function(x) - b.decision_function(x.tocsc()))) < TIGHT_DECISION_TOL
     assert b.violation(x.tocsc(), y).sum() <= 1e-6 * b.initial_violation_ + 1e-12
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000), C=st.sampled_from([0.3, 2.0]))
+def test_adaptive_inner_tolerance_meets_the_same_rule(seed, C):
+    """Rounds that only choose columns are solved loosely, the last set to ``working_set_tol``:
+    the rule holds on that solution and the model is the strict one's to the tolerance."""
+    x, y = _problem(seed)
+    kw = dict(C=C, solver="working_set", working_set_tol=1e-8, initial_size=4, max_iter=10_000, random_state=0)
+    loose = L1Logistic(**kw).fit(x, y)
+    strict = L1Logistic(adaptive_inner_tol=False, **kw).fit(x, y)
+    assert loose.converged_ and strict.converged_
+    assert loose.rounds_[-1]["inner_tol"] == 1e-8
+    assert all(r["inner_tol"] == 1e-8 for r in strict.rounds_)
+    if len(loose.rounds_) > 1:
+        assert loose.rounds_[0]["inner_tol"] > 1e-8
+    assert loose.violation(x, y).sum() <= 1e-8 * loose.initial_violation_ + 1e-12
+    assert np.abs(loose.decision_function(x) - strict.decision_function(x)).max() <= TIGHT_DECISION_TOL
