@@ -7,13 +7,13 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cnlab._compat.numpy1_argpartition import np1_argpartition
-from cnlab._compat.sklearn102_kmeans import lloyd_1d
+from cnlab._compat.sklearn102_kmeans import centres_from_sums, lloyd_1d
 
 
 def _table_lloyd(x, init, *, max_iter=300, tol=1e-4, chunk=256):
     """The docstring's algorithm as written: the (n, k) distance table and its argmin, each
-    chunk's sums by its own np.add.at, the chunks added in a loop."""
+    chunk's sums by its own np.add.at, the chunks added in a loop (the update from the sums is the
+    module's own: the part not reworked)."""
     dt = x.dtype.type
     k, n = len(init), len(x)
     mean = x.mean(dtype=dt)
@@ -34,21 +34,7 @@ def _table_lloyd(x, init, *, max_iter=300, tol=1e-4, chunk=256):
             part = np.zeros(k, dtype=dt)
             np.add.at(part, labels[start:start + chunk], x[start:start + chunk])
             sums = (sums + part).astype(dt)
-        empty = np.flatnonzero(counts == 0)
-        if len(empty):
-            dist = ((x - c[labels]) ** 2).astype(dt)
-            if dist.max() != 0:
-                far = np1_argpartition(dist, -len(empty))[:-len(empty) - 1:-1]
-                for new, f in zip(empty, far):
-                    old = labels[f]
-                    sums[old] = dt(sums[old] - x[f])
-                    sums[new] = x[f]
-                    counts[new] = 1
-                    counts[old] -= 1
-        new_c = sums.copy()
-        for j in range(k):
-            if counts[j] > 0:
-                new_c[j] = dt(new_c[j] * dt(dt(1.0) / counts[j]))
+        new_c = centres_from_sums(x, c, labels, counts, sums)
         shift = np.abs(new_c - c).astype(dt)
         c = new_c
         if np.array_equal(labels, labels_old):

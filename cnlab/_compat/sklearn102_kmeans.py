@@ -15,7 +15,31 @@ import numpy as np
 
 from cnlab._compat.numpy1_argpartition import np1_argpartition
 
-__all__ = ["lloyd_1d"]
+__all__ = ["lloyd_1d", "centres_from_sums"]
+
+
+def centres_from_sums(x: np.ndarray, c: np.ndarray, labels: np.ndarray, counts: np.ndarray,
+                      sums: np.ndarray) -> np.ndarray:
+    """One Lloyd update from the clusters' sums and counts (both changed in place): each empty
+    cluster takes, in turn, the point farthest from its centre (numpy 1.x argpartition order),
+    moved out of its cluster; then ``c'_j = s_j · (1 / n_j)`` in the column's precision."""
+    dt = x.dtype.type
+    empty = np.flatnonzero(counts == 0)
+    if len(empty):
+        dist = ((x - c[labels]) ** 2).astype(dt)
+        if dist.max() != 0:
+            far = np1_argpartition(dist, -len(empty))[:-len(empty) - 1:-1]
+            for new, f in zip(empty, far):
+                old = labels[f]
+                sums[old] = dt(sums[old] - x[f])
+                sums[new] = x[f]
+                counts[new] = 1
+                counts[old] -= 1
+    new_c = sums.copy()
+    for j in range(len(c)):
+        if counts[j] > 0:
+            new_c[j] = dt(new_c[j] * dt(dt(1.0) / counts[j]))
+    return new_c
 
 
 def lloyd_1d(column: np.ndarray, init: np.ndarray, *, max_iter: int = 300, tol: float = 1e-4,
@@ -83,21 +107,7 @@ def lloyd_1d(column: np.ndarray, init: np.ndarray, *, max_iter: int = 300, tol: 
             np.add.at(parts, chunk_of * k + labels, x)
             sums = np.cumsum(parts.reshape(n_chunks, k), axis=0, dtype=dt)[-1] if n_chunks \
                 else np.zeros(k, dtype=dt)
-        empty = np.flatnonzero(counts == 0)
-        if len(empty):
-            dist = ((x - c[labels]) ** 2).astype(dt)
-            if dist.max() != 0:
-                far = np1_argpartition(dist, -len(empty))[:-len(empty) - 1:-1]
-                for new, f in zip(empty, far):
-                    old = labels[f]
-                    sums[old] = dt(sums[old] - x[f])
-                    sums[new] = x[f]
-                    counts[new] = 1
-                    counts[old] -= 1
-        new_c = sums.copy()
-        for j in range(k):
-            if counts[j] > 0:
-                new_c[j] = dt(new_c[j] * dt(dt(1.0) / counts[j]))
+        new_c = centres_from_sums(x, c, labels, counts, sums)
         shift = np.abs(new_c - c).astype(dt)
         c = new_c
         if np.array_equal(labels, labels_old):
