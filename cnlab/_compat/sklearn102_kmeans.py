@@ -15,7 +15,40 @@ import numpy as np
 
 from cnlab._compat.numpy1_argpartition import np1_argpartition
 
-__all__ = ["lloyd_1d", "centres_from_sums"]
+__all__ = ["lloyd_1d", "nearest_centre", "chunk_sums", "centres_from_sums"]
+
+
+def nearest_centre(minus_two_x: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """``argmin_j (c_j² + (−2x_i)·c_j)`` per sample in the column's precision, a centre at a time:
+    the values of the (n, k) table, compared in index order with a strict "<" (argmin's first
+    index on ties), without the table (k passes over cache-sized arrays)."""
+    dt = minus_two_x.dtype.type
+    squares = (centres * centres).astype(dt)
+    best = (squares[0] + minus_two_x * centres[0]).astype(dt, copy=False)
+    labels = np.zeros(len(minus_two_x), dtype=np.int32)
+    d = np.empty_like(best)
+    closer = np.empty(len(best), dtype=bool)
+    for j in range(1, len(centres)):
+        np.multiply(minus_two_x, centres[j], out=d)
+        np.add(d, squares[j], out=d)
+        np.less(d, best, out=closer)
+        np.copyto(best, d, where=closer)
+        np.copyto(labels, np.int32(j), where=closer)
+    return labels
+
+
+def chunk_sums(x: np.ndarray, labels: np.ndarray, k: int, chunk_of: np.ndarray, n_chunks: int) -> np.ndarray:
+    """Σ x per label, summed per chunk of samples in sample order and the chunks added in order,
+    in the column's precision (scikit-learn 1.0.2's chunked Lloyd sums)."""
+    dt = x.dtype.type
+    if dt is np.float64:  # bincount adds in index order: the same sequential float64 sums
+        parts = np.bincount(chunk_of * k + labels, weights=x, minlength=n_chunks * k)
+        return np.cumsum(parts.reshape(n_chunks, k), axis=0)[-1]
+    # float32: np.add.at is sequential within each (chunk, label) and a float32 cumulative sum
+    # adds the chunks in order
+    parts = np.zeros(n_chunks * k, dtype=dt)
+    np.add.at(parts, chunk_of * k + labels, x)
+    return np.cumsum(parts.reshape(n_chunks, k), axis=0, dtype=dt)[-1] if n_chunks else np.zeros(k, dtype=dt)
 
 
 def centres_from_sums(x: np.ndarray, c: np.ndarray, labels: np.ndarray, counts: np.ndarray,
@@ -75,21 +108,7 @@ def lloyd_1d(column: np.ndarray, init: np.ndarray, *, max_iter: int = 300, tol: 
     n_chunks = int(chunk_of[-1]) + 1 if n else 0
 
     def assign(centres: np.ndarray) -> np.ndarray:
-        # argmin over j of the (n, k) distances, a centre at a time: the same float32/float64
-        # values as the whole table, compared in index order with a strict "<" (argmin's first
-        # index on ties), without the table (k passes over cache-sized arrays)
-        squares = (centres * centres).astype(dt)
-        best = (squares[0] + minus_two_x * centres[0]).astype(dt, copy=False)
-        labels = np.zeros(n, dtype=np.int32)
-        d = np.empty_like(best)
-        closer = np.empty(n, dtype=bool)
-        for j in range(1, k):
-            np.multiply(minus_two_x, centres[j], out=d)
-            np.add(d, squares[j], out=d)
-            np.less(d, best, out=closer)
-            np.copyto(best, d, where=closer)
-            np.copyto(labels, np.int32(j), where=closer)
-        return labels
+        return nearest_centre(minus_two_x, centres)
 
     labels_old = np.full(n, -1, dtype=np.int32)
     labels = labels_old
@@ -97,16 +116,7 @@ def lloyd_1d(column: np.ndarray, init: np.ndarray, *, max_iter: int = 300, tol: 
     for _ in range(max_iter):
         labels = assign(c)
         counts = np.bincount(labels, minlength=k).astype(dt)
-        if dt is np.float64:  # bincount adds in index order: the same sequential float64 sums
-            parts = np.bincount(chunk_of * k + labels, weights=x, minlength=n_chunks * k)
-            sums = np.cumsum(parts.reshape(n_chunks, k), axis=0)[-1]
-        else:
-            # each chunk's sums in float32 in sample order (np.add.at is sequential), then the
-            # chunks added in order (a float32 cumulative sum is sequential): the loop over chunks
-            parts = np.zeros(n_chunks * k, dtype=dt)
-            np.add.at(parts, chunk_of * k + labels, x)
-            sums = np.cumsum(parts.reshape(n_chunks, k), axis=0, dtype=dt)[-1] if n_chunks \
-                else np.zeros(k, dtype=dt)
+        sums = chunk_sums(x, labels, k, chunk_of, n_chunks)
         new_c = centres_from_sums(x, c, labels, counts, sums)
         shift = np.abs(new_c - c).astype(dt)
         c = new_c
