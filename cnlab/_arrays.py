@@ -43,10 +43,9 @@ def isin(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     [False, True, False]
     """
     a, b = np.asarray(a), np.asarray(b).ravel()
-    if a.dtype.kind not in "iu" or b.dtype.kind not in "iu" or len(b) <= 4096:
+    if (a.dtype.kind not in "iu" or b.dtype.kind not in "iu" or len(b) <= 4096
+            or int(b.max()) - int(b.min()) <= 6 * (a.size + b.size)):  # small range: numpy's table
         return np.isin(a, b)
-    if int(b.max()) - int(b.min()) <= 6 * (a.size + b.size):
-        return np.isin(a, b)  # numpy's lookup table (where the types allow it)
     import pandas as pd
 
     return pd.Series(a.ravel(), copy=False).isin(b).to_numpy().reshape(a.shape)
@@ -78,7 +77,7 @@ def lexsort2(minor: np.ndarray, major: np.ndarray) -> np.ndarray:
         np.cumsum(major[1:] != major[:-1], out=rank[1:])
     else:
         rank = np.unique(major, return_inverse=True)[1].astype(np.int64, copy=False)
-    if (int(rank[-1] if n else 0) + 1) * span >= 2**63 or int(rank.max()) * span >= 2**63 - span:
+    if (int(rank.max()) + 1) * span >= 2**63:
         return np.lexsort((minor, major))
     rank *= span
     rank += _offset(minor, lo)

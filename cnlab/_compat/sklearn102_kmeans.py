@@ -107,14 +107,11 @@ def lloyd_1d(column: np.ndarray, init: np.ndarray, *, max_iter: int = 300, tol: 
     chunk_of = np.arange(n) // chunk
     n_chunks = int(chunk_of[-1]) + 1 if n else 0
 
-    def assign(centres: np.ndarray) -> np.ndarray:
-        return nearest_centre(minus_two_x, centres)
-
     labels_old = np.full(n, -1, dtype=np.int32)
     labels = labels_old
     strict = False
     for _ in range(max_iter):
-        labels = assign(c)
+        labels = nearest_centre(minus_two_x, c)
         counts = np.bincount(labels, minlength=k).astype(dt)
         sums = chunk_sums(x, labels, k, chunk_of, n_chunks)
         new_c = centres_from_sums(x, c, labels, counts, sums)
@@ -127,5 +124,5 @@ def lloyd_1d(column: np.ndarray, init: np.ndarray, *, max_iter: int = 300, tol: 
             break
         labels_old = labels
     if not strict:
-        labels = assign(c)
+        labels = nearest_centre(minus_two_x, c)
     return (c + mean).astype(dt), labels

@@ -80,14 +80,7 @@ class TokenBag(TransformerMixin, BaseEstimator):
         """Distinct (row, column) entries and their counts, each row's entries in ``order_key``
         order (rows ascending); a token repeated in a document counts (as in ``CountVectorizer``).
         ``order_key`` is one value per column (a token's first position, or the column itself)."""
-        if len(rows) and int(rows[-1] - rows[0] + 1) * (int(order_key.max()) + 1) < 2**62:
-            # one int64 key (row, then order key): an unstable sort is enough, equal keys being
-            # the same entry; ~15x faster than lexsort's two-key merge sort on millions of tokens
-            key = (rows - rows[0]) * (int(order_key.max()) + 1) + order_key
-            order = np.argsort(key)
-            del key
-        else:
-            order = np.lexsort((order_key, rows))
+        order = lexsort2(order_key, rows)
         rows, cols = rows[order], cols[order]
         first = np.r_[True, (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])] if len(rows) else np.zeros(0, bool)
         starts = np.flatnonzero(first)

@@ -295,8 +295,8 @@ class Checkpoint:
         else:
             from cnlab.pipeline.spill import read_frame
 
-            # column by column: a whole-table read held the 206M ratings' Arrow copy beside the
-            # frame until the last column was converted (+4.2 GiB at the peak)
+            # a record batch at a time: a whole-table read held the 206M ratings' Arrow copy
+            # beside the frame until the last column was converted (+4.2 GiB at the peak)
             ratings = read_frame(d / "ratings.arrow")
         return ratings, context, (None if parts is None else pd.Index(parts["id"]))
 

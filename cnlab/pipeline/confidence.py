@@ -22,7 +22,6 @@ existed).
 from __future__ import annotations
 
 import gc
-
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -188,9 +187,9 @@ def fit_confidence_models(
 
     # Each fit limits BLAS to one thread while it runs. That limit is process-wide: set around both
     # when they run side by side, one fit ending cannot lift it under the other.
-    side_by_side = threads > 1 and len(fits) > 1 and not release
     if release:
         threads = 1  # PCRH reads the ratings pflip let go: one after the other
+    side_by_side = threads > 1 and len(fits) > 1
     with threadpool_limits(1, user_api="blas") if side_by_side else nullcontext():
         fitted = {fit: model for (fit, _), model in in_threads(lambda job: job[0](job[1]), fits, threads)}
     return ConfidenceModels(pflip=fitted.get(fit_pflip, pf), pcrh=fitted.get(fit_pcrh, pc))

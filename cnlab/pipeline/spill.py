@@ -273,9 +273,8 @@ class RatingsSpill:
             if frame is None:
                 frame = extra
             else:
-                for col in own:
-                    frame[col] = extra[col].to_numpy() if not isinstance(extra[col].dtype, pd.CategoricalDtype) \
-                        else extra[col].array
+                for col in own:  # same rows, same index: by position
+                    frame[col] = extra[col].array
                 del extra
                 frame = frame[list(self.preprocessed_dtypes.index)]
         if remove and own:
