@@ -131,8 +131,25 @@ def _rss() -> float:
 
 
 
+def _save_design(path: Path):
+    """A replacement of ``L1Logistic.fit`` that pickles its arguments and the estimator's parameters
+    to ``path`` and stops the fit (``bench/l1_solver.py`` reads them)."""
+    import numpy as np
+
+    def fit(self, x, y):
+        with open(path, "wb") as f:
+            pickle.dump({"x": x, "y": np.asarray(y), "params": self.get_params()}, f, protocol=5)
+        raise _DesignSaved
+    return fit
+
+
+class _DesignSaved(Exception):
+    pass
+
+
 def _measure(args_path: Path, solver: str = "auto", lean: bool = False, crossed: str = "auto",
-             decisions: Path | None = None, source: tuple | None = None, stop_after: str | None = None) -> dict:
+             decisions: Path | None = None, source: tuple | None = None, stop_after: str | None = None,
+             save_design: Path | None = None) -> dict:
     """One fit in this process; per-step seconds and peaks via wrappers on the steps' entry points."""
     import numpy as np
 
@@ -210,6 +227,8 @@ def _measure(args_path: Path, solver: str = "auto", lean: bool = False, crossed:
     wrap(LogisticRegression, "fit", "liblinear fit")
     wrap(Pipeline, "decision_function", "pipeline decision values")
     wrap(LogisticRegression, "decision_function", "decision values")
+    if save_design is not None:
+        L1Logistic.fit = _save_design(save_design)
     reset_peak()
     before = _rss()
     t0, c0 = time.perf_counter(), time.process_time()
@@ -219,7 +238,9 @@ def _measure(args_path: Path, solver: str = "auto", lean: bool = False, crossed:
     try:
         m = P.PFlipModel(config=cfg).fit(notes, ratings, nsh, pro, seed=seed,
                                          **({"keep_frame": False} if lean else {}))
-    except _Stop:
+    except (_Stop, _DesignSaved) as e:
+        if isinstance(e, _DesignSaved):
+            stop_after = f"features (design saved to {save_design})"
         return {"steps": steps, "fit_s": round(time.perf_counter() - t0, 2),
                 "cpu_s": round(time.process_time() - c0, 2), "rss_before_gib": round(before, 3),
                 "peak_gib": round(max(top[0], proc_status_gib("VmHWM")), 3), "stopped_after": stop_after,
@@ -259,6 +280,9 @@ def main(argv: list[str] | None = None) -> None:
                     help="with --checkpoint: keep this fraction of the posts (default all)")
     ap.add_argument("--stop-after", choices=("training frame", "pre-transform", "features"),
                     help="stop after this step (its figures only)")
+    ap.add_argument("--save-design", type=Path,
+                    help="pickle the classifier's design matrix, labels and parameters here and stop "
+                         "(input of bench/l1_solver.py)")
     ap.add_argument("--rss-limit-gib", type=float, default=22.0,
                     help="end a run whose resident memory passes this (default 22)")
     ap.add_argument("--one", type=Path, help=argparse.SUPPRESS)  # child: measure once, print JSON
@@ -266,7 +290,8 @@ def main(argv: list[str] | None = None) -> None:
     if a.one:
         _watchdog(a.rss_limit_gib)
         src = (a.checkpoint, a.data, a.post_fraction) if a.checkpoint else None
-        print(json.dumps(_measure(a.one, a.solver, a.lean, a.crossed, a.decisions, src, a.stop_after)))
+        print(json.dumps(_measure(a.one, a.solver, a.lean, a.crossed, a.decisions, src, a.stop_after,
+                                  a.save_design)))
         return
     if a.checkpoint is not None:
         if a.data is None:
@@ -286,6 +311,7 @@ def main(argv: list[str] | None = None) -> None:
                             "--rss-limit-gib", str(a.rss_limit_gib), *src,
                             *(["--stop-after", a.stop_after] if a.stop_after else []),
                             *(["--lean"] if a.lean else []),
+                            *(["--save-design", str(a.save_design)] if a.save_design else []),
                             *(["--decisions", str(a.decisions)] if a.decisions else [])], capture_output=True,
                            text=True)
         if p.returncode != 0:

@@ -311,3 +311,70 @@ def test_adaptive_inner_tolerance_meets_the_same_rule(seed, C):
         assert loose.rounds_[0]["inner_tol"] > 1e-8
     assert loose.violation(x, y).sum() <= 1e-8 * loose.initial_violation_ + 1e-12
     assert np.abs(loose.decision_function(x) - strict.decision_function(x)).max() <= TIGHT_DECISION_TOL
+
+
+# ================================================================== the Newton inner solver
+def test_newton_subproblem_one_column_by_hand():
+    """One column of ones (the intercept alone): the optimum has ``C Σ (σ(s b) − 1) s = ±1``,
+    i.e. with k positives of n, ``C (n σ(b) − k) = −1`` when b > 0: σ(b) = (k − 1/C) / n."""
+    from cnlab.models.l1_logistic import newton_subproblem
+
+    xs = sp.csc_matrix(np.ones((10, 1)))
+    s = np.array([1.0] * 7 + [-1.0] * 3)
+    w, m, steps, v, _, _ = newton_subproblem(xs, s, np.zeros(1), np.zeros(10), C=2.0, target=1e-9)
+    p = (7 - 1 / 2.0) / 10
+    assert w[0] == pytest.approx(np.log(p / (1 - p)), abs=1e-9)
+    assert v <= 1e-9 and steps < 100 and np.allclose(m, w[0])
+
+
+def test_newton_subproblem_warm_start_at_the_optimum_takes_no_step():
+    from cnlab.models.l1_logistic import newton_subproblem
+
+    x, y = _problem(3)
+    xs = sp.hstack([x.astype(np.float64), sp.csc_matrix(np.ones((x.shape[0], 1)))], format="csc")
+    s = np.where(y == 1, 1.0, -1.0)
+    w, m, _, v, _, _ = newton_subproblem(xs, s, np.zeros(xs.shape[1]), np.zeros(x.shape[0]), C=2.0, target=1e-10)
+    w2, m2, steps, v2, _, _ = newton_subproblem(xs, s, w, m, C=2.0, target=1e-10)
+    assert steps == 0 and np.array_equal(w2, w) and v2 == v
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), C=st.sampled_from([0.05, 0.3, 2.0]), start=st.sampled_from([1, 16, 256]))
+def test_newton_working_set_reaches_the_whole_problems_optimum(seed, C, start):
+    """The warm-started Newton rounds meet liblinear's rule on every column (coefficients in the
+    set included) and land on the optimum a tight whole-matrix liblinear fit lands on."""
+    x, y = _problem(seed)
+    fit = L1Logistic(C=C, solver="working_set", working_set_tol=1e-8, initial_size=start,
+                     inner_solver="newton").fit(x, y)
+    assert fit.converged_ and fit.estimator_ is None
+    g, gb = l1_gradient(x, y, fit.coef_.ravel(), fit.intercept_[0], C)
+    from cnlab.models.l1_logistic import _subgradient_violation
+
+    every = _subgradient_violation(np.append(g, gb), np.append(fit.coef_.ravel(), fit.intercept_[0]))
+    assert every.sum() <= 1e-8 * fit.initial_violation_ + 1e-12
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = L1Logistic(C=C, solver="liblinear", tol=1e-8, max_iter=10_000, random_state=0).fit(x, y)
+    assert np.abs(fit.decision_function(x) - ref.decision_function(x)).max() <= TIGHT_DECISION_TOL
+    f_new = _objective(x, y, fit.coef_.ravel(), fit.intercept_[0], C)
+    f_ref = _objective(x, y, ref.coef_.ravel(), ref.intercept_[0], C)
+    assert f_new <= f_ref + 1e-6 * max(1.0, abs(f_ref))
+
+
+def test_newton_working_set_stays_near_the_support():
+    """Sets are rebuilt from the support each round: no set is larger than the last support plus
+    its violators and near-bound zeros, far below the liblinear path's doubling union."""
+    x, y = _problem(11, n=400, d=4000, density=0.02, signal=40)
+    kw = dict(C=2.0, solver="working_set", initial_size=8)
+    new = L1Logistic(inner_solver="newton", **kw).fit(x, y)
+    old = L1Logistic(**kw).fit(x, y)
+    assert new.converged_ and old.converged_
+    assert new.rounds_[-1]["columns"] < old.rounds_[-1]["columns"]
+    for before, after in zip(new.rounds_, new.rounds_[1:]):
+        assert after["columns"] <= before["columns"] + max(8, before["nonzero"]) + before["columns"]
+
+
+def test_unknown_inner_solver_is_refused():
+    x, y = _problem(1)
+    with pytest.raises(ValueError, match="inner_solver"):
+        L1Logistic(solver="working_set", inner_solver="cd").fit(x, y)

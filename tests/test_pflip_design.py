@@ -149,6 +149,11 @@ def test_design_products_equal_the_materialised_matrix(x, degrees, threshold, me
                                                            max_size=ref.shape[1]))))
         got = design[:, cols]
         assert got.format == "csc" and (got != ref[:, cols]).nnz == 0
+        # rows strictly ascending within each column (the arrays themselves, not scipy's flag)
+        assert all(np.all(np.diff(got.indices[a:b]) > 0) for a, b in zip(got.indptr[:-1], got.indptr[1:]))
+        wide = design.columns(cols, dtype=np.float64, ones_column=True)
+        assert wide.dtype == np.float64 and wide.indices.dtype == np.int32
+        assert np.array_equal(wide.toarray(), np.hstack([ref[:, cols].toarray(), np.ones((n, 1))]))
         keep = np.array(data.draw(st.lists(st.booleans(), min_size=ref.shape[1], max_size=ref.shape[1])))
         assert np.array_equal(design.keep_columns(keep).toarray(), ref[:, np.flatnonzero(keep)].toarray())
         own = DesignMatrix([_Explicit(explicit.copy()), part], n_rows=n)  # in place: on a copy of ours

@@ -49,7 +49,7 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -109,8 +109,8 @@ def _margins(x, coef: np.ndarray, intercept: float) -> np.ndarray:
 
 
 def l1_gradient(x, y: np.ndarray, coef: np.ndarray, intercept: float, C: float, *,
-                intercept_scaling: float = 1.0,
-                block_nonzeros: int = GRADIENT_BLOCK_NONZEROS) -> tuple[np.ndarray, float]:
+                intercept_scaling: float = 1.0, block_nonzeros: int = GRADIENT_BLOCK_NONZEROS,
+                margins: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """Gradient of the loss term of :class:`L1Logistic`'s objective at ``(coef, intercept)``.
 
     .. math::
@@ -120,6 +120,7 @@ def l1_gradient(x, y: np.ndarray, coef: np.ndarray, intercept: float, C: float, 
 
     with ``y`` in {0, 1} (mapped to ±1), ``m = x @ coef + intercept`` and ``s`` the intercept
     scaling (liblinear's bias column value). Returns ``(g, g_b)``; ``x`` is read in row blocks.
+    ``margins``, when given, are ``m`` (already known to the caller: not computed again).
 
     Examples
     --------
@@ -132,7 +133,7 @@ def l1_gradient(x, y: np.ndarray, coef: np.ndarray, intercept: float, C: float, 
     from scipy.special import expit
 
     s = np.where(np.asarray(y) == 1, 1.0, -1.0)
-    m = _margins(x, coef, intercept)
+    m = _margins(x, coef, intercept) if margins is None else margins
     r = (expit(s * m) - 1.0) * s
     g = x.rmatvec(r) if _implicit(x) else transposed_dot(x, r, block_nonzeros=block_nonzeros)
     return C * g, float(C * intercept_scaling * r.sum())
@@ -149,6 +150,138 @@ def transposed_dot(x, r: np.ndarray, *, block_nonzeros: int = GRADIENT_BLOCK_NON
             g += block.T @ r[a:b]
     return g
 
+
+def _subgradient_violation(g: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Per coordinate, the distance of 0 from the subdifferential of ``|w| + loss`` (``g`` the
+    loss gradient): ``|g + sign(w)|`` where ``w != 0``, ``max(|g| - 1, 0)`` where ``w = 0``."""
+    return np.where(w > 0, np.abs(g + 1.0), np.where(w < 0, np.abs(g - 1.0), np.maximum(np.abs(g) - 1.0, 0.0)))
+
+
+#: Coordinate-descent sweeps given the first quadratic model of a sub-problem (inexact Newton).
+QP_SWEEPS_START = 10
+#: Most sweeps a quadratic model gets; the count triples after each Newton step that removes
+#: less than three quarters of the violation.
+QP_SWEEPS_MAX = 2000
+#: Smallest curvature weight ``C p (1 - p)`` of a row in the quadratic model (its working
+#: response divides by it).
+MIN_CURVATURE = 1e-12
+#: Armijo constant and step shrink of the line search (liblinear's σ and β for this solver).
+ARMIJO_SIGMA, ARMIJO_BETA = 0.01, 0.5
+
+
+class NewtonResult(NamedTuple):
+    """What :func:`newton_subproblem` returns."""
+
+    coef: np.ndarray
+    #: ``xs @ coef``
+    margins: np.ndarray
+    steps: int
+    #: summed subgradient violation at ``coef``
+    violation: float
+    #: coordinate-descent sweeps and duality-gap tolerance the last quadratic model was given (a
+    #: next sub-problem on similar columns starts from them)
+    sweeps: int
+    gap_tol: float
+
+
+def newton_subproblem(xs, s: np.ndarray, w: np.ndarray, m: np.ndarray, C: float, target: float, *,
+                      max_newton: int = 100, sweeps: int = QP_SWEEPS_START,
+                      gap_tol: float = 1e-3) -> NewtonResult:
+    r"""Proximal Newton on ``min ‖w‖₁ + C Σ log(1 + exp(−s_i m_i))``, ``m = xs w``, started at ``w``.
+
+    Each step fits the loss's second-order model at ``w`` as a weighted lasso in the new
+    coefficients ``w'`` (iteratively reweighted least squares),
+
+    .. math::
+
+        \min_{w'}\; \tfrac12 \sum_i D_i \bigl(z_i - x_i \cdot w'\bigr)^2 + \lVert w' \rVert_1,
+        \qquad D_i = C p_i (1 - p_i),\quad z_i = m_i - \frac{C (p_i - 1) s_i}{D_i},
+        \quad p_i = \sigma(s_i m_i),
+
+    by scikit-learn's sparse coordinate descent (:class:`~sklearn.linear_model.Lasso` with sample
+    weights, warm-started at ``w``, a bounded number of sweeps), then moves along ``w' − w`` by an
+    Armijo backtracking search on the true objective. The model is solved more exactly (more
+    sweeps, a tighter gap) whenever a step leaves more than a quarter of the violation.
+
+    Parameters
+    ----------
+    xs
+        The sub-problem's columns, CSC float64 (a column of ones carries a penalised intercept).
+    s
+        Labels as ±1.
+    w, m
+        Starting coefficients and their margins ``xs @ w`` (both float64; not modified).
+    C
+        Weight of the loss.
+    target
+        Stop when the summed subgradient violation (:func:`_subgradient_violation`) is at most this.
+    max_newton
+        Most Newton steps.
+    sweeps, gap_tol
+        Coordinate-descent sweeps and (scikit-learn's relative) duality-gap tolerance of the first
+        quadratic model.
+
+    Returns
+    -------
+    NewtonResult
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> xs = sp.csc_matrix(np.array([[1.0, 1.0], [0.0, 1.0], [1.0, 1.0], [0.0, 1.0]]))
+    >>> s = np.array([1.0, -1.0, 1.0, 1.0])
+    >>> w, m, steps, v, _, _ = newton_subproblem(xs, s, np.zeros(2), np.zeros(4), C=5.0, target=1e-9)
+    >>> bool(v <= 1e-9), np.allclose(m, xs @ w)
+    (True, True)
+    """
+    from scipy.special import expit
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import Lasso
+
+    w, m = np.array(w, dtype=np.float64), np.array(m, dtype=np.float64)
+    lasso = Lasso(alpha=1.0, fit_intercept=False, warm_start=True, precompute=False,
+                  max_iter=sweeps, tol=gap_tol, selection="cyclic")
+    previous = np.inf
+    for step in range(max_newton + 1):
+        p = expit(s * m)
+        dm = C * (p - 1.0) * s  # loss derivative in the margins
+        g = transposed_dot(xs, dm)
+        violation = float(_subgradient_violation(g, w).sum())
+        if violation <= target or step == max_newton:
+            return NewtonResult(w, m, step, violation, lasso.max_iter, lasso.tol)
+        if violation > 0.25 * previous:  # the model was solved too loosely to make progress
+            lasso.max_iter = min(3 * lasso.max_iter, QP_SWEEPS_MAX)
+            # scikit-learn returns at once when the warm start's gap is below tol: 0 at the end
+            lasso.tol = lasso.tol * 0.01 if lasso.tol > 1e-12 else 0.0
+        previous = violation
+        d_i = np.maximum(C * p * (1.0 - p), MIN_CURVATURE)
+        # Lasso minimises 1/(2 Σ sw) Σ sw (z − x·w')² + α‖w'‖₁: α = 1/Σ D is the model above
+        lasso.alpha = 1.0 / d_i.sum()
+        lasso.coef_ = w.copy()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # the sweep cap is deliberate
+            lasso.fit(xs, m - dm / d_i, sample_weight=d_i)
+        direction = lasso.coef_.astype(np.float64) - w
+        delta = np.asarray(xs @ direction).ravel()
+        l1 = float(np.abs(w).sum())
+        loss0 = np.logaddexp(0.0, -s * m)
+        decrease = float(g @ direction) + float(np.abs(w + direction).sum()) - l1  # ≤ 0
+        t = 1.0
+        while t > 1e-12:
+            # the change summed row by row: near the optimum it is far below the objective's ulp
+            change = C * float((np.logaddexp(0.0, -s * (m + t * delta)) - loss0).sum()) \
+                + float(np.abs(w + t * direction).sum()) - l1
+            if change <= ARMIJO_SIGMA * t * decrease:
+                break
+            t *= ARMIJO_BETA
+        w = w + t * direction
+        m = m + t * delta
+    raise AssertionError("unreachable")
+
+
+#: A zero coefficient of the last set stays in the next one when its gradient is this close to
+#: the bound 1 (``inner_solver="newton"``): it is likely to enter the support.
+KEEP_MARGIN = 0.5
 
 #: Loosest inner tolerance of a working-set round (``adaptive_inner_tol``).
 INNER_TOL_START = 1e-3
@@ -185,18 +318,30 @@ class L1Logistic(BaseEstimator):
         ``working_set_tol``: the same stopping rule, met on a solution of that tolerance, with
         fewer liblinear iterations in the rounds that only choose columns. False: every round to
         ``working_set_tol``.
+    inner_solver
+        How a working set is solved. ``"liblinear"``: liblinear from zero on a set that only grows
+        (it at most doubles a round). ``"newton"``: :func:`newton_subproblem`, warm-started at the
+        previous round's coefficients, on a set rebuilt each round from the non-zero
+        coefficients, the zero ones whose gradient is within :data:`KEEP_MARGIN` of the bound and
+        the worst violators outside (as many as the non-zeros, at least ``initial_size``): the
+        set stays near twice the support, a float64 copy of its columns is the only large
+        allocation, and no round starts over. It stops when the summed violation over every
+        column, in the set and outside it, is at most ``working_set_tol`` times its value at zero
+        (liblinear's rule on the whole matrix).
 
     Attributes
     ----------
     solver_
         ``"liblinear"`` or ``"working_set"``: what the fit ran.
     estimator_
-        The last fitted scikit-learn ``LogisticRegression`` (on the whole matrix or the last set).
+        The last fitted scikit-learn ``LogisticRegression`` (on the whole matrix or the last set);
+        None after ``inner_solver="newton"``.
     coef_, intercept_, classes_, n_features_in_
         As scikit-learn's (``coef_`` of shape (1, n_features), zeros outside the set).
     rounds_
         One dict per working-set round: ``columns``, ``nonzero``, ``violation`` (outside the set),
-        ``liblinear_iterations``, ``seconds``.
+        ``inner_tol``, ``seconds``, and ``liblinear_iterations`` or (``inner_solver="newton"``)
+        ``inside_violation`` and ``newton_steps``.
     initial_violation_
         Summed violation at zero over every column and the intercept (the tolerance's scale).
     converged_
@@ -206,7 +351,8 @@ class L1Logistic(BaseEstimator):
     def __init__(self, C: float = 1.0, *, max_iter: int = 100, tol: float = 1e-4,
                  random_state: Any = None, solver: Literal["auto", "liblinear", "working_set"] = "auto",
                  liblinear_max_nonzeros: int = 1 << 27, working_set_tol: float = 1e-6,
-                 initial_size: int = 256, max_rounds: int = 50, adaptive_inner_tol: bool = True):
+                 initial_size: int = 256, max_rounds: int = 50, adaptive_inner_tol: bool = True,
+                 inner_solver: Literal["liblinear", "newton"] = "liblinear"):
         self.C = C
         self.max_iter = max_iter
         self.tol = tol
@@ -217,6 +363,7 @@ class L1Logistic(BaseEstimator):
         self.initial_size = initial_size
         self.max_rounds = max_rounds
         self.adaptive_inner_tol = adaptive_inner_tol
+        self.inner_solver = inner_solver
 
     def _liblinear(self, tol: float):
         import inspect
@@ -269,7 +416,12 @@ class L1Logistic(BaseEstimator):
             self.coef_, self.intercept_, self.classes_ = est.coef_, est.intercept_, est.classes_
             self.initial_violation_, self.converged_ = float("nan"), bool(est.n_iter_.max() < self.max_iter)
             return self
-        self._fit_working_set(_sparse(x), y)  # CSR or CSC as given: no copy of the matrix
+        if self.inner_solver not in ("liblinear", "newton"):
+            raise ValueError(f"inner_solver must be 'liblinear' or 'newton', got {self.inner_solver!r}")
+        if self.inner_solver == "newton":
+            self._fit_newton_working_set(_sparse(x), y)
+        else:
+            self._fit_working_set(_sparse(x), y)  # CSR or CSC as given: no copy of the matrix
         return self
 
     def _fit_working_set(self, x, y: np.ndarray) -> None:
@@ -323,6 +475,66 @@ class L1Logistic(BaseEstimator):
         self.coef_ = coef.reshape(1, -1)
         self.intercept_ = np.array([intercept])
         self.classes_ = est.classes_
+
+    def _fit_newton_working_set(self, x, y: np.ndarray) -> None:
+        import scipy.sparse as sp
+
+        n, d = x.shape
+        tol, C = self.working_set_tol, self.C
+        s = np.where(y == 1, 1.0, -1.0)
+        g, gb = l1_gradient(x, y, np.zeros(d), 0.0, C)
+        self.initial_violation_ = scale = float(np.maximum(np.abs(g) - 1.0, 0.0).sum()
+                                                + max(abs(gb) - 1.0, 0.0))
+        ws = np.sort(np.argsort(-np.abs(g), kind="stable")[:min(self.initial_size, d)])
+        coef, intercept, m = np.zeros(d), 0.0, np.zeros(n)
+        ones = sp.csc_matrix(np.ones((n, 1)))  # liblinear's bias column (intercept_scaling 1)
+        # Every round but those at the end only chooses columns: its set is solved to a tenth of
+        # the violation left outside (at most INNER_TOL_START); the rule needs half of tol inside.
+        inner = INNER_TOL_START if self.adaptive_inner_tol else tol / 2
+        self.converged_ = False
+        violation = np.inf
+        # the sets of successive rounds share most columns: each starts with the sweeps its
+        # predecessor's models needed
+        sweeps, gap_tol = QP_SWEEPS_START, 1e-3
+        for _ in range(self.max_rounds):
+            t0 = time.perf_counter()
+            if _implicit(x):  # built once at its final size, float64, the ones column included
+                xs = x.columns(ws, dtype=np.float64, ones_column=True)
+            else:
+                xs = sp.hstack([x[:, ws].astype(np.float64), ones], format="csc")
+            w = np.append(coef[ws], intercept)
+            w, m, steps, inside, sweeps, gap_tol = newton_subproblem(xs, s, w, m, C, inner * scale,
+                                                                     sweeps=sweeps, gap_tol=gap_tol)
+            del xs
+            coef[:] = 0.0
+            coef[ws], intercept = w[:-1], float(w[-1])
+            g, _ = l1_gradient(x, y, coef, intercept, C, margins=m)
+            over = np.maximum(np.abs(g) - 1.0, 0.0)
+            over[ws] = 0.0
+            violation = float(over.sum())
+            self.rounds_.append({"columns": int(ws.size), "nonzero": int(np.count_nonzero(coef)),
+                                 "violation": violation, "inside_violation": inside,
+                                 "newton_steps": steps, "sweeps": sweeps, "inner_tol": inner,
+                                 "seconds": round(time.perf_counter() - t0, 3)})
+            log.info("L1Logistic working set round %d: %s", len(self.rounds_), self.rounds_[-1])
+            if violation + inside <= tol * scale:
+                self.converged_ = True
+                break
+            inner = max(tol / 2, min(INNER_TOL_START, 0.1 * violation / scale)) if self.adaptive_inner_tol \
+                else tol / 2
+            support = np.flatnonzero(coef)
+            near = ws[(coef[ws] == 0.0) & (np.abs(g[ws]) >= 1.0 - KEEP_MARGIN)]
+            out = np.flatnonzero(over > 0)
+            add = out[np.argsort(-over[out], kind="stable")[:max(self.initial_size, support.size)]]
+            ws = unique(np.concatenate([support, near, add]))
+        else:
+            warnings.warn(f"L1Logistic: working set not converged after {self.max_rounds} rounds "
+                          f"(violation {violation:.3g} > {tol:.3g} × {scale:.3g})",
+                          RuntimeWarning, stacklevel=3)
+        self.solver_, self.estimator_ = "working_set", None  # no liblinear fit behind it
+        self.coef_ = coef.reshape(1, -1)
+        self.intercept_ = np.array([intercept])
+        self.classes_ = np.array([0, 1])
 
     def violation(self, x, y) -> np.ndarray:
         """Per column, ``max(|g_j| − 1, 0)`` at the fitted coefficients, counted only where the

@@ -192,7 +192,7 @@ def _logistic_regression(config: PFlipConfig, random_state: Any):
 
     return L1Logistic(C=config.C, max_iter=config.max_iter, tol=config.tol, random_state=random_state,
                       solver=config.solver, liblinear_max_nonzeros=config.liblinear_max_nonzeros,
-                      working_set_tol=config.working_set_tol)
+                      working_set_tol=config.working_set_tol, inner_solver=config.working_set_inner)
 
 
 def crossed_implicit(config: PFlipConfig, n_rows: int) -> bool:

@@ -278,45 +278,86 @@ class DesignMatrix:
                 out[lo:hi] += full[codes].sum(axis=1)
         return out
 
-    def columns(self, cols: np.ndarray):
-        """``X[:, cols]`` as CSC, ``cols`` ascending global column indices."""
+    def columns(self, cols: np.ndarray, *, dtype: Any = None, ones_column: bool = False):
+        """``X[:, cols]`` as CSC (``cols`` ascending global column indices), in ``dtype`` (the
+        design's by default), with a last column of ones when ``ones_column`` (a penalised
+        intercept's).
+
+        The result's arrays are allocated once at their final size (int32 row indices while they
+        fit): a crossed block's entries are counted in one pass over its chunks and placed in a
+        second, so the only other memory is a chunk's codes, not a list of every entry's row and
+        column (which a coordinate-format build would sort).
+        """
         import scipy.sparse as sp
 
         cols = np.asarray(cols, dtype=np.int64)
         if cols.size and np.any(np.diff(cols) <= 0):
             raise ValueError("DesignMatrix.columns: ascending, distinct column indices")
-        pieces = []
-        for i, p in enumerate(self.parts):
+        dtype = self.dtype if dtype is None else np.dtype(dtype)
+        n, k = self.n_rows, cols.size
+        counts = np.zeros(k + int(ones_column), dtype=np.int64)
+        plans, first = [], 0
+        for i, p in enumerate(self.parts):  # pass 1: each output column's entry count
             local = self._local(i, cols)
             if local.size == 0:
                 continue
+            span = slice(first, first + local.size)
             if isinstance(p, _Explicit):
-                pieces.append(p.matrix[:, local].astype(self.dtype, copy=False))
-                continue
-            if p.by_members(local.size):
+                sub = p.matrix[:, local].tocsc()
+                if not sub.has_sorted_indices:
+                    sub.sort_indices()
+                counts[span] = np.diff(sub.indptr)
+                plans.append(("explicit", span, sub))
+            elif p.by_members(local.size):
                 rows = list(p.column_rows(local))
-                indptr = np.concatenate([[0], np.cumsum([r.size for r in rows])])
-                pieces.append(sp.csc_matrix((np.ones(int(indptr[-1]), dtype=self.dtype),
-                                             np.concatenate(rows) if rows else np.zeros(0, np.int64),
-                                             indptr), shape=(self.n_rows, local.size)))
-                continue
-            where = np.full(p.block.width + 1, -1, dtype=np.int64)
-            where[p.block.kept[local]] = np.arange(local.size)
-            rows, outs = [], []
-            for lo, hi, codes in p.chunks():
-                o = where[codes]
-                r_, j = np.nonzero(o >= 0)
-                rows.append(r_ + lo)
-                outs.append(o[r_, j])
-            rr = np.concatenate(rows) if rows else np.zeros(0, np.int64)
-            oo = np.concatenate(outs) if outs else np.zeros(0, np.int64)
-            pieces.append(sp.csc_matrix((np.ones(rr.size, dtype=self.dtype), (rr, oo)),
-                                        shape=(self.n_rows, local.size)))
-        if not pieces:
-            return sp.csc_matrix((self.n_rows, 0), dtype=self.dtype)
-        out = sp.hstack(pieces, format="csc")
-        out.sort_indices()
-        return out
+                counts[span] = [r.size for r in rows]
+                plans.append(("rows", span, rows))
+            else:
+                where = np.full(p.block.width + 1, -1, dtype=np.int64)
+                where[p.block.kept[local]] = np.arange(local.size)
+                c = np.zeros(local.size, dtype=np.int64)
+                for _, _, codes in p.chunks():
+                    o = where[codes]
+                    c += np.bincount(o[o >= 0], minlength=local.size)
+                counts[span] = c
+                plans.append(("codes", span, (p, where)))
+            first += local.size
+        if ones_column:
+            counts[-1] = n
+        indptr = np.zeros(counts.size + 1, dtype=np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        nnz = int(indptr[-1])
+        index_type = np.int32 if max(nnz, n) < 2**31 else np.int64
+        indices = np.empty(nnz, dtype=index_type)
+        data = np.ones(nnz, dtype=dtype)
+        for kind, span, what in plans:  # pass 2: the rows, each column's ascending
+            a = int(indptr[span.start])
+            if kind == "explicit":
+                b = int(indptr[span.stop])
+                indices[a:b] = what.indices
+                data[a:b] = what.data
+            elif kind == "rows":
+                for j, rows in enumerate(what):
+                    start = int(indptr[span.start + j])
+                    indices[start:start + rows.size] = rows
+            else:
+                p, where = what
+                cursor = indptr[span.start:span.stop].copy()
+                m = span.stop - span.start
+                for lo, _, codes in p.chunks():
+                    o = where[codes]
+                    r, j = np.nonzero(o >= 0)  # row-major: rows ascending
+                    local = o[r, j]
+                    order = np.argsort(local, kind="stable")  # by column, rows still ascending
+                    local, r = local[order], r[order]
+                    cnt = np.bincount(local, minlength=m)
+                    begin = np.cumsum(cnt) - cnt
+                    indices[cursor[local] + np.arange(local.size) - begin[local]] = r + lo
+                    cursor += cnt
+        if ones_column:
+            indices[nnz - n:] = np.arange(n)
+        return sp.csc_matrix((data, indices, indptr.astype(index_type, copy=False)),
+                             shape=(n, counts.size), copy=False)
 
     def __getitem__(self, key):
         if not (isinstance(key, tuple) and len(key) == 2 and key[0] == slice(None)):

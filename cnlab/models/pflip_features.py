@@ -145,6 +145,11 @@ class PFlipConfig:
         Stopping tolerance of the working-set fit: relative summed violation of the optimality
         conditions, as liblinear's ``tol`` but 100× tighter, which puts the decision values within
         1e-4 of the optimum (liblinear at ``tol`` 1e-4 stops ~0.04 from it). Not an official setting.
+    working_set_inner
+        How each working set is solved (``L1Logistic(inner_solver=...)``): ``"newton"`` (default),
+        warm-started proximal Newton on sets rebuilt around the support; ``"liblinear"``, liblinear
+        from zero on sets that only grow. The same objective and stopping rule. Not an official
+        setting.
     train_size
         Share of the training rows used for fitting; the rest is a validation set whose metrics
         are only reported (official ``trainSize`` 0.9).
@@ -199,6 +204,7 @@ class PFlipConfig:
     solver: Literal["auto", "liblinear", "working_set"] = "auto"
     liblinear_max_nonzeros: int = 1 << 27
     working_set_tol: float = 1e-6
+    working_set_inner: Literal["liblinear", "newton"] = "newton"
     crossed: Literal["auto", "explicit", "implicit"] = "auto"
     train_size: float = 0.9
     crh_fp_rate: float = 0.6
