@@ -162,6 +162,13 @@ QP_SWEEPS_START = 10
 #: Most sweeps a quadratic model gets; the count triples after each Newton step that removes
 #: less than three quarters of the violation.
 QP_SWEEPS_MAX = 2000
+#: Coordinate order of the sweeps (scikit-learn's ``selection``, seeded: deterministic). On the
+#: pflip design's correlated dense columns a random order converges in fewer sweeps than the
+#: cyclic one (a quarter of the 206M-rating posts: 150 s against 234 s for the whole fit).
+QP_SELECTION = "random"
+#: Columns added to a Newton round's set: the worst violators outside it, this many per non-zero
+#: coefficient (at least ``initial_size``).
+ADD_PER_NONZERO = 1.0
 #: Smallest curvature weight ``C p (1 - p)`` of a row in the quadratic model (its working
 #: response divides by it).
 MIN_CURVATURE = 1e-12
@@ -185,8 +192,8 @@ class NewtonResult(NamedTuple):
 
 
 def newton_subproblem(xs, s: np.ndarray, w: np.ndarray, m: np.ndarray, C: float, target: float, *,
-                      max_newton: int = 100, sweeps: int = QP_SWEEPS_START,
-                      gap_tol: float = 1e-3) -> NewtonResult:
+                      max_newton: int = 100,
+                      sweeps: int = QP_SWEEPS_START, gap_tol: float = 1e-3) -> NewtonResult:
     r"""Proximal Newton on ``min ‖w‖₁ + C Σ log(1 + exp(−s_i m_i))``, ``m = xs w``, started at ``w``.
 
     Each step fits the loss's second-order model at ``w`` as a weighted lasso in the new
@@ -230,8 +237,8 @@ def newton_subproblem(xs, s: np.ndarray, w: np.ndarray, m: np.ndarray, C: float,
     >>> import scipy.sparse as sp
     >>> xs = sp.csc_matrix(np.array([[1.0, 1.0], [0.0, 1.0], [1.0, 1.0], [0.0, 1.0]]))
     >>> s = np.array([1.0, -1.0, 1.0, 1.0])
-    >>> w, m, steps, v, _, _ = newton_subproblem(xs, s, np.zeros(2), np.zeros(4), C=5.0, target=1e-9)
-    >>> bool(v <= 1e-9), np.allclose(m, xs @ w)
+    >>> w, m, steps, v, _, _ = newton_subproblem(xs, s, np.zeros(2), np.zeros(4), C=5.0, target=1e-6)
+    >>> bool(v <= 1e-6), np.allclose(m, xs @ w)
     (True, True)
     """
     from scipy.special import expit
@@ -240,7 +247,7 @@ def newton_subproblem(xs, s: np.ndarray, w: np.ndarray, m: np.ndarray, C: float,
 
     w, m = np.array(w, dtype=np.float64), np.array(m, dtype=np.float64)
     lasso = Lasso(alpha=1.0, fit_intercept=False, warm_start=True, precompute=False,
-                  max_iter=sweeps, tol=gap_tol, selection="cyclic")
+                  max_iter=sweeps, tol=gap_tol, selection=QP_SELECTION, random_state=0)
     previous = np.inf
     for step in range(max_newton + 1):
         p = expit(s * m)
@@ -262,6 +269,13 @@ def newton_subproblem(xs, s: np.ndarray, w: np.ndarray, m: np.ndarray, C: float,
             warnings.simplefilter("ignore", ConvergenceWarning)  # the sweep cap is deliberate
             lasso.fit(xs, m - dm / d_i, sample_weight=d_i)
         direction = lasso.coef_.astype(np.float64) - w
+        if not direction.any():
+            # scikit-learn took no sweep: the warm start's duality gap, rounded, is already ≤ tol.
+            # At tol 0 the model's optimum is w to rounding: this method can do no better here.
+            if lasso.tol == 0.0:
+                return NewtonResult(w, m, step, violation, lasso.max_iter, lasso.tol)
+            lasso.tol = 0.0
+            continue
         delta = np.asarray(xs @ direction).ravel()
         l1 = float(np.abs(w).sum())
         loss0 = np.logaddexp(0.0, -s * m)
@@ -525,7 +539,8 @@ class L1Logistic(BaseEstimator):
             support = np.flatnonzero(coef)
             near = ws[(coef[ws] == 0.0) & (np.abs(g[ws]) >= 1.0 - KEEP_MARGIN)]
             out = np.flatnonzero(over > 0)
-            add = out[np.argsort(-over[out], kind="stable")[:max(self.initial_size, support.size)]]
+            k = max(self.initial_size, int(ADD_PER_NONZERO * support.size))
+            add = out[np.argsort(-over[out], kind="stable")[:k]]
             ws = unique(np.concatenate([support, near, add]))
         else:
             warnings.warn(f"L1Logistic: working set not converged after {self.max_rounds} rounds "
