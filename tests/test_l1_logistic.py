@@ -211,18 +211,22 @@ def sample_inputs():
     return pre, pro, dataclasses.replace(pflip.PFlipConfig(), C=1.0)
 
 
-def test_pflip_working_set_reaches_the_optimum_on_the_sample(sample_inputs):
-    """The working set lands where liblinear on the whole matrix lands when both are solved tightly
-    (the official tol 1e-4 stops liblinear up to ~0.2 away in probability here, at C = 1)."""
+@pytest.mark.parametrize("inner", ["liblinear", "newton"])
+def test_pflip_working_set_reaches_the_optimum_on_the_sample(sample_inputs, inner):
+    """The working set, with either inner solver, lands where liblinear on the whole matrix lands
+    when both are solved tightly (the official tol 1e-4 stops liblinear up to ~0.2 away in
+    probability here, at C = 1)."""
     from cnlab.models import pflip
 
     pre, pro, cfg = sample_inputs
     args = (pre.notes, pre.ratings, pre.status_history, pro)
     tight = dataclasses.replace(cfg, tol=1e-9, max_iter=100_000)
     whole = pflip.PFlipModel(dataclasses.replace(tight, solver="liblinear")).fit(*args, seed=5)
-    ws = pflip.PFlipModel(dataclasses.replace(cfg, solver="working_set", working_set_tol=1e-9)).fit(*args, seed=5)
+    ws = pflip.PFlipModel(dataclasses.replace(cfg, solver="working_set", working_set_tol=1e-9,
+                                              working_set_inner=inner)).fit(*args, seed=5)
     lr_whole, lr_ws = whole.pipeline.named_steps["lr"], ws.pipeline.named_steps["lr"]
     assert (lr_whole.solver_, lr_ws.solver_) == ("liblinear", "working_set")
+    assert lr_ws.inner_solver == inner and ("newton_steps" in lr_ws.rounds_[0]) == (inner == "newton")
     assert lr_ws.converged_ and np.count_nonzero(lr_ws.coef_) > 0
     assert len(lr_ws.rounds_) >= 1 and lr_ws.rounds_[0]["columns"] < lr_ws.n_features_in_
     # the training rows' margins are unique at the optimum

@@ -12,8 +12,9 @@ rows and by columns (32 bytes a non-zero beside the matrix), and refuses matrice
     \\min_{w, b}\\; \\lVert w \\rVert_1 + |b| + C \\sum_i \\log\\bigl(1 + e^{-y_i (x_i \\cdot w + b)}\\bigr),
     \\qquad y_i \\in \\{-1, +1\\}
 
-(liblinear's, with the intercept a penalised column of ones), by fitting liblinear on a working
-set of columns and growing it until the whole matrix satisfies the optimality conditions. A
+(liblinear's, with the intercept a penalised column of ones), on a working set of columns grown
+until the whole matrix satisfies the optimality conditions; each set is solved by liblinear from
+zero or by a warm-started proximal Newton method (:func:`newton_subproblem`, ``inner_solver``). A
 column ``j`` outside the set, whose coefficient is zero, is optimal when its gradient
 
 .. math::
@@ -315,8 +316,8 @@ class L1Logistic(BaseEstimator):
         whole fit's stopping tolerance (relative summed violation, see the module text).
     solver
         ``"liblinear"``: one liblinear fit on the whole matrix — the official solver, bit for bit.
-        ``"working_set"``: liblinear on working sets of columns (same objective, tolerance
-        ``working_set_tol``). ``"auto"``: liblinear while the matrix has at most
+        ``"working_set"``: working sets of columns, each solved by ``inner_solver`` (same
+        objective, tolerance ``working_set_tol``). ``"auto"``: liblinear while the matrix has at most
         ``liblinear_max_nonzeros`` non-zeros, the working set above.
     liblinear_max_nonzeros
         Largest matrix ``"auto"`` gives liblinear whole.

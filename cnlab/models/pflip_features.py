@@ -124,9 +124,9 @@ class PFlipConfig:
     solver
         How the L1 logistic regression is fitted (:class:`cnlab.models.l1_logistic.L1Logistic`).
         ``"liblinear"``: on the whole design matrix, the official solver (bit for bit).
-        ``"working_set"``: liblinear on a working set of columns grown until every column meets
-        the optimality condition (the same objective, solved to ``working_set_tol``; the matrix is
-        never copied). ``"auto"`` (default): liblinear while the matrix has at most
+        ``"working_set"``: working sets of columns grown until every column meets the optimality
+        condition (the same objective, solved to ``working_set_tol``; the matrix is never copied;
+        each set solved as ``working_set_inner`` says). ``"auto"`` (default): liblinear while the matrix has at most
         ``liblinear_max_nonzeros`` non-zeros, the working set above (liblinear's copies need 32
         bytes a non-zero and it refuses more than 2³¹). ``ScoringConfig(fidelity="fast")`` uses the
         working set at every size. Not an official setting.
