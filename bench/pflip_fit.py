@@ -6,6 +6,7 @@ Usage::
     .venv/bin/python bench/pflip_fit.py DATA_DIR [--repeat 2] [--out out/pflip_fit]
     .venv/bin/python bench/pflip_fit.py --args ARGS.pkl [--repeat 2]
     .venv/bin/python bench/pflip_fit.py --checkpoint CKPT --data DATA_DIR [--post-fraction 0.1]
+    .venv/bin/python bench/pflip_fit.py ... --save-design DESIGN.pkl   # then bench/l1_solver.py
 
 With ``DATA_DIR`` (a public-shaped download, e.g. ``cnlab synth`` output) a Core run (seed 42, PCRH
 off) stops at the pflip fit and its arguments are saved to ``OUT/args-<folder>.pkl`` (reused when
@@ -21,6 +22,8 @@ rater output plus ``DATA_DIR``'s notes, as a resumed run holds them, without a p
 ``--post-fraction f`` keeps the notes of a fraction of the posts chosen by a hash of the post id
 (every note and rating of a kept post, so the peer sets keep their shape). To compare two versions, run the same command with ``PYTHONPATH`` set to an
 exported copy of the other version's ``cnlab`` (``git archive REV cnlab | tar -x -C DIR``).
+``--save-design`` pickles the classifier's design matrix (implicit crossed blocks included),
+labels and parameters where the L1 fit would start, and stops there.
 """
 
 from __future__ import annotations
