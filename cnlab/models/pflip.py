@@ -314,7 +314,7 @@ def fit_pipeline(pipeline: Any, x: pd.DataFrame, y: np.ndarray) -> np.ndarray:
 
     The ``"lr"`` step (:class:`~cnlab.models.l1_logistic.L1Logistic`) then either gives the whole
     matrix to liblinear, which copies it by rows and by columns (16 bytes a non-zero each), or
-    fits liblinear on working sets of its columns (no copy of the matrix).
+    fits working sets of its columns (no copy of the whole matrix).
 
     Examples
     --------
