@@ -57,7 +57,7 @@ from sklearn.base import BaseEstimator
 
 from cnlab._arrays import unique
 
-__all__ = ["L1Logistic", "l1_gradient", "transposed_dot"]
+__all__ = ["L1Logistic", "NewtonResult", "l1_gradient", "newton_subproblem", "transposed_dot"]
 
 log = logging.getLogger(__name__)
 
