@@ -439,14 +439,19 @@ class L1Logistic(BaseEstimator):
             self._fit_working_set(_sparse(x), y)  # CSR or CSC as given: no copy of the matrix
         return self
 
+    def _first_set(self, x, y: np.ndarray) -> np.ndarray:
+        """Set ``initial_violation_`` (every column and the intercept at zero) and return the first
+        working set: the ``initial_size`` columns with the largest gradient at zero, ascending."""
+        d = x.shape[1]
+        g, gb = l1_gradient(x, y, np.zeros(d), 0.0, self.C)
+        self.initial_violation_ = float(np.maximum(np.abs(g) - 1.0, 0.0).sum() + max(abs(gb) - 1.0, 0.0))
+        self.converged_ = False
+        return np.sort(np.argsort(-np.abs(g), kind="stable")[:min(self.initial_size, d)])
+
     def _fit_working_set(self, x, y: np.ndarray) -> None:
         d = x.shape[1]
         tol = self.working_set_tol
-        g, gb = l1_gradient(x, y, np.zeros(d), 0.0, self.C)
-        over = np.maximum(np.abs(g) - 1.0, 0.0)
-        self.initial_violation_ = float(over.sum() + max(abs(gb) - 1.0, 0.0))
-        ws = np.sort(np.argsort(-np.abs(g), kind="stable")[:min(self.initial_size, d)])
-        self.converged_ = False
+        ws = self._first_set(x, y)
         # The rounds before the last only choose the next columns: liblinear solves them to a
         # tolerance that follows the violation left outside the set (a tenth of it, at most
         # INNER_TOL_START), and the set that meets the rule is solved again to ``tol`` before the
@@ -497,23 +502,21 @@ class L1Logistic(BaseEstimator):
         n, d = x.shape
         tol, C = self.working_set_tol, self.C
         s = np.where(y == 1, 1.0, -1.0)
-        g, gb = l1_gradient(x, y, np.zeros(d), 0.0, C)
-        self.initial_violation_ = scale = float(np.maximum(np.abs(g) - 1.0, 0.0).sum()
-                                                + max(abs(gb) - 1.0, 0.0))
-        ws = np.sort(np.argsort(-np.abs(g), kind="stable")[:min(self.initial_size, d)])
+        ws = self._first_set(x, y)
+        scale = self.initial_violation_
         coef, intercept, m = np.zeros(d), 0.0, np.zeros(n)
-        ones = sp.csc_matrix(np.ones((n, 1)))  # liblinear's bias column (intercept_scaling 1)
+        # liblinear's bias column (intercept_scaling 1); an implicit design appends its own
+        ones = None if _implicit(x) else sp.csc_matrix(np.ones((n, 1)))
         # Every round but those at the end only chooses columns: its set is solved to a tenth of
         # the violation left outside (at most INNER_TOL_START); the rule needs half of tol inside.
         inner = INNER_TOL_START if self.adaptive_inner_tol else tol / 2
-        self.converged_ = False
         violation = np.inf
         # the sets of successive rounds share most columns: each starts with the sweeps its
         # predecessor's models needed
         sweeps, gap_tol = QP_SWEEPS_START, 1e-3
         for _ in range(self.max_rounds):
             t0 = time.perf_counter()
-            if _implicit(x):  # built once at its final size, float64, the ones column included
+            if ones is None:  # built once at its final size, float64, the ones column included
                 xs = x.columns(ws, dtype=np.float64, ones_column=True)
             else:
                 xs = sp.hstack([x[:, ws].astype(np.float64), ones], format="csc")
