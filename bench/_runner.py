@@ -132,3 +132,87 @@ def baseline_tree(rev: str, workdir: Path) -> Path:
         archive = subprocess.run(["git", "archive", rev, "cnlab"], cwd=repo, check=True, capture_output=True).stdout
         subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
     return dest
+
+
+class LineSampler:
+    """Resident memory of this process every ``interval`` seconds, each sample tagged with the
+    current stage and the innermost lines of cnlab code the main thread is running: the profile
+    that says where a stage's memory goes (``bench/stage_memory.py``, ``bench/pcrh_memory.py``).
+
+    >>> s = LineSampler()
+    >>> with s:
+    ...     with s.stage("work"):
+    ...         _ = bytearray(1 << 20)
+    >>> sorted(s.seconds)
+    ['work']
+    """
+
+    def __init__(self, interval: float = 0.02, depth: int = 3):
+        self.interval, self.depth = interval, depth
+        self.samples: list[tuple[str, int, str]] = []
+        self.seconds: dict[str, float] = {}
+        self._current = "start"
+
+    def __enter__(self) -> "LineSampler":
+        import threading
+
+        self._stop = threading.Event()
+        self._main = threading.main_thread().ident
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._current = "end"
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        import sys
+        import traceback
+
+        statm = open("/proc/self/statm")
+        while not self._stop.is_set():
+            statm.seek(0)
+            rss = int(statm.read().split()[1]) * _PAGE
+            frame = sys._current_frames().get(self._main)
+            ours = [f for f in traceback.extract_stack(frame) if "/cnlab/" in f.filename] if frame else []
+            where = " < ".join(f"{f.filename.split('/cnlab/')[-1]}:{f.lineno}"
+                               for f in reversed(ours[-self.depth:]))
+            self.samples.append((self._current, rss, where))
+            time.sleep(self.interval)
+        statm.close()
+
+    def stage(self, name: str):
+        """Context manager: samples inside it belong to stage ``name``; its seconds are recorded
+        (a ``gc.collect()`` at its end, so that garbage does not count against the next stage)."""
+        import contextlib
+        import gc
+
+        @contextlib.contextmanager
+        def cm():
+            self._current = name
+            t0 = time.perf_counter()
+            try:
+                yield
+            finally:
+                gc.collect()
+                self.seconds[name] = time.perf_counter() - t0
+                self._current = "between"  # imports of the next stage are not this one's
+        return cm()
+
+    def report(self, name: str, n: int, top: int = 3) -> dict | None:
+        """Stage ``name``: seconds, resident GiB at its start and at its peak, the peak above the
+        start in bytes per unit of ``n`` (e.g. ratings), and the ``top`` lines with the highest
+        peaks."""
+        points = [(rss, where) for st, rss, where in self.samples if st == name]
+        if not points:
+            return None
+        start, high = points[0][0], max(p[0] for p in points)
+        peaks: dict[str, int] = {}
+        for rss, where in points:
+            peaks[where] = max(peaks.get(where, 0), rss)
+        best = sorted(peaks.items(), key=lambda kv: -kv[1])[:top]
+        return {"seconds": self.seconds.get(name, float("nan")), "start_gib": start / 2**30,
+                "peak_gib": high / 2**30, "peak_above_start_b": (high - start) / n,
+                "where": [(w, (r - start) / n) for w, r in best]}

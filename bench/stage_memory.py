@@ -26,87 +26,46 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
-from _runner import baseline_tree  # noqa: E402
+from _runner import LineSampler, baseline_tree  # noqa: E402
 STAGES = ("load", "preprocess", "topics", "pss")
 
 
 def measure(data: str, stages: list[str], top: int) -> dict:
-    import gc
-    import threading
-    import time
-    import traceback
-    from collections import OrderedDict
-
-    import psutil
-
-    proc = psutil.Process()
-    main = threading.main_thread().ident
-    current = ["import"]
-    samples: list[tuple[str, int, str]] = []
-    stop = threading.Event()
-
-    def sampler():
-        while not stop.is_set():
-            rss = proc.memory_info().rss
-            frame = sys._current_frames().get(main)
-            ours = [f for f in traceback.extract_stack(frame) if "/cnlab/" in f.filename] if frame else []
-            where = " < ".join(f"{f.filename.split('/cnlab/')[-1]}:{f.lineno}" for f in reversed(ours[-3:]))
-            samples.append((current[0], rss, where))
-            time.sleep(0.02)
-
     import pandas as pd
 
     import cnlab
     from cnlab.preprocess import preprocess
 
-    thread = threading.Thread(target=sampler, daemon=True)
-    thread.start()
-    seconds, digests = {}, {}
+    prof = LineSampler()
+    digests = {}
 
     def stage(name, fn):
-        current[0] = name
-        t0 = time.perf_counter()
-        out = fn()
-        gc.collect()
-        seconds[name] = time.perf_counter() - t0
-        current[0] = "between"  # imports of the next stage are not this one's
-        return out
+        with prof.stage(name):
+            return fn()
 
-    ds = stage("load", lambda: cnlab.load(data))
-    digests["ratings"] = int(pd.util.hash_pandas_object(ds.ratings, index=True).sum())
-    pre = None
-    if "preprocess" in stages or "topics" in stages or "pss" in stages:
-        pre = stage("preprocess", lambda: preprocess(ds))
-        digests["preprocessed"] = int(pd.util.hash_pandas_object(pre.ratings, index=True).sum())
-    if "topics" in stages:
-        from cnlab.models.topics import fit_assign_topics
+    with prof:
+        ds = stage("load", lambda: cnlab.load(data))
+        digests["ratings"] = int(pd.util.hash_pandas_object(ds.ratings, index=True).sum())
+        pre = None
+        if "preprocess" in stages or "topics" in stages or "pss" in stages:
+            pre = stage("preprocess", lambda: preprocess(ds))
+            digests["preprocessed"] = int(pd.util.hash_pandas_object(pre.ratings, index=True).sum())
+        if "topics" in stages:
+            from cnlab.models.topics import fit_assign_topics
 
-        nt = stage("topics", lambda: fit_assign_topics(pre.notes, seed=0)[1])
-        digests["topics"] = int(pd.util.hash_pandas_object(nt.reset_index(drop=True), index=True).sum())
-    if "pss" in stages:
-        from cnlab.models.similarity import rater_clustering
+            nt = stage("topics", lambda: fit_assign_topics(pre.notes, seed=0)[1])
+            digests["topics"] = int(pd.util.hash_pandas_object(nt.reset_index(drop=True), index=True).sum())
+        if "pss" in stages:
+            from cnlab.models.similarity import rater_clustering
 
-        pss = stage("pss", lambda: rater_clustering(pre.notes, pre.ratings))
-        digests["pss"] = int(pd.util.hash_pandas_object(pss.reset_index(drop=True), index=True).sum())
-    current[0] = "end"
-    stop.set()
-    thread.join()
+            pss = stage("pss", lambda: rater_clustering(pre.notes, pre.ratings))
+            digests["pss"] = int(pd.util.hash_pandas_object(pss.reset_index(drop=True), index=True).sum())
     n = len(ds.ratings)
     report = {"ratings": n, "package": str(Path(cnlab.__file__).parents[1]), "digests": digests, "stages": {}}
     for name in stages:
-        points = [(rss, where) for st, rss, where in samples if st == name]
-        if not points:
-            continue
-        start = points[0][0]
-        peaks: "OrderedDict[str, int]" = OrderedDict()
-        for rss, where in points:
-            peaks[where] = max(peaks.get(where, 0), rss)
-        best = sorted(peaks.items(), key=lambda kv: -kv[1])[:top]
-        report["stages"][name] = {
-            "seconds": seconds[name], "start_gib": start / 2**30, "peak_gib": max(p[0] for p in points) / 2**30,
-            "peak_above_start_b": (max(p[0] for p in points) - start) / n,
-            "where": [(w, (r - start) / n) for w, r in best],
-        }
+        r = prof.report(name, n, top)
+        if r is not None:
+            report["stages"][name] = r
     return report
 
 

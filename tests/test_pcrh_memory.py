@@ -9,6 +9,8 @@ bundled sample equals the one built from every rating.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -155,3 +157,97 @@ def test_codes_in_place_equal_the_new_array():
     same = x.copy(order="F")
     assert b.transform(same, out=same) is same
     assert np.array_equal(same, new)
+
+
+# ------------------------------------------------------------------ note chunks (cnlab.models.pcrh_matrix)
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 30), min_size=0, max_size=80), st.integers(1, 12), st.integers(0, 2**16))
+def test_note_chunks_cover_every_selected_note_in_bounded_chunks(ids, max_rows, mask_seed):
+    note = np.array(ids, dtype=np.int64)
+    rows = np.random.default_rng(mask_seed).random(len(note)) < 0.8
+    chunks = pcrh.note_chunks(note, rows, max_rows)
+    sel = note[rows]
+    if len(sel) == 0:
+        assert chunks == []
+        return
+    his = [hi for _, hi in chunks]
+    assert all(lo <= hi for lo, hi in chunks) and all(a[1] < b[0] for a, b in zip(chunks, chunks[1:]))
+    where = [[i for i, (lo, hi) in enumerate(chunks) if lo <= v <= hi] for v in sel]
+    assert all(len(w) == 1 for w in where)  # every selected rating in exactly one chunk
+    sizes = np.bincount([w[0] for w in where], minlength=len(chunks))
+    for i, (lo, hi) in enumerate(chunks):
+        one_note = len(np.unique(sel[(sel >= lo) & (sel <= hi)])) == 1
+        assert sizes[i] <= max_rows or one_note  # a note with more ratings is a chunk alone
+        assert sizes[i] > 0
+    assert his[-1] == sel.max() and chunks[0][0] == sel.min()
+
+
+#: Ratings a chunk in the chunked-fit tests: a few chunks of the bundled sample (a smaller chunk
+#: adds fixed costs per chunk and checkpoint, not cases).
+CHUNK = 2500
+
+
+@pytest.mark.parametrize("keep_training", [True, False])
+def test_chunked_fit_is_the_whole_frame_fit(sample_inputs, keep_training, tmp_path):
+    """Notes taken a few hundred ratings at a time (blocks in memory, or on disk for a lean fit):
+    the same pooled frame, columns, counts and predictions as one chunk."""
+    pre, pro, enrollment = sample_inputs
+    cfg = pcrh.PCRHConfig(min_notes_per_n=1, training_cutoff_millis=0)
+    args = (pre.notes, pre.ratings, pre.status_history, pro)
+    whole = pcrh.PCRHModel(cfg).fit(*args, enrollment=enrollment, seed=3)
+    assert whole.report["note_chunks"] == 1
+    small = dataclasses.replace(cfg, chunk_ratings=CHUNK)
+    calls = []
+    chunked = pcrh.PCRHModel(small).fit(*args, enrollment=enrollment, seed=3, keep_training=keep_training,
+                                        spill_dir=tmp_path, ratings_read=lambda: calls.append(1))
+    assert chunked.report["note_chunks"] >= 3
+    assert calls == [1]  # told once that the ratings are no longer read
+    assert list(tmp_path.iterdir()) == []  # the spilled blocks are removed
+    assert chunked.feature_columns == whole.feature_columns
+    drop = {"note_chunks"}
+    assert {k: v for k, v in chunked.report.items() if k not in drop} == \
+        {k: v for k, v in whole.report.items() if k not in drop}
+    if keep_training:
+        pd.testing.assert_frame_equal(chunked.training, whole.training, check_exact=True,
+                                      check_dtype=False)
+    pd.testing.assert_frame_equal(chunked.predict(*args, enrollment=enrollment),
+                                  whole.predict(*args, enrollment=enrollment), check_exact=True)
+
+
+@settings(max_examples=6, deadline=None)
+@given(st.integers(0, 10_000), st.sampled_from([0.1, None]), st.booleans())
+def test_featurewise_matrix_fits_the_whole_matrix_model(seed, fraction, legacy):
+    """Scaler, bins and boosting fitted a feature at a time with the boosting's split passed in:
+    the model of the whole-matrix formulation (scaler on the matrix, the boosting's own split)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.preprocessing import StandardScaler
+
+    from cnlab.models.pcrh_matrix import TrainingBlocks, fit_scaled_boosting
+
+    rng = np.random.default_rng(seed)
+    n = 2000
+    cols = [c for c in pcrh.feature_template() if c.startswith(pcrh.ALL_PREFIX)][:6]
+    frame = pd.DataFrame({c: rng.normal(size=n) * rng.uniform(0.1, 50) for c in cols})
+    frame[cols[1]] = rng.integers(0, 4, n).astype(float)
+    frame.loc[rng.random(n) < 0.1, cols[2]] = np.nan
+    frame["is_crh"] = (frame[cols[0]] + rng.normal(0, 1, n) > 0.5).astype(np.int64)
+    frame.insert(0, S.NOTE_ID, np.arange(n))
+    blocks = TrainingBlocks(pcrh.feature_template())
+    blocks.add(8, frame.iloc[:1000].reset_index(drop=True))
+    blocks.add(8, frame.iloc[1000:].reset_index(drop=True))
+    make = lambda: HistGradientBoostingClassifier(max_iter=8, max_depth=3, random_state=seed,  # noqa: E731
+                                                  early_stopping=True, validation_fraction=fraction)
+    model, scaler, binning = fit_scaled_boosting(
+        blocks, cols, frame["is_crh"].to_numpy(), random_state=seed, validation_fraction=fraction,
+        legacy_binning=legacy, make_model=make, fit_model=lambda m, x, y, **v: m.fit(x, y, **v))
+    x = np.asfortranarray(frame[cols].fillna(0).to_numpy(dtype=np.float64))
+    ref_scaler = StandardScaler().fit(x)
+    xs = ref_scaler.transform(x, copy=True)
+    for a in ("mean_", "var_", "scale_"):
+        assert np.array_equal(getattr(scaler, a), getattr(ref_scaler, a))
+    ref_bins = LegacyHistBinning(xs, frame["is_crh"].to_numpy(), seed, fraction or 0.0) if legacy else None
+    xb = xs if ref_bins is None else ref_bins.transform(xs)
+    ref = make().fit(xb, frame["is_crh"].to_numpy())
+    probe = scaler.transform(x)
+    probe = probe if binning is None else binning.transform(probe)
+    assert np.array_equal(model.predict_proba(probe), ref.predict_proba(xb))

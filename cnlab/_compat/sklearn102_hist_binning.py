@@ -37,29 +37,59 @@ class LegacyHistBinning:
 
     MAX_BINS = 255
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, random_state: int, validation_fraction: float):
-        from sklearn.model_selection import train_test_split
-
-        seed = np.random.RandomState(random_state).randint(np.iinfo(np.uint32).max, dtype="u8")
-        # the boosting's training rows: the split depends on y, the row count and the seed only, so
-        # splitting the row numbers gives its rows, and each column is gathered alone (no copy of x)
-        rows = np.arange(x.shape[0])
-        if validation_fraction:
-            rows, _ = train_test_split(rows, stratify=y, test_size=validation_fraction, random_state=seed)
-        pct = np.linspace(0, 100, num=self.MAX_BINS + 1)[1:-1]
+    def __init__(self, x: np.ndarray | None = None, y: np.ndarray | None = None,
+                 random_state: int | None = None, validation_fraction: float = 0.0):
         self.thresholds: list[np.ndarray] = []
         self.seen: list[np.ndarray] = []
+        if x is None:  # filled a column at a time by :meth:`add_column`
+            return
+        # the split depends on y, the row count and the seed only, so splitting the row numbers
+        # gives the boosting's rows, and each column is gathered alone (no copy of x)
+        rows, _ = self.boosting_split(y, x.shape[0], random_state, validation_fraction)
         for j in range(x.shape[1]):
-            col = x[rows, j]
-            d = np.unique(col)
-            if len(d) <= self.MAX_BINS:
-                m = d[:-1] + d[1:]
-                m *= 0.5
-            else:
-                m = np.percentile(col, pct, method="midpoint")
-            t = np.minimum(m, np.finfo(np.float64).max)
-            self.thresholds.append(t)
-            self.seen.append(unique(np.searchsorted(t, col, side="left")).astype(np.float64))
+            self.add_column(x[rows, j])
+
+    @staticmethod
+    def boosting_split(y: np.ndarray, n: int, random_state: int,
+                       validation_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+        """Row numbers of the training and validation parts that ``HistGradientBoostingClassifier
+        (random_state=random_state, validation_fraction=...)`` makes for early stopping: a
+        stratified split seeded by the first draw of ``RandomState(random_state)``, in the order it
+        returns them. No validation part: every row, in order, and none."""
+        from sklearn.model_selection import train_test_split
+
+        rows = np.arange(n)
+        if not validation_fraction:
+            return rows, rows[:0]
+        seed = np.random.RandomState(random_state).randint(np.iinfo(np.uint32).max, dtype="u8")
+        train, val = train_test_split(rows, stratify=y, test_size=validation_fraction, random_state=seed)
+        return train, val
+
+    def add_column(self, col: np.ndarray) -> None:
+        """Fit the next feature's thresholds on its values ``col`` in the training part (any order)."""
+        d = np.unique(col)
+        if len(d) <= self.MAX_BINS:
+            m = d[:-1] + d[1:]
+            m *= 0.5
+        else:
+            pct = np.linspace(0, 100, num=self.MAX_BINS + 1)[1:-1]
+            m = np.percentile(col, pct, method="midpoint")
+        t = np.minimum(m, np.finfo(np.float64).max)
+        self.thresholds.append(t)
+        self.seen.append(unique(np.searchsorted(t, col, side="left")).astype(np.float64))
+
+    def code_column(self, j: int, values: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Feature ``j``'s codes of ``values`` (float64), an empty bin's code moved up to the next
+        seen one; written into ``out`` when given (which may be ``values`` itself)."""
+        c = np.searchsorted(self.thresholds[j], values, side="left")
+        if out is None:
+            out = np.empty(len(c), dtype=np.float64)
+        out[:] = c
+        seen = self.seen[j]
+        k = np.searchsorted(seen, out, side="left")
+        inside = k < len(seen)
+        out[inside] = seen[k[inside]]
+        return out
 
     def _codes(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Per column ``#{thresholds < x}`` as float64, in ``x``'s memory order (one allocation,
@@ -72,9 +102,8 @@ class LegacyHistBinning:
 
     def transform(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """The codes of ``x`` (float64), written into ``out`` when given (``out=x`` overwrites x)."""
-        c = self._codes(x, out)
-        for j, seen in enumerate(self.seen):
-            k = np.searchsorted(seen, c[:, j], side="left")
-            inside = k < len(seen)
-            c[inside, j] = seen[k[inside]]
-        return c
+        if out is None:
+            out = np.empty(x.shape, dtype=np.float64, order="F" if np.isfortran(x) else "C")
+        for j in range(len(self.thresholds)):
+            out[:, j] = self.code_column(j, x[:, j])
+        return out

@@ -36,9 +36,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import tempfile
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -66,6 +68,10 @@ __all__ = [
     "author_stats",
     "first_n_ratings",
     "training_rows",
+    "checkpoint_rows",
+    "feature_template",
+    "note_chunks",
+    "ranked_chunk",
     "threshold_for",
     "previous_state",
     "to_timestamps",
@@ -133,6 +139,10 @@ class PCRHConfig:
         (:class:`cnlab._compat.sklearn102_hist_binning.LegacyHistBinning`); newer versions pick
         other bin edges (≥ 1.4: "averaged_inverted_cdf" percentiles, duplicates removed), which
         changes the trees.
+    chunk_ratings
+        The training ratings are ordered and turned into features a chunk of notes at a time, at
+        most this many ratings a chunk (a cnlab memory bound, not an official constant: the rows,
+        columns and model do not depend on it; 2**24 keeps a chunk's frames near 2 GiB).
     """
 
     per_n_thresholds: tuple[tuple[int, float], ...] = (
@@ -151,6 +161,7 @@ class PCRHConfig:
     stale_millis: int = 12 * 60 * 60 * 1000
     core_rule: str = "CoreModel (v1.1)"
     legacy_binning: bool = True
+    chunk_ratings: int = 1 << 24
 
     @property
     def cascade(self) -> tuple[int, ...]:
@@ -435,14 +446,16 @@ def _features(all_r: pd.DataFrame, scored_r: pd.DataFrame, lookup: pd.DataFrame,
     return feats.merge(author_stats(feats[nid].to_numpy(), status_history, ref), on=nid, how="left")
 
 
-def training_rows(n: int, ranked: pd.DataFrame, status_history: pd.DataFrame, lookup: pd.DataFrame,
-                  scored_raters: np.ndarray, labels: pd.DataFrame, *, note_topics=None,
-                  topic_lookups: Mapping[str, pd.DataFrame] | None = None,
-                  exclude_already_decided: bool = True, min_notes: int = 50,
-                  report: dict[str, Any] | None = None) -> pd.DataFrame | None:
-    """Training rows of checkpoint ``n`` (spec 06 §B.4): features of the first n ratings, author
-    reference = time of the n-th rating, ``is_crh`` label, ``N = n``; notes already CRH before their
-    n-th rating dropped; None with fewer than ``min_notes`` notes."""
+def checkpoint_rows(n: int, ranked: pd.DataFrame, status_history: pd.DataFrame, lookup: pd.DataFrame,
+                    scored_raters: np.ndarray, labels: pd.DataFrame, *, note_topics=None,
+                    topic_lookups: Mapping[str, pd.DataFrame] | None = None,
+                    exclude_already_decided: bool = True,
+                    report: dict[str, Any] | None = None) -> pd.DataFrame | None:
+    """Rows of checkpoint ``n`` (spec 06 §B.4) from the ranked ratings of some notes: features of
+    the first n ratings, author reference = time of the n-th rating, ``is_crh`` label, ``N = n``;
+    notes already CRH before their n-th rating dropped. None when no note has n ratings. Each row
+    depends on its own note only, so the rows of a note chunk are those of the whole frame; the
+    ``report`` counts (``N=n notes``, ``crh``, ``excluded_already_crh``) are added to."""
     nid = S.NOTE_ID
     rep = report if report is not None else {}
     first, scored, nth = first_n_ratings(ranked, scored_raters, n)
@@ -459,14 +472,119 @@ def training_rows(n: int, ranked: pd.DataFrame, status_history: pd.DataFrame, lo
         ts = pd.to_numeric(w["timestampMillisOfFirstNonNMRStatus"], errors="coerce").to_numpy(np.float64)
         decided = ((w["firstNonNMRStatus"].astype(object) == S.CRH).to_numpy() & ~np.isnan(ts)
                    & (ts < w[_NTH].to_numpy(dtype=np.float64)))
-        rep[f"N={n} excluded_already_crh"] = int(decided.sum())
+        key = f"N={n} excluded_already_crh"
+        rep[key] = rep.get(key, 0) + int(decided.sum())
         feats = feats[~decided]
-    rep[f"N={n} notes"] = len(feats)
-    rep[f"N={n} crh"] = int(feats["is_crh"].sum())
+    for key, v in ((f"N={n} notes", len(feats)), (f"N={n} crh", int(feats["is_crh"].sum()))):
+        rep[key] = rep.get(key, 0) + v
+    return feats.reset_index(drop=True)
+
+
+def training_rows(n: int, ranked: pd.DataFrame, status_history: pd.DataFrame, lookup: pd.DataFrame,
+                  scored_raters: np.ndarray, labels: pd.DataFrame, *, note_topics=None,
+                  topic_lookups: Mapping[str, pd.DataFrame] | None = None,
+                  exclude_already_decided: bool = True, min_notes: int = 50,
+                  report: dict[str, Any] | None = None) -> pd.DataFrame | None:
+    """Training rows of checkpoint ``n`` from the ranked ratings of every note
+    (:func:`checkpoint_rows`); None with fewer than ``min_notes`` notes."""
+    rep = report if report is not None else {}
+    feats = checkpoint_rows(n, ranked, status_history, lookup, scored_raters, labels,
+                            note_topics=note_topics, topic_lookups=topic_lookups,
+                            exclude_already_decided=exclude_already_decided, report=rep)
+    if feats is None:
+        return None
     if len(feats) < min_notes:
         rep[f"N={n} skipped"] = True
         return None
-    return feats.reset_index(drop=True)
+    return feats
+
+
+def feature_template() -> tuple[str, ...]:
+    """Every column a checkpoint's frame can hold, in the order :func:`checkpoint_rows` creates
+    them (spec 06 §B.3): ``noteId``; per rating set (all, scored) each level's factor statistics
+    then its distribution, then the tag sums; the topic scorers' statistics; the author counts;
+    ``is_crh``; ``N``. A frame holds a subsequence of it (a level without ratings has no
+    distribution columns; no topic columns without topic scorers)."""
+    def stats(prefix: str, distributional: bool) -> list[str]:
+        out = []
+        for _, lab in LEVELS:
+            out += [f"{prefix}{lab}_factor1_{s}" for s in ("mean", "std", "count")]
+            if distributional:
+                out += [f"{prefix}{lab}_p{int(q * 100)}" for q in QUANTILES]
+                out += [f"{prefix}{lab}_iqr", f"{prefix}{lab}_skewness"]
+        return out
+
+    cols = [S.NOTE_ID]
+    for prefix in (ALL_PREFIX, SCORED_PREFIX):
+        cols += stats(prefix, True) + [f"{prefix}tag_{t}" for t in TAGS]
+    for prefix in (TOPIC_ALL_PREFIX, TOPIC_SCORED_PREFIX):
+        cols += stats(prefix, False)
+    cols += [f"{AUTHOR_PREFIX}{lab}_{suffix}" for suffix in ("14d", "90d") for lab in ("crh", "crnh", "nmr")]
+    return (*cols, "is_crh", "N")
+
+
+def _zero_where(column: str) -> str | None:
+    """A distribution column of a level without ratings in some notes' chunk: the whole frame holds 0
+    for the notes of its rating set (``rating_features`` fills them), which its level's count
+    column marks; other columns missing from a chunk are missing in the whole frame too."""
+    for prefix in (ALL_PREFIX, SCORED_PREFIX):
+        for _, lab in LEVELS:
+            if column.startswith(f"{prefix}{lab}_") and not column.startswith(f"{prefix}{lab}_factor1_"):
+                return f"{prefix}{lab}_factor1_count"
+    return None
+
+
+def note_chunks(note_ids: np.ndarray, rows: np.ndarray, max_rows: int) -> list[tuple[int, int]]:
+    """Ranges ``[lo, hi]`` of note ids, ascending, that split the ratings selected by ``rows`` into
+    chunks of at most ``max_rows`` (a note with more is a chunk of its own); one range for all
+    when they fit.
+
+    >>> note_chunks(np.array([5, 3, 5, 9, 3, 7]), np.ones(6, bool), 2)
+    [(3, 3), (5, 5), (7, 9)]
+    """
+    total = int(rows.sum())
+    if total == 0:
+        return []
+    step = 1 << 24
+    ids = []
+    for a in range(0, len(note_ids), step):  # the selected ids a piece at a time (no R-sized copy)
+        ids.append(unique(note_ids[a:a + step][rows[a:a + step]]))
+    distinct = unique(np.concatenate(ids)) if len(ids) > 1 else ids[0]
+    if total <= max_rows:
+        return [(int(distinct[0]), int(distinct[-1]))]
+    counts = np.zeros(len(distinct), dtype=np.int64)
+    for a in range(0, len(note_ids), step):
+        sel = note_ids[a:a + step][rows[a:a + step]]
+        counts += np.bincount(np.searchsorted(distinct, sel), minlength=len(distinct))
+    out, start, run = [], 0, 0
+    for i, c in enumerate(counts.tolist()):
+        if run and run + c > max_rows:
+            out.append((int(distinct[start]), int(distinct[i - 1])))
+            start, run = i, 0
+        run += c
+    out.append((int(distinct[start]), int(distinct[-1])))
+    return out
+
+
+def ranked_chunk(ratings: pd.DataFrame, rows: np.ndarray, lo: int, hi: int, n_max: int) -> pd.DataFrame:
+    """The ratings selected by ``rows`` of the notes with ids in ``[lo, hi]``, ordered by note then
+    time (ties in input order), ranked (``_rank`` = 1, 2, … per note), cut to what the checkpoints
+    up to ``n_max`` read (:func:`up_to_rank`), tags unpacked: the chunk's part of the ranked frame
+    of all notes. Only the ids and times are ordered; the other columns are copied once."""
+    note_all = ratings[S.NOTE_ID].to_numpy()
+    pos = np.flatnonzero(rows & (note_all >= lo) & (note_all <= hi))
+    note, t = note_all[pos], ratings[S.CREATED_AT].to_numpy()[pos]
+    by_time = lexsort2(t, note)  # stable: ties keep the ratings' order
+    pos, note, t = pos[by_time], note[by_time], t[by_time]
+    del by_time
+    starts = np.r_[0, np.flatnonzero(note[1:] != note[:-1]) + 1] if len(note) else np.zeros(0, np.int64)
+    rank = np.arange(len(note)) - np.repeat(starts, np.diff(np.r_[starts, len(note)])) + 1
+    used = up_to_rank(note, t, rank, n_max)
+    del note, t
+    rr = _narrow(ratings, pos[used])
+    rr["_rank"] = rank[used]
+    rr.index = pd.RangeIndex(len(rr))
+    return rr
 
 
 def threshold_for(n: int, per_n: Mapping[int, float]) -> float:
@@ -526,12 +644,21 @@ class PCRHModel:
     def fit(self, notes: pd.DataFrame, ratings: pd.DataFrame, status_history: pd.DataFrame,
             prescoring_rater_output: pd.DataFrame, *, enrollment: pd.DataFrame | None = None,
             note_topics: pd.DataFrame | None = None, seed: int | None = None,
-            keep_training: bool = True) -> "PCRHModel":
+            keep_training: bool = True, ratings_read: Callable[[], None] | None = None,
+            spill_dir: str | Path | None = None) -> "PCRHModel":
         """Train on the PSS-coalesced prescoring ratings (spec 06 §B.4). Returns a fitted copy (or an
         unfitted one, with the reason in ``report``, when no checkpoint has enough notes).
 
-        ``keep_training=False`` leaves :attr:`training` None and frees the pooled training frame
-        once its feature matrix is built (a lean run); the fitted model is the same."""
+        The recent notes are taken a chunk at a time (``PCRHConfig.chunk_ratings`` of their
+        ratings), each chunk's ratings ordered and its checkpoints' frames built, then the matrix
+        is assembled a feature at a time (:mod:`cnlab.models.pcrh_matrix`): the same rows,
+        columns and model as from the whole frame. ``keep_training=False`` leaves :attr:`training`
+        None (a lean run); with more than one chunk its blocks then wait in a temporary folder
+        under ``spill_dir`` (the system's default when None), not in memory. ``ratings_read()``,
+        if given, is called once the ratings are no longer read (the caller may let them go
+        before the boosting); the fitted model is the same."""
+        from cnlab.models.pcrh_matrix import TrainingBlocks, fit_scaled_boosting
+
         nid = S.NOTE_ID
         cfg = self.config
         rep: dict[str, Any] = {}
@@ -547,63 +674,70 @@ class PCRHModel:
         rows = ratings[nid].isin(recent).to_numpy()
         if group is not None:
             rows = rows & group
+        del group
         rep["training_notes"], rep["training_ratings"] = len(recent), int(rows.sum())
-        # rank on the ids and times alone, then copy (with the tags unpacked) only the ratings that
-        # the checkpoints read: those up to each note's ``max(cascade)``-th rating
-        pos = np.flatnonzero(rows)
-        note, t = ratings[nid].to_numpy()[pos], ratings[S.CREATED_AT].to_numpy()[pos]
-        by_time = lexsort2(t, note)  # stable: ties keep the ratings' order
-        order, note, t = pos[by_time], note[by_time], t[by_time]
-        del pos, by_time
-        starts = np.r_[0, np.flatnonzero(note[1:] != note[:-1]) + 1] if len(note) else np.zeros(0, np.int64)
-        rank = np.arange(len(note)) - np.repeat(starts, np.diff(np.r_[starts, len(note)])) + 1
-        used = up_to_rank(note, t, rank, max(cfg.cascade))
-        rep["training_ratings_read"] = int(used.sum())
-        rr = _narrow(ratings, order[used])
-        rr["_rank"] = rank[used]
-        rr.index = pd.RangeIndex(len(rr))
-        frames = []
-        for n in cfg.cascade:
-            f = training_rows(n, rr, status_history, lookup, scored, labels, note_topics=note_topics,
-                              topic_lookups=tl, exclude_already_decided=cfg.exclude_already_decided,
-                              min_notes=cfg.min_notes_per_n, report=rep)
-            if f is not None:
-                frames.append(f)
-        if not frames:
+        chunks = note_chunks(ratings[nid].to_numpy(), rows, cfg.chunk_ratings)
+        rep["note_chunks"] = len(chunks)
+        spill = None if keep_training or len(chunks) < 2 else (spill_dir or tempfile.gettempdir())
+        blocks = TrainingBlocks(feature_template(), spill_dir=spill, zero_where=_zero_where)
+        try:
+            rep["training_ratings_read"] = read = 0
+            produced: set[int] = set()
+            for lo, hi in chunks:
+                rr = ranked_chunk(ratings, rows, lo, hi, max(cfg.cascade))
+                read += len(rr)
+                for n in cfg.cascade:
+                    f = checkpoint_rows(n, rr, status_history, lookup, scored, labels,
+                                        note_topics=note_topics, topic_lookups=tl,
+                                        exclude_already_decided=cfg.exclude_already_decided, report=rep)
+                    if f is not None:
+                        produced.add(n)
+                        blocks.add(n, f)
+                del rr
+            rep["training_ratings_read"] = read
+            del rows
+            if ratings_read is not None:
+                ratings = None
+                ratings_read()
+            for n in cfg.cascade:
+                if n in produced and rep[f"N={n} notes"] < cfg.min_notes_per_n:
+                    rep[f"N={n} skipped"] = True
+                    blocks.drop(n)
+            return self._fit_blocks(blocks, rep, seed, keep_training, fit_scaled_boosting)
+        finally:
+            blocks.close()
+
+    def _fit_blocks(self, blocks, rep, seed, keep_training, fit_scaled_boosting) -> "PCRHModel":
+        cfg = self.config
+        if not blocks.checkpoints():
             log.warning("PCRH: no checkpoint has %d training notes; model not fitted", cfg.min_notes_per_n)
             return dataclasses.replace(self, seed=seed, report=rep)
-        pooled = pd.concat(frames, ignore_index=True)
-        del frames  # ~5,500 rows per 100k ratings at 123 columns: each copy counts at scale
-        cols = [c for c in pooled.columns if c not in (nid, "is_crh") and pooled[c].dtype != object]
-        y = pooled["is_crh"].to_numpy()
+        pooled = blocks.frame() if keep_training else None
+        y = blocks.labels()
         if len(np.unique(y)) < 2:
             log.warning("PCRH: training labels are all %s; model not fitted", y[0])
-            return dataclasses.replace(self, seed=seed, report=rep, training=pooled)
+            return dataclasses.replace(self, seed=seed, report=rep,
+                                       training=pooled if pooled is not None else blocks.frame()
+                                       if not blocks.on_disk else None)
+        cols = blocks.feature_columns()
         from sklearn.ensemble import HistGradientBoostingClassifier
-        from sklearn.preprocessing import StandardScaler
 
-        # pooled[cols].fillna(0).to_numpy(float64), built a column at a time in the same (column)
-        # order, then scaled in place: one matrix instead of three
-        x = np.empty((len(pooled), len(cols)), dtype=np.float64, order="F")
-        for j, c in enumerate(cols):
-            x[:, j] = pooled[c].fillna(0).to_numpy(dtype=np.float64)
-        scaler = StandardScaler()
-        xs = scaler.fit(x).transform(x, copy=False)
-        del x
-        if not keep_training:
-            pooled = None
         # an explicit integer seed, so that the legacy bins see the boosting's own split
         rs = seed if seed is not None else int(np.random.randint(np.iinfo(np.int32).max))
-        binning = LegacyHistBinning(xs, y, rs, cfg.validation_fraction) if cfg.legacy_binning else None
-        model = HistGradientBoostingClassifier(
-            max_iter=cfg.max_iter, max_depth=cfg.max_depth, learning_rate=cfg.learning_rate,
-            random_state=rs, early_stopping=True, n_iter_no_change=cfg.n_iter_no_change,
-            validation_fraction=cfg.validation_fraction)
-        if binning is not None:
-            xs = binning.transform(xs, out=xs)  # the scaled matrix is not read again: codes in place
-        with _single_thread():
-            model.fit(xs, y)
-        del xs
+
+        def make_model():
+            return HistGradientBoostingClassifier(
+                max_iter=cfg.max_iter, max_depth=cfg.max_depth, learning_rate=cfg.learning_rate,
+                random_state=rs, early_stopping=True, n_iter_no_change=cfg.n_iter_no_change,
+                validation_fraction=cfg.validation_fraction)
+
+        def fit_model(model, x, y_, **val):
+            with _single_thread():
+                model.fit(x, y_, **val)
+
+        model, scaler, binning = fit_scaled_boosting(
+            blocks, cols, y, random_state=rs, validation_fraction=cfg.validation_fraction,
+            legacy_binning=cfg.legacy_binning, make_model=make_model, fit_model=fit_model)
         rep.update(rows=len(y), features=len(cols), crh_rate=float(y.mean()),
                    iterations=int(model.n_iter_))
         return dataclasses.replace(self, model=model, scaler=scaler, binning=binning,
@@ -638,26 +772,39 @@ class PCRHModel:
         rows = ratings[nid].isin(eligible.index).to_numpy()
         if group is not None:
             rows = rows & group
-        re = _narrow(ratings, rows)  # only the eligible notes' ratings, tags unpacked
+        del group
         now = pd.to_numeric(status_history["timestampMillisOfCurrentStatus"], errors="coerce").max()
-        feats = _features(re, re[re[S.RATER_ID].isin(scored)], lookup, note_topics, tl,
-                          status_history, now)
-        feats = feats.merge(eligible.rename("N").rename_axis(nid).reset_index(), on=nid, how="inner")
-        x = np.zeros((len(feats), len(self.feature_columns)))
-        for j, c in enumerate(self.feature_columns):
-            if c in feats.columns:
-                x[:, j] = feats[c].fillna(0).to_numpy(dtype=np.float64)
-        xs = self.scaler.transform(x)
-        with _single_thread():
-            p = self.model.predict_proba(xs if self.binning is None else self.binning.transform(xs))[:, 1]
+        note_all = ratings[nid].to_numpy()
+        eligible_n = eligible.rename("N").rename_axis(nid).reset_index()
+        ids, ns, probas = [], [], []
+        # a chunk of notes at a time (each note's features read its own ratings only): the same
+        # rows, in the same order, as from every eligible rating at once
+        for lo, hi in note_chunks(note_all, rows, cfg.chunk_ratings):
+            re = _narrow(ratings, rows & (note_all >= lo) & (note_all <= hi))  # tags unpacked
+            feats = _features(re, re[re[S.RATER_ID].isin(scored)], lookup, note_topics, tl,
+                              status_history, now)
+            del re
+            feats = feats.merge(eligible_n, on=nid, how="inner")
+            x = np.zeros((len(feats), len(self.feature_columns)))
+            for j, c in enumerate(self.feature_columns):
+                if c in feats.columns:
+                    x[:, j] = feats[c].fillna(0).to_numpy(dtype=np.float64)
+            xs = self.scaler.transform(x)
+            del x
+            with _single_thread():
+                probas.append(self.model.predict_proba(
+                    xs if self.binning is None else self.binning.transform(xs))[:, 1])
+            ids.append(feats[nid].to_numpy(dtype=np.int64))
+            ns.append(feats["N"].to_numpy())
+            del feats, xs
+        p, note_ids, n_arr = (np.concatenate(v) for v in (probas, ids, ns))
         per_n = dict(cfg.per_n_thresholds)
-        n_arr = feats["N"].to_numpy()
         thr = np.array([threshold_for(int(k), per_n) for k in n_arr])
-        was = np.isin(feats[nid].to_numpy(), np.fromiter(previous_positive, dtype=np.int64))
+        was = np.isin(note_ids, np.fromiter(previous_positive, dtype=np.int64))
         revoked = was & (p < cfg.revoke_threshold)
         above = np.where(was, ~revoked, p >= thr)
         return pd.DataFrame({
-            nid: feats[nid].to_numpy(dtype=np.int64),
+            nid: note_ids,
             ABOVE: above,
             "pcrhExitN": n_arr.astype(np.float64),
             "pcrhExitProba": p,

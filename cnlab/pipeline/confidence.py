@@ -125,7 +125,9 @@ def fit_confidence_models(
     run's checkpoint stores it there). ``reread_coalesced()``, if given, reads ``coalesced_ratings``
     again (a run's checkpoint holds them): the fits then run one after the other and the ratings
     are let go once pflip's training frame is built, read again for PCRH (206M ratings: ~6 GiB
-    not held while pflip fits its features and classifier). The caller passes the only reference.
+    not held while pflip fits its features and classifier). The caller passes the only reference:
+    when the fits run one after the other, PCRH lets the ratings go once its training rows are
+    built (its boosting runs without them).
     """
     from cnlab.models.pcrh import PCRHConfig, PCRHModel
     from cnlab.models.pflip import PFlipConfig, PFlipModel
@@ -168,8 +170,10 @@ def fit_confidence_models(
                 coalesced_ratings = reread_coalesced()
                 st["rows_out"] = len(coalesced_ratings)
         with _stage(timer, "PCRH fit (spec 06 §B)", n_coalesced) as st:
+            # one fit at a time: the ratings go once PCRH has read them (its boosting runs without)
             model = model.fit(notes, coalesced_ratings, status_history, pro, enrollment=enrollment,
-                              note_topics=note_topics, seed=seed, keep_training=keep_training)
+                              note_topics=note_topics, seed=seed, keep_training=keep_training,
+                              ratings_read=let_go if not side_by_side else None)
             st["rows_out"] = int(model.report.get("rows", 0))
             st["note"] = (f"{model.report['features']} features" if model.fitted
                           else "not fitted (no training data)")
@@ -189,7 +193,7 @@ def fit_confidence_models(
     # when they run side by side, one fit ending cannot lift it under the other.
     if release:
         threads = 1  # PCRH reads the ratings pflip let go: one after the other
-    side_by_side = threads > 1 and len(fits) > 1
+    side_by_side = threads > 1 and len(fits) > 1  # read by fit_pcrh when it runs
     with threadpool_limits(1, user_api="blas") if side_by_side else nullcontext():
         fitted = {fit: model for (fit, _), model in in_threads(lambda job: job[0](job[1]), fits, threads)}
     return ConfidenceModels(pflip=fitted.get(fit_pflip, pf), pcrh=fitted.get(fit_pcrh, pc))
