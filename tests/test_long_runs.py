@@ -451,3 +451,39 @@ def test_pflip_lets_the_coalesced_ratings_go_and_pcrh_reads_them_again(tmp_path,
     assert stages.str.contains("prescoring ratings read again for PCRH").any()
     for k in first.frames:
         pd.testing.assert_frame_equal(again.frames[k], first.frames[k])
+
+
+def test_rater_clustering_runs_on_its_columns_with_the_ratings_on_disk(tmp_path, monkeypatch):
+    """A lean checkpointed run (one task at a time) spills its ratings before rater clustering and
+    hands it the columns it reads only; the ratings are read back after it: the same outputs as a
+    run that held them, and the dataset gets its ratings back, equal."""
+    import pandas as pd
+
+    import cnlab.pipeline.run as run
+    from cnlab.io import load_sample
+    from cnlab.models.similarity import CLUSTERING_COLUMNS
+    from cnlab.pipeline import ScoringConfig, score
+    from cnlab.scorers.mf_config import SCORERS, meta_scorer_names
+
+    ds = load_sample()
+    want = ds.ratings.copy()
+    scorers = (SCORERS["MFCoreScorer"],)
+    cfg = ScoringConfig(scorers=scorers, enabled_meta_scorers=meta_scorer_names(scorers), seed=5)
+    held = score(ds, cfg, keep="outputs", threads=1)
+
+    seen = {}
+    real = run.rater_clustering
+
+    def clustering(notes, ratings, **kw):
+        seen["columns"] = list(ratings.columns)
+        seen["dataset ratings lent"] = ds.ratings is None
+        return real(notes, ratings, **kw)
+
+    monkeypatch.setattr(run, "rater_clustering", clustering)
+    spilled = score(ds, cfg, checkpoint=tmp_path / "ck", keep="outputs", threads=1)
+    assert seen["columns"] == list(CLUSTERING_COLUMNS) and seen["dataset ratings lent"]
+    stages = spilled.timings["stage"].astype(str)
+    assert stages.str.contains("run's ratings spilled during rater clustering").any()
+    for k in held.frames:
+        pd.testing.assert_frame_equal(spilled.frames[k], held.frames[k])
+    pd.testing.assert_frame_equal(ds.ratings, want, check_exact=True)

@@ -57,6 +57,7 @@ from cnlab.models.quasi_cliques import (
 )
 
 __all__ = [
+    "CLUSTERING_COLUMNS",
     "PssConfig",
     "QuasiCliqueConfig",
     "PssApplyReport",
@@ -589,6 +590,11 @@ def post_selection_similarity(
 # ---------------------------------------------------------------------------
 # Phase 1 and application
 # ---------------------------------------------------------------------------
+
+
+#: The rating columns :func:`rater_clustering` reads (a run may hold only these meanwhile).
+CLUSTERING_COLUMNS: tuple[str, ...] = (schema.NOTE_ID, schema.RATER_ID, schema.CREATED_AT,
+                                       schema.HELPFULNESS_LEVEL, schema.HELPFUL_NUM)
 
 
 def rater_clustering(

@@ -67,8 +67,8 @@ from cnlab.scoring.meta import META_AUX_COLUMNS, meta_score
 from cnlab.scoring.note_stats import compute_note_stats
 from cnlab.scoring.rescoring import rescoring_active_rules
 from cnlab.scoring.status_history import update_status_history
-from cnlab.models.similarity import (apply_post_selection_similarity, plan_post_selection_similarity,
-                                     rater_clustering)
+from cnlab.models.similarity import (CLUSTERING_COLUMNS, apply_post_selection_similarity,
+                                     plan_post_selection_similarity, rater_clustering)
 from cnlab.pipeline.parallel import Once, in_threads, resolve_threads
 from cnlab.pipeline.spill import RatingsSpill, release_arrow_memory
 
@@ -550,15 +550,39 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
         bar.start("rater clustering")
 
         def clustering() -> pd.DataFrame | None:
+            nonlocal ratings, pre, spill
             pss = ckpt.load_pss() if ckpt is not None else None
             if pss is not None:
                 log.info("rater clustering: resumed from the checkpoint (%d rows)", len(pss))
                 return pss
-            with timer.stage("rater clustering (PSS + quasi-cliques)", len(ratings)) as st:
-                pss = rater_clustering(notes, ratings).reindex(columns=list(PSS_COLUMNS))
+            source = ratings
+            if lean and ckpt is not None and n_threads == 1:
+                # rater clustering reads five columns: the run's ratings wait on disk meanwhile,
+                # and are read back once (206M ratings: PSS's peak over 10.6 GiB of ratings)
+                with timer.stage("run's ratings spilled during rater clustering", len(ratings)) as st:
+                    source = pd.DataFrame({c: ratings[c].copy(deep=True) for c in CLUSTERING_COLUMNS
+                                           if c in ratings.columns})
+                    spill = RatingsSpill.write(Path(ckpt.directory) / "spill", dataset, pre)
+                    if lent is not None:
+                        lent.append(spill)
+                    pre = dataclasses.replace(pre, ratings=None)
+                    ratings = None
+                    gc.collect()
+                    release_arrow_memory()
+                    st["note"] = f"{len(source.columns)} columns kept"
+            with timer.stage("rater clustering (PSS + quasi-cliques)", len(source)) as st:
+                pss = rater_clustering(notes, source).reindex(columns=list(PSS_COLUMNS))
                 if ckpt is not None:
                     pss = ckpt.save_pss(pss)
                 st["rows_out"] = len(pss)
+            if ratings is None:
+                del source
+                gc.collect()
+                with timer.stage("run's ratings read back") as st:
+                    # the files stay: the prescoring lets the ratings go again without a write
+                    ratings = spill.read_preprocessed(remove=False)
+                    pre = dataclasses.replace(pre, ratings=ratings)
+                    st["rows_out"] = len(ratings)
             return pss
 
         # the topic model (notes) and rater clustering (ratings) are independent: side by side
@@ -607,16 +631,18 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
                 ckpt.save_inputs(pre_ratings, context)
                 index = pre_ratings.index
                 shared = _shares_memory(pre_ratings, ratings)
-            spill = None
             if lean:
                 # the workers read the saved copy; this process reads it back when they are done
                 # instead of holding it beside them (50M ratings: ~2.3 GiB)
                 pre_ratings = None
                 # nor the run's ratings (the dataset's and the preprocessed: 206M ratings, ~7 GiB)
                 with timer.stage("run's ratings spilled while the workers prescore", len(ratings)) as st:
-                    spill = RatingsSpill.write(Path(ckpt.directory) / "spill", dataset, pre)
-                    if lent is not None:
-                        lent.append(spill)
+                    if spill is None:
+                        spill = RatingsSpill.write(Path(ckpt.directory) / "spill", dataset, pre)
+                        if lent is not None:
+                            lent.append(spill)
+                    else:  # written before rater clustering; both files are still there
+                        st["note"] = "already on disk"
                     pre = dataclasses.replace(pre, ratings=None)
                     ratings = None
                     gc.collect()
