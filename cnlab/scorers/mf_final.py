@@ -274,7 +274,7 @@ def score_final(
     with timer.stage("filter input", len(ratings)) as st:
         # rows first, then one narrow copy of them (no full-size prepared frame), as in prescoring
         rows, nsh, rep = filter_input_rows(ratings, status_history, enrollment, scorer, note_topics=note_topics)
-        scoped = prepare_ratings(ratings, rows)
+        scoped = prepare_ratings(ratings, rows, packed_tags=True)
         del rows
         st["rows_out"] = len(scoped)
         st["note"] = (f"after topic filter {rep.after_topic_filter}, after group filter "
