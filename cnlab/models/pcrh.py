@@ -66,6 +66,7 @@ __all__ = [
     "rating_features",
     "topic_rating_features",
     "author_stats",
+    "AuthorHistory",
     "first_n_ratings",
     "training_rows",
     "checkpoint_rows",
@@ -344,46 +345,61 @@ def author_stats(note_ids: np.ndarray, status_history: pd.DataFrame, ref_millis:
     Each count is a window query on the author's notes of one status sorted by t (two binary
     searches), minus the note's own row where it falls in the window; so the cost is
     O((notes + queries) log notes), not the product of an author's notes and queries, which a
-    prolific author makes quadratic.
+    prolific author makes quadratic. :class:`AuthorHistory` keeps the sorted notes for many calls.
     """
-    nid = S.NOTE_ID
-    nsh = status_history[[nid, S.AUTHOR_ID, "currentStatus", "timestampMillisOfCurrentStatus"]]
-    authors = nsh[[nid, S.AUTHOR_ID]].drop_duplicates(nid)
-    ids = np.asarray(note_ids)
-    q_author = pd.Series(ids).map(authors.set_index(nid)[S.AUTHOR_ID])
-    if isinstance(ref_millis, pd.Series):
-        ref = ref_millis.reindex(ids).to_numpy(dtype=np.float64)
-    else:
-        ref = np.full(len(ids), float(ref_millis))
-    t = pd.to_numeric(nsh["timestampMillisOfCurrentStatus"], errors="coerce").to_numpy(dtype=np.float64)
-    status = nsh["currentStatus"].astype(object).to_numpy()
-    # author codes shared by the queries and the NSH rows (NaN authors form one group, as a merge
-    # on the author column pairs them)
-    a_codes, _ = pd.factorize(pd.concat([nsh[S.AUTHOR_ID], q_author], ignore_index=True),
-                              use_na_sentinel=False)
-    row_author, q_code = a_codes[:len(nsh)].astype(np.int64), a_codes[len(nsh):].astype(np.int64)
-    own = nsh[[nid]].assign(_t=t, _status=status).reset_index(drop=True)
-    own_rows = pd.DataFrame({nid: ids, "_q": np.arange(len(ids))}).merge(own, on=nid, how="inner")
-    out = {nid: ids}
-    for days, suffix in ((14, "14d"), (90, "90d")):
-        window = days * DAY_MILLIS
-        for st, lab in ((S.CRH, "crh"), (S.CRNH, "crnh"), (S.NMR, "nmr")):
+    return AuthorHistory(status_history).stats(note_ids, ref_millis)
+
+
+class AuthorHistory:
+    """The status history's notes by author, sorted by time once per status, for
+    :func:`author_stats` queries (a PCRH fit asks once per note chunk and checkpoint)."""
+
+    def __init__(self, status_history: pd.DataFrame):
+        nid = S.NOTE_ID
+        nsh = status_history[[nid, S.AUTHOR_ID, "currentStatus", "timestampMillisOfCurrentStatus"]]
+        self._author_of = nsh[[nid, S.AUTHOR_ID]].drop_duplicates(nid).set_index(nid)[S.AUTHOR_ID]
+        t = pd.to_numeric(nsh["timestampMillisOfCurrentStatus"], errors="coerce").to_numpy(dtype=np.float64)
+        status = nsh["currentStatus"].astype(object).to_numpy()
+        # NaN authors form one group, as a merge on the author column pairs them
+        codes, self._authors = pd.factorize(nsh[S.AUTHOR_ID], use_na_sentinel=False)
+        codes = codes.astype(np.int64)
+        self._own = nsh[[nid]].assign(_t=t, _status=status).reset_index(drop=True)
+        self._sorted = {}
+        for st in (S.CRH, S.CRNH, S.NMR):
             keep = (status == st) & ~np.isnan(t)
-            order = lexsort2(t[keep], row_author[keep])
-            g, tt = row_author[keep][order], t[keep][order]
-            # rows of the query's author with ref − window ≤ t < ref
-            lo = _searchsorted2(g, tt, q_code, ref - window, side="left")
-            hi = _searchsorted2(g, tt, q_code, ref, side="left")
-            counts = np.where(~np.isnan(ref), hi - lo, 0).astype(np.float64)
-            # the note's own row is not "another" note
-            o_t, o_ref = own_rows["_t"].to_numpy(), ref[own_rows["_q"].to_numpy()]
-            in_win = ((own_rows["_status"].to_numpy() == st) & ~np.isnan(o_t) & (o_t < o_ref)
-                      & (o_ref - o_t <= window))
-            np.subtract.at(counts, own_rows["_q"].to_numpy()[in_win], 1.0)
-            # duplicate query ids share their counts, as a per-id count of merged rows would
-            out[f"{AUTHOR_PREFIX}{lab}_{suffix}"] = (
-                pd.Series(counts).groupby(ids).transform("sum").to_numpy(dtype=np.float64))
-    return pd.DataFrame(out)
+            order = lexsort2(t[keep], codes[keep])
+            self._sorted[st] = (codes[keep][order], t[keep][order])
+
+    def stats(self, note_ids: np.ndarray, ref_millis: pd.Series | float) -> pd.DataFrame:
+        """:func:`author_stats` of ``note_ids``."""
+        nid = S.NOTE_ID
+        ids = np.asarray(note_ids)
+        q_author = pd.Series(ids).map(self._author_of)
+        # an author absent from the history (-1) has no rows: counts 0, as a code of its own would
+        q_code = pd.Index(self._authors).get_indexer(q_author).astype(np.int64)
+        if isinstance(ref_millis, pd.Series):
+            ref = ref_millis.reindex(ids).to_numpy(dtype=np.float64)
+        else:
+            ref = np.full(len(ids), float(ref_millis))
+        own_rows = pd.DataFrame({nid: ids, "_q": np.arange(len(ids))}).merge(self._own, on=nid, how="inner")
+        o_t, o_q = own_rows["_t"].to_numpy(), own_rows["_q"].to_numpy()
+        o_ref, o_status = ref[o_q], own_rows["_status"].to_numpy()
+        out = {nid: ids}
+        for days, suffix in ((14, "14d"), (90, "90d")):
+            window = days * DAY_MILLIS
+            for st, lab in ((S.CRH, "crh"), (S.CRNH, "crnh"), (S.NMR, "nmr")):
+                g, tt = self._sorted[st]
+                # rows of the query's author with ref − window ≤ t < ref
+                lo = _searchsorted2(g, tt, q_code, ref - window, side="left")
+                hi = _searchsorted2(g, tt, q_code, ref, side="left")
+                counts = np.where(~np.isnan(ref), hi - lo, 0).astype(np.float64)
+                # the note's own row is not "another" note
+                in_win = (o_status == st) & ~np.isnan(o_t) & (o_t < o_ref) & (o_ref - o_t <= window)
+                np.subtract.at(counts, o_q[in_win], 1.0)
+                # duplicate query ids share their counts, as a per-id count of merged rows would
+                out[f"{AUTHOR_PREFIX}{lab}_{suffix}"] = (
+                    pd.Series(counts).groupby(ids).transform("sum").to_numpy(dtype=np.float64))
+        return pd.DataFrame(out)
 
 
 def _searchsorted2(group: np.ndarray, t: np.ndarray, q_group: np.ndarray, q_t: np.ndarray, *,
@@ -434,7 +450,8 @@ def first_n_ratings(ranked: pd.DataFrame, scored_raters: np.ndarray, n: int
 
 def _features(all_r: pd.DataFrame, scored_r: pd.DataFrame, lookup: pd.DataFrame,
               note_topics: pd.DataFrame | None, topic_lookups: Mapping[str, pd.DataFrame],
-              status_history: pd.DataFrame, ref: pd.Series | float) -> pd.DataFrame:
+              status_history: pd.DataFrame, ref: pd.Series | float,
+              authors: AuthorHistory | None = None) -> pd.DataFrame:
     nid = S.NOTE_ID
     feats = rating_features(all_r, lookup, ALL_PREFIX).merge(
         rating_features(scored_r, lookup, SCORED_PREFIX), on=nid, how="outer")
@@ -443,26 +460,30 @@ def _features(all_r: pd.DataFrame, scored_r: pd.DataFrame, lookup: pd.DataFrame,
             tf = topic_rating_features(rs, note_topics, topic_lookups, prefix)
             if len(tf.columns) > 1:
                 feats = feats.merge(tf, on=nid, how="left")
-    return feats.merge(author_stats(feats[nid].to_numpy(), status_history, ref), on=nid, how="left")
+    authors = authors if authors is not None else AuthorHistory(status_history)
+    return feats.merge(authors.stats(feats[nid].to_numpy(), ref), on=nid, how="left")
 
 
 def checkpoint_rows(n: int, ranked: pd.DataFrame, status_history: pd.DataFrame, lookup: pd.DataFrame,
                     scored_raters: np.ndarray, labels: pd.DataFrame, *, note_topics=None,
                     topic_lookups: Mapping[str, pd.DataFrame] | None = None,
                     exclude_already_decided: bool = True,
-                    report: dict[str, Any] | None = None) -> pd.DataFrame | None:
+                    report: dict[str, Any] | None = None,
+                    authors: AuthorHistory | None = None) -> pd.DataFrame | None:
     """Rows of checkpoint ``n`` (spec 06 §B.4) from the ranked ratings of some notes: features of
     the first n ratings, author reference = time of the n-th rating, ``is_crh`` label, ``N = n``;
     notes already CRH before their n-th rating dropped. None when no note has n ratings. Each row
     depends on its own note only, so the rows of a note chunk are those of the whole frame; the
-    ``report`` counts (``N=n notes``, ``crh``, ``excluded_already_crh``) are added to."""
+    ``report`` counts (``N=n notes``, ``crh``, ``excluded_already_crh``) are added to.
+    ``authors``: the status history's :class:`AuthorHistory`, when the caller keeps one."""
     nid = S.NOTE_ID
     rep = report if report is not None else {}
     first, scored, nth = first_n_ratings(ranked, scored_raters, n)
     if len(first) == 0:
         return None
     ref = nth.set_index(nid)[_NTH]
-    feats = _features(first, scored, lookup, note_topics, topic_lookups or {}, status_history, ref)
+    feats = _features(first, scored, lookup, note_topics, topic_lookups or {}, status_history, ref,
+                      authors)
     feats = feats.merge(labels[[nid, "is_crh"]], on=nid, how="inner")
     feats["N"] = n
     if exclude_already_decided:
@@ -680,6 +701,7 @@ class PCRHModel:
         rep["note_chunks"] = len(chunks)
         spill = None if keep_training or len(chunks) < 2 else (spill_dir or tempfile.gettempdir())
         blocks = TrainingBlocks(feature_template(), spill_dir=spill, zero_where=_zero_where)
+        authors = AuthorHistory(status_history)
         try:
             rep["training_ratings_read"] = read = 0
             produced: set[int] = set()
@@ -689,7 +711,8 @@ class PCRHModel:
                 for n in cfg.cascade:
                     f = checkpoint_rows(n, rr, status_history, lookup, scored, labels,
                                         note_topics=note_topics, topic_lookups=tl,
-                                        exclude_already_decided=cfg.exclude_already_decided, report=rep)
+                                        exclude_already_decided=cfg.exclude_already_decided, report=rep,
+                                        authors=authors)
                     if f is not None:
                         produced.add(n)
                         blocks.add(n, f)
@@ -777,12 +800,13 @@ class PCRHModel:
         note_all = ratings[nid].to_numpy()
         eligible_n = eligible.rename("N").rename_axis(nid).reset_index()
         ids, ns, probas = [], [], []
+        authors = AuthorHistory(status_history)
         # a chunk of notes at a time (each note's features read its own ratings only): the same
         # rows, in the same order, as from every eligible rating at once
         for lo, hi in note_chunks(note_all, rows, cfg.chunk_ratings):
             re = _narrow(ratings, rows & (note_all >= lo) & (note_all <= hi))  # tags unpacked
             feats = _features(re, re[re[S.RATER_ID].isin(scored)], lookup, note_topics, tl,
-                              status_history, now)
+                              status_history, now, authors)
             del re
             feats = feats.merge(eligible_n, on=nid, how="inner")
             x = np.zeros((len(feats), len(self.feature_columns)))
