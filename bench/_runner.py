@@ -216,3 +216,29 @@ class LineSampler:
         return {"seconds": self.seconds.get(name, float("nan")), "start_gib": start / 2**30,
                 "peak_gib": high / 2**30, "peak_above_start_b": (high - start) / n,
                 "where": [(w, (r - start) / n) for w, r in best]}
+
+
+def capture_call(owner, name: str, dst: Path, run, pack) -> bool:
+    """Run ``run()`` with ``owner.<name>`` replaced by a function that pickles
+    ``pack(*args, **kwargs)`` (the arguments it was called with) to ``dst`` and stops the run
+    there; ``owner.<name>`` is restored after. Returns whether the call was reached: how the
+    benchmarks of one fit capture its inputs from a whole scoring run."""
+    import pickle
+
+    class _Captured(Exception):
+        pass
+
+    def stop(*args, **kwargs):
+        with open(dst, "wb") as f:
+            pickle.dump(pack(*args, **kwargs), f, protocol=5)
+        raise _Captured
+
+    real = getattr(owner, name)
+    setattr(owner, name, stop)
+    try:
+        run()
+    except _Captured:
+        return True
+    finally:
+        setattr(owner, name, real)
+    return False

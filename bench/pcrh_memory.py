@@ -30,7 +30,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
-from _runner import LineSampler, baseline_tree  # noqa: E402
+from _runner import LineSampler, baseline_tree, capture_call  # noqa: E402
 
 
 def capture(data: Path, dst: Path) -> None:
@@ -39,21 +39,13 @@ def capture(data: Path, dst: Path) -> None:
     from cnlab.models import pcrh as P
     from cnlab.pipeline import ScoringConfig, score
 
-    class _Captured(Exception):
-        pass
+    def pack(self, notes, ratings, status_history, prescoring_rater_output, **kw):
+        kw = {k: v for k, v in kw.items() if k not in ("keep_training", "ratings_read")}
+        return notes, ratings, status_history, prescoring_rater_output, kw
 
-    def fit(self, notes, ratings, status_history, prescoring_rater_output, **kw):
-        kw.pop("keep_training", None)
-        with open(dst, "wb") as f:
-            pickle.dump((notes, ratings, status_history, prescoring_rater_output, kw), f, protocol=5)
-        raise _Captured
-
-    P.PCRHModel.fit = fit
-    try:
-        score(cio.load(directory=str(data)), ScoringConfig(seed=42, pflip="none"))
-    except _Captured:
-        return
-    raise SystemExit(f"no PCRH fit in a Core run of {data}")
+    if not capture_call(P.PCRHModel, "fit", dst,
+                        lambda: score(cio.load(directory=str(data)), ScoringConfig(seed=42, pflip="none")), pack):
+        raise SystemExit(f"no PCRH fit in a Core run of {data}")
 
 
 def measure(args_path: Path, top: int, chunk: int | None = None) -> dict:

@@ -41,7 +41,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _runner import proc_status_gib, reset_peak  # noqa: E402
+from _runner import capture_call, proc_status_gib, reset_peak  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -52,22 +52,12 @@ def _capture(data: Path, dst: Path) -> None:
     from cnlab.models import pflip as P
     from cnlab.pipeline import ScoringConfig, score
 
-    class _Captured(Exception):
-        pass
+    def pack(self, notes, ratings, nsh, pro, *, seed=None, **_):
+        return notes, ratings, nsh, pro, seed
 
-    def fit(self, notes, ratings, nsh, pro, *, seed=None, **_):
-        with open(dst, "wb") as f:
-            pickle.dump((notes, ratings, nsh, pro, seed), f, protocol=5)
-        raise _Captured
-
-    P.PFlipModel.fit = fit
-    try:
-        score(cio.load(directory=str(data)), ScoringConfig(seed=42, pcrh="none"))
-    except _Captured:
-        return
-    raise SystemExit(f"no pflip fit in a Core run of {data}")
-
-
+    if not capture_call(P.PFlipModel, "fit", dst,
+                        lambda: score(cio.load(directory=str(data)), ScoringConfig(seed=42, pcrh="none")), pack):
+        raise SystemExit(f"no pflip fit in a Core run of {data}")
 
 
 def _from_checkpoint(ckpt: Path, data: Path, post_fraction: float = 1.0):
