@@ -242,3 +242,15 @@ def capture_call(owner, name: str, dst: Path, run, pack) -> bool:
     finally:
         setattr(owner, name, real)
     return False
+
+
+def captured_arguments(data: Path | None, out: Path, capture, error) -> Path:
+    """The pickle of a fit's arguments captured from ``data`` (``out/args-<folder>.pkl``, made
+    by ``capture(data, path)`` unless already there); ``error(message)`` when no data is given."""
+    if data is None:
+        error("give DATA or --args")
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"args-{Path(data).resolve().name}.pkl"
+    if not path.exists():
+        capture(data, path)
+    return path

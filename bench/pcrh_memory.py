@@ -30,7 +30,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
-from _runner import LineSampler, baseline_tree, capture_call  # noqa: E402
+from _runner import LineSampler, baseline_tree, capture_call, captured_arguments  # noqa: E402
 
 
 def capture(data: Path, dst: Path) -> None:
@@ -109,12 +109,7 @@ def main(argv=None) -> int:
         print(json.dumps(measure(a.args, a.top, a.chunk_ratings)))
         return 0
     if a.args is None:
-        if a.data is None:
-            ap.error("give DATA or --args")
-        a.out.mkdir(parents=True, exist_ok=True)
-        a.args = a.out / f"args-{a.data.resolve().name}.pkl"
-        if not a.args.exists():
-            capture(a.data, a.args)
+        a.args = captured_arguments(a.data, a.out, capture, ap.error)
     runs = []
     if a.baseline_rev:
         runs.append((a.baseline_rev, run_version(a.args, a.top, baseline_tree(a.baseline_rev, Path(a.workdir)))))

@@ -41,7 +41,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _runner import capture_call, proc_status_gib, reset_peak  # noqa: E402
+from _runner import capture_call, captured_arguments, proc_status_gib, reset_peak  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -291,12 +291,7 @@ def main(argv: list[str] | None = None) -> None:
             ap.error("--checkpoint needs DATA (the notes)")
         a.args = Path("-")
     if a.args is None:
-        if a.data is None:
-            ap.error("give DATA or --args")
-        a.out.mkdir(parents=True, exist_ok=True)
-        a.args = a.out / f"args-{a.data.resolve().name}.pkl"
-        if not a.args.exists():
-            _capture(a.data, a.args)
+        a.args = captured_arguments(a.data, a.out, _capture, ap.error)
     for i in range(a.repeat):
         src = ([str(a.data), "--checkpoint", str(a.checkpoint), "--post-fraction", str(a.post_fraction)]
                if a.checkpoint else [])
