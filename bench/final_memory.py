@@ -1,0 +1,130 @@
+"""Final scoring of one MF scorer: seconds and where its memory peaks, this tree against a baseline.
+
+    .venv/bin/python bench/final_memory.py DATA_DIR [--scorer MFCoreScorer] [--baseline-rev REV]
+    .venv/bin/python bench/final_memory.py --args ARGS.pkl [--baseline-rev REV]
+
+With ``DATA_DIR`` (a public-shaped download, e.g. ``cnlab synth`` output) a run of the scorer alone
+(seed 42, pflip and PCRH off) stops where its final scoring starts and pickles its arguments (the
+PSS-coalesced final ratings, status history, enrollment, scorer, prescoring outputs, context) to
+``OUT/args-<folder>.pkl`` (reused when present). Each version (the baseline's ``cnlab`` unpacked
+from git, then this tree) runs that final scoring in its own process, lean (``keep_ratings=False``,
+as ``cnlab score`` does), with the resident memory sampled every 20 ms beside the lines of cnlab
+code being run. Printed per version: seconds, the peak above the inputs in bytes per final rating
+and the lines of the largest peaks; then whether the outputs agree (the scored-notes and
+helpfulness frames compared by hash).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pickle
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+from _runner import LineSampler, baseline_tree, capture_call, captured_arguments  # noqa: E402
+
+
+def capture(data: Path, dst: Path, scorer: str = "MFCoreScorer") -> None:
+    """Score ``data`` with ``scorer`` alone until its final scoring; pickle that call's arguments."""
+    import cnlab.io as cio
+    import cnlab.scorers.mf_final as F
+    from cnlab.pipeline import ScoringConfig, score
+    from cnlab.scorers.mf_config import SCORERS, meta_scorer_names
+
+    def pack(ratings, status_history, enrollment, config, prescoring, **kw):
+        kw = {k: v for k, v in kw.items() if k not in ("timer", "keep_ratings")}
+        return ratings, status_history, enrollment, config, prescoring, kw
+
+    roster = (SCORERS[scorer],)
+    cfg = ScoringConfig(scorers=roster, enabled_meta_scorers=meta_scorer_names(roster), seed=42,
+                        pflip="none", pcrh="none")
+    if not capture_call(F, "score_final", dst, lambda: score(cio.load(directory=str(data)), cfg), pack):
+        raise SystemExit(f"no final scoring of {scorer} in a run of {data}")
+
+
+def measure(args_path: Path, top: int) -> dict:
+    import hashlib
+
+    import pandas as pd
+
+    from cnlab._timing import return_freed_memory_to_the_os
+
+    return_freed_memory_to_the_os()  # as `cnlab score` does from 1M ratings
+    with open(args_path, "rb") as f:
+        ratings, nsh, enrollment, config, prescoring, kw = pickle.load(f)
+    import cnlab
+    from cnlab.scorers.mf_final import score_final
+
+    prof = LineSampler()
+    with prof:
+        with prof.stage("final"):
+            out = score_final(ratings, nsh, enrollment, config, prescoring, keep_ratings=False, **kw)
+    rep = prof.report("final", len(ratings), top)
+
+    def digest(frame) -> str:
+        if frame is None:
+            return "-"
+        f = frame.sort_index(axis=1).reset_index(drop=True)
+        return hashlib.sha256(pd.util.hash_pandas_object(f, index=True).to_numpy().tobytes()).hexdigest()[:16]
+
+    frames = {k: getattr(out, k, None) for k in ("scored_notes", "helpfulness_scores")}
+    return {"ratings": len(ratings), "package": str(Path(cnlab.__file__).parents[1]), **rep,
+            "digests": {k: digest(v) for k, v in frames.items()}}
+
+
+def run_version(args_path: Path, top: int, tree: Path | None) -> dict:
+    env = dict(os.environ, MPLBACKEND="Agg", TF_CPP_MIN_LOG_LEVEL="2")
+    if tree is not None:
+        env["PYTHONPATH"] = str(tree)
+    out = subprocess.run([sys.executable, "-P", __file__, "--args", str(args_path), "--top", str(top),
+                          "--_child"], env=env, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"final scoring failed ({tree or 'this tree'}):\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("data", nargs="?", type=Path, help="data folder (its arguments captured once)")
+    ap.add_argument("--args", type=Path, help="captured arguments (instead of DATA)")
+    ap.add_argument("--scorer", default="MFCoreScorer", help="the MF scorer whose final scoring is measured")
+    ap.add_argument("--out", type=Path, default=REPO / "out" / "final_memory")
+    ap.add_argument("--baseline-rev", default=None)
+    ap.add_argument("--top", type=int, default=5, help="peak lines listed per version")
+    ap.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "cnlab-final-memory"))
+    ap.add_argument("--_child", action="store_true", help=argparse.SUPPRESS)
+    a = ap.parse_args(argv)
+    if a._child:
+        print(json.dumps(measure(a.args, a.top)))
+        return 0
+    if a.args is None:
+        a.args = captured_arguments(a.data, a.out, lambda d, p: capture(d, p, a.scorer), ap.error)
+    runs = []
+    if a.baseline_rev:
+        runs.append((a.baseline_rev, run_version(a.args, a.top, baseline_tree(a.baseline_rev, Path(a.workdir)))))
+    rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    runs.append((f"this tree ({rev})", run_version(a.args, a.top, None)))
+    n = runs[0][1]["ratings"]
+    print(f"### Final scoring, {n:,} final ratings (`bench/final_memory.py {' '.join(sys.argv[1:])}`)\n")
+    print("| version | seconds | resident at start | peak | peak above start, B a rating | where (B a rating above start) |")
+    print("|---|---:|---:|---:|---:|---|")
+    for label, r in runs:
+        where = "; ".join(f"`{w}` {b:.1f}" for w, b in r["where"])
+        print(f"| {label} | {r['seconds']:.1f} | {r['start_gib']:.2f} GiB | {r['peak_gib']:.2f} GiB | "
+              f"{r['peak_above_start_b']:.1f} | {where} |")
+    for label, r in runs[1:]:
+        same = [k for k, v in r["digests"].items() if runs[0][1]["digests"].get(k) == v]
+        print(f"{label}: same outputs as {runs[0][0]}: " + ", ".join(
+            f"{k} {'yes' if k in same else '**no**'}" for k in r["digests"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
