@@ -254,3 +254,30 @@ def captured_arguments(data: Path | None, out: Path, capture, error) -> Path:
     if not path.exists():
         capture(data, path)
     return path
+
+
+def child_json(script: str, args: list[str], tree: Path | None, what: str) -> dict:
+    """Run ``script --_child ARGS`` in a fresh process (``python -P``; with ``PYTHONPATH=tree``
+    when given, a baseline's package) and return the JSON of its last output line."""
+    import json
+    import sys
+
+    env = dict(os.environ, MPLBACKEND="Agg", TF_CPP_MIN_LOG_LEVEL="2")
+    if tree is not None:
+        env["PYTHONPATH"] = str(tree)
+    out = subprocess.run([sys.executable, "-P", script, *args, "--_child"], env=env, capture_output=True,
+                         text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"{what} failed ({tree or 'this tree'}):\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def print_peak_table(runs: list[tuple[str, dict]]) -> None:
+    """One row per version of :meth:`LineSampler.report` figures (seconds, resident memory at the
+    start and peak, the peak above the start per unit, and where the peaks were reached)."""
+    print("| version | seconds | resident at start | peak | peak above start, B a rating | where (B a rating above start) |")
+    print("|---|---:|---:|---:|---:|---|")
+    for label, r in runs:
+        where = "; ".join(f"`{w}` {b:.1f}" for w, b in r["where"])
+        print(f"| {label} | {r['seconds']:.1f} | {r['start_gib']:.2f} GiB | {r['peak_gib']:.2f} GiB | "
+              f"{r['peak_above_start_b']:.1f} | {where} |")

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import pickle
 import subprocess
 import sys
@@ -28,7 +27,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
-from _runner import LineSampler, baseline_tree, capture_call, captured_arguments  # noqa: E402
+from _runner import (LineSampler, baseline_tree, capture_call, captured_arguments, child_json,  # noqa: E402
+                     print_peak_table)
 
 
 def capture(data: Path, dst: Path, scorer: str = "MFCoreScorer") -> None:
@@ -80,14 +80,7 @@ def measure(args_path: Path, top: int) -> dict:
 
 
 def run_version(args_path: Path, top: int, tree: Path | None) -> dict:
-    env = dict(os.environ, MPLBACKEND="Agg", TF_CPP_MIN_LOG_LEVEL="2")
-    if tree is not None:
-        env["PYTHONPATH"] = str(tree)
-    out = subprocess.run([sys.executable, "-P", __file__, "--args", str(args_path), "--top", str(top),
-                          "--_child"], env=env, capture_output=True, text=True)
-    if out.returncode != 0:
-        raise SystemExit(f"final scoring failed ({tree or 'this tree'}):\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return child_json(__file__, ["--args", str(args_path), "--top", str(top)], tree, "final scoring")
 
 
 def main(argv=None) -> int:
@@ -113,12 +106,7 @@ def main(argv=None) -> int:
     runs.append((f"this tree ({rev})", run_version(a.args, a.top, None)))
     n = runs[0][1]["ratings"]
     print(f"### Final scoring, {n:,} final ratings (`bench/final_memory.py {' '.join(sys.argv[1:])}`)\n")
-    print("| version | seconds | resident at start | peak | peak above start, B a rating | where (B a rating above start) |")
-    print("|---|---:|---:|---:|---:|---|")
-    for label, r in runs:
-        where = "; ".join(f"`{w}` {b:.1f}" for w, b in r["where"])
-        print(f"| {label} | {r['seconds']:.1f} | {r['start_gib']:.2f} GiB | {r['peak_gib']:.2f} GiB | "
-              f"{r['peak_above_start_b']:.1f} | {where} |")
+    print_peak_table(runs)
     for label, r in runs[1:]:
         same = [k for k, v in r["digests"].items() if runs[0][1]["digests"].get(k) == v]
         print(f"{label}: same outputs as {runs[0][0]}: " + ", ".join(

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import pickle
 import subprocess
 import sys
@@ -30,7 +29,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
-from _runner import LineSampler, baseline_tree, capture_call, captured_arguments  # noqa: E402
+from _runner import (LineSampler, baseline_tree, capture_call, captured_arguments, child_json,  # noqa: E402
+                     print_peak_table)
 
 
 def capture(data: Path, dst: Path) -> None:
@@ -82,15 +82,8 @@ def measure(args_path: Path, top: int, chunk: int | None = None) -> dict:
 
 
 def run_version(args_path: Path, top: int, tree: Path | None, chunk: int | None = None) -> dict:
-    env = dict(os.environ, MPLBACKEND="Agg", TF_CPP_MIN_LOG_LEVEL="2")
-    if tree is not None:
-        env["PYTHONPATH"] = str(tree)
-    out = subprocess.run([sys.executable, "-P", __file__, "--args", str(args_path), "--top", str(top),
-                          *(["--chunk-ratings", str(chunk)] if chunk else []),
-                          "--_child"], env=env, capture_output=True, text=True)
-    if out.returncode != 0:
-        raise SystemExit(f"fit failed ({tree or 'this tree'}):\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return child_json(__file__, ["--args", str(args_path), "--top", str(top),
+                                 *(["--chunk-ratings", str(chunk)] if chunk else [])], tree, "fit")
 
 
 def main(argv=None) -> int:
@@ -120,12 +113,7 @@ def main(argv=None) -> int:
                      run_version(a.args, a.top, None, a.chunk_ratings)))
     n = runs[0][1]["ratings"]
     print(f"### PCRH fit, {n:,} input ratings (`bench/pcrh_memory.py {' '.join(sys.argv[1:])}`)\n")
-    print("| version | seconds | resident at start | peak | peak above start, B a rating | where (B a rating above start) |")
-    print("|---|---:|---:|---:|---:|---|")
-    for label, r in runs:
-        where = "; ".join(f"`{w}` {b:.1f}" for w, b in r["where"])
-        print(f"| {label} | {r['seconds']:.1f} | {r['start_gib']:.2f} GiB | {r['peak_gib']:.2f} GiB | "
-              f"{r['peak_above_start_b']:.1f} | {where} |")
+    print_peak_table(runs)
     print("\ntraining report: " + json.dumps(runs[-1][1]["report"]))
     for label, r in runs[1:]:
         same = [k for k in ("report_sha", "proba_sha") if runs[0][1][k] == r[k]]

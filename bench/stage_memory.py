@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -26,7 +25,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
-from _runner import LineSampler, baseline_tree  # noqa: E402
+from _runner import LineSampler, baseline_tree, child_json  # noqa: E402
 STAGES = ("load", "preprocess", "topics", "pss")
 
 
@@ -70,12 +69,8 @@ def measure(data: str, stages: list[str], top: int) -> dict:
 
 
 def run_version(data: str, stages: list[str], top: int, tree: Path | None) -> dict:
-    env = dict(os.environ, MPLBACKEND="Agg", TF_CPP_MIN_LOG_LEVEL="2")
-    if tree is not None:
-        env["PYTHONPATH"] = str(tree)
-    out = subprocess.run([sys.executable, "-P", __file__, "--data", data, "--stages", ",".join(stages),
-                          "--top", str(top), "--_child"], env=env, check=True, capture_output=True, text=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return child_json(__file__, ["--data", data, "--stages", ",".join(stages), "--top", str(top)], tree,
+                      "stage memory")
 
 
 def main(argv=None) -> int:

@@ -739,9 +739,9 @@ class PCRHModel:
         y = blocks.labels()
         if len(np.unique(y)) < 2:
             log.warning("PCRH: training labels are all %s; model not fitted", y[0])
-            return dataclasses.replace(self, seed=seed, report=rep,
-                                       training=pooled if pooled is not None else blocks.frame()
-                                       if not blocks.on_disk else None)
+            if pooled is None and not blocks.on_disk:  # the frame is returned to show why, as before
+                pooled = blocks.frame()
+            return dataclasses.replace(self, seed=seed, report=rep, training=pooled)
         cols = blocks.feature_columns()
         from sklearn.ensemble import HistGradientBoostingClassifier
 
