@@ -653,6 +653,24 @@ def _unpacked_bit(ratings: pd.DataFrame, tag: str) -> np.ndarray:
     return ((ratings[src].to_numpy() >> k) & 1).astype(np.int8)
 
 
+def tag_source(columns: Any, tag: str) -> str:
+    """The column that holds ``tag``'s values among ``columns``: the tag's own column, else its
+    packed field (``helpfulTagBits`` / ``notHelpfulTagBits``), as :func:`tag_values` reads them.
+
+    Examples
+    --------
+    >>> tag_source(["noteId", "notHelpfulTagBits"], "notHelpfulIncorrect")
+    'notHelpfulTagBits'
+    >>> tag_source(["notHelpfulIncorrect"], "notHelpfulIncorrect")
+    'notHelpfulIncorrect'
+    """
+    if tag in columns:
+        return tag
+    if tag not in HELPFUL_TAGS and tag not in NOT_HELPFUL_TAGS:
+        raise KeyError(f"unknown tag {tag!r}")
+    return HELPFUL_TAG_BITS if tag in HELPFUL_TAGS else NOT_HELPFUL_TAG_BITS
+
+
 def tag_values(ratings: pd.DataFrame, tag: str, *, dtype: Any = np.float64, na_value: Any = 0.0) -> np.ndarray:
     """One tag's values per rating, from its column (missing values as ``na_value``) or from its
     bit in the packed field, without adding a column to ``ratings``.

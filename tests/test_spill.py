@@ -139,3 +139,44 @@ def test_arrow_columns_read_each_column_as_a_whole_read_does(sample, tmp_path):
     a = slice_for_prescoring(lazy, pre.status_history, sample.enrollment, CORE, epoch_millis=0).take()[0]
     b = slice_for_prescoring(whole, pre.status_history, sample.enrollment, CORE, epoch_millis=0).take()[0]
     pd.testing.assert_frame_equal(a, b, check_exact=True)
+
+
+def test_final_ratings_read_from_the_spill_equal_the_coalesced_frame(core_full_run, tmp_path):
+    """A lean run with its ratings on disk reads the final ratings as a column view of the spilled
+    run's ratings at the positions PSS coalescing keeps (``final_pss_rows`` + ``TakenColumns``):
+    every column equals :func:`apply_pss`'s frame (values, dtype, order), and the Core final
+    scoring and the note statistics give the same outputs from either."""
+    from cnlab import schema
+    from cnlab.pipeline.run import apply_pss, final_pss_rows
+    from cnlab.pipeline.spill import TakenColumns
+    from cnlab.scorers.mf_config import CORE
+    from cnlab.scorers.mf_final import score_final
+    from cnlab.scoring.note_stats import compute_note_stats
+
+    res = core_full_run
+    pre, nsh = res.preprocessed, res.preprocessed.status_history
+    ds = dataclasses.replace(res.dataset)  # the spill lends this object's ratings, not the fixture's
+    fp = res.prescoring.final_pss()
+    want = apply_pss(pre.notes, pre.ratings, fp)
+    take, corr = final_pss_rows(pre.notes, pre.ratings, fp)
+    assert take is not None and len(take) < len(pre.ratings) and corr.any()  # rows coalesced, raters flagged
+    spill = RatingsSpill.write(tmp_path / "spill", ds, pre)
+    view = TakenColumns(spill.preprocessed_columns(), take, {schema.CORRELATED_RATER: corr},
+                        n_rows=len(pre.ratings))
+    assert len(view) == len(want) and list(view.columns) == list(want.columns)
+    assert view.index.equals(want.index)
+    for col in want.columns:
+        pd.testing.assert_series_equal(view[col], want[col], check_exact=True)
+    pd.testing.assert_frame_equal(view.to_frame(), want, check_exact=True)
+    epoch = res.epoch_millis
+    pd.testing.assert_frame_equal(compute_note_stats(view, nsh, epoch_millis=epoch),
+                                  compute_note_stats(want, nsh, epoch_millis=epoch), check_exact=True)
+    kw = dict(note_topics=res.note_topics, seed=42, epoch_millis=epoch, keep_ratings=False)
+    a = score_final(view, nsh, ds.enrollment, CORE, res.prescoring, **kw)
+    b = score_final(want, nsh, ds.enrollment, CORE, res.prescoring, **kw)
+    for key in ("scored_notes", "helpfulness_scores", "aux_note_info"):
+        pd.testing.assert_frame_equal(getattr(a, key), getattr(b, key), check_exact=True)
+    # no PSS rows: every rating, none correlated
+    take, corr = final_pss_rows(pre.notes, pre.ratings, None)
+    none = TakenColumns(spill.preprocessed_columns(), take, {schema.CORRELATED_RATER: corr}, n_rows=len(pre.ratings))
+    pd.testing.assert_frame_equal(none.to_frame(), apply_pss(pre.notes, pre.ratings, None), check_exact=True)

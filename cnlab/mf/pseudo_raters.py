@@ -117,7 +117,8 @@ def pseudo_rater_bounds(
     pseudo = pd.DataFrame({schema.RATER_ID: ids, schema.RATER_INTERCEPT: np.float32(ri_min),
                            **{c: vecs[:, j] for j, c in enumerate(fcols)}})
     rater_init = pd.concat([rp[[schema.RATER_ID, schema.RATER_INTERCEPT, *fcols]], pseudo], ignore_index=True)
-    base = ratings[[schema.NOTE_ID, schema.RATER_ID, label_col]]
+    # the three columns without a copy (the refits' concat copies them anyway)
+    base = pd.DataFrame({c: ratings[c] for c in (schema.NOTE_ID, schema.RATER_ID, label_col)}, copy=False)
     notes = pd.unique(base[schema.NOTE_ID])
     fits = []
     for d in range(4):
@@ -154,14 +155,39 @@ def pseudo_rater_bounds(
     out["internalNoteFactor1_min"] = F.min(axis=1)
     out["internalNoteFactor1_refit_orig"] = F[:, 0]
     # rating counts: training ratings joined (inner) to the fit's rater params
-    rf = base[[schema.NOTE_ID, schema.RATER_ID]].merge(rp[[schema.RATER_ID, schema.RATER_FACTOR1]], on=schema.RATER_ID)
-    fac = rf[schema.RATER_FACTOR1].to_numpy(np.float64)
-    cnt = pd.DataFrame(
-        {schema.NOTE_ID: rf[schema.NOTE_ID].to_numpy(), "all": 1, "neg": (fac < 0).astype(np.int64),
-         "pos": (fac > 0).astype(np.int64)}
-    ).groupby(schema.NOTE_ID).sum()
-    cnt = cnt.reindex(notes)
-    out["ratingCount_all"] = cnt["all"].to_numpy()
-    out["ratingCount_neg_fac"] = cnt["neg"].to_numpy()
-    out["ratingCount_pos_fac"] = cnt["pos"].to_numpy()
+    for col, values in _rating_counts(base, rp, notes).items():
+        out[col] = values
+    return out
+
+
+def _rating_counts(base: pd.DataFrame, rp: pd.DataFrame, notes: np.ndarray) -> dict[str, np.ndarray]:
+    """Per note of ``notes``: its ratings whose rater has params, and those with a negative /
+    positive factor (the training ratings joined, inner, to the rater params), counted on index
+    arrays instead of a joined copy. Notes with none are NaN (the counts then float)."""
+    rid, nid = schema.RATER_ID, schema.NOTE_ID
+    ids = rp[rid]
+    if ids.is_unique:
+        ju = pd.Index(ids).get_indexer(base[rid].to_numpy())
+        has = ju >= 0
+        fac = rp[schema.RATER_FACTOR1].to_numpy(np.float64)[ju[has]]
+        rated = base[nid].to_numpy()[has]
+        del ju, has
+    else:  # a join repeats ratings: count its rows
+        rf = base[[nid, rid]].merge(rp[[rid, schema.RATER_FACTOR1]], on=rid)
+        fac, rated = rf[schema.RATER_FACTOR1].to_numpy(np.float64), rf[nid].to_numpy()
+        del rf
+    at = pd.Index(notes).get_indexer(rated)
+    del rated
+    n = len(notes)
+    counts = {"ratingCount_all": np.bincount(at, minlength=n),
+              "ratingCount_neg_fac": np.bincount(at[fac < 0], minlength=n),
+              "ratingCount_pos_fac": np.bincount(at[fac > 0], minlength=n)}
+    missing = counts["ratingCount_all"] == 0
+    out = {}
+    for col, c in counts.items():
+        c = c.astype(np.int64)
+        if missing.any():  # reindexed grouped counts: NaN where a note had no joined rating
+            c = c.astype(np.float64)
+            c[missing] = np.nan
+        out[col] = c
     return out

@@ -70,7 +70,7 @@ from cnlab.scoring.status_history import update_status_history
 from cnlab.models.similarity import (CLUSTERING_COLUMNS, apply_post_selection_similarity,
                                      plan_post_selection_similarity, rater_clustering)
 from cnlab.pipeline.parallel import Once, in_threads, resolve_threads
-from cnlab.pipeline.spill import RatingsSpill, release_arrow_memory
+from cnlab.pipeline.spill import RatingsSpill, TakenColumns, release_arrow_memory
 
 log = logging.getLogger("cnlab")
 
@@ -317,6 +317,22 @@ def apply_pss(notes: pd.DataFrame, ratings: pd.DataFrame, pss: pd.DataFrame | No
         return ratings.assign(**{schema.CORRELATED_RATER: False})
     coalesced, _report = apply_post_selection_similarity(notes, ratings, pss, keep_values=False)
     return coalesced
+
+
+def final_pss_rows(notes: pd.DataFrame, ratings: pd.DataFrame,
+                   pss: pd.DataFrame | None) -> tuple[np.ndarray | None, np.ndarray]:
+    """:func:`apply_pss` as positions: ``(take, correlated)`` such that
+    ``apply_pss(notes, ratings, pss)`` is ``ratings.take(take)`` (every row when None) with
+    ``correlatedRater = correlated`` and a fresh RangeIndex."""
+    if pss is None:
+        return None, np.zeros(len(ratings), dtype=bool)
+    plan = plan_post_selection_similarity(notes, ratings, pss)
+    if plan.skipped:
+        return None, np.asarray(plan.correlated, dtype=bool)
+    take = plan.take()
+    if len(ratings) < 2**31:
+        take = take.astype(np.int32)  # kept through final scoring: 4 bytes a rating, not 8
+    return take, np.asarray(plan.correlated, dtype=bool)[take]
 
 
 def _shares_memory(a: pd.DataFrame, b: pd.DataFrame) -> bool:
@@ -779,22 +795,48 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
         return lean_confidence(conf) if lean else conf
 
     def build_final_ratings():
-        with timer.stage("PSS coalescing (final, dropna'd rows)", len(ratings)) as st:
-            out = apply_pss(notes, ratings, final_pss)
-            st["rows_out"] = len(out)
+        n = len(ratings)
+        with timer.stage("PSS coalescing (final, dropna'd rows)", n) as st:
             st["note"] = f"{0 if final_pss is None else len(final_pss)} PSS rows"
-        if spill_ratings and not _shares_memory(out, ratings):
-            ratings_to_disk()  # only contributor scoring reads them again
-        return out
+            if not spill_ratings:
+                out = apply_pss(notes, ratings, final_pss)
+                st["rows_out"] = len(out)
+                return out
+            # the kept rows as positions: the final ratings are then read from the spilled run's
+            # ratings a column at a time (206M: ~10 GiB less than their copy)
+            take, correlated = final_pss_rows(notes, ratings, final_pss)
+            st["rows_out"] = n if take is None else len(take)
+            st["note"] += "; kept as positions into the run's ratings on disk"
+        ratings_to_disk()  # only contributor scoring reads them whole again
+        return TakenColumns(spill.preprocessed_columns(), take, {schema.CORRELATED_RATER: correlated},
+                            n_rows=n)
 
     final_ratings = Once(build_final_ratings)
+    # families whose final scoring reads rows, not whole columns, get the final ratings as one
+    # frame (built when the first needs it, released after the last)
+    row_readers = [sc for sc in config.roster() if not getattr(family_for(sc), "final_reads_columns", False)]
+    final_frame: list[Any] = []
+
+    def final_ratings_for(sc):
+        fr = final_ratings.get()
+        if not isinstance(fr, TakenColumns) or sc not in row_readers:
+            return fr
+        if not final_frame:
+            with timer.stage("final ratings built as a frame (row readers)", len(fr)) as st:
+                final_frame.append(fr.to_frame())
+                st["rows_out"] = len(final_frame[0])
+        out = final_frame[0]
+        row_readers.remove(sc)
+        if not row_readers:
+            final_frame.clear()
+        return out
 
     # Final scoring stays in this process: in workers it would hold one more copy of the final
     # ratings per worker (10M ratings, whole roster, --jobs 2: past 22 GiB where the sequential
     # final phase peaks at 19.8 GiB); threads share the one copy.
     def final_task(sc):
         t = StageTimer(prefix=f"{sc.name} final: ")
-        out = family_for(sc).score_final(sc, final_ratings.get(), prescoring, context, timer=t)
+        out = family_for(sc).score_final(sc, final_ratings_for(sc), prescoring, context, timer=t)
         if out is not None:
             check_outputs(sc, out)
             # lean: this scorer's call ratings go now, before the next scorer's fits

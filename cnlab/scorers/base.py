@@ -75,6 +75,12 @@ class ScorerFamily(Protocol):
     timer=)`` returns everything its prescoring reads of the ratings, and
     ``prescore_slice(config, sliced, context, timer=)`` finishes from it. A prescoring worker
     process then releases the run's full ratings before the fits (the MF family does).
+
+    A family whose ``score_final`` reads whole columns of the ratings only (``len``, ``columns``,
+    ``index``, ``ratings[col]``; no row selection on the frame) sets ``final_reads_columns =
+    True``: a lean run with its ratings on disk then hands it the final ratings as a
+    :class:`~cnlab.pipeline.spill.TakenColumns` view read a column at a time. Without it the
+    family gets a DataFrame.
     """
 
     config_type: type

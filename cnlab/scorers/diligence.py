@@ -247,6 +247,17 @@ class _Data:
         return len(self.targets)
 
 
+def rating_columns(ratings: pd.DataFrame) -> list[str]:
+    """The columns of ``ratings`` the diligence fits read: the two ids and where each
+    low-diligence tag lives (its column, or the packed ``notHelpfulTagBits``)."""
+    cols = [schema.NOTE_ID, schema.RATER_ID]
+    for tag in LOW_DILIGENCE_TAGS:
+        src = schema.tag_source(ratings.columns, tag)
+        if src not in cols:
+            cols.append(src)
+    return cols
+
+
 def diligence_targets(ratings: pd.DataFrame) -> np.ndarray:
     """Per-rating target ``clip(Incorrect + IrrelevantSources + SourcesMissing, 0, 1)`` (§D.4).
 

@@ -22,6 +22,9 @@ class MatrixFactorizationFamily:
 
     config_type = ScorerConfig
     meta_rules_configurable = True
+    #: final scoring reads whole columns of the ratings only (``len``, ``columns``, ``index``,
+    #: ``ratings[col]``): a lean run at scale may hand it a column view read from disk
+    final_reads_columns = True
 
     def prescore(self, config: ScorerConfig, ratings: pd.DataFrame, context: ScoringContext, *,
                  timer: Any = None):

@@ -32,10 +32,10 @@ from cnlab.scorers import diligence
 from cnlab.mf.pseudo_raters import PSEUDO_RATER_COLUMNS
 from cnlab._timing import StageTimer
 from cnlab.scorers.mf_config import ScorerConfig
-from cnlab.scorers.mf_prescoring import prepare_ratings
+from cnlab.scorers.mf_prescoring import prefilter_positions, prepare_ratings
 from cnlab.scorers.outputs import PrescoringMeta, PrescoringOutput
 from cnlab.scorers.slicing import filter_input_rows, postprocess_family, postprocess_output
-from cnlab.preprocess import filter_ratings
+from cnlab._arrays import isin
 from cnlab.scoring.scored_notes import compute_scored_notes
 
 log = logging.getLogger("cnlab")
@@ -90,6 +90,16 @@ def _rater_ids(frame: pd.DataFrame, mask: np.ndarray) -> np.ndarray:
     return frame.loc[mask, schema.RATER_ID].to_numpy()
 
 
+def _columns_at(frame: pd.DataFrame, cols: list[str], pos: np.ndarray) -> pd.DataFrame:
+    """``frame.iloc[pos][cols]`` with a fresh 0..n-1 index, one column at a time."""
+    data = {}
+    for c in cols:
+        col = frame[c]
+        data[c] = (col.to_numpy()[pos] if isinstance(col.dtype, np.dtype) and col.dtype != object
+                   else col.array.take(pos))
+    return pd.DataFrame(data, copy=False)
+
+
 def _bool(col: pd.Series) -> np.ndarray:
     return col.astype("boolean").fillna(False).to_numpy(dtype=bool)
 
@@ -109,26 +119,40 @@ def score_notes_and_users(
     seed: int | None = None,
     score: bool = True,
     epoch_millis: int = 0,
+    rows: np.ndarray | None = None,
 ) -> CallResult | None:
-    """One final-scoring MF call (spec 02 §4.3). Returns ``None`` when F is empty."""
+    """One final-scoring MF call (spec 02 §4.3). Returns ``None`` when F is empty.
+
+    ``rows`` (ascending positions) restricts the call to ``ratings.iloc[rows]`` (the sub-fits'
+    subsets of the scorer's slice) without copying them. T and F are narrowed as positions and
+    F is copied once, with only the columns its fits read (noteId, raterParticipantId,
+    helpfulNum; with ``score`` also where the low-diligence tags live): that copy is the call's
+    ``training_ratings``, indexed 0..len(F)-1.
+    """
     nid, rid = schema.NOTE_ID, schema.RATER_ID
-    counts: dict[str, int] = {"ratings_in": len(ratings)}
-    t = filter_ratings(ratings, min_ratings_per_rater=scorer.final_min_ratings_per_rater,
-                       min_raters_per_note=scorer.min_raters_per_note)
-    counts["after_prefilter"] = len(t)
+    counts: dict[str, int] = {"ratings_in": len(ratings) if rows is None else len(rows)}
+    pos = prefilter_positions(ratings, rows, min_ratings_per_rater=scorer.final_min_ratings_per_rater,
+                              min_raters_per_note=scorer.min_raters_per_note)
+    counts["after_prefilter"] = len(pos)
+    raters = ratings[rid].to_numpy()
     with_params = _rater_ids(prescoring_raters, prescoring_raters[schema.RATER_INTERCEPT].notna().to_numpy())
-    t = t[t[rid].isin(with_params)]
-    counts["with_prescoring_params"] = len(t)
+    pos = pos[isin(raters[pos], with_params)]
+    counts["with_prescoring_params"] = len(pos)
     if scorer.use_reputation:
         helpful = _rater_ids(prescoring_raters, _bool(prescoring_raters["aboveHelpfulnessThreshold"]))
-        f = t[t[rid].isin(helpful)]
-    else:
-        f = t
-    counts["final_round_ratings"] = len(f)
+        pos = pos[isin(raters[pos], helpful)]
+    del raters
+    counts["final_round_ratings"] = len(pos)
+    if len(pos) == 0:
+        counts["final_round_notes"] = counts["final_round_raters"] = 0
+        return None
+    cols = [nid, rid, schema.HELPFUL_NUM]
+    if score:
+        cols += [c for c in diligence.rating_columns(ratings) if c not in cols]
+    f = _columns_at(ratings, cols, pos)
+    del pos
     counts["final_round_notes"] = int(f[nid].nunique())
     counts["final_round_raters"] = int(f[rid].nunique())
-    if f.empty:
-        return None
 
     mf_cfg = scorer.mf_config()
     rho = rating_per_note_ratio if rating_per_note_ratio is not None else meta.rating_per_note_ratio
@@ -140,7 +164,7 @@ def score_notes_and_users(
     note_init = prescoring_notes[[nid, schema.NOTE_INTERCEPT, *nf_cols]]
     rater_init = prescoring_raters.loc[prescoring_raters[schema.RATER_INTERCEPT].notna(),
                                        [rid, schema.RATER_INTERCEPT, *rf_cols]]
-    res = mf.fit(f[[nid, rid, schema.HELPFUL_NUM]], cfg, seed=seed,
+    res = mf.fit(f, cfg, seed=seed,
                  note_init=note_init, rater_init=rater_init,
                  global_init=meta.global_intercept, freeze=("raters", "global"))
     note_params = res.note_params[[nid, schema.NOTE_INTERCEPT, *nf_cols]]
@@ -211,8 +235,11 @@ def _intercept_frame(call: CallResult | None, new_name: str) -> pd.DataFrame:
 def num_final_round_ratings(scoped: pd.DataFrame, helpfulness: pd.DataFrame) -> pd.DataFrame:
     """Per note, scoped ratings whose rater appears in ``helpfulness`` (spec 02 §4.4 step 2)."""
     nid, rid = schema.NOTE_ID, schema.RATER_ID
-    r = scoped[scoped[rid].isin(helpfulness[rid])]
-    return r.groupby(nid).size().rename("numFinalRoundRatings").reset_index()
+    keep = isin(scoped[rid].to_numpy(), helpfulness[rid].to_numpy())
+    notes = scoped[nid].to_numpy()[keep]
+    del keep
+    ids, n = np.unique(notes, return_counts=True)
+    return pd.DataFrame({nid: ids, "numFinalRoundRatings": n})
 
 
 def empty_final(scorer: ScorerConfig) -> FinalOutput:
@@ -285,15 +312,16 @@ def score_final(
     use_pr = pseudoraters and scorer.pseudoraters
     calls: dict[str, CallResult] = {}
 
-    def subset_of(key: str) -> pd.DataFrame | None:
-        """The sub-fit's rows of ``scoped``, made when its fit starts (None: no such fit)."""
+    def subset_of(key: str) -> np.ndarray | None:
+        """The sub-fit's rows of ``scoped`` as ascending positions (None: no such fit)."""
         if key == "PopulationSampled":
             if schema.RATING_SOURCE not in scoped.columns:
                 return None
-            ps = scoped[schema.equals_value(scoped[schema.RATING_SOURCE], schema.SOURCE_POPULATION_SAMPLED)]
+            ps = np.flatnonzero(schema.equals_value(scoped[schema.RATING_SOURCE],
+                                                    schema.SOURCE_POPULATION_SAMPLED))
             return ps if len(ps) else None
         col = schema.HIGH_VOLUME_RATER if key == "NoHighVol" else schema.CORRELATED_RATER
-        return scoped[~_bool(scoped[col])] if col in scoped.columns else scoped
+        return np.flatnonzero(~_bool(scoped[col])) if col in scoped.columns else np.arange(len(scoped))
 
     sizes: dict[str, int] = {}
     extra: dict[str, pd.DataFrame] = {}
@@ -306,7 +334,7 @@ def score_final(
             # Official: the sub-fits also run pseudo-raters / diligence / rules, whose results
             # are discarded; only the intercept matters, so cnlab stops after the MF.
             c = score_notes_and_users(
-                subset, nsh, scorer, pn, pr, meta, name=key,
+                scoped, nsh, scorer, pn, pr, meta, name=key, rows=subset,
                 rating_per_note_ratio=scorer.population_sampled_loss_ratio
                 if key == "PopulationSampled" else None,
                 pseudoraters=False, seed=seed, score=False)

@@ -147,7 +147,29 @@ def prefilter(ratings: pd.DataFrame, *, min_ratings_per_rater: int, min_raters_p
     >>> prefilter(r, min_ratings_per_rater=2, min_raters_per_note=2).to_dict("list")
     {'noteId': [1, 1], 'raterParticipantId': [5, 5]}
     """
-    pos = np.arange(len(ratings))
+    pos = prefilter_positions(ratings, min_ratings_per_rater=min_ratings_per_rater,
+                              min_raters_per_note=min_raters_per_note)
+    return ratings if len(pos) == len(ratings) else ratings.iloc[pos].reset_index(drop=True)
+
+
+def prefilter_positions(ratings: pd.DataFrame, rows: np.ndarray | None = None, *,
+                        min_ratings_per_rater: int, min_raters_per_note: int) -> np.ndarray:
+    """Positions of the rows :func:`prefilter` keeps (spec 01 §2), of ``ratings.iloc[rows]``.
+
+    ``rows`` (ascending positions; default every row) restricts the counts to those rows, so
+    ``ratings.iloc[prefilter_positions(ratings, rows, ...)]`` equals
+    ``prefilter(ratings.iloc[rows], ...)`` up to the index, without a copy of the rows.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> r = pd.DataFrame({"noteId": [1, 1, 2, 1], "raterParticipantId": [5, 6, 5, 5]})
+    >>> prefilter_positions(r, min_ratings_per_rater=2, min_raters_per_note=2).tolist()
+    [0, 3]
+    >>> prefilter_positions(r, np.array([0, 1, 2]), min_ratings_per_rater=1, min_raters_per_note=2).tolist()
+    [0, 1]
+    """
+    pos = np.arange(len(ratings)) if rows is None else np.asarray(rows)
     ids = {nid: ratings[nid].to_numpy() for nid in (schema.NOTE_ID, schema.RATER_ID)}
     for col, minimum in ((schema.NOTE_ID, min_raters_per_note), (schema.RATER_ID, min_ratings_per_rater),
                          (schema.NOTE_ID, min_raters_per_note)):
@@ -155,9 +177,10 @@ def prefilter(ratings: pd.DataFrame, *, min_ratings_per_rater: int, min_raters_p
             continue
         codes, _ = pd.factorize(ids[col][pos], use_na_sentinel=False)  # NaN ids count as one id
         keep = np.bincount(codes)[codes] >= minimum
+        del codes
         if not keep.all():
             pos = pos[keep]
-    return ratings if len(pos) == len(ratings) else ratings.iloc[pos].reset_index(drop=True)
+    return pos
 
 
 def _above(h: pd.DataFrame) -> np.ndarray:

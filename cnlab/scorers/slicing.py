@@ -237,9 +237,11 @@ def topic_note_confident(
     scored_ids = scored_notes.loc[scored_notes[schema.NOTE_INTERCEPT].notna(), nid].to_numpy()
     fac = helpfulness[[rid, schema.RATER_FACTOR1]].dropna().drop_duplicates(rid)
     f = pd.Series(fac[schema.RATER_FACTOR1].to_numpy(dtype=np.float64), index=fac[rid].to_numpy())
-    r = raw_ratings[raw_ratings[nid].isin(scored_ids)]
-    rf = f.reindex(r[rid].to_numpy()).to_numpy()
-    notes = r[nid].to_numpy()
+    notes = raw_ratings[nid].to_numpy()
+    keep = isin(notes, scored_ids)  # whole columns read, not rows: the ratings can be a column view
+    notes = notes[keep]
+    rf = f.reindex(raw_ratings[rid].to_numpy()[keep]).to_numpy()
+    del keep
     pos = pd.Series(rf >= 0).groupby(notes).sum()
     neg = pd.Series(rf < 0).groupby(notes).sum()
     ok = (pos > n) & (neg > n)

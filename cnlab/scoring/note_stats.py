@@ -35,11 +35,17 @@ def compute_note_stats(ratings: pd.DataFrame, status_history: pd.DataFrame, *, e
     """
     # Per-column counts on note codes: one rating-length column alive at a time (a frame of the
     # 25 int64 count columns grouped at once took ~250 B per rating); integer sums are exact.
+    # Whole columns read, no row selection of the frame: ``ratings`` may be a column view
+    # (:class:`cnlab.pipeline.spill.TakenColumns`), each bit field read once for its tags.
     codes, uniq = pd.factorize(ratings[S.NOTE_ID], sort=True)
+    keep = None
     if (codes < 0).any():  # NaN note ids: groupby drops them
         keep = codes >= 0
-        ratings, codes = ratings[keep], codes[keep]
+        codes = codes[keep]
     n_notes = len(uniq)
+
+    def column(values: np.ndarray) -> np.ndarray:
+        return values if keep is None else values[keep]
 
     def per_note(values: np.ndarray | None = None) -> np.ndarray:
         if values is None:
@@ -48,16 +54,24 @@ def compute_note_stats(ratings: pd.DataFrame, status_history: pd.DataFrame, *, e
 
     sums = pd.DataFrame({S.NOTE_ID: np.asarray(uniq)})
     sums[S.NUM_RATINGS] = per_note()
+    by_source: dict[str, list[str]] = {}
     for tag in S.ALL_TAGS:
-        sums[tag] = per_note(S.tag_values(ratings, tag))
+        by_source.setdefault(S.tag_source(ratings.columns, tag), []).append(tag)
+    for src, tags in by_source.items():
+        one = pd.DataFrame({src: column(ratings[src].to_numpy())}, copy=False)
+        for tag in tags:
+            sums[tag] = per_note(S.tag_values(one, tag))
+        del one
+    sums = sums[[S.NOTE_ID, S.NUM_RATINGS, *S.ALL_TAGS]]
     if S.RATING_SOURCE in ratings.columns:
-        sampled = (ratings[S.RATING_SOURCE] == S.SOURCE_POPULATION_SAMPLED).to_numpy(dtype=bool, na_value=False)
+        sampled = column((ratings[S.RATING_SOURCE] == S.SOURCE_POPULATION_SAMPLED)
+                         .to_numpy(dtype=bool, na_value=False))
         sums["numPopulationSampledRatings"] = np.bincount(codes[sampled], minlength=n_notes).astype(np.int64)
         del sampled
     else:
         sums["numPopulationSampledRatings"] = np.zeros(n_notes, dtype=np.int64)
     recent_cut = epoch_millis - RECENT_WINDOW_DAYS * MILLIS_PER_DAY
-    sums["numRatingsLast28"] = np.bincount(codes[ratings[S.CREATED_AT].to_numpy() > recent_cut],
+    sums["numRatingsLast28"] = np.bincount(codes[column(ratings[S.CREATED_AT].to_numpy()) > recent_cut],
                                            minlength=n_notes).astype(np.int64)
     count_cols = [c for c in sums.columns if c != S.NOTE_ID]
 
