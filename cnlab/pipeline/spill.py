@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cnlab._columns import TakenColumns
 from cnlab._memory import release_freed_memory
 
 __all__ = ["RatingsSpill", "ArrowColumns", "TakenColumns", "write_frame", "read_frame", "release_arrow_memory"]
@@ -88,82 +89,6 @@ class ArrowColumns:
     def to_frame(self) -> pd.DataFrame:
         """Every column at once (what a reader of rows needs)."""
         return read_frame(self.path)
-
-
-class TakenColumns:
-    """Rows ``take`` of a column source, plus added columns: a frame read one column at a time.
-
-    What the final ratings of a lean run at scale are (spec 05 B.4: the run's ratings at the
-    positions PSS coalescing keeps, with ``correlatedRater``) while the run's ratings wait on
-    disk: each ``frame[col]`` reads ``source[col]`` (a DataFrame, an :class:`ArrowColumns` or
-    :meth:`RatingsSpill.preprocessed_columns`) and takes the rows, so a reader of whole columns
-    (``len``, ``columns``, ``index``, ``frame[col]``: the MF scorers' final scoring, note
-    statistics) holds one source column beside its own copies instead of every column of every
-    rating (206M ratings: ~10 GiB). :meth:`to_frame` builds the frame for readers of rows.
-
-    Parameters
-    ----------
-    source
-        Anything with ``columns`` and ``source[col]`` giving a Series (position order).
-    take
-        Positions of the rows, in their order (None: every row of the source, ``n_rows`` long).
-    added
-        Columns of the result given as arrays (one value per taken row), after the source's.
-    n_rows
-        Rows of the source (needed when ``take`` is None).
-
-    Examples
-    --------
-    >>> import numpy as np, pandas as pd
-    >>> src = pd.DataFrame({"noteId": [10, 11, 12], "helpfulNum": [1.0, 0.0, 0.5]})
-    >>> v = TakenColumns(src, np.array([2, 0]), {"correlatedRater": np.array([True, False])})
-    >>> len(v), list(v.columns), v["noteId"].tolist()
-    (2, ['noteId', 'helpfulNum', 'correlatedRater'], [12, 10])
-    >>> v.to_frame().equals(src.take([2, 0]).reset_index(drop=True).assign(correlatedRater=[True, False]))
-    True
-    """
-
-    def __init__(self, source: Any, take: np.ndarray | None, added: dict[str, np.ndarray] | None = None,
-                 *, n_rows: int | None = None):
-        self.source = source
-        self.take = None if take is None else np.asarray(take)
-        n = len(self.take) if self.take is not None else (len(source) if n_rows is None else n_rows)
-        self._n = int(n)
-        self.added = {c: np.asarray(v) for c, v in (added or {}).items()}
-        for c, v in self.added.items():
-            if len(v) != self._n:
-                raise ValueError(f"TakenColumns: added column {c!r} has {len(v)} values for {self._n} rows")
-        self.columns = pd.Index([*(c for c in source.columns if c not in self.added), *self.added])
-
-    def __len__(self) -> int:
-        return self._n
-
-    @property
-    def empty(self) -> bool:
-        return self._n == 0 or len(self.columns) == 0
-
-    @property
-    def index(self) -> pd.RangeIndex:
-        return pd.RangeIndex(self._n)
-
-    def __contains__(self, col: str) -> bool:
-        return col in self.columns
-
-    def __getitem__(self, col: str) -> pd.Series:
-        if col in self.added:
-            return pd.Series(self.added[col], name=col, copy=False)
-        if col not in self.columns:
-            raise KeyError(col)
-        full = self.source[col]
-        values = full.to_numpy() if isinstance(full.dtype, np.dtype) else full.array
-        del full
-        if self.take is not None:
-            values = values[self.take] if isinstance(values, np.ndarray) else values.take(self.take)
-        return pd.Series(values, name=col, copy=False)
-
-    def to_frame(self) -> pd.DataFrame:
-        """Every column at once (what a reader of rows needs), a fresh RangeIndex."""
-        return pd.DataFrame({c: self[c].array for c in self.columns}, copy=False)
 
 
 class _SpilledColumns:

@@ -32,10 +32,11 @@ from cnlab.scorers import diligence
 from cnlab.mf.pseudo_raters import PSEUDO_RATER_COLUMNS
 from cnlab._timing import StageTimer
 from cnlab.scorers.mf_config import ScorerConfig
-from cnlab.scorers.mf_prescoring import prefilter_positions, prepare_ratings
+from cnlab.scorers.mf_prescoring import prefilter_positions
 from cnlab.scorers.outputs import PrescoringMeta, PrescoringOutput
 from cnlab.scorers.slicing import filter_input_rows, postprocess_family, postprocess_output
 from cnlab._arrays import isin
+from cnlab._columns import TakenColumns
 from cnlab.scoring.scored_notes import compute_scored_notes
 
 log = logging.getLogger("cnlab")
@@ -123,11 +124,12 @@ def score_notes_and_users(
 ) -> CallResult | None:
     """One final-scoring MF call (spec 02 §4.3). Returns ``None`` when F is empty.
 
-    ``rows`` (ascending positions) restricts the call to ``ratings.iloc[rows]`` (the sub-fits'
-    subsets of the scorer's slice) without copying them. T and F are narrowed as positions and
-    F is copied once, with only the columns its fits read (noteId, raterParticipantId,
+    ``rows`` (ascending positions) restricts the call to ``ratings.iloc[rows]`` (the scorer's
+    slice, or a sub-fit's subset of it) without copying them. T and F are narrowed as positions
+    and F is copied once, with only the columns its fits read (noteId, raterParticipantId,
     helpfulNum; with ``score`` also where the low-diligence tags live): that copy is the call's
-    ``training_ratings``, indexed 0..len(F)-1.
+    ``training_ratings``, indexed 0..len(F)-1. The rules then read the call's rows a column at a
+    time (:class:`cnlab._columns.TakenColumns`). ``ratings`` may itself be such a column view.
     """
     nid, rid = schema.NOTE_ID, schema.RATER_ID
     counts: dict[str, int] = {"ratings_in": len(ratings) if rows is None else len(rows)}
@@ -189,8 +191,10 @@ def score_notes_and_users(
 
     thresholds = scorer.rules()
     extra = extra_intercepts or {}
+    # the call's rows read a column at a time, not copied whole beside the fits' frames
+    scoped = ratings if rows is None else TakenColumns(ratings, rows)
     scored = compute_scored_notes(
-        ratings, note_params, raters_with_counts, status_history,
+        scoped, note_params, raters_with_counts, status_history,
         thresholds=thresholds, final_round=True,
         tag_thresholds=dict(meta.tag_filtering_thresholds), epoch_millis=epoch_millis,
         no_high_vol=extra.get("internalNoteInterceptNoHighVol"),
@@ -299,29 +303,30 @@ def score_final(
         log.warning("%s: no prescoring rows/meta; empty final output", scorer.name)
         return empty_final(scorer)
     with timer.stage("filter input", len(ratings)) as st:
-        # rows first, then one narrow copy of them (no full-size prepared frame), as in prescoring
+        # the scorer's slice as positions: each MF call copies the few columns its fits read
         rows, nsh, rep = filter_input_rows(ratings, status_history, enrollment, scorer, note_topics=note_topics)
-        scoped = prepare_ratings(ratings, rows, packed_tags=True)
-        del rows
-        st["rows_out"] = len(scoped)
+        if rows is None:
+            rows = np.arange(len(ratings))
+        if len(ratings) < 2**31:
+            rows = rows.astype(np.int32)  # held through the scorer's calls: 4 bytes a rating
+        st["rows_out"] = len(rows)
         st["note"] = (f"after topic filter {rep.after_topic_filter}, after group filter "
                       f"{rep.after_group_filter}; NSH {rep.nsh_in}->{rep.nsh_out}")
-    if scoped.empty:
+    if len(rows) == 0 or len(ratings.columns) == 0:
         return empty_final(scorer)
 
     use_pr = pseudoraters and scorer.pseudoraters
     calls: dict[str, CallResult] = {}
 
     def subset_of(key: str) -> np.ndarray | None:
-        """The sub-fit's rows of ``scoped`` as ascending positions (None: no such fit)."""
+        """The sub-fit's rows of the slice, as positions into ``ratings`` (None: no such fit)."""
         if key == "PopulationSampled":
-            if schema.RATING_SOURCE not in scoped.columns:
+            if schema.RATING_SOURCE not in ratings.columns:
                 return None
-            ps = np.flatnonzero(schema.equals_value(scoped[schema.RATING_SOURCE],
-                                                    schema.SOURCE_POPULATION_SAMPLED))
+            ps = rows[schema.equals_value(ratings[schema.RATING_SOURCE], schema.SOURCE_POPULATION_SAMPLED)[rows]]
             return ps if len(ps) else None
         col = schema.HIGH_VOLUME_RATER if key == "NoHighVol" else schema.CORRELATED_RATER
-        return np.flatnonzero(~_bool(scoped[col])) if col in scoped.columns else np.arange(len(scoped))
+        return rows[~_bool(ratings[col])[rows]] if col in ratings.columns else rows
 
     sizes: dict[str, int] = {}
     extra: dict[str, pd.DataFrame] = {}
@@ -334,7 +339,7 @@ def score_final(
             # Official: the sub-fits also run pseudo-raters / diligence / rules, whose results
             # are discarded; only the intercept matters, so cnlab stops after the MF.
             c = score_notes_and_users(
-                scoped, nsh, scorer, pn, pr, meta, name=key, rows=subset,
+                ratings, nsh, scorer, pn, pr, meta, name=key, rows=subset,
                 rating_per_note_ratio=scorer.population_sampled_loss_ratio
                 if key == "PopulationSampled" else None,
                 pseudoraters=False, seed=seed, score=False)
@@ -344,8 +349,8 @@ def score_final(
         if c is not None:
             calls[key] = c if keep_ratings else _without_ratings(c)
         extra[f"internalNoteIntercept{key}"] = _intercept_frame(c, f"internalNoteIntercept{key}")
-    with timer.stage("MF main + pseudo-raters + diligence + rules", len(scoped)) as st:
-        main = score_notes_and_users(scoped, nsh, scorer, pn, pr, meta, name="main",
+    with timer.stage("MF main + pseudo-raters + diligence + rules", len(rows)) as st:
+        main = score_notes_and_users(ratings, nsh, scorer, pn, pr, meta, name="main", rows=rows,
                                      extra_intercepts=extra, pseudoraters=use_pr, seed=seed,
                                      epoch_millis=epoch_millis)
         if main is None:
@@ -362,7 +367,7 @@ def score_final(
         # group: in-group helpfulness rows + modelingGroup_<i>; topic: noteTopic_<t> + confidence
         post, helpfulness = postprocess_family(post, main.helpfulness, ratings, enrollment, scorer)
         st["rows_out"] = len(post)
-    nfr = num_final_round_ratings(scoped, helpfulness)
+    nfr = num_final_round_ratings(TakenColumns(ratings, rows), helpfulness)
     post = post.merge(nfr, on=nid, how="left")
 
     mapping = scorer.note_column_map()
@@ -375,5 +380,5 @@ def score_final(
     hs = hs.reindex(columns=[rid, *scorer.helpfulness_columns()])
     return FinalOutput(scorer, scored_notes.reset_index(drop=True), hs.reset_index(drop=True),
                        aux.reset_index(drop=True), sn, calls,
-                       {"ratings_in": len(ratings), "scoped": len(scoped),
+                       {"ratings_in": len(ratings), "scoped": len(rows),
                         **sizes})
