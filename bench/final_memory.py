@@ -9,7 +9,8 @@ PSS-coalesced final ratings, status history, enrollment, scorer, prescoring outp
 ``OUT/args-<folder>.pkl`` (reused when present). Each version (the baseline's ``cnlab`` unpacked
 from git, then this tree) runs that final scoring in its own process, lean (``keep_ratings=False``,
 as ``cnlab score`` does), with the resident memory sampled every 20 ms beside the lines of cnlab
-code being run. Printed per version: seconds, the peak above the inputs in bytes per final rating
+code being run (TensorFlow imported and started first: a fixed cost). Printed per version:
+seconds, the peak above the inputs in bytes per final rating
 and the lines of the largest peaks; then whether the outputs agree (the scored-notes and
 helpfulness frames compared by hash).
 """
@@ -62,6 +63,7 @@ def measure(args_path: Path, top: int) -> dict:
     import cnlab
     from cnlab.scorers.mf_final import score_final
 
+    warm_tensorflow()  # its libraries and runtime (~0.5 GiB, whatever the data) before the start
     prof = LineSampler()
     with prof:
         with prof.stage("final"):
@@ -77,6 +79,14 @@ def measure(args_path: Path, top: int) -> dict:
     frames = {k: getattr(out, k, None) for k in ("scored_notes", "helpfulness_scores")}
     return {"ratings": len(ratings), "package": str(Path(cnlab.__file__).parents[1]), **rep,
             "digests": {k: digest(v) for k, v in frames.items()}}
+
+
+def warm_tensorflow() -> None:
+    """Import TensorFlow and run one op: a fixed ~0.5 GiB that would otherwise count in the peak
+    above the start (per rating at 10M, ~54 bytes that do not grow with the data)."""
+    import tensorflow as tf
+
+    float(tf.reduce_sum(tf.ones(4)))
 
 
 def run_version(args_path: Path, top: int, tree: Path | None) -> dict:

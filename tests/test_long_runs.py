@@ -487,3 +487,27 @@ def test_rater_clustering_runs_on_its_columns_with_the_ratings_on_disk(tmp_path,
     for k in held.frames:
         pd.testing.assert_frame_equal(spilled.frames[k], held.frames[k])
     pd.testing.assert_frame_equal(ds.ratings, want, check_exact=True)
+
+
+def test_whole_roster_with_the_final_ratings_on_disk_gives_the_same_outputs(tmp_path, caplog):
+    """A lean checkpointed run, one task at a time, reads its final ratings from the spilled run's
+    ratings a column at a time: the MF scorers read the column view, the row-reading families
+    (Reputation, Gaussian) one frame built for them and let go after the last; every output
+    equals that of a run that held the final ratings."""
+    import dataclasses
+    import logging
+
+    import pandas as pd
+
+    from cnlab.io import load_sample
+    from cnlab.pipeline import ScoringConfig, score
+
+    ds = load_sample()
+    cfg = ScoringConfig.official(seed=5)  # MF (group, topic: capture shares, topic confidence), Reputation, Gaussian
+    held = score(dataclasses.replace(ds), cfg, keep="outputs")
+    with caplog.at_level(logging.INFO, logger="cnlab"):
+        disk = score(dataclasses.replace(ds), cfg, keep="outputs", checkpoint=tmp_path / "ckpt", threads=1)
+    assert "kept as positions into the run's ratings on disk" in caplog.text
+    assert "final ratings built as a frame (row readers)" in caplog.text
+    for name, frame in held.outputs().items():
+        pd.testing.assert_frame_equal(frame, disk.outputs()[name], check_exact=True)
