@@ -82,10 +82,13 @@ def measure(args_path: Path, top: int) -> dict:
 
 
 def warm_tensorflow() -> None:
-    """Import TensorFlow and run one op: a fixed ~0.5 GiB that would otherwise count in the peak
-    above the start (per rating at 10M, ~54 bytes that do not grow with the data)."""
-    import tensorflow as tf
+    """Import TensorFlow as cnlab does (its thread settings applied first: a TensorFlow started
+    by other code runs ops on several threads and its sums vary run to run) and run one op: a
+    fixed ~0.5 GiB that would otherwise count in the peak above the start (at 10M, ~54 bytes a
+    rating that do not grow with the data)."""
+    from cnlab.mf._tf_setup import import_tensorflow
 
+    tf = import_tensorflow()
     float(tf.reduce_sum(tf.ones(4)))
 
 
