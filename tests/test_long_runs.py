@@ -511,3 +511,21 @@ def test_whole_roster_with_the_final_ratings_on_disk_gives_the_same_outputs(tmp_
     assert "final ratings built as a frame (row readers)" in caplog.text
     for name, frame in held.outputs().items():
         pd.testing.assert_frame_equal(frame, disk.outputs()[name], check_exact=True)
+
+
+def test_an_interrupt_stops_a_worker_inside_a_long_task():
+    """Leaving a worker pool on an interrupt (Ctrl-C, SIGTERM) stops a worker that is inside a long
+    task (a TensorFlow round at scale takes minutes) instead of waiting for the task to end."""
+    from cnlab.pipeline.parallel import WorkerPool
+
+    t0 = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        with WorkerPool(1) as pool:
+            fut = pool.executor.submit(time.sleep, 600)
+            procs = list(pool.executor._processes.values())
+            while not fut.running():
+                time.sleep(0.05)
+            time.sleep(1.0)  # the worker is inside the task now
+            raise KeyboardInterrupt
+    assert time.monotonic() - t0 < 300, "the pool waited for the task"
+    assert procs and not any(p.is_alive() for p in procs)

@@ -243,13 +243,27 @@ class WorkerPool:
     def __enter__(self) -> "WorkerPool":
         return self
 
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+        # leaving on an error or an interrupt (Ctrl-C, SIGTERM): a worker inside a long fit is
+        # stopped, not waited for (a TensorFlow round at 206M ratings takes minutes)
+        self.close(terminate=exc_type is not None)
 
-    def close(self) -> None:
-        """Stop a pool of its own (idempotent); a given executor is left running."""
-        if self.own:
-            self.executor.shutdown(cancel_futures=True)
+    def close(self, *, terminate: bool = False) -> None:
+        """Stop a pool of its own (idempotent); a given executor is left running.
+
+        ``terminate`` stops workers that are still running a task (SIGTERM) instead of waiting for
+        their task to end; their results are lost (a checkpoint keeps what had finished)."""
+        if not self.own:
+            return
+        if terminate:
+            stop = getattr(self.executor, "terminate_workers", None)  # Python >= 3.14
+            if stop is not None:
+                stop()
+            else:  # the executor's own worker processes (no public handle before 3.14)
+                for proc in list((getattr(self.executor, "_processes", None) or {}).values()):
+                    if proc.is_alive():
+                        proc.terminate()
+        self.executor.shutdown(cancel_futures=True)
 
     def warm_up(self) -> None:
         """Start the workers now (their Python and TensorFlow start-up runs in the background)."""

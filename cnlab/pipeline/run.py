@@ -510,6 +510,10 @@ def score(
         result = _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, bar,
                                timer, participants, note_topics, keep, isolate, n_threads, lent)
         return result if config is given else dataclasses.replace(result, config=given)
+    except BaseException:
+        if pool is not None:  # an error or an interrupt: a worker inside a fit is stopped, not awaited
+            pool.close(terminate=True)
+        raise
     finally:
         if lent:  # the run stopped before giving them back (an error, a Ctrl-C)
             lent.pop().restore_dataset(dataset)
@@ -665,6 +669,9 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
                     release_arrow_memory()
             try:
                 timer.records.extend(pool.prescore(ckpt, todo))
+            except BaseException:
+                pool.close(terminate=True)  # the other workers' fits are not awaited
+                raise
             finally:
                 pool.close()  # the workers' copies of the ratings go now, before the final phase
             if spill is not None:
