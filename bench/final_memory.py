@@ -1,7 +1,9 @@
-"""Final scoring of one MF scorer: seconds and where its memory peaks, this tree against a baseline.
+"""Final scoring of one MF scorer, or contributor scoring: seconds and where the memory peaks,
+this tree against a baseline.
 
     .venv/bin/python bench/final_memory.py DATA_DIR [--scorer MFCoreScorer] [--baseline-rev REV]
     .venv/bin/python bench/final_memory.py --args ARGS.pkl [--baseline-rev REV]
+    .venv/bin/python bench/final_memory.py DATA_DIR --call contributors [--baseline-rev REV]
 
 With ``DATA_DIR`` (a public-shaped download, e.g. ``cnlab synth`` output) a run of the scorer alone
 (seed 42, pflip and PCRH off) stops where its final scoring starts and pickles its arguments (the
@@ -13,6 +15,10 @@ code being run (TensorFlow imported and started first: a fixed cost). Printed pe
 seconds, the peak above the inputs in bytes per final rating
 and the lines of the largest peaks; then whether the outputs agree (the scored-notes and
 helpfulness frames compared by hash).
+
+``--call contributors`` does the same for the run's last stage over all ratings, contributor
+scoring (spec 07 A): a lean Core run (pflip and PCRH off) stops there and pickles its arguments
+to ``OUT/contributors/args-<folder>.pkl``; the output compared is the contributor table.
 """
 
 from __future__ import annotations
@@ -50,11 +56,54 @@ def capture(data: Path, dst: Path, scorer: str = "MFCoreScorer") -> None:
         raise SystemExit(f"no final scoring of {scorer} in a run of {data}")
 
 
-def measure(args_path: Path, top: int) -> dict:
+def capture_contributors(data: Path, dst: Path) -> None:
+    """Score ``data`` with the Core scorer (lean, pflip and PCRH off) until contributor scoring;
+    pickle that call's arguments."""
+    import cnlab.io as cio
+    import cnlab.pipeline.run as R
+    from cnlab.pipeline import ScoringConfig, score
+    from cnlab.scorers.mf_config import SCORERS, meta_scorer_names
+
+    roster = (SCORERS["MFCoreScorer"],)
+    cfg = ScoringConfig(scorers=roster, enabled_meta_scorers=meta_scorer_names(roster), seed=42,
+                        pflip="none", pcrh="none")
+    if not capture_call(R, "contributor_scores", dst,
+                        lambda: score(cio.load(directory=str(data)), cfg, keep="outputs"),
+                        lambda *args, **kw: (args, kw)):
+        raise SystemExit(f"no contributor scoring in a run of {data}")
+
+
+def digest(frame) -> str:
     import hashlib
 
     import pandas as pd
 
+    if frame is None:
+        return "-"
+    f = frame.sort_index(axis=1).reset_index(drop=True)
+    return hashlib.sha256(pd.util.hash_pandas_object(f, index=True).to_numpy().tobytes()).hexdigest()[:16]
+
+
+def measure_contributors(args_path: Path, top: int) -> dict:
+    from cnlab._timing import return_freed_memory_to_the_os
+
+    return_freed_memory_to_the_os()
+    with open(args_path, "rb") as f:
+        args, kw = pickle.load(f)
+    import cnlab
+    from cnlab.contributors import contributor_scores
+
+    prof = LineSampler()
+    with prof:
+        with prof.stage("contributors"):
+            out = contributor_scores(*args, **kw)
+    ratings = args[3]  # (scored notes, aux, new status history, ratings, ...)
+    rep = prof.report("contributors", len(ratings), top)
+    return {"ratings": len(ratings), "package": str(Path(cnlab.__file__).parents[1]), **rep,
+            "digests": {"contributors": digest(out)}}
+
+
+def measure(args_path: Path, top: int) -> dict:
     from cnlab._timing import return_freed_memory_to_the_os
 
     return_freed_memory_to_the_os()  # as `cnlab score` does from 1M ratings
@@ -69,12 +118,6 @@ def measure(args_path: Path, top: int) -> dict:
         with prof.stage("final"):
             out = score_final(ratings, nsh, enrollment, config, prescoring, keep_ratings=False, **kw)
     rep = prof.report("final", len(ratings), top)
-
-    def digest(frame) -> str:
-        if frame is None:
-            return "-"
-        f = frame.sort_index(axis=1).reset_index(drop=True)
-        return hashlib.sha256(pd.util.hash_pandas_object(f, index=True).to_numpy().tobytes()).hexdigest()[:16]
 
     frames = {k: getattr(out, k, None) for k in ("scored_notes", "helpfulness_scores")}
     return {"ratings": len(ratings), "package": str(Path(cnlab.__file__).parents[1]), **rep,
@@ -92,8 +135,8 @@ def warm_tensorflow() -> None:
     float(tf.reduce_sum(tf.ones(4)))
 
 
-def run_version(args_path: Path, top: int, tree: Path | None) -> dict:
-    return child_json(__file__, ["--args", str(args_path), "--top", str(top)], tree, "final scoring")
+def run_version(args_path: Path, top: int, tree: Path | None, call: str) -> dict:
+    return child_json(__file__, ["--args", str(args_path), "--top", str(top), "--call", call], tree, call)
 
 
 def main(argv=None) -> int:
@@ -105,20 +148,27 @@ def main(argv=None) -> int:
     ap.add_argument("--baseline-rev", default=None)
     ap.add_argument("--top", type=int, default=5, help="peak lines listed per version")
     ap.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "cnlab-final-memory"))
+    ap.add_argument("--call", choices=("score_final", "contributors"), default="score_final",
+                    help="what is measured: the scorer's final scoring or contributor scoring")
     ap.add_argument("--_child", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
+    contributors = a.call == "contributors"
     if a._child:
-        print(json.dumps(measure(a.args, a.top)))
+        print(json.dumps((measure_contributors if contributors else measure)(a.args, a.top)))
         return 0
     if a.args is None:
-        a.args = captured_arguments(a.data, a.out, lambda d, p: capture(d, p, a.scorer), ap.error)
+        a.args = (captured_arguments(a.data, a.out / "contributors", capture_contributors, ap.error)
+                  if contributors else
+                  captured_arguments(a.data, a.out, lambda d, p: capture(d, p, a.scorer), ap.error))
     runs = []
     if a.baseline_rev:
-        runs.append((a.baseline_rev, run_version(a.args, a.top, baseline_tree(a.baseline_rev, Path(a.workdir)))))
+        tree = baseline_tree(a.baseline_rev, Path(a.workdir))
+        runs.append((a.baseline_rev, run_version(a.args, a.top, tree, a.call)))
     rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
-    runs.append((f"this tree ({rev})", run_version(a.args, a.top, None)))
+    runs.append((f"this tree ({rev})", run_version(a.args, a.top, None, a.call)))
     n = runs[0][1]["ratings"]
-    print(f"### Final scoring, {n:,} final ratings (`bench/final_memory.py {' '.join(sys.argv[1:])}`)\n")
+    what = "Contributor scoring" if contributors else "Final scoring"
+    print(f"### {what}, {n:,} ratings (`bench/final_memory.py {' '.join(sys.argv[1:])}`)\n")
     print_peak_table(runs)
     for label, r in runs[1:]:
         same = [k for k, v in r["digests"].items() if runs[0][1]["digests"].get(k) == v]
