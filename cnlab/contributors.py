@@ -358,16 +358,20 @@ def rating_counts(ratings: pd.DataFrame, status_history: pd.DataFrame, notes: pd
     hist = (cand.assign(ratingsAwaitingMoreRatings=cand[AWAITING_BOOL].astype(np.float64))
             .groupby(S.RATER_ID, sort=True)[["ratingsAwaitingMoreRatings"]].sum())
 
-    # ratedAfterDecision over all ratings (strictly after the latest non-NMR status).
-    joined = r[[S.NOTE_ID, S.RATER_ID, S.CREATED_AT]].merge(
-        status_history[[S.NOTE_ID, LATEST_NON_NMR]], on=S.NOTE_ID, how="inner")
-    if len(joined) != len(r):
-        raise CnlabInputError(f"{len(r) - len(joined)} rating(s) are on notes missing from the note status "
-                              "history", column=S.NOTE_ID)
-    latest = _float(joined[LATEST_NON_NMR])
+    # ratedAfterDecision over all ratings (strictly after the latest non-NMR status): the note's
+    # time looked up per rating, not a join of every rating to the status history (at 206M
+    # ratings a ~10 GiB frame). valid_ratings refused a status history with repeated notes.
+    at = pd.Index(status_history[S.NOTE_ID]).get_indexer(r[S.NOTE_ID].to_numpy())
+    missing = int((at < 0).sum())
+    if missing:
+        raise CnlabInputError(f"{missing} rating(s) are on notes missing from the note status history",
+                              column=S.NOTE_ID)
+    latest = _float(status_history[LATEST_NON_NMR])[at]
+    del at
     with np.errstate(invalid="ignore"):
-        after = ~np.isnan(latest) & (joined[S.CREATED_AT].to_numpy(dtype=np.float64) > latest)
-    rad = (pd.DataFrame({S.RATER_ID: joined[S.RATER_ID].to_numpy()[after], "ratedAfterDecision": 1.0})
+        after = ~np.isnan(latest) & (r[S.CREATED_AT].to_numpy(dtype=np.float64) > latest)
+    del latest
+    rad = (pd.DataFrame({S.RATER_ID: r[S.RATER_ID].to_numpy()[after], "ratedAfterDecision": 1.0})
            .groupby(S.RATER_ID, sort=True).sum())
     hist = hist.join(rad, how="left").fillna({"ratedAfterDecision": 0.0})
 
@@ -443,9 +447,16 @@ def top_not_helpful_tags_per_author(
     """
     _require(status_history, [S.NOTE_ID, S.AUTHOR_ID], "status_history")
     tags = list(S.NOT_HELPFUL_TAGS)
-    r = S.unpack_tags(ratings[[c for c in ratings.columns
-                               if c in (S.NOTE_ID, S.NOT_HELPFUL_TAG_BITS, *tags)]], tags)
-    per_note = r[[S.NOTE_ID, *tags]].groupby(S.NOTE_ID, sort=True).sum()
+    # per-note tag sums a tag at a time on note codes (the unpacked frame grouped at once held
+    # ~40 bytes a rating); integer counts, so the same sums as the groupby
+    codes, notes = pd.factorize(ratings[S.NOTE_ID], sort=True)
+    keep = codes >= 0  # a groupby drops missing note ids
+    codes = codes[keep]
+    per_note = pd.DataFrame(
+        {t: np.bincount(codes, weights=S.tag_values(ratings, t, dtype=np.int64, na_value=0)[keep],
+                        minlength=len(notes)).astype(np.int64) for t in tags},
+        index=pd.Index(notes, name=S.NOTE_ID))
+    del codes, keep
     status = pd.Series(S.CRNH, index=per_note.index, dtype=object)
     top = top_two_tags(per_note, status, min_ratings_to_get_tag=config.min_ratings_to_get_tag)
     top = top[top["firstTag"].notna().to_numpy()]
