@@ -91,16 +91,6 @@ def _rater_ids(frame: pd.DataFrame, mask: np.ndarray) -> np.ndarray:
     return frame.loc[mask, schema.RATER_ID].to_numpy()
 
 
-def _columns_at(frame: pd.DataFrame, cols: list[str], pos: np.ndarray) -> pd.DataFrame:
-    """``frame.iloc[pos][cols]`` with a fresh 0..n-1 index, one column at a time."""
-    data = {}
-    for c in cols:
-        col = frame[c]
-        data[c] = (col.to_numpy()[pos] if isinstance(col.dtype, np.dtype) and col.dtype != object
-                   else col.array.take(pos))
-    return pd.DataFrame(data, copy=False)
-
-
 def _bool(col: pd.Series) -> np.ndarray:
     return col.astype("boolean").fillna(False).to_numpy(dtype=bool)
 
@@ -151,7 +141,7 @@ def score_notes_and_users(
     cols = [nid, rid, schema.HELPFUL_NUM]
     if score:
         cols += [c for c in diligence.rating_columns(ratings) if c not in cols]
-    f = _columns_at(ratings, cols, pos)
+    f = TakenColumns(ratings, pos)[cols]  # one narrow copy, indexed 0..n-1
     del pos
     counts["final_round_notes"] = int(f[nid].nunique())
     counts["final_round_raters"] = int(f[rid].nunique())
