@@ -30,6 +30,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -37,7 +38,7 @@ import pandas as pd
 from cnlab import schema as S
 from cnlab.errors import CnlabInputError
 from cnlab.scoring.explanation_tags import NOT_HELPFUL_TIE_BREAK_RANK, top_two_tags
-from cnlab.scoring.helpfulness import valid_ratings
+from cnlab.scoring.helpfulness import valid_rating_indicators, valid_rating_rows
 
 __all__ = [
     "ContributorConfig",
@@ -320,6 +321,16 @@ def scored_notes_with_stats(scored_notes: pd.DataFrame, aux_note_info: pd.DataFr
 # A.4 rating counts
 # ---------------------------------------------------------------------------
 
+def _per_rater(raters: np.ndarray, values: dict[str, np.ndarray], dtype: Any) -> pd.DataFrame:
+    """``DataFrame(values).groupby(raters, sort=True).sum()`` on rater codes, one column at a time
+    (missing rater ids dropped, as a groupby drops them); index named raterParticipantId."""
+    codes, ids = pd.factorize(raters, sort=True)
+    keep = codes >= 0
+    codes = codes[keep]
+    return pd.DataFrame({c: np.bincount(codes, weights=v[keep], minlength=len(ids)).astype(dtype)
+                         for c, v in values.items()}, index=pd.Index(ids, name=S.RATER_ID))
+
+
 def rating_counts(ratings: pd.DataFrame, status_history: pd.DataFrame, notes: pd.DataFrame) -> pd.DataFrame:
     """Per-rater valid-rating counts, awaiting and after-decision counts (spec 07 A.4, 01 §3).
 
@@ -347,16 +358,24 @@ def rating_counts(ratings: pd.DataFrame, status_history: pd.DataFrame, notes: pd
     r = ratings[[S.NOTE_ID, S.RATER_ID, S.HELPFUL_NUM, S.CREATED_AT]]
     flags = notes[[S.NOTE_ID, CRH_BOOL, CRNH_BOOL]]
 
-    valid = valid_ratings(r, status_history, flags)
-    counts = valid.groupby(S.RATER_ID, sort=True)[list(RATING_COUNT_COLUMNS)].sum()
+    # Per-rater sums over positions (valid_rating_rows) on rater codes, not a frame of the valid
+    # ratings with its indicator columns grouped (~150 bytes a rating at once); integer counts
+    # and sums of 0/1, so the groupby's values.
+    raters = r[S.RATER_ID].to_numpy()
+    rows, crh, crnh, h = valid_rating_rows(r, status_history, flags)
+    indicators = valid_rating_indicators(crh, crnh, h)
+    counts = _per_rater(raters[rows], {c: indicators[c] for c in RATING_COUNT_COLUMNS}, np.int64)
+    del rows, crh, crnh, h, indicators
 
     # Candidate ratings (valid before the status / label filter): reuse valid_ratings' window
     # and first-5 selection by presenting every scored note as "CRH" and every rating as binary.
     all_crh = notes[[S.NOTE_ID]].assign(**{CRH_BOOL: True, CRNH_BOOL: False})
-    cand = valid_ratings(r.assign(**{S.HELPFUL_NUM: np.float32(1.0)}), status_history, all_crh)
-    cand = cand[[S.NOTE_ID, S.RATER_ID]].merge(notes[[S.NOTE_ID, AWAITING_BOOL]], on=S.NOTE_ID, how="inner")
-    hist = (cand.assign(ratingsAwaitingMoreRatings=cand[AWAITING_BOOL].astype(np.float64))
-            .groupby(S.RATER_ID, sort=True)[["ratingsAwaitingMoreRatings"]].sum())
+    cand = valid_rating_rows(r.assign(**{S.HELPFUL_NUM: np.float32(1.0)}), status_history, all_crh)[0]
+    at = pd.Index(notes[S.NOTE_ID]).get_indexer(r[S.NOTE_ID].to_numpy()[cand])  # the join to notes
+    cand, at = cand[at >= 0], at[at >= 0]
+    awaiting = notes[AWAITING_BOOL].astype(np.float64).to_numpy()[at]
+    hist = _per_rater(raters[cand], {"ratingsAwaitingMoreRatings": np.nan_to_num(awaiting, nan=0.0)}, np.float64)
+    del cand, at, awaiting
 
     # ratedAfterDecision over all ratings (strictly after the latest non-NMR status): the note's
     # time looked up per rating, not a join of every rating to the status history (at 206M

@@ -492,8 +492,9 @@ def test_rater_clustering_runs_on_its_columns_with_the_ratings_on_disk(tmp_path,
 def test_whole_roster_with_the_final_ratings_on_disk_gives_the_same_outputs(tmp_path, caplog):
     """A lean checkpointed run, one task at a time, reads its final ratings from the spilled run's
     ratings a column at a time: the MF scorers read the column view, the row-reading families
-    (Reputation, Gaussian) one frame built for them and let go after the last; every output
-    equals that of a run that held the final ratings."""
+    (Reputation, Gaussian) one frame built for them and let go after the last; contributor scoring
+    reads the run's ratings from the spill too; every output equals that of a run that held its
+    ratings."""
     import dataclasses
     import logging
 
@@ -509,6 +510,7 @@ def test_whole_roster_with_the_final_ratings_on_disk_gives_the_same_outputs(tmp_
         disk = score(dataclasses.replace(ds), cfg, keep="outputs", checkpoint=tmp_path / "ckpt", threads=1)
     assert "kept as positions into the run's ratings on disk" in caplog.text
     assert "final ratings built as a frame (row readers)" in caplog.text
+    assert "ratings read from the spill a column at a time" in caplog.text  # contributor scoring
     for name, frame in held.outputs().items():
         pd.testing.assert_frame_equal(frame, disk.outputs()[name], check_exact=True)
 

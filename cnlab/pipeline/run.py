@@ -941,7 +941,10 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
     new_nsh = new_nsh.reindex(columns=list(schema.NOTE_STATUS_HISTORY_COLUMNS)) \
         .sort_values(nid).reset_index(drop=True)
 
-    if ratings is None:  # on disk during final scoring
+    if ratings is None and lean:  # on disk during final scoring; contributor scoring reads whole
+        # columns: each read from the spill when asked for (206M: ~10 GiB less than reading them back)
+        ratings = TakenColumns(spill.preprocessed_columns(), None)
+    elif ratings is None:
         ratings_from_disk(remove=True)
     # -- contributor scoring (spec 07 A): un-coalesced ratings, all prescoring rater rows ----
     raters, n_unknown = known_rater_rows(prescoring.rater_model_output)
@@ -953,7 +956,9 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
                                           epoch_millis=epoch)
         st["rows_out"] = len(contributors)
         st["note"] = (f"{len(raters)} prescoring rater rows; {n_unknown} dropped "
-                      "(participant not in the dataset, code -1)")
+                      "(participant not in the dataset, code -1)"
+                      + ("; ratings read from the spill a column at a time"
+                         if isinstance(ratings, TakenColumns) else ""))
 
     bar.done()
     frames = {

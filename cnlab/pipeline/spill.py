@@ -101,6 +101,9 @@ class _SpilledColumns:
         self._files = {
             c: (spill.dataset_path if c in spill.shared else spill.preprocessed_path) for c in self.columns}
 
+    def __len__(self) -> int:
+        return len(ArrowColumns(next(iter(self._files.values()))))
+
     def __getitem__(self, col: str) -> pd.Series:
         col_s = ArrowColumns(self._files[col])[col]
         dtype = self.spill.preprocessed_dtypes[col]

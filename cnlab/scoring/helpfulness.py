@@ -11,6 +11,8 @@ from cnlab.scoring.config import RuleThresholds
 
 __all__ = [
     "valid_ratings",
+    "valid_rating_rows",
+    "valid_rating_indicators",
     "author_helpfulness",
     "rater_helpfulness",
     "general_helpfulness_scores",
@@ -57,6 +59,36 @@ def valid_ratings(ratings: pd.DataFrame, status_history: pd.DataFrame, scored_no
     CRNH and ratings with helpfulNum ∈ {0, 1} remain.  Adds the success/failure indicator
     columns and ``ratingCount`` (= 1).
     """
+    rows, crh, crnh, h = valid_rating_rows(ratings, status_history, scored_notes)
+    df = pd.DataFrame({c: ratings[c].iloc[rows].reset_index(drop=True)  # dtypes as given
+                       for c in (S.NOTE_ID, S.RATER_ID, S.HELPFUL_NUM, S.CREATED_AT)})
+    df["ratingCount"] = np.int64(1)
+    for col, values in valid_rating_indicators(crh, crnh, h).items():
+        df[col] = values.astype(np.int64)
+    return df
+
+
+def valid_rating_indicators(crh: np.ndarray, crnh: np.ndarray, h: np.ndarray) -> dict[str, np.ndarray]:
+    """The success / failure indicators of valid ratings (spec 01 §3), 0/1 as int8 (one byte a
+    rating; :func:`valid_ratings` widens them to int64), in their column order: successful = the
+    rating agrees with the note's status (helpful on CRH, not helpful on CRNH), unsuccessful = it
+    disagrees."""
+    out = {"successfulRatingHelpfulCount": (crh & (h == 1.0)).astype(np.int8),
+           "successfulRatingNotHelpfulCount": (crnh & (h == 0.0)).astype(np.int8)}
+    out["successfulRatingTotal"] = out["successfulRatingHelpfulCount"] + out["successfulRatingNotHelpfulCount"]
+    # Official naming: "unsuccessful helpful count" counts NOT-helpful ratings on CRH notes.
+    out["unsuccessfulRatingHelpfulCount"] = (crh & (h == 0.0)).astype(np.int8)
+    out["unsuccessfulRatingNotHelpfulCount"] = (crnh & (h == 1.0)).astype(np.int8)
+    out["unsuccessfulRatingTotal"] = out["unsuccessfulRatingHelpfulCount"] + out["unsuccessfulRatingNotHelpfulCount"]
+    out["ratingAgreesWithNoteStatus"] = out["successfulRatingTotal"]
+    return out
+
+
+def valid_rating_rows(ratings: pd.DataFrame, status_history: pd.DataFrame,
+                      scored_notes: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`valid_ratings` as positions: ``(rows, crh, crnh, h)``, the valid ratings' positions
+    in ``ratings`` (in :func:`valid_ratings`' row order), their note's CRH / CRNH flags and their
+    helpfulNum (float64), without a copy of the rows."""
     # Row positions first (lookups of the note's times and status per rating), then one copy of
     # the valid rows: the merges this replaces held several rating-sized frames at once. Same rows
     # in the same order: old notes' ratings by time (the first 5 per note), then the others in
@@ -99,19 +131,7 @@ def valid_ratings(ratings: pd.DataFrame, status_history: pd.DataFrame, scored_no
     crnh = _bool_col(scored_notes, "crnhBool", S.CRNH)[at]
     h = ratings[S.HELPFUL_NUM].to_numpy(dtype=np.float64)[rows]
     keep = (crh | crnh) & ((h == 0.0) | (h == 1.0))
-    rows, crh, crnh, h = rows[keep], crh[keep], crnh[keep], h[keep]
-    df = pd.DataFrame({c: ratings[c].iloc[rows].reset_index(drop=True)  # dtypes as given
-                       for c in (S.NOTE_ID, S.RATER_ID, S.HELPFUL_NUM, S.CREATED_AT)})
-    df["ratingCount"] = np.int64(1)
-    df["successfulRatingHelpfulCount"] = (crh & (h == 1.0)).astype(np.int64)
-    df["successfulRatingNotHelpfulCount"] = (crnh & (h == 0.0)).astype(np.int64)
-    df["successfulRatingTotal"] = df["successfulRatingHelpfulCount"] + df["successfulRatingNotHelpfulCount"]
-    # Official naming: "unsuccessful helpful count" counts NOT-helpful ratings on CRH notes.
-    df["unsuccessfulRatingHelpfulCount"] = (crh & (h == 0.0)).astype(np.int64)
-    df["unsuccessfulRatingNotHelpfulCount"] = (crnh & (h == 1.0)).astype(np.int64)
-    df["unsuccessfulRatingTotal"] = df["unsuccessfulRatingHelpfulCount"] + df["unsuccessfulRatingNotHelpfulCount"]
-    df["ratingAgreesWithNoteStatus"] = df["successfulRatingTotal"]
-    return df
+    return rows[keep], crh[keep], crnh[keep], h[keep]
 
 
 def author_helpfulness(scored_notes: pd.DataFrame, status_history_or_notes: pd.DataFrame | None = None,
