@@ -42,6 +42,7 @@ __all__ = [
     "factor_magnitude",
     "factor_distance",
     "crnh_wedge",
+    "param_rows",
 ]
 
 FactorRule = Literal["norm", "axis"]
@@ -128,3 +129,24 @@ def crnh_wedge(intercept: np.ndarray, F: np.ndarray, *, offset: float, slope: fl
         if rule == "norm" or F.shape[1] == 1:
             return i <= offset + slope * factor_magnitude(F, "norm")
         return np.all(i[:, None] <= offset + slope * np.abs(F), axis=1)
+
+
+def param_rows(note_ids: np.ndarray, rater_ids: np.ndarray, note_params: pd.DataFrame,
+               rater_params: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The inner joins of ratings to note and rater params as lookups: ``(pos, jn, ju)``, the
+    positions of the ratings whose note and rater both have params (in rating order, as the
+    joins keep them) and those params' row numbers. ``None`` when a join could repeat or lose
+    rows differently (repeated or missing ids in the params): the caller then joins frames.
+
+    >>> import pandas as pd
+    >>> n = pd.DataFrame({"noteId": [7, 8]}); u = pd.DataFrame({"raterParticipantId": [1]})
+    >>> [a.tolist() for a in param_rows(np.array([8, 9, 7]), np.array([1, 1, 1]), n, u)]
+    [[0, 2], [1, 0], [0, 0]]
+    """
+    n_ids, u_ids = note_params[S.NOTE_ID], rater_params[S.RATER_ID]
+    if not (n_ids.is_unique and u_ids.is_unique) or n_ids.isna().any() or u_ids.isna().any():
+        return None
+    jn = pd.Index(n_ids).get_indexer(note_ids)
+    ju = pd.Index(u_ids).get_indexer(rater_ids)
+    pos = np.flatnonzero((jn >= 0) & (ju >= 0))
+    return pos, jn[pos], ju[pos]

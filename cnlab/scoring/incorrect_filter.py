@@ -97,18 +97,19 @@ def _lean_1d(ratings: pd.DataFrame, note_params: pd.DataFrame, raters: pd.DataFr
     206M ratings those were ~80 bytes a rating beside the scorer's slice). ``None`` where the
     joins could repeat rows (duplicate or missing ids) or there are several axes: the caller
     takes the frame path, with the same result."""
-    n_ids, u_ids = note_params[S.NOTE_ID], raters[S.RATER_ID]
-    if several_axes or not (n_ids.is_unique and u_ids.is_unique) or n_ids.isna().any() or u_ids.isna().any():
+    if several_axes:
         return None
     tagged = np.zeros(len(ratings), dtype=bool)
     for tag in S.NOT_HELPFUL_TAGS:
         tagged |= S.tag_values(ratings, tag, dtype=np.int64, na_value=0) != 0
     pos = np.flatnonzero(tagged)
     del tagged
-    jn = pd.Index(n_ids).get_indexer(ratings[S.NOTE_ID].to_numpy()[pos])
-    ju = pd.Index(u_ids).get_indexer(ratings[S.RATER_ID].to_numpy()[pos])
-    both = (jn >= 0) & (ju >= 0)
-    pos, jn, ju = pos[both], jn[both], ju[both]
+    joined = FX.param_rows(ratings[S.NOTE_ID].to_numpy()[pos], ratings[S.RATER_ID].to_numpy()[pos],
+                           note_params, raters)
+    if joined is None:
+        return None
+    at, jn, ju = joined
+    pos = pos[at]
     fu = np.clip(raters[S.RATER_FACTOR1].to_numpy(dtype=np.float64)[ju], -clip, clip)
     fn = np.clip(note_params[S.NOTE_FACTOR1].to_numpy(dtype=np.float64)[jn], -clip, clip)
     near = np.abs(fu - fn) < half_width

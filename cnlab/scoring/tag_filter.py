@@ -94,14 +94,13 @@ def _weights_1d(ratings: pd.DataFrame, note_params: pd.DataFrame, rater_params: 
     ncols = FX.factor_columns(note_params, S.NOTE_FACTOR1)
     if len(ncols) > 1 and len(ncols) == len(FX.factor_columns(rater_params, S.RATER_FACTOR1)):
         return None
-    n_ids, u_ids = note_params[S.NOTE_ID], rater_params[S.RATER_ID]
-    if not (n_ids.is_unique and u_ids.is_unique) or n_ids.isna().any() or u_ids.isna().any():
+    joined = FX.param_rows(ratings[S.NOTE_ID].to_numpy(), ratings[S.RATER_ID].to_numpy(),
+                           note_params, rater_params)
+    if joined is None:
         return None
-    jn = pd.Index(n_ids).get_indexer(ratings[S.NOTE_ID])
-    ju = pd.Index(u_ids).get_indexer(ratings[S.RATER_ID])
-    pos = np.flatnonzero((jn >= 0) & (ju >= 0))
-    fn = _znorm(note_params[S.NOTE_FACTOR1]).to_numpy()[jn[pos]]
-    fu = _znorm(rater_params[S.RATER_FACTOR1]).to_numpy()[ju[pos]]
+    pos, jn, ju = joined
+    fn = _znorm(note_params[S.NOTE_FACTOR1]).to_numpy()[jn]
+    fu = _znorm(rater_params[S.RATER_FACTOR1]).to_numpy()[ju]
     d = np.abs(fu - fn)
     p = np.nanpercentile(d, percentile) if len(d) else np.nan
     with np.errstate(divide="ignore", invalid="ignore"):  # as rating_weights
