@@ -138,6 +138,8 @@ def param_rows(note_ids: np.ndarray, rater_ids: np.ndarray, note_params: pd.Data
     joins keep them) and those params' row numbers. ``None`` when a join could repeat or lose
     rows differently (repeated or missing ids in the params): the caller then joins frames.
 
+    Examples
+    --------
     >>> import pandas as pd
     >>> n = pd.DataFrame({"noteId": [7, 8]}); u = pd.DataFrame({"raterParticipantId": [1]})
     >>> [a.tolist() for a in param_rows(np.array([8, 9, 7]), np.array([1, 1, 1]), n, u)]
