@@ -244,13 +244,21 @@ def capture_call(owner, name: str, dst: Path, run, pack) -> bool:
     return False
 
 
+def capture_name(data: Path) -> str:
+    """``args-<folder>.pkl`` for a data folder; a folder named ``data`` (``bench/scale.py``'s
+    ``rN/data`` layout) is named after its parent, so captures of two sizes do not share a name."""
+    data = Path(data).resolve()
+    return f"args-{data.parent.name if data.name == 'data' else data.name}.pkl"
+
+
 def captured_arguments(data: Path | None, out: Path, capture, error) -> Path:
-    """The pickle of a fit's arguments captured from ``data`` (``out/args-<folder>.pkl``, made
-    by ``capture(data, path)`` unless already there); ``error(message)`` when no data is given."""
+    """The pickle of a fit's arguments captured from ``data`` (``out/`` + :func:`capture_name`,
+    made by ``capture(data, path)`` unless already there); ``error(message)`` when no data is
+    given."""
     if data is None:
         error("give DATA or --args")
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"args-{Path(data).resolve().name}.pkl"
+    path = out / capture_name(data)
     if not path.exists():
         capture(data, path)
     return path

@@ -8,7 +8,7 @@ this tree against a baseline.
 With ``DATA_DIR`` (a public-shaped download, e.g. ``cnlab synth`` output) a run of the scorer alone
 (seed 42, pflip and PCRH off) stops where its final scoring starts and pickles its arguments (the
 PSS-coalesced final ratings, status history, enrollment, scorer, prescoring outputs, context) to
-``OUT/args-<folder>.pkl`` (reused when present). Each version (the baseline's ``cnlab`` unpacked
+``OUT/args-<folder>.pkl`` (`_runner.capture_name`) (reused when present). Each version (the baseline's ``cnlab`` unpacked
 from git, then this tree) runs that final scoring in its own process, lean (``keep_ratings=False``,
 as ``cnlab score`` does), with the resident memory sampled every 20 ms beside the lines of cnlab
 code being run (TensorFlow imported and started first: a fixed cost). Printed per version:

@@ -5,7 +5,7 @@
 
 With ``DATA_DIR`` (a public-shaped download, e.g. ``cnlab synth`` output) a Core run (seed 42,
 pflip off) stops where the PCRH model is fitted and pickles the fit's arguments to
-``OUT/args-<folder>.pkl`` (reused when present). Each version (the baseline's ``cnlab`` unpacked
+``OUT/args-<folder>.pkl`` (`_runner.capture_name`) (reused when present). Each version (the baseline's ``cnlab`` unpacked
 from git, then this tree) fits the model in its own process, lean (``keep_training=False``, as
 ``cnlab score`` does), with a sampler reading the resident memory every 20 ms together with the
 lines of cnlab code being run. Printed per version: the fit's seconds, its peak above the inputs

@@ -9,7 +9,7 @@ Usage::
     .venv/bin/python bench/pflip_fit.py ... --save-design DESIGN.pkl   # then bench/l1_solver.py
 
 With ``DATA_DIR`` (a public-shaped download, e.g. ``cnlab synth`` output) a Core run (seed 42, PCRH
-off) stops at the pflip fit and its arguments are saved to ``OUT/args-<folder>.pkl`` (reused when
+off) stops at the pflip fit and its arguments are saved to ``OUT/args-<folder>.pkl`` (`_runner.capture_name`) (reused when
 present). Each repeat fits in a fresh process and prints, per outermost step (training frame,
 pre-transform, the features' ``fit_transform``, the variance filter, liblinear, decision values),
 the seconds and the kernel's peak resident memory (``VmHWM``, reset at the step's start); then the

@@ -7,7 +7,7 @@ Usage::
     .venv/bin/python bench/prescoring_memory.py --args ARGS.pkl [--repeat 2] [--as-worker]
 
 With ``DATA_DIR`` (a public-shaped download, e.g. ``cnlab synth`` output) a Core run (seed 42) stops
-at the MFCoreScorer prescoring and its arguments are saved to ``OUT/args-<folder>.pkl`` (reused when
+at the MFCoreScorer prescoring and its arguments are saved to ``OUT/args-<folder>.pkl`` (`_runner.capture_name`) (reused when
 present). Each repeat runs the prescoring in a fresh process and prints, per stage of its stage log,
 the seconds, the resident memory at the stage's end above the resident memory before the prescoring
 started, and the stage's own peak above that (``VmHWM``, reset at the stage's start); then the
@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _runner import proc_status_gib, reset_peak  # noqa: E402
+from _runner import capture_name, proc_status_gib, reset_peak  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         if a.data is None:
             ap.error("give DATA_DIR or --args")
         a.out.mkdir(parents=True, exist_ok=True)
-        a.args = a.out / f"args-{a.data.name if a.data.name != 'data' else a.data.parent.name}.pkl"
+        a.args = a.out / capture_name(a.data)
         if not a.args.exists():
             _capture(a.data, a.args)
     env = dict(os.environ, MPLBACKEND="Agg", TF_CPP_MIN_LOG_LEVEL="2")
