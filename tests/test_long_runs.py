@@ -386,7 +386,12 @@ def test_workers_end_when_the_run_is_killed_outright(tmp_path):
 
 def test_resumed_prescoring_reads_the_workers_inputs(tmp_path):
     """With every prescoring in the checkpoint, a lean resumed run reads the coalesced prescoring
-    ratings its workers read (no second coalesced copy beside the run's ratings): the same outputs."""
+    ratings its workers read (no second coalesced copy beside the run's ratings): the same outputs.
+    One task at a time, neither run holds its own ratings beside the coalesced ones before the
+    confidence models are fitted: they stay on disk from the workers' start (or are spilled before
+    the resumed run reads the workers' inputs) until the fits are done."""
+    import shutil
+
     import pandas as pd
 
     from cnlab.io import load_sample
@@ -399,10 +404,21 @@ def test_resumed_prescoring_reads_the_workers_inputs(tmp_path):
     ck = tmp_path / "ck"
     first = score(ds, cfg, checkpoint=ck, isolate=True, keep="outputs", threads=1)
     assert (ck / "inputs" / "ratings.arrow").exists()
+    stages = first.timings["stage"].astype(str).tolist()
+    spilled = stages.index("run's ratings spilled while the workers prescore")
+    fitted = next(i for i, s in enumerate(stages) if s.startswith("PCRH fit"))
+    assert "run's ratings read back" not in stages[spilled:fitted], stages[spilled:fitted]
+    assert "run's ratings read back" in stages[fitted:]
+    shutil.rmtree(ck / "confidence")  # the resumed run fits the models again
     again = score(ds, cfg, checkpoint=ck, resume=True, keep="outputs", threads=1)
     t = again.timings
     row = t[t["stage"].astype(str).str.startswith("PSS coalescing (prescoring)")]
     assert row["note"].astype(str).str.contains("read from the checkpoint").any()
+    stages = t["stage"].astype(str).tolist()
+    spilled = stages.index("run's ratings spilled before the prescoring ratings are read")
+    fitted = next(i for i, s in enumerate(stages) if s.startswith("PCRH fit"))
+    assert spilled < stages.index("pflip fit (spec 06 §A)") < fitted
+    assert "run's ratings read back" not in stages[:fitted]
     for k in first.frames:
         pd.testing.assert_frame_equal(again.frames[k], first.frames[k])
 

@@ -550,6 +550,26 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
         epoch = int(max(ratings[schema.CREATED_AT].max() if len(ratings) else 0,
                         notes[schema.CREATED_AT].max() if len(notes) else 0))
 
+    def ratings_to_disk(stage: str = "run's ratings spilled"):
+        """The run's ratings (the dataset's and the preprocessed) to the checkpoint's spill folder,
+        let go here; read back by ``spill.read_preprocessed``."""
+        nonlocal ratings, pre, spill
+        with timer.stage(stage, None if ratings is None else len(ratings)) as st:
+            if spill is None:
+                spill = RatingsSpill.write(Path(ckpt.directory) / "spill", dataset, pre)
+                if lent is not None:
+                    lent.append(spill)
+                st["note"] = "written"
+            elif ratings is not None and not spill.preprocessed_on_disk():  # read back: again
+                spill.write_preprocessed(ratings)
+                st["note"] = "written"
+            else:
+                st["note"] = "already on disk"
+            pre = dataclasses.replace(pre, ratings=None)
+            ratings = None
+            gc.collect()
+            release_arrow_memory()
+
     def with_topics(nt: pd.DataFrame) -> ScoringContext:
         return ScoringContext(status_history=nsh, enrollment=enrollment, note_topics=nt, seed=seed,
                               epoch_millis=epoch, pseudoraters=config.pseudoraters,
@@ -579,17 +599,9 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
             if lean and ckpt is not None and n_threads == 1:
                 # rater clustering reads five columns: the run's ratings wait on disk meanwhile,
                 # and are read back once (206M ratings: PSS's peak over 10.6 GiB of ratings)
-                with timer.stage("run's ratings spilled during rater clustering", len(ratings)) as st:
-                    source = pd.DataFrame({c: ratings[c].copy(deep=True) for c in CLUSTERING_COLUMNS
-                                           if c in ratings.columns})
-                    spill = RatingsSpill.write(Path(ckpt.directory) / "spill", dataset, pre)
-                    if lent is not None:
-                        lent.append(spill)
-                    pre = dataclasses.replace(pre, ratings=None)
-                    ratings = None
-                    gc.collect()
-                    release_arrow_memory()
-                    st["note"] = f"{len(source.columns)} columns kept"
+                source = pd.DataFrame({c: ratings[c].copy(deep=True) for c in CLUSTERING_COLUMNS
+                                       if c in ratings.columns})
+                ratings_to_disk("run's ratings spilled during rater clustering")
             with timer.stage("rater clustering (PSS + quasi-cliques)", len(source)) as st:
                 pss = rater_clustering(notes, source).reindex(columns=list(PSS_COLUMNS))
                 if ckpt is not None:
@@ -627,7 +639,11 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
                 st["rows_out"] = plan.report.ratings_out
             if not todo and lean and ckpt is not None and pss is not None and ckpt.has_inputs():
                 # every prescoring resumed: the coalesced ratings its workers read are on disk, and
-                # reading them back costs no copy beside the run's ratings (206M: 19.6 -> 16.3 GiB)
+                # reading them back costs no copy beside the run's ratings (206M: 19.6 -> 16.3 GiB);
+                # one task at a time, the run's ratings wait on disk meanwhile (206M: 17.1 GiB
+                # with them) until the confidence models are fitted
+                if n_threads == 1:
+                    ratings_to_disk("run's ratings spilled before the prescoring ratings are read")
                 pre_ratings = ckpt.read_inputs(ckpt.directory)[0]
                 st["note"] = "read from the checkpoint"
                 st["rows_out"] = len(pre_ratings)
@@ -656,17 +672,7 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
                 # instead of holding it beside them (50M ratings: ~2.3 GiB)
                 pre_ratings = None
                 # nor the run's ratings (the dataset's and the preprocessed: 206M ratings, ~7 GiB)
-                with timer.stage("run's ratings spilled while the workers prescore", len(ratings)) as st:
-                    if spill is None:
-                        spill = RatingsSpill.write(Path(ckpt.directory) / "spill", dataset, pre)
-                        if lent is not None:
-                            lent.append(spill)
-                    else:  # written before rater clustering; both files are still there
-                        st["note"] = "already on disk"
-                    pre = dataclasses.replace(pre, ratings=None)
-                    ratings = None
-                    gc.collect()
-                    release_arrow_memory()
+                ratings_to_disk("run's ratings spilled while the workers prescore")
             try:
                 timer.records.extend(pool.prescore(ckpt, todo))
             except BaseException:
@@ -674,12 +680,14 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
                 raise
             finally:
                 pool.close()  # the workers' copies of the ratings go now, before the final phase
-            if spill is not None:
+            if spill is not None and not (lean and n_threads == 1 and not shared):
                 with timer.stage("run's ratings read back") as st:
                     # one task at a time: kept on disk for the final phase to let go again
                     ratings = spill.read_preprocessed(remove=not (lean and n_threads == 1))
                     pre = dataclasses.replace(pre, ratings=ratings)
                     st["rows_out"] = len(ratings)
+            # one task at a time (lean), the run's ratings stay on disk until the confidence models
+            # are fitted on the coalesced prescoring ratings (206M: 16.3 GiB with both held)
             if pre_ratings is None:
                 with timer.stage("prescoring ratings read back from the checkpoint") as st:
                     if shared:  # derived from the run's ratings without a copy: derived again
@@ -744,24 +752,6 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
     # while the scorers' final fits run on the final ratings (206M ratings: ~6 GiB each time); the
     # predictions and contributor scoring read them back.
     spill_ratings = lean and ckpt is not None and n_threads == 1
-
-    def ratings_to_disk():
-        nonlocal ratings, pre, spill
-        with timer.stage("run's ratings spilled", len(ratings)) as st:
-            if spill is None:
-                spill = RatingsSpill.write(Path(ckpt.directory) / "spill", dataset, pre)
-                if lent is not None:
-                    lent.append(spill)
-                st["note"] = "written"
-            elif not spill.preprocessed_on_disk():  # read back after the workers: written again
-                spill.write_preprocessed(ratings)
-                st["note"] = "written"
-            else:
-                st["note"] = "already on disk"
-            pre = dataclasses.replace(pre, ratings=None)
-            ratings = None
-            gc.collect()
-            release_arrow_memory()
 
     def ratings_from_disk(*, remove: bool):
         nonlocal ratings, pre
