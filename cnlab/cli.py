@@ -290,7 +290,7 @@ def _check_memory(ds, config, args, console: _Console) -> None:
     n_scorers = len(config.roster())
     est = estimate_peak(len(ds.ratings), n_scorers=n_scorers, jobs=args.jobs, threads=args.threads)
     free = available_gib()
-    console.info(f"memory: {est.summary()}; {free:.1f} GiB available")
+    console.info(f"memory: {est.summary()}; {free:.1f} GiB available (free + held by the loaded data)")
     if est.peak_gib <= free or args.no_memory_check:
         return
     lower = []
@@ -303,7 +303,8 @@ def _check_memory(ds, config, args, console: _Console) -> None:
         lower.append("--release-tf-memory (~50 bytes a rating of the largest fit, at the cost of time)")
     lower.append("a subset of the ratings (cnlab.lab.counterfactual or your own cut)")
     raise CnlabInputError(
-        f"{est.summary()}, more than the {free:.1f} GiB this machine has free; lower it with "
+        f"{est.summary()}, more than the {free:.1f} GiB this run can have (the machine's free memory "
+        f"and what the loaded data holds already); lower it with "
         f"{'; '.join(lower)}, or score anyway with --no-memory-check (estimate: cnlab.pipeline.memory)")
 
 

@@ -138,11 +138,12 @@ def test_resolve_threads(monkeypatch):
 
 
 def test_memory_estimate_counts_the_extra_threads():
-    from cnlab.pipeline.memory import THREAD_BYTES_PER_RATING, estimate_peak
+    from cnlab.pipeline.memory import MARGIN, THREAD_BYTES_PER_RATING, estimate_peak
 
     n = 1_000_000
+    per_thread = (1 + MARGIN) * n * THREAD_BYTES_PER_RATING / 2**30
     one, two = estimate_peak(n, n_scorers=5, threads=1), estimate_peak(n, n_scorers=5, threads=2)
-    assert two.peak_gib - one.peak_gib == pytest.approx(n * THREAD_BYTES_PER_RATING / 2**30)
+    assert two.peak_gib - one.peak_gib == pytest.approx(per_thread)
     # a one-scorer roster has two tasks at most: its final scoring and the confidence models
     assert (estimate_peak(n, threads=8).peak_gib - estimate_peak(n, threads=1).peak_gib
-            == pytest.approx(n * THREAD_BYTES_PER_RATING / 2**30))
+            == pytest.approx(per_thread))

@@ -1,36 +1,38 @@
 """Peak memory of a scoring run, estimated from its input sizes before it starts.
 
 A run at full scale takes hours; finding out in the fifth hour that it does not fit is the worst
-outcome, so ``cnlab score`` compares this estimate with the memory the machine has free and stops
-at once, naming what lowers it, when it will not fit.
+outcome, so ``cnlab score`` compares this estimate with the memory the run can have (what the
+machine has free plus what the process already holds: the loaded dataset) and stops at once,
+naming what lowers it, when it will not fit.
 
-The model is linear in the number of ratings, with coefficients measured by ``bench/scale.py``
-(public-shaped synthetic data, see ``docs/scaling.md``) on lean runs (``keep="outputs"``, what
-``cnlab score`` does): a Core run peaks in the pflip fit (liblinear's copies of the design matrix
-up to ~11.7M ratings, the matrix being built above), a whole-roster run in the final phase (the
-Gaussian scorers' kernels) or, with ``--jobs``, while the workers prescore.
+The model is the measured peaks of lean Core runs (``keep="outputs"``, what ``cnlab score`` does)
+of ``bench/scale.py``'s public-shaped synthetic data (``docs/scaling.md``), linear between the
+measured sizes, plus a margin. The peak moves between stages with the size: the pflip fit with
+liblinear's copies of its matrix up to ~10M ratings, the prescoring worker (the harassment tag
+model's set-up beside the parent's notes and tables) at the full size; what each stage costs per
+rating is not constant (the pflip matrix grows with the training notes, the tables with the notes
+and raters), so a single bytes-a-rating figure fitted at one size was 3× off at another (295 B a
+rating fitted at 50M said 57 GiB at 206M, where 18.4 GiB was measured).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["MemoryEstimate", "available_gib", "estimate_peak"]
+__all__ = ["MEASURED_CORE_PEAKS", "MemoryEstimate", "available_gib", "estimate_peak"]
 
 #: Interpreter, pandas, scikit-learn and TensorFlow's runtime (GiB), measured on the bundled sample.
 BASE_GIB = 0.8
-#: Peak bytes per rating of a Core-only ``cnlab score`` run (a lean run, ``keep="outputs"``) whose
-#: pflip classifier runs on a working set of columns: (13.87 GiB − base) / 50M ratings = 281 B
-#: measured (50M Core at e52606d: the process tree's peak, in the parent's pflip fit; the isolated
-#: Core prescoring's worker peaked at 7.4 GiB), plus 5 %.
-CORE_BYTES_PER_RATING = 295
-#: Non-zeros of the pflip design matrix per rating (public-shaped data: 11.5M at 1M ratings,
-#: 109M at 10M); with at most ``PFlipConfig.liblinear_max_nonzeros`` of them liblinear gets the
-#: whole matrix and adds its row and column copies, 32 bytes a non-zero (10M Core: 6.68 GiB
-#: measured at c8250c4, this model 7.44).
-PFLIP_NONZEROS_PER_RATING = 11.5
-LIBLINEAR_BYTES_PER_NONZERO = 32
-LIBLINEAR_MAX_NONZEROS = 1 << 27
+#: Peaks of lean Core-only ``cnlab score`` runs, the process tree's (ratings, GiB), from
+#: bench/RESULTS.md: 1M at a377ebf (1.67), 10M at 4450732 (6.25), 50M at e52606d (13.87); at 206M
+#: the largest tree sum sampled over its phases, 18.4 (parent 3.2 + prescoring worker 15.2, at the
+#: harassment tag model's set-up; the phases after the prescoring measured lower). Later code peaks
+#: lower at 10M and 50M: those stay as upper bounds until re-measured.
+MEASURED_CORE_PEAKS: tuple[tuple[int, float], ...] = (
+    (1_000_000, 1.67), (10_000_000, 6.25), (50_000_000, 13.87), (206_000_000, 18.4))
+#: Margin over the measured peaks: a run's peak varies by a few percent with the data's shape and
+#: the sampling of the resident memory.
+MARGIN = 0.05
 #: Whole roster over Core only, lean runs at 10M ratings: (7.89 − base) / (6.88 − base) = 1.17
 #: (the parent's peak in the final phase; bench/scale.py).
 ROSTER_FACTOR = 1.2
@@ -40,6 +42,24 @@ WORKER_BYTES_PER_RATING = 180
 #: Each extra thread of ``--threads``: one more scorer's working set at a time, the worker's figure
 #: without its copy of the ratings (threads share the run's).
 THREAD_BYTES_PER_RATING = WORKER_BYTES_PER_RATING - 28
+
+
+def core_peak_gib(n_ratings: int) -> float:
+    """The measured lean Core peak (GiB, :data:`MEASURED_CORE_PEAKS`) at ``n_ratings``, linear
+    between the measured sizes (and from :data:`BASE_GIB` at 0 to the smallest); above the
+    largest, the largest's peak scaled with the ratings (as if all of it grew with them: the
+    cautious reading).
+
+    >>> [round(core_peak_gib(n), 2) for n in (10_000_000, 30_000_000, 412_000_000)]
+    [6.25, 10.06, 36.8]
+    """
+    n = max(int(n_ratings), 0)
+    lo_n, lo_gib = 0, BASE_GIB
+    for hi_n, hi_gib in MEASURED_CORE_PEAKS:
+        if n <= hi_n:
+            return lo_gib + (hi_gib - lo_gib) * (n - lo_n) / (hi_n - lo_n)
+        lo_n, lo_gib = hi_n, hi_gib
+    return lo_gib * n / lo_n
 
 
 @dataclass(frozen=True)
@@ -59,37 +79,37 @@ class MemoryEstimate:
 
 def estimate_peak(n_ratings: int, *, n_scorers: int = 1, jobs: int = 1,
                   threads: int | None = 1) -> MemoryEstimate:
-    """Estimated peak resident memory of ``cnlab score``.
+    """Estimated peak resident memory of ``cnlab score`` (the process tree's).
 
-    ``peak = BASE + n · CORE_BYTES_PER_RATING · (ROSTER_FACTOR if several scorers) +
-    (jobs − 1) · n · WORKER_BYTES_PER_RATING + (threads − 1) · n · THREAD_BYTES_PER_RATING +
-    liblinear's copies`` (GiB), the last ``n · PFLIP_NONZEROS_PER_RATING ·
-    LIBLINEAR_BYTES_PER_NONZERO`` while the pflip matrix is small enough for liblinear to get it
-    whole; the coefficients measured (module docstring). ``threads=None`` is resolved as the run
-    resolves it (:func:`cnlab.pipeline.parallel.resolve_threads`); a one-scorer roster counts two
-    tasks at most (its final scoring beside the confidence models).
+    ``peak = (1 + MARGIN) · (BASE + (core(n) − BASE) · (ROSTER_FACTOR if several scorers) +
+    (jobs − 1) · n · WORKER_BYTES_PER_RATING + (threads − 1) · n · THREAD_BYTES_PER_RATING)``
+    (GiB), ``core(n)`` the measured lean Core peaks (:func:`core_peak_gib`). ``threads=None`` is
+    resolved as the run resolves it (:func:`cnlab.pipeline.parallel.resolve_threads`); a
+    one-scorer roster counts two tasks at most (its final scoring beside the confidence models).
 
-    >>> round(estimate_peak(10_000_000).peak_gib, 1), round(estimate_peak(50_000_000).peak_gib, 1)
-    (7.0, 14.5)
+    >>> round(estimate_peak(10_000_000).peak_gib, 2), round(estimate_peak(206_000_000).peak_gib, 1)
+    (6.56, 19.3)
     """
-    per_rating = CORE_BYTES_PER_RATING * (ROSTER_FACTOR if n_scorers > 1 else 1.0)
     from cnlab.pipeline.parallel import resolve_threads
 
     threads = resolve_threads(threads, n_ratings)
     extra_workers = max(min(jobs, n_scorers) - 1, 0)
     extra_threads = max(min(threads, n_scorers + 1) - 1, 0)
-    nonzeros = n_ratings * PFLIP_NONZEROS_PER_RATING
-    liblinear = nonzeros * LIBLINEAR_BYTES_PER_NONZERO if nonzeros <= LIBLINEAR_MAX_NONZEROS else 0.0
-    extra = extra_workers * WORKER_BYTES_PER_RATING + extra_threads * THREAD_BYTES_PER_RATING
-    peak = BASE_GIB + (n_ratings * (per_rating + extra) + liblinear) / 2**30
+    above_base = (core_peak_gib(n_ratings) - BASE_GIB) * (ROSTER_FACTOR if n_scorers > 1 else 1.0)
+    extra = n_ratings * (extra_workers * WORKER_BYTES_PER_RATING + extra_threads * THREAD_BYTES_PER_RATING)
+    peak = (1 + MARGIN) * (BASE_GIB + above_base + extra / 2**30)
     return MemoryEstimate(peak_gib=peak, n_ratings=n_ratings, n_scorers=n_scorers, jobs=jobs,
                           threads=threads)
 
 
 def available_gib() -> float:
-    """Memory the machine can give this run now (``MemAvailable`` of ``/proc/meminfo``; inf where
-    unknown). ``CNLAB_MEMORY_AVAILABLE_GIB`` overrides it (tests, or a share of a larger host)."""
+    """Memory this run can have now: what the machine has free (``MemAvailable`` of
+    ``/proc/meminfo``) plus what this process already holds (its resident memory: the loaded
+    dataset counts in the estimate too); inf where unknown. ``CNLAB_MEMORY_AVAILABLE_GIB``
+    overrides it (tests, or a share of a larger host)."""
     import os
+
+    from cnlab._timing import memory_gib
 
     forced = os.environ.get("CNLAB_MEMORY_AVAILABLE_GIB")
     if forced:
@@ -98,7 +118,8 @@ def available_gib() -> float:
         with open("/proc/meminfo") as fh:
             for line in fh:
                 if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) / 2**20
+                    held = memory_gib()[0]
+                    return int(line.split()[1]) / 2**20 + (held if held == held else 0.0)
     except OSError:
         pass
     return float("inf")
