@@ -32,37 +32,28 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _runner import capture_name, proc_status_gib, reset_peak  # noqa: E402
+from _runner import capture_call, capture_name, proc_status_gib, reset_peak  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def _capture(data: Path, dst: Path) -> None:
-    """Run Core scoring on ``data`` until its prescoring; pickle the prescoring's arguments to ``dst``."""
+    """Run Core scoring on ``data`` (seed 42) until its prescoring cuts the scorer's slice; pickle
+    the prescoring's arguments to ``dst``."""
     import cnlab.io as cio
     import cnlab.scorers.mf_prescoring as M
     from cnlab.pipeline import ScoringConfig, score
     from cnlab.scorers.mf_config import CORE
 
-    class _Captured(Exception):
-        pass
-
-    def prescore(ratings, status_history, enrollment, scorer, **kw):
+    def pack(ratings, status_history, enrollment, scorer, **kw):
         kw.pop("timer", None)
-        with open(dst, "wb") as f:
-            pickle.dump((ratings, status_history, enrollment, scorer, kw), f, protocol=5)
-        raise _Captured
+        return ratings, status_history, enrollment, scorer, dict(kw, seed=42)
 
-    M.prescore = prescore
-    try:
-        score(cio.load(directory=str(data)), ScoringConfig(seed=42, scorers=(CORE,)))
-    except _Captured:
-        return
-    raise SystemExit(f"no MFCoreScorer prescoring in a Core run of {data}")
-
-
-
-
+    # the MF family calls the module's slice_for_prescoring at call time: replaced there
+    if not capture_call(M, "slice_for_prescoring", dst,
+                        lambda: score(cio.load(directory=str(data)), ScoringConfig(seed=42, scorers=(CORE,))),
+                        pack):
+        raise SystemExit(f"no MFCoreScorer prescoring in a Core run of {data}")
 
 
 def _measure(args_path: Path, as_worker: bool = False) -> dict:

@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import cnlab.mf
 from cnlab import schema
@@ -178,6 +180,37 @@ def test_planted_abusive_notes_get_high_intercepts():
     assert auc > PLANTED_MIN_AUC, auc
     assert math.isfinite(res.global_intercept)
     assert "posRate" in res.summary()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3), st.integers(0, 1),
+                          st.sampled_from(["HELPFUL", "NOT_HELPFUL", "SOMEWHAT_HELPFUL"]),
+                          st.integers(0, 1), st.integers(0, 1), st.booleans()), min_size=0, max_size=30))
+def test_rows_mask_labels_the_rows_it_selects(rows):
+    """prepare_tag_data(ratings, rows=mask) == prepare_tag_data(ratings[mask]): the same rows, in
+    order, without the masked frame's copy (how the prescoring gives the helpful raters' ratings)."""
+    r = _rows([(n, u, CUT - 1 + late, level, tag, other) for n, u, late, level, tag, other, _ in rows])
+    mask = np.array([m for *_, m in rows], dtype=bool)
+    got = tc.prepare_tag_data(r, rows=mask)
+    want = tc.prepare_tag_data(r[mask].reset_index(drop=True))
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+
+
+def test_tag_model_on_a_rows_mask_is_the_model_of_the_masked_frame():
+    """The fitted model (and the guard's empty output) through ``rows`` is bit for bit the model
+    fitted on the copy of those rows."""
+    rng = np.random.default_rng(3)
+    r = _grid(n_notes=14, n_raters=14, positive=lambda n, u: (n * 7 + u * 3) % 5 == 0)
+    mask = rng.random(len(r)) < 0.9
+    init = dict(note_init=None, rater_init=None, seed=2)
+    got = tc.train_tag_model_detailed(r, rows=mask, **init)
+    want = tc.train_tag_model_detailed(r[mask].reset_index(drop=True), **init)
+    assert got.skipped_reason is None and got.n_train == want.n_train
+    pd.testing.assert_frame_equal(got.note_params, want.note_params, check_exact=True)
+    pd.testing.assert_frame_equal(got.rater_params, want.rater_params, check_exact=True)
+    none = np.zeros(len(r), dtype=bool)
+    empty = tc.train_tag_model_detailed(r, rows=none, **init)
+    assert empty.skipped_reason == "no data" and empty.note_params.empty
 
 
 # ---------------------------------------------------------------------------

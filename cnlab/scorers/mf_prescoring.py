@@ -48,6 +48,7 @@ from cnlab.scorers.slicing import SliceReport, filter_input_rows
 from cnlab.scoring.helpfulness import (
     filter_ratings_by_helpfulness,
     general_helpfulness_scores,
+    helpful_rater_rows,
     valid_ratings,
 )
 from cnlab.scoring.incorrect_filter import user_incorrect_ratio
@@ -63,11 +64,6 @@ PRESCORING_RATING_COLUMNS: tuple[str, ...] = (
     schema.CREATED_AT, *schema.NOT_HELPFUL_TAGS, *schema.HELPFUL_TAGS, schema.RATING_SOURCE,
 )
 
-#: What the harassment tag model reads of its ratings (spec 06 §C.2; tags in either form).
-TAG_MODEL_COLUMNS: tuple[str, ...] = (
-    schema.NOTE_ID, schema.RATER_ID, schema.CREATED_AT, schema.HELPFULNESS_LEVEL,
-    schema.HELPFUL_TAG_BITS, schema.NOT_HELPFUL_TAG_BITS, *schema.ALL_TAGS,
-)
 #: What the final round reads of its ratings: the MF fit (helpfulNum) and the low-diligence
 #: model's not-helpful tags (spec 02 §3.1, 06 §D.4).
 FINAL_ROUND_COLUMNS: tuple[str, ...] = (
@@ -452,19 +448,21 @@ def prescore_slice(
         with timer.stage("helpfulness (no harassment penalty)", len(rft)) as st:
             h0 = general_helpfulness_scores(sn1, valid, thresholds=thresholds, ratings_for_training=rft,
                                             harassment_note_params=None, status_history=nsh)
-            r0 = filter_ratings_by_helpfulness(rft, h0, columns=list(TAG_MODEL_COLUMNS))
-            st["rows_out"] = len(r0)
+            # the tag model reads the helpful raters' rows of the slice through this mask, not a
+            # copy of them (206M: ~2.8 GiB beside the model's own set-up, the worker's peak)
+            helpful0 = helpful_rater_rows(rft, h0)
+            st["rows_out"] = int(helpful0.sum())
             st["note"] = f"{len(h0)} people scored, {int(len(_above(h0)))} above threshold"
         inter["helpfulness_pre_harassment"] = h0
 
-        with timer.stage("harassment tag model", len(r0)) as st:
+        with timer.stage("harassment tag model", int(helpful0.sum())) as st:
             harass = train_tag_model(
-                r0, tag=schema.HARASSMENT_TAG, note_init=round1.note_params,
+                rft, rows=helpful0, tag=schema.HARASSMENT_TAG, note_init=round1.note_params,
                 rater_init=round1.rater_params, seed=seed, name="harassment",
             )
             st["rows_out"] = len(harass)
         inter["harassment"] = harass
-        del r0  # a rating-level copy read by the tag model only
+        del helpful0
 
         with timer.stage("helpfulness (with harassment penalty)", len(rft)) as st:
             h = general_helpfulness_scores(sn1, valid, thresholds=thresholds, ratings_for_training=rft,

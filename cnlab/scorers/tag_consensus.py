@@ -83,12 +83,15 @@ class TagModelResult:
         )
 
 
-def prepare_tag_data(ratings: pd.DataFrame, tag: str = schema.HARASSMENT_TAG) -> pd.DataFrame:
+def prepare_tag_data(ratings: pd.DataFrame, tag: str = schema.HARASSMENT_TAG, *,
+                     rows: np.ndarray | None = None) -> pd.DataFrame:
     """Labeled ratings of spec 06 §C.2 (before ``filter_ratings``).
 
     Returns noteId, raterParticipantId and ``<tag>Label`` (float32 0/1) for the
     ratings created on/after 2021-12-17 that get a label: 0 for HELPFUL, 0 for
-    ``notHelpfulOther``, 1 when ``tag`` is set (overriding the zeros).
+    ``notHelpfulOther``, 1 when ``tag`` is set (overriding the zeros). ``rows``
+    (a bool mask over ``ratings``) limits them to those rows, in their order: the
+    labeled ratings of ``ratings[rows]`` without that frame's copy.
     """
     schema.require_columns(
         ratings, [schema.NOTE_ID, schema.RATER_ID, schema.CREATED_AT, schema.HELPFULNESS_LEVEL], where="tag model"
@@ -102,6 +105,8 @@ def prepare_tag_data(ratings: pd.DataFrame, tag: str = schema.HARASSMENT_TAG) ->
     label[schema.tag_values(ratings, OTHER_TAG) == 1] = 0.0
     label[schema.tag_values(ratings, tag) == 1] = 1.0
     keep = recent & ~np.isnan(label)
+    if rows is not None:
+        keep &= np.asarray(rows, dtype=bool)
     out = pd.DataFrame(
         {
             schema.NOTE_ID: ratings[schema.NOTE_ID].to_numpy()[keep],
@@ -172,6 +177,7 @@ def train_tag_model_detailed(
     seed: int | None = None,
     name: str = "harassment",
     config=None,
+    rows: np.ndarray | None = None,
 ) -> TagModelResult:
     """Tag-consensus MF with diagnostics (spec 06 §C).
 
@@ -195,8 +201,12 @@ def train_tag_model_detailed(
     config
         Base :class:`cnlab.mf.config.MFConfig`; default ``TAG_CONSENSUS_MF``
         (BCE, initLearningRate 2.0).  ``pos_weight`` is always set from the data.
+    rows
+        Optional bool mask over ``ratings``: the model sees ``ratings[rows]``
+        (the helpful raters' ratings, spec 06 §C.1) without that frame being
+        copied (206M ratings: ~29 bytes a row of the scorer's slice).
     """
-    labeled = prepare_tag_data(ratings, tag)
+    labeled = prepare_tag_data(ratings, tag, rows=rows)
     label = label_column(tag)
     train = _filter_ratings(labeled)
     n_labeled = len(labeled)
@@ -210,7 +220,9 @@ def train_tag_model_detailed(
     elif pos_rate in (0.0, 1.0):
         reason = f"posRate {pos_rate:g}"
     if reason is not None:
-        notes, raters = _empty(ratings[schema.NOTE_ID], ratings[schema.RATER_ID], name)
+        sel = slice(None) if rows is None else np.asarray(rows, dtype=bool)
+        notes, raters = _empty(ratings[schema.NOTE_ID].to_numpy()[sel], ratings[schema.RATER_ID].to_numpy()[sel],
+                               name)
         return TagModelResult(notes, raters, float("nan"), pos_rate, n_labeled, 0, reason)
 
     from cnlab.mf import fit
@@ -262,13 +274,14 @@ def train_tag_model(
     rater_init: pd.DataFrame | None,
     seed: int | None = None,
     name: str = "harassment",
+    rows: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Note params of the tag-consensus model: noteId, harassmentNoteIntercept, harassmentNoteFactor1.
 
     See :func:`train_tag_model_detailed` (which also returns rater params and diagnostics).
     """
     return train_tag_model_detailed(
-        ratings, tag=tag, note_init=note_init, rater_init=rater_init, seed=seed, name=name
+        ratings, tag=tag, note_init=note_init, rater_init=rater_init, seed=seed, name=name, rows=rows
     ).note_params
 
 

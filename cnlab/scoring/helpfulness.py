@@ -17,6 +17,7 @@ __all__ = [
     "rater_helpfulness",
     "general_helpfulness_scores",
     "filter_ratings_by_helpfulness",
+    "helpful_rater_rows",
     "PUBLIC_TSV_DELAY_MILLIS",
     "OLD_NOTE_MAX_VALID_RATINGS",
     "DELETED_NOTE_TOMBSTONES_LAUNCH_MILLIS",
@@ -224,6 +225,19 @@ def general_helpfulness_scores(
     return df[list(HELPFULNESS_OUTPUT_COLUMNS)].reset_index(drop=True)
 
 
+def helpful_rater_rows(ratings: pd.DataFrame, scores: pd.DataFrame) -> np.ndarray:
+    """Bool mask of the ratings whose rater has ``aboveHelpfulnessThreshold`` True (NaN → False;
+    spec 03 §3.4): the rows :func:`filter_ratings_by_helpfulness` keeps, without their copy.
+
+    >>> r = pd.DataFrame({"raterParticipantId": [1, 2, 1]})
+    >>> h = pd.DataFrame({"raterParticipantId": [1, 2], "aboveHelpfulnessThreshold": [True, None]})
+    >>> helpful_rater_rows(r, h).tolist()
+    [True, False, True]
+    """
+    ok = scores.loc[scores["aboveHelpfulnessThreshold"].fillna(False).to_numpy(dtype=bool), S.RATER_ID]
+    return ratings[S.RATER_ID].isin(ok).to_numpy()
+
+
 def filter_ratings_by_helpfulness(ratings: pd.DataFrame, scores: pd.DataFrame, *,
                                   columns: list[str] | None = None) -> pd.DataFrame:
     """Keep ratings whose rater has ``aboveHelpfulnessThreshold`` True (NaN → False; spec 03 §3.4).
@@ -235,8 +249,7 @@ def filter_ratings_by_helpfulness(ratings: pd.DataFrame, scores: pd.DataFrame, *
     >>> filter_ratings_by_helpfulness(r, h, columns=["noteId", "raterParticipantId"]).to_dict("list")
     {'noteId': [5, 6], 'raterParticipantId': [1, 1]}
     """
-    ok = scores.loc[scores["aboveHelpfulnessThreshold"].fillna(False).to_numpy(dtype=bool), S.RATER_ID]
-    keep = ratings[S.RATER_ID].isin(ok).to_numpy()
+    keep = helpful_rater_rows(ratings, scores)
     if columns is None:
         return ratings[keep].reset_index(drop=True)
     # numpy columns as arrays, categoricals & co. as their own arrays (dtype kept)
