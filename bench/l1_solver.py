@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _runner import proc_status_gib, reset_peak  # noqa: E402
 
 
-def _one(design: Path, inner: str, tol: float, out: Path) -> dict:
+def _one(design: Path, inner: str, tol: float, out: Path, c_scale: float = 1.0) -> dict:
     import numpy as np
 
     from cnlab.models.l1_logistic import L1Logistic, _subgradient_violation, l1_gradient
@@ -37,7 +37,7 @@ def _one(design: Path, inner: str, tol: float, out: Path) -> dict:
     with open(design, "rb") as f:
         d = pickle.load(f)
     x, y, params = d["x"], d["y"], dict(d["params"])
-    params.update(solver="working_set", inner_solver=inner, working_set_tol=tol)
+    params.update(solver="working_set", inner_solver=inner, working_set_tol=tol, C=params["C"] * c_scale)
     reset_peak()
     before = proc_status_gib("VmRSS")
     t0 = time.perf_counter()
@@ -62,19 +62,23 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("design", type=Path, help="pickle written by bench/pflip_fit.py --save-design")
     ap.add_argument("--inner", nargs="+", default=["liblinear", "newton"], choices=("liblinear", "newton"))
     ap.add_argument("--tol", type=float, default=1e-6, help="working_set_tol (default 1e-6, cnlab's)")
+    ap.add_argument("--c-scale", type=float, default=1.0,
+                    help="multiply the saved C (a weaker penalty, a larger support: the full-size fit's "
+                         "regime on a smaller design)")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.one:
         import logging
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")  # rounds on stderr
-        print(json.dumps(_one(a.design, a.one, a.tol, a.design.with_suffix(f".{a.one}.npy"))))
+        print(json.dumps(_one(a.design, a.one, a.tol, a.design.with_suffix(f".{a.one}.npy"), a.c_scale)))
         return
     import numpy as np
 
     results = {}
     for inner in a.inner:
-        p = subprocess.run([sys.executable, __file__, str(a.design), "--tol", str(a.tol), "--one", inner],
+        p = subprocess.run([sys.executable, __file__, str(a.design), "--tol", str(a.tol), "--c-scale", str(a.c_scale),
+                            "--one", inner],
                            stdout=subprocess.PIPE, text=True)  # stderr (the rounds) passes through
         if p.returncode != 0:
             print(f"{inner}: exit {p.returncode}")
@@ -86,7 +90,9 @@ def main(argv: list[str] | None = None) -> None:
               f"violation/initial {r['relative_violation']:.3g}, converged {r['converged']}")
         for i, rd in enumerate(r["rounds"], 1):
             print(f"    round {i:>2}: {rd['columns']:>6} columns, {rd['nonzero']:>6} non-zero, "
-                  f"violation outside {rd['violation']:.4g}, {rd['seconds']:.1f} s")
+                  f"violation outside {rd['violation']:.4g}, {rd['seconds']:.1f} s"
+                  + (f", {rd['newton_steps']} Newton steps, last model {rd['sweeps']} sweeps"
+                     if "sweeps" in rd else ""))
     if len(results) > 1:
         names = list(results)
         d0 = np.load(a.design.with_suffix(f".{names[0]}.npy"))

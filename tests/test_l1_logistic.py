@@ -382,3 +382,23 @@ def test_unknown_inner_solver_is_refused():
     x, y = _problem(1)
     with pytest.raises(ValueError, match="inner_solver"):
         L1Logistic(solver="working_set", inner_solver="cd").fit(x, y)
+
+
+def test_every_newton_round_starts_from_the_smallest_sweep_budget(monkeypatch):
+    """A round whose models needed more sweeps does not hand its budget to the next round (a
+    budget carried over tripled once a round: every later model ran the maximum)."""
+    from cnlab.models import l1_logistic as L
+
+    given, inner = [], L.newton_subproblem
+
+    def recording(*args, **kwargs):
+        given.append(kwargs.get("sweeps", L.QP_SWEEPS_START))
+        return inner(*args, **kwargs)
+
+    monkeypatch.setattr(L, "newton_subproblem", recording)
+    x, y = _problem(11, n=400, d=4000, density=0.02, signal=40)
+    fit = L1Logistic(C=2.0, solver="working_set", initial_size=8, inner_solver="newton").fit(x, y)
+    assert fit.converged_ and len(given) == len(fit.rounds_) >= 3
+    # the budget did grow within some round before the last, and the next round started anew
+    assert any(r["sweeps"] > L.QP_SWEEPS_START for r in fit.rounds_[:-1])
+    assert given == [L.QP_SWEEPS_START] * len(given)

@@ -12,7 +12,7 @@ liblinear's copies of its matrix up to ~10M ratings, the prescoring worker (the 
 model's set-up beside the parent's notes and tables) at the full size; what each stage costs per
 rating is not constant (the pflip matrix grows with the training notes, the tables with the notes
 and raters), so a single bytes-a-rating figure fitted at one size was 3× off at another (295 B a
-rating fitted at 50M said 57 GiB at 206M, where 18.4 GiB was measured).
+rating fitted at 50M said 57 GiB at 206M, where 18.4 to 19.9 GiB were measured).
 """
 
 from __future__ import annotations
@@ -24,12 +24,14 @@ __all__ = ["MEASURED_CORE_PEAKS", "MemoryEstimate", "available_gib", "estimate_p
 #: Interpreter, pandas, scikit-learn and TensorFlow's runtime (GiB), measured on the bundled sample.
 BASE_GIB = 0.8
 #: Peaks of lean Core-only ``cnlab score`` runs, the process tree's (ratings, GiB), from
-#: bench/RESULTS.md: 1M at a377ebf (1.67), 10M at 4450732 (6.25), 50M at e52606d (13.87); at 206M
-#: the largest tree sum sampled over its phases, 18.4 (parent 3.2 + prescoring worker 15.2, at the
-#: harassment tag model's set-up; the phases after the prescoring measured lower). Later code peaks
-#: lower at 10M and 50M: those stay as upper bounds until re-measured.
+#: bench/RESULTS.md: 1M at a377ebf (1.67), 10M at 9335595 (5.20), 50M at e52606d (13.87); at 206M
+#: the largest peak measured over its phases, 19.92 (the parent alone at 9335595, a run from the
+#: TSVs: the clustering columns copied beside every rating before they were spilled, since read
+#: back from the spill instead; before it, 18.4: parent 3.2 + prescoring worker 15.2 at the
+#: harassment tag model's set-up). Later code may peak lower at 50M and 206M: those stay as upper
+#: bounds until re-measured.
 MEASURED_CORE_PEAKS: tuple[tuple[int, float], ...] = (
-    (1_000_000, 1.67), (10_000_000, 6.25), (50_000_000, 13.87), (206_000_000, 18.4))
+    (1_000_000, 1.67), (10_000_000, 5.20), (50_000_000, 13.87), (206_000_000, 19.92))
 #: Margin over the measured peaks: a run's peak varies by a few percent with the data's shape and
 #: the sampling of the resident memory.
 MARGIN = 0.05
@@ -51,7 +53,7 @@ def core_peak_gib(n_ratings: int) -> float:
     cautious reading).
 
     >>> [round(core_peak_gib(n), 2) for n in (10_000_000, 30_000_000, 412_000_000)]
-    [6.25, 10.06, 36.8]
+    [5.2, 9.54, 39.84]
     """
     n = max(int(n_ratings), 0)
     lo_n, lo_gib = 0, BASE_GIB
@@ -88,7 +90,7 @@ def estimate_peak(n_ratings: int, *, n_scorers: int = 1, jobs: int = 1,
     one-scorer roster counts two tasks at most (its final scoring beside the confidence models).
 
     >>> round(estimate_peak(10_000_000).peak_gib, 2), round(estimate_peak(206_000_000).peak_gib, 1)
-    (6.56, 19.3)
+    (5.46, 20.9)
     """
     from cnlab.pipeline.parallel import resolve_threads
 
