@@ -402,3 +402,21 @@ def test_every_newton_round_starts_from_the_smallest_sweep_budget(monkeypatch):
     # the budget did grow within some round before the last, and the next round started anew
     assert any(r["sweeps"] > L.QP_SWEEPS_START for r in fit.rounds_[:-1])
     assert given == [L.QP_SWEEPS_START] * len(given)
+
+
+def test_exact_coordinate_sweeps_by_hand():
+    """One column: a pass lands on the quadratic model's 1-D minimiser
+    ``soft(w − ρ·x / a, 1/a)``, ``a = Σ D x²``; a second pass leaves it there."""
+    from cnlab.models.l1_logistic import _coordinate_sweeps
+
+    xs = sp.csc_matrix(np.array([[1.0], [2.0], [0.0], [1.0]]))
+    d = np.array([0.5, 0.25, 1.0, 0.25])
+    dm = np.array([-1.0, -2.0, 0.3, 0.5])  # ρ at w: the loss derivative in the margins
+    w = np.array([0.2])
+    g = np.asarray(xs.T @ dm).ravel()      # −1 − 4 + 0.5 = −4.5: violating
+    a = 0.5 * 1 + 0.25 * 4 + 0.25 * 1      # 1.75
+    expected = 0.2 + 4.5 / 1.75 - 1 / 1.75
+    assert _coordinate_sweeps(xs, d, dm, w, g, passes=1)[0] == pytest.approx(expected, rel=1e-12)
+    assert _coordinate_sweeps(xs, d, dm, w, g, passes=2)[0] == pytest.approx(expected, rel=1e-12)
+    # a coefficient at zero whose gradient is within the bound is not a candidate: it stays 0
+    assert _coordinate_sweeps(xs, d, dm / 10, np.zeros(1), g / 10)[0] == 0.0
