@@ -281,6 +281,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--one", type=Path, help=argparse.SUPPRESS)  # child: measure once, print JSON
     a = ap.parse_args(argv)
     if a.one:
+        import logging
+
+        # the classifier's working-set rounds, as they end, on stderr (a long fit shows progress)
+        logging.basicConfig(format="%(asctime)s %(message)s")
+        logging.getLogger("cnlab.models.l1_logistic").setLevel(logging.INFO)
         _watchdog(a.rss_limit_gib)
         src = (a.checkpoint, a.data, a.post_fraction) if a.checkpoint else None
         print(json.dumps(_measure(a.one, a.solver, a.lean, a.crossed, a.decisions, src, a.stop_after,
