@@ -305,10 +305,10 @@ def main(argv: list[str] | None = None) -> None:
                             *(["--stop-after", a.stop_after] if a.stop_after else []),
                             *(["--lean"] if a.lean else []),
                             *(["--save-design", str(a.save_design)] if a.save_design else []),
-                            *(["--decisions", str(a.decisions)] if a.decisions else [])], capture_output=True,
-                           text=True)
+                            *(["--decisions", str(a.decisions)] if a.decisions else [])],
+                           stdout=subprocess.PIPE, text=True)  # stderr (the rounds) passes through
         if p.returncode != 0:
-            print(f"run {i + 1}: exit {p.returncode}\n{p.stderr[-2000:]}")
+            print(f"run {i + 1}: exit {p.returncode} (its stderr is above)")
             continue
         r = json.loads(p.stdout.strip().splitlines()[-1])
         if "stopped_after" in r:
