@@ -562,7 +562,7 @@ class L1Logistic(BaseEstimator):
             # Every round's models start from the smallest sweep budget: carried over from the
             # previous round, a budget raised once per round grew geometrically, and each round's
             # models were solved far past what its loose tolerance needs (QP_SWEEPS_START).
-            w, m, steps, inside, sweeps, _ = newton_subproblem(xs, s, w, m, C, inner * scale)
+            w, m, steps, inside, sweeps, _gap = newton_subproblem(xs, s, w, m, C, inner * scale)
             del xs
             coef[:] = 0.0
             coef[ws], intercept = w[:-1], float(w[-1])
