@@ -559,9 +559,7 @@ class L1Logistic(BaseEstimator):
             else:
                 xs = sp.hstack([x[:, ws].astype(np.float64), ones], format="csc")
             w = np.append(coef[ws], intercept)
-            # Every round's models start from the smallest sweep budget: carried over from the
-            # previous round, a budget raised once per round grew geometrically, and each round's
-            # models were solved far past what its loose tolerance needs (QP_SWEEPS_START).
+            # every round's models start from the smallest sweep budget (QP_SWEEPS_START: why)
             w, m, steps, inside, sweeps, _gap = newton_subproblem(xs, s, w, m, C, inner * scale)
             del xs
             coef[:] = 0.0
