@@ -420,3 +420,80 @@ def test_exact_coordinate_sweeps_by_hand():
     assert _coordinate_sweeps(xs, d, dm, w, g, passes=2)[0] == pytest.approx(expected, rel=1e-12)
     # a coefficient at zero whose gradient is within the bound is not a candidate: it stays 0
     assert _coordinate_sweeps(xs, d, dm / 10, np.zeros(1), g / 10)[0] == 0.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data(), st.sampled_from(["csr", "csc"]), st.sampled_from([1, 3, 50, 1 << 24]))
+def test_blocked_dot_equals_the_float64_product(data, fmt, block):
+    """Widening one block at a time sums the same products as scipy on a float64 copy."""
+    from cnlab.models.l1_logistic import blocked_dot
+
+    seed = data.draw(st.integers(0, 10_000))
+    x = sp.random(30, 20, density=0.2, format=fmt, random_state=seed, dtype=np.float32)
+    v = np.random.default_rng(seed).normal(size=20)
+    got = blocked_dot(x, v, block_nonzeros=block)
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got, x.astype(np.float64) @ v, rtol=1e-12, atol=1e-12)
+
+
+def test_float32_set_meets_the_same_rule_as_float64(monkeypatch):
+    """``set_dtype``: a float32 design's set is copied in float32 ("auto"), 8 bytes a non-zero
+    instead of 12, and the fit meets the same stopping rule at the same optimum."""
+    from cnlab.models import l1_logistic as L
+
+    seen, inner = [], L.newton_subproblem
+
+    def recording(xs, *args, **kwargs):
+        seen.append((xs.dtype, xs.data.nbytes + xs.indices.nbytes, xs.nnz))
+        return inner(xs, *args, **kwargs)
+
+    monkeypatch.setattr(L, "newton_subproblem", recording)
+    x, y = _problem(11, n=400, d=4000, density=0.02, signal=40)
+    kw = dict(C=2.0, solver="working_set", initial_size=8, inner_solver="newton", working_set_tol=1e-8)
+    fits = {}
+    for dtype in ("auto", "float64"):
+        seen.clear()
+        fits[dtype] = L1Logistic(set_dtype=dtype, **kw).fit(x, y)
+        assert {d for d, _, _ in seen} == {np.dtype(np.float32 if dtype == "auto" else np.float64)}
+        assert all(b == (8 if dtype == "auto" else 12) * n for _, b, n in seen)
+    for fit in fits.values():
+        assert fit.converged_
+        assert fit.violation(x, y).sum() <= 1e-8 * fit.initial_violation_
+    d32, d64 = (fits[k].decision_function(x) for k in ("auto", "float64"))
+    assert np.abs(d32 - d64).max() <= TIGHT_DECISION_TOL
+    with pytest.raises(ValueError, match="set_dtype"):
+        L1Logistic(set_dtype="float16", **kw).fit(x, y)
+
+
+def test_armijo_step_by_hand():
+    """One row, one coefficient, C = 1: a full step that lowers the objective enough is taken
+    whole; an ascent direction has no step."""
+    from cnlab.models.l1_logistic import _armijo_step
+
+    s, m, w = np.array([1.0]), np.array([0.0]), np.array([0.0])
+    g = np.array([-0.5 * 4.0])  # C (σ(0) − 1) s x with x = 4
+    # F(t) = log(1 + e^{−4t}) + t: F(0.5) − F(0) = log(1 + e^{−2}) + 0.5 − log 2 ≈ −0.066
+    assert _armijo_step(s, m, w, g, np.array([0.5]), np.array([2.0]), 1.0) == 1.0
+    assert _armijo_step(s, m, w, g, np.array([-0.5]), np.array([-2.0]), 1.0) is None
+
+
+def test_a_direction_that_does_not_descend_is_replaced_by_exact_sweeps(monkeypatch):
+    """When scikit-learn's model solution does not descend (as a float32 one may near the
+    optimum), the exact coordinate updates of the same model take the step: the one-column
+    problem of ``test_newton_subproblem_one_column_by_hand`` is solved all the same."""
+    import sklearn.linear_model
+
+    from cnlab.models.l1_logistic import newton_subproblem
+
+    class Ascending(sklearn.linear_model.Lasso):
+        def fit(self, X, y, sample_weight=None):
+            self.coef_ = self.coef_ - 10.0  # g·d + |w + d| − |w| > 0 here: an ascent
+            return self
+
+    monkeypatch.setattr(sklearn.linear_model, "Lasso", Ascending)
+    xs = sp.csc_matrix(np.ones((10, 1), dtype=np.float32))
+    s = np.array([1.0] * 7 + [-1.0] * 3)
+    w, m, steps, v, _, _ = newton_subproblem(xs, s, np.zeros(1), np.zeros(10), C=2.0, target=1e-9)
+    p = (7 - 1 / 2.0) / 10
+    assert w[0] == pytest.approx(np.log(p / (1 - p)), abs=1e-9)
+    assert v <= 1e-9 and steps < 100
