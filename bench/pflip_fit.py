@@ -250,7 +250,8 @@ def _measure(args_path: Path, solver: str = "auto", lean: bool = False, crossed:
             "peak_above_inputs_gib": round(peak - before, 3), "nnz": nnz[0],
             "bytes_per_nnz_at_peak": round((peak - before) * 2**30 / nnz[0], 1) if nnz[0] else None,
             "solver": getattr(m.pipeline.named_steps["lr"], "solver_", "liblinear (before L1Logistic)"), "threshold": m.threshold, "features": m.metrics.get("features"),
-            "decision_sha": hashlib.sha256(np.ascontiguousarray(d).tobytes()).hexdigest()[:16]}
+            "decision_sha": (hashlib.sha256(np.ascontiguousarray(d).tobytes()).hexdigest()[:16]
+                             if d.size else None)}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -321,7 +322,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"run {i + 1} ({r['solver']}): fit {r['fit_s']} s (CPU {r['cpu_s']} s), peak {r['peak_gib']} GiB "
               f"(+{r['peak_above_inputs_gib']} above the inputs; {r['nnz']:,} non-zeros, "
               f"{r['bytes_per_nnz_at_peak']} B each), threshold {r['threshold']!r}, "
-              f"decision sha {r['decision_sha']}")
+              f"decision sha {r['decision_sha'] or 'none (a lean fit keeps no training frame)'}")
         for s in r["steps"]:
             print(f"    {s['step']:<26} {s['s']:6.2f} s   RSS at start {s['rss_at_start']:.3f}   "
                   f"peak {s['peak']:.3f} GiB")
