@@ -64,6 +64,9 @@ log = logging.getLogger(__name__)
 
 #: Non-zeros per row block when the gradient widens the matrix to float64 (128 MiB of values).
 GRADIENT_BLOCK_NONZEROS = 1 << 24
+#: The same for a float32 working set's products in the Newton steps (32 MiB of values): below
+#: the set's own size, so that the widened block does not outweigh what float32 saves on it.
+SET_BLOCK_NONZEROS = 1 << 22
 
 
 def _major_blocks(x, block_nonzeros: int):
@@ -316,7 +319,7 @@ def newton_subproblem(xs, s: np.ndarray, w: np.ndarray, m: np.ndarray, C: float,
     for step in range(max_newton + 1):
         p = expit(s * m)
         dm = C * (p - 1.0) * s  # loss derivative in the margins
-        g = transposed_dot(xs, dm)
+        g = transposed_dot(xs, dm, block_nonzeros=SET_BLOCK_NONZEROS)
         violation = float(_subgradient_violation(g, w).sum())
         if violation <= target or step == max_newton:
             return NewtonResult(w, m, step, violation, lasso.max_iter, lasso.tol)
@@ -343,13 +346,13 @@ def newton_subproblem(xs, s: np.ndarray, w: np.ndarray, m: np.ndarray, C: float,
             direction = _coordinate_sweeps(xs, d_i, dm, w, g) - w
             if not direction.any():
                 return NewtonResult(w, m, step, violation, lasso.max_iter, lasso.tol)
-        delta = blocked_dot(xs, direction)
+        delta = blocked_dot(xs, direction, block_nonzeros=SET_BLOCK_NONZEROS)
         t = _armijo_step(s, m, w, g, direction, delta, C)
         if t is None:
             # scikit-learn's direction does not descend (a float32 model this close to the
             # optimum): the same model's exact float64 coordinate updates give the step instead
             direction = _coordinate_sweeps(xs, d_i, dm, w, g) - w
-            delta = blocked_dot(xs, direction)
+            delta = blocked_dot(xs, direction, block_nonzeros=SET_BLOCK_NONZEROS)
             t = _armijo_step(s, m, w, g, direction, delta, C)
         if t is None:
             return NewtonResult(w, m, step, violation, lasso.max_iter, lasso.tol)
