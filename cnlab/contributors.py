@@ -38,7 +38,7 @@ import pandas as pd
 from cnlab import schema as S
 from cnlab.errors import CnlabInputError
 from cnlab.scoring.explanation_tags import NOT_HELPFUL_TIE_BREAK_RANK, top_two_tags
-from cnlab.scoring.helpfulness import valid_rating_indicators, valid_rating_rows
+from cnlab.scoring.helpfulness import numeric_values, valid_rating_indicators, valid_rating_rows
 
 __all__ = [
     "ContributorConfig",
@@ -321,14 +321,29 @@ def scored_notes_with_stats(scored_notes: pd.DataFrame, aux_note_info: pd.DataFr
 # A.4 rating counts
 # ---------------------------------------------------------------------------
 
-def _per_rater(raters: np.ndarray, values: dict[str, np.ndarray], dtype: Any) -> pd.DataFrame:
-    """``DataFrame(values).groupby(raters, sort=True).sum()`` on rater codes, one column at a time
-    (missing rater ids dropped, as a groupby drops them); index named raterParticipantId."""
-    codes, ids = pd.factorize(raters, sort=True)
-    keep = codes >= 0
-    codes = codes[keep]
-    return pd.DataFrame({c: np.bincount(codes, weights=v[keep], minlength=len(ids)).astype(dtype)
-                         for c, v in values.items()}, index=pd.Index(ids, name=S.RATER_ID))
+class _RaterCodes:
+    """Every rating's rater as an int32 code into the sorted distinct ids (missing ids −1), built
+    once: each per-rater sum then reads the codes of its rows, not a factorisation of its own."""
+
+    def __init__(self, raters: np.ndarray):
+        codes, self.ids = pd.factorize(raters, sort=True)
+        self.codes = codes.astype(np.int32) if len(self.ids) < 2**31 else codes
+
+    def sums(self, rows: np.ndarray | None, values: dict[str, np.ndarray], dtype: Any) -> pd.DataFrame:
+        """``DataFrame(values).groupby(raters[rows], sort=True).sum()`` one column at a time
+        (``rows`` None: every rating; missing rater ids dropped, as a groupby drops them); index
+        named raterParticipantId, only the raters with a row."""
+        codes = self.codes if rows is None else self.codes[rows]
+        keep = None if len(codes) == 0 or codes.min() >= 0 else codes >= 0
+        if keep is not None:
+            codes = codes[keep]
+        n = np.bincount(codes, minlength=len(self.ids))
+        present = np.flatnonzero(n)
+        return pd.DataFrame(
+            {c: np.bincount(codes, weights=v if keep is None else v[keep],
+                            minlength=len(self.ids))[present].astype(dtype)
+             for c, v in values.items()},
+            index=pd.Index(self.ids[present], name=S.RATER_ID))
 
 
 def rating_counts(ratings: pd.DataFrame, status_history: pd.DataFrame, notes: pd.DataFrame) -> pd.DataFrame:
@@ -361,21 +376,27 @@ def rating_counts(ratings: pd.DataFrame, status_history: pd.DataFrame, notes: pd
     # Per-rater sums over positions (valid_rating_rows) on rater codes, not a frame of the valid
     # ratings with its indicator columns grouped (~150 bytes a rating at once); integer counts
     # and sums of 0/1, so the groupby's values.
-    raters = r[S.RATER_ID].to_numpy()
+    raters = _RaterCodes(r[S.RATER_ID].to_numpy())
     rows, crh, crnh, h = valid_rating_rows(r, status_history, flags)
     indicators = valid_rating_indicators(crh, crnh, h)
-    counts = _per_rater(raters[rows], {c: indicators[c] for c in RATING_COUNT_COLUMNS}, np.int64)
+    counts = raters.sums(rows, {c: indicators[c] for c in RATING_COUNT_COLUMNS}, np.int64)
     del rows, crh, crnh, h, indicators
 
     # Candidate ratings (valid before the status / label filter): reuse valid_ratings' window
     # and first-5 selection by presenting every scored note as "CRH" and every rating as binary.
     all_crh = notes[[S.NOTE_ID]].assign(**{CRH_BOOL: True, CRNH_BOOL: False})
-    cand = valid_rating_rows(r.assign(**{S.HELPFUL_NUM: np.float32(1.0)}), status_history, all_crh)[0]
+    # the two columns valid_rating_rows reads besides helpfulNum, not a copy of the four (206M: 4.6 GB)
+    binary = pd.DataFrame({S.NOTE_ID: r[S.NOTE_ID].to_numpy(), S.CREATED_AT: r[S.CREATED_AT],
+                           S.HELPFUL_NUM: np.ones(len(r), dtype=np.float32)}, copy=False)
+    cand = valid_rating_rows(binary, status_history, all_crh)[0]
+    del binary
     at = pd.Index(notes[S.NOTE_ID]).get_indexer(r[S.NOTE_ID].to_numpy()[cand])  # the join to notes
-    cand, at = cand[at >= 0], at[at >= 0]
-    awaiting = notes[AWAITING_BOOL].astype(np.float64).to_numpy()[at]
-    hist = _per_rater(raters[cand], {"ratingsAwaitingMoreRatings": np.nan_to_num(awaiting, nan=0.0)}, np.float64)
-    del cand, at, awaiting
+    if len(at) and at.min() < 0:
+        cand, at = cand[at >= 0], at[at >= 0]
+    awaiting = np.nan_to_num(notes[AWAITING_BOOL].astype(np.float64).to_numpy(), nan=0.0)[at]
+    del at
+    hist = raters.sums(cand, {"ratingsAwaitingMoreRatings": awaiting}, np.float64)
+    del cand, awaiting
 
     # ratedAfterDecision over all ratings (strictly after the latest non-NMR status): the note's
     # time looked up per rating, not a join of every rating to the status history (at 206M
@@ -387,11 +408,12 @@ def rating_counts(ratings: pd.DataFrame, status_history: pd.DataFrame, notes: pd
                               column=S.NOTE_ID)
     latest = _float(status_history[LATEST_NON_NMR])[at]
     del at
-    with np.errstate(invalid="ignore"):
-        after = ~np.isnan(latest) & (r[S.CREATED_AT].to_numpy(dtype=np.float64) > latest)
+    with np.errstate(invalid="ignore"):  # int64 times against float64: cast a buffer at a time
+        after = ~np.isnan(latest) & (numeric_values(r[S.CREATED_AT]) > latest)
     del latest
-    rad = (pd.DataFrame({S.RATER_ID: r[S.RATER_ID].to_numpy()[after], "ratedAfterDecision": 1.0})
-           .groupby(S.RATER_ID, sort=True).sum())
+    after = np.flatnonzero(after)
+    rad = raters.sums(after, {"ratedAfterDecision": np.ones(len(after))}, np.float64)
+    del after, raters
     hist = hist.join(rad, how="left").fillna({"ratedAfterDecision": 0.0})
 
     out = counts.join(hist, how="outer")

@@ -566,3 +566,24 @@ def test_properties_counts_and_rows(w):
     assert (out["successfulRatingNeededToEarnIn"].dropna() >= 1).all()
     enrolled = set(enr[S.PARTICIPANT_ID])
     assert set(ids) <= enrolled | authors | set(r[S.RATER_ID])
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.integers(0, 6)), min_size=0, max_size=30), st.data())
+def test_rater_codes_sums_equal_the_groupby(raters, data):
+    """Per-rater sums over the shared codes equal a groupby of the rows' raters: only the raters
+    with a row, sorted, missing ids dropped, integer and float columns."""
+    from cnlab.contributors import _RaterCodes
+
+    ids = np.array([np.nan if x is None else float(x) for x in raters])
+    n = len(ids)
+    rows = np.array(sorted(data.draw(st.sets(st.integers(0, max(n - 1, 0)), max_size=n))) if n else [],
+                    dtype=np.int64)
+    v = np.arange(n, dtype=np.float64)[rows] * 0.5
+    one = np.ones(len(rows), dtype=np.int64)
+    got = _RaterCodes(ids).sums(rows, {"a": v, "b": one}, np.float64)
+    want = pd.DataFrame({S.RATER_ID: ids[rows], "a": v, "b": one.astype(np.float64)}) \
+        .groupby(S.RATER_ID, sort=True).sum()
+    pd.testing.assert_frame_equal(got, want, check_index_type=False)
+    every = _RaterCodes(ids).sums(None, {"a": np.ones(n)}, np.int64)
+    assert every["a"].sum() == int((~np.isnan(ids)).sum())

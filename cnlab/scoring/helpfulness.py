@@ -85,6 +85,12 @@ def valid_rating_indicators(crh: np.ndarray, crnh: np.ndarray, h: np.ndarray) ->
     return out
 
 
+def numeric_values(col: pd.Series) -> np.ndarray:
+    """A column's values without a copy when they are plain numbers, else as float64."""
+    v = col.to_numpy()
+    return v if v.dtype.kind in "iuf" else col.to_numpy(dtype=np.float64)
+
+
 def valid_rating_rows(ratings: pd.DataFrame, status_history: pd.DataFrame,
                       scored_notes: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """:func:`valid_ratings` as positions: ``(rows, crh, crnh, h)``, the valid ratings' positions
@@ -100,9 +106,15 @@ def valid_rating_rows(ratings: pd.DataFrame, status_history: pd.DataFrame,
                               f"{list(nsh_notes[nsh_notes.duplicated()].unique()[:5])}", column=S.NOTE_ID)
     note_ids = ratings[S.NOTE_ID].to_numpy()
     at = nsh_notes.get_indexer(note_ids)
-    rated = np.flatnonzero(at >= 0)
-    at = at[rated]
-    t = ratings[S.CREATED_AT].to_numpy(dtype=np.float64)[rated]
+    # Every rated note is in the history in a scoring run: then no positions of the rated rows and
+    # no copies taken through them (206M ratings: 1.6 GB each). The ratings' times are compared as
+    # they are (int64 milliseconds, exact in float64): numpy casts them a buffer at a time.
+    rated = None if bool((at >= 0).all()) else np.flatnonzero(at >= 0)
+    if len(nsh_notes) < 2**31:
+        at = at.astype(np.int32)
+    t = numeric_values(ratings[S.CREATED_AT])
+    if rated is not None:
+        at, t = at[rated], t[rated]
     created = status_history[S.CREATED_AT].to_numpy(dtype=np.float64)[at]
     before_public = (t - created) < PUBLIC_TSV_DELAY_MILLIS
     old = created < DELETED_NOTE_TOMBSTONES_LAUNCH_MILLIS
@@ -120,19 +132,25 @@ def valid_rating_rows(ratings: pd.DataFrame, status_history: pd.DataFrame,
     starts = np.r_[0, np.flatnonzero(grouped[1:] != grouped[:-1]) + 1]
     rank = np.empty(len(by_time), dtype=np.int64)
     rank[by_note] = np.arange(len(by_time)) - np.repeat(starts, np.diff(np.r_[starts, len(by_time)]))
-    rows = np.concatenate([rated[by_time[rank < OLD_NOTE_MAX_VALID_RATINGS]], rated[np.flatnonzero(new_ok)]])
+    rows = np.concatenate([by_time[rank < OLD_NOTE_MAX_VALID_RATINGS], np.flatnonzero(new_ok)])
+    if rated is not None:
+        rows = rated[rows]
     del rated, at, t, old, before_public, new_ok, old_ok, by_time, by_note, grouped, rank
 
     sn_notes = pd.Index(scored_notes[S.NOTE_ID])
     if not sn_notes.is_unique:
         raise CnlabInputError("valid ratings: scored notes have repeated noteIds", column=S.NOTE_ID)
     at = sn_notes.get_indexer(note_ids[rows])
-    rows, at = rows[at >= 0], at[at >= 0]
+    if len(at) and at.min() < 0:  # copies only when some note is not scored
+        rows, at = rows[at >= 0], at[at >= 0]
     crh = _bool_col(scored_notes, "crhBool", S.CRH)[at]
     crnh = _bool_col(scored_notes, "crnhBool", S.CRNH)[at]
-    h = ratings[S.HELPFUL_NUM].to_numpy(dtype=np.float64)[rows]
+    del at
+    h = numeric_values(ratings[S.HELPFUL_NUM])[rows]  # float32 as stored; float64 once kept
     keep = (crh | crnh) & ((h == 0.0) | (h == 1.0))
-    return rows[keep], crh[keep], crnh[keep], h[keep]
+    if not keep.all():
+        rows, crh, crnh, h = rows[keep], crh[keep], crnh[keep], h[keep]
+    return rows, crh, crnh, h.astype(np.float64, copy=False)
 
 
 def author_helpfulness(scored_notes: pd.DataFrame, status_history_or_notes: pd.DataFrame | None = None,
