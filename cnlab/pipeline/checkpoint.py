@@ -1,11 +1,13 @@
 """Checkpoints of a scoring run, so that an interrupted run resumes where it stopped.
 
 A run is a sequence of phases: rater clustering (PSS + quasi-cliques), then each scorer's
-prescoring, then the rest (confidence models, final scoring, meta rules, contributors), which is
-short next to prescoring at scale. :class:`Checkpoint` stores each finished phase of the first two
-kinds in a folder, in the official prescoring file layout (:func:`~cnlab.scorers.outputs.write_prescoring`,
-readable by ``--prescoring-dir``), each file renamed into place when complete. A resumed run
-(``resume=True``) reads what is there and recomputes the rest.
+prescoring, then the confidence models (pflip, PCRH), then the rest (final scoring, meta rules,
+contributors). :class:`Checkpoint` stores each finished phase of the first two kinds in a folder,
+in the official prescoring file layout (:func:`~cnlab.scorers.outputs.write_prescoring`, readable
+by ``--prescoring-dir``), and the fitted confidence models beside them, each file renamed into
+place when complete. A resumed run (``resume=True``) reads what is there and recomputes the rest.
+The last phase is not stored: at 206M ratings it is ~45 minutes of a Core run (final scoring),
+run again by a resume after a failure in contributor scoring or writing.
 
 So that a resumed run gives the same bytes as an uninterrupted one, every run that checkpoints
 reads its phase outputs back from the files (a fresh phase is written, then read), instead of
