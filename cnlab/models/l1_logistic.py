@@ -541,6 +541,8 @@ class L1Logistic(BaseEstimator):
             return self
         if self.inner_solver not in ("liblinear", "newton"):
             raise ValueError(f"inner_solver must be 'liblinear' or 'newton', got {self.inner_solver!r}")
+        if self.set_dtype not in ("auto", "float32", "float64"):
+            raise ValueError(f"set_dtype must be 'auto', 'float32' or 'float64', got {self.set_dtype!r}")
         if self.inner_solver == "newton":
             self._fit_newton_working_set(_sparse(x), y)
         else:
@@ -614,8 +616,6 @@ class L1Logistic(BaseEstimator):
         scale = self.initial_violation_
         coef, intercept, m = np.zeros(d), 0.0, np.zeros(n)
         # liblinear's bias column (intercept_scaling 1); an implicit design appends its own
-        if self.set_dtype not in ("auto", "float32", "float64"):
-            raise ValueError(f"set_dtype must be 'auto', 'float32' or 'float64', got {self.set_dtype!r}")
         auto = np.float32 if x.dtype == np.float32 else np.float64
         dtype = np.dtype(auto if self.set_dtype == "auto" else self.set_dtype)
         ones = None if _implicit(x) else sp.csc_matrix(np.ones((n, 1), dtype=dtype))
