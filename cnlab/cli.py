@@ -357,10 +357,13 @@ def cmd_score(args) -> int:
     checkpoint = Path(args.outdir) / CHECKPOINT_DIR if use_checkpoint and args.checkpoint != "off" else None
     # keep="outputs": only the four files are written, so each rating-level frame goes when the run
     # is done with it (docs/scaling.md, memory model)
+    n_ratings = len(ds.ratings)
+    # return_ratings=False: the dataset's ratings, if the run lends them to disk, stay there (only
+    # their count is printed below)
     frames, n_status, funnel = _run_scoring(ds, config, console, prescoring=args.prescoring_dir,
                                             verbose=args.verbose, checkpoint=checkpoint, resume=args.resume,
                                             jobs=args.jobs, keep="outputs", threads=args.threads,
-                                            isolate=len(ds.ratings) >= ISOLATE_RATINGS)
+                                            isolate=n_ratings >= ISOLATE_RATINGS, return_ratings=False)
     with timer.stage("write outputs") as st:
         _write(frames, args.outdir, parquet=not args.no_parquet, participants=ds.participants,
                console=console, funnel=funnel.to_frame())
@@ -368,7 +371,7 @@ def cmd_score(args) -> int:
     if checkpoint is not None:
         shutil.rmtree(checkpoint, ignore_errors=True)  # the outputs are complete: nothing to resume
     print(
-        f"cnlab score: {len(ds.ratings):,} ratings, {len(ds.notes):,} notes -> {n_status} "
+        f"cnlab score: {n_ratings:,} ratings, {len(ds.notes):,} notes -> {n_status} "
         f"-> {args.outdir} in {console.elapsed():.1f} s",
         flush=True,
     )
@@ -385,7 +388,7 @@ def _status_line(scored) -> str:
 
 def _run_scoring(ds, config, console: _Console, *, prescoring=None, verbose: bool = False,
                  checkpoint=None, resume: bool = False, jobs: int = 1, keep: str = "all",
-                 isolate: bool = False, threads: int | None = None):
+                 isolate: bool = False, threads: int | None = None, return_ratings: bool = True):
     from cnlab.pipeline import score
 
     if not verbose:
@@ -397,7 +400,8 @@ def _run_scoring(ds, config, console: _Console, *, prescoring=None, verbose: boo
     kwargs["keep"] = keep
     kwargs["threads"] = threads
     if prescoring is None:
-        kwargs.update(checkpoint=checkpoint, resume=resume, jobs=jobs, isolate=isolate)
+        kwargs.update(checkpoint=checkpoint, resume=resume, jobs=jobs, isolate=isolate,
+                      return_ratings=return_ratings)
     result = score(ds, config, **kwargs)
     console.info(result.summary())
     frames = result.outputs()

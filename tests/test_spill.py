@@ -180,3 +180,22 @@ def test_final_ratings_read_from_the_spill_equal_the_coalesced_frame(core_full_r
     take, corr = final_pss_rows(pre.notes, pre.ratings, None)
     none = TakenColumns(spill.preprocessed_columns(), take, {schema.CORRELATED_RATER: corr}, n_rows=len(pre.ratings))
     pd.testing.assert_frame_equal(none.to_frame(), apply_pss(pre.notes, pre.ratings, None), check_exact=True)
+
+
+def test_a_run_told_not_to_return_the_ratings_leaves_them_on_no_disk(sample, tmp_path):
+    """``return_ratings=False`` (what ``cnlab score`` asks): the lent ratings are not read back,
+    their spilled files are removed, and the outputs are those of a run that gives them back."""
+    from cnlab.pipeline import ScoringConfig, score
+
+    kept = dataclasses.replace(sample)
+    dropped = dataclasses.replace(sample)
+    a = score(kept, ScoringConfig(seed=5), keep="outputs", isolate=True, checkpoint=tmp_path / "a")
+    b = score(dropped, ScoringConfig(seed=5), keep="outputs", isolate=True, checkpoint=tmp_path / "b",
+              return_ratings=False)
+    pd.testing.assert_frame_equal(kept.ratings, sample.ratings, check_exact=True)
+    assert dropped.ratings is None
+    assert not [p for p in (tmp_path / "b").rglob("*.arrow") if "spill" in p.parts]
+    assert "dataset's ratings read back" in set(a.timings["stage"])
+    assert "dataset's ratings read back" not in set(b.timings["stage"])
+    for name, frame in a.outputs().items():
+        pd.testing.assert_frame_equal(b.outputs()[name], frame, check_exact=True, obj=name)

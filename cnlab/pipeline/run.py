@@ -398,6 +398,7 @@ def score(
     keep: str = "all",
     isolate: bool = False,
     threads: int | None = None,
+    return_ratings: bool = True,
 ) -> ScoringResult:
     """Score a dataset with the configured scorers (Core by default; ``ScoringConfig.official()``:
     the whole roster).
@@ -457,6 +458,13 @@ def score(
         byte-identical for every value. ``None`` (default): the machine's cores up to
         :data:`~cnlab.pipeline.parallel.AUTO_THREADS_MAX_RATINGS` ratings, one above, because the
         tasks' working sets are then held at once.
+    return_ratings
+        Whether a run that lent ``dataset.ratings`` to disk (``isolate`` with ``keep="outputs"``)
+        reads them back into ``dataset`` when it ends (default). ``False``: a caller done with
+        the dataset's ratings (``cnlab score``, which writes the outputs and exits) leaves
+        ``dataset.ratings`` as None and saves that read (206M ratings: 8.4 GiB and half a
+        minute at the run's end); the spilled file is removed either way. A run that fails
+        gives them back whatever this says.
     keep
         ``"all"`` (default): the result holds every rating-level frame of the run, for
         :meth:`ScoringResult.explain` and :meth:`ScoringResult.rescore`. ``"outputs"``: each of
@@ -479,7 +487,8 @@ def score(
         with _progress_lines():
             return score(dataset, config, seed=seed, prescoring=prescoring, note_topics=note_topics,
                          checkpoint=checkpoint, resume=resume, jobs=jobs, executor=executor,
-                         progress_bar=True, keep=keep, isolate=isolate, threads=threads)
+                         progress_bar=True, keep=keep, isolate=isolate, threads=threads,
+                         return_ratings=return_ratings)
     if seed is not None:
         config = dataclasses.replace(config, seed=seed)
     seed = config.seed
@@ -508,7 +517,8 @@ def score(
     lent: list[RatingsSpill] = []  # the dataset's ratings while spilled (lean runs with workers)
     try:
         result = _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, bar,
-                               timer, participants, note_topics, keep, isolate, n_threads, lent)
+                               timer, participants, note_topics, keep, isolate, n_threads, lent,
+                               return_ratings)
         return result if config is given else dataclasses.replace(result, config=given)
     except BaseException:
         if pool is not None:  # an error or an interrupt: a worker inside a fit is stopped, not awaited
@@ -526,7 +536,7 @@ def score(
 
 def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, bar, timer,
                   participants, note_topics, keep="all", isolate=False, n_threads=1,
-                  lent: list | None = None) -> ScoringResult:
+                  lent: list | None = None, return_ratings: bool = True) -> ScoringResult:
     # keep="outputs": each rating-level frame is dropped (set to None / stripped from its object)
     # where the run last reads it, so that it is freed there and not when the result is built
     lean = keep == "outputs"
@@ -964,12 +974,17 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
     if lean:  # contributor scoring was the last reader of the preprocessed ratings
         pre = dataclasses.replace(pre, ratings=None)
         ratings = None
-        if spill is not None:  # the caller's dataset gets its ratings back (equal, re-read)
+        if spill is not None and return_ratings:  # the caller's dataset gets them back (equal, re-read)
             with timer.stage("dataset's ratings read back") as st:
                 spill.restore_dataset(dataset)
                 if lent:
                     lent.clear()
                 st["rows_out"] = len(dataset.ratings)
+        elif spill is not None:  # the caller is done with them: not read, the file goes
+            spill.discard()
+            if lent:
+                lent.clear()
+            log.info("dataset's ratings: not read back (return_ratings=False); dataset.ratings is None")
         dataset = None
     return ScoringResult(
         config=config, preprocessed=pre, note_topics=nt, pss=pss,

@@ -309,6 +309,11 @@ class RatingsSpill:
             raise FileNotFoundError(f"the preprocessed ratings are not in {self.directory}")
         return _SpilledColumns(self)
 
+    def discard(self) -> None:
+        """Remove the spilled files without reading them (the dataset keeps ``ratings=None``)."""
+        self.dataset_path.unlink(missing_ok=True)
+        self.preprocessed_path.unlink(missing_ok=True)
+
     def restore_dataset(self, dataset: Any) -> None:
         """Give ``dataset`` its ratings back (read from the spill; the file is removed)."""
         object.__setattr__(dataset, "ratings", read_frame(self.dataset_path, self.dataset_dtypes))
