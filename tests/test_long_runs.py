@@ -408,6 +408,56 @@ def test_workers_end_when_the_run_is_killed_outright(tmp_path):
                 os.kill(p, signal.SIGKILL)
 
 
+def test_a_run_killed_in_contributor_scoring_resumes_after_final_scoring(tmp_path, monkeypatch):
+    """A lean checkpointed run (the dataset's ratings lent to disk, one task at a time: the 206M
+    path) that fails in contributor scoring has stored the confidence models' predictions and
+    the final scoring; the resumed run reads them instead of predicting and scoring again, and
+    its outputs equal those of an uninterrupted run without a checkpoint."""
+    import dataclasses
+
+    import pandas as pd
+
+    import cnlab.pipeline.run as run
+    from cnlab.io import load_sample
+    from cnlab.pipeline import ScoringConfig, score
+    from cnlab.scorers.mf_config import SCORERS, meta_scorer_names
+
+    ds = load_sample()
+    scorers = (SCORERS["MFCoreScorer"], SCORERS["MFExpansionScorer"])
+    cfg = ScoringConfig(scorers=scorers, enabled_meta_scorers=meta_scorer_names(scorers), seed=5)
+    want = score(dataclasses.replace(ds), cfg, keep="outputs")
+    ck = tmp_path / "ck"
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt("killed in contributor scoring")
+
+    with monkeypatch.context() as m:
+        m.setattr(run, "contributor_scores", killed)
+        with pytest.raises(KeyboardInterrupt):
+            score(dataclasses.replace(ds), cfg, checkpoint=ck, isolate=True, keep="outputs", threads=1)
+    assert (ck / "final" / "scorers.pkl").exists() and (ck / "final" / "scorers.json").exists()
+
+    again = score(dataclasses.replace(ds), cfg, checkpoint=ck, resume=True, isolate=True, keep="outputs",
+                  threads=1)
+    stages = again.timings["stage"].astype(str)
+    assert stages.eq("confidence models and final scoring read from the checkpoint").any()
+    for not_again in ("final: ", "pflip predict", "PCRH predict", "pflip fit", "PCRH fit"):
+        assert not stages.str.contains(not_again, regex=False).any(), not_again
+    assert stages.str.startswith("contributor scoring").any()
+    for name, frame in want.outputs().items():
+        pd.testing.assert_frame_equal(again.outputs()[name], frame, check_exact=True, obj=name)
+
+
+def test_the_final_phase_is_stored_only_by_lean_runs(tmp_path):
+    """``keep="all"`` keeps every rating-level frame in its final outputs: they are not pickled
+    into the checkpoint (a resume of such a run scores again)."""
+    from cnlab.io import load_sample
+    from cnlab.pipeline import ScoringConfig, score
+
+    score(load_sample(), ScoringConfig(seed=5), checkpoint=tmp_path / "ck", threads=1)
+    assert not (tmp_path / "ck" / "final").exists()
+
+
 def test_resumed_prescoring_reads_the_workers_inputs(tmp_path):
     """With every prescoring in the checkpoint, a lean resumed run reads the coalesced prescoring
     ratings its workers read (no second coalesced copy beside the run's ratings): the same outputs.
@@ -434,6 +484,7 @@ def test_resumed_prescoring_reads_the_workers_inputs(tmp_path):
     assert "run's ratings read back" not in stages[spilled:fitted], stages[spilled:fitted]
     assert "run's ratings read back" in stages[fitted:]
     shutil.rmtree(ck / "confidence")  # the resumed run fits the models again
+    shutil.rmtree(ck / "final")  # and scores again (it would read the stored final phase)
     again = score(ds, cfg, checkpoint=ck, resume=True, keep="outputs", threads=1)
     t = again.timings
     row = t[t["stage"].astype(str).str.startswith("PSS coalescing (prescoring)")]
@@ -468,6 +519,7 @@ def test_pflip_lets_the_coalesced_ratings_go_and_pcrh_reads_them_again(tmp_path,
     ck = tmp_path / "ck"
     first = score(ds, cfg, checkpoint=ck, isolate=True, keep="outputs", threads=1)
     shutil.rmtree(ck / "confidence")  # the models are fitted again on resume
+    shutil.rmtree(ck / "final")
 
     seen: dict[str, object] = {}
     real_frame, real_pipeline = P.training_frame, P.build_pipeline

@@ -1,13 +1,15 @@
 """Checkpoints of a scoring run, so that an interrupted run resumes where it stopped.
 
 A run is a sequence of phases: rater clustering (PSS + quasi-cliques), then each scorer's
-prescoring, then the confidence models (pflip, PCRH), then the rest (final scoring, meta rules,
-contributors). :class:`Checkpoint` stores each finished phase of the first two kinds in a folder,
-in the official prescoring file layout (:func:`~cnlab.scorers.outputs.write_prescoring`, readable
-by ``--prescoring-dir``), and the fitted confidence models beside them, each file renamed into
-place when complete. A resumed run (``resume=True``) reads what is there and recomputes the rest.
-The last phase is not stored: at 206M ratings it is ~45 minutes of a Core run (final scoring),
-run again by a resume after a failure in contributor scoring or writing.
+prescoring, then the confidence models (pflip, PCRH) and their predictions with each scorer's
+final scoring, then the rest (meta rules, status history, contributors, writing: minutes).
+:class:`Checkpoint` stores each finished phase of the first two kinds in a folder, in the
+official prescoring file layout (:func:`~cnlab.scorers.outputs.write_prescoring`, readable by
+``--prescoring-dir``), the fitted confidence models beside them, and, in a lean run
+(``keep="outputs"``, what ``cnlab score`` does), the outputs of the third phase, each file renamed
+into place when complete. A resumed run (``resume=True``) reads what is there and recomputes the
+rest: after a failure in contributor scoring or writing, only those (at 206M ratings, a Core
+run's final scoring is ~45 minutes not run again).
 
 So that a resumed run gives the same bytes as an uninterrupted one, every run that checkpoints
 reads its phase outputs back from the files (a fresh phase is written, then read), instead of
@@ -179,40 +181,33 @@ class Checkpoint:
     def load_model(self, name: str) -> Any:
         """The fitted confidence model ``name`` ("pflip" / "pcrh") when resuming, else None.
 
-        Models are pickled (scikit-learn's own persistence): the one pickle a run reads, and only
-        with ``resume``, from the checkpoint folder its own earlier try wrote. The file's SHA-256,
-        recorded beside it, is checked before it is unpickled; a file that does not match, or no
-        longer unpickles (another version of cnlab), is refitted with a warning.
+        Models are pickled (scikit-learn's own persistence): read only with ``resume``, from the
+        checkpoint folder an earlier try of this run wrote (:func:`_read_pickle`: the file's
+        SHA-256, recorded beside it, is checked first; a file that does not match, or no longer
+        unpickles, is refitted with a warning).
         """
-        p = self._model_path(name)
-        if not self.resume or not p.exists():
-            return None
-        import pickle
-
-        try:
-            data = p.read_bytes()
-            expected = json.loads(p.with_suffix(".json").read_text())["sha256"]
-            if hashlib.sha256(data).hexdigest() != expected:
-                raise ValueError("SHA-256 differs from the one recorded when it was written")
-            return pickle.loads(data)
-        except Exception as exc:  # any failure means "fit it again"
-            log.warning("checkpoint: %s could not be read (%s: %s); refitting", p, type(exc).__name__, exc)
-            return None
+        return _read_pickle(self._model_path(name), "refitting") if self.resume else None
 
     def save_model(self, name: str, model: Any) -> None:
         """Store a fitted confidence model: pickled, its SHA-256 beside it (both atomically)."""
-        import pickle
+        _write_pickle(self._model_path(name), model)
 
-        p = self._model_path(name)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        data = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
-        # the digest first: a model file that exists always has its digest beside it (a kill
-        # between the two leaves an old or no model, which is refitted)
-        _atomic_text(p.with_suffix(".json"), json.dumps({"sha256": hashlib.sha256(data).hexdigest(),
-                                                         "bytes": len(data)}))
-        tmp = p.with_name(f".{p.name}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, p)
+    # -- confidence predictions and final scoring (~45 minutes of a 206M Core run) -------------
+    def _final_path(self) -> Path:
+        return self.directory / "final" / "scorers.pkl"
+
+    def load_final(self) -> dict | None:
+        """What :meth:`save_final` stored, when resuming; else None (and None for a file that
+        fails its SHA-256 check or no longer unpickles: final scoring then runs again)."""
+        return _read_pickle(self._final_path(), "scoring again") if self.resume else None
+
+    def save_final(self, done: dict) -> None:
+        """Store the lean outputs of the confidence models and of each scorer's final scoring
+        (key None: the :class:`~cnlab.pipeline.confidence.ConfidenceModels`; a scorer's name: its
+        :class:`~cnlab.scorers.mf_final.FinalOutput` and stage records). Pickled exactly, so a
+        resumed run continues from the same values as the run that wrote them; at 206M ratings
+        (Core) ~1 GB beside ~45 minutes of work."""
+        _write_pickle(self._final_path(), done)
 
     # -- inputs shared with worker processes (cnlab.pipeline.parallel) -----------------------
     def save_inputs(self, ratings: pd.DataFrame, context: Any) -> None:
@@ -304,6 +299,73 @@ class Checkpoint:
 
     def remove(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+_CHUNK = 1 << 24
+
+
+class _HashingFile:
+    """A binary file that hashes what is written to it (pickle streams into it: the pickled bytes
+    are never held whole, which at 206M ratings would be another GB in a process near its peak)."""
+
+    def __init__(self, fh):
+        self.fh, self.sha = fh, hashlib.sha256()
+        self.n = 0
+
+    def write(self, data) -> int:
+        view = memoryview(data)  # protocol 5 hands large buffers over as PickleBuffer objects
+        self.sha.update(view)
+        self.n += view.nbytes
+        return self.fh.write(view)
+
+
+def _file_sha256(path: Path) -> str:
+    sha = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            sha.update(chunk)
+    return sha.hexdigest()
+
+
+def _write_pickle(path: Path, obj: Any) -> None:
+    """``obj`` pickled to ``path``, with ``{"sha256", "bytes"}`` in ``path.json``: the data goes to
+    a temporary file, the digest is written, then the data is renamed into place, so that a data
+    file that exists always has its digest beside it (a kill in between leaves the old file or
+    none, and a stale digest fails the check)."""
+    import pickle
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            out = _HashingFile(fh)
+            pickle.dump(obj, out, protocol=pickle.HIGHEST_PROTOCOL)
+        _atomic_text(path.with_suffix(".json"), json.dumps({"sha256": out.sha.hexdigest(), "bytes": out.n}))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _read_pickle(path: Path, instead: str) -> Any:
+    """What :func:`_write_pickle` stored at ``path``, or None when there is none. A file whose
+    SHA-256 differs from its record, or that no longer unpickles (another version of cnlab), is
+    reported with a warning (``instead``: what the run does then) and read as None.
+
+    The one kind of pickle a run reads: its own, from the checkpoint folder an earlier try of the
+    same run (same :func:`run_key`) wrote, and only with ``resume``."""
+    import pickle
+
+    if not path.exists():
+        return None
+    try:
+        expected = json.loads(path.with_suffix(".json").read_text())["sha256"]
+        if _file_sha256(path) != expected:
+            raise ValueError("SHA-256 differs from the one recorded when it was written")
+        with open(path, "rb") as fh:
+            return pickle.load(fh)
+    except Exception as exc:  # any failure means "compute it again"
+        log.warning("checkpoint: %s could not be read (%s: %s); %s", path, type(exc).__name__, exc, instead)
+        return None
 
 
 def _atomic_text(path: Path, text: str) -> None:

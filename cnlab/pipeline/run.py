@@ -861,13 +861,28 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
 
     roster = config.roster()
     tasks = [None, *roster]  # None: the confidence models
-    if n_threads > 1:
-        bar.start(f"confidence models and final scoring ({len(roster)} scorers, {n_threads} threads)")
-    done: dict[Any, Any] = {}
-    for task, value in in_threads(run_task, tasks, n_threads):
-        bar.done()
-        done[None if task is None else task.name] = value
-        del value
+    # a lean run stores this phase's outputs (keep="all" ones hold every rating-level frame)
+    store_final = ckpt is not None and lean
+    done: dict[Any, Any] | None = ckpt.load_final() if store_final else None
+    resumed_final = done is not None and set(done) == {None, *(sc.name for sc in roster)}
+    if resumed_final:
+        with timer.stage("confidence models and final scoring read from the checkpoint") as st:
+            st["note"] = f"{len(roster)} scorer(s); their stage times are in the earlier try's log"
+        log.info("confidence models and final scoring: resumed from the checkpoint")
+        bar.done(len(tasks))
+        if ratings is None:  # the final ratings and the note stats read the run's ratings
+            ratings_from_disk(remove=False)
+    else:
+        if n_threads > 1:
+            bar.start(f"confidence models and final scoring ({len(roster)} scorers, {n_threads} threads)")
+        done = {}
+        for task, value in in_threads(run_task, tasks, n_threads):
+            bar.done()
+            done[None if task is None else task.name] = value
+            del value
+        if store_final:
+            with timer.stage("confidence models and final scoring stored in the checkpoint"):
+                ckpt.save_final(done)
     conf = done.pop(None)
     fin_ratings = final_ratings.get()  # built by the first final task (or here, for no scorer)
     final_ratings = None  # the closures above hold it no longer
@@ -878,7 +893,8 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
             log.info("%s: prescoring only; final scoring skipped", sc.name)
             continue
         finals[sc.name] = out
-        timer.records.extend(records)
+        if not resumed_final:  # an earlier try's stage times are not this run's
+            timer.records.extend(records)
     del done
 
     # -- combine, note stats, meta, NSH ---------------------------------------------------
