@@ -251,3 +251,41 @@ def test_featurewise_matrix_fits_the_whole_matrix_model(seed, fraction, legacy):
     probe = scaler.transform(x)
     probe = probe if binning is None else binning.transform(probe)
     assert np.array_equal(model.predict_proba(probe), ref.predict_proba(xb))
+
+
+def test_boosting_threads_give_the_same_model(sample_inputs):
+    """The boosting's OpenMP threads (the pipeline gives it the machine's cores when nothing runs
+    beside it) do not change the trees: the same predictions, bit for bit, as one thread."""
+    pre, pro, enrollment = sample_inputs
+    cfg = pcrh.PCRHConfig(min_notes_per_n=1, training_cutoff_millis=0)
+    args = (pre.notes, pre.ratings, pre.status_history, pro)
+    one = pcrh.PCRHModel(cfg).fit(*args, enrollment=enrollment, seed=3, keep_training=False)
+    two = pcrh.PCRHModel(cfg).fit(*args, enrollment=enrollment, seed=3, keep_training=False, threads=2)
+    assert one.fitted and one.report == two.report
+    pd.testing.assert_frame_equal(two.predict(*args, enrollment=enrollment),
+                                  one.predict(*args, enrollment=enrollment), check_exact=True)
+    with pytest.raises(ValueError, match="threads=0"):
+        pcrh.PCRHModel(cfg).fit(*args, enrollment=enrollment, threads=0)
+
+
+def test_histogram_boosting_is_the_same_on_any_thread_count():
+    """What the claim above rests on, on enough rows for every parallel loop to split (rows,
+    features, leaves): scikit-learn's boosting with PCRH's settings and early stopping gives the
+    same raw scores on 1 and 3 threads."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(60_000, 24))
+    y = (x[:, :4].sum(axis=1) + x[:, 5] * x[:, 6] + rng.normal(size=len(x)) > 0).astype(int)
+    cfg = pcrh.PCRHConfig()
+    scores = []
+    for t in (1, 3):
+        m = HistGradientBoostingClassifier(max_iter=25, max_depth=cfg.max_depth, learning_rate=cfg.learning_rate,
+                                           random_state=5, early_stopping=True,
+                                           n_iter_no_change=cfg.n_iter_no_change,
+                                           validation_fraction=cfg.validation_fraction)
+        with threadpool_limits(t):
+            m.fit(x, y)
+            scores.append(m.decision_function(x))
+    assert np.array_equal(scores[0], scores[1])

@@ -37,6 +37,7 @@ import contextlib
 import dataclasses
 import logging
 import tempfile
+import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -618,10 +619,10 @@ def threshold_for(n: int, per_n: Mapping[int, float]) -> float:
 
 
 @contextlib.contextmanager
-def _single_thread():
+def _thread_limit(threads: int = 1):
     from threadpoolctl import threadpool_limits
 
-    with warnings.catch_warnings(), threadpool_limits(1):
+    with warnings.catch_warnings(), threadpool_limits(threads):
         warnings.simplefilter("ignore")
         yield
 
@@ -666,7 +667,7 @@ class PCRHModel:
             prescoring_rater_output: pd.DataFrame, *, enrollment: pd.DataFrame | None = None,
             note_topics: pd.DataFrame | None = None, seed: int | None = None,
             keep_training: bool = True, ratings_read: Callable[[], None] | None = None,
-            spill_dir: str | Path | None = None) -> "PCRHModel":
+            spill_dir: str | Path | None = None, threads: int = 1) -> "PCRHModel":
         """Train on the PSS-coalesced prescoring ratings (spec 06 §B.4). Returns a fitted copy (or an
         unfitted one, with the reason in ``report``, when no checkpoint has enough notes).
 
@@ -677,7 +678,13 @@ class PCRHModel:
         None (a lean run); with more than one chunk its blocks then wait in a temporary folder
         under ``spill_dir`` (the system's default when None), not in memory. ``ratings_read()``,
         if given, is called once the ratings are no longer read (the caller may let them go
-        before the boosting); the fitted model is the same."""
+        before the boosting); the fitted model is the same. ``threads``: OpenMP threads of the
+        boosting (scikit-learn's histogram gradient boosting splits its loops over features or
+        over rows into disjoint outputs, so the trees are the same for every value:
+        ``tests/test_pcrh_memory.py``); give more than one only when nothing else runs beside the
+        fit (oversubscribed OpenMP threads wait on each other: measured 12x slower)."""
+        if threads < 1:
+            raise ValueError(f"threads={threads}: give at least 1")
         from cnlab.models.pcrh_matrix import TrainingBlocks, fit_scaled_boosting
 
         nid = S.NOTE_ID
@@ -726,11 +733,11 @@ class PCRHModel:
                 if n in produced and rep[f"N={n} notes"] < cfg.min_notes_per_n:
                     rep[f"N={n} skipped"] = True
                     blocks.drop(n)
-            return self._fit_blocks(blocks, rep, seed, keep_training, fit_scaled_boosting)
+            return self._fit_blocks(blocks, rep, seed, keep_training, fit_scaled_boosting, threads)
         finally:
             blocks.close()
 
-    def _fit_blocks(self, blocks, rep, seed, keep_training, fit_scaled_boosting) -> "PCRHModel":
+    def _fit_blocks(self, blocks, rep, seed, keep_training, fit_scaled_boosting, threads: int = 1) -> "PCRHModel":
         cfg = self.config
         if not blocks.checkpoints():
             log.warning("PCRH: no checkpoint has %d training notes; model not fitted", cfg.min_notes_per_n)
@@ -755,8 +762,11 @@ class PCRHModel:
                 validation_fraction=cfg.validation_fraction)
 
         def fit_model(model, x, y_, **val):
-            with _single_thread():
+            t0 = time.perf_counter()
+            with _thread_limit(threads):
                 model.fit(x, y_, **val)
+            log.info("PCRH: boosting on %d rows x %d features, %d iterations: %.1f s on %d thread(s)",
+                     len(y_), x.shape[1], model.n_iter_, time.perf_counter() - t0, threads)
 
         model, scaler, binning = fit_scaled_boosting(
             blocks, cols, y, random_state=rs, validation_fraction=cfg.validation_fraction,
@@ -815,7 +825,7 @@ class PCRHModel:
                     x[:, j] = feats[c].fillna(0).to_numpy(dtype=np.float64)
             xs = self.scaler.transform(x)
             del x
-            with _single_thread():
+            with _thread_limit():
                 probas.append(self.model.predict_proba(
                     xs if self.binning is None else self.binning.transform(xs))[:, 1])
             ids.append(feats[nid].to_numpy(dtype=np.int64))

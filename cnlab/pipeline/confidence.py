@@ -173,7 +173,8 @@ def fit_confidence_models(
             # one fit at a time: the ratings go once PCRH has read them (its boosting runs without)
             model = model.fit(notes, coalesced_ratings, status_history, pro, enrollment=enrollment,
                               note_topics=note_topics, seed=seed, keep_training=keep_training,
-                              ratings_read=let_go if not side_by_side else None)
+                              ratings_read=let_go if not side_by_side else None,
+                              threads=boosting_threads)
             st["rows_out"] = int(model.report.get("rows", 0))
             st["note"] = (f"{model.report['features']} features" if model.fitted
                           else "not fitted (no training data)")
@@ -191,6 +192,11 @@ def fit_confidence_models(
 
     # Each fit limits BLAS to one thread while it runs. That limit is process-wide: set around both
     # when they run side by side, one fit ending cannot lift it under the other.
+    # The PCRH boosting gets the machine's cores when the run does one task at a time (nothing
+    # runs beside it then); the trees are the same for any count (PCRHModel.fit).
+    from cnlab._timing import usable_cores
+
+    boosting_threads = usable_cores() if threads == 1 else 1
     if release:
         threads = 1  # PCRH reads the ratings pflip let go: one after the other
     side_by_side = threads > 1 and len(fits) > 1  # read by fit_pcrh when it runs
