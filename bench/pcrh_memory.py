@@ -13,6 +13,8 @@ in bytes per input rating and the lines where the largest peaks were reached; th
 fits agree (the training report, less its chunk count, and the model's probabilities on a fixed
 sample of feature vectors, compared by hash). ``--chunk-ratings N`` adds a fit of this tree with
 ``PCRHConfig(chunk_ratings=N)``, i.e. several note chunks at a size where the default takes one.
+``--threads N [N ...]`` fits this tree once per boosting thread count (``PCRHModel.fit(threads=)``;
+the first count is the baseline of the ratios), on a machine where nothing else runs.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ def capture(data: Path, dst: Path) -> None:
         raise SystemExit(f"no PCRH fit in a Core run of {data}")
 
 
-def measure(args_path: Path, top: int, chunk: int | None = None) -> dict:
+def measure(args_path: Path, top: int, chunk: int | None = None, threads: int = 1) -> dict:
     import numpy as np
     import pandas as pd
 
@@ -61,10 +63,18 @@ def measure(args_path: Path, top: int, chunk: int | None = None) -> dict:
     from cnlab.models.pcrh import PCRHConfig, PCRHModel
 
     cfg = PCRHConfig() if chunk is None else PCRHConfig(chunk_ratings=chunk)
+    import logging
+
+    said: list[str] = []  # the fit's own line on the boosting's seconds
+    handler = logging.Handler(logging.INFO)
+    handler.emit = lambda record: said.append(record.getMessage())
+    logging.getLogger("cnlab").addHandler(handler)
+    logging.getLogger("cnlab").setLevel(logging.INFO)
     prof = LineSampler()
     with prof:
         with prof.stage("fit"):
-            m = PCRHModel(cfg).fit(notes, ratings, nsh, pro, keep_training=False, **kw)
+            m = PCRHModel(cfg).fit(notes, ratings, nsh, pro, keep_training=False,
+                                   **({"threads": threads} if threads != 1 else {}), **kw)
     rep = prof.report("fit", len(ratings), top)
     # the model's own agreement: the report's counts and P(CRH) on a fixed sample of raw features
     rng = np.random.default_rng(0)
@@ -78,12 +88,14 @@ def measure(args_path: Path, top: int, chunk: int | None = None) -> dict:
             "report": counts,
             "proba_sha": hashlib.sha256(np.ascontiguousarray(proba).tobytes()).hexdigest()[:16],
             "report_sha": hashlib.sha256(json.dumps(counts, sort_keys=True).encode()).hexdigest()[:16],
-            "pandas": pd.__version__}
+            "pandas": pd.__version__, "boosting": [m for m in said if m.startswith("PCRH: boosting")]}
 
 
-def run_version(args_path: Path, top: int, tree: Path | None, chunk: int | None = None) -> dict:
+def run_version(args_path: Path, top: int, tree: Path | None, chunk: int | None = None,
+                threads: int = 1) -> dict:
     return child_json(__file__, ["--args", str(args_path), "--top", str(top),
-                                 *(["--chunk-ratings", str(chunk)] if chunk else [])], tree, "fit")
+                                 *(["--chunk-ratings", str(chunk)] if chunk else []),
+                                 *(["--threads", str(threads)] if threads != 1 else [])], tree, "fit")
 
 
 def main(argv=None) -> int:
@@ -96,10 +108,12 @@ def main(argv=None) -> int:
     ap.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "cnlab-pcrh-memory"))
     ap.add_argument("--chunk-ratings", type=int, default=None,
                     help="also fit this tree with PCRHConfig(chunk_ratings=N) (several note chunks)")
+    ap.add_argument("--threads", type=int, nargs="+", default=None,
+                    help="fit this tree once per boosting thread count (the first is the baseline)")
     ap.add_argument("--_child", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a._child:
-        print(json.dumps(measure(a.args, a.top, a.chunk_ratings)))
+        print(json.dumps(measure(a.args, a.top, a.chunk_ratings, (a.threads or [1])[0])))
         return 0
     if a.args is None:
         a.args = captured_arguments(a.data, a.out, capture, ap.error)
@@ -107,7 +121,11 @@ def main(argv=None) -> int:
     if a.baseline_rev:
         runs.append((a.baseline_rev, run_version(a.args, a.top, baseline_tree(a.baseline_rev, Path(a.workdir)))))
     rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
-    runs.append((f"this tree ({rev})", run_version(a.args, a.top, None)))
+    if a.threads:
+        for t in a.threads:
+            runs.append((f"this tree ({rev}), boosting on {t} thread(s)", run_version(a.args, a.top, None, threads=t)))
+    else:
+        runs.append((f"this tree ({rev})", run_version(a.args, a.top, None)))
     if a.chunk_ratings:
         runs.append((f"this tree, chunks of {a.chunk_ratings:,} ratings",
                      run_version(a.args, a.top, None, a.chunk_ratings)))
@@ -115,6 +133,9 @@ def main(argv=None) -> int:
     print(f"### PCRH fit, {n:,} input ratings (`bench/pcrh_memory.py {' '.join(sys.argv[1:])}`)\n")
     print_peak_table(runs)
     print("\ntraining report: " + json.dumps(runs[-1][1]["report"]))
+    for label, r in runs:
+        for line in r.get("boosting", []):
+            print(f"{label}: {line}")
     for label, r in runs[1:]:
         same = [k for k in ("report_sha", "proba_sha") if runs[0][1][k] == r[k]]
         print(f"{label}: same fit as {runs[0][0]}: " + ", ".join(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -125,3 +126,27 @@ def test_rescore_across_fidelities_recomputes_prescoring(sample):
     assert fast.rescore_reasons["prescoring"] == ("fidelity",)
     assert fast.prescoring.intermediates["MFCoreScorer"]["final"].solver == "exact"
     assert isinstance(fast.frames["scored_notes"], pd.DataFrame)
+
+
+def test_fast_solves_the_low_diligence_final_phases_note_by_note(sample, monkeypatch):
+    """fidelity="fast" reaches the diligence final phases through the scorer's exact solver:
+    they are solved by Newton (spec 06 §D.6), never by the Adam loop; official runs the loop."""
+    from cnlab.scorers import diligence as dg
+
+    calls = {"newton": 0, "adam": 0}
+    newton, adam = dg.train_final_phases_newton, dg.train_final_phases
+
+    def count(kind, fn):
+        def wrapped(*args, **kwargs):
+            calls[kind] += 1
+            return fn(*args, **kwargs)
+        return wrapped
+
+    monkeypatch.setattr(dg, "train_final_phases_newton", count("newton", newton))
+    monkeypatch.setattr(dg, "train_final_phases", count("adam", adam))
+    fast = score(sample, ScoringConfig(fidelity="fast", pflip="none", pcrh="none", topics="none"), seed=7)
+    assert calls == {"newton": 1, "adam": 0}  # one scored final call (main) in Core
+    dil = fast.final["MFCoreScorer"].internal_scored_notes[dg.NOTE_INTERCEPT]
+    assert dil.notna().any() and np.isfinite(dil.dropna()).all()
+    score(sample, ScoringConfig(pflip="none", pcrh="none", topics="none"), seed=7)
+    assert calls == {"newton": 1, "adam": 1}

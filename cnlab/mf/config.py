@@ -118,7 +118,9 @@ class MFConfig:
     # --- solver ---------------------------------------------------------------------------
     solver: Literal["official", "exact"] = "official"
     """"official" = the Adam loop with the official stopping rule; "exact" = block-exact
-    alternating minimisation of the same objective (not in the official code)."""
+    alternating minimisation of the same objective (not in the official code). A scorer whose
+    final fits use "exact" also solves its low-diligence final phases note by note
+    (:mod:`cnlab.scorers.note_newton`)."""
     exact_tol: float = 1e-10
     """Exact solver: stop when the relative change of the objective is below this."""
     exact_max_passes: int = 5000

@@ -162,10 +162,18 @@ class DiligenceConfig:
     """``torch.optim.Adam`` default β2."""
     adam_eps: float = 1e-8
     """``torch.optim.Adam`` default ε (added to the bias-corrected √v)."""
+    final_solver: Literal["adam", "newton"] = "adam"
+    """How the two final-scoring phases (spec 06 §D.6) are trained: ``"adam"``, the official
+    loop; ``"newton"`` (a cnlab option, ``fidelity="fast"``), the exact optimum of each phase's
+    objective, note by note (:mod:`cnlab.scorers.note_newton`; ``n_dim`` 1 only)."""
 
     def __post_init__(self):
         if self.loss not in ("bce", "mse"):
             raise ValueError(f"loss must be 'bce' or 'mse', got {self.loss!r}")
+        if self.final_solver not in ("adam", "newton"):
+            raise ValueError(f"final_solver must be 'adam' or 'newton', got {self.final_solver!r}")
+        if self.final_solver == "newton" and self.n_dim != 1:
+            raise ValueError("final_solver='newton' solves one parameter a note: n_dim must be 1")
 
     def replace(self, **changes: Any) -> "DiligenceConfig":
         """Return a copy with ``changes`` applied (``dataclasses.replace``)."""
@@ -447,6 +455,16 @@ def _weights(data: _Data, config: DiligenceConfig, pos_mult: float, note_exp: fl
     )
 
 
+class _Fitted:
+    """Parameters solved outside a :class:`ReputationMF`, read as :meth:`ReputationMF.get` does."""
+
+    def __init__(self, params: Mapping[str, np.ndarray]):
+        self._params = params
+
+    def get(self, name: str) -> np.ndarray:
+        return np.asarray(self._params[name], dtype=np.float32).reshape(-1).copy()
+
+
 @dataclass(frozen=True)
 class PrescoringRounds:
     """What :func:`train_prescoring_rounds` records besides the trained model."""
@@ -527,6 +545,86 @@ def train_final_phases(
                            per_user_ratio=rating_per_user_ratio)
     loss_b, hist_b = model.train_round(wb, reg_b, ("note_bias",), config)
     return (loss_a, loss_b), (hist_a, hist_b)
+
+
+def _block_l2(reg: Regularization, mult: float, n_ratings: int, n_notes: int) -> float:
+    """λ of one note block in the :func:`regularization` form: ``λ·mult`` over the notes' mean, or
+    over the simulated count ``numRatings / ratio`` when ``per_note_ratio`` is given (§D.3)."""
+    lam = float(np.float32(reg.l2_lambda)) * float(np.float32(mult))
+    if reg.per_note_ratio is None:
+        return lam / n_notes
+    return lam / (float(np.float32(n_ratings)) / float(np.float32(reg.per_note_ratio)))
+
+
+def train_final_phases_newton(
+    data: _Data,
+    init: Mapping[str, Any],
+    config: DiligenceConfig,
+    global_intercepts: GlobalIntercepts,
+    final_rater_bias: np.ndarray,
+    *,
+    rating_per_note_ratio: float | None,
+    rating_per_user_ratio: float | None,
+) -> tuple[dict[str, np.ndarray], tuple[float, float], tuple[tuple[float, ...], tuple[float, ...]]]:
+    r""":func:`train_final_phases` with each phase solved to its optimum (``final_solver="newton"``).
+
+    The same two objectives, weights and penalties; only the note block of each phase varies,
+    so each is :func:`cnlab.scorers.note_newton.solve_note_block` with
+
+    * phase A: :math:`\theta = e_n`, :math:`a = e_u`, :math:`c = b_n \rho_u + b_u + \mu_2`;
+    * phase B: :math:`\theta = b_n`, :math:`a = \rho_u`,
+      :math:`c = e_n e_u + b_u^{\text{final}} + \mu_3`.
+
+    Returns the note embeddings and biases, the phases' last objective values (the note block's
+    terms: the frozen parameters' penalties are left out) and their histories (one value a pass).
+    """
+    from cnlab.scorers.note_newton import solve_note_block
+
+    if config.n_dim != 1:
+        raise ValueError("final_solver='newton' solves one parameter a note: n_dim must be 1")
+    ni, ri = data.note_idx, data.rater_idx
+    rater_emb = np.asarray(init["rater_emb"], dtype=np.float32).reshape(-1)
+    rep = np.asarray(init["reputation"], dtype=np.float32).reshape(-1)
+    rater_bias = np.asarray(init["rater_bias"], dtype=np.float32).reshape(-1)
+    note_bias = np.asarray(init["note_bias"], dtype=np.float32).reshape(-1)
+    m = len(data.notes)
+
+    wa = _weights(data, config, config.pos_weight_second_round_multiplier,
+                  config.note_norm_exp_second_round, config.rater_norm_exp_second_round)
+    reg_a = regularization(config, third=False, per_note_ratio=rating_per_note_ratio,
+                           per_user_ratio=rating_per_user_ratio)
+    mu2 = np.float64(np.float32(global_intercepts.second_round))
+
+    def parts_a(lo, hi):
+        r = ri[lo:hi]
+        return rater_emb[r], note_bias[ni[lo:hi]].astype(np.float64) * rep[r] + rater_bias[r] + mu2
+
+    a_sol = solve_note_block(parts_a, data.targets, wa, ni, np.asarray(init["note_emb"]).reshape(-1),
+                             l2=_block_l2(reg_a, 1.0, data.n, m), loss=config.loss)
+    del wa
+    note_emb = a_sol.theta
+    final_bias = np.asarray(final_rater_bias, dtype=np.float32).reshape(-1)
+    wb = _weights(data, config, config.pos_weight_third_round_multiplier, config.note_norm_exp_third_round,
+                  config.rater_norm_exp_third_round, reputation=rep)
+    reg_b = regularization(config, third=True, per_note_ratio=rating_per_note_ratio,
+                           per_user_ratio=rating_per_user_ratio)
+    mu3 = np.float64(np.float32(global_intercepts.final_round))
+
+    def parts_b(lo, hi):
+        r = ri[lo:hi]
+        return rep[r], note_emb[ni[lo:hi]].astype(np.float64) * rater_emb[r] + final_bias[r] + mu3
+
+    b_sol = solve_note_block(parts_b, data.targets, wb, ni, note_bias,
+                             l2=_block_l2(reg_b, reg_b.note_bias_mult, data.n, m), loss=config.loss)
+    for name, sol in (("A", a_sol), ("B", b_sol)):
+        if not sol.converged:
+            import logging
+
+            logging.getLogger("cnlab").warning("diligence final phase %s: Newton did not converge in %d passes",
+                                               name, len(sol.history))
+    params = {"note_emb": note_emb, "note_bias": b_sol.theta, "rater_emb": rater_emb, "reputation": rep,
+              "rater_bias": final_bias}
+    return params, (a_sol.history[-1], b_sol.history[-1]), (a_sol.history, b_sol.history)
 
 
 # ---------------------------------------------------------------------------
@@ -730,10 +828,16 @@ def fit_final_detailed(
         "reputation": rater_col(RATER_REPUTATION, config.final_default_reputation),
         "global_bias": np.float32(g.second_round),
     }
-    model = ReputationMF(data.note_idx, data.rater_idx, data.targets, init, loss=config.loss)
-    (loss_a, loss_b), (hist_a, hist_b) = train_final_phases(
-        model, data, config, g, rater_col(RATER_INTERCEPT),
-        rating_per_note_ratio=rating_per_note_ratio, rating_per_user_ratio=rating_per_user_ratio)
+    if config.final_solver == "newton":
+        params, (loss_a, loss_b), (hist_a, hist_b) = train_final_phases_newton(
+            data, init, config, g, rater_col(RATER_INTERCEPT),
+            rating_per_note_ratio=rating_per_note_ratio, rating_per_user_ratio=rating_per_user_ratio)
+        model = _Fitted(params)
+    else:
+        model = ReputationMF(data.note_idx, data.rater_idx, data.targets, init, loss=config.loss)
+        (loss_a, loss_b), (hist_a, hist_b) = train_final_phases(
+            model, data, config, g, rater_col(RATER_INTERCEPT),
+            rating_per_note_ratio=rating_per_note_ratio, rating_per_user_ratio=rating_per_user_ratio)
 
     note_params = pd.DataFrame(
         {
@@ -770,5 +874,6 @@ __all__ = [
     "regularization",
     "Regularization",
     "train_final_phases",
+    "train_final_phases_newton",
     "train_prescoring_rounds",
 ]

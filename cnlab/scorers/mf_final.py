@@ -171,9 +171,12 @@ def score_notes_and_users(
     else:
         note_params = note_params.assign(**{c: np.nan for c in UNCERTAINTY_COLUMNS})
 
+    # the scorer's solver choice covers its frozen-rater final fits: with the exact solver
+    # (fidelity="fast") the low-diligence phases are solved note by note too (spec 06 §D.6)
+    dil_cfg = diligence.DiligenceConfig(final_solver="newton" if cfg.solver == "exact" else "adam")
     dil = diligence.fit_final(f, prescoring_notes, prescoring_raters, meta.low_diligence_global_intercept,
-                    rating_per_note_ratio=meta.rating_per_note_ratio,
-                    rating_per_user_ratio=meta.rating_per_user_ratio)
+                              rating_per_note_ratio=meta.rating_per_note_ratio,
+                              rating_per_user_ratio=meta.rating_per_user_ratio, config=dil_cfg)
     note_params = note_params.merge(dil, on=nid, how="inner")
     raters_with_counts = rater_params.merge(
         prescoring_raters[[rid, "incorrectTagRatingsMadeByRater", "totalRatingsMadeByRater"]],
