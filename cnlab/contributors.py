@@ -38,7 +38,7 @@ import pandas as pd
 from cnlab import schema as S
 from cnlab.errors import CnlabInputError
 from cnlab.scoring.explanation_tags import NOT_HELPFUL_TIE_BREAK_RANK, top_two_tags
-from cnlab.scoring.helpfulness import numeric_values, valid_rating_indicators, valid_rating_rows
+from cnlab.scoring.helpfulness import ROW_BLOCK, numeric_values, valid_rating_indicators, valid_rating_rows
 
 __all__ = [
     "ContributorConfig",
@@ -326,6 +326,14 @@ class _RaterCodes:
     once: each per-rater sum then reads the codes of its rows, not a factorisation of its own."""
 
     def __init__(self, raters: np.ndarray):
+        raters = np.asarray(raters)
+        if (raters.dtype.kind in "iu" and len(raters) and raters.min() >= 0
+                and int(raters.max()) < min(2**31 - 1, max(4 * len(raters), 1 << 20))):
+            # participant codes (a run's int32 ids) are their own codes: no factorisation (206M
+            # ratings: an int64 array and a hash table less), the same sorted ids and sums
+            self.codes = raters if raters.dtype == np.int32 else raters.astype(np.int32)
+            self.ids = np.arange(int(raters.max()) + 1, dtype=raters.dtype)
+            return
         codes, self.ids = pd.factorize(raters, sort=True)
         self.codes = codes.astype(np.int32) if len(self.ids) < 2**31 else codes
 
@@ -387,31 +395,54 @@ def rating_counts(ratings: pd.DataFrame, status_history: pd.DataFrame, notes: pd
     all_crh = notes[[S.NOTE_ID]].assign(**{CRH_BOOL: True, CRNH_BOOL: False})
     # the two columns valid_rating_rows reads besides helpfulNum, not a copy of the four (206M: 4.6 GB)
     binary = pd.DataFrame({S.NOTE_ID: r[S.NOTE_ID].to_numpy(), S.CREATED_AT: r[S.CREATED_AT],
-                           S.HELPFUL_NUM: np.ones(len(r), dtype=np.float32)}, copy=False)
+                           S.HELPFUL_NUM: np.broadcast_to(np.float32(1.0), len(r))}, copy=False)
     cand = valid_rating_rows(binary, status_history, all_crh)[0]
     del binary
-    at = pd.Index(notes[S.NOTE_ID]).get_indexer(r[S.NOTE_ID].to_numpy()[cand])  # the join to notes
-    if len(at) and at.min() < 0:
-        cand, at = cand[at >= 0], at[at >= 0]
-    awaiting = np.nan_to_num(notes[AWAITING_BOOL].astype(np.float64).to_numpy(), nan=0.0)[at]
-    del at
+    # the join to notes, a block of candidates at a time
+    note_index = pd.Index(notes[S.NOTE_ID])
+    awaiting_all = np.nan_to_num(notes[AWAITING_BOOL].astype(np.float64).to_numpy(), nan=0.0)
+    note_ids = r[S.NOTE_ID].to_numpy()
+    kept, awaiting = [], []
+    for lo in range(0, len(cand), ROW_BLOCK):
+        c = cand[lo:lo + ROW_BLOCK]
+        at = note_index.get_indexer(note_ids[c])
+        if len(at) and at.min() < 0:
+            c, at = c[at >= 0], at[at >= 0]
+        kept.append(c)
+        awaiting.append(awaiting_all[at])
+        del at
+    if len(kept) != 1:
+        cand = np.concatenate(kept) if kept else np.zeros(0, np.int64)
+        awaiting = np.concatenate(awaiting) if awaiting else np.zeros(0)
+    else:
+        cand, awaiting = kept[0], awaiting[0]
+    del kept, note_ids
     hist = raters.sums(cand, {"ratingsAwaitingMoreRatings": awaiting}, np.float64)
     del cand, awaiting
 
     # ratedAfterDecision over all ratings (strictly after the latest non-NMR status): the note's
-    # time looked up per rating, not a join of every rating to the status history (at 206M
-    # ratings a ~10 GiB frame). valid_ratings refused a status history with repeated notes.
-    at = pd.Index(status_history[S.NOTE_ID]).get_indexer(r[S.NOTE_ID].to_numpy())
-    missing = int((at < 0).sum())
+    # time looked up per rating, a block of ratings at a time, not a join of every rating to the
+    # status history (at 206M ratings a ~10 GiB frame; whole-length lookups ~3.5 GiB).
+    # valid_ratings refused a status history with repeated notes.
+    nsh_notes = pd.Index(status_history[S.NOTE_ID])
+    latest_all = _float(status_history[LATEST_NON_NMR])
+    note_ids, times = r[S.NOTE_ID].to_numpy(), numeric_values(r[S.CREATED_AT])
+    after_parts, missing = [], 0
+    for lo in range(0, len(note_ids), ROW_BLOCK):
+        at = nsh_notes.get_indexer(note_ids[lo:lo + ROW_BLOCK])
+        unknown = at < 0
+        if unknown.any():
+            missing += int(unknown.sum())
+            continue
+        latest = latest_all[at]
+        with np.errstate(invalid="ignore"):  # int64 times against float64
+            after_parts.append(np.flatnonzero(~np.isnan(latest) & (times[lo:lo + ROW_BLOCK] > latest)) + lo)
+        del at, latest
     if missing:
         raise CnlabInputError(f"{missing} rating(s) are on notes missing from the note status history",
                               column=S.NOTE_ID)
-    latest = _float(status_history[LATEST_NON_NMR])[at]
-    del at
-    with np.errstate(invalid="ignore"):  # int64 times against float64: cast a buffer at a time
-        after = ~np.isnan(latest) & (numeric_values(r[S.CREATED_AT]) > latest)
-    del latest
-    after = np.flatnonzero(after)
+    after = np.concatenate(after_parts) if after_parts else np.zeros(0, np.int64)
+    del after_parts, note_ids, times
     rad = raters.sums(after, {"ratedAfterDecision": np.ones(len(after))}, np.float64)
     del after, raters
     hist = hist.join(rad, how="left").fillna({"ratedAfterDecision": 0.0})

@@ -587,3 +587,20 @@ def test_rater_codes_sums_equal_the_groupby(raters, data):
     pd.testing.assert_frame_equal(got, want, check_index_type=False)
     every = _RaterCodes(ids).sums(None, {"a": np.ones(n)}, np.int64)
     assert every["a"].sum() == int((~np.isnan(ids)).sum())
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(-2, 9), min_size=0, max_size=30), st.sampled_from([np.int32, np.int64]), st.data())
+def test_rater_codes_of_integer_ids_equal_the_groupby(raters, dtype, data):
+    """Integer ids (a run's participant codes: non-negative int32, used as their own codes; or
+    other integers, factorised) give the groupby's per-rater sums: the raters with a row, sorted."""
+    from cnlab.contributors import _RaterCodes
+
+    ids = np.array(raters, dtype=dtype)
+    n = len(ids)
+    rows = np.array(sorted(data.draw(st.sets(st.integers(0, max(n - 1, 0)), max_size=n))) if n else [],
+                    dtype=np.int64)
+    v = np.arange(n, dtype=np.float64)[rows] * 0.5
+    got = _RaterCodes(ids).sums(rows, {"a": v}, np.float64)
+    want = pd.DataFrame({S.RATER_ID: ids[rows], "a": v}).groupby(S.RATER_ID, sort=True).sum()
+    pd.testing.assert_frame_equal(got, want, check_index_type=False)

@@ -141,12 +141,24 @@ def _valid_ratings_by_merges(ratings, status_history, scored_notes):
                             st.integers(0, 3)), min_size=12, max_size=40),  # crowded: > 5 per old note
        st.lists(st.tuples(st.booleans(), st.booleans(), st.one_of(st.none(), st.integers(0, 60))),
                 min_size=5, max_size=5),
-       st.sets(st.integers(0, 5)) | st.just(set(range(6))))
+       st.sets(st.integers(0, 5)) | st.just(set(range(6))),
+       st.sampled_from([1, 4, 1 << 24]))
 @example(rows=[(1, u % 3, 1.0, (7 * u) % 4) for u in range(9)] + [(0, 1, 0.0, 2)],
-         notes=[(True, False, None)] * 5, in_nsh={0, 1})  # 9 on one old note, ties in time
-def test_valid_ratings_rows_and_order_match_the_merges(rows, notes, in_nsh):
+         notes=[(True, False, None)] * 5, in_nsh={0, 1}, block=1 << 24)  # 9 on one old note, ties in time
+def test_valid_ratings_rows_and_order_match_the_merges(rows, notes, in_nsh, block):
     """The position-based selection gives the rows, order, columns and dtypes of the frame merges:
-    old notes (created before the tombstone launch) by time with the first 5 each, then the others."""
+    old notes (created before the tombstone launch) by time with the first 5 each, then the others;
+    whatever the block of ratings looked up at a time."""
+    import cnlab.scoring.helpfulness as hp
+
+    saved, hp.ROW_BLOCK = hp.ROW_BLOCK, block
+    try:
+        _check_valid_ratings(rows, notes, in_nsh)
+    finally:
+        hp.ROW_BLOCK = saved
+
+
+def _check_valid_ratings(rows, notes, in_nsh):
     old_t, new_t = 1_600_000_000_000, NOW - 10 * DAY
     ids = sorted(in_nsh)
     created = {k: (old_t if k % 2 else new_t) for k in range(6)}

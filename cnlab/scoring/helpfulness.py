@@ -27,6 +27,9 @@ __all__ = [
 PUBLIC_TSV_DELAY_MILLIS = 48 * 3600 * 1000  # ratings within 48 h of note creation
 OLD_NOTE_MAX_VALID_RATINGS = 5  # old notes: first 5 ratings only
 DELETED_NOTE_TOMBSTONES_LAUNCH_MILLIS = 1652918400000  # 2022-05-19 UTC
+#: Ratings looked up at a time in :func:`valid_rating_rows` (a memory bound only: the rows and
+#: their order do not depend on it).
+ROW_BLOCK = 1 << 24
 
 _COUNT_COLS = (*S.VALID_RATING_COUNT_COLUMNS, "ratingAgreesWithNoteStatus")
 
@@ -99,58 +102,83 @@ def valid_rating_rows(ratings: pd.DataFrame, status_history: pd.DataFrame,
     # Row positions first (lookups of the note's times and status per rating), then one copy of
     # the valid rows: the merges this replaces held several rating-sized frames at once. Same rows
     # in the same order: old notes' ratings by time (the first 5 per note), then the others in
-    # input order, as the merges and the concatenation gave them.
+    # input order, as the merges and the concatenation gave them. The per-rating lookups run a
+    # block of ratings at a time (206M ratings: their float64 and index temporaries were ~5 GiB at
+    # once, now ~0.4); the ratings' times are compared as stored (int64 milliseconds, exact in
+    # float64).
     nsh_notes = pd.Index(status_history[S.NOTE_ID])
     if not nsh_notes.is_unique:
         raise CnlabInputError("valid ratings: note status history has repeated noteIds, e.g. "
                               f"{list(nsh_notes[nsh_notes.duplicated()].unique()[:5])}", column=S.NOTE_ID)
     note_ids = ratings[S.NOTE_ID].to_numpy()
-    at = nsh_notes.get_indexer(note_ids)
-    # Every rated note is in the history in a scoring run: then no positions of the rated rows and
-    # no copies taken through them (206M ratings: 1.6 GB each). The ratings' times are compared as
-    # they are (int64 milliseconds, exact in float64): numpy casts them a buffer at a time.
-    rated = None if bool((at >= 0).all()) else np.flatnonzero(at >= 0)
-    if len(nsh_notes) < 2**31:
-        at = at.astype(np.int32)
-    t = numeric_values(ratings[S.CREATED_AT])
-    if rated is not None:
-        at, t = at[rated], t[rated]
-    created = status_history[S.CREATED_AT].to_numpy(dtype=np.float64)[at]
-    before_public = (t - created) < PUBLIC_TSV_DELAY_MILLIS
-    old = created < DELETED_NOTE_TOMBSTONES_LAUNCH_MILLIS
-    del created
-    latest = status_history["timestampMillisOfLatestNonNMRStatus"].to_numpy(dtype=np.float64)[at]
-    with np.errstate(invalid="ignore"):
-        new_ok = before_public & ~old & (np.isnan(latest) | (t < latest))
-    del latest
-    old_ok = np.flatnonzero(old & before_public)
+    t_all = numeric_values(ratings[S.CREATED_AT])
+    created_all = status_history[S.CREATED_AT].to_numpy(dtype=np.float64)
+    latest_all = status_history["timestampMillisOfLatestNonNMRStatus"].to_numpy(dtype=np.float64)
+    old_parts, new_parts = [], []
+    for lo in range(0, len(note_ids) if len(nsh_notes) else 0, ROW_BLOCK):
+        hi = min(lo + ROW_BLOCK, len(note_ids))
+        at = nsh_notes.get_indexer(note_ids[lo:hi])
+        known = at >= 0  # a note missing from the history: none of its ratings is valid
+        all_known = bool(known.all())
+        if not all_known:
+            at = np.where(known, at, 0)
+        t = t_all[lo:hi]
+        created = created_all[at]
+        before_public = (t - created) < PUBLIC_TSV_DELAY_MILLIS
+        if not all_known:
+            before_public &= known
+        old = created < DELETED_NOTE_TOMBSTONES_LAUNCH_MILLIS
+        del created
+        latest = latest_all[at]
+        del at
+        with np.errstate(invalid="ignore"):
+            new_ok = before_public & ~old & (np.isnan(latest) | (t < latest))
+        del latest
+        old_parts.append(np.flatnonzero(old & before_public) + lo)
+        new_parts.append(np.flatnonzero(new_ok) + lo)
+        del t, old, before_public, new_ok
+    old_ok = np.concatenate(old_parts) if old_parts else np.zeros(0, np.int64)
+    new_rows = np.concatenate(new_parts) if new_parts else np.zeros(0, np.int64)
+    del old_parts, new_parts
     # First 5 per note by rating time; a stable sort keeps ties in input order (official tie-break
     # unknown), then a stable sort by note numbers each note's ratings in that order.
-    by_time = old_ok[np.argsort(t[old_ok], kind="stable")]
-    by_note = np.argsort(at[by_time], kind="stable")
-    grouped = at[by_time][by_note]
+    by_time = old_ok[np.argsort(t_all[old_ok], kind="stable")]
+    note_of = nsh_notes.get_indexer(note_ids[by_time])
+    by_note = np.argsort(note_of, kind="stable")
+    grouped = note_of[by_note]
     starts = np.r_[0, np.flatnonzero(grouped[1:] != grouped[:-1]) + 1]
     rank = np.empty(len(by_time), dtype=np.int64)
     rank[by_note] = np.arange(len(by_time)) - np.repeat(starts, np.diff(np.r_[starts, len(by_time)]))
-    rows = np.concatenate([by_time[rank < OLD_NOTE_MAX_VALID_RATINGS], np.flatnonzero(new_ok)])
-    if rated is not None:
-        rows = rated[rows]
-    del rated, at, t, old, before_public, new_ok, old_ok, by_time, by_note, grouped, rank
+    rows = np.concatenate([by_time[rank < OLD_NOTE_MAX_VALID_RATINGS], new_rows])
+    del old_ok, new_rows, by_time, note_of, by_note, grouped, rank
 
     sn_notes = pd.Index(scored_notes[S.NOTE_ID])
     if not sn_notes.is_unique:
         raise CnlabInputError("valid ratings: scored notes have repeated noteIds", column=S.NOTE_ID)
-    at = sn_notes.get_indexer(note_ids[rows])
-    if len(at) and at.min() < 0:  # copies only when some note is not scored
-        rows, at = rows[at >= 0], at[at >= 0]
-    crh = _bool_col(scored_notes, "crhBool", S.CRH)[at]
-    crnh = _bool_col(scored_notes, "crnhBool", S.CRNH)[at]
-    del at
-    h = numeric_values(ratings[S.HELPFUL_NUM])[rows]  # float32 as stored; float64 once kept
-    keep = (crh | crnh) & ((h == 0.0) | (h == 1.0))
-    if not keep.all():
-        rows, crh, crnh, h = rows[keep], crh[keep], crnh[keep], h[keep]
-    return rows, crh, crnh, h.astype(np.float64, copy=False)
+    crh_all = _bool_col(scored_notes, "crhBool", S.CRH)
+    crnh_all = _bool_col(scored_notes, "crnhBool", S.CRNH)
+    h_all = numeric_values(ratings[S.HELPFUL_NUM])  # float32 as stored; float64 once kept
+    kept_rows, kept_crh, kept_crnh, kept_h = [], [], [], []
+    for lo in range(0, len(rows) if len(sn_notes) else 0, ROW_BLOCK):
+        r = rows[lo:lo + ROW_BLOCK]
+        at = sn_notes.get_indexer(note_ids[r])
+        crh, crnh = crh_all[at], crnh_all[at]
+        h = h_all[r]
+        # a rating of a note not scored, not CRH / CRNH, or not 0 / 1 is not valid
+        keep = (at >= 0) & (crh | crnh) & ((h == 0.0) | (h == 1.0))
+        del at
+        if not keep.all():
+            r, crh, crnh, h = r[keep], crh[keep], crnh[keep], h[keep]
+        kept_rows.append(r)
+        kept_crh.append(crh)
+        kept_crnh.append(crnh)
+        kept_h.append(h.astype(np.float64, copy=False))
+    del rows
+    if not kept_rows:
+        return np.zeros(0, np.int64), np.zeros(0, bool), np.zeros(0, bool), np.zeros(0, np.float64)
+    if len(kept_rows) == 1:
+        return kept_rows[0], kept_crh[0], kept_crnh[0], kept_h[0]
+    return tuple(np.concatenate(parts) for parts in (kept_rows, kept_crh, kept_crnh, kept_h))
 
 
 def author_helpfulness(scored_notes: pd.DataFrame, status_history_or_notes: pd.DataFrame | None = None,
