@@ -135,8 +135,9 @@ def warm_tensorflow() -> None:
     float(tf.reduce_sum(tf.ones(4)))
 
 
-def run_version(args_path: Path, top: int, tree: Path | None, call: str) -> dict:
-    return child_json(__file__, ["--args", str(args_path), "--top", str(top), "--call", call], tree, call)
+def run_version(args_path: Path, top: int, tree: Path | None, call: str, row_block: int | None = None) -> dict:
+    return child_json(__file__, ["--args", str(args_path), "--top", str(top), "--call", call,
+                                 *(["--row-block", str(row_block)] if row_block else [])], tree, call)
 
 
 def main(argv=None) -> int:
@@ -150,9 +151,18 @@ def main(argv=None) -> int:
     ap.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "cnlab-final-memory"))
     ap.add_argument("--call", choices=("score_final", "contributors"), default="score_final",
                     help="what is measured: the scorer's final scoring or contributor scoring")
+    ap.add_argument("--row-block", type=int, default=None,
+                    help="ratings looked up at a time in the valid-rating and contributor passes "
+                         "(cnlab.scoring.helpfulness.ROW_BLOCK): a smaller block makes a small capture "
+                         "take as many blocks as the full size does (206M ratings: 13 of 2^24)")
     ap.add_argument("--_child", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     contributors = a.call == "contributors"
+    if a._child and a.row_block:
+        import cnlab.contributors as C
+        import cnlab.scoring.helpfulness as H
+
+        H.ROW_BLOCK = C.ROW_BLOCK = a.row_block  # a version without the blocks ignores it
     if a._child:
         print(json.dumps((measure_contributors if contributors else measure)(a.args, a.top)))
         return 0
@@ -163,9 +173,9 @@ def main(argv=None) -> int:
     runs = []
     if a.baseline_rev:
         tree = baseline_tree(a.baseline_rev, Path(a.workdir))
-        runs.append((a.baseline_rev, run_version(a.args, a.top, tree, a.call)))
+        runs.append((a.baseline_rev, run_version(a.args, a.top, tree, a.call, a.row_block)))
     rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
-    runs.append((f"this tree ({rev})", run_version(a.args, a.top, None, a.call)))
+    runs.append((f"this tree ({rev})", run_version(a.args, a.top, None, a.call, a.row_block)))
     n = runs[0][1]["ratings"]
     what = "Contributor scoring" if contributors else "Final scoring"
     print(f"### {what}, {n:,} ratings (`bench/final_memory.py {' '.join(sys.argv[1:])}`)\n")

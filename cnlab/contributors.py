@@ -347,11 +347,16 @@ class _RaterCodes:
             codes = codes[keep]
         n = np.bincount(codes, minlength=len(self.ids))
         present = np.flatnonzero(n)
-        return pd.DataFrame(
-            {c: np.bincount(codes, weights=v if keep is None else v[keep],
-                            minlength=len(self.ids))[present].astype(dtype)
-             for c, v in values.items()},
-            index=pd.Index(self.ids[present], name=S.RATER_ID))
+
+        def total(v: np.ndarray) -> np.ndarray:
+            v = v if keep is None else v[keep]
+            if v.dtype == bool or (v.dtype.kind in "iu" and (len(v) == 0 or (v.min() >= 0 and v.max() <= 1))):
+                # 0 / 1 values: a count of the rows where it holds, no float64 weight a row
+                return np.bincount(codes[v.astype(bool, copy=False)], minlength=len(self.ids))
+            return np.bincount(codes, weights=v, minlength=len(self.ids))
+
+        return pd.DataFrame({c: total(v)[present].astype(dtype) for c, v in values.items()},
+                            index=pd.Index(self.ids[present], name=S.RATER_ID))
 
 
 def rating_counts(ratings: pd.DataFrame, status_history: pd.DataFrame, notes: pd.DataFrame) -> pd.DataFrame:
@@ -401,22 +406,25 @@ def rating_counts(ratings: pd.DataFrame, status_history: pd.DataFrame, notes: pd
     # the join to notes, a block of candidates at a time
     note_index = pd.Index(notes[S.NOTE_ID])
     awaiting_all = np.nan_to_num(notes[AWAITING_BOOL].astype(np.float64).to_numpy(), nan=0.0)
+    if np.isin(awaiting_all, (0.0, 1.0)).all():  # flags (as always): counted, one byte a candidate
+        awaiting_all = awaiting_all.astype(bool)
     note_ids = r[S.NOTE_ID].to_numpy()
-    kept, awaiting = [], []
-    for lo in range(0, len(cand), ROW_BLOCK):
-        c = cand[lo:lo + ROW_BLOCK]
-        at = note_index.get_indexer(note_ids[c])
-        if len(at) and at.min() < 0:
-            c, at = c[at >= 0], at[at >= 0]
-        kept.append(c)
-        awaiting.append(awaiting_all[at])
-        del at
-    if len(kept) != 1:
-        cand = np.concatenate(kept) if kept else np.zeros(0, np.int64)
-        awaiting = np.concatenate(awaiting) if awaiting else np.zeros(0)
-    else:
-        cand, awaiting = kept[0], awaiting[0]
-    del kept, note_ids
+    awaiting = np.zeros(len(cand), dtype=awaiting_all.dtype)
+    unknown = None  # candidates on notes not in the scored notes (none in a scoring run)
+    for lo in range(0, len(cand) if len(note_index) else 0, ROW_BLOCK):
+        at = note_index.get_indexer(note_ids[cand[lo:lo + ROW_BLOCK]])
+        bad = at < 0
+        if bad.any():
+            unknown = np.zeros(len(cand), bool) if unknown is None else unknown
+            unknown[lo:lo + len(at)] = bad
+            at[bad] = 0
+        awaiting[lo:lo + len(at)] = awaiting_all[at]
+        del at, bad
+    if len(cand) and not len(note_index):
+        unknown = np.ones(len(cand), bool)
+    if unknown is not None:
+        cand, awaiting = cand[~unknown], awaiting[~unknown]
+    del unknown, note_ids
     hist = raters.sums(cand, {"ratingsAwaitingMoreRatings": awaiting}, np.float64)
     del cand, awaiting
 
@@ -443,7 +451,7 @@ def rating_counts(ratings: pd.DataFrame, status_history: pd.DataFrame, notes: pd
                               column=S.NOTE_ID)
     after = np.concatenate(after_parts) if after_parts else np.zeros(0, np.int64)
     del after_parts, note_ids, times
-    rad = raters.sums(after, {"ratedAfterDecision": np.ones(len(after))}, np.float64)
+    rad = raters.sums(after, {"ratedAfterDecision": np.ones(len(after), dtype=bool)}, np.float64)
     del after, raters
     hist = hist.join(rad, how="left").fillna({"ratedAfterDecision": 0.0})
 
@@ -522,12 +530,20 @@ def top_not_helpful_tags_per_author(
     # per-note tag sums a tag at a time on note codes (the unpacked frame grouped at once held
     # ~40 bytes a rating); integer counts, so the same sums as the groupby
     codes, notes = pd.factorize(ratings[S.NOTE_ID], sort=True)
-    keep = codes >= 0  # a groupby drops missing note ids
-    codes = codes[keep]
-    per_note = pd.DataFrame(
-        {t: np.bincount(codes, weights=S.tag_values(ratings, t, dtype=np.int64, na_value=0)[keep],
-                        minlength=len(notes)).astype(np.int64) for t in tags},
-        index=pd.Index(notes, name=S.NOTE_ID))
+    keep = None if len(codes) == 0 or codes.min() >= 0 else codes >= 0  # a groupby drops missing ids
+    codes = codes[keep] if keep is not None else codes
+    if len(notes) < 2**31:
+        codes = codes.astype(np.int32)
+
+    def per_tag(tag: str) -> np.ndarray:
+        v = S.tag_values(ratings, tag, dtype=np.int32, na_value=0)
+        v = v[keep] if keep is not None else v
+        if len(v) and (v.min() < 0 or v.max() > 1):  # counts other than 0 / 1: a weighted sum
+            return np.bincount(codes, weights=v, minlength=len(notes)).astype(np.int64)
+        # 0 / 1 values: the count of the tagged ratings (no float64 weights a rating)
+        return np.bincount(codes[v.astype(bool)], minlength=len(notes)).astype(np.int64)
+
+    per_note = pd.DataFrame({t: per_tag(t) for t in tags}, index=pd.Index(notes, name=S.NOTE_ID))
     del codes, keep
     status = pd.Series(S.CRNH, index=per_note.index, dtype=object)
     top = top_two_tags(per_note, status, min_ratings_to_get_tag=config.min_ratings_to_get_tag)

@@ -158,27 +158,26 @@ def valid_rating_rows(ratings: pd.DataFrame, status_history: pd.DataFrame,
     crh_all = _bool_col(scored_notes, "crhBool", S.CRH)
     crnh_all = _bool_col(scored_notes, "crnhBool", S.CRNH)
     h_all = numeric_values(ratings[S.HELPFUL_NUM])  # float32 as stored; float64 once kept
-    kept_rows, kept_crh, kept_crnh, kept_h = [], [], [], []
-    for lo in range(0, len(rows) if len(sn_notes) else 0, ROW_BLOCK):
+    # each row's note flags and helpfulNum, filled a block at a time; one filter at the end, and
+    # only when some row goes (a rating of a note not scored, not CRH / CRNH, or not 0 / 1)
+    n = len(rows) if len(sn_notes) else 0
+    crh, crnh = np.zeros(n, bool), np.zeros(n, bool)
+    h = np.empty(n, np.float64)
+    keep = np.empty(n, bool)
+    for lo in range(0, n, ROW_BLOCK):
         r = rows[lo:lo + ROW_BLOCK]
+        hi = lo + len(r)
         at = sn_notes.get_indexer(note_ids[r])
-        crh, crnh = crh_all[at], crnh_all[at]
-        h = h_all[r]
-        # a rating of a note not scored, not CRH / CRNH, or not 0 / 1 is not valid
-        keep = (at >= 0) & (crh | crnh) & ((h == 0.0) | (h == 1.0))
-        del at
-        if not keep.all():
-            r, crh, crnh, h = r[keep], crh[keep], crnh[keep], h[keep]
-        kept_rows.append(r)
-        kept_crh.append(crh)
-        kept_crnh.append(crnh)
-        kept_h.append(h.astype(np.float64, copy=False))
-    del rows
-    if not kept_rows:
-        return np.zeros(0, np.int64), np.zeros(0, bool), np.zeros(0, bool), np.zeros(0, np.float64)
-    if len(kept_rows) == 1:
-        return kept_rows[0], kept_crh[0], kept_crnh[0], kept_h[0]
-    return tuple(np.concatenate(parts) for parts in (kept_rows, kept_crh, kept_crnh, kept_h))
+        known = at >= 0
+        at[~known] = 0
+        crh[lo:hi], crnh[lo:hi] = crh_all[at], crnh_all[at]
+        h[lo:hi] = h_all[r]
+        keep[lo:hi] = known & (crh[lo:hi] | crnh[lo:hi]) & ((h[lo:hi] == 0.0) | (h[lo:hi] == 1.0))
+        del at, known
+    rows = rows[:n]
+    if not keep.all():
+        rows, crh, crnh, h = rows[keep], crh[keep], crnh[keep], h[keep]
+    return rows, crh, crnh, h
 
 
 def author_helpfulness(scored_notes: pd.DataFrame, status_history_or_notes: pd.DataFrame | None = None,
