@@ -589,33 +589,35 @@ def train_final_phases_newton(
     note_bias = np.asarray(init["note_bias"], dtype=np.float32).reshape(-1)
     m = len(data.notes)
 
-    wa = _weights(data, config, config.pos_weight_second_round_multiplier,
-                  config.note_norm_exp_second_round, config.rater_norm_exp_second_round)
-    reg_a = regularization(config, third=False, per_note_ratio=rating_per_note_ratio,
-                           per_user_ratio=rating_per_user_ratio)
+    def phase(third: bool, weights: np.ndarray, parts, theta0: np.ndarray):
+        # phase A trains the note embeddings (penalty λ), phase B the note biases (λ × the
+        # note-bias multiplier), with round 2's and round 3's settings respectively
+        reg = regularization(config, third=third, per_note_ratio=rating_per_note_ratio,
+                             per_user_ratio=rating_per_user_ratio)
+        l2 = _block_l2(reg, reg.note_bias_mult if third else 1.0, data.n, m)
+        return solve_note_block(parts, data.targets, weights, ni, theta0, l2=l2, loss=config.loss)
+
     mu2 = np.float64(np.float32(global_intercepts.second_round))
 
     def parts_a(lo, hi):
         r = ri[lo:hi]
         return rater_emb[r], note_bias[ni[lo:hi]].astype(np.float64) * rep[r] + rater_bias[r] + mu2
 
-    a_sol = solve_note_block(parts_a, data.targets, wa, ni, np.asarray(init["note_emb"]).reshape(-1),
-                             l2=_block_l2(reg_a, 1.0, data.n, m), loss=config.loss)
-    del wa
+    a_sol = phase(False, _weights(data, config, config.pos_weight_second_round_multiplier,
+                                  config.note_norm_exp_second_round, config.rater_norm_exp_second_round),
+                  parts_a, np.asarray(init["note_emb"]).reshape(-1))
     note_emb = a_sol.theta
     final_bias = np.asarray(final_rater_bias, dtype=np.float32).reshape(-1)
-    wb = _weights(data, config, config.pos_weight_third_round_multiplier, config.note_norm_exp_third_round,
-                  config.rater_norm_exp_third_round, reputation=rep)
-    reg_b = regularization(config, third=True, per_note_ratio=rating_per_note_ratio,
-                           per_user_ratio=rating_per_user_ratio)
     mu3 = np.float64(np.float32(global_intercepts.final_round))
 
     def parts_b(lo, hi):
         r = ri[lo:hi]
         return rep[r], note_emb[ni[lo:hi]].astype(np.float64) * rater_emb[r] + final_bias[r] + mu3
 
-    b_sol = solve_note_block(parts_b, data.targets, wb, ni, note_bias,
-                             l2=_block_l2(reg_b, reg_b.note_bias_mult, data.n, m), loss=config.loss)
+    b_sol = phase(True, _weights(data, config, config.pos_weight_third_round_multiplier,
+                                 config.note_norm_exp_third_round, config.rater_norm_exp_third_round,
+                                 reputation=rep),
+                  parts_b, note_bias)
     for name, sol in (("A", a_sol), ("B", b_sol)):
         if not sol.converged:
             import logging
