@@ -42,7 +42,7 @@ def capture(data: Path, dst: Path) -> None:
     from cnlab.pipeline import ScoringConfig, score
 
     def pack(self, notes, ratings, status_history, prescoring_rater_output, **kw):
-        kw = {k: v for k, v in kw.items() if k not in ("keep_training", "ratings_read")}
+        kw = {k: v for k, v in kw.items() if k not in ("keep_training", "ratings_read", "threads")}
         return notes, ratings, status_history, prescoring_rater_output, kw
 
     if not capture_call(P.PCRHModel, "fit", dst,
@@ -59,6 +59,7 @@ def measure(args_path: Path, top: int, chunk: int | None = None, threads: int = 
     return_freed_memory_to_the_os()  # as `cnlab score` does from 1M ratings
     with open(args_path, "rb") as f:
         notes, ratings, nsh, pro, kw = pickle.load(f)
+    kw.pop("threads", None)  # the run's boosting threads: each version here sets its own
     import cnlab
     from cnlab.models.pcrh import PCRHConfig, PCRHModel
 
