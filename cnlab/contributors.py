@@ -321,6 +321,15 @@ def scored_notes_with_stats(scored_notes: pd.DataFrame, aux_note_info: pd.DataFr
 # A.4 rating counts
 # ---------------------------------------------------------------------------
 
+def _code_sums(codes: np.ndarray, values: np.ndarray, minlength: int) -> np.ndarray:
+    """``np.bincount(codes, weights=values)``; 0/1 values (booleans, flags, tag bits) are counted
+    through a mask instead, with no float64 weight a row (the same totals)."""
+    if values.dtype == bool or (values.dtype.kind in "iu"
+                                and (len(values) == 0 or (values.min() >= 0 and values.max() <= 1))):
+        return np.bincount(codes[values.astype(bool, copy=False)], minlength=minlength)
+    return np.bincount(codes, weights=values, minlength=minlength)
+
+
 class _RaterCodes:
     """Every rating's rater as an int32 code into the sorted distinct ids (missing ids −1), built
     once: each per-rater sum then reads the codes of its rows, not a factorisation of its own."""
@@ -348,15 +357,10 @@ class _RaterCodes:
         n = np.bincount(codes, minlength=len(self.ids))
         present = np.flatnonzero(n)
 
-        def total(v: np.ndarray) -> np.ndarray:
-            v = v if keep is None else v[keep]
-            if v.dtype == bool or (v.dtype.kind in "iu" and (len(v) == 0 or (v.min() >= 0 and v.max() <= 1))):
-                # 0 / 1 values: a count of the rows where it holds, no float64 weight a row
-                return np.bincount(codes[v.astype(bool, copy=False)], minlength=len(self.ids))
-            return np.bincount(codes, weights=v, minlength=len(self.ids))
-
-        return pd.DataFrame({c: total(v)[present].astype(dtype) for c, v in values.items()},
-                            index=pd.Index(self.ids[present], name=S.RATER_ID))
+        return pd.DataFrame(
+            {c: _code_sums(codes, v if keep is None else v[keep], len(self.ids))[present].astype(dtype)
+             for c, v in values.items()},
+            index=pd.Index(self.ids[present], name=S.RATER_ID))
 
 
 def rating_counts(ratings: pd.DataFrame, status_history: pd.DataFrame, notes: pd.DataFrame) -> pd.DataFrame:
@@ -409,9 +413,11 @@ def rating_counts(ratings: pd.DataFrame, status_history: pd.DataFrame, notes: pd
     if np.isin(awaiting_all, (0.0, 1.0)).all():  # flags (as always): counted, one byte a candidate
         awaiting_all = awaiting_all.astype(bool)
     note_ids = r[S.NOTE_ID].to_numpy()
+    if not len(note_index):  # no scored note: no candidate joins one
+        cand = cand[:0]
     awaiting = np.zeros(len(cand), dtype=awaiting_all.dtype)
     unknown = None  # candidates on notes not in the scored notes (none in a scoring run)
-    for lo in range(0, len(cand) if len(note_index) else 0, ROW_BLOCK):
+    for lo in range(0, len(cand), ROW_BLOCK):
         at = note_index.get_indexer(note_ids[cand[lo:lo + ROW_BLOCK]])
         bad = at < 0
         if bad.any():
@@ -420,8 +426,6 @@ def rating_counts(ratings: pd.DataFrame, status_history: pd.DataFrame, notes: pd
             at[bad] = 0
         awaiting[lo:lo + len(at)] = awaiting_all[at]
         del at, bad
-    if len(cand) and not len(note_index):
-        unknown = np.ones(len(cand), bool)
     if unknown is not None:
         cand, awaiting = cand[~unknown], awaiting[~unknown]
     del unknown, note_ids
@@ -537,11 +541,7 @@ def top_not_helpful_tags_per_author(
 
     def per_tag(tag: str) -> np.ndarray:
         v = S.tag_values(ratings, tag, dtype=np.int32, na_value=0)
-        v = v[keep] if keep is not None else v
-        if len(v) and (v.min() < 0 or v.max() > 1):  # counts other than 0 / 1: a weighted sum
-            return np.bincount(codes, weights=v, minlength=len(notes)).astype(np.int64)
-        # 0 / 1 values: the count of the tagged ratings (no float64 weights a rating)
-        return np.bincount(codes[v.astype(bool)], minlength=len(notes)).astype(np.int64)
+        return _code_sums(codes, v[keep] if keep is not None else v, len(notes)).astype(np.int64)
 
     per_note = pd.DataFrame({t: per_tag(t) for t in tags}, index=pd.Index(notes, name=S.NOTE_ID))
     del codes, keep
