@@ -108,7 +108,7 @@ def test_round_weights_of_the_reputation_scorer():
     targets = np.array([1.0, 0.5, 0.0, 1.0], np.float32)
     note_idx = np.array([0, 0, 1, 1], np.int32)
     rater_idx = np.array([0, 1, 0, 1], np.int32)
-    data = dg._Data(np.array([10, 11]), np.array([0, 1]), note_idx, rater_idx, targets)
+    data = dg.RatingData(np.array([10, 11]), np.array([0, 1]), note_idx, rater_idx, targets)
     w1 = dg._weights(data, H, 1.0, H.note_norm_exp_first_round, H.rater_norm_exp_first_round)
     r0, r1 = 0.2 + 1.0, 1.0 + 0.2  # per-rater sums of (0.2, 1, 1, 0.2)
     np.testing.assert_allclose(w1, [0.2 / math.sqrt(r0 + EPS), 1 / math.sqrt(r1 + EPS),

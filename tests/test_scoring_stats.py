@@ -15,6 +15,7 @@ from cnlab.scoring.helpfulness import (
     filter_ratings_by_helpfulness,
     general_helpfulness_scores,
     rater_helpfulness,
+    valid_rater_sums,
     valid_ratings,
 )
 from cnlab.scoring.incorrect_filter import incorrect_aggregates, user_incorrect_ratio
@@ -173,6 +174,11 @@ def _check_valid_ratings(rows, notes, in_nsh):
     got = valid_ratings(r, h, sn)
     want = _valid_ratings_by_merges(r, h, sn)
     pd.testing.assert_frame_equal(got[list(want.columns)], want, check_exact=True)
+    # the per-rater sums without the frame: the groupby's table, for each id type the run uses
+    for ids in (np.int64, np.int32, str):
+        ri = r.astype({S.RATER_ID: ids})
+        pd.testing.assert_frame_equal(valid_rater_sums(ri, h, sn),
+                                      rater_helpfulness(valid_ratings(ri, h, sn)), check_exact=True)
 
 
 def test_author_and_rater_helpfulness_and_threshold():

@@ -251,10 +251,11 @@ def reg_coeffs(cfg: MFConfig, N: int, M: int, U: int) -> RegCoeffs:
 _BLOCK = 1 << 20
 
 
-def predict_raw(data: TrainData, p: Params, use_global: bool) -> np.ndarray:
-    """Raw prediction per rating in float64: ``i_n + i_u + f_n·f_u (+ μ)`` (spec 01 §6)."""
+def predict_raw(data: TrainData, p: Params, use_global: bool, *, out: np.ndarray | None = None) -> np.ndarray:
+    """Raw prediction per rating in float64: ``i_n + i_u + f_n·f_u (+ μ)`` (spec 01 §6); into
+    ``out`` (float64, one value a rating) when given."""
     ni, ri, nf, rf = (a.astype(np.float64) for a in (p.ni, p.ri, p.nf, p.rf))
-    pred = np.empty(len(data.n_idx), dtype=np.float64)
+    pred = np.empty(len(data.n_idx), dtype=np.float64) if out is None else out
     for start in range(0, len(pred), _BLOCK):
         a, b = data.n_idx[start:start + _BLOCK], data.u_idx[start:start + _BLOCK]
         block = ni[a] + ri[b]
@@ -274,19 +275,22 @@ def _loss_block(pred: np.ndarray, y: np.ndarray, loss: str, pos_weight: float | 
     return (1.0 - y) * pred + lw * (np.log1p(np.exp(-np.abs(pred))) + np.maximum(-pred, 0.0))
 
 
-def data_loss_terms(pred: np.ndarray, y: np.ndarray, loss: str, pos_weight: float | None) -> np.ndarray:
+def data_loss_terms(pred: np.ndarray, y: np.ndarray, loss: str, pos_weight: float | None, *,
+                    out: np.ndarray | None = None) -> np.ndarray:
     """Per-rating data loss in float64: squared error, or PyTorch's BCE-with-logits with
-    ``pos_weight`` (spec 01 §6)."""
-    out = np.empty(len(pred), dtype=np.float64)
+    ``pos_weight`` (spec 01 §6). ``out`` may be ``pred`` itself (a block is read before it is
+    written): the loss then replaces the predictions, with no second rating-sized array."""
+    out = np.empty(len(pred), dtype=np.float64) if out is None else out
     for start in range(0, len(pred), _BLOCK):
         end = start + _BLOCK
         out[start:end] = _loss_block(pred[start:end], y[start:end], loss, pos_weight)
     return out
 
 
-def squared_errors(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """``(pred − y)²`` per rating in float64 (``y`` may be a probability target)."""
-    return data_loss_terms(pred, y, "mse", None)
+def squared_errors(pred: np.ndarray, y: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
+    """``(pred − y)²`` per rating in float64 (``y`` may be a probability target); ``out`` as in
+    :func:`data_loss_terms`."""
+    return data_loss_terms(pred, y, "mse", None, out=out)
 
 
 def objective(data: TrainData, p: Params, cfg: MFConfig) -> float:

@@ -158,16 +158,20 @@ def fit(
 
 def _assemble(data, out, p, cfg, seed, solver, lr, first, weights):
     notes, raters = _frames(data, p, cfg.n_factors)
-    pred = predict_raw(data, p, cfg.use_global_intercept)
-    train_loss = float(np.mean(data_loss_terms(pred, data.y, cfg.loss, cfg.pos_weight)))
+    # one rating-sized float64 buffer throughout: the loss terms overwrite the predictions, and a
+    # BCE fit predicts again for its probabilities (the same values as from separate arrays)
+    buf = predict_raw(data, p, cfg.use_global_intercept)
+    train_loss = float(np.mean(data_loss_terms(buf, data.y, cfg.loss, cfg.pos_weight, out=buf)))
     if cfg.loss == "bce":
+        pred = predict_raw(data, p, cfg.use_global_intercept, out=buf)
         np.negative(pred, out=pred)  # pred becomes the probability in place (one array, not four)
         np.exp(pred, out=pred)
         pred += 1.0
         np.divide(1.0, pred, out=pred)
-        mse = float(np.mean(squared_errors(pred, data.y)))
+        mse = float(np.mean(squared_errors(pred, data.y, out=pred)))
     else:
         mse = train_loss  # the same squared errors, the same mean
+    del buf
     return MFResult(
         note_params=notes,
         rater_params=raters,
@@ -266,6 +270,7 @@ def fit_stable(
         flip_factors=True,
     )
     sub_res = fit(sub, sub_cfg, seed=sub_seed, label_col=label_col, solver=solver)
+    del sub  # the subset's rows (a copy) are not read by the full fit
     res = fit(
         ratings,
         config,

@@ -243,7 +243,9 @@ class DiligencePrescoring:
 # Data preparation
 # ---------------------------------------------------------------------------
 @dataclass(frozen=True)
-class _Data:
+class RatingData:
+    """The per-rating arrays a reputation MF is fitted on (12 bytes a rating; :func:`rating_data`)."""
+
     notes: np.ndarray  # index -> noteId (sorted ascending)
     raters: np.ndarray  # index -> raterParticipantId (sorted ascending)
     note_idx: np.ndarray  # int32 per rating
@@ -282,11 +284,12 @@ def diligence_targets(ratings: pd.DataFrame) -> np.ndarray:
     return np.clip(total, 0.0, 1.0).astype(np.float32)
 
 
-def _build_data(ratings: pd.DataFrame, targets: np.ndarray | None = None) -> _Data:
+def rating_data(ratings: pd.DataFrame, targets: np.ndarray | None = None) -> RatingData:
     """Index notes / raters (ascending ids) and attach the per-rating targets.
 
     ``targets`` defaults to :func:`diligence_targets`; the helpfulness-reputation model of
-    :mod:`cnlab.scorers.reputation` passes ``helpfulNum``.
+    :mod:`cnlab.scorers.reputation` passes ``helpfulNum``. :func:`fit_prescoring` takes the
+    result in place of the ratings, so that a caller can release the frame before the fit.
     """
     schema.require_columns(ratings, [schema.NOTE_ID, schema.RATER_ID], where="diligence ratings")
     if len(ratings) == 0:
@@ -302,7 +305,7 @@ def _build_data(ratings: pd.DataFrame, targets: np.ndarray | None = None) -> _Da
     rater_codes, raters = pd.factorize(ratings[schema.RATER_ID], sort=True)
     if (note_codes < 0).any() or (rater_codes < 0).any():
         raise schema.SchemaError("diligence ratings: missing noteId or raterParticipantId")
-    return _Data(
+    return RatingData(
         notes=np.asarray(notes),
         raters=np.asarray(raters),
         note_idx=note_codes.astype(np.int32),
@@ -428,7 +431,7 @@ def regularization(
     )
 
 
-def _random_init(data: _Data, n_dim: int, seed: int | None) -> dict[str, np.ndarray]:
+def _random_init(data: RatingData, n_dim: int, seed: int | None) -> dict[str, np.ndarray]:
     """N(0, 1) draws standing in for PyTorch's default Embedding init (see module doc)."""
     rng = np.random.default_rng(seed)
     m, u = len(data.notes), len(data.raters)
@@ -439,7 +442,7 @@ def _random_init(data: _Data, n_dim: int, seed: int | None) -> dict[str, np.ndar
     return {"note_emb": note_emb, "rater_emb": rater_emb, "note_bias": note_bias, "rater_bias": rater_bias}
 
 
-def _weights(data: _Data, config: DiligenceConfig, pos_mult: float, note_exp: float, rater_exp: float,
+def _weights(data: RatingData, config: DiligenceConfig, pos_mult: float, note_exp: float, rater_exp: float,
              reputation: np.ndarray | None = None) -> np.ndarray:
     """:func:`rating_weights` with posWeight = ``config.pos_weight × pos_mult``."""
     return rating_weights(
@@ -476,7 +479,7 @@ class PrescoringRounds:
     loss_histories: tuple[tuple[float, ...], ...]
 
 
-def train_prescoring_rounds(model: ReputationMF, data: _Data, config: DiligenceConfig) -> PrescoringRounds:
+def train_prescoring_rounds(model: ReputationMF, data: RatingData, config: DiligenceConfig) -> PrescoringRounds:
     """The three prescoring rounds of a reputation MF (spec 06 §D.5; official
     ``train_model_prescoring``), shared by diligence and the helpfulness-reputation scorer.
 
@@ -492,12 +495,14 @@ def train_prescoring_rounds(model: ReputationMF, data: _Data, config: DiligenceC
     loss1, hist1 = model.train_round(
         w1, base_reg, ("note_emb", "rater_emb", "note_bias", "rater_bias", "global_bias"), config
     )
+    del w1  # each round's weights (4 bytes a rating) go before the next round's are built
     global1 = float(model.get("global_bias"))
     w2 = _weights(data, config, config.pos_weight_second_round_multiplier,
                   config.note_norm_exp_second_round, config.rater_norm_exp_second_round)
     loss2, hist2 = model.train_round(
         w2, base_reg, ("note_emb", "rater_emb", "rater_bias", "reputation", "global_bias"), config
     )
+    del w2
     global2 = float(model.get("global_bias"))
     note_bias2 = model.get("note_bias")
     rater_bias2 = model.get("rater_bias")
@@ -513,7 +518,7 @@ def train_prescoring_rounds(model: ReputationMF, data: _Data, config: DiligenceC
 
 def train_final_phases(
     model: ReputationMF,
-    data: _Data,
+    data: RatingData,
     config: DiligenceConfig,
     global_intercepts: GlobalIntercepts,
     final_rater_bias: np.ndarray,
@@ -557,7 +562,7 @@ def _block_l2(reg: Regularization, mult: float, n_ratings: int, n_notes: int) ->
 
 
 def train_final_phases_newton(
-    data: _Data,
+    data: RatingData,
     init: Mapping[str, Any],
     config: DiligenceConfig,
     global_intercepts: GlobalIntercepts,
@@ -633,7 +638,7 @@ def train_final_phases_newton(
 # Prescoring (§D.5)
 # ---------------------------------------------------------------------------
 def fit_prescoring(
-    ratings: pd.DataFrame,
+    ratings: pd.DataFrame | RatingData,
     rater_factor_init: pd.DataFrame | None,
     *,
     seed: int | None = None,
@@ -646,7 +651,8 @@ def fit_prescoring(
     ratings
         The scorer's final-round (helpfulness-filtered) ratings: noteId,
         raterParticipantId and the three low-diligence tags (int8) or the
-        packed ``notHelpfulTagBits``.
+        packed ``notHelpfulTagBits``; or their :func:`rating_data` (the same fit, and the
+        caller's frame can go before it).
     rater_factor_init
         raterParticipantId + ``internalRaterFactor1`` (the final-round helpfulness
         MF rater factor) or ``lowDiligenceRaterFactor1``.  Raters missing from it
@@ -663,7 +669,8 @@ def fit_prescoring(
     3. only note bias, rater bias and global trained, with the reputation-weighted
        loss (reputation clipped at 0, noteNormExp −0.5) and the third-round λ.
     """
-    data = _build_data(ratings)
+    data = ratings if isinstance(ratings, RatingData) else rating_data(ratings)
+    del ratings
     init = _random_init(data, config.n_dim, seed)
     if rater_factor_init is not None:
         col = RATER_FACTOR1 if RATER_FACTOR1 in rater_factor_init.columns else schema.RATER_FACTOR1
@@ -806,7 +813,7 @@ def fit_final_detailed(
       reputation-weighted loss (posWeight 500, noteNormExp −0.5), third-round λ.
     """
     g = GlobalIntercepts.coerce(global_intercepts)
-    data = _build_data(ratings)
+    data = rating_data(ratings)
     nid, rid = schema.NOTE_ID, schema.RATER_ID
     schema.require_columns(prescoring_note_output, [nid], where="prescoring note output")
     schema.require_columns(prescoring_rater_output, [rid], where="prescoring rater output")

@@ -49,6 +49,8 @@ from cnlab.scoring.helpfulness import (
     filter_ratings_by_helpfulness,
     general_helpfulness_scores,
     helpful_rater_rows,
+    rater_helpfulness,
+    valid_rater_sums,
     valid_ratings,
 )
 from cnlab.scoring.incorrect_filter import user_incorrect_ratio
@@ -436,18 +438,26 @@ def prescore_slice(
         inter["scored_notes_round1"] = sn1
 
         with timer.stage("valid ratings", len(scoped)) as st:
-            valid = valid_ratings(scoped, nsh, sn1)
-            st["rows_out"] = len(valid)
-        inter["valid_ratings"] = valid if keep_ratings else None
+            # the helpfulness rule reads the valid ratings' per-rater sums only: a lean run never
+            # builds their frame (88 bytes a valid rating; 206M: 2.2 GiB at the worker's peak)
+            if keep_ratings:
+                valid = valid_ratings(scoped, nsh, sn1)
+                rater_sums = rater_helpfulness(valid)
+            else:
+                valid, rater_sums = None, valid_rater_sums(scoped, nsh, sn1)
+            st["rows_out"] = int(rater_sums["ratingCount"].sum())
+        inter["valid_ratings"] = valid
+        del valid
         # from here on only the not-helpful tags of the scorer's ratings are read
         scoped = scoped[[c for c in NOT_HELPFUL_TAG_COLUMNS if c in scoped.columns]]
-        if valid.empty:
+        if rater_sums.empty:
             log.warning("%s: no valid ratings; empty prescoring output", scorer.name)
             return empty_output(scorer)
 
         with timer.stage("helpfulness (no harassment penalty)", len(rft)) as st:
-            h0 = general_helpfulness_scores(sn1, valid, thresholds=thresholds, ratings_for_training=rft,
-                                            harassment_note_params=None, status_history=nsh)
+            h0 = general_helpfulness_scores(sn1, None, thresholds=thresholds, ratings_for_training=rft,
+                                            harassment_note_params=None, status_history=nsh,
+                                            rater_sums=rater_sums)
             # the tag model reads the helpful raters' rows of the slice through this mask, not a
             # copy of them (206M: ~2.8 GiB beside the model's own set-up, the worker's peak)
             helpful0 = helpful_rater_rows(rft, h0)
@@ -465,21 +475,24 @@ def prescore_slice(
         del helpful0
 
         with timer.stage("helpfulness (with harassment penalty)", len(rft)) as st:
-            h = general_helpfulness_scores(sn1, valid, thresholds=thresholds, ratings_for_training=rft,
-                                           harassment_note_params=harass, status_history=nsh)
+            h = general_helpfulness_scores(sn1, None, thresholds=thresholds, ratings_for_training=rft,
+                                           harassment_note_params=harass, status_history=nsh,
+                                           rater_sums=rater_sums)
             frr = filter_ratings_by_helpfulness(rft, h, columns=list(FINAL_ROUND_COLUMNS))
             st["rows_out"] = len(frr)
             st["note"] = f"{int(len(_above(h)))} above threshold, {frr[rid].nunique()} raters in final round"
         inter["helpfulness"] = h
+        del rater_sums
         if not keep_ratings:
-            del valid, rft  # the final round reads the helpful raters' ratings only
+            del rft  # the final round reads the helpful raters' ratings only
         if frr.empty:  # the official MF aborts on zero ratings; nothing left to fit here
             log.warning("%s: no rater above the helpfulness threshold, no final-round ratings; empty "
                         "prescoring output", scorer.name)
             return empty_output(scorer)
 
         with timer.stage("final-round MF", len(frr)) as st:
-            final = mf.fit(frr[[nid, rid, schema.HELPFUL_NUM]], mf_cfg, seed=seed,
+            # the fit reads its three columns by name: no narrower copy of the rows
+            final = mf.fit(frr, mf_cfg, seed=seed,
                            note_init=round1.note_params, rater_init=round1.rater_params,
                            global_init=None)
             st["rows_out"] = len(final.note_params)
@@ -494,13 +507,17 @@ def prescore_slice(
     inter["final_round_ratings"] = frr if keep_ratings else None
     inter["final"] = final if keep_ratings else _without_weights(final)
 
+    frr_counts = (int(len(frr)), int(frr[nid].nunique()), int(frr[rid].nunique()))
     with timer.stage("low-diligence prescoring", len(frr)) as st:
-        dil = diligence.fit_prescoring(frr, final.rater_params[[rid, schema.RATER_FACTOR1]], seed=seed)
+        # the model's arrays (12 bytes a rating) first; a lean run lets the rows (18) go before
+        # the fit
+        dil_data = diligence.rating_data(frr)
+        if not keep_ratings:
+            del frr
+        dil = diligence.fit_prescoring(dil_data, final.rater_params[[rid, schema.RATER_FACTOR1]], seed=seed)
+        del dil_data
         st["rows_out"] = len(dil.note_params)
     inter["diligence"] = dil
-    frr_counts = (int(len(frr)), int(frr[nid].nunique()), int(frr[rid].nunique()))
-    if not keep_ratings:
-        del frr
 
     # k-factor runs keep axes 2..k (internalNoteFactor2 …) after the official columns
     nf_cols = factor_columns(final.note_params, schema.NOTE_FACTOR1)

@@ -70,7 +70,7 @@ from cnlab.scorers.diligence import (
     DiligenceConfig,
     GlobalIntercepts,
     ReputationMF,
-    _build_data,
+    rating_data,
     _first_dim,
     _lookup,
     _lookup_float_keys,
@@ -341,7 +341,7 @@ def fit_prescoring(
     (0 for every other note — see the module notes); without it, factors N(0, 1).
     """
     cfg = config.model
-    data = _build_data(ratings, _targets(ratings))
+    data = rating_data(ratings, _targets(ratings))
     mf_rng, init_rng = _child_rngs(seed, 2)
     init = _random_init(data, cfg.n_dim, init_rng)
     counts: dict[str, int] = {}
@@ -425,7 +425,7 @@ def fit_final(
     g = GlobalIntercepts.coerce(global_intercepts)
     if not all(np.isfinite([g.first_round, g.second_round, g.final_round])):
         raise ValueError(f"{config.name}: missing prescoring global intercepts {g}")
-    data = _build_data(ratings, _targets(ratings))
+    data = rating_data(ratings, _targets(ratings))
     nid, rid = schema.NOTE_ID, schema.RATER_ID
     schema.require_columns(prescoring_notes, [nid], where="reputation prescoring note rows")
     schema.require_columns(prescoring_raters, [rid], where="reputation prescoring rater rows")

@@ -15,6 +15,7 @@ __all__ = [
     "valid_rating_indicators",
     "author_helpfulness",
     "rater_helpfulness",
+    "valid_rater_sums",
     "general_helpfulness_scores",
     "filter_ratings_by_helpfulness",
     "helpful_rater_rows",
@@ -215,6 +216,62 @@ def rater_helpfulness(valid: pd.DataFrame) -> pd.DataFrame:
     return g.reset_index()
 
 
+def valid_rater_sums(ratings: pd.DataFrame, status_history: pd.DataFrame,
+                     scored_notes: pd.DataFrame) -> pd.DataFrame:
+    """``rater_helpfulness(valid_ratings(ratings, status_history, scored_notes))`` without the
+    valid ratings' frame (spec 03 §3.2).
+
+    The frame holds 88 bytes a valid rating (ids, time and eight int64 indicator columns); the
+    helpfulness rule reads only their per-rater sums. Here each indicator is a mask over the
+    valid rows and each sum a count of the rater codes under it (exact integers, int64), so
+    beside the rows only a rater code (4 bytes) and the note flags exist a valid rating. Same
+    table: columns, order, dtypes and values (``tests/test_helpfulness.py``).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> r = pd.DataFrame({"noteId": [1, 1, 2], "raterParticipantId": [7, 8, 7],
+    ...                   "helpfulNum": [1.0, 0.0, 0.0], "createdAtMillis": [1_700_000_000_000] * 3})
+    >>> nsh = pd.DataFrame({"noteId": [1, 2], "createdAtMillis": [1_699_999_999_000] * 2,
+    ...                     "timestampMillisOfLatestNonNMRStatus": [float("nan")] * 2})
+    >>> sn = pd.DataFrame({"noteId": [1, 2], "internalRatingStatus": ["CURRENTLY_RATED_HELPFUL",
+    ...                                                               "CURRENTLY_RATED_NOT_HELPFUL"]})
+    >>> valid_rater_sums(r, nsh, sn)[["raterParticipantId", "ratingCount", "raterAgreeRatio"]]
+       raterParticipantId  ratingCount  raterAgreeRatio
+    0                   7            2              1.0
+    1                   8            1              0.0
+    """
+    key = ratings[S.RATER_ID]
+    if not isinstance(key.dtype, np.dtype) or key.dtype == object:
+        # ids kept as objects, strings or extension types: the groupby gives their key dtype
+        return rater_helpfulness(valid_ratings(ratings, status_history, scored_notes))
+    rows, crh, crnh, h = valid_rating_rows(ratings, status_history, scored_notes)
+    codes, raters = pd.factorize(key.to_numpy()[rows], sort=True)  # sorted: the groupby's order
+    del rows
+    if (codes < 0).any():  # a NaN rater id: the groupby drops its rows
+        keep = codes >= 0
+        codes, crh, crnh, h = codes[keep], crh[keep], crnh[keep], h[keep]
+    k = len(raters)
+
+    def count(mask: np.ndarray | None = None) -> np.ndarray:
+        return np.bincount(codes if mask is None else codes[mask], minlength=k).astype(np.int64)
+
+    helpful, not_helpful = h == 1.0, h == 0.0
+    del h
+    out = {S.RATER_ID: np.asarray(raters, dtype=key.dtype), "ratingCount": count(),
+           "successfulRatingHelpfulCount": count(crh & helpful),
+           "successfulRatingNotHelpfulCount": count(crnh & not_helpful)}
+    out["successfulRatingTotal"] = out["successfulRatingHelpfulCount"] + out["successfulRatingNotHelpfulCount"]
+    out["unsuccessfulRatingHelpfulCount"] = count(crh & not_helpful)
+    out["unsuccessfulRatingNotHelpfulCount"] = count(crnh & helpful)
+    out["unsuccessfulRatingTotal"] = (out["unsuccessfulRatingHelpfulCount"]
+                                      + out["unsuccessfulRatingNotHelpfulCount"])
+    out["ratingAgreesWithNoteStatus"] = out["successfulRatingTotal"]
+    g = pd.DataFrame(out)
+    g["raterAgreeRatio"] = g["ratingAgreesWithNoteStatus"] / g["ratingCount"]
+    return g
+
+
 def _harassment_penalty(ratings_for_training, harassment_note_params, thresholds: RuleThresholds) -> pd.DataFrame:
     m = thresholds.minimum_harassment_score_to_penalize
     bad = harassment_note_params[[S.NOTE_ID, "harassmentNoteIntercept"]]
@@ -231,7 +288,7 @@ def _harassment_penalty(ratings_for_training, harassment_note_params, thresholds
 def general_helpfulness_scores(
     scored_notes: pd.DataFrame, valid: pd.DataFrame, *, thresholds: RuleThresholds,
     ratings_for_training: pd.DataFrame | None = None, harassment_note_params: pd.DataFrame | None = None,
-    status_history: pd.DataFrame | None = None,
+    status_history: pd.DataFrame | None = None, rater_sums: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Combine author and rater scores into ``aboveHelpfulnessThreshold`` (spec 03 §3.3).
 
@@ -244,10 +301,12 @@ def general_helpfulness_scores(
 
     The penalty is only computed when both ``ratings_for_training`` and
     ``harassment_note_params`` are given.  NaN comparisons are False, so contributors without
-    valid ratings are never above the threshold.
+    valid ratings are never above the threshold. ``rater_sums`` (:func:`valid_rater_sums` or
+    :func:`rater_helpfulness`) stands for the valid ratings' per-rater sums; ``valid`` is then
+    not read (None).
     """
     authors = author_helpfulness(scored_notes, status_history, crnh_multiplier=thresholds.crnh_multiplier)
-    raters = rater_helpfulness(valid)
+    raters = rater_helpfulness(valid) if rater_sums is None else rater_sums
     df = authors.merge(raters, on=S.RATER_ID, how="outer")
     if ratings_for_training is not None and harassment_note_params is not None:
         pen = _harassment_penalty(ratings_for_training, harassment_note_params, thresholds)
