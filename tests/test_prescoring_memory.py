@@ -414,3 +414,27 @@ def test_prescoring_slice_is_handed_over_once():
     assert sl.scoped is None and len(scoped) == report.after_group_filter
     with pytest.raises(RuntimeError, match="already used"):
         sl.take()
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(0, 200), n_notes=st.integers(1, 30), n_raters=st.integers(1, 30),
+       seed=st.integers(0, 2**31 - 1), min_rater=st.integers(0, 8), min_note=st.integers(0, 5))
+def test_training_rows_give_the_prefiltered_frame_columns(n, n_notes, n_raters, seed, min_rater, min_note):
+    """A lean prescoring keeps the prefiltered ratings as positions into the slice: every reader's
+    columns (and rows under a mask) equal those of the prefiltered frame's copy, dtypes included."""
+    from cnlab.scorers.mf_prescoring import _TrainingRows, prefilter_positions
+
+    r = make_ratings(n, n_notes, n_raters, seed=seed).reset_index(drop=True)
+    r[S.HELPFULNESS_LEVEL] = pd.Categorical(np.where(r[S.HELPFUL_NUM] > 0.5, S.HELPFUL, "NOT_HELPFUL"))
+    frame = prefilter(r, min_ratings_per_rater=min_rater, min_raters_per_note=min_note)
+    kept = prefilter_positions(r, min_ratings_per_rater=min_rater, min_raters_per_note=min_note)
+    rows = _TrainingRows(r, None if len(kept) == len(r) else kept)
+    assert len(rows) == len(frame)
+    cols = [S.NOTE_ID, S.RATER_ID, S.HELPFUL_NUM, S.HELPFULNESS_LEVEL, "absent"]
+    want = frame[cols[:-1]].reset_index(drop=True)
+    pd.testing.assert_frame_equal(rows.columns(cols), want, check_exact=True)
+    mask = np.random.default_rng(seed).random(len(frame)) < 0.5
+    pd.testing.assert_frame_equal(rows.columns(cols, mask=mask), want[mask].reset_index(drop=True),
+                                  check_exact=True)
+    # the same rows as a mask over the slice (the tag model's ``rows``)
+    assert r[rows.frame_mask(mask)].reset_index(drop=True).equals(frame[mask].reset_index(drop=True))

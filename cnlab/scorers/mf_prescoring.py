@@ -46,7 +46,6 @@ from cnlab.scorers.outputs import (
 )
 from cnlab.scorers.slicing import SliceReport, filter_input_rows
 from cnlab.scoring.helpfulness import (
-    filter_ratings_by_helpfulness,
     general_helpfulness_scores,
     helpful_rater_rows,
     rater_helpfulness,
@@ -74,6 +73,13 @@ FINAL_ROUND_COLUMNS: tuple[str, ...] = (
 #: What the last two steps read of the scorer's ratings (tag-filter aggregates, incorrect totals).
 NOT_HELPFUL_TAG_COLUMNS: tuple[str, ...] = (
     schema.NOTE_ID, schema.RATER_ID, schema.NOT_HELPFUL_TAG_BITS, *schema.NOT_HELPFUL_TAGS,
+)
+
+#: What the steps after the valid ratings read of the prefiltered ratings: the harassment tag
+#: model (times, levels, tags), the harassment penalty and the final round (ids, helpfulNum, tags).
+TRAINING_TAIL_COLUMNS: tuple[str, ...] = (
+    schema.NOTE_ID, schema.RATER_ID, schema.HELPFUL_NUM, schema.CREATED_AT, schema.HELPFULNESS_LEVEL,
+    schema.NOT_HELPFUL_TAG_BITS, *schema.NOT_HELPFUL_TAGS,
 )
 
 #: Helpfulness columns joined into the rater model output (spec 02 §3.1).
@@ -192,6 +198,50 @@ def _first_round_rater_cols(rater_params: pd.DataFrame) -> pd.DataFrame:
     return rater_params[[schema.RATER_ID, schema.RATER_INTERCEPT, schema.RATER_FACTOR1]].rename(
         columns={schema.RATER_INTERCEPT: "internalFirstRoundRaterIntercept",
                  schema.RATER_FACTOR1: "internalFirstRoundRaterFactor1"})
+
+
+class _TrainingRows:
+    """The prefiltered ratings (official ``ratingsForTraining``) as positions into a frame: each
+    step gets the columns it reads, gathered when it runs, instead of one copy of every column
+    kept beside the scorer's slice (a lean run: 32 bytes a rating through round 1, the round-1
+    scored notes, the valid ratings and the tag model). ``rows`` None: every row of ``frame``."""
+
+    def __init__(self, frame: pd.DataFrame, rows: np.ndarray | None):
+        self.frame, self.rows = frame, rows
+
+    def __len__(self) -> int:
+        return len(self.frame) if self.rows is None else len(self.rows)
+
+    def positions(self, mask: np.ndarray | None = None) -> np.ndarray | None:
+        """Positions in ``frame`` of the training rows (those under ``mask``, a bool array over
+        them); None for every row of ``frame``."""
+        if mask is None:
+            return self.rows
+        return np.flatnonzero(mask) if self.rows is None else self.rows[mask]
+
+    def frame_mask(self, mask: np.ndarray) -> np.ndarray:
+        """``mask`` over the training rows as a bool mask over ``frame``'s rows."""
+        if self.rows is None:
+            return np.asarray(mask, dtype=bool)
+        out = np.zeros(len(self.frame), dtype=bool)
+        out[self.rows[mask]] = True
+        return out
+
+    def columns(self, columns, mask: np.ndarray | None = None) -> pd.DataFrame:
+        """The training rows' ``columns`` (those present; under ``mask``) as a new frame with a
+        RangeIndex, dtypes as stored."""
+        return take_columns(self.frame, self.positions(mask), columns)
+
+
+def take_columns(frame: pd.DataFrame, rows: np.ndarray | None, columns) -> pd.DataFrame:
+    """``frame.iloc[rows]`` narrowed to ``columns`` (those present) in one copy, index reset;
+    ``rows`` None: every row (the columns without a copy)."""
+    cols = [c for c in columns if c in frame.columns]
+    if rows is None:
+        return frame[cols].reset_index(drop=True)
+    # numpy columns as arrays, categoricals & co. as their own arrays (dtype kept)
+    return pd.DataFrame({c: (frame[c].to_numpy()[rows] if isinstance(frame[c].dtype, np.dtype)
+                             else frame[c].array[rows]) for c in cols})
 
 
 def _without_weights(result: Any) -> Any:
@@ -396,18 +446,28 @@ def prescore_slice(
         return empty_output(scorer)
 
     with timer.stage("prefilter (rater>=10, note>=5)", len(scoped)) as st:
-        rft = prefilter(scoped, min_ratings_per_rater=scorer.min_ratings_per_rater,
-                        min_raters_per_note=scorer.min_raters_per_note)
+        if keep_ratings:  # the frame is kept in the intermediates
+            rft_frame = prefilter(scoped, min_ratings_per_rater=scorer.min_ratings_per_rater,
+                                  min_raters_per_note=scorer.min_raters_per_note)
+            rft = _TrainingRows(rft_frame, None)
+        else:
+            kept = prefilter_positions(scoped, min_ratings_per_rater=scorer.min_ratings_per_rater,
+                                       min_raters_per_note=scorer.min_raters_per_note)
+            rft_frame, rft = None, _TrainingRows(scoped, None if len(kept) == len(scoped) else kept)
+            del kept
+        ids = rft.columns([nid, rid])
         st["rows_out"] = len(rft)
-        st["note"] = f"{rft[nid].nunique()} notes, {rft[rid].nunique()} raters"
-    inter["ratings_for_training"] = rft if keep_ratings else None
-    if rft.empty:
+        st["note"] = f"{ids[nid].nunique()} notes, {ids[rid].nunique()} raters"
+        del ids
+    inter["ratings_for_training"] = rft_frame
+    del rft_frame
+    if len(rft) == 0:
         log.warning("%s: no ratings after prefilter; empty prescoring output", scorer.name)
         return empty_output(scorer)
 
     with timer.stage("round-1 MF (stable init)" if scorer.use_stable_init else "round-1 MF",
                      len(rft)) as st:
-        round1 = fit_round1(rft, enrollment, scorer, mf_cfg, seed)
+        round1 = fit_round1(rft.columns([nid, rid, schema.HELPFUL_NUM]), enrollment, scorer, mf_cfg, seed)
         st["rows_out"] = len(round1.note_params)
         st["note"] = f"mu={round1.global_intercept:.5f}, steps={getattr(round1, 'n_steps', '?')}"
     if not keep_ratings:
@@ -448,26 +508,31 @@ def prescore_slice(
             st["rows_out"] = int(rater_sums["ratingCount"].sum())
         inter["valid_ratings"] = valid
         del valid
-        # from here on only the not-helpful tags of the scorer's ratings are read
-        scoped = scoped[[c for c in NOT_HELPFUL_TAG_COLUMNS if c in scoped.columns]]
+        # from here on only the not-helpful tags of the scorer's ratings are read, and what the
+        # training rows' readers read when they are positions into the slice
+        rows_in_slice = rft.frame is scoped
+        tail = [*NOT_HELPFUL_TAG_COLUMNS, *(TRAINING_TAIL_COLUMNS if rows_in_slice else ())]
+        scoped = scoped[[c for c in dict.fromkeys(tail) if c in scoped.columns]]
+        if rows_in_slice:
+            rft = _TrainingRows(scoped, rft.rows)
         if rater_sums.empty:
             log.warning("%s: no valid ratings; empty prescoring output", scorer.name)
             return empty_output(scorer)
 
         with timer.stage("helpfulness (no harassment penalty)", len(rft)) as st:
-            h0 = general_helpfulness_scores(sn1, None, thresholds=thresholds, ratings_for_training=rft,
+            h0 = general_helpfulness_scores(sn1, None, thresholds=thresholds, ratings_for_training=None,
                                             harassment_note_params=None, status_history=nsh,
                                             rater_sums=rater_sums)
             # the tag model reads the helpful raters' rows of the slice through this mask, not a
             # copy of them (206M: ~2.8 GiB beside the model's own set-up, the worker's peak)
-            helpful0 = helpful_rater_rows(rft, h0)
+            helpful0 = helpful_rater_rows(rft.columns([rid]), h0)
             st["rows_out"] = int(helpful0.sum())
             st["note"] = f"{len(h0)} people scored, {int(len(_above(h0)))} above threshold"
         inter["helpfulness_pre_harassment"] = h0
 
         with timer.stage("harassment tag model", int(helpful0.sum())) as st:
             harass = train_tag_model(
-                rft, rows=helpful0, tag=schema.HARASSMENT_TAG, note_init=round1.note_params,
+                rft.frame, rows=rft.frame_mask(helpful0), tag=schema.HARASSMENT_TAG, note_init=round1.note_params,
                 rater_init=round1.rater_params, seed=seed, name="harassment",
             )
             st["rows_out"] = len(harass)
@@ -475,16 +540,18 @@ def prescore_slice(
         del helpful0
 
         with timer.stage("helpfulness (with harassment penalty)", len(rft)) as st:
-            h = general_helpfulness_scores(sn1, None, thresholds=thresholds, ratings_for_training=rft,
+            h = general_helpfulness_scores(sn1, None, thresholds=thresholds,
+                                           ratings_for_training=rft.columns([nid, rid, schema.HELPFUL_NUM]),
                                            harassment_note_params=harass, status_history=nsh,
                                            rater_sums=rater_sums)
-            frr = filter_ratings_by_helpfulness(rft, h, columns=list(FINAL_ROUND_COLUMNS))
+            # filter_ratings_by_helpfulness(ratingsForTraining, h, columns=FINAL_ROUND_COLUMNS)
+            frr = rft.columns(FINAL_ROUND_COLUMNS, mask=helpful_rater_rows(rft.columns([rid]), h))
             st["rows_out"] = len(frr)
             st["note"] = f"{int(len(_above(h)))} above threshold, {frr[rid].nunique()} raters in final round"
         inter["helpfulness"] = h
-        del rater_sums
+        del rater_sums, rft  # the final round reads the helpful raters' ratings only
         if not keep_ratings:
-            del rft  # the final round reads the helpful raters' ratings only
+            scoped = scoped[[c for c in NOT_HELPFUL_TAG_COLUMNS if c in scoped.columns]]
         if frr.empty:  # the official MF aborts on zero ratings; nothing left to fit here
             log.warning("%s: no rater above the helpfulness threshold, no final-round ratings; empty "
                         "prescoring output", scorer.name)
@@ -502,7 +569,8 @@ def prescore_slice(
         h = pd.DataFrame({rid: round1.rater_params[rid]})
         for c in HELPFULNESS_OUTPUT_COLUMNS:
             h[c] = np.nan
-        frr, final = rft, round1
+        frr = rft.frame if keep_ratings else rft.columns(FINAL_ROUND_COLUMNS)
+        final = round1
         del rft
     inter["final_round_ratings"] = frr if keep_ratings else None
     inter["final"] = final if keep_ratings else _without_weights(final)
