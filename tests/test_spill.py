@@ -139,6 +139,11 @@ def test_arrow_columns_read_each_column_as_a_whole_read_does(sample, tmp_path):
     a = slice_for_prescoring(lazy, pre.status_history, sample.enrollment, CORE, epoch_millis=0).take()[0]
     b = slice_for_prescoring(whole, pre.status_history, sample.enrollment, CORE, epoch_millis=0).take()[0]
     pd.testing.assert_frame_equal(a, b, check_exact=True)
+    # a lean run's slice: indexed by position, the same rows and columns
+    c = slice_for_prescoring(lazy, pre.status_history, sample.enrollment, CORE, epoch_millis=0,
+                             keep_labels=False).take()[0]
+    assert isinstance(c.index, pd.RangeIndex) and len(c) < len(whole)
+    pd.testing.assert_frame_equal(c, b.reset_index(drop=True), check_exact=True)
 
 
 def test_final_ratings_read_from_the_spill_equal_the_coalesced_frame(core_full_run, tmp_path):
@@ -220,3 +225,11 @@ def test_arrow_columns_with_nulls_or_strings_equal_a_whole_read(tmp_path):
     lazy, whole = ArrowColumns(tmp_path / "f.arrow"), read_frame(tmp_path / "f.arrow")
     for col in frame.columns:
         pd.testing.assert_series_equal(lazy[col], whole[col], check_exact=True, obj=col)
+    # rows gathered as each batch is read: what the whole column gives at those positions
+    row_sets = [np.flatnonzero(rng.random(n) < 0.3), np.arange(0), np.arange(n),
+                np.arange(n - 20, n), np.array([0, (1 << 18) - 1, 1 << 18, n - 1])]
+    for rows in row_sets:
+        for col in frame.columns:
+            got, w = lazy.take_rows(col, rows), whole[col]
+            want = w.to_numpy()[rows] if isinstance(w.dtype, np.dtype) else w.array[rows]
+            pd.testing.assert_series_equal(pd.Series(got), pd.Series(want), check_exact=True, obj=col)

@@ -93,13 +93,25 @@ class ArrowColumns:
         """Every column at once (what a reader of rows needs)."""
         return read_frame(self.path)
 
+    def take_rows(self, col: str, rows: np.ndarray) -> Any:
+        """``self[col]``'s values at the increasing positions ``rows``, gathered a record batch
+        at a time (a numpy array; a pandas array for a categorical or other non-numeric column):
+        only the result and one batch's column are held, not the whole column beside them (a
+        prescoring worker cutting a 200M-rating slice: 1.6 GB a column)."""
+        values = _column_by_batches(self.path, col, self._n, rows=np.asarray(rows))
+        if values is not None:
+            return values
+        whole = self[col]
+        return whole.to_numpy()[rows] if isinstance(whole.dtype, np.dtype) else whole.array[rows]
 
-def _column_by_batches(path: Path, col: str, n: int) -> np.ndarray | None:
+
+def _column_by_batches(path: Path, col: str, n: int, rows: np.ndarray | None = None) -> np.ndarray | None:
     """Column ``col`` of an Arrow file read one record batch at a time, only its buffers
     (``included_fields``), into one array: the array and one batch's column are held. (A column
     read as a table and converted held the column twice at its peak, and Arrow's pool kept the
     freed half: at 206M ratings contributor scoring's four columns took ~10 GiB for 5.4.) None for
-    a column that is not a plain numeric or boolean one without nulls: the caller reads it whole."""
+    a column that is not a plain numeric or boolean one without nulls: the caller reads it whole.
+    ``rows`` (increasing positions) keeps only those rows of each batch."""
     import pyarrow as pa
 
     with pa.OSFile(str(path)) as source:
@@ -110,17 +122,23 @@ def _column_by_batches(path: Path, col: str, n: int) -> np.ndarray | None:
                 or pa.types.is_boolean(field.type)):
             return None
         reader = pa.ipc.open_file(source, options=pa.ipc.IpcReadOptions(included_fields=[i], use_threads=False))
-        out = np.empty(n, dtype=field.type.to_pandas_dtype())
-        at = 0
+        out = np.empty(n if rows is None else len(rows), dtype=field.type.to_pandas_dtype())
+        at = filled = 0
         for b in range(reader.num_record_batches):
             arr = reader.get_batch(b).column(0)
             if arr.null_count:
                 return None
             k = len(arr)
-            out[at:at + k] = arr.to_numpy(zero_copy_only=False)
+            if rows is None:
+                out[at:at + k] = arr.to_numpy(zero_copy_only=False)
+            else:
+                lo, hi = np.searchsorted(rows, (at, at + k))
+                if hi > lo:
+                    out[filled:filled + hi - lo] = arr.to_numpy(zero_copy_only=False)[rows[lo:hi] - at]
+                filled += hi - lo
             at += k
             del arr
-    if at != n:
+    if at != n or (rows is not None and filled != len(rows)):
         return None
     return out
 

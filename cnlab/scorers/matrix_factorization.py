@@ -38,7 +38,7 @@ class MatrixFactorizationFamily:
 
         return slice_for_prescoring(ratings, context.status_history, context.enrollment, config,
                                     note_topics=context.note_topics, epoch_millis=context.epoch_millis,
-                                    timer=timer)
+                                    timer=timer, keep_labels=context.keep_ratings)
 
     def prescore_slice(self, config: ScorerConfig, sliced: Any, context: ScoringContext, *, timer: Any = None):
         """Prescoring from :meth:`slice_prescoring`'s slice."""

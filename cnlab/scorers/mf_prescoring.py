@@ -96,7 +96,7 @@ class TrainErrorTooHigh(RuntimeError):
 
 
 def prepare_ratings(ratings: pd.DataFrame, rows: np.ndarray | None = None, *,
-                    packed_tags: bool = False) -> pd.DataFrame:
+                    packed_tags: bool = False, keep_labels: bool = True) -> pd.DataFrame:
     """Unpack tags and keep the prescoring rating columns (those present).
 
     ``rows`` (positions, e.g. from :func:`cnlab.scorers.slicing.filter_input_rows`) selects
@@ -107,6 +107,9 @@ def prepare_ratings(ratings: pd.DataFrame, rows: np.ndarray | None = None, *,
     With ``packed_tags`` the tags stay in their bit fields (``helpfulTagBits``,
     ``notHelpfulTagBits``: 4 bytes a rating instead of 22 int8 columns) for readers that take
     either form (:func:`cnlab.schema.tag_values`); tags given as columns are kept as columns.
+    ``keep_labels=False`` gives a RangeIndex instead of the rows' labels (8 bytes a rating that
+    a lean run never reads). A column store with ``take_rows`` (a prescoring worker's
+    :class:`cnlab.pipeline.spill.ArrowColumns`) gathers the rows as it reads each column.
 
     Examples
     --------
@@ -121,8 +124,11 @@ def prepare_ratings(ratings: pd.DataFrame, rows: np.ndarray | None = None, *,
     if packed and packed_tags:
         extra += [c for c in (schema.HELPFUL_TAG_BITS, schema.NOT_HELPFUL_TAG_BITS) if c in ratings.columns]
     data: dict[str, Any] = {}
+    take_rows = getattr(ratings, "take_rows", None) if rows is not None else None
     for c in (*PRESCORING_RATING_COLUMNS, *extra):
-        if c in ratings.columns:
+        if c in ratings.columns and take_rows is not None:
+            data[c] = take_rows(c, rows)
+        elif c in ratings.columns:
             col = ratings[c] if rows is None else ratings[c].iloc[rows]
             # numpy columns as plain arrays (one block per dtype); categoricals & co. keep their dtype
             data[c] = col.to_numpy() if isinstance(col.dtype, np.dtype) and col.dtype != object else col.array
@@ -133,7 +139,8 @@ def prepare_ratings(ratings: pd.DataFrame, rows: np.ndarray | None = None, *,
                 raise KeyError(f"ratings have neither {c!r} nor {src!r}")
             bits = ratings[src].to_numpy()
             data[c] = ((bits if rows is None else bits[rows]) >> k & 1).astype(np.int8)
-    index = ratings.index if rows is None else ratings.index[rows]
+    n = len(ratings) if rows is None else len(rows)
+    index = (pd.RangeIndex(n) if not keep_labels else ratings.index if rows is None else ratings.index[rows])
     return pd.DataFrame(data, index=index, copy=False)
 
 
@@ -349,10 +356,13 @@ def slice_for_prescoring(
     note_topics: pd.DataFrame | None = None,
     epoch_millis: int | None = None,
     timer: StageTimer | None = None,
+    keep_labels: bool = True,
 ) -> PrescoringSlice:
     """The "filter input" stage of :func:`prescore`: the scorer's rows and columns, one copy.
 
     Tags stay packed (4 bytes a rating, not 22): every prescoring step reads either form.
+    ``keep_labels=False`` (a lean run) indexes the slice by position instead of the rows'
+    labels (:func:`prepare_ratings`).
     """
     timer = timer or StageTimer(prefix=f"{scorer.name} prescoring: ")
     if epoch_millis is None:
@@ -360,7 +370,7 @@ def slice_for_prescoring(
     with timer.stage("filter input", len(ratings)) as st:
         # rows first, then one narrow copy of them: the full-size prepared frame never exists
         rows, nsh, rep = filter_input_rows(ratings, status_history, enrollment, scorer, note_topics=note_topics)
-        scoped = prepare_ratings(ratings, rows, packed_tags=True)
+        scoped = prepare_ratings(ratings, rows, packed_tags=True, keep_labels=keep_labels)
         del rows
         st["rows_out"] = len(scoped)
         st["note"] = (f"after topic filter {rep.after_topic_filter}, unassigned {rep.unassigned_ratings}, "
