@@ -1,8 +1,9 @@
-"""Memory of a prescoring worker's first step: cutting the scorer's slice from the run's Arrow file.
+"""Memory of a prescoring worker's first steps: cutting the scorer's slice from the run's Arrow
+file, and the stable initialisation's subset of it.
 
 Usage::
 
-    .venv/bin/python bench/slice_memory.py ARGS.pkl [--arrow FILE]
+    .venv/bin/python bench/slice_memory.py ARGS.pkl [--arrow FILE] [--step slice|stable-init]
 
 ``ARGS.pkl`` is a prescoring capture of ``bench/prescoring_memory.py`` (the Core scorer's
 arguments). Its ratings are written once as the workers' Arrow input file (``--arrow``, default
@@ -11,7 +12,9 @@ file (``ArrowColumns``) and indexed by position. Prints the seconds, the peak ab
 (``VmHWM`` after ``clear_refs``) per slice rating, and the slice's hash (which must not change
 when the step is reworked). To compare two versions, run it with ``PYTHONPATH`` set to an exported
 copy of the other version's ``cnlab``; a version without ``keep_labels`` has its labels dropped
-after the cut, as its ``prescore_slice`` did.
+after the cut, as its ``prescore_slice`` did. ``--step stable-init`` measures instead
+``cnlab.mf.engine.stable_init_ratings`` on the slice's three training columns (the join with the
+enrollment and the per-note shares; prints the subset's hash).
 """
 
 from __future__ import annotations
@@ -32,7 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("args", type=Path, help="captured prescoring arguments (.pkl)")
     ap.add_argument("--arrow", type=Path, help="the workers' input file to write / reuse")
+    ap.add_argument("--step", choices=("slice", "stable-init"), default="slice")
     a = ap.parse_args(argv)
+    if a.step == "stable-init":
+        return _stable_init(a.args)
     arrow = a.arrow or a.args.with_suffix(".arrow")
 
     import pandas as pd
@@ -68,6 +74,33 @@ def main(argv: list[str] | None = None) -> int:
     digest = hashlib.sha256(pd.util.hash_pandas_object(scoped, index=True).to_numpy().tobytes()).hexdigest()[:16]
     print(f"{len(scoped):,} slice ratings of {n_all:,}: {seconds:.2f} s, peak +{peak:.3f} GiB "
           f"({peak * 2**30 / max(len(scoped), 1):.1f} B/slice rating), slice sha {digest}")
+    return 0
+
+
+def _stable_init(args: Path) -> int:
+    import pandas as pd
+
+    from cnlab._timing import return_freed_memory_to_the_os
+    from cnlab.mf.engine import stable_init_ratings
+    from cnlab.scorers import mf_prescoring as mp
+
+    return_freed_memory_to_the_os()
+    with open(args, "rb") as f:
+        ratings, nsh, enrollment, scorer, kw = pickle.load(f)
+    sliced = mp.slice_for_prescoring(ratings, nsh, enrollment, scorer, note_topics=kw.get("note_topics"),
+                                     epoch_millis=kw.get("epoch_millis"))
+    del ratings
+    train = sliced.take()[0][["noteId", "raterParticipantId", "helpfulNum"]].reset_index(drop=True)
+    gc.collect()
+    reset_peak()
+    base = proc_status_gib("VmRSS")
+    t0 = time.perf_counter()
+    sub = stable_init_ratings(train, enrollment, initial_group=scorer.stable_init_group)
+    seconds = time.perf_counter() - t0
+    peak = proc_status_gib("VmHWM") - base
+    digest = hashlib.sha256(pd.util.hash_pandas_object(sub, index=True).to_numpy().tobytes()).hexdigest()[:16]
+    print(f"{len(train):,} ratings -> {len(sub):,} in the subset: {seconds:.2f} s, peak +{peak:.3f} GiB "
+          f"({peak * 2**30 / max(len(train), 1):.1f} B/rating), subset sha {digest}")
     return 0
 
 

@@ -317,3 +317,55 @@ def test_pseudo_rater_bounds(small, solver):
     assert (b.ratingCount_neg_fac + b.ratingCount_pos_fac <= b.ratingCount_all).all()
     # helpful pseudo-ratings raise the upper bound
     assert (b.internalNoteIntercept_max - b.internalNoteIntercept_refit_orig).mean() > 0.01
+
+
+def _stable_init_by_frames(ratings, enrollment, group, min_share, min_ratings):
+    """Spec 01 §5.1 steps 1–3 as the official frame code writes them: inner join, per-note size and
+    mean of the group flag, the flagged ratings of the notes that pass, in input order."""
+    enr = enrollment.rename(columns={"participantId": "raterParticipantId"})
+    j = ratings[["noteId", "raterParticipantId"]].reset_index(drop=True)
+    j["_pos"] = np.arange(len(j))
+    j = j.merge(enr, on="raterParticipantId", how="inner")
+    j["_flag"] = (j["modelingGroup"] == group).to_numpy(dtype=bool, na_value=False)
+    per = j.groupby("noteId", sort=False)["_flag"].agg(["size", "mean"])
+    ok = per.index[(per["mean"] >= min_share) & (per["size"] >= min_ratings)]
+    return np.sort(j.loc[j["_flag"] & j["noteId"].isin(ok), "_pos"].to_numpy())
+
+
+@settings(max_examples=80, deadline=None)
+@given(n=st.integers(0, 120), n_notes=st.integers(1, 8), n_raters=st.integers(1, 12),
+       enrolled=st.integers(0, 12), seed=st.integers(0, 2**31 - 1), min_share=st.sampled_from([0.0, 0.5, 0.75, 1.0]),
+       min_ratings=st.integers(0, 6), block=st.sampled_from([1, 7, 1 << 24]), nan_note=st.booleans())
+def test_stable_init_rows_are_those_of_the_join(n, n_notes, n_raters, enrolled, seed, min_share, min_ratings,
+                                                block, nan_note):
+    """The stable initialisation's rows by lookups and note-code counts are the frame join's rows,
+    whatever the lookup block; a missing subset raises as the official code aborts."""
+    import cnlab.mf.engine as E
+    from cnlab.errors import CnlabInputError
+
+    rng = np.random.default_rng(seed)
+    notes = rng.integers(0, n_notes, n).astype(np.float64)
+    if nan_note and n:
+        notes[rng.integers(0, n)] = np.nan  # a rating without a note: in no group
+    ratings = pd.DataFrame({"noteId": notes, "raterParticipantId": rng.integers(0, n_raters, n).astype(np.int32)})
+    ids = rng.permutation(n_raters + 3)[:enrolled]
+    groups = rng.choice([13.0, 13.0, 2.0, np.nan], size=len(ids))
+    enrollment = pd.DataFrame({"participantId": ids.astype(np.int64), "modelingGroup": groups})
+    want = _stable_init_by_frames(ratings, enrollment, 13, min_share, min_ratings)
+    saved, E.LOOKUP_BLOCK = E.LOOKUP_BLOCK, block
+    try:
+        got = E._stable_init_positions(ratings, enrollment, 13, min_share, min_ratings)
+        np.testing.assert_array_equal(got, want)
+        if len(want):
+            pd.testing.assert_frame_equal(E.stable_init_ratings(ratings, enrollment, min_share=min_share,
+                                                                min_ratings=min_ratings), ratings.iloc[want])
+        else:
+            with pytest.raises(CnlabInputError, match="stable initialisation"):
+                E.stable_init_ratings(ratings, enrollment, min_share=min_share, min_ratings=min_ratings)
+    finally:
+        E.LOOKUP_BLOCK = saved
+    # an enrollment repeating a participant repeats its ratings in the join: the frame path
+    if len(ids):
+        twice = pd.concat([enrollment, enrollment.iloc[:1]], ignore_index=True)
+        np.testing.assert_array_equal(E._stable_init_positions(ratings, twice, 13, min_share, min_ratings),
+                                      _stable_init_by_frames(ratings, twice, 13, min_share, min_ratings))

@@ -207,8 +207,60 @@ def stable_init_ratings(
     from ``initial_group``; kept: ratings from ``initial_group`` on notes with share ≥
     ``min_share`` and count ≥ ``min_ratings``.  An empty subset raises
     :class:`~cnlab.errors.CnlabInputError` (the official MF aborts on it).
+
+    The join is a lookup of each rating's rater in the enrollment (a block of ratings at a time)
+    and the per-note counts are counts of note codes: the rows of the merge and groupby of the
+    frames, without their rating-sized copies (five columns of the joined frame at 206M ratings:
+    the prescoring worker's peak). Enrollment with a repeated participant, which the join would
+    repeat ratings for, takes the frame path.
     """
     schema.require_columns(enrollment, [schema.PARTICIPANT_ID, schema.MODELING_GROUP], where="stable init enrollment")
+    sub_pos = _stable_init_positions(ratings, enrollment, initial_group, min_share, min_ratings)
+    if len(sub_pos) == 0:
+        raise CnlabInputError(
+            f"stable initialisation: no notes with >= {min_share:.0%} of >= {min_ratings} ratings from "
+            f"modeling group {initial_group} (the official code aborts here)"
+        )
+    return ratings.iloc[sub_pos]
+
+
+#: Ratings looked up in the enrollment at a time by :func:`stable_init_ratings` (a memory bound
+#: only: the rows do not depend on it).
+LOOKUP_BLOCK = 1 << 24
+
+
+def _stable_init_positions(ratings, enrollment, initial_group, min_share, min_ratings) -> np.ndarray:
+    """Increasing positions of :func:`stable_init_ratings`' rows in ``ratings``."""
+    participants = pd.Index(enrollment[schema.PARTICIPANT_ID])
+    if len(participants) == 0:
+        return np.zeros(0, dtype=np.intp)
+    if not participants.is_unique:
+        return _stable_init_positions_by_merge(ratings, enrollment, initial_group, min_share, min_ratings)
+    in_group_of = (enrollment[schema.MODELING_GROUP] == initial_group).to_numpy(dtype=bool, na_value=False)
+    raters = ratings[schema.RATER_ID].to_numpy()
+    joined = np.empty(len(raters), dtype=bool)
+    flag = np.empty(len(raters), dtype=bool)
+    for lo in range(0, len(raters), LOOKUP_BLOCK):
+        at = participants.get_indexer(raters[lo:lo + LOOKUP_BLOCK])
+        joined[lo:lo + len(at)] = at >= 0
+        flag[lo:lo + len(at)] = in_group_of[at] & (at >= 0)
+        del at
+    notes, _ = pd.factorize(ratings[schema.NOTE_ID])  # a NaN note: -1, no group (as groupby drops it)
+    known = notes >= 0
+    joined &= known
+    flag &= known
+    size = np.bincount(notes[joined], minlength=max(int(notes.max(initial=-1)) + 1, 1))
+    in_group = np.bincount(notes[flag], minlength=len(size))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = in_group / size  # the groupby's mean of the 0/1 flags (exact sums)
+    ok_note = (share >= min_share) & (size >= min_ratings)
+    flag &= ok_note[np.where(known, notes, 0)]
+    return np.flatnonzero(flag)
+
+
+def _stable_init_positions_by_merge(ratings, enrollment, initial_group, min_share, min_ratings) -> np.ndarray:
+    """:func:`_stable_init_positions` as the merge and groupby of the frames (an enrollment that
+    repeats a participant repeats that rater's ratings in the join)."""
     enr = enrollment[[schema.PARTICIPANT_ID, schema.MODELING_GROUP]].rename(
         columns={schema.PARTICIPANT_ID: schema.RATER_ID}
     )
@@ -218,14 +270,7 @@ def stable_init_ratings(
     j["_flag"] = (j[schema.MODELING_GROUP] == initial_group).to_numpy(dtype=bool, na_value=False)
     per_note = j.groupby(schema.NOTE_ID, sort=False)["_flag"].agg(["size", "mean"])
     ok_notes = per_note.index[(per_note["mean"] >= min_share) & (per_note["size"] >= min_ratings)]
-    sub_pos = j.loc[j["_flag"] & j[schema.NOTE_ID].isin(ok_notes), "_pos"].to_numpy()
-    if len(sub_pos) == 0:
-        raise CnlabInputError(
-            f"stable initialisation: no notes with >= {min_share:.0%} of >= {min_ratings} ratings from "
-            f"modeling group {initial_group} (the official code aborts here)"
-        )
-    sub = ratings.iloc[np.sort(sub_pos)]
-    return sub
+    return np.sort(j.loc[j["_flag"] & j[schema.NOTE_ID].isin(ok_notes), "_pos"].to_numpy())
 
 
 def fit_stable(
