@@ -7,7 +7,31 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["TakenColumns"]
+__all__ = ["TakenColumns", "take_values", "take_columns"]
+
+
+def take_values(column: pd.Series, rows: np.ndarray) -> Any:
+    """``column``'s values at ``rows`` (positions or a bool mask): a numpy array for a numpy
+    dtype, the column's own array type otherwise (categoricals keep their dtype).
+
+    >>> take_values(pd.Series(["a", "b", "a"], dtype="category"), np.array([2, 0])).tolist()
+    ['a', 'a']
+    """
+    return column.to_numpy()[rows] if isinstance(column.dtype, np.dtype) else column.array[rows]
+
+
+def take_columns(frame: pd.DataFrame, rows: np.ndarray | None, columns) -> pd.DataFrame:
+    """``frame.iloc[rows]`` (positions or a bool mask) narrowed to ``columns`` (those present)
+    in one copy, index reset; ``rows`` None: every row (the columns without a copy).
+
+    >>> f = pd.DataFrame({"a": [1, 2, 3], "b": [4.0, 5.0, 6.0]}, index=[7, 8, 9])
+    >>> take_columns(f, np.array([True, False, True]), ["b", "absent"]).to_dict("list")
+    {'b': [4.0, 6.0]}
+    """
+    cols = [c for c in columns if c in frame.columns]
+    if rows is None:
+        return frame[cols].reset_index(drop=True)
+    return pd.DataFrame({c: take_values(frame[c], rows) for c in cols})
 
 
 class TakenColumns:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cnlab._columns import TakenColumns
+from cnlab._columns import TakenColumns, take_values
 from cnlab._memory import release_freed_memory
 
 __all__ = ["RatingsSpill", "ArrowColumns", "TakenColumns", "write_frame", "read_frame", "release_arrow_memory"]
@@ -101,8 +101,7 @@ class ArrowColumns:
         values = _column_by_batches(self.path, col, self._n, rows=np.asarray(rows))
         if values is not None:
             return values
-        whole = self[col]
-        return whole.to_numpy()[rows] if isinstance(whole.dtype, np.dtype) else whole.array[rows]
+        return take_values(self[col], rows)
 
 
 def _column_by_batches(path: Path, col: str, n: int, rows: np.ndarray | None = None) -> np.ndarray | None:

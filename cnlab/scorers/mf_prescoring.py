@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cnlab._columns import take_columns
 from cnlab import mf, schema
 from cnlab.errors import CnlabInputError
 from cnlab.scorers import diligence
@@ -238,17 +239,6 @@ class _TrainingRows:
         """The training rows' ``columns`` (those present; under ``mask``) as a new frame with a
         RangeIndex, dtypes as stored."""
         return take_columns(self.frame, self.positions(mask), columns)
-
-
-def take_columns(frame: pd.DataFrame, rows: np.ndarray | None, columns) -> pd.DataFrame:
-    """``frame.iloc[rows]`` narrowed to ``columns`` (those present) in one copy, index reset;
-    ``rows`` None: every row (the columns without a copy)."""
-    cols = [c for c in columns if c in frame.columns]
-    if rows is None:
-        return frame[cols].reset_index(drop=True)
-    # numpy columns as arrays, categoricals & co. as their own arrays (dtype kept)
-    return pd.DataFrame({c: (frame[c].to_numpy()[rows] if isinstance(frame[c].dtype, np.dtype)
-                             else frame[c].array[rows]) for c in cols})
 
 
 def _without_weights(result: Any) -> Any:

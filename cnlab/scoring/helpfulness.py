@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from cnlab import schema as S
+from cnlab._columns import take_columns
 from cnlab.errors import CnlabInputError
 from cnlab.scoring.config import RuleThresholds
 
@@ -356,6 +357,4 @@ def filter_ratings_by_helpfulness(ratings: pd.DataFrame, scores: pd.DataFrame, *
     keep = helpful_rater_rows(ratings, scores)
     if columns is None:
         return ratings[keep].reset_index(drop=True)
-    # numpy columns as arrays, categoricals & co. as their own arrays (dtype kept)
-    return pd.DataFrame({c: (ratings[c].to_numpy()[keep] if isinstance(ratings[c].dtype, np.dtype)
-                             else ratings[c].array[keep]) for c in columns if c in ratings.columns})
+    return take_columns(ratings, keep, columns)
