@@ -84,7 +84,7 @@ def digest(frame) -> str:
     return hashlib.sha256(pd.util.hash_pandas_object(f, index=True).to_numpy().tobytes()).hexdigest()[:16]
 
 
-def measure_contributors(args_path: Path, top: int) -> dict:
+def measure_contributors(args_path: Path, top: int, spilled: Path | None = None) -> dict:
     from cnlab._timing import return_freed_memory_to_the_os
 
     return_freed_memory_to_the_os()
@@ -92,6 +92,20 @@ def measure_contributors(args_path: Path, top: int) -> dict:
         args, kw = pickle.load(f)
     import cnlab
     from cnlab.contributors import contributor_scores
+
+    if spilled is not None:  # as a lean run at scale gives them: columns read from disk when asked
+        import pyarrow as pa
+        import pyarrow.feather as feather
+
+        from cnlab._columns import TakenColumns
+        from cnlab.pipeline.spill import ArrowColumns
+
+        spilled.mkdir(parents=True, exist_ok=True)
+        path = spilled / "ratings.arrow"
+        feather.write_feather(pa.Table.from_pandas(args[3], preserve_index=False), str(path),
+                              compression="uncompressed", chunksize=1 << 18)
+        args = (*args[:3], TakenColumns(ArrowColumns(path), None), *args[4:])
+        return_freed_memory_to_the_os()
 
     prof = LineSampler()
     with prof:
@@ -135,9 +149,11 @@ def warm_tensorflow() -> None:
     float(tf.reduce_sum(tf.ones(4)))
 
 
-def run_version(args_path: Path, top: int, tree: Path | None, call: str, row_block: int | None = None) -> dict:
+def run_version(args_path: Path, top: int, tree: Path | None, call: str, row_block: int | None = None,
+                spilled: Path | None = None) -> dict:
     return child_json(__file__, ["--args", str(args_path), "--top", str(top), "--call", call,
-                                 *(["--row-block", str(row_block)] if row_block else [])], tree, call)
+                                 *(["--row-block", str(row_block)] if row_block else []),
+                                 *(["--spilled", str(spilled)] if spilled else [])], tree, call)
 
 
 def main(argv=None) -> int:
@@ -155,6 +171,9 @@ def main(argv=None) -> int:
                     help="ratings looked up at a time in the valid-rating and contributor passes "
                          "(cnlab.scoring.helpfulness.ROW_BLOCK): a smaller block makes a small capture "
                          "take as many blocks as the full size does (206M ratings: 13 of 2^24)")
+    ap.add_argument("--spilled", type=Path, default=None,
+                    help="(contributors) give the ratings as a lean run at scale does: written to an "
+                         "Arrow file in this folder first, each column read from it when asked")
     ap.add_argument("--_child", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     contributors = a.call == "contributors"
@@ -164,7 +183,8 @@ def main(argv=None) -> int:
 
         H.ROW_BLOCK = C.ROW_BLOCK = a.row_block  # a version without the blocks ignores it
     if a._child:
-        print(json.dumps((measure_contributors if contributors else measure)(a.args, a.top)))
+        print(json.dumps(measure_contributors(a.args, a.top, a.spilled) if contributors
+                         else measure(a.args, a.top)))
         return 0
     if a.args is None:
         a.args = (captured_arguments(a.data, a.out / "contributors", capture_contributors, ap.error)
@@ -173,9 +193,9 @@ def main(argv=None) -> int:
     runs = []
     if a.baseline_rev:
         tree = baseline_tree(a.baseline_rev, Path(a.workdir))
-        runs.append((a.baseline_rev, run_version(a.args, a.top, tree, a.call, a.row_block)))
+        runs.append((a.baseline_rev, run_version(a.args, a.top, tree, a.call, a.row_block, a.spilled)))
     rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
-    runs.append((f"this tree ({rev})", run_version(a.args, a.top, None, a.call, a.row_block)))
+    runs.append((f"this tree ({rev})", run_version(a.args, a.top, None, a.call, a.row_block, a.spilled)))
     n = runs[0][1]["ratings"]
     what = "Contributor scoring" if contributors else "Final scoring"
     print(f"### {what}, {n:,} ratings (`bench/final_memory.py {' '.join(sys.argv[1:])}`)\n")

@@ -38,7 +38,8 @@ import pandas as pd
 from cnlab import schema as S
 from cnlab.errors import CnlabInputError
 from cnlab.scoring.explanation_tags import NOT_HELPFUL_TIE_BREAK_RANK, top_two_tags
-from cnlab.scoring.helpfulness import ROW_BLOCK, numeric_values, valid_rating_indicators, valid_rating_rows
+from cnlab.scoring.helpfulness import (ROW_BLOCK, RaterCodes, code_sums, numeric_values, valid_rating_blocks,
+                                       valid_rating_indicators)
 
 __all__ = [
     "ContributorConfig",
@@ -321,48 +322,6 @@ def scored_notes_with_stats(scored_notes: pd.DataFrame, aux_note_info: pd.DataFr
 # A.4 rating counts
 # ---------------------------------------------------------------------------
 
-def _code_sums(codes: np.ndarray, values: np.ndarray, minlength: int) -> np.ndarray:
-    """``np.bincount(codes, weights=values)``; 0/1 values (booleans, flags, tag bits) are counted
-    through a mask instead, with no float64 weight a row (the same totals)."""
-    if values.dtype == bool or (values.dtype.kind in "iu"
-                                and (len(values) == 0 or (values.min() >= 0 and values.max() <= 1))):
-        return np.bincount(codes[values.astype(bool, copy=False)], minlength=minlength)
-    return np.bincount(codes, weights=values, minlength=minlength)
-
-
-class _RaterCodes:
-    """Every rating's rater as an int32 code into the sorted distinct ids (missing ids −1), built
-    once: each per-rater sum then reads the codes of its rows, not a factorisation of its own."""
-
-    def __init__(self, raters: np.ndarray):
-        raters = np.asarray(raters)
-        if (raters.dtype.kind in "iu" and len(raters) and raters.min() >= 0
-                and int(raters.max()) < min(2**31 - 1, max(4 * len(raters), 1 << 20))):
-            # participant codes (a run's int32 ids) are their own codes: no factorisation (206M
-            # ratings: an int64 array and a hash table less), the same sorted ids and sums
-            self.codes = raters if raters.dtype == np.int32 else raters.astype(np.int32)
-            self.ids = np.arange(int(raters.max()) + 1, dtype=raters.dtype)
-            return
-        codes, self.ids = pd.factorize(raters, sort=True)
-        self.codes = codes.astype(np.int32) if len(self.ids) < 2**31 else codes
-
-    def sums(self, rows: np.ndarray | None, values: dict[str, np.ndarray], dtype: Any) -> pd.DataFrame:
-        """``DataFrame(values).groupby(raters[rows], sort=True).sum()`` one column at a time
-        (``rows`` None: every rating; missing rater ids dropped, as a groupby drops them); index
-        named raterParticipantId, only the raters with a row."""
-        codes = self.codes if rows is None else self.codes[rows]
-        keep = None if len(codes) == 0 or codes.min() >= 0 else codes >= 0
-        if keep is not None:
-            codes = codes[keep]
-        n = np.bincount(codes, minlength=len(self.ids))
-        present = np.flatnonzero(n)
-
-        return pd.DataFrame(
-            {c: _code_sums(codes, v if keep is None else v[keep], len(self.ids))[present].astype(dtype)
-             for c, v in values.items()},
-            index=pd.Index(self.ids[present], name=S.RATER_ID))
-
-
 def rating_counts(ratings: pd.DataFrame, status_history: pd.DataFrame, notes: pd.DataFrame) -> pd.DataFrame:
     """Per-rater valid-rating counts, awaiting and after-decision counts (spec 07 A.4, 01 §3).
 
@@ -390,47 +349,35 @@ def rating_counts(ratings: pd.DataFrame, status_history: pd.DataFrame, notes: pd
     r = ratings[[S.NOTE_ID, S.RATER_ID, S.HELPFUL_NUM, S.CREATED_AT]]
     flags = notes[[S.NOTE_ID, CRH_BOOL, CRNH_BOOL]]
 
-    # Per-rater sums over positions (valid_rating_rows) on rater codes, not a frame of the valid
-    # ratings with its indicator columns grouped (~150 bytes a rating at once); integer counts
-    # and sums of 0/1, so the groupby's values.
-    raters = _RaterCodes(r[S.RATER_ID].to_numpy())
-    rows, crh, crnh, h = valid_rating_rows(r, status_history, flags)
-    indicators = valid_rating_indicators(crh, crnh, h)
-    counts = raters.sums(rows, {c: indicators[c] for c in RATING_COUNT_COLUMNS}, np.int64)
-    del rows, crh, crnh, h, indicators
+    # Per-rater sums a block of ratings at a time (valid_rating_blocks) on rater codes, not a
+    # frame of the valid ratings with its indicator columns grouped (~150 bytes a rating at once)
+    # nor arrays a valid rating (206M ratings: ~4 GiB): integer counts and sums of 0/1, so the
+    # groupby's values whatever the blocks.
+    raters = RaterCodes(r[S.RATER_ID].to_numpy())
+    counts = raters.block_sums(((rows, valid_rating_indicators(crh, crnh, h))
+                                for rows, crh, crnh, h in valid_rating_blocks(r, status_history, flags)),
+                               list(RATING_COUNT_COLUMNS), np.int64)
 
     # Candidate ratings (valid before the status / label filter): reuse valid_ratings' window
     # and first-5 selection by presenting every scored note as "CRH" and every rating as binary.
     all_crh = notes[[S.NOTE_ID]].assign(**{CRH_BOOL: True, CRNH_BOOL: False})
-    # the two columns valid_rating_rows reads besides helpfulNum, not a copy of the four (206M: 4.6 GB)
+    # the two columns the window reads besides helpfulNum, not a copy of the four (206M: 4.6 GB)
     binary = pd.DataFrame({S.NOTE_ID: r[S.NOTE_ID].to_numpy(), S.CREATED_AT: r[S.CREATED_AT],
                            S.HELPFUL_NUM: np.broadcast_to(np.float32(1.0), len(r))}, copy=False)
-    cand = valid_rating_rows(binary, status_history, all_crh)[0]
-    del binary
-    # the join to notes, a block of candidates at a time
     note_index = pd.Index(notes[S.NOTE_ID])
     awaiting_all = np.nan_to_num(notes[AWAITING_BOOL].astype(np.float64).to_numpy(), nan=0.0)
     if np.isin(awaiting_all, (0.0, 1.0)).all():  # flags (as always): counted, one byte a candidate
         awaiting_all = awaiting_all.astype(bool)
     note_ids = r[S.NOTE_ID].to_numpy()
-    if not len(note_index):  # no scored note: no candidate joins one
-        cand = cand[:0]
-    awaiting = np.zeros(len(cand), dtype=awaiting_all.dtype)
-    unknown = None  # candidates on notes not in the scored notes (none in a scoring run)
-    for lo in range(0, len(cand), ROW_BLOCK):
-        at = note_index.get_indexer(note_ids[cand[lo:lo + ROW_BLOCK]])
-        bad = at < 0
-        if bad.any():
-            unknown = np.zeros(len(cand), bool) if unknown is None else unknown
-            unknown[lo:lo + len(at)] = bad
-            at[bad] = 0
-        awaiting[lo:lo + len(at)] = awaiting_all[at]
-        del at, bad
-    if unknown is not None:
-        cand, awaiting = cand[~unknown], awaiting[~unknown]
-    del unknown, note_ids
-    hist = raters.sums(cand, {"ratingsAwaitingMoreRatings": awaiting}, np.float64)
-    del cand, awaiting
+
+    def awaiting_blocks():
+        # every candidate is on a scored note (the window's lookup drops the others), so each
+        # block's join to the notes finds its note
+        for cand, *_ in valid_rating_blocks(binary, status_history, all_crh):
+            yield cand, {"ratingsAwaitingMoreRatings": awaiting_all[note_index.get_indexer(note_ids[cand])]}
+
+    hist = raters.block_sums(awaiting_blocks(), ["ratingsAwaitingMoreRatings"], np.float64)
+    del binary, note_ids
 
     # ratedAfterDecision over all ratings (strictly after the latest non-NMR status): the note's
     # time looked up per rating, a block of ratings at a time, not a join of every rating to the
@@ -439,24 +386,28 @@ def rating_counts(ratings: pd.DataFrame, status_history: pd.DataFrame, notes: pd
     nsh_notes = pd.Index(status_history[S.NOTE_ID])
     latest_all = _float(status_history[LATEST_NON_NMR])
     note_ids, times = r[S.NOTE_ID].to_numpy(), numeric_values(r[S.CREATED_AT])
-    after_parts, missing = [], 0
-    for lo in range(0, len(note_ids), ROW_BLOCK):
-        at = nsh_notes.get_indexer(note_ids[lo:lo + ROW_BLOCK])
-        unknown = at < 0
-        if unknown.any():
-            missing += int(unknown.sum())
-            continue
-        latest = latest_all[at]
-        with np.errstate(invalid="ignore"):  # int64 times against float64
-            after_parts.append(np.flatnonzero(~np.isnan(latest) & (times[lo:lo + ROW_BLOCK] > latest)) + lo)
-        del at, latest
+    missing = 0
+
+    def after_blocks():
+        nonlocal missing
+        for lo in range(0, len(note_ids), ROW_BLOCK):
+            at = nsh_notes.get_indexer(note_ids[lo:lo + ROW_BLOCK])
+            unknown = at < 0
+            if unknown.any():
+                missing += int(unknown.sum())
+                continue
+            latest = latest_all[at]
+            del at
+            with np.errstate(invalid="ignore"):  # int64 times against float64
+                after = np.flatnonzero(~np.isnan(latest) & (times[lo:lo + ROW_BLOCK] > latest)) + lo
+            del latest
+            yield after, {"ratedAfterDecision": np.ones(len(after), dtype=bool)}
+
+    rad = raters.block_sums(after_blocks(), ["ratedAfterDecision"], np.float64)
     if missing:
         raise CnlabInputError(f"{missing} rating(s) are on notes missing from the note status history",
                               column=S.NOTE_ID)
-    after = np.concatenate(after_parts) if after_parts else np.zeros(0, np.int64)
-    del after_parts, note_ids, times
-    rad = raters.sums(after, {"ratedAfterDecision": np.ones(len(after), dtype=bool)}, np.float64)
-    del after, raters
+    del note_ids, times, raters
     hist = hist.join(rad, how="left").fillna({"ratedAfterDecision": 0.0})
 
     out = counts.join(hist, how="outer")
@@ -541,7 +492,7 @@ def top_not_helpful_tags_per_author(
 
     def per_tag(tag: str) -> np.ndarray:
         v = S.tag_values(ratings, tag, dtype=np.int32, na_value=0)
-        return _code_sums(codes, v[keep] if keep is not None else v, len(notes)).astype(np.int64)
+        return code_sums(codes, v[keep] if keep is not None else v, len(notes)).astype(np.int64)
 
     per_note = pd.DataFrame({t: per_tag(t) for t in tags}, index=pd.Index(notes, name=S.NOTE_ID))
     del codes, keep

@@ -568,12 +568,31 @@ def test_properties_counts_and_rows(w):
     assert set(ids) <= enrolled | authors | set(r[S.RATER_ID])
 
 
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(worlds(), st.sampled_from([1, 2, 5]))
+def test_rating_counts_do_not_depend_on_the_block_of_ratings(w, block):
+    """The counts are summed a block of ratings at a time (the valid, candidate and after-decision
+    passes); any block gives the table of one block, bit for bit."""
+    import cnlab.contributors as C
+    import cnlab.scoring.helpfulness as H
+
+    scored, aux, nsh, r, *_ = w.frames()
+    notes = scored_notes_with_stats(scored, aux)
+    whole = rating_counts(r, nsh, notes)
+    saved = H.ROW_BLOCK, C.ROW_BLOCK
+    H.ROW_BLOCK = C.ROW_BLOCK = block
+    try:
+        pd.testing.assert_frame_equal(rating_counts(r, nsh, notes), whole, check_exact=True)
+    finally:
+        H.ROW_BLOCK, C.ROW_BLOCK = saved
+
+
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.one_of(st.none(), st.integers(0, 6)), min_size=0, max_size=30), st.data())
 def test_rater_codes_sums_equal_the_groupby(raters, data):
     """Per-rater sums over the shared codes equal a groupby of the rows' raters: only the raters
     with a row, sorted, missing ids dropped, integer and float columns."""
-    from cnlab.contributors import _RaterCodes
+    from cnlab.scoring.helpfulness import RaterCodes as _RaterCodes
 
     ids = np.array([np.nan if x is None else float(x) for x in raters])
     n = len(ids)
@@ -594,7 +613,7 @@ def test_rater_codes_sums_equal_the_groupby(raters, data):
 def test_rater_codes_of_integer_ids_equal_the_groupby(raters, dtype, data):
     """Integer ids (a run's participant codes: non-negative int32, used as their own codes; or
     other integers, factorised) give the groupby's per-rater sums: the raters with a row, sorted."""
-    from cnlab.contributors import _RaterCodes
+    from cnlab.scoring.helpfulness import RaterCodes as _RaterCodes
 
     ids = np.array(raters, dtype=dtype)
     n = len(ids)

@@ -16,6 +16,8 @@ from cnlab.scoring.helpfulness import (
     general_helpfulness_scores,
     rater_helpfulness,
     valid_rater_sums,
+    valid_rating_blocks,
+    valid_rating_rows,
     valid_ratings,
 )
 from cnlab.scoring.incorrect_filter import incorrect_aggregates, user_incorrect_ratio
@@ -174,6 +176,15 @@ def _check_valid_ratings(rows, notes, in_nsh):
     got = valid_ratings(r, h, sn)
     want = _valid_ratings_by_merges(r, h, sn)
     pd.testing.assert_frame_equal(got[list(want.columns)], want, check_exact=True)
+    # the same rows a block of ratings at a time, in input order, with the same flags and values
+    rows, crh, crnh, hv = valid_rating_rows(r, h, sn)
+    order = np.argsort(rows, kind="stable")
+    parts = list(valid_rating_blocks(r, h, sn))
+    assert all(len(p[0]) and np.all(np.diff(p[0]) > 0) for p in parts)
+    for i, (want_part, dtype) in enumerate(((rows, np.int64), (crh, bool), (crnh, bool), (hv, np.float64))):
+        got_part = np.concatenate([p[i] for p in parts]) if parts else np.zeros(0, dtype)
+        np.testing.assert_array_equal(got_part, want_part[order])
+        assert got_part.dtype == want_part.dtype
     # the per-rater sums without the frame: the groupby's table, for each id type the run uses
     for ids in (np.int64, np.int32, str):
         ri = r.astype({S.RATER_ID: ids})

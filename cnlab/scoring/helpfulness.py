@@ -13,10 +13,12 @@ from cnlab.scoring.config import RuleThresholds
 __all__ = [
     "valid_ratings",
     "valid_rating_rows",
+    "valid_rating_blocks",
     "valid_rating_indicators",
     "author_helpfulness",
     "rater_helpfulness",
     "valid_rater_sums",
+    "RaterCodes",
     "general_helpfulness_scores",
     "filter_ratings_by_helpfulness",
     "helpful_rater_rows",
@@ -96,90 +98,226 @@ def numeric_values(col: pd.Series) -> np.ndarray:
     return v if v.dtype.kind in "iuf" else col.to_numpy(dtype=np.float64)
 
 
-def valid_rating_rows(ratings: pd.DataFrame, status_history: pd.DataFrame,
-                      scored_notes: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`valid_ratings` as positions: ``(rows, crh, crnh, h)``, the valid ratings' positions
-    in ``ratings`` (in :func:`valid_ratings`' row order), their note's CRH / CRNH flags and their
-    helpfulNum (float64), without a copy of the rows."""
-    # Row positions first (lookups of the note's times and status per rating), then one copy of
-    # the valid rows: the merges this replaces held several rating-sized frames at once. Same rows
-    # in the same order: old notes' ratings by time (the first 5 per note), then the others in
-    # input order, as the merges and the concatenation gave them. The per-rating lookups run a
-    # block of ratings at a time (206M ratings: their float64 and index temporaries were ~5 GiB at
-    # once, now ~0.4); the ratings' times are compared as stored (int64 milliseconds, exact in
-    # float64).
-    nsh_notes = pd.Index(status_history[S.NOTE_ID])
-    if not nsh_notes.is_unique:
-        raise CnlabInputError("valid ratings: note status history has repeated noteIds, e.g. "
-                              f"{list(nsh_notes[nsh_notes.duplicated()].unique()[:5])}", column=S.NOTE_ID)
-    note_ids = ratings[S.NOTE_ID].to_numpy()
-    t_all = numeric_values(ratings[S.CREATED_AT])
-    created_all = status_history[S.CREATED_AT].to_numpy(dtype=np.float64)
-    latest_all = status_history["timestampMillisOfLatestNonNMRStatus"].to_numpy(dtype=np.float64)
-    old_parts, new_parts = [], []
-    for lo in range(0, len(note_ids) if len(nsh_notes) else 0, ROW_BLOCK):
-        hi = min(lo + ROW_BLOCK, len(note_ids))
-        at = nsh_notes.get_indexer(note_ids[lo:hi])
+def code_sums(codes: np.ndarray, values: np.ndarray, minlength: int) -> np.ndarray:
+    """``np.bincount(codes, weights=values)``; 0/1 values (booleans, flags, tag bits) are counted
+    through a mask instead, with no float64 weight a row (the same totals, as int64)."""
+    if values.dtype == bool or (values.dtype.kind in "iu"
+                                and (len(values) == 0 or (values.min() >= 0 and values.max() <= 1))):
+        return np.bincount(codes[values.astype(bool, copy=False)], minlength=minlength)
+    return np.bincount(codes, weights=values, minlength=minlength)
+
+
+class RaterCodes:
+    """Every rating's rater as an int32 code into the sorted distinct ids (missing ids −1), built
+    once: each per-rater sum then reads the codes of its rows, not a factorisation of its own.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rc = RaterCodes(np.array([30, 10, 30, 20]))
+    >>> rc.sums(np.array([0, 1, 2]), {"n": np.ones(3, bool)}, np.int64)["n"].to_dict()
+    {10: 1, 30: 2}
+    """
+
+    def __init__(self, raters: np.ndarray):
+        raters = np.asarray(raters)
+        if (raters.dtype.kind in "iu" and len(raters) and raters.min() >= 0
+                and int(raters.max()) < min(2**31 - 1, max(4 * len(raters), 1 << 20))):
+            # participant codes (a run's int32 ids) are their own codes: no factorisation (206M
+            # ratings: an int64 array and a hash table less), the same sorted ids and sums
+            self.codes = raters if raters.dtype == np.int32 else raters.astype(np.int32)
+            self.ids = np.arange(int(raters.max()) + 1, dtype=raters.dtype)
+            return
+        codes, self.ids = pd.factorize(raters, sort=True)
+        self.codes = codes.astype(np.int32) if len(self.ids) < 2**31 else codes
+
+    def sums(self, rows: np.ndarray | None, values: dict[str, np.ndarray], dtype) -> pd.DataFrame:
+        """``DataFrame(values).groupby(raters[rows], sort=True).sum()`` one column at a time
+        (``rows`` None: every rating; missing rater ids dropped, as a groupby drops them); index
+        named raterParticipantId, only the raters with a row."""
+        return self.block_sums([(rows, values)], list(values), dtype)
+
+    def block_sums(self, blocks, columns, dtype) -> pd.DataFrame:
+        """:meth:`sums` over the rows of several blocks, ``(rows, values)`` each (an iterable:
+        a block's arrays go before the next is made); the totals are exact for integer and 0/1
+        values, whatever the blocks."""
+        k = len(self.ids)
+        n = np.zeros(k, np.int64)
+        totals = {c: np.zeros(k, np.int64) for c in columns}
+        for rows, values in blocks:
+            codes = self.codes if rows is None else self.codes[rows]
+            keep = None if len(codes) == 0 or codes.min() >= 0 else codes >= 0
+            if keep is not None:
+                codes = codes[keep]
+            n += np.bincount(codes, minlength=k)
+            for c in columns:
+                v = values[c]
+                totals[c] = totals[c] + code_sums(codes, v if keep is None else v[keep], k)
+            del codes, keep, values
+        present = np.flatnonzero(n)
+        return pd.DataFrame({c: totals[c][present].astype(dtype) for c in columns},
+                            index=pd.Index(self.ids[present], name=S.RATER_ID))
+
+
+class _ValidWindow:
+    """What :func:`valid_rating_rows` and :func:`valid_rating_blocks` look up per rating: each
+    rating's note in the status history, the note's creation and latest non-NMR times (spec 01
+    §3's window), and the note flags and helpfulNum that keep a windowed rating."""
+
+    def __init__(self, ratings: pd.DataFrame, status_history: pd.DataFrame, scored_notes: pd.DataFrame):
+        self.nsh_notes = pd.Index(status_history[S.NOTE_ID])
+        if not self.nsh_notes.is_unique:
+            raise CnlabInputError("valid ratings: note status history has repeated noteIds, e.g. "
+                                  f"{list(self.nsh_notes[self.nsh_notes.duplicated()].unique()[:5])}",
+                                  column=S.NOTE_ID)
+        self.sn_notes = pd.Index(scored_notes[S.NOTE_ID])
+        if not self.sn_notes.is_unique:
+            raise CnlabInputError("valid ratings: scored notes have repeated noteIds", column=S.NOTE_ID)
+        self.ratings = ratings
+        self.note_ids = ratings[S.NOTE_ID].to_numpy()
+        self.n = len(self.note_ids)
+        self.t_all = numeric_values(ratings[S.CREATED_AT])
+        self.created_all = status_history[S.CREATED_AT].to_numpy(dtype=np.float64)
+        self.latest_all = status_history["timestampMillisOfLatestNonNMRStatus"].to_numpy(dtype=np.float64)
+        self.crh_all = _bool_col(scored_notes, "crhBool", S.CRH)
+        self.crnh_all = _bool_col(scored_notes, "crnhBool", S.CRNH)
+        self._h_all = None
+
+    def blocks(self):
+        """``(lo, hi)`` of each block of ratings looked up at a time (none without a history)."""
+        step = ROW_BLOCK
+        return [(lo, min(lo + step, self.n)) for lo in range(0, self.n if len(self.nsh_notes) else 0, step)]
+
+    def window(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        """Masks over ratings ``lo:hi``: in the window on an old note (created before the tombstone
+        launch: only its first 5 such ratings count), and valid by time on a newer note."""
+        at = self.nsh_notes.get_indexer(self.note_ids[lo:hi])
         known = at >= 0  # a note missing from the history: none of its ratings is valid
         all_known = bool(known.all())
         if not all_known:
             at = np.where(known, at, 0)
-        t = t_all[lo:hi]
-        created = created_all[at]
+        t = self.t_all[lo:hi]
+        created = self.created_all[at]
         before_public = (t - created) < PUBLIC_TSV_DELAY_MILLIS
         if not all_known:
             before_public &= known
         old = created < DELETED_NOTE_TOMBSTONES_LAUNCH_MILLIS
         del created
-        latest = latest_all[at]
+        latest = self.latest_all[at]
         del at
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore"):  # int64 times against float64
             new_ok = before_public & ~old & (np.isnan(latest) | (t < latest))
-        del latest
-        old_parts.append(np.flatnonzero(old & before_public) + lo)
+        return old & before_public, new_ok
+
+    def first_of_old_notes(self, old_ok: np.ndarray) -> np.ndarray:
+        """Of the windowed ratings ``old_ok`` on old notes, the first 5 per note by rating time
+        (positions, by time). A stable sort keeps ties in input order (official tie-break
+        unknown), then a stable sort by note numbers each note's ratings in that order."""
+        by_time = old_ok[np.argsort(self.t_all[old_ok], kind="stable")]
+        note_of = self.nsh_notes.get_indexer(self.note_ids[by_time])
+        by_note = np.argsort(note_of, kind="stable")
+        grouped = note_of[by_note]
+        del note_of
+        starts = np.r_[0, np.flatnonzero(grouped[1:] != grouped[:-1]) + 1]
+        rank = np.empty(len(by_time), dtype=np.int64)
+        rank[by_note] = np.arange(len(by_time)) - np.repeat(starts, np.diff(np.r_[starts, len(by_time)]))
+        return by_time[rank < OLD_NOTE_MAX_VALID_RATINGS]
+
+    def flagged(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Of the windowed ratings ``rows``, those on CRH or CRNH notes with helpfulNum 0 or 1:
+        ``(rows, crh, crnh, h)`` (h float64)."""
+        if self._h_all is None:
+            self._h_all = numeric_values(self.ratings[S.HELPFUL_NUM])  # float32 as stored
+        if not len(self.sn_notes):
+            rows = rows[:0]
+        at = self.sn_notes.get_indexer(self.note_ids[rows])
+        known = at >= 0
+        at[~known] = 0
+        crh, crnh = self.crh_all[at], self.crnh_all[at]
+        del at
+        h = self._h_all[rows].astype(np.float64)
+        keep = known & (crh | crnh) & ((h == 0.0) | (h == 1.0))
+        if keep.all():
+            return rows, crh, crnh, h
+        return rows[keep], crh[keep], crnh[keep], h[keep]
+
+
+def valid_rating_rows(ratings: pd.DataFrame, status_history: pd.DataFrame,
+                      scored_notes: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`valid_ratings` as positions: ``(rows, crh, crnh, h)``, the valid ratings' positions
+    in ``ratings`` (in :func:`valid_ratings`' row order), their note's CRH / CRNH flags and their
+    helpfulNum (float64), without a copy of the rows. A reader of per-rater sums only needs
+    :func:`valid_rating_blocks` (no array a valid rating)."""
+    # Row positions first (lookups of the note's times and status per rating), then one copy of
+    # the valid rows: the merges this replaces held several rating-sized frames at once. Same rows
+    # in the same order: old notes' ratings by time (the first 5 per note), then the others in
+    # input order, as the merges and the concatenation gave them. The per-rating lookups run a
+    # block of ratings at a time (206M ratings: their float64 and index temporaries were ~5 GiB at
+    # once); the ratings' times are compared as stored (int64 milliseconds, exact in float64).
+    w = _ValidWindow(ratings, status_history, scored_notes)
+    old_parts, new_parts = [], []
+    for lo, hi in w.blocks():
+        old_ok, new_ok = w.window(lo, hi)
+        old_parts.append(np.flatnonzero(old_ok) + lo)
         new_parts.append(np.flatnonzero(new_ok) + lo)
-        del t, old, before_public, new_ok
+        del old_ok, new_ok
     old_ok = np.concatenate(old_parts) if old_parts else np.zeros(0, np.int64)
     new_rows = np.concatenate(new_parts) if new_parts else np.zeros(0, np.int64)
     del old_parts, new_parts
-    # First 5 per note by rating time; a stable sort keeps ties in input order (official tie-break
-    # unknown), then a stable sort by note numbers each note's ratings in that order.
-    by_time = old_ok[np.argsort(t_all[old_ok], kind="stable")]
-    note_of = nsh_notes.get_indexer(note_ids[by_time])
-    by_note = np.argsort(note_of, kind="stable")
-    grouped = note_of[by_note]
-    starts = np.r_[0, np.flatnonzero(grouped[1:] != grouped[:-1]) + 1]
-    rank = np.empty(len(by_time), dtype=np.int64)
-    rank[by_note] = np.arange(len(by_time)) - np.repeat(starts, np.diff(np.r_[starts, len(by_time)]))
-    rows = np.concatenate([by_time[rank < OLD_NOTE_MAX_VALID_RATINGS], new_rows])
-    del old_ok, new_rows, by_time, note_of, by_note, grouped, rank
+    rows = np.concatenate([w.first_of_old_notes(old_ok), new_rows])
+    del old_ok, new_rows
+    # each row's note flags and helpfulNum a block at a time
+    parts = [w.flagged(rows[lo:lo + ROW_BLOCK]) for lo in range(0, len(rows), ROW_BLOCK)]
+    if len(parts) == 1:
+        return parts[0]
+    if not parts:
+        return (rows[:0], np.zeros(0, bool), np.zeros(0, bool), np.zeros(0, np.float64))
+    del rows
+    return tuple(np.concatenate([p[i] for p in parts]) for i in range(4))
 
-    sn_notes = pd.Index(scored_notes[S.NOTE_ID])
-    if not sn_notes.is_unique:
-        raise CnlabInputError("valid ratings: scored notes have repeated noteIds", column=S.NOTE_ID)
-    crh_all = _bool_col(scored_notes, "crhBool", S.CRH)
-    crnh_all = _bool_col(scored_notes, "crnhBool", S.CRNH)
-    h_all = numeric_values(ratings[S.HELPFUL_NUM])  # float32 as stored; float64 once kept
-    # each row's note flags and helpfulNum, filled a block at a time; one filter at the end, and
-    # only when some row goes (a rating of a note not scored, not CRH / CRNH, or not 0 / 1)
-    n = len(rows) if len(sn_notes) else 0
-    crh, crnh = np.zeros(n, bool), np.zeros(n, bool)
-    h = np.empty(n, np.float64)
-    keep = np.empty(n, bool)
-    for lo in range(0, n, ROW_BLOCK):
-        r = rows[lo:lo + ROW_BLOCK]
-        hi = lo + len(r)
-        at = sn_notes.get_indexer(note_ids[r])
-        known = at >= 0
-        at[~known] = 0
-        crh[lo:hi], crnh[lo:hi] = crh_all[at], crnh_all[at]
-        h[lo:hi] = h_all[r]
-        keep[lo:hi] = known & (crh[lo:hi] | crnh[lo:hi]) & ((h[lo:hi] == 0.0) | (h[lo:hi] == 1.0))
-        del at, known
-    rows = rows[:n]
-    if not keep.all():
-        rows, crh, crnh, h = rows[keep], crh[keep], crnh[keep], h[keep]
-    return rows, crh, crnh, h
+
+def valid_rating_blocks(ratings: pd.DataFrame, status_history: pd.DataFrame, scored_notes: pd.DataFrame):
+    """:func:`valid_rating_rows`' ratings a block of ratings at a time, in input order: yields
+    ``(rows, crh, crnh, h)`` for each block of :data:`ROW_BLOCK` ratings with a valid one.
+
+    The union of the blocks' rows is the set :func:`valid_rating_rows` gives, with the same
+    flags; only their order differs (input order here). For per-rater sums (contributor
+    scoring's counts, :func:`valid_rater_sums`), which do not depend on the order: beside the
+    ratings' columns this holds one block's arrays, one bit a rating and the windowed ratings of
+    old notes, not arrays a valid rating (206M ratings: ~20 bytes each, ~4 GiB).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> r = pd.DataFrame({"noteId": [1, 1, 2], "raterParticipantId": [7, 8, 7],
+    ...                   "helpfulNum": [1.0, 0.5, 0.0], "createdAtMillis": [1_700_000_000_000] * 3})
+    >>> nsh = pd.DataFrame({"noteId": [1, 2], "createdAtMillis": [1_699_999_999_000] * 2,
+    ...                     "timestampMillisOfLatestNonNMRStatus": [float("nan")] * 2})
+    >>> sn = pd.DataFrame({"noteId": [1, 2], "crhBool": [True, False], "crnhBool": [False, True]})
+    >>> [rows.tolist() for rows, crh, crnh, h in valid_rating_blocks(r, nsh, sn)]
+    [[0, 2]]
+    """
+    w = _ValidWindow(ratings, status_history, scored_notes)
+    spans = w.blocks()
+    old_parts, new_bits = [], []
+    for lo, hi in spans:
+        old_ok, new_ok = w.window(lo, hi)
+        old_parts.append(np.flatnonzero(old_ok) + lo)
+        new_bits.append(np.packbits(new_ok))  # a bit a rating until the second pass
+        del old_ok, new_ok
+    old_ok = np.concatenate(old_parts) if old_parts else np.zeros(0, np.int64)
+    del old_parts
+    old_rows = np.sort(w.first_of_old_notes(old_ok))
+    del old_ok
+    for (lo, hi), bits in zip(spans, new_bits):
+        new_rows = np.flatnonzero(np.unpackbits(bits, count=hi - lo).view(bool)) + lo
+        old = old_rows[np.searchsorted(old_rows, lo):np.searchsorted(old_rows, hi)]
+        rows = np.sort(np.concatenate([old, new_rows])) if len(old) else new_rows
+        del new_rows, old
+        out = w.flagged(rows)
+        if len(out[0]):
+            yield out
+        del rows, out
 
 
 def author_helpfulness(scored_notes: pd.DataFrame, status_history_or_notes: pd.DataFrame | None = None,
@@ -246,29 +384,18 @@ def valid_rater_sums(ratings: pd.DataFrame, status_history: pd.DataFrame,
     if not isinstance(key.dtype, np.dtype) or key.dtype == object:
         # ids kept as objects, strings or extension types: the groupby gives their key dtype
         return rater_helpfulness(valid_ratings(ratings, status_history, scored_notes))
-    rows, crh, crnh, h = valid_rating_rows(ratings, status_history, scored_notes)
-    codes, raters = pd.factorize(key.to_numpy()[rows], sort=True)  # sorted: the groupby's order
-    del rows
-    if (codes < 0).any():  # a NaN rater id: the groupby drops its rows
-        keep = codes >= 0
-        codes, crh, crnh, h = codes[keep], crh[keep], crnh[keep], h[keep]
-    k = len(raters)
+    # per-rater counts a block of ratings at a time (valid_rating_blocks): no array a valid rating
+    raters = RaterCodes(key.to_numpy())
 
-    def count(mask: np.ndarray | None = None) -> np.ndarray:
-        return np.bincount(codes if mask is None else codes[mask], minlength=k).astype(np.int64)
+    def blocks():
+        for rows, crh, crnh, h in valid_rating_blocks(ratings, status_history, scored_notes):
+            yield rows, {"ratingCount": np.ones(len(rows), bool),
+                         **valid_rating_indicators(crh, crnh, h)}
 
-    helpful, not_helpful = h == 1.0, h == 0.0
-    del h
-    out = {S.RATER_ID: np.asarray(raters, dtype=key.dtype), "ratingCount": count(),
-           "successfulRatingHelpfulCount": count(crh & helpful),
-           "successfulRatingNotHelpfulCount": count(crnh & not_helpful)}
-    out["successfulRatingTotal"] = out["successfulRatingHelpfulCount"] + out["successfulRatingNotHelpfulCount"]
-    out["unsuccessfulRatingHelpfulCount"] = count(crh & not_helpful)
-    out["unsuccessfulRatingNotHelpfulCount"] = count(crnh & helpful)
-    out["unsuccessfulRatingTotal"] = (out["unsuccessfulRatingHelpfulCount"]
-                                      + out["unsuccessfulRatingNotHelpfulCount"])
-    out["ratingAgreesWithNoteStatus"] = out["successfulRatingTotal"]
-    g = pd.DataFrame(out)
+    cols = ["ratingCount", *_COUNT_COLS]
+    g = raters.block_sums(blocks(), cols, np.int64)
+    g.index = pd.Index(np.asarray(g.index, dtype=key.dtype), name=S.RATER_ID)
+    g = g.reset_index()
     g["raterAgreeRatio"] = g["ratingAgreesWithNoteStatus"] / g["ratingCount"]
     return g
 
