@@ -605,6 +605,15 @@ def test_whole_roster_with_the_final_ratings_on_disk_gives_the_same_outputs(tmp_
     assert "ratings read from the spill a column at a time" in caplog.text  # contributor scoring
     for name, frame in held.outputs().items():
         pd.testing.assert_frame_equal(frame, disk.outputs()[name], check_exact=True)
+    # the scorers' own outputs wait in the checkpoint from the combination on; the result has them
+    assert disk.timings["stage"].eq("scorers' final outputs read back from the checkpoint").any()
+    assert list(disk.final) == list(held.final) and len(held.final) > 20
+    for name, out in held.final.items():
+        assert disk.final[name].summary() == out.summary(), name
+        for attr in ("scored_notes", "helpfulness_scores", "aux_note_info"):
+            if isinstance(getattr(out, attr, None), pd.DataFrame):
+                pd.testing.assert_frame_equal(getattr(disk.final[name], attr), getattr(out, attr),
+                                              check_exact=True, obj=f"{name}.{attr}")
 
 
 def test_an_interrupt_stops_a_worker_inside_a_long_task():

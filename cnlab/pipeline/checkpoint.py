@@ -201,6 +201,11 @@ class Checkpoint:
         fails its SHA-256 check or no longer unpickles: final scoring then runs again)."""
         return _read_pickle(self._final_path(), "scoring again") if self.resume else None
 
+    def read_final(self) -> dict | None:
+        """What :meth:`save_final` stored, resuming or not (a lean run reads its scorers' final
+        outputs back for its result after letting them go); None when it cannot be read."""
+        return _read_pickle(self._final_path(), "the result's final outputs are left out")
+
     def save_final(self, done: dict) -> None:
         """Store the lean outputs of the confidence models and of each scorer's final scoring
         (key None: the :class:`~cnlab.pipeline.confidence.ConfidenceModels`; a scorer's name: its
@@ -352,7 +357,7 @@ def _read_pickle(path: Path, instead: str) -> Any:
     reported with a warning (``instead``: what the run does then) and read as None.
 
     The one kind of pickle a run reads: its own, from the checkpoint folder an earlier try of the
-    same run (same :func:`run_key`) wrote, and only with ``resume``."""
+    same run (same :func:`run_key`) wrote, with ``resume``, or this run itself wrote."""
     import pickle
 
     if not path.exists():

@@ -896,6 +896,7 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
         if not resumed_final:  # an earlier try's stage times are not this run's
             timer.records.extend(records)
     del done
+    out = records = None  # the loop's last scorer: `finals` alone holds it
 
     # -- combine, note stats, meta, NSH ---------------------------------------------------
     nid = schema.NOTE_ID
@@ -903,6 +904,12 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
     with timer.stage("combine scorers (merge + coalesce group/topic columns)", len(nsh)) as st:
         sn, aux = combine_final_results(finals.values(), nsh)
         st["rows_out"] = len(sn)
+    # Stored in the checkpoint, the scorers' own outputs wait there for the result: from here on
+    # the run reads the combined frames only (206M Core: ~2 GiB of note-level frames less beside
+    # contributor scoring; the whole roster's are several times that).
+    finals_on_disk = store_final and bool(finals)
+    if finals_on_disk:
+        finals = None
     for c in ("coreNegFactor_populationSampledRatingCount", "corePosFactor_populationSampledRatingCount"):
         if c in aux.columns:
             aux[c] = aux[c].fillna(0).astype(np.int64)
@@ -1002,6 +1009,16 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
                 lent.clear()
             log.info("dataset's ratings: not read back (return_ratings=False); dataset.ratings is None")
         dataset = None
+    if finals_on_disk:
+        with timer.stage("scorers' final outputs read back from the checkpoint") as st:
+            stored = ckpt.read_final() or {}
+            finals = {sc.name: stored[sc.name][0] for sc in roster
+                      if sc.name in stored and stored[sc.name][0] is not None}
+            del stored
+            st["rows_out"] = len(finals)
+            if not finals:
+                log.warning("the scorers' final outputs could not be read back from the checkpoint; "
+                            "the result's `final` is empty (the output frames are complete)")
     return ScoringResult(
         config=config, preprocessed=pre, note_topics=nt, pss=pss,
         prescoring_ratings=pre_ratings, final_ratings=fin_ratings, prescoring=prescoring,
