@@ -16,6 +16,9 @@ seconds, the peak above the inputs in bytes per final rating
 and the lines of the largest peaks; then whether the outputs agree (the scored-notes and
 helpfulness frames compared by hash).
 
+``--spilled DIR`` gives the ratings as a lean run at scale holds them (columns read from an
+Arrow file when asked, :class:`cnlab._columns.TakenColumns`), so that the reads count too.
+
 ``--call contributors`` does the same for the run's last stage over all ratings, contributor
 scoring (spec 07 A): a lean Core run (pflip and PCRH off) stops there and pickles its arguments
 to ``OUT/contributors/args-<folder>.pkl``; the output compared is the contributor table.
@@ -94,17 +97,7 @@ def measure_contributors(args_path: Path, top: int, spilled: Path | None = None)
     from cnlab.contributors import contributor_scores
 
     if spilled is not None:  # as a lean run at scale gives them: columns read from disk when asked
-        import pyarrow as pa
-        import pyarrow.feather as feather
-
-        from cnlab._columns import TakenColumns
-        from cnlab.pipeline.spill import ArrowColumns
-
-        spilled.mkdir(parents=True, exist_ok=True)
-        path = spilled / "ratings.arrow"
-        feather.write_feather(pa.Table.from_pandas(args[3], preserve_index=False), str(path),
-                              compression="uncompressed", chunksize=1 << 18)
-        args = (*args[:3], TakenColumns(ArrowColumns(path), None), *args[4:])
+        args = (*args[:3], spilled_view(args[3], spilled, positions=False), *args[4:])
         return_freed_memory_to_the_os()
 
     prof = LineSampler()
@@ -117,7 +110,29 @@ def measure_contributors(args_path: Path, top: int, spilled: Path | None = None)
             "digests": {"contributors": digest(out)}}
 
 
-def measure(args_path: Path, top: int) -> dict:
+def spilled_view(frame, folder: Path, added: tuple[str, ...] = (), positions: bool = True):
+    """``frame`` as a lean run at scale holds its ratings: written to an uncompressed Arrow file
+    (record batches of 2^18 rows, as the run's spill), each column read from it when asked, at
+    positions (``positions``: all of them, as the final ratings; else none, as contributor
+    scoring's), with ``added`` columns kept in memory (the final ratings' ``correlatedRater``)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.feather as feather
+
+    from cnlab._columns import TakenColumns
+    from cnlab.pipeline.spill import ArrowColumns
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "ratings.arrow"
+    kept = [c for c in frame.columns if c not in added]
+    feather.write_feather(pa.Table.from_pandas(frame[kept], preserve_index=False), str(path),
+                          compression="uncompressed", chunksize=1 << 18)
+    extra = {c: frame[c].to_numpy() for c in added if c in frame.columns}
+    return TakenColumns(ArrowColumns(path), np.arange(len(frame)) if positions else None, extra,
+                        n_rows=len(frame))
+
+
+def measure(args_path: Path, top: int, spilled: Path | None = None) -> dict:
     from cnlab._timing import return_freed_memory_to_the_os
 
     return_freed_memory_to_the_os()  # as `cnlab score` does from 1M ratings
@@ -125,6 +140,10 @@ def measure(args_path: Path, top: int) -> dict:
         ratings, nsh, enrollment, config, prescoring, kw = pickle.load(f)
     import cnlab
     from cnlab.scorers.mf_final import score_final
+
+    if spilled is not None:
+        ratings = spilled_view(ratings, spilled, added=("correlatedRater",))
+        return_freed_memory_to_the_os()
 
     warm_tensorflow()  # its libraries and runtime (~0.5 GiB, whatever the data) before the start
     prof = LineSampler()
@@ -172,8 +191,8 @@ def main(argv=None) -> int:
                          "(cnlab.scoring.helpfulness.ROW_BLOCK): a smaller block makes a small capture "
                          "take as many blocks as the full size does (206M ratings: 13 of 2^24)")
     ap.add_argument("--spilled", type=Path, default=None,
-                    help="(contributors) give the ratings as a lean run at scale does: written to an "
-                         "Arrow file in this folder first, each column read from it when asked")
+                    help="give the ratings as a lean run at scale does: written to an Arrow file in "
+                         "this folder first, each column read from it when asked")
     ap.add_argument("--_child", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     contributors = a.call == "contributors"
@@ -184,7 +203,7 @@ def main(argv=None) -> int:
         H.ROW_BLOCK = C.ROW_BLOCK = a.row_block  # a version without the blocks ignores it
     if a._child:
         print(json.dumps(measure_contributors(a.args, a.top, a.spilled) if contributors
-                         else measure(a.args, a.top)))
+                         else measure(a.args, a.top, a.spilled)))
         return 0
     if a.args is None:
         a.args = (captured_arguments(a.data, a.out / "contributors", capture_contributors, ap.error)

@@ -34,6 +34,16 @@ def take_columns(frame: pd.DataFrame, rows: np.ndarray | None, columns) -> pd.Da
     return pd.DataFrame({c: take_values(frame[c], rows) for c in cols})
 
 
+def _increasing(positions: np.ndarray, block: int = 1 << 22) -> bool:
+    """Whether ``positions`` strictly increase (checked a block at a time: no whole-length
+    temporaries)."""
+    for lo in range(0, len(positions) - 1, block):
+        part = positions[lo:lo + block + 1]
+        if not (part[1:] > part[:-1]).all():
+            return False
+    return True
+
+
 class TakenColumns:
     """Rows ``take`` of a column source, plus added columns: a frame read one column at a time.
 
@@ -101,12 +111,48 @@ class TakenColumns:
             return pd.Series(self.added[col], name=col, copy=False)
         if col not in self.columns:
             raise KeyError(col)
+        if self.take is not None and self._gathers():
+            return pd.Series(self.source.take_rows(col, self.take), name=col, copy=False)
         full = self.source[col]
         values = full.to_numpy() if isinstance(full.dtype, np.dtype) else full.array
         del full
         if self.take is not None:
             values = values[self.take] if isinstance(values, np.ndarray) else values.take(self.take)
         return pd.Series(values, name=col, copy=False)
+
+    def _gathers(self) -> bool:
+        """Whether the source gathers rows itself (``take_rows``: columns on disk, a batch at a
+        time, or another view, whose positions compose) for these increasing positions: a column
+        is then read without the source's whole column beside it (206M ratings on disk: an int64
+        column is 1.6 GB before a scorer's rows are taken from it)."""
+        if not hasattr(self.source, "take_rows"):
+            return False
+        if not hasattr(self, "_increasing"):
+            self._increasing = _increasing(self.take)
+        return self._increasing
+
+    def take_rows(self, col: str, rows: np.ndarray) -> Any:
+        """``self[col]``'s values at the increasing positions ``rows`` (a numpy array, or the
+        column's pandas array): the positions compose with this view's own, so a view of a view
+        reads the source once, at the rows it needs.
+
+        >>> src = pd.DataFrame({"noteId": [10, 11, 12, 13]})
+        >>> TakenColumns(src, np.array([0, 2, 3])).take_rows("noteId", np.array([1, 2])).tolist()
+        [12, 13]
+        """
+        rows = np.asarray(rows)
+        if col in self.added:
+            return self.added[col][rows]
+        if col not in self.columns:
+            raise KeyError(col)
+        if self.take is None:
+            if hasattr(self.source, "take_rows"):
+                return self.source.take_rows(col, rows)
+            return take_values(self.source[col], rows)
+        inner = self.take[rows]
+        if self._gathers():
+            return self.source.take_rows(col, inner)
+        return take_values(self.source[col], inner)
 
     def to_frame(self) -> pd.DataFrame:
         """Every column at once (what a reader of rows needs), a fresh RangeIndex."""

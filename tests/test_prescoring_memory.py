@@ -325,8 +325,8 @@ def test_sign_counts_refuse_repeated_rater_params():
         note_counts_by_rater_sign(make_ratings(10, 2, 3, seed=1), rp)
 
 
-@pytest.mark.parametrize("case", ["unpacked", "nan_factor", "duplicate_ids", "k2"])
-def test_tag_aggregates_edge_cases_equal_frame(case):
+@pytest.mark.parametrize("case", ["unpacked", "nan_factor", "duplicate_ids", "k2", "blocks_and_view"])
+def test_tag_aggregates_edge_cases_equal_frame(case, monkeypatch):
     r = make_ratings(3000, 80, 200, seed=8, packed=case != "unpacked")
     rng = np.random.default_rng(9)
     r = r.sample(frac=1.0, random_state=1)  # rating order is not note order
@@ -344,8 +344,14 @@ def test_tag_aggregates_edge_cases_equal_frame(case):
         notes["internalNoteFactor2"] = rng.normal(size=75).astype(np.float32)
         raters["internalRaterFactor2"] = rng.normal(size=len(raters)).astype(np.float32)
         kw = {"factor_rule": "axis"}
-    got = note_tag_aggregates(r, notes, raters, **kw)
     want = ref_tag_aggregates(r, notes, raters, **kw)
+    if case == "blocks_and_view":  # joined a few ratings at a time, read through a column view
+        import cnlab.scoring.tag_filter as tf
+        from cnlab._columns import TakenColumns
+
+        monkeypatch.setattr(tf, "ROW_BLOCK", 7)
+        r = TakenColumns(r.reset_index(drop=True), np.arange(len(r)))
+    got = note_tag_aggregates(r, notes, raters, **kw)
     pd.testing.assert_frame_equal(got, want, check_exact=True)
     assert len(got) > 0
 

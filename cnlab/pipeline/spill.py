@@ -160,6 +160,16 @@ class _SpilledColumns:
         dtype = self.spill.preprocessed_dtypes[col]
         return col_s if col_s.dtype == dtype else col_s.astype(dtype)
 
+    def take_rows(self, col: str, rows: np.ndarray) -> Any:
+        """``self[col]``'s values at the increasing positions ``rows``, gathered a record batch
+        at a time (:meth:`ArrowColumns.take_rows`), with the written dtype."""
+        values = ArrowColumns(self._files[col]).take_rows(col, rows)
+        dtype = self.spill.preprocessed_dtypes[col]
+        if values.dtype == dtype:
+            return values
+        return pd.Series(values, copy=False).astype(dtype).array if not isinstance(dtype, np.dtype) \
+            else np.asarray(values).astype(dtype)
+
 
 def _whole_read(path: Path) -> pd.DataFrame:
     """Every record batch at once, then converted column by column (the general reader)."""

@@ -85,27 +85,94 @@ def _rating_weights_k(ratings, note_params, rater_params, ncols, ucols, percenti
     return df.drop(columns=zn + zu)
 
 
+#: Ratings joined to the params at a time in the one-factor path (a memory bound only).
+ROW_BLOCK = 1 << 22
+
+
 def _weights_1d(ratings: pd.DataFrame, note_params: pd.DataFrame, rater_params: pd.DataFrame,
-                percentile: float) -> tuple[np.ndarray, np.ndarray] | None:
+                percentile: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.dtype] | None:
     """:func:`rating_weights` for one factor without building the joined frame: the positions
     of the ratings whose note and rater have params (in rating order, as the inner joins keep
-    them) and their weights. ``None`` when the joins could repeat rows (duplicate or missing
-    ids in the params) or there are several factors: the caller takes the frame path."""
+    them), their note's row in ``note_params`` (int32), their weights and the ratings' noteId
+    dtype. ``None`` when the
+    joins could repeat rows (duplicate or missing ids in the params) or there are several
+    factors: the caller takes the frame path.
+
+    The joins are lookups a block of :data:`ROW_BLOCK` ratings at a time, and the weights are
+    computed in the distances' array (the same operations in the same order: the same floats)."""
     ncols = FX.factor_columns(note_params, S.NOTE_FACTOR1)
     if len(ncols) > 1 and len(ncols) == len(FX.factor_columns(rater_params, S.RATER_FACTOR1)):
         return None
-    joined = FX.param_rows(ratings[S.NOTE_ID].to_numpy(), ratings[S.RATER_ID].to_numpy(),
-                           note_params, rater_params)
-    if joined is None:
+    n_ids, u_ids = note_params[S.NOTE_ID], rater_params[S.RATER_ID]
+    if not (n_ids.is_unique and u_ids.is_unique) or n_ids.isna().any() or u_ids.isna().any():
         return None
-    pos, jn, ju = joined
-    fn = _znorm(note_params[S.NOTE_FACTOR1]).to_numpy()[jn]
-    fu = _znorm(rater_params[S.RATER_FACTOR1]).to_numpy()[ju]
-    d = np.abs(fu - fn)
+    note_index, rater_index = pd.Index(n_ids), pd.Index(u_ids)
+    fn_all = _znorm(note_params[S.NOTE_FACTOR1]).to_numpy()
+    fu_all = _znorm(rater_params[S.RATER_FACTOR1]).to_numpy()
+    note_ids, rater_ids = ratings[S.NOTE_ID].to_numpy(), ratings[S.RATER_ID].to_numpy()
+    note_dtype = note_ids.dtype
+    small = len(note_ids) < 2**31
+    pos_parts, jn_parts, d_parts = [], [], []
+    for lo in range(0, len(note_ids), ROW_BLOCK):
+        jn = note_index.get_indexer(note_ids[lo:lo + ROW_BLOCK])
+        ju = rater_index.get_indexer(rater_ids[lo:lo + ROW_BLOCK])
+        at = np.flatnonzero((jn >= 0) & (ju >= 0))
+        jn, ju = jn[at], ju[at]
+        d_parts.append(np.abs(fu_all[ju] - fn_all[jn]))
+        jn_parts.append(jn.astype(np.int32))
+        pos_parts.append((at + lo).astype(np.int32) if small else at + lo)
+        del jn, ju, at
+    del note_ids, rater_ids
+
+    def joined(parts, dtype):
+        return np.concatenate(parts) if parts else np.zeros(0, dtype)
+
+    pos, jn = joined(pos_parts, np.int32 if small else np.int64), joined(jn_parts, np.int32)
+    del pos_parts, jn_parts
+    d = joined(d_parts, np.float64)
+    del d_parts
     p = np.nanpercentile(d, percentile) if len(d) else np.nan
-    with np.errstate(divide="ignore", invalid="ignore"):  # as rating_weights
-        w = 1.0 / (1.0 + (d / p) ** WEIGHT_EXPONENT)
-    return pos, w
+    with np.errstate(divide="ignore", invalid="ignore"):  # as rating_weights: 1 / (1 + (d / p)^5)
+        np.divide(d, p, out=d)
+        np.power(d, WEIGHT_EXPONENT, out=d)
+        np.add(1.0, d, out=d)
+        np.divide(1.0, d, out=d)
+    return pos, jn, d, note_dtype
+
+
+def _note_codes(note_ids: np.ndarray, jn: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize(note_ids[jn], sort=True)`` for unique ``note_ids`` (a params table's) and
+    row numbers ``jn`` into it: codes (int32) and the sorted ids of the notes with a row, from
+    the notes' ranks instead of hashing every rating's id."""
+    order = np.argsort(note_ids, kind="stable")
+    rank = np.empty(len(note_ids), np.int64)
+    rank[order] = np.arange(len(note_ids))
+    present = np.bincount(rank[jn], minlength=len(note_ids)) > 0
+    compact = (np.cumsum(present) - 1).astype(np.int32)
+    return compact[rank[jn]], note_ids[order][present]
+
+
+def _tag_reader(ratings: pd.DataFrame, pos: np.ndarray):
+    """Each not-helpful tag's values (float64 0/1) at the increasing positions ``pos``, as
+    :func:`cnlab.schema.tag_values` gives them, with each packed field read once at ``pos`` (2
+    bytes a rating) rather than whole once a tag. Returns the reader and whether it still needs
+    ``pos`` (a tag kept in its own column)."""
+    packed: dict[str, np.ndarray] = {}
+    own = [t for t in S.NOT_HELPFUL_TAGS if S.tag_source(ratings.columns, t) == t]
+    for tag in S.NOT_HELPFUL_TAGS:
+        src = S.tag_source(ratings.columns, tag)
+        if src != tag and src not in packed:
+            packed[src] = (ratings.take_rows(src, pos) if hasattr(ratings, "take_rows")
+                           else ratings[src].to_numpy()[pos])
+
+    def values(tag: str) -> np.ndarray:
+        src = S.tag_source(ratings.columns, tag)
+        if src == tag:
+            return S.tag_values(ratings, tag)[pos]
+        k = S.NOT_HELPFUL_TAGS.index(tag)
+        return ((packed[src] >> k) & 1).astype(np.int8).astype(np.float64)
+
+    return values, bool(own)
 
 
 def note_tag_aggregates(
@@ -121,30 +188,35 @@ def note_tag_aggregates(
     """
     lean = _weights_1d(ratings, note_params, rater_params, percentile)
     if lean is not None:
-        # one factor: weights on index arrays, tags read per column from the ratings' rows
-        pos, w = lean
-        notes = ratings[S.NOTE_ID].to_numpy()[pos]
-
-        def tag_values(tag: str) -> np.ndarray:
-            return S.tag_values(ratings, tag)[pos]
+        # one factor: weights on index arrays, tags read at the rows from the packed fields;
+        # beside the weights, a note code and the packed tags a rating (the positions go unless
+        # a tag has its own column)
+        pos, jn, w, note_dtype = lean
+        tag_values, needs_pos = _tag_reader(ratings, pos)
+        if not needs_pos:
+            del pos
+        codes, uniq = _note_codes(note_params[S.NOTE_ID].to_numpy(), jn)
+        uniq = uniq.astype(note_dtype, copy=False)  # the ratings' ids, as a factorisation of them gives
+        del jn
     else:
         r = S.unpack_tags(ratings[[c for c in ratings.columns if c in
                                    (S.NOTE_ID, S.RATER_ID, S.NOT_HELPFUL_TAG_BITS, *S.NOT_HELPFUL_TAGS)]],
                           S.NOT_HELPFUL_TAGS)
         df = rating_weights(r, note_params, rater_params, percentile=percentile, factor_rule=factor_rule)
-        w, notes = df["ratingWeight"].to_numpy(), df[S.NOTE_ID].to_numpy()
+        w = df["ratingWeight"].to_numpy()
+        codes, uniq = pd.factorize(pd.Series(df[S.NOTE_ID].to_numpy()), sort=True)
 
         def tag_values(tag: str) -> np.ndarray:
-            return df[tag].to_numpy(dtype=np.float64, na_value=0.0)
+            return df[tag].to_numpy(dtype=np.float64, na_value=0.0, copy=True)  # multiplied in place
     # One column at a time (grouping a frame of the 14 weighted columns at once held two
     # 112 B-per-rating copies); the same grouped sum per column, in the same row order, so the
     # same floats.
-    codes, uniq = pd.factorize(pd.Series(notes), sort=True)
     keep = codes >= 0
     all_kept = bool(keep.all())
     codes = codes if all_kept else codes[keep]
     # categorical keys from the codes: each column's groupby skips re-hashing the note ids
     keys = pd.Categorical.from_codes(codes, categories=np.arange(len(uniq)))
+    del codes
 
     def per_note(values: np.ndarray) -> np.ndarray:
         v = values if all_kept else values[keep]
@@ -153,7 +225,10 @@ def note_tag_aggregates(
     sums = pd.DataFrame({"ratingWeight": per_note(w)},
                         index=pd.Index(np.asarray(uniq), name=S.NOTE_ID))
     for tag in S.NOT_HELPFUL_TAGS:
-        sums[f"{tag}Adjusted"] = per_note(tag_values(tag) * w)
+        v = tag_values(tag)
+        np.multiply(v, w, out=v)
+        sums[f"{tag}Adjusted"] = per_note(v)
+        del v
     for tag in S.NOT_HELPFUL_TAGS:
         sums[f"{tag}AdjustedRatio"] = sums[f"{tag}Adjusted"] / sums["ratingWeight"]
     return sums.reset_index()
