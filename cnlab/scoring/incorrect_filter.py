@@ -99,9 +99,13 @@ def _lean_1d(ratings: pd.DataFrame, note_params: pd.DataFrame, raters: pd.DataFr
     takes the frame path, with the same result."""
     if several_axes:
         return None
-    tagged = np.zeros(len(ratings), dtype=bool)
-    for tag in S.NOT_HELPFUL_TAGS:
-        tagged |= S.tag_values(ratings, tag, dtype=np.int64, na_value=0) != 0
+    if all(S.tag_source(ratings.columns, t) == S.NOT_HELPFUL_TAG_BITS for t in S.NOT_HELPFUL_TAGS):
+        # the packed field read once: a rating has a not-helpful tag when one of their bits is set
+        tagged = (ratings[S.NOT_HELPFUL_TAG_BITS].to_numpy() & ((1 << len(S.NOT_HELPFUL_TAGS)) - 1)) != 0
+    else:
+        tagged = np.zeros(len(ratings), dtype=bool)
+        for tag in S.NOT_HELPFUL_TAGS:
+            tagged |= S.tag_values(ratings, tag, dtype=np.int64, na_value=0) != 0
     pos = np.flatnonzero(tagged)
     del tagged
     joined = FX.param_rows(ratings[S.NOTE_ID].to_numpy()[pos], ratings[S.RATER_ID].to_numpy()[pos],
