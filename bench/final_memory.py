@@ -113,8 +113,9 @@ def measure_contributors(args_path: Path, top: int, spilled: Path | None = None)
 def spilled_view(frame, folder: Path, added: tuple[str, ...] = (), positions: bool = True):
     """``frame`` as a lean run at scale holds its ratings: written to an uncompressed Arrow file
     (record batches of 2^18 rows, as the run's spill), each column read from it when asked, at
-    positions (``positions``: all of them, as the final ratings; else none, as contributor
-    scoring's), with ``added`` columns kept in memory (the final ratings' ``correlatedRater``)."""
+    positions (``positions``: the final ratings' view, its rows in another order than the file's
+    as after PSS coalescing; else none, as contributor scoring's), with ``added`` columns kept in
+    memory (the final ratings' ``correlatedRater``)."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.feather as feather
@@ -125,11 +126,20 @@ def spilled_view(frame, folder: Path, added: tuple[str, ...] = (), positions: bo
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "ratings.arrow"
     kept = [c for c in frame.columns if c not in added]
-    feather.write_feather(pa.Table.from_pandas(frame[kept], preserve_index=False), str(path),
+    take = None
+    if positions:  # as PSS coalescing orders them: not the file's order (every 20th row at the end)
+        n = len(frame)
+        moved = np.zeros(n, bool)
+        moved[::20] = True
+        take = np.concatenate([np.flatnonzero(~moved), np.flatnonzero(moved)])
+        frame_in_file = frame[kept].iloc[np.argsort(take, kind="stable")]  # file.iloc[take] == frame
+    else:
+        frame_in_file = frame[kept]
+    feather.write_feather(pa.Table.from_pandas(frame_in_file, preserve_index=False), str(path),
                           compression="uncompressed", chunksize=1 << 18)
+    del frame_in_file
     extra = {c: frame[c].to_numpy() for c in added if c in frame.columns}
-    return TakenColumns(ArrowColumns(path), np.arange(len(frame)) if positions else None, extra,
-                        n_rows=len(frame))
+    return TakenColumns(ArrowColumns(path), take, extra, n_rows=len(frame))
 
 
 def measure(args_path: Path, top: int, spilled: Path | None = None) -> dict:

@@ -173,6 +173,20 @@ def test_final_ratings_read_from_the_spill_equal_the_coalesced_frame(core_full_r
     for col in want.columns:
         pd.testing.assert_series_equal(view[col], want[col], check_exact=True)
     pd.testing.assert_frame_equal(view.to_frame(), want, check_exact=True)
+    # a view of the view (a scorer's rows) reads each column once, at the composed positions (PSS
+    # coalescing's order is not the file's: from the whole column); rows out of order are taken
+    # from the view's column instead; the same values and dtypes either way
+    rng = np.random.default_rng(3)
+    rows = np.flatnonzero(rng.random(len(want)) < 0.3)
+    for sub in (rows, rng.permutation(rows)):
+        inner = TakenColumns(view, sub)
+        assert inner._gathers() == (sub is rows)
+        pd.testing.assert_frame_equal(inner.to_frame(), want.iloc[sub].reset_index(drop=True), check_exact=True)
+    # increasing positions into the file: gathered a record batch at a time
+    direct = TakenColumns(spill.preprocessed_columns(), rows, n_rows=len(pre.ratings))
+    assert direct._gathers()
+    pd.testing.assert_frame_equal(direct.to_frame(), pre.ratings.iloc[rows].reset_index(drop=True),
+                                  check_exact=True)
     epoch = res.epoch_millis
     pd.testing.assert_frame_equal(compute_note_stats(view, nsh, epoch_millis=epoch),
                                   compute_note_stats(want, nsh, epoch_millis=epoch), check_exact=True)
