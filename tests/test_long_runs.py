@@ -435,7 +435,8 @@ def test_a_run_killed_in_contributor_scoring_resumes_after_final_scoring(tmp_pat
         m.setattr(run, "contributor_scores", killed)
         with pytest.raises(KeyboardInterrupt):
             score(dataclasses.replace(ds), cfg, checkpoint=ck, isolate=True, keep="outputs", threads=1)
-    assert (ck / "final" / "scorers.pkl").exists() and (ck / "final" / "scorers.json").exists()
+    for name in ("confidence", *(sc.name for sc in scorers)):
+        assert (ck / "final" / f"{name}.pkl").exists() and (ck / "final" / f"{name}.json").exists()
 
     again = score(dataclasses.replace(ds), cfg, checkpoint=ck, resume=True, isolate=True, keep="outputs",
                   threads=1)
@@ -444,6 +445,49 @@ def test_a_run_killed_in_contributor_scoring_resumes_after_final_scoring(tmp_pat
     for not_again in ("final: ", "pflip predict", "PCRH predict", "pflip fit", "PCRH fit"):
         assert not stages.str.contains(not_again, regex=False).any(), not_again
     assert stages.str.startswith("contributor scoring").any()
+    for name, frame in want.outputs().items():
+        pd.testing.assert_frame_equal(again.outputs()[name], frame, check_exact=True, obj=name)
+
+
+def test_a_run_killed_in_a_scorers_final_scoring_redoes_only_the_unfinished_scorers(tmp_path, monkeypatch):
+    """Each task of the final phase is stored as it ends: a lean checkpointed run killed in the
+    second scorer's final scoring resumes with the confidence models and the first scorer's
+    output read back, scores only the second, and writes the outputs of an uninterrupted run."""
+    import dataclasses
+
+    import pandas as pd
+
+    from cnlab.io import load_sample
+    from cnlab.pipeline import ScoringConfig, score
+    from cnlab.scorers.matrix_factorization import MatrixFactorizationFamily
+    from cnlab.scorers.mf_config import SCORERS, meta_scorer_names
+
+    ds = load_sample()
+    scorers = (SCORERS["MFCoreScorer"], SCORERS["MFExpansionScorer"])
+    cfg = ScoringConfig(scorers=scorers, enabled_meta_scorers=meta_scorer_names(scorers), seed=5)
+    want = score(dataclasses.replace(ds), cfg, keep="outputs")
+    ck = tmp_path / "ck"
+    original = MatrixFactorizationFamily.score_final
+
+    def killed_in_expansion(self, sc, *args, **kwargs):
+        if sc.name == "MFExpansionScorer":
+            raise KeyboardInterrupt("killed in the second scorer's final scoring")
+        return original(self, sc, *args, **kwargs)
+
+    with monkeypatch.context() as m:
+        m.setattr(MatrixFactorizationFamily, "score_final", killed_in_expansion)
+        with pytest.raises(KeyboardInterrupt):
+            score(dataclasses.replace(ds), cfg, checkpoint=ck, isolate=True, keep="outputs", threads=1)
+    stored = sorted(p.stem for p in (ck / "final").glob("*.pkl"))
+    assert stored == ["MFCoreScorer", "confidence"]
+
+    again = score(dataclasses.replace(ds), cfg, checkpoint=ck, resume=True, isolate=True, keep="outputs",
+                  threads=1)
+    stages = again.timings["stage"].astype(str)
+    assert stages.str.startswith("MFExpansionScorer final: ").any()
+    for not_again in ("MFCoreScorer final: ", "pflip predict", "PCRH predict", "pflip fit", "PCRH fit"):
+        assert not stages.str.contains(not_again, regex=False).any(), not_again
+    assert list(again.final) == list(want.final)
     for name, frame in want.outputs().items():
         pd.testing.assert_frame_equal(again.outputs()[name], frame, check_exact=True, obj=name)
 
@@ -606,7 +650,8 @@ def test_whole_roster_with_the_final_ratings_on_disk_gives_the_same_outputs(tmp_
     for name, frame in held.outputs().items():
         pd.testing.assert_frame_equal(frame, disk.outputs()[name], check_exact=True)
     # the scorers' own outputs wait in the checkpoint from the combination on; the result has them
-    assert disk.timings["stage"].eq("scorers' final outputs read back from the checkpoint").any()
+    t = disk.timings.set_index("stage")
+    assert f"{len(cfg.roster())} read back from the checkpoint" in str(t.loc["scorers' final outputs for the result", "note"])
     assert list(disk.final) == list(held.final) and len(held.final) > 20
     for name, out in held.final.items():
         assert disk.final[name].summary() == out.summary(), name

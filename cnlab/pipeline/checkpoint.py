@@ -193,26 +193,27 @@ class Checkpoint:
         _write_pickle(self._model_path(name), model)
 
     # -- confidence predictions and final scoring (~45 minutes of a 206M Core run) -------------
-    def _final_path(self) -> Path:
-        return self.directory / "final" / "scorers.pkl"
+    def _final_path(self, key: str | None) -> Path:
+        return self.directory / "final" / ("confidence.pkl" if key is None else f"{key}.pkl")
 
-    def load_final(self) -> dict | None:
-        """What :meth:`save_final` stored, when resuming; else None (and None for a file that
-        fails its SHA-256 check or no longer unpickles: final scoring then runs again)."""
-        return _read_pickle(self._final_path(), "scoring again") if self.resume else None
+    def load_final(self, key: str | None, *, resuming: bool = True) -> Any:
+        """What :meth:`save_final` stored for ``key``: with ``resuming`` (a resumed run looking
+        for finished tasks) only when the run resumes; otherwise whenever it is there (a lean run
+        reading its scorers' outputs back after letting them go). None when there is none, or
+        for a file that fails its SHA-256 check or no longer unpickles."""
+        if resuming and not self.resume:
+            return None
+        return _read_pickle(self._final_path(key), "scoring it again" if resuming else "left out")
 
-    def read_final(self) -> dict | None:
-        """What :meth:`save_final` stored, resuming or not (a lean run reads its scorers' final
-        outputs back for its result after letting them go); None when it cannot be read."""
-        return _read_pickle(self._final_path(), "the result's final outputs are left out")
+    def save_final(self, key: str | None, value: Any) -> None:
+        """Store one task of the final phase as soon as it ends: key None, the
+        :class:`~cnlab.pipeline.confidence.ConfidenceModels`; a scorer's name, its lean
+        :class:`~cnlab.scorers.mf_final.FinalOutput` and stage records. Pickled exactly, so a
+        resumed run continues from the same values as the run that wrote them, and redoes only
+        the tasks not stored (at 206M ratings a large scorer's final scoring takes ~30 minutes,
+        the whole roster's hours)."""
+        _write_pickle(self._final_path(key), value)
 
-    def save_final(self, done: dict) -> None:
-        """Store the lean outputs of the confidence models and of each scorer's final scoring
-        (key None: the :class:`~cnlab.pipeline.confidence.ConfidenceModels`; a scorer's name: its
-        :class:`~cnlab.scorers.mf_final.FinalOutput` and stage records). Pickled exactly, so a
-        resumed run continues from the same values as the run that wrote them; at 206M ratings
-        (Core) written in 3 s, beside ~35 minutes of work."""
-        _write_pickle(self._final_path(), done)
 
     # -- inputs shared with worker processes (cnlab.pipeline.parallel) -----------------------
     def save_inputs(self, ratings: pd.DataFrame, context: Any) -> None:

@@ -861,10 +861,26 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
 
     roster = config.roster()
     tasks = [None, *roster]  # None: the confidence models
-    # a lean run stores this phase's outputs (keep="all" ones hold every rating-level frame)
+    # A lean checkpointed run stores each task of this phase as it ends (keep="all" ones hold every
+    # rating-level frame): a resumed run redoes only the tasks not stored, and the scorers'
+    # outputs wait on disk instead of in memory (206M, whole roster: GiBs of note-level frames
+    # beside the next scorer's fits); they are read back one at a time to be combined, and for
+    # the result at the end.
     store_final = ckpt is not None and lean
-    done: dict[Any, Any] | None = ckpt.load_final() if store_final else None
-    resumed_final = done is not None and set(done) == {None, *(sc.name for sc in roster)}
+    done: dict[Any, Any] = {}
+    on_disk: set[str] = set()
+    if store_final:
+        for task in tasks:
+            value = ckpt.load_final(None if task is None else task.name)
+            if value is None:
+                continue
+            if task is None:
+                done[None] = value
+            else:
+                on_disk.add(task.name)
+                del value
+    resumed = (set(done) | on_disk)
+    resumed_final = resumed == {None, *(sc.name for sc in roster)}
     if resumed_final:
         with timer.stage("confidence models and final scoring read from the checkpoint") as st:
             st["note"] = f"{len(roster)} scorer(s); their stage times are in the earlier try's log"
@@ -873,43 +889,62 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
         if ratings is None:  # the final ratings and the note stats read the run's ratings
             ratings_from_disk(remove=False)
     else:
+        for name in sorted(resumed, key=str):
+            log.info("%s: resumed from the checkpoint", "confidence models" if name is None
+                     else f"{name} final scoring")
+        todo = [t for t in tasks if (None if t is None else t.name) not in resumed]
+        if resumed:
+            bar.done(len(tasks) - len(todo))
+            if ratings is None and None in resumed:  # the confidence task would have read them back
+                ratings_from_disk(remove=False)
         if n_threads > 1:
-            bar.start(f"confidence models and final scoring ({len(roster)} scorers, {n_threads} threads)")
-        done = {}
-        for task, value in in_threads(run_task, tasks, n_threads):
+            bar.start(f"confidence models and final scoring ({len(todo)} tasks, {n_threads} threads)")
+        records: dict[str, list] = {}
+        for task, value in in_threads(run_task, todo, n_threads):
             bar.done()
-            done[None if task is None else task.name] = value
+            key = None if task is None else task.name
+            if store_final:
+                with timer.stage(f"{'confidence models' if key is None else key + ' final scoring'} "
+                                 "stored in the checkpoint"):
+                    ckpt.save_final(key, value)
+            if key is not None:
+                records[key] = value[1]
+            if store_final and key is not None:
+                on_disk.add(key)
+            else:
+                done[key] = value
             del value
-        if store_final:
-            with timer.stage("confidence models and final scoring stored in the checkpoint"):
-                ckpt.save_final(done)
+        for sc in roster:  # this run's stage times, in roster order
+            timer.records.extend(records.pop(sc.name, ()))
     conf = done.pop(None)
     fin_ratings = final_ratings.get()  # built by the first final task (or here, for no scorer)
     final_ratings = None  # the closures above hold it no longer
-    finals: dict[str, FinalOutput] = {}
-    for sc in roster:  # roster order, whatever order the threads finished in
-        out, records = done.pop(sc.name)
-        if out is None:  # prescoring-only (MFGroupScorer_15, MFTopicScorer_InDimensionTwo)
-            log.info("%s: prescoring only; final scoring skipped", sc.name)
-            continue
-        finals[sc.name] = out
-        if not resumed_final:  # an earlier try's stage times are not this run's
-            timer.records.extend(records)
-    del done
-    out = records = None  # the loop's last scorer: `finals` alone holds it
+
+    def final_output(name: str) -> Any:
+        if name not in on_disk:
+            return done[name][0]
+        stored = ckpt.load_final(name, resuming=False)
+        if stored is None:
+            raise RuntimeError(f"{name}: its final output stored in {ckpt.directory} could not be read back")
+        return stored[0]
+
+    # roster order, whatever order the tasks finished in; prescoring-only scorers
+    # (MFGroupScorer_15, MFTopicScorer_InDimensionTwo) have no final output
+    def each_final():
+        for sc in roster:
+            out = final_output(sc.name)
+            if out is None:
+                log.info("%s: prescoring only; final scoring skipped", sc.name)
+                continue
+            yield out
 
     # -- combine, note stats, meta, NSH ---------------------------------------------------
     nid = schema.NOTE_ID
     bar.start("meta rules, status history, contributors")
     with timer.stage("combine scorers (merge + coalesce group/topic columns)", len(nsh)) as st:
-        sn, aux = combine_final_results(finals.values(), nsh)
+        # stored outputs read one at a time: the combined frames and one scorer's at once
+        sn, aux = combine_final_results(each_final(), nsh)
         st["rows_out"] = len(sn)
-    # Stored in the checkpoint, the scorers' own outputs wait there for the result: from here on
-    # the run reads the combined frames only (206M Core: ~2 GiB of note-level frames less beside
-    # contributor scoring; the whole roster's are several times that).
-    finals_on_disk = store_final and bool(finals)
-    if finals_on_disk:
-        finals = None
     for c in ("coreNegFactor_populationSampledRatingCount", "corePosFactor_populationSampledRatingCount"):
         if c in aux.columns:
             aux[c] = aux[c].fillna(0).astype(np.int64)
@@ -1009,16 +1044,12 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
                 lent.clear()
             log.info("dataset's ratings: not read back (return_ratings=False); dataset.ratings is None")
         dataset = None
-    if finals_on_disk:
-        with timer.stage("scorers' final outputs read back from the checkpoint") as st:
-            stored = ckpt.read_final() or {}
-            finals = {sc.name: stored[sc.name][0] for sc in roster
-                      if sc.name in stored and stored[sc.name][0] is not None}
-            del stored
-            st["rows_out"] = len(finals)
-            if not finals:
-                log.warning("the scorers' final outputs could not be read back from the checkpoint; "
-                            "the result's `final` is empty (the output frames are complete)")
+    # the scorers' own outputs, for the result (those stored in the checkpoint read back now)
+    with timer.stage("scorers' final outputs for the result", len(roster)) as st:
+        finals = {sc.name: out for sc, out in ((sc, final_output(sc.name)) for sc in roster)
+                  if out is not None}
+        st["rows_out"] = len(finals)
+        st["note"] = f"{len(on_disk)} read back from the checkpoint"
     return ScoringResult(
         config=config, preprocessed=pre, note_topics=nt, pss=pss,
         prescoring_ratings=pre_ratings, final_ratings=fin_ratings, prescoring=prescoring,
