@@ -361,10 +361,10 @@ def valid_rater_sums(ratings: pd.DataFrame, status_history: pd.DataFrame,
     valid ratings' frame (spec 03 §3.2).
 
     The frame holds 88 bytes a valid rating (ids, time and eight int64 indicator columns); the
-    helpfulness rule reads only their per-rater sums. Here each indicator is a mask over the
-    valid rows and each sum a count of the rater codes under it (exact integers, int64), so
-    beside the rows only a rater code (4 bytes) and the note flags exist a valid rating. Same
-    table: columns, order, dtypes and values (``tests/test_helpfulness.py``).
+    helpfulness rule reads only their per-rater sums. Here the valid ratings come a block of
+    ratings at a time (:func:`valid_rating_blocks`) and each block's indicators are counted per
+    rater code (exact integers, int64): nothing is kept a valid rating. Same table: columns,
+    order, dtypes and values (``tests/test_scoring_stats.py``).
 
     Examples
     --------
