@@ -5,9 +5,9 @@ this tree against a baseline.
     .venv/bin/python bench/end_memory.py DATA_DIR [--baseline-rev REV] [--row-block 1048576]
 
 A lean Core run of ``DATA_DIR`` (seed 42, pflip and PCRH off, ``keep="outputs"``, a checkpoint
-folder, the ratings lent to disk: the path ``cnlab score`` takes at scale) is made once under
-``--out`` and its checkpoint kept. Each version (the baseline's ``cnlab`` unpacked from git, then
-this tree) then resumes a copy of that checkpoint in its own process: the load and preprocessing
+folder, the ratings lent to disk: the path ``cnlab score`` takes at scale) is made once per
+version under ``--out`` and its checkpoint kept. Each version (the baseline's ``cnlab`` unpacked
+from git, then this tree) then resumes a copy of its own checkpoint in its own process: the load and preprocessing
 run again, prescoring and final scoring are read back, and the rest runs as in the first run. A
 sampler thread reads the process's resident memory every 10 ms while contributor scoring runs.
 Printed per version: the resident memory at contributor scoring's entry (what the run holds
@@ -132,16 +132,18 @@ def main(argv=None) -> int:
         else:
             print(json.dumps(measure(a.data, a.checkpoint, a.row_block)))
         return 0
-    kept = a.out / f"checkpoint-{a.data.resolve().parent.name}"
-    if not (kept / "final").exists():
-        shutil.rmtree(kept, ignore_errors=True)
-        print(f"first run of {a.data} (its checkpoint kept in {kept}) ...", flush=True)
-        child_json(__file__, [str(a.data), "--checkpoint", str(kept), "--prepare"], None, "first run")
     runs = []
-    versions = ([(a.baseline_rev, baseline_tree(a.baseline_rev, Path(a.workdir)))] if a.baseline_rev else [])
+    versions = ([(a.baseline_rev, a.baseline_rev, baseline_tree(a.baseline_rev, Path(a.workdir)))]
+                if a.baseline_rev else [])
     rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
-    versions.append((f"this tree ({rev})", None))
-    for label, tree in versions:
+    versions.append((f"this tree ({rev})", f"tree-{rev}", None))
+    for label, key, tree in versions:
+        # each version's own first run (the checkpoint's layout is the version's)
+        kept = a.out / f"checkpoint-{a.data.resolve().parent.name}-{key}"
+        if not (kept / "final").exists():
+            shutil.rmtree(kept, ignore_errors=True)
+            print(f"first run of {a.data} with {label} (its checkpoint kept in {kept}) ...", flush=True)
+            child_json(__file__, [str(a.data), "--checkpoint", str(kept), "--prepare"], tree, "first run")
         ck = Path(a.workdir) / "resume"
         shutil.rmtree(ck, ignore_errors=True)
         shutil.copytree(kept, ck)  # each version resumes the same stored phases
