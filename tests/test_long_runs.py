@@ -492,6 +492,27 @@ def test_a_run_killed_in_a_scorers_final_scoring_redoes_only_the_unfinished_scor
         pd.testing.assert_frame_equal(again.outputs()[name], frame, check_exact=True, obj=name)
 
 
+def test_a_final_phase_without_confidence_models_is_resumed_too(tmp_path):
+    """With pflip and PCRH off the confidence task's value is None; it is stored all the same, so
+    a resumed run reads the whole final phase back instead of running that task again."""
+    import dataclasses
+
+    import pandas as pd
+
+    from cnlab.io import load_sample
+    from cnlab.pipeline import ScoringConfig, score
+
+    ds = load_sample()
+    cfg = ScoringConfig(seed=5, pflip="none", pcrh="none")
+    first = score(dataclasses.replace(ds), cfg, keep="outputs", checkpoint=tmp_path / "ck")
+    again = score(dataclasses.replace(ds), cfg, keep="outputs", checkpoint=tmp_path / "ck", resume=True)
+    stages = again.timings["stage"].astype(str)
+    assert stages.eq("confidence models and final scoring read from the checkpoint").any()
+    assert not stages.str.contains("stored in the checkpoint", regex=False).any()
+    for name, frame in first.outputs().items():
+        pd.testing.assert_frame_equal(again.outputs()[name], frame, check_exact=True, obj=name)
+
+
 def test_the_final_phase_is_stored_only_by_lean_runs(tmp_path):
     """``keep="all"`` keeps every rating-level frame in its final outputs: they are not pickled
     into the checkpoint (a resume of such a run scores again)."""

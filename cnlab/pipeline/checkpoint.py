@@ -196,13 +196,14 @@ class Checkpoint:
     def _final_path(self, key: str | None) -> Path:
         return self.directory / "final" / ("confidence.pkl" if key is None else f"{key}.pkl")
 
-    def load_final(self, key: str | None, *, resuming: bool = True) -> Any:
-        """What :meth:`save_final` stored for ``key``: with ``resuming`` (a resumed run looking
+    def load_final(self, key: str | None, *, resuming: bool = True) -> tuple | None:
+        """``(value,)``, what :meth:`save_final` stored for ``key``: with ``resuming`` (a resumed run looking
         for finished tasks) only when the run resumes; otherwise whenever it is there (a lean run
         reading its scorers' outputs back after letting them go). None when there is none, or
         for a file that fails its SHA-256 check or no longer unpickles."""
         if resuming and not self.resume:
             return None
+        # stored as a 1-tuple: a task whose value is None (no confidence model) is still stored
         return _read_pickle(self._final_path(key), "scoring it again" if resuming else "left out")
 
     def save_final(self, key: str | None, value: Any) -> None:
@@ -212,7 +213,7 @@ class Checkpoint:
         resumed run continues from the same values as the run that wrote them, and redoes only
         the tasks not stored (at 206M ratings a large scorer's final scoring takes ~30 minutes,
         the whole roster's hours)."""
-        _write_pickle(self._final_path(key), value)
+        _write_pickle(self._final_path(key), (value,))
 
 
     # -- inputs shared with worker processes (cnlab.pipeline.parallel) -----------------------

@@ -871,9 +871,11 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
     on_disk: set[str] = set()
     if store_final:
         for task in tasks:
-            value = ckpt.load_final(None if task is None else task.name)
-            if value is None:
+            stored = ckpt.load_final(None if task is None else task.name)
+            if stored is None:
                 continue
+            value = stored[0]
+            del stored
             if task is None:
                 done[None] = value
             else:
@@ -926,7 +928,7 @@ def _score_phases(dataset, config, seed, prescoring, checkpoint, resume, pool, b
         stored = ckpt.load_final(name, resuming=False)
         if stored is None:
             raise RuntimeError(f"{name}: its final output stored in {ckpt.directory} could not be read back")
-        return stored[0]
+        return stored[0][0]  # (FinalOutput, stage records)
 
     # roster order, whatever order the tasks finished in; prescoring-only scorers
     # (MFGroupScorer_15, MFTopicScorer_InDimensionTwo) have no final output
