@@ -111,13 +111,13 @@ class TakenColumns:
             return pd.Series(self.added[col], name=col, copy=False)
         if col not in self.columns:
             raise KeyError(col)
-        if self.take is not None and self._gathers():
-            return pd.Series(self.source.take_rows(col, self.take), name=col, copy=False)
-        full = self.source[col]
-        values = full.to_numpy() if isinstance(full.dtype, np.dtype) else full.array
-        del full
-        if self.take is not None:
-            values = values[self.take] if isinstance(values, np.ndarray) else values.take(self.take)
+        if self.take is None:
+            full = self.source[col]
+            values = full.to_numpy() if isinstance(full.dtype, np.dtype) else full.array
+        elif self._gathers():
+            values = self.source.take_rows(col, self.take)
+        else:
+            values = take_values(self.source[col], self.take)
         return pd.Series(values, name=col, copy=False)
 
     def _gathers(self) -> bool:

@@ -43,6 +43,7 @@ __all__ = [
     "factor_distance",
     "crnh_wedge",
     "param_rows",
+    "param_indexes",
 ]
 
 FactorRule = Literal["norm", "axis"]
@@ -131,6 +132,15 @@ def crnh_wedge(intercept: np.ndarray, F: np.ndarray, *, offset: float, slope: fl
         return np.all(i[:, None] <= offset + slope * np.abs(F), axis=1)
 
 
+def param_indexes(note_params: pd.DataFrame, rater_params: pd.DataFrame) -> tuple[pd.Index, pd.Index] | None:
+    """The params' note and rater ids as indexes to look ratings up in, or ``None`` when an
+    inner join could repeat or lose rows differently (repeated or missing ids)."""
+    n_ids, u_ids = note_params[S.NOTE_ID], rater_params[S.RATER_ID]
+    if not (n_ids.is_unique and u_ids.is_unique) or n_ids.isna().any() or u_ids.isna().any():
+        return None
+    return pd.Index(n_ids), pd.Index(u_ids)
+
+
 def param_rows(note_ids: np.ndarray, rater_ids: np.ndarray, note_params: pd.DataFrame,
                rater_params: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """The inner joins of ratings to note and rater params as lookups: ``(pos, jn, ju)``, the
@@ -145,10 +155,10 @@ def param_rows(note_ids: np.ndarray, rater_ids: np.ndarray, note_params: pd.Data
     >>> [a.tolist() for a in param_rows(np.array([8, 9, 7]), np.array([1, 1, 1]), n, u)]
     [[0, 2], [1, 0], [0, 0]]
     """
-    n_ids, u_ids = note_params[S.NOTE_ID], rater_params[S.RATER_ID]
-    if not (n_ids.is_unique and u_ids.is_unique) or n_ids.isna().any() or u_ids.isna().any():
+    indexes = param_indexes(note_params, rater_params)
+    if indexes is None:
         return None
-    jn = pd.Index(n_ids).get_indexer(note_ids)
-    ju = pd.Index(u_ids).get_indexer(rater_ids)
+    jn = indexes[0].get_indexer(note_ids)
+    ju = indexes[1].get_indexer(rater_ids)
     pos = np.flatnonzero((jn >= 0) & (ju >= 0))
     return pos, jn[pos], ju[pos]

@@ -94,19 +94,18 @@ def _weights_1d(ratings: pd.DataFrame, note_params: pd.DataFrame, rater_params: 
     """:func:`rating_weights` for one factor without building the joined frame: the positions
     of the ratings whose note and rater have params (in rating order, as the inner joins keep
     them), their note's row in ``note_params`` (int32), their weights and the ratings' noteId
-    dtype. ``None`` when the
-    joins could repeat rows (duplicate or missing ids in the params) or there are several
-    factors: the caller takes the frame path.
+    dtype. ``None`` when the joins could repeat rows (duplicate or missing ids in the params) or
+    there are several factors: the caller takes the frame path.
 
     The joins are lookups a block of :data:`ROW_BLOCK` ratings at a time, and the weights are
     computed in the distances' array (the same operations in the same order: the same floats)."""
     ncols = FX.factor_columns(note_params, S.NOTE_FACTOR1)
     if len(ncols) > 1 and len(ncols) == len(FX.factor_columns(rater_params, S.RATER_FACTOR1)):
         return None
-    n_ids, u_ids = note_params[S.NOTE_ID], rater_params[S.RATER_ID]
-    if not (n_ids.is_unique and u_ids.is_unique) or n_ids.isna().any() or u_ids.isna().any():
+    indexes = FX.param_indexes(note_params, rater_params)
+    if indexes is None:
         return None
-    note_index, rater_index = pd.Index(n_ids), pd.Index(u_ids)
+    note_index, rater_index = indexes
     fn_all = _znorm(note_params[S.NOTE_FACTOR1]).to_numpy()
     fu_all = _znorm(rater_params[S.RATER_FACTOR1]).to_numpy()
     note_ids, rater_ids = ratings[S.NOTE_ID].to_numpy(), ratings[S.RATER_ID].to_numpy()
@@ -157,22 +156,18 @@ def _tag_reader(ratings: pd.DataFrame, pos: np.ndarray):
     :func:`cnlab.schema.tag_values` gives them, with each packed field read once at ``pos`` (2
     bytes a rating) rather than whole once a tag. Returns the reader and whether it still needs
     ``pos`` (a tag kept in its own column)."""
-    packed: dict[str, np.ndarray] = {}
-    own = [t for t in S.NOT_HELPFUL_TAGS if S.tag_source(ratings.columns, t) == t]
-    for tag in S.NOT_HELPFUL_TAGS:
-        src = S.tag_source(ratings.columns, tag)
-        if src != tag and src not in packed:
-            packed[src] = (ratings.take_rows(src, pos) if hasattr(ratings, "take_rows")
-                           else ratings[src].to_numpy()[pos])
+    sources = {t: S.tag_source(ratings.columns, t) for t in S.NOT_HELPFUL_TAGS}
+    packed = {src: (ratings.take_rows(src, pos) if hasattr(ratings, "take_rows") else ratings[src].to_numpy()[pos])
+              for t, src in sources.items() if src != t}
 
     def values(tag: str) -> np.ndarray:
-        src = S.tag_source(ratings.columns, tag)
+        src = sources[tag]
         if src == tag:
             return S.tag_values(ratings, tag)[pos]
         k = S.NOT_HELPFUL_TAGS.index(tag)
         return ((packed[src] >> k) & 1).astype(np.int8).astype(np.float64)
 
-    return values, bool(own)
+    return values, any(src == t for t, src in sources.items())
 
 
 def note_tag_aggregates(
